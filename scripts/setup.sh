@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Idempotent machine setup for Facefleet: Debian packages, the ONNX Runtime CPU library, the default models.
+# Every step checks before it acts, so a second run does nothing and takes a second.
+set -euo pipefail
+
+ORT_VERSION=1.30.0
+ORT_SHA256=ffb75a925ba05e47b235bb66e3e3911714a80b328a9c9425539feb204aa32a23
+CACHE=${FACEFLEET_CACHE:-$HOME/.cache/facefleet}
+ORT_DIR=$CACHE/onnxruntime-$ORT_VERSION
+ORT_LIB=$ORT_DIR/libonnxruntime.so.1
+
+log() { printf 'setup: %s\n' "$*"; }
+
+# 1. Debian packages (ffmpeg 5.1, OpenCV 4.6 headers for gocv, pkg-config).
+need=()
+for p in ffmpeg libopencv-dev pkg-config; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  log "installing ${need[*]}"
+  SUDO=; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# 2. ONNX Runtime CPU library, from the npm tarball, checked by sha256.
+if ! echo "$ORT_SHA256  $ORT_LIB" | sha256sum -c --status 2>/dev/null; then
+  log "fetching onnxruntime $ORT_VERSION (npm onnxruntime-node@$ORT_VERSION)"
+  tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+  (cd "$tmp" && npm pack --silent "onnxruntime-node@$ORT_VERSION" >/dev/null && tar xzf onnxruntime-node-$ORT_VERSION.tgz)
+  src=$tmp/package/bin/napi-v6/linux/x64/libonnxruntime.so.1
+  echo "$ORT_SHA256  $src" | sha256sum -c --status || { echo "setup: $src: sha256 mismatch, refusing it" >&2; exit 1; }
+  mkdir -p "$ORT_DIR"
+  cp "$src" "$ORT_LIB.tmp" && mv "$ORT_LIB.tmp" "$ORT_LIB"
+fi
+log "onnxruntime: $ORT_LIB"
