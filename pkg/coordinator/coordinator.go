@@ -1,0 +1,287 @@
+// Package coordinator runs a job's coordinator side: it plans segments at keyframes, splits the target, stores the
+// pieces, publishes one task per segment, follows the commits, then stitches the results frame-exactly, muxes the
+// original audio once and labels the output. It holds no algorithms: media cuts and joins, job plans, queue and
+// store move bytes.
+package coordinator
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/facefleet/facefleet/pkg/job"
+	"github.com/facefleet/facefleet/pkg/media"
+	"github.com/facefleet/facefleet/pkg/queue"
+	"github.com/facefleet/facefleet/pkg/store"
+)
+
+// ErrJobFailed wraps the reason a worker gave for failing a job.
+var ErrJobFailed = errors.New("job failed")
+
+// Config is the coordinator's settings.
+type Config struct {
+	WorkDir        string
+	SegmentSeconds float64 // about this long, snapped to keyframes; <= 0 means one segment
+}
+
+// Validate checks the config and fills defaults.
+func (c *Config) Validate() error {
+	if c.WorkDir == "" {
+		return errors.New("coordinator: work dir is required")
+	}
+	return nil
+}
+
+// Deps are the coordinator's collaborators.
+type Deps struct {
+	Tasks *queue.Tasks
+	State *queue.State
+	Blob  store.Blob
+	Log   *zap.Logger
+}
+
+// Coordinator runs jobs.
+type Coordinator struct {
+	cfg  Config
+	deps Deps
+	log  *zap.Logger
+}
+
+// New returns a coordinator.
+func New(cfg Config, deps Deps) (*Coordinator, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if deps.Tasks == nil || deps.State == nil || deps.Blob == nil {
+		return nil, errors.New("coordinator: tasks, state and blob are required")
+	}
+	if deps.Log == nil {
+		deps.Log = zap.NewNop()
+	}
+	return &Coordinator{cfg: cfg, deps: deps, log: deps.Log}, nil
+}
+
+// Request is one video job.
+type Request struct {
+	ID        string
+	Source    string      // local path of the source face image
+	Target    string      // local path of the target video
+	Info      *media.Info // the target's probe
+	Output    string      // final path; written under a temporary name by the caller's choice of TempOutput
+	SkipAudio bool
+	Spec      job.Spec // processing settings (SourceKey, sizes and rate are filled in here)
+	Metadata  map[string]string
+}
+
+// Result summarises a finished job.
+type Result struct {
+	Frames, Segments int
+	SplitTime        time.Duration
+	StitchTime       time.Duration
+}
+
+// Progress reports frames done of total.
+type Progress func(done, total int)
+
+// Run takes a job from plan to a stitched output at req.Output. It returns once the output is complete or the
+// job failed; the caller renames the output into place.
+func (c *Coordinator) Run(ctx context.Context, req Request, progress Progress) (Result, error) {
+	var res Result
+	if err := job.ValidateID(req.ID); err != nil {
+		return res, err
+	}
+	log := c.log.With(zap.String("job", req.ID))
+	dir := filepath.Join(c.cfg.WorkDir, req.ID)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return res, err
+	}
+	defer os.RemoveAll(dir)
+	defer func() { _ = c.deps.Blob.DeletePrefix(context.Background(), job.Prefix(req.ID)) }()
+
+	rec := job.Record{ID: req.ID, State: job.Queued, Created: time.Now().UTC()}
+	c.setState(ctx, &rec, job.Splitting, "")
+
+	// Plan and split.
+	t0 := time.Now()
+	idx, err := media.ScanFrames(ctx, req.Target)
+	if err != nil {
+		return res, c.failed(ctx, &rec, err)
+	}
+	segs, err := job.Plan(idx.Keyframes, idx.PTS, idx.Count, c.cfg.SegmentSeconds)
+	if err != nil {
+		return res, c.failed(ctx, &rec, fmt.Errorf("%s: %w", req.Target, err))
+	}
+	starts := make([]int, len(segs))
+	for i, s := range segs {
+		starts[i] = s.Start
+	}
+	pieces, err := media.Split(ctx, req.Target, starts, idx.Count, filepath.Join(dir, "split"))
+	if err != nil {
+		return res, c.failed(ctx, &rec, err)
+	}
+	spec := req.Spec
+	spec.SourceKey = job.SourceKey(req.ID, filepath.Ext(req.Source))
+	spec.Width, spec.Height = req.Info.Width, req.Info.Height
+	spec.FrameRateNum, spec.FrameRateDen = req.Info.FrameRate.Num, req.Info.FrameRate.Den
+	if err := c.deps.Blob.PutFile(ctx, spec.SourceKey, req.Source); err != nil {
+		return res, c.failed(ctx, &rec, fmt.Errorf("store source: %w", err))
+	}
+	for i, p := range pieces {
+		if err := c.deps.Blob.PutFile(ctx, job.SegmentKey(req.ID, i), p); err != nil {
+			return res, c.failed(ctx, &rec, fmt.Errorf("store segment %d: %w", i, err))
+		}
+		_ = os.Remove(p)
+	}
+	res.SplitTime = time.Since(t0)
+	res.Segments, res.Frames = len(segs), idx.Count
+	rec.Segments, rec.TotalFrames = len(segs), idx.Count
+	c.setState(ctx, &rec, job.Running, "")
+	log.Info("job planned", zap.Int("segments", len(segs)), zap.Int("frames", idx.Count), zap.Duration("split", res.SplitTime))
+
+	// Publish. Msg ids make a republish after a restart harmless.
+	for _, s := range segs {
+		t := job.Task{Job: req.ID, Segment: s, SegmentKey: job.SegmentKey(req.ID, s.Index), Spec: spec}
+		b, _ := json.Marshal(t)
+		if err := c.deps.Tasks.Publish(ctx, job.Subject(req.ID), t.MsgID(), b); err != nil {
+			return res, c.failed(ctx, &rec, fmt.Errorf("publish segment %d: %w", s.Index, err))
+		}
+	}
+
+	commits, err := c.wait(ctx, req.ID, segs, progress)
+	if err != nil {
+		_ = c.deps.Tasks.PurgeSubject(context.Background(), job.Subject(req.ID))
+		return res, c.failed(ctx, &rec, err)
+	}
+
+	// Stitch: verify every piece, concatenate, mux the original audio once.
+	c.setState(ctx, &rec, job.Stitching, "")
+	t1 := time.Now()
+	results := make([]string, len(commits))
+	for i, cm := range commits {
+		results[i] = filepath.Join(dir, fmt.Sprintf("result-%05d.mp4", i))
+		if err := c.deps.Blob.GetFile(ctx, cm.ResultKey, results[i]); err != nil {
+			return res, c.failed(ctx, &rec, fmt.Errorf("fetch result %d: %w", i, err))
+		}
+		got, err := media.ScanFrames(ctx, results[i])
+		if err != nil {
+			return res, c.failed(ctx, &rec, err)
+		}
+		if got.Count != segs[i].Frames() {
+			return res, c.failed(ctx, &rec, fmt.Errorf("segment %d: result has %d frames, planned %d", i, got.Count, segs[i].Frames()))
+		}
+	}
+	audio := req.Target
+	if req.SkipAudio || !req.Info.HasAudio {
+		audio = ""
+	}
+	if err := media.Stitch(ctx, media.StitchConfig{Pieces: results, AudioFrom: audio, Output: req.Output, Metadata: req.Metadata}); err != nil {
+		return res, c.failed(ctx, &rec, err)
+	}
+	out, err := media.ScanFrames(ctx, req.Output)
+	if err != nil {
+		return res, c.failed(ctx, &rec, err)
+	}
+	if out.Count != idx.Count {
+		return res, c.failed(ctx, &rec, fmt.Errorf("%s: stitched %d frames, target has %d", req.Output, out.Count, idx.Count))
+	}
+	res.StitchTime = time.Since(t1)
+	c.setState(ctx, &rec, job.Done, "")
+	log.Info("job done", zap.Duration("stitch", res.StitchTime))
+	return res, nil
+}
+
+// wait follows commits, progress and failures until every segment is committed.
+func (c *Coordinator) wait(ctx context.Context, id string, segs []job.Segment, progress Progress) ([]job.Commit, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	commitsCh, err := c.deps.State.Watch(ctx, job.CommitPattern(id))
+	if err != nil {
+		return nil, err
+	}
+	progCh, err := c.deps.State.Watch(ctx, job.ProgressPattern(id))
+	if err != nil {
+		return nil, err
+	}
+	failCh, err := c.deps.State.Watch(ctx, job.FailureKey(id))
+	if err != nil {
+		return nil, err
+	}
+	total := 0
+	for _, s := range segs {
+		total += s.Frames()
+	}
+	commits := map[int]job.Commit{}
+	done := map[string]int{}
+	report := func() {
+		if progress == nil {
+			return
+		}
+		n := 0
+		for _, v := range done {
+			n += v
+		}
+		progress(n, total)
+	}
+	for len(commits) < len(segs) {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case e, ok := <-failCh:
+			if !ok {
+				return nil, ctx.Err()
+			}
+			if e.Deleted || len(e.Value) == 0 {
+				continue
+			}
+			var f job.Failure
+			_ = json.Unmarshal(e.Value, &f)
+			return nil, fmt.Errorf("%w: segment %d: %s", ErrJobFailed, f.Segment, f.Reason)
+		case e, ok := <-progCh:
+			if !ok {
+				return nil, ctx.Err()
+			}
+			var p job.Progress
+			if json.Unmarshal(e.Value, &p) == nil {
+				done[e.Key] = p.Frames
+				report()
+			}
+		case e, ok := <-commitsCh:
+			if !ok {
+				return nil, ctx.Err()
+			}
+			var cm job.Commit
+			if e.Deleted || json.Unmarshal(e.Value, &cm) != nil {
+				continue
+			}
+			commits[cm.Segment] = cm
+			done[job.ProgressKey(id, cm.Segment)] = cm.Frames
+			report()
+		}
+	}
+	out := make([]job.Commit, 0, len(commits))
+	for _, cm := range commits {
+		out = append(out, cm)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Segment < out[j].Segment })
+	return out, nil
+}
+
+func (c *Coordinator) setState(ctx context.Context, rec *job.Record, s job.State, reason string) {
+	rec.State, rec.Error, rec.Updated = s, reason, time.Now().UTC()
+	b, _ := json.Marshal(rec)
+	if _, err := c.deps.State.Put(ctx, job.RecordKey(rec.ID), b); err != nil {
+		c.log.Warn("cannot record job state", zap.String("job", rec.ID), zap.Error(err))
+	}
+}
+
+func (c *Coordinator) failed(ctx context.Context, rec *job.Record, err error) error {
+	c.setState(context.WithoutCancel(ctx), rec, job.Failed, err.Error())
+	return err
+}

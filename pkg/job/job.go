@@ -1,0 +1,180 @@
+// Package job defines a job's plan, its tasks and its state records, as pure functions over values.
+// It does no I/O: the coordinator and the worker read and write these records through the queue and the store.
+package job
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+)
+
+// ErrInvalidID is returned for a job id that could escape its key prefix.
+var ErrInvalidID = errors.New("invalid job id")
+
+var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{2,62}$`)
+
+// NewID returns a random job id, safe in object keys and NATS subjects.
+func NewID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return "j" + time.Now().UTC().Format("060102") + "-" + hex.EncodeToString(b[:])
+}
+
+// ValidateID rejects ids that are not lower-case letters, digits and dashes: no dots (NATS tokens), no slashes (keys).
+func ValidateID(id string) error {
+	if !idPattern.MatchString(id) {
+		return fmt.Errorf("%w: %q", ErrInvalidID, id)
+	}
+	return nil
+}
+
+// State is a job's lifecycle state.
+type State string
+
+// Job states, in the order a successful job passes them.
+const (
+	Queued    State = "queued"
+	Splitting State = "splitting"
+	Running   State = "running"
+	Stitching State = "stitching"
+	Done      State = "done"
+	Failed    State = "failed"
+	Cancelled State = "cancelled"
+)
+
+// Terminal reports whether no more work will happen for a job in this state.
+func (s State) Terminal() bool { return s == Done || s == Failed || s == Cancelled }
+
+// Segment is a half-open range of frames [Start, End) in presentation order that starts on a keyframe.
+type Segment struct {
+	Index int `json:"index"`
+	Start int `json:"start_frame"`
+	End   int `json:"end_frame"`
+}
+
+// Frames is the number of frames in the segment.
+func (s Segment) Frames() int { return s.End - s.Start }
+
+// Plan cuts a stream into segments of about target seconds, each starting on a keyframe.
+// keyframes are ascending frame indices (the first is 0), pts the presentation time of every frame.
+// A segment ends at the first keyframe whose time is at least target seconds after the segment's start,
+// so segments are never shorter than target unless the stream ends.
+func Plan(keyframes []int, pts []float64, total int, target float64) ([]Segment, error) {
+	if total <= 0 || len(pts) != total {
+		return nil, fmt.Errorf("plan: %d frames but %d timestamps", total, len(pts))
+	}
+	if len(keyframes) == 0 || keyframes[0] != 0 {
+		return nil, errors.New("plan: the stream does not start with a keyframe")
+	}
+	if target <= 0 {
+		return []Segment{{Index: 0, Start: 0, End: total}}, nil
+	}
+	var segs []Segment
+	start := 0
+	for _, k := range keyframes[1:] {
+		if k <= start || k >= total {
+			continue
+		}
+		if pts[k]-pts[start] >= target-1e-6 {
+			segs = append(segs, Segment{Index: len(segs), Start: start, End: k})
+			start = k
+		}
+	}
+	return append(segs, Segment{Index: len(segs), Start: start, End: total}), nil
+}
+
+// Spec is what a worker needs to process any segment of a job, the same for all of them.
+type Spec struct {
+	SourceKey      string   `json:"source_key"`
+	ManyFaces      bool     `json:"many_faces"`
+	FrameProcessor []string `json:"frame_processors"`
+	Encoder        string   `json:"encoder"`
+	Quality        int      `json:"quality"`
+	FrameRateNum   int      `json:"fps_num"`
+	FrameRateDen   int      `json:"fps_den"`
+	Width          int      `json:"width"`
+	Height         int      `json:"height"`
+	// FramesDir, when set, asks in-process workers to keep every processed frame there (--keep-frames).
+	FramesDir    string `json:"frames_dir,omitempty"`
+	FrameFormat  string `json:"frame_format,omitempty"`
+	FrameQuality int    `json:"frame_quality,omitempty"`
+}
+
+// Task is one segment's unit of work on the queue.
+type Task struct {
+	Job        string  `json:"job"`
+	Segment    Segment `json:"segment"`
+	SegmentKey string  `json:"segment_key"`
+	Spec       Spec    `json:"spec"`
+}
+
+// MsgID is the task's Nats-Msg-Id: republishing a plan after a restart is deduplicated by it.
+func (t Task) MsgID() string { return fmt.Sprintf("%s/%d", t.Job, t.Segment.Index) }
+
+// Subject is the task's NATS subject: one per job, so a job's pending tasks can be purged on cancel.
+func Subject(jobID string) string { return "facefleet.tasks." + jobID }
+
+// SubjectAll matches every job's tasks.
+const SubjectAll = "facefleet.tasks.>"
+
+// Keys of the blob store: everything a job writes stays under jobs/<id>/.
+func SourceKey(jobID, ext string) string { return "jobs/" + jobID + "/source" + ext }
+
+// SegmentKey is where the coordinator stores segment n of a job's target.
+func SegmentKey(jobID string, n int) string {
+	return fmt.Sprintf("jobs/%s/segments/%05d.mkv", jobID, n)
+}
+
+// ResultKey is where a worker uploads its result for one attempt: attempts never overwrite each other.
+func ResultKey(jobID string, n, attempt int) string {
+	return fmt.Sprintf("jobs/%s/results/%05d-%d.mp4", jobID, n, attempt)
+}
+
+// Prefix is the key prefix of everything a job stores.
+func Prefix(jobID string) string { return "jobs/" + jobID + "/" }
+
+// Record is a job's state in the KV bucket.
+type Record struct {
+	ID          string    `json:"id"`
+	State       State     `json:"state"`
+	Segments    int       `json:"segments"`
+	TotalFrames int       `json:"total_frames"`
+	Error       string    `json:"error,omitempty"`
+	Created     time.Time `json:"created"`
+	Updated     time.Time `json:"updated"`
+}
+
+// Commit records the one accepted result of a segment. The first commit wins (KV create), later ones are discarded.
+type Commit struct {
+	Job       string  `json:"job"`
+	Segment   int     `json:"segment"`
+	Attempt   int     `json:"attempt"`
+	Worker    string  `json:"worker"`
+	ResultKey string  `json:"result_key"`
+	Frames    int     `json:"frames"`
+	Seconds   float64 `json:"seconds"`
+}
+
+// Failure is written when a segment cannot be processed: bad input or retries exhausted.
+type Failure struct {
+	Job     string `json:"job"`
+	Segment int    `json:"segment"`
+	Worker  string `json:"worker"`
+	Reason  string `json:"reason"`
+}
+
+// Progress is a worker's running count of frames done in one segment.
+type Progress struct {
+	Frames int `json:"frames"`
+}
+
+// KV keys (dot-separated NATS tokens; ids are validated to hold no dots).
+func RecordKey(jobID string) string          { return "job." + jobID }
+func CommitKey(jobID string, n int) string   { return fmt.Sprintf("commit.%s.%d", jobID, n) }
+func CommitPattern(jobID string) string      { return "commit." + jobID + ".*" }
+func ProgressKey(jobID string, n int) string { return fmt.Sprintf("progress.%s.%d", jobID, n) }
+func ProgressPattern(jobID string) string    { return "progress." + jobID + ".*" }
+func FailureKey(jobID string) string         { return "failure." + jobID }

@@ -1,0 +1,260 @@
+package media
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Encoder codecs.
+const (
+	CodecH264 = "libx264"
+	CodecH265 = "libx265"
+	CodecVP9  = "libvpx-vp9"
+)
+
+// Encoder defaults.
+const (
+	DefaultCodec   = CodecH264
+	DefaultQuality = 35 // roop's --output-video-quality default: crf 18 for x264/x265
+	// DefaultPreset is used for x264/x265 when Preset is "": on 2 cores it encodes 1080p at ~90 fps, faster than
+	// the face pipeline feeds it, at a few percent more bits than "medium" for the same crf.
+	DefaultPreset = "veryfast"
+)
+
+// containerFormats maps the output extensions this package writes to ffmpeg muxer names. The format is passed
+// with -f, so the choice never depends on ffmpeg's guessing.
+var containerFormats = map[string]string{".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm"}
+
+var x26xPresets = []string{"ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo"}
+
+// EncoderConfig configures an Encoder. Every setting that the concat demuxer needs identical across pieces
+// (codec, crf, preset, pix_fmt, rate, timescale) is derived from these fields alone, so pieces encoded with equal
+// configs can be joined with -c copy.
+type EncoderConfig struct {
+	Path string // output file; the extension picks the container: .mp4 (best for pieces), .mov, .mkv, .webm
+	// Width and Height are the size of the frames written. Odd sizes are padded to even with one black column
+	// at the right and/or one black row at the bottom, because yuv420p needs even sizes; see OutputSize.
+	Width, Height int
+	FrameRate     Rational // constant output rate; frame i is stamped i/FrameRate
+	Codec         string   // CodecH264 (default when ""), CodecH265 or CodecVP9
+	// Quality is roop's --output-video-quality, 0 (best) to 100 (worst), mapped to a crf by CRF. 0 means
+	// DefaultQuality (35), so that a zero config is not accidentally lossless; use 1 for the best quality (crf 1).
+	Quality int
+	// Preset is the x264/x265 preset, DefaultPreset when "". It must be "" for VP9, which always uses
+	// -deadline good -cpu-used 4 -row-mt 1.
+	Preset  string
+	Threads int // encoder threads; 0 = ffmpeg's default
+}
+
+// Validate reports the first problem with c.
+func (c EncoderConfig) Validate() error {
+	codec := c.codec()
+	ext := strings.ToLower(filepath.Ext(c.Path))
+	switch {
+	case c.Path == "":
+		return errors.New("media: encoder config: Path is empty")
+	case containerFormats[ext] == "":
+		return fmt.Errorf("media: encoder config: %s: extension must be .mp4, .mov, .mkv or .webm", c.Path)
+	case codec != CodecH264 && codec != CodecH265 && codec != CodecVP9:
+		return fmt.Errorf("media: encoder config: codec %q must be %s, %s or %s", c.Codec, CodecH264, CodecH265, CodecVP9)
+	case ext == ".webm" && codec != CodecVP9:
+		return fmt.Errorf("media: encoder config: %s: webm holds only %s here, not %s", c.Path, CodecVP9, codec)
+	case c.Quality < 0 || c.Quality > 100:
+		return fmt.Errorf("media: encoder config: quality %d must be within 0..100", c.Quality)
+	case c.Width <= 0 || c.Height <= 0:
+		return fmt.Errorf("media: encoder config: size %dx%d must be positive", c.Width, c.Height)
+	case c.FrameRate.Num <= 0 || c.FrameRate.Den <= 0:
+		return fmt.Errorf("media: encoder config: frame rate %s must be positive", c.FrameRate)
+	case c.Threads < 0:
+		return fmt.Errorf("media: encoder config: Threads %d is negative", c.Threads)
+	case codec == CodecVP9 && c.Preset != "":
+		return fmt.Errorf("media: encoder config: preset %q does not apply to %s", c.Preset, CodecVP9)
+	case c.Preset != "" && !slices.Contains(x26xPresets, c.Preset):
+		return fmt.Errorf("media: encoder config: preset %q is not an x264/x265 preset", c.Preset)
+	}
+	return nil
+}
+
+func (c EncoderConfig) codec() string {
+	if c.Codec == "" {
+		return DefaultCodec
+	}
+	return c.Codec
+}
+
+func (c EncoderConfig) quality() int {
+	if c.Quality == 0 {
+		return DefaultQuality
+	}
+	return c.Quality
+}
+
+// OutputSize is the size of the encoded video: Width and Height rounded up to even.
+func (c EncoderConfig) OutputSize() (width, height int) {
+	return (c.Width + 1) &^ 1, (c.Height + 1) &^ 1
+}
+
+// CRF maps roop's quality (0 best .. 100 worst) to the codec's crf scale the way roop does:
+// (q+1)*51/100 for x264/x265 (crf 0..51) and, scaled the same way, (q+1)*63/100 for VP9 (crf 0..63).
+// Quality 35 gives crf 18 (x264/x265) or 22 (VP9). Out-of-range qualities are clamped.
+func CRF(codec string, quality int) int {
+	quality = max(0, min(100, quality))
+	top := 51
+	if codec == CodecVP9 {
+		top = 63
+	}
+	return min(top, (quality+1)*top/100)
+}
+
+// Timescale is the MP4/MOV video track timescale used for frame rate r: the smallest multiple of r.Num that is at
+// least 10000. A multiple of Num makes every frame duration (Den*timescale/Num ticks) an integer, so timestamps
+// are exact; it only depends on r, so all pieces share it; 10000 is the floor ffmpeg's mov muxer itself aims for.
+func Timescale(r Rational) int {
+	r = r.reduced()
+	if r.Num <= 0 {
+		return 0
+	}
+	k := (10000 + r.Num - 1) / r.Num
+	return r.Num * k
+}
+
+// Encoder takes raw bgr24 frames through a pipe to ffmpeg and writes a video file: codec and crf from the config,
+// yuv420p (BT.709 matrix, limited range, tagged), constant frame rate, no audio. Not safe for concurrent use.
+type Encoder struct {
+	cfg    EncoderConfig
+	ctx    context.Context
+	cmd    *exec.Cmd
+	in     io.WriteCloser
+	stderr *tailBuffer
+	done   bool
+	err    error // the result of Close once done
+}
+
+// NewEncoder starts ffmpeg writing cfg.Path (overwriting it). Cancelling ctx kills the process.
+func NewEncoder(ctx context.Context, cfg EncoderConfig) (*Encoder, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cmd := command(ctx, ffmpegBin, ffmpegArgs(encoderArgs(cfg)...)...)
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, fmt.Errorf("media: encode %s: %w", cfg.Path, err)
+	}
+	e := &Encoder{cfg: cfg, ctx: ctx, cmd: cmd, in: in, stderr: newTailBuffer()}
+	cmd.Stderr = e.stderr
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("media: encode %s: start ffmpeg: %w", cfg.Path, err)
+	}
+	return e, nil
+}
+
+func encoderArgs(cfg EncoderConfig) []string {
+	codec := cfg.codec()
+	ext := strings.ToLower(filepath.Ext(cfg.Path))
+	rate := cfg.FrameRate.reduced().String()
+	args := []string{
+		"-f", "rawvideo", "-pix_fmt", "bgr24", "-video_size", fmt.Sprintf("%dx%d", cfg.Width, cfg.Height),
+		"-framerate", rate, "-i", "pipe:0",
+		"-map", "0:v:0", "-an", "-sn", "-dn",
+	}
+	// Filters run on the bgr24 frames: pad (any size is fine in RGB), then one conversion to yuv420p with an
+	// explicit BT.709 matrix. ffmpeg's default for RGB input is BT.601 untagged, which players show shifted.
+	var vf []string
+	if w, h := cfg.OutputSize(); w != cfg.Width || h != cfg.Height {
+		vf = append(vf, fmt.Sprintf("pad=%d:%d:0:0:black", w, h))
+	}
+	vf = append(vf, "scale=out_color_matrix=bt709:out_range=tv", "format=yuv420p")
+	args = append(args, "-vf", strings.Join(vf, ","),
+		"-fps_mode", "passthrough", // rawvideo input is already CFR at FrameRate
+		"-c:v", codec, "-crf", strconv.Itoa(CRF(codec, cfg.quality())),
+		"-pix_fmt", "yuv420p", "-colorspace", "bt709", "-color_range", "tv")
+	switch codec {
+	case CodecH264, CodecH265:
+		preset := cfg.Preset
+		if preset == "" {
+			preset = DefaultPreset
+		}
+		args = append(args, "-preset", preset)
+		if codec == CodecH265 {
+			args = append(args, "-x265-params", "log-level=error")
+			if ext == ".mp4" || ext == ".mov" {
+				args = append(args, "-tag:v", "hvc1") // the tag Apple players require for HEVC
+			}
+		}
+	case CodecVP9:
+		args = append(args, "-b:v", "0", "-deadline", "good", "-cpu-used", "4", "-row-mt", "1")
+	}
+	if cfg.Threads > 0 {
+		args = append(args, "-threads", strconv.Itoa(cfg.Threads))
+	}
+	if ext == ".mp4" || ext == ".mov" {
+		args = append(args, "-video_track_timescale", strconv.Itoa(Timescale(cfg.FrameRate)))
+	}
+	return append(args, "-f", containerFormats[ext], "-y", fileArg(cfg.Path))
+}
+
+// Write sends one frame; len(frame) must be Width*Height*3. If ffmpeg has died, Write returns its error.
+func (e *Encoder) Write(frame []byte) error {
+	if e.done {
+		if e.err != nil {
+			return e.err
+		}
+		return fmt.Errorf("media: encode %s: encoder is closed", e.cfg.Path)
+	}
+	if want := e.cfg.Width * e.cfg.Height * 3; len(frame) != want {
+		return fmt.Errorf("media: encode %s: frame is %d bytes, want %d", e.cfg.Path, len(frame), want)
+	}
+	if _, err := e.in.Write(frame); err != nil {
+		// A broken pipe only says ffmpeg is gone; its exit status and stderr say why.
+		e.finish(e.cmd.Wait())
+		if e.err == nil {
+			e.err = fmt.Errorf("media: encode %s: %w", e.cfg.Path, err)
+		}
+		return e.err
+	}
+	return nil
+}
+
+// Close ends the input, waits for ffmpeg to finish the file, and returns an *Error with ffmpeg's stderr tail if
+// it failed. It is idempotent.
+func (e *Encoder) Close() error {
+	if e.done {
+		return e.err
+	}
+	_ = e.in.Close()
+	e.finish(e.cmd.Wait())
+	return e.err
+}
+
+// Abort kills ffmpeg; for error paths. It is idempotent and removes nothing: the partial output stays for the
+// caller to delete. Close after Abort returns an error.
+func (e *Encoder) Abort() {
+	if e.done {
+		return
+	}
+	_ = e.cmd.Process.Kill()
+	_ = e.cmd.Wait()
+	e.done = true
+	e.err = &Error{Path: e.cfg.Path, Err: ErrFFmpeg, Detail: "encoder aborted"}
+}
+
+func (e *Encoder) finish(werr error) {
+	e.done = true
+	switch {
+	case werr == nil:
+		e.err = nil
+	case e.ctx.Err() != nil:
+		e.err = fmt.Errorf("media: encode %s: %w", e.cfg.Path, e.ctx.Err())
+	case isExitError(werr):
+		e.err = newError(e.cfg.Path, ErrFFmpeg, e.stderr.String(), fileArg(e.cfg.Path))
+	default:
+		e.err = fmt.Errorf("media: encode %s: %w", e.cfg.Path, werr)
+	}
+}

@@ -1,0 +1,371 @@
+package media
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math"
+	"os"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Info describes a media file as ffprobe sees it; the video fields are those of the first video stream that is
+// not an attached picture (cover art).
+type Info struct {
+	Path         string
+	FormatName   string   // ffprobe format_name, e.g. "mov,mp4,m4a,3gp,3g2,mj2"
+	Duration     float64  // seconds; 0 when unknown (still images)
+	Width        int      // coded size, before rotation
+	Height       int      //
+	Codec        string   // video codec name, e.g. "h264"
+	PixFmt       string   // e.g. "yuv420p"
+	FrameRate    Rational // r_frame_rate
+	AvgFrameRate Rational // avg_frame_rate; zero when unknown
+	// Rotation is the clockwise rotation, in degrees (0, 90, 180 or 270), that a player applies for display.
+	// It is the convention of the legacy "rotate" tag and of ffmpeg's autorotate (90 -> transpose=clock); the
+	// display matrix value ffprobe prints is counterclockwise, so it is negated here.
+	Rotation   int
+	HasAudio   bool
+	AudioCodec string // first audio stream's codec name
+	IsImage    bool   // a still image (image2 or *_pipe demuxers: png, jpeg, bmp, webp, tiff ...)
+	BitDepth   int    // bits per colour component: 8, 10, 12 ...
+}
+
+// VFR reports whether r_frame_rate and avg_frame_rate differ by more than 0.1%: a sign of variable frame rate,
+// where rawvideo pipes (which carry no timestamps) need an explicit choice between passthrough and CFR.
+func (i *Info) VFR() bool {
+	r, a := i.FrameRate.Float(), i.AvgFrameRate.Float()
+	if r == 0 || a == 0 {
+		return false
+	}
+	return math.Abs(r-a)/r > 0.001
+}
+
+type probeStream struct {
+	CodecName        string            `json:"codec_name"`
+	CodecType        string            `json:"codec_type"`
+	Width            int               `json:"width"`
+	Height           int               `json:"height"`
+	PixFmt           string            `json:"pix_fmt"`
+	RFrameRate       string            `json:"r_frame_rate"`
+	AvgFrameRate     string            `json:"avg_frame_rate"`
+	BitsPerRawSample string            `json:"bits_per_raw_sample"`
+	Duration         string            `json:"duration"`
+	Disposition      map[string]int    `json:"disposition"`
+	Tags             map[string]string `json:"tags"`
+	SideDataList     []struct {
+		Rotation *float64 `json:"rotation"`
+	} `json:"side_data_list"`
+}
+
+type probeOutput struct {
+	Streams []probeStream `json:"streams"`
+	Format  *struct {
+		FormatName string            `json:"format_name"`
+		Duration   string            `json:"duration"`
+		Tags       map[string]string `json:"tags"`
+	} `json:"format"`
+}
+
+// Probe runs ffprobe -of json -show_format -show_streams on path. A missing file is ErrNotFound, a zero-byte file
+// ErrEmpty, a file ffprobe cannot read ErrNotMedia, a file without a video stream ErrNoVideo, and an MP4/MOV whose
+// moov atom is missing (an interrupted recording or upload) ErrTruncated.
+func Probe(ctx context.Context, path string) (*Info, error) {
+	out, err := ffprobe(ctx, "probe", path, "-of", "json", "-show_format", "-show_streams")
+	if err != nil {
+		return nil, err
+	}
+	var p probeOutput
+	if err := json.Unmarshal(out, &p); err != nil {
+		return nil, &Error{Path: path, Err: ErrNotMedia, Detail: "ffprobe output: " + err.Error()}
+	}
+	if p.Format == nil || len(p.Streams) == 0 {
+		return nil, &Error{Path: path, Err: ErrNotMedia, Detail: "no streams"}
+	}
+	return infoFrom(path, &p)
+}
+
+func infoFrom(path string, p *probeOutput) (*Info, error) {
+	info := &Info{Path: path, FormatName: p.Format.FormatName}
+	info.Duration, _ = strconv.ParseFloat(p.Format.Duration, 64)
+	var video *probeStream
+	var kinds []string
+	for i := range p.Streams {
+		s := &p.Streams[i]
+		kinds = append(kinds, s.CodecType)
+		switch {
+		case s.CodecType == "video" && s.Disposition["attached_pic"] == 0 && video == nil:
+			video = s
+		case s.CodecType == "audio" && !info.HasAudio:
+			info.HasAudio, info.AudioCodec = true, s.CodecName
+		}
+	}
+	if video == nil {
+		return nil, &Error{Path: path, Err: ErrNoVideo, Detail: "streams: " + strings.Join(kinds, ", ")}
+	}
+	info.Width, info.Height = video.Width, video.Height
+	info.Codec, info.PixFmt = video.CodecName, video.PixFmt
+	info.FrameRate, _ = ParseRational(video.RFrameRate)
+	info.AvgFrameRate, _ = ParseRational(video.AvgFrameRate)
+	if info.Duration == 0 {
+		info.Duration, _ = strconv.ParseFloat(video.Duration, 64)
+	}
+	info.Rotation = rotation(video)
+	info.IsImage = p.Format.FormatName == "image2" || strings.HasSuffix(p.Format.FormatName, "_pipe")
+	info.BitDepth = bitDepth(video.BitsPerRawSample, video.PixFmt)
+	return info, nil
+}
+
+// rotation returns the clockwise display rotation: the display matrix (counterclockwise in ffprobe's report)
+// wins over the legacy "rotate" tag (clockwise), which ffprobe 5 no longer prints but older files may carry.
+func rotation(s *probeStream) int {
+	deg := 0.0
+	found := false
+	for _, sd := range s.SideDataList {
+		if sd.Rotation != nil {
+			deg, found = -*sd.Rotation, true
+			break
+		}
+	}
+	if !found {
+		if t, err := strconv.ParseFloat(s.Tags["rotate"], 64); err == nil {
+			deg = t
+		}
+	}
+	return normRotation(deg)
+}
+
+// normRotation rounds to the nearest quarter turn in [0, 360).
+func normRotation(deg float64) int {
+	q := int(math.Round(deg / 90))
+	return ((q%4 + 4) % 4) * 90
+}
+
+var depthRe = regexp.MustCompile(`(?:p|gray|gbrp|gbrap)(\d+)(?:le|be)$`)
+
+// bitDepth prefers bits_per_raw_sample and falls back to the pixel format name (yuv420p10le -> 10).
+func bitDepth(raw, pixFmt string) int {
+	if n, err := strconv.Atoi(raw); err == nil && n > 0 {
+		return n
+	}
+	if m := depthRe.FindStringSubmatch(pixFmt); m != nil {
+		if n, err := strconv.Atoi(m[1]); err == nil {
+			return n
+		}
+	}
+	switch {
+	case strings.HasPrefix(pixFmt, "p010"):
+		return 10
+	case strings.HasPrefix(pixFmt, "rgb48"), strings.HasPrefix(pixFmt, "bgr48"),
+		strings.HasPrefix(pixFmt, "rgba64"), strings.HasPrefix(pixFmt, "bgra64"):
+		return 16
+	}
+	return 8
+}
+
+// checkInput reports the problems a stat can see before ffmpeg runs, so they get precise errors.
+func checkInput(path string) error {
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return &Error{Path: path, Err: ErrNotFound}
+	case err != nil:
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return &Error{Path: path, Err: err}
+	case fi.IsDir():
+		return &Error{Path: path, Err: ErrNotMedia, Detail: "is a directory"}
+	case fi.Size() == 0:
+		return &Error{Path: path, Err: ErrEmpty}
+	}
+	return nil
+}
+
+// truncationMarkers are what ffmpeg 5.1's demuxers print when a file ends before its data does.
+var truncationMarkers = []string{
+	"partial file",           // mov: sample data past the end of the file
+	"File ended prematurely", // matroska
+	"error reading header",   // mov: moov itself cut short
+	"Truncating packet",
+	"End of file",
+}
+
+// inputError classifies an ffmpeg/ffprobe failure to open or read path. "moov atom not found" means a truncated
+// MP4 only if the file starts like one: ffprobe says the same about a text file named .mp4.
+func inputError(path, stderr string, args ...string) *Error {
+	e := newError(path, ErrNotMedia, stderr, args...)
+	if strings.Contains(stderr, "moov atom not found") {
+		if looksLikeISOBMFF(path) {
+			e.Err, e.Detail = ErrTruncated, "moov atom not found"
+		}
+		return e
+	}
+	if m := firstMarker(stderr); m != "" {
+		e.Err = ErrTruncated
+	}
+	return e
+}
+
+func firstMarker(stderr string) string {
+	for _, m := range truncationMarkers {
+		if strings.Contains(stderr, m) {
+			return m
+		}
+	}
+	return ""
+}
+
+// looksLikeISOBMFF reports whether the file starts with an ISO BMFF (MP4/MOV) box header.
+func looksLikeISOBMFF(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	var hdr [8]byte
+	if _, err := io.ReadFull(f, hdr[:]); err != nil {
+		return false
+	}
+	switch string(hdr[4:8]) {
+	case "ftyp", "moov", "mdat", "free", "skip", "wide", "pnot", "uuid":
+		return true
+	}
+	return false
+}
+
+// FrameIndex is the per-frame packet scan of the first video stream, in presentation order.
+type FrameIndex struct {
+	Count int // frames (packets) in the stream that a decoder outputs
+	// Keyframes are the indices (presentation order, 0-based) of keyframes, ascending. The list always starts
+	// with 0, even when the first presented frame's packet lacks the key flag (open-GOP leading pictures):
+	// decoding always starts there.
+	Keyframes []int
+	PTS       []float64 // presentation time in seconds of every frame, ascending
+	// Discarded counts packets an MP4/MOV edit list hides (ffprobe flag "D"). They are not in Count, but a stream
+	// copy into matroska shows them, so Split cannot cut such a file exactly: re-encode it first.
+	Discarded int
+}
+
+// ScanFrames lists the packets of the first video stream with ffprobe (-show_entries packet=pts_time,dts_time,
+// flags): fast, because nothing is decoded. Packets are sorted by presentation time; one without a pts takes its
+// dts, and one with neither keeps its place.
+func ScanFrames(ctx context.Context, path string) (*FrameIndex, error) {
+	out, err := ffprobe(ctx, "scan frames", path, "-select_streams", "V:0",
+		"-show_entries", "packet=pts_time,dts_time,flags", "-of", "compact=p=0")
+	if err != nil {
+		return nil, err
+	}
+	idx, err := parsePackets(out)
+	if err != nil {
+		return nil, &Error{Path: path, Err: ErrNotMedia, Detail: err.Error()}
+	}
+	if idx.Count == 0 {
+		return nil, &Error{Path: path, Err: ErrNoVideo, Detail: "no video packets"}
+	}
+	return idx, nil
+}
+
+type packet struct {
+	pts float64
+	key bool
+}
+
+func parsePackets(out []byte) (*FrameIndex, error) {
+	var pkts []packet
+	idx := &FrameIndex{}
+	last := math.Inf(-1)
+	for _, line := range bytes.Split(out, []byte("\n")) {
+		line = bytes.TrimSpace(line)
+		if len(line) == 0 {
+			continue
+		}
+		var p packet
+		var pts, dts, flags string
+		for _, kv := range strings.Split(string(line), "|") {
+			k, v, _ := strings.Cut(kv, "=")
+			switch k {
+			case "pts_time":
+				pts = v
+			case "dts_time":
+				dts = v
+			case "flags":
+				flags = v
+			}
+		}
+		if flags == "" {
+			return nil, fmt.Errorf("unexpected ffprobe packet line %q", line)
+		}
+		if strings.Contains(flags, "D") {
+			idx.Discarded++
+			continue
+		}
+		p.key = strings.Contains(flags, "K")
+		t, err := strconv.ParseFloat(pts, 64)
+		if err != nil {
+			if t, err = strconv.ParseFloat(dts, 64); err != nil {
+				t = last
+			}
+		}
+		p.pts, last = t, t
+		pkts = append(pkts, p)
+	}
+	sort.SliceStable(pkts, func(i, j int) bool { return pkts[i].pts < pkts[j].pts })
+	idx.Count = len(pkts)
+	idx.PTS = make([]float64, len(pkts))
+	for i, p := range pkts {
+		idx.PTS[i] = p.pts
+		if p.key || i == 0 {
+			idx.Keyframes = append(idx.Keyframes, i)
+		}
+	}
+	return idx, nil
+}
+
+// CountFrames decodes the first video stream and counts its frames (ffprobe -count_frames): slow, for
+// verification.
+func CountFrames(ctx context.Context, path string) (int, error) {
+	out, err := ffprobe(ctx, "count frames", path, "-select_streams", "V:0", "-count_frames",
+		"-show_entries", "stream=nb_read_frames", "-of", "csv=p=0")
+	if err != nil {
+		return 0, err
+	}
+	s := strings.TrimSpace(string(out))
+	if s == "" {
+		return 0, &Error{Path: path, Err: ErrNoVideo}
+	}
+	n, err := strconv.Atoi(strings.TrimSuffix(s, ","))
+	if err != nil {
+		return 0, &Error{Path: path, Err: ErrNotMedia, Detail: fmt.Sprintf("nb_read_frames %q", s)}
+	}
+	return n, nil
+}
+
+// ReadMetadata returns the container (format) tags of a file. Keys are lower-cased because matroska and webm
+// store tag names upper-case: a key written by Stitch as "facefleet_job" reads back as "facefleet_job" from
+// every container.
+func ReadMetadata(ctx context.Context, path string) (map[string]string, error) {
+	out, err := ffprobe(ctx, "read metadata", path, "-of", "json", "-show_entries", "format_tags")
+	if err != nil {
+		return nil, err
+	}
+	var p probeOutput
+	if err := json.Unmarshal(out, &p); err != nil {
+		return nil, &Error{Path: path, Err: ErrNotMedia, Detail: "ffprobe output: " + err.Error()}
+	}
+	md := map[string]string{}
+	if p.Format != nil {
+		for k, v := range p.Format.Tags {
+			md[strings.ToLower(k)] = v
+		}
+	}
+	return md, nil
+}

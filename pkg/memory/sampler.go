@@ -1,0 +1,62 @@
+// Package memory measures memory: the RSS of a whole process tree (ffmpeg children included), the system's use,
+// and the GPU's, and renders the live progress line. It never enforces a limit with an rlimit.
+package memory
+
+import (
+	"fmt"
+
+	"github.com/shirou/gopsutil/v4/mem"
+	"github.com/shirou/gopsutil/v4/process"
+)
+
+// Sample is one reading.
+type Sample struct {
+	RSS       uint64  // bytes, the process and all its descendants
+	SystemPct float64 // system memory in use, percent
+	GPUPct    float64 // GPU memory in use, percent; negative when there is no GPU
+	PeakRSS   uint64  // the largest RSS this sampler has seen
+}
+
+// Sampler reads a process tree's memory.
+type Sampler struct {
+	pid  int32
+	peak uint64
+}
+
+// NewSampler samples the tree rooted at pid.
+func NewSampler(pid int) *Sampler { return &Sampler{pid: int32(pid)} }
+
+// Sample reads the tree's RSS now. Children that exit between listing and reading are skipped.
+func (s *Sampler) Sample() (Sample, error) {
+	root, err := process.NewProcess(s.pid)
+	if err != nil {
+		return Sample{}, fmt.Errorf("memory: process %d: %w", s.pid, err)
+	}
+	rss := treeRSS(root, 0)
+	if rss > s.peak {
+		s.peak = rss
+	}
+	out := Sample{RSS: rss, PeakRSS: s.peak, GPUPct: -1}
+	if vm, err := mem.VirtualMemory(); err == nil {
+		out.SystemPct = vm.UsedPercent
+	}
+	return out, nil
+}
+
+func treeRSS(p *process.Process, depth int) uint64 {
+	var total uint64
+	if mi, err := p.MemoryInfo(); err == nil {
+		total = mi.RSS
+	}
+	if depth > 16 {
+		return total
+	}
+	kids, err := p.Children()
+	if err != nil {
+		return total
+	}
+	for _, k := range kids {
+		total += treeRSS(k, depth+1)
+	}
+	return total
+}

@@ -1,0 +1,220 @@
+// Package pipeline streams one segment through the frame processors: decode (ffmpeg) -> process -> encode (ffmpeg),
+// with a fixed pool of frame buffers so a producer waits when the pool is empty. It never talks to NATS or S3.
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"gocv.io/x/gocv"
+
+	"github.com/facefleet/facefleet/pkg/media"
+)
+
+// Processor changes one BGR frame in place. index is the frame's index in the whole target.
+type Processor interface {
+	Process(frame gocv.Mat, index int) error
+}
+
+// ProcessorFunc adapts a function to Processor.
+type ProcessorFunc func(frame gocv.Mat, index int) error
+
+// Process calls f.
+func (f ProcessorFunc) Process(frame gocv.Mat, index int) error { return f(frame, index) }
+
+// ErrFrameCount is returned when a segment yields a different number of frames than planned.
+var ErrFrameCount = errors.New("frame count differs from the plan")
+
+// Config describes one segment's run.
+type Config struct {
+	Input, Output string
+	Width, Height int
+	FrameRate     media.Rational
+	Encoder       string // libx264, libx265, libvpx-vp9
+	Quality       int    // 0-100
+	// InFlight is the number of frame buffers in the pool: the most frames decoded but not yet encoded.
+	InFlight       int
+	DecoderThreads int
+	EncoderThreads int
+	// FirstFrame is the index of the segment's first frame in the whole target (for frame names and processors).
+	FirstFrame int
+	// Expect, when > 0, is the planned frame count; a different count fails the run.
+	Expect int
+	// FramesDir, when set, keeps every processed frame there as <index+1>.<FrameFormat> (roop's --keep-frames).
+	FramesDir    string
+	FrameFormat  string // png or jpg
+	FrameQuality int    // roop's --temp-frame-quality: 0 is best
+}
+
+// Validate checks the config and fills defaults.
+func (c *Config) Validate() error {
+	if c.Input == "" || c.Output == "" {
+		return errors.New("pipeline: input and output are required")
+	}
+	if c.Width <= 0 || c.Height <= 0 {
+		return fmt.Errorf("pipeline: bad frame size %dx%d", c.Width, c.Height)
+	}
+	if c.InFlight <= 0 {
+		c.InFlight = 4
+	}
+	if c.InFlight < 2 {
+		c.InFlight = 2 // one decoding while one is processed keeps both processes busy
+	}
+	switch c.FrameFormat {
+	case "":
+		c.FrameFormat = "png"
+	case "png", "jpg":
+	default:
+		return fmt.Errorf("pipeline: temp frame format %q: want png or jpg", c.FrameFormat)
+	}
+	if c.FrameQuality < 0 || c.FrameQuality > 100 {
+		return fmt.Errorf("pipeline: temp frame quality %d: want 0-100", c.FrameQuality)
+	}
+	return nil
+}
+
+// FrameBytes is the size of one pooled frame buffer.
+func (c Config) FrameBytes() int { return c.Width * c.Height * 3 }
+
+type item struct{ slot, index int }
+
+// Run processes cfg.Input into cfg.Output and returns the number of frames written. progress, if not nil, is
+// called after every encoded frame with the running count.
+func Run(ctx context.Context, cfg Config, proc Processor, progress func(done int)) (int, error) {
+	if err := cfg.Validate(); err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	dec, err := media.NewDecoder(ctx, media.DecoderConfig{Path: cfg.Input, Width: cfg.Width, Height: cfg.Height, Threads: cfg.DecoderThreads})
+	if err != nil {
+		return 0, err
+	}
+	defer dec.Close()
+	enc, err := media.NewEncoder(ctx, media.EncoderConfig{Path: cfg.Output, Width: cfg.Width, Height: cfg.Height,
+		FrameRate: cfg.FrameRate, Codec: cfg.Encoder, Quality: cfg.Quality, Threads: cfg.EncoderThreads})
+	if err != nil {
+		return 0, err
+	}
+	defer enc.Abort()
+	if cfg.FramesDir != "" {
+		if err := os.MkdirAll(cfg.FramesDir, 0o755); err != nil {
+			return 0, fmt.Errorf("pipeline: frames dir: %w", err)
+		}
+	}
+
+	// The pool: frame buffers are C memory (gocv Mats) that the decoder fills in place and the encoder reads in
+	// place; a frame is never copied on its way through.
+	pool := make([]gocv.Mat, cfg.InFlight)
+	bufs := make([][]byte, cfg.InFlight)
+	free := make(chan int, cfg.InFlight)
+	defer func() {
+		for _, m := range pool {
+			_ = m.Close()
+		}
+	}()
+	for i := range pool {
+		pool[i] = gocv.NewMatWithSize(cfg.Height, cfg.Width, gocv.MatTypeCV8UC3)
+		b, err := pool[i].DataPtrUint8()
+		if err != nil {
+			return 0, fmt.Errorf("pipeline: frame buffer: %w", err)
+		}
+		bufs[i] = b
+		free <- i
+	}
+
+	var (
+		errOnce  sync.Once
+		firstErr error
+	)
+	fail := func(err error) {
+		errOnce.Do(func() { firstErr = err; cancel() })
+	}
+	toProc := make(chan item, cfg.InFlight)
+	toEnc := make(chan item, cfg.InFlight)
+
+	go func() { // decode
+		defer close(toProc)
+		for i := 0; ; i++ {
+			var slot int
+			select {
+			case slot = <-free:
+			case <-ctx.Done():
+				return
+			}
+			if err := dec.Read(bufs[slot]); err != nil {
+				if !errors.Is(err, io.EOF) {
+					fail(err)
+				}
+				return
+			}
+			toProc <- item{slot, i} // never blocks: at most InFlight slots exist
+		}
+	}()
+	go func() { // process; after a failure it only forwards slots so they return to the pool
+		defer close(toEnc)
+		for it := range toProc {
+			if ctx.Err() == nil {
+				idx := cfg.FirstFrame + it.index
+				if err := proc.Process(pool[it.slot], idx); err != nil {
+					fail(fmt.Errorf("pipeline: frame %d: %w", idx, err))
+				} else if cfg.FramesDir != "" {
+					if err := keepFrame(cfg, pool[it.slot], idx); err != nil {
+						fail(err)
+					}
+				}
+			}
+			toEnc <- it
+		}
+	}()
+	n := 0
+	for it := range toEnc { // encode
+		if ctx.Err() == nil {
+			if err := enc.Write(bufs[it.slot]); err != nil {
+				fail(err)
+			} else {
+				n++
+				if progress != nil {
+					progress(n)
+				}
+			}
+		}
+		free <- it.slot
+	}
+	if firstErr != nil {
+		return n, firstErr
+	}
+	if err := ctx.Err(); err != nil {
+		return n, err
+	}
+	if err := enc.Close(); err != nil {
+		return n, err
+	}
+	if err := dec.Close(); err != nil {
+		return n, err
+	}
+	if cfg.Expect > 0 && n != cfg.Expect {
+		return n, fmt.Errorf("pipeline: %s: %w (decoded %d, planned %d)", cfg.Input, ErrFrameCount, n, cfg.Expect)
+	}
+	return n, nil
+}
+
+func keepFrame(cfg Config, m gocv.Mat, idx int) error {
+	p := filepath.Join(cfg.FramesDir, fmt.Sprintf("%06d.%s", idx+1, cfg.FrameFormat))
+	var params []int
+	if cfg.FrameFormat == "jpg" {
+		params = []int{gocv.IMWriteJpegQuality, 100 - cfg.FrameQuality}
+	} else {
+		params = []int{gocv.IMWritePngCompression, cfg.FrameQuality * 9 / 100}
+	}
+	if !gocv.IMWriteWithParams(p, m, params) {
+		return fmt.Errorf("pipeline: %s: cannot write frame", p)
+	}
+	return nil
+}

@@ -1,0 +1,411 @@
+// Package standalone runs the whole cluster in one process for `coordinator run`: an embedded NATS server with
+// JetStream in a work directory, a local-directory blob store, in-process workers and the coordinator. It is the
+// same code path a cluster runs, wired to embedded parts. It holds no algorithms.
+package standalone
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+	"gocv.io/x/gocv"
+
+	"github.com/facefleet/facefleet/models"
+	"github.com/facefleet/facefleet/pkg/coordinator"
+	"github.com/facefleet/facefleet/pkg/engine"
+	"github.com/facefleet/facefleet/pkg/job"
+	"github.com/facefleet/facefleet/pkg/media"
+	"github.com/facefleet/facefleet/pkg/memory"
+	"github.com/facefleet/facefleet/pkg/provenance"
+	"github.com/facefleet/facefleet/pkg/queue"
+	"github.com/facefleet/facefleet/pkg/store"
+	"github.com/facefleet/facefleet/pkg/worker"
+)
+
+// Generator names the product in every output's label.
+const Generator = "Facefleet"
+
+// Config holds `coordinator run`'s settings; the flag names are roop's.
+type Config struct {
+	Source, Target, Output string
+
+	FrameProcessors  []string
+	ManyFaces        bool
+	KeepFPS          bool // accepted for roop compatibility: the source rate is always kept
+	SkipAudio        bool
+	KeepFrames       bool
+	TempFrameFormat  string
+	TempFrameQuality int
+	Encoder          string
+	Quality          int
+
+	ExecutionProvider  string
+	ExecutionThreads   int
+	MemoryOptimization bool
+	BatchSize          int
+	MaxMemoryGB        float64
+
+	SegmentSeconds float64
+	Workers        int
+
+	ModelsDir  string
+	ORTLibrary string
+	WorkDir    string // parent of the job's temporary work directory; default the system temp dir
+
+	Progress io.Writer // the live line; nil = none
+	Terminal bool      // redraw the live line in place
+	Log      *zap.Logger
+}
+
+// Default returns a Config with roop's defaults.
+func Default() Config {
+	return Config{
+		FrameProcessors: []string{engine.FaceSwapper}, TempFrameFormat: "png", Encoder: "libx264", Quality: 35,
+		ExecutionProvider: "cpu", ExecutionThreads: runtime.NumCPU(), BatchSize: 1, SegmentSeconds: 60, Workers: 1,
+		ModelsDir: models.DefaultDir(),
+	}
+}
+
+// Validate checks flag values (not the files: Run reports those with their paths).
+func (c *Config) Validate() error {
+	switch {
+	case c.Source == "":
+		return errors.New("missing source: -s/--source is required")
+	case c.Target == "":
+		return errors.New("missing target: -t/--target is required")
+	case c.Output == "":
+		return errors.New("missing output: -o/--output is required")
+	case c.Quality < 0 || c.Quality > 100:
+		return fmt.Errorf("--output-video-quality %d: want 0-100", c.Quality)
+	case c.TempFrameQuality < 0 || c.TempFrameQuality > 100:
+		return fmt.Errorf("--temp-frame-quality %d: want 0-100", c.TempFrameQuality)
+	case c.Workers < 1:
+		return fmt.Errorf("--workers %d: want at least 1", c.Workers)
+	case c.BatchSize < 1:
+		return fmt.Errorf("--batch-size %d: want at least 1", c.BatchSize)
+	case c.SegmentSeconds < 0:
+		return fmt.Errorf("--segment-seconds %g: want >= 0", c.SegmentSeconds)
+	case c.MaxMemoryGB < 0:
+		return fmt.Errorf("--max-memory %g: want >= 0", c.MaxMemoryGB)
+	}
+	switch c.Encoder {
+	case "libx264", "libx265", "libvpx-vp9":
+	default:
+		return fmt.Errorf("--output-video-encoder %q: want libx264, libx265 or libvpx-vp9", c.Encoder)
+	}
+	switch c.TempFrameFormat {
+	case "png", "jpg":
+	default:
+		return fmt.Errorf("--temp-frame-format %q: want png or jpg", c.TempFrameFormat)
+	}
+	if c.ExecutionProvider != "cpu" {
+		return fmt.Errorf("--execution-provider %q: this build has cpu only", c.ExecutionProvider)
+	}
+	if c.ExecutionThreads <= 0 {
+		c.ExecutionThreads = runtime.NumCPU()
+	}
+	if len(c.FrameProcessors) == 0 {
+		c.FrameProcessors = []string{engine.FaceSwapper}
+	}
+	for _, p := range c.FrameProcessors {
+		if p != engine.FaceSwapper {
+			return fmt.Errorf("--frame-processor %q: available: %s", p, engine.FaceSwapper)
+		}
+	}
+	if c.Log == nil {
+		c.Log = zap.NewNop()
+	}
+	return nil
+}
+
+// Result is what a run produced.
+type Result struct {
+	Output     string
+	Frames     int
+	Segments   int
+	PeakRSS    uint64
+	Wall       time.Duration
+	SplitTime  time.Duration
+	StitchTime time.Duration
+}
+
+// ResolveOutput applies roop's rule: an output directory means <source>-<target>.<target ext> inside it.
+func ResolveOutput(source, target, output string) string {
+	if st, err := os.Stat(output); err == nil && st.IsDir() {
+		stem := func(p string) string { b := filepath.Base(p); return strings.TrimSuffix(b, filepath.Ext(b)) }
+		return filepath.Join(output, stem(source)+"-"+stem(target)+filepath.Ext(target))
+	}
+	return output
+}
+
+// Run checks every input, then swaps faces into the output. Inputs are never modified; the output appears under
+// its final name only when complete, with its provenance sidecar.
+func Run(ctx context.Context, cfg Config) (Result, error) {
+	start := time.Now()
+	var res Result
+	if err := cfg.Validate(); err != nil {
+		return res, err
+	}
+	if err := checkFile(cfg.Source); err != nil {
+		return res, err
+	}
+	info, err := media.Probe(ctx, cfg.Target)
+	if err != nil {
+		return res, err
+	}
+	out := ResolveOutput(cfg.Source, cfg.Target, cfg.Output)
+	if same(out, cfg.Source) || same(out, cfg.Target) {
+		return res, fmt.Errorf("%s: output would overwrite an input", out)
+	}
+	// Creating the temporary output now proves the directory is writable before any work is done.
+	tmp, err := tempOutput(out)
+	if err != nil {
+		return res, err
+	}
+	keep := false
+	defer func() {
+		if !keep {
+			_ = os.Remove(tmp)
+		}
+	}()
+
+	modelPath, err := models.Resolve(cfg.ModelsDir, "yunet")
+	if err != nil {
+		return res, err
+	}
+	threads := max(1, cfg.ExecutionThreads/cfg.Workers)
+	newEngine := func() (*engine.Engine, error) {
+		return engine.New(engine.Config{ORTLibrary: cfg.ORTLibrary, DetectorModel: modelPath, Threads: threads, Provider: cfg.ExecutionProvider})
+	}
+	first, err := newEngine()
+	if err != nil {
+		return res, err
+	}
+	// Fail on a faceless source before any work.
+	img, _, err := first.SourceFace(cfg.Source)
+	if err != nil {
+		_ = first.Close()
+		return res, err
+	}
+	_ = img.Close()
+
+	rec := provenance.Record{SyntheticMedia: true, DigitalSource: provenance.SourceType, Generator: Generator,
+		Processors: cfg.FrameProcessors, Models: []string{filepath.Base(modelPath)}, Terms: provenance.Terms}
+	if info.IsImage {
+		err = swapImage(first, cfg, tmp)
+		_ = first.Close()
+		if err != nil {
+			return res, err
+		}
+		res.Frames = 1
+	} else {
+		r, err := runVideo(ctx, cfg, info, tmp, out, first, func() (worker.Engine, error) { return newEngine() })
+		if err != nil {
+			return res, err
+		}
+		res = r
+		rec.Frames, rec.Segments = r.Frames, r.Segments
+	}
+	if err := os.Rename(tmp, out); err != nil {
+		return res, fmt.Errorf("%s: %w", out, err)
+	}
+	keep = true
+	rec.Created, rec.Output = time.Now().UTC(), out
+	rec.OutputSHA256, _ = provenance.FileSHA256(out)
+	rec.SourceSHA256, _ = provenance.FileSHA256(cfg.Source)
+	rec.TargetSHA256, _ = provenance.FileSHA256(cfg.Target)
+	if err := provenance.WriteSidecar(rec); err != nil {
+		return res, err
+	}
+	res.Output, res.Wall = out, time.Since(start)
+	return res, nil
+}
+
+func runVideo(ctx context.Context, cfg Config, info *media.Info, tmp, out string, first *engine.Engine, newEngine func() (worker.Engine, error)) (Result, error) {
+	var res Result
+	work, err := os.MkdirTemp(cfg.WorkDir, "facefleet-")
+	if err != nil {
+		first.Close()
+		return res, fmt.Errorf("work dir: %w", err)
+	}
+	defer os.RemoveAll(work)
+
+	srv, err := queue.StartEmbedded(queue.EmbeddedConfig{Dir: filepath.Join(work, "nats"), Port: -1})
+	if err != nil {
+		first.Close()
+		return res, err
+	}
+	defer srv.Shutdown()
+	conn, err := queue.Connect(ctx, queue.ConnConfig{URL: srv.URL(), Name: "facefleet-run"})
+	if err != nil {
+		first.Close()
+		return res, err
+	}
+	defer conn.Close()
+	const maxDeliver = 3
+	tasks, err := conn.Tasks(ctx, queue.TasksConfig{Stream: "FACEFLEET_TASKS", Subjects: []string{job.SubjectAll},
+		Consumer: "workers", AckWait: time.Minute, MaxDeliver: maxDeliver})
+	if err != nil {
+		first.Close()
+		return res, err
+	}
+	state, err := conn.State(ctx, queue.StateConfig{Bucket: "facefleet"})
+	if err != nil {
+		first.Close()
+		return res, err
+	}
+	blob, err := store.NewLocal(store.LocalConfig{Dir: filepath.Join(work, "blobs")})
+	if err != nil {
+		first.Close()
+		return res, err
+	}
+
+	// In-process workers: the first reuses the engine that checked the source.
+	var once sync.Once
+	engines := func() (worker.Engine, error) {
+		var e worker.Engine
+		once.Do(func() { e = first })
+		if e != nil {
+			return e, nil
+		}
+		return newEngine()
+	}
+	decThreads, encThreads := 0, 0
+	if cfg.MemoryOptimization {
+		decThreads, encThreads = 1, 1
+	}
+	wctx, stopWorkers := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	var startErr error
+	for i := 0; i < cfg.Workers; i++ {
+		w, err := worker.New(worker.Config{ID: fmt.Sprintf("local-%d", i+1), WorkDir: filepath.Join(work, fmt.Sprintf("worker-%d", i+1)),
+			MaxDeliver: maxDeliver, RetryDelay: time.Second, FetchWait: time.Second, Grace: time.Second,
+			InFlight: cfg.BatchSize + 2, DecoderThreads: decThreads, EncoderThreads: encThreads},
+			worker.Deps{Tasks: tasks, State: state, Blob: blob, NewEngine: engines, Log: cfg.Log})
+		if err != nil {
+			startErr = err
+			break
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = w.Run(wctx) }()
+	}
+	once.Do(func() { first.Close() }) // not handed to a worker: release it
+	defer func() { stopWorkers(); wg.Wait() }()
+	if startErr != nil {
+		return res, startErr
+	}
+
+	coord, err := coordinator.New(coordinator.Config{WorkDir: filepath.Join(work, "coordinator"), SegmentSeconds: cfg.SegmentSeconds},
+		coordinator.Deps{Tasks: tasks, State: state, Blob: blob, Log: cfg.Log})
+	if err != nil {
+		return res, err
+	}
+	spec := job.Spec{ManyFaces: cfg.ManyFaces, FrameProcessor: cfg.FrameProcessors, Encoder: cfg.Encoder, Quality: cfg.Quality}
+	if cfg.KeepFrames {
+		spec.FramesDir = strings.TrimSuffix(out, filepath.Ext(out)) + "-frames"
+		spec.FrameFormat, spec.FrameQuality = cfg.TempFrameFormat, cfg.TempFrameQuality
+	}
+	rep := memory.NewReporter(memory.ReporterConfig{Out: cfg.Progress, Terminal: cfg.Terminal,
+		Providers: []string{"CPUExecutionProvider"}, Threads: cfg.ExecutionThreads, Batch: cfg.BatchSize})
+	if cfg.Progress != nil {
+		rep.Start(ctx)
+	}
+	r, err := coord.Run(ctx, coordinator.Request{ID: job.NewID(), Source: cfg.Source, Target: cfg.Target, Info: info,
+		Output: tmp, SkipAudio: cfg.SkipAudio, Spec: spec, Metadata: provenance.Tags(Generator)},
+		func(done, total int) { rep.SetTotal(total); rep.SetDone(done) })
+	if cfg.Progress != nil {
+		rep.Stop()
+	}
+	if err != nil {
+		return res, err
+	}
+	return Result{Frames: r.Frames, Segments: r.Segments, SplitTime: r.SplitTime, StitchTime: r.StitchTime, PeakRSS: rep.Peak()}, nil
+}
+
+// swapImage swaps faces in an image target and writes it, labelled, to tmp.
+func swapImage(e *engine.Engine, cfg Config, tmp string) error {
+	frame := gocv.IMRead(cfg.Target, gocv.IMReadColor)
+	if frame.Empty() {
+		frame.Close()
+		return fmt.Errorf("%s: not an image OpenCV can read", cfg.Target)
+	}
+	defer frame.Close()
+	proc, err := e.ForJob("image", cfg.Source, engine.Options{Processors: cfg.FrameProcessors, ManyFaces: cfg.ManyFaces})
+	if err != nil {
+		return err
+	}
+	if err := proc.Process(frame, 0); err != nil {
+		return fmt.Errorf("%s: %w", cfg.Target, err)
+	}
+	ext := strings.ToLower(filepath.Ext(tmp))
+	if ext == ".jpeg" {
+		ext = ".jpg"
+	}
+	if ext != ".png" && ext != ".jpg" {
+		return fmt.Errorf("%s: image outputs must be .png or .jpg", tmp)
+	}
+	// Keep the original quality: JPEG at quality 100 without chroma subsampling (OpenCV's
+	// IMWRITE_JPEG_SAMPLING_FACTOR = 7, 4:4:4 = 0x111111; gocv v0.32 has no name for it).
+	params := []int{gocv.IMWritePngCompression, 3}
+	if ext == ".jpg" {
+		params = []int{gocv.IMWriteJpegQuality, 100, 7, 0x111111}
+	}
+	buf, err := gocv.IMEncodeWithParams(gocv.FileExt(ext), frame, params)
+	if err != nil {
+		return fmt.Errorf("%s: encode: %w", tmp, err)
+	}
+	defer buf.Close()
+	labelled, err := provenance.LabelImage(buf.GetBytes(), provenance.Tags(Generator))
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(tmp, labelled, 0o644)
+}
+
+func checkFile(p string) error {
+	st, err := os.Stat(p)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("%s: file not found", p)
+	case err != nil:
+		return fmt.Errorf("%s: %w", p, err)
+	case st.IsDir():
+		return fmt.Errorf("%s: is a directory, not a file", p)
+	case st.Size() == 0:
+		return fmt.Errorf("%s: file is empty", p)
+	}
+	return nil
+}
+
+// tempOutput creates the hidden temporary file the output is written to, keeping the extension so ffmpeg picks
+// the container from it.
+func tempOutput(out string) (string, error) {
+	dir := filepath.Dir(out)
+	st, err := os.Stat(dir)
+	if err != nil {
+		return "", fmt.Errorf("%s: output directory does not exist", dir)
+	}
+	if !st.IsDir() {
+		return "", fmt.Errorf("%s: output directory is not a directory", dir)
+	}
+	f, err := os.CreateTemp(dir, "."+strings.TrimSuffix(filepath.Base(out), filepath.Ext(out))+".tmp-*"+filepath.Ext(out))
+	if err != nil {
+		return "", fmt.Errorf("%s: output directory is not writable (%v)", dir, errors.Unwrap(err))
+	}
+	f.Close()
+	return f.Name(), nil
+}
+
+func same(a, b string) bool {
+	sa, err1 := os.Stat(a)
+	sb, err2 := os.Stat(b)
+	return err1 == nil && err2 == nil && os.SameFile(sa, sb)
+}

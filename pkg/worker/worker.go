@@ -1,0 +1,341 @@
+// Package worker is the daemon that turns tasks into results: it fetches segment tasks from the queue, runs the
+// pipeline on each, uploads the result and commits it with compare-and-set before acking. It holds no algorithms:
+// the engine processes frames, the pipeline streams them, the queue and the store move bytes.
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/facefleet/facefleet/pkg/engine"
+	"github.com/facefleet/facefleet/pkg/job"
+	"github.com/facefleet/facefleet/pkg/media"
+	"github.com/facefleet/facefleet/pkg/pipeline"
+	"github.com/facefleet/facefleet/pkg/queue"
+	"github.com/facefleet/facefleet/pkg/store"
+)
+
+// Config is a worker's settings.
+type Config struct {
+	ID      string
+	WorkDir string
+	// Slots is how many segments this worker processes at once; each slot loads its own models.
+	Slots int
+	// FetchWait bounds one Fetch call, so shutdown is noticed promptly.
+	FetchWait time.Duration
+	// KeepAlive is how often InProgress is sent while a segment is processed (well under the stream's AckWait).
+	KeepAlive time.Duration
+	// RetryDelay is the NakWithDelay for a retryable failure.
+	RetryDelay time.Duration
+	// MaxDeliver must match the consumer's: the delivery that reaches it records the job's failure.
+	MaxDeliver int
+	// Grace is how long in-flight segments may run on after shutdown begins before they are Nak'ed.
+	Grace time.Duration
+	// ProgressEvery throttles progress records.
+	ProgressEvery time.Duration
+	// InFlight frames per segment pipeline; DecoderThreads/EncoderThreads for the ffmpeg children.
+	InFlight       int
+	DecoderThreads int
+	EncoderThreads int
+}
+
+// Validate checks the config and fills defaults.
+func (c *Config) Validate() error {
+	if c.ID == "" {
+		host, _ := os.Hostname()
+		c.ID = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
+	if c.WorkDir == "" {
+		return errors.New("worker: work dir is required")
+	}
+	if c.Slots <= 0 {
+		c.Slots = 1
+	}
+	if c.FetchWait <= 0 {
+		c.FetchWait = 2 * time.Second
+	}
+	if c.KeepAlive <= 0 {
+		c.KeepAlive = 10 * time.Second
+	}
+	if c.RetryDelay <= 0 {
+		c.RetryDelay = 5 * time.Second
+	}
+	if c.MaxDeliver <= 0 {
+		c.MaxDeliver = 5
+	}
+	if c.Grace <= 0 {
+		c.Grace = 30 * time.Second
+	}
+	if c.ProgressEvery <= 0 {
+		c.ProgressEvery = 500 * time.Millisecond
+	}
+	return nil
+}
+
+// Engine is what a slot needs from the face engine.
+type Engine interface {
+	ForJob(jobID, sourcePath string, opt engine.Options) (pipeline.Processor, error)
+	Close() error
+}
+
+// Deps are the worker's collaborators, passed in so tests run them for real or fault them.
+type Deps struct {
+	Tasks     *queue.Tasks
+	State     *queue.State
+	Blob      store.Blob
+	NewEngine func() (Engine, error)
+	Log       *zap.Logger
+}
+
+// Worker processes segment tasks.
+type Worker struct {
+	cfg     Config
+	deps    Deps
+	log     *zap.Logger
+	engines chan Engine
+	srcMu   sync.Mutex
+	sources map[string]*sync.Once
+	srcErr  map[string]error
+}
+
+// New loads one engine per slot.
+func New(cfg Config, deps Deps) (*Worker, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if deps.Tasks == nil || deps.State == nil || deps.Blob == nil || deps.NewEngine == nil {
+		return nil, errors.New("worker: tasks, state, blob and engine are required")
+	}
+	if deps.Log == nil {
+		deps.Log = zap.NewNop()
+	}
+	if err := os.MkdirAll(cfg.WorkDir, 0o755); err != nil {
+		return nil, fmt.Errorf("worker: %w", err)
+	}
+	w := &Worker{cfg: cfg, deps: deps, log: deps.Log.With(zap.String("worker", cfg.ID)),
+		engines: make(chan Engine, cfg.Slots), sources: map[string]*sync.Once{}, srcErr: map[string]error{}}
+	for i := 0; i < cfg.Slots; i++ {
+		e, err := deps.NewEngine()
+		if err != nil {
+			w.closeEngines()
+			return nil, err
+		}
+		w.engines <- e
+	}
+	return w, nil
+}
+
+func (w *Worker) closeEngines() {
+	for {
+		select {
+		case e := <-w.engines:
+			_ = e.Close()
+		default:
+			return
+		}
+	}
+}
+
+// Run fetches and processes tasks until ctx ends. Then it stops fetching, lets in-flight segments finish for up to
+// Grace, Naks what is left so another worker takes it at once, closes the engines and returns.
+func (w *Worker) Run(ctx context.Context) error {
+	workCtx, cancelWork := context.WithCancel(context.Background())
+	defer cancelWork()
+	defer w.closeEngines()
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, w.cfg.Slots)
+	for ctx.Err() == nil {
+		free := w.cfg.Slots - len(slots)
+		if free == 0 {
+			select {
+			case slots <- struct{}{}: // wait for a slot, then give it back and fetch
+				<-slots
+			case <-ctx.Done():
+			}
+			continue
+		}
+		leases, err := w.deps.Tasks.Fetch(ctx, free, w.cfg.FetchWait)
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			w.log.Warn("fetch failed", zap.Error(err))
+			select {
+			case <-time.After(time.Second):
+			case <-ctx.Done():
+			}
+			continue
+		}
+		for _, l := range leases {
+			slots <- struct{}{}
+			wg.Add(1)
+			go func(l *queue.Lease) {
+				defer wg.Done()
+				defer func() { <-slots }()
+				w.handle(workCtx, l)
+			}(l)
+		}
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(w.cfg.Grace):
+		w.log.Warn("grace period over, returning in-flight segments to the queue")
+		cancelWork()
+		<-done
+	}
+	return nil
+}
+
+// handle runs one task to a commit, a retry or a failure. It always settles the lease.
+func (w *Worker) handle(ctx context.Context, l *queue.Lease) {
+	var t job.Task
+	if err := json.Unmarshal(l.Data(), &t); err != nil || job.ValidateID(t.Job) != nil {
+		w.log.Error("malformed task", zap.String("msg", l.MsgID()))
+		_ = l.Term("malformed task")
+		return
+	}
+	log := w.log.With(zap.String("job", t.Job), zap.Int("segment", t.Segment.Index), zap.Int("attempt", l.Delivered()))
+	// A segment already committed (a redelivery after a late ack) or a job that ended needs no work.
+	if _, err := w.deps.State.Get(ctx, job.CommitKey(t.Job, t.Segment.Index)); err == nil {
+		_ = l.Ack(ctx)
+		return
+	}
+	if e, err := w.deps.State.Get(ctx, job.RecordKey(t.Job)); err == nil {
+		var rec job.Record
+		if json.Unmarshal(e.Value, &rec) == nil && rec.State.Terminal() {
+			_ = l.Term("job " + string(rec.State))
+			return
+		}
+	}
+	stop := l.KeepAlive(ctx, w.cfg.KeepAlive)
+	err := w.process(ctx, l, t, log)
+	stop()
+	switch {
+	case err == nil:
+		if err := l.Ack(ctx); err != nil {
+			log.Warn("ack failed; the commit already fences the result", zap.Error(err))
+		}
+	case ctx.Err() != nil:
+		log.Info("segment interrupted, returned to the queue")
+		_ = l.Nak()
+	case errors.Is(err, engine.ErrBadInput) || errors.Is(err, engine.ErrNoFace):
+		log.Error("bad input", zap.Error(err))
+		w.fail(t, err)
+		_ = l.Term(err.Error())
+	case l.Delivered() >= w.cfg.MaxDeliver:
+		log.Error("segment failed on its last delivery", zap.Error(err))
+		w.fail(t, err)
+		_ = l.Term(err.Error())
+	default:
+		log.Warn("segment failed, will retry", zap.Error(err))
+		_ = l.NakWithDelay(w.cfg.RetryDelay)
+	}
+}
+
+func (w *Worker) fail(t job.Task, cause error) {
+	b, _ := json.Marshal(job.Failure{Job: t.Job, Segment: t.Segment.Index, Worker: w.cfg.ID, Reason: cause.Error()})
+	if _, err := w.deps.State.Create(context.Background(), job.FailureKey(t.Job), b); err != nil && !errors.Is(err, queue.ErrKeyExists) {
+		w.log.Error("cannot record failure", zap.Error(err))
+	}
+}
+
+func (w *Worker) process(ctx context.Context, l *queue.Lease, t job.Task, log *zap.Logger) error {
+	start := time.Now()
+	attempt := l.Delivered()
+	dir := filepath.Join(w.cfg.WorkDir, fmt.Sprintf("%s-%05d-%d", t.Job, t.Segment.Index, attempt))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	src, err := w.source(ctx, t)
+	if err != nil {
+		return err
+	}
+	in := filepath.Join(dir, "segment.mkv")
+	if err := w.deps.Blob.GetFile(ctx, t.SegmentKey, in); err != nil {
+		return fmt.Errorf("download segment: %w", err)
+	}
+	eng := <-w.engines
+	defer func() { w.engines <- eng }()
+	proc, err := eng.ForJob(t.Job, src, engine.Options{Processors: t.Spec.FrameProcessor, ManyFaces: t.Spec.ManyFaces})
+	if err != nil {
+		return err
+	}
+	out := filepath.Join(dir, "result.mp4")
+	var lastProgress time.Time
+	progress := func(done int) {
+		if time.Since(lastProgress) < w.cfg.ProgressEvery && done != t.Segment.Frames() {
+			return
+		}
+		lastProgress = time.Now()
+		b, _ := json.Marshal(job.Progress{Frames: done})
+		_, _ = w.deps.State.Put(ctx, job.ProgressKey(t.Job, t.Segment.Index), b)
+	}
+	n, err := pipeline.Run(ctx, pipeline.Config{
+		Input: in, Output: out, Width: t.Spec.Width, Height: t.Spec.Height,
+		FrameRate: media.Rational{Num: t.Spec.FrameRateNum, Den: t.Spec.FrameRateDen},
+		Encoder:   t.Spec.Encoder, Quality: t.Spec.Quality, InFlight: w.cfg.InFlight,
+		DecoderThreads: w.cfg.DecoderThreads, EncoderThreads: w.cfg.EncoderThreads,
+		FirstFrame: t.Segment.Start, Expect: t.Segment.Frames(),
+		FramesDir: t.Spec.FramesDir, FrameFormat: t.Spec.FrameFormat, FrameQuality: t.Spec.FrameQuality,
+	}, proc, progress)
+	if err != nil {
+		return err
+	}
+	key := job.ResultKey(t.Job, t.Segment.Index, attempt)
+	if err := w.deps.Blob.PutFile(ctx, key, out); err != nil {
+		return fmt.Errorf("upload result: %w", err)
+	}
+	c := job.Commit{Job: t.Job, Segment: t.Segment.Index, Attempt: attempt, Worker: w.cfg.ID, ResultKey: key,
+		Frames: n, Seconds: time.Since(start).Seconds()}
+	b, _ := json.Marshal(c)
+	if _, err := w.deps.State.Create(ctx, job.CommitKey(t.Job, t.Segment.Index), b); err != nil {
+		if errors.Is(err, queue.ErrKeyExists) {
+			log.Info("another attempt committed first; discarding this result")
+			_ = w.deps.Blob.Delete(ctx, key)
+			return nil
+		}
+		return fmt.Errorf("commit: %w", err)
+	}
+	log.Info("segment committed", zap.Int("frames", n), zap.Duration("took", time.Since(start)))
+	return nil
+}
+
+// source downloads a job's source image once per worker and returns its local path.
+func (w *Worker) source(ctx context.Context, t job.Task) (string, error) {
+	p := filepath.Join(w.cfg.WorkDir, "sources", t.Job+filepath.Ext(t.Spec.SourceKey))
+	w.srcMu.Lock()
+	once, ok := w.sources[t.Job]
+	if !ok {
+		once = &sync.Once{}
+		w.sources[t.Job] = once
+	}
+	w.srcMu.Unlock()
+	once.Do(func() {
+		err := w.deps.Blob.GetFile(ctx, t.Spec.SourceKey, p)
+		if err != nil {
+			err = fmt.Errorf("download source: %w", err)
+		}
+		w.srcMu.Lock()
+		w.srcErr[t.Job] = err
+		w.srcMu.Unlock()
+	})
+	w.srcMu.Lock()
+	defer w.srcMu.Unlock()
+	if err := w.srcErr[t.Job]; err != nil {
+		delete(w.sources, t.Job) // let a later delivery try again
+		return "", err
+	}
+	return p, nil
+}
