@@ -99,7 +99,7 @@ func Resolve(dir, name string) (string, error) {
 		return "", err
 	}
 	if err := Verify(dir, e); err != nil {
-		return "", fmt.Errorf("%w (run: coordinator models fetch %s --models-dir %s)", err, e.Name, dir)
+		return "", fmt.Errorf("%w (run: coordinator models fetch %s --mirror DIR --models-dir %s)", err, e.Name, dir)
 	}
 	return e.Path(dir), nil
 }

@@ -74,7 +74,8 @@ func runCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Output: %s (%d frames, %d segments, %.1fs)\n", res.Output, res.Frames, res.Segments, res.Wall.Seconds())
+			fmt.Fprintf(cmd.OutOrStdout(), "Output: %s (%d frames, %d segments, %.1fs, peak memory %.2fGB)\n",
+				res.Output, res.Frames, res.Segments, res.Wall.Seconds(), float64(res.PeakRSS)/(1<<30))
 			return nil
 		},
 	}

@@ -181,7 +181,7 @@ func (c *Coordinator) Run(ctx context.Context, req Request, progress Progress) (
 	if req.SkipAudio || !req.Info.HasAudio {
 		audio = ""
 	}
-	if err := media.Stitch(ctx, media.StitchConfig{Pieces: results, AudioFrom: audio, Output: req.Output, Metadata: req.Metadata}); err != nil {
+	if err := media.Stitch(ctx, media.StitchConfig{Pieces: results, AudioFrom: audio, Output: req.Output, Metadata: req.Metadata, Rotation: req.Info.Rotation}); err != nil {
 		return res, c.failed(ctx, &rec, err)
 	}
 	out, err := media.ScanFrames(ctx, req.Output)

@@ -107,7 +107,7 @@ func encode(t *testing.T, cfg EncoderConfig, fs [][]byte) {
 
 func TestEncoderOddSize(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "odd.mp4")
-	cfg := EncoderConfig{Path: out, Width: 41, Height: 31, FrameRate: Rational{25, 1}}
+	cfg := EncoderConfig{Quality: DefaultQuality, Path: out, Width: 41, Height: 31, FrameRate: Rational{25, 1}}
 	encode(t, cfg, frames(41, 31, 10))
 	info, err := Probe(testCtx(t), out)
 	if err != nil {
@@ -132,7 +132,7 @@ func TestEncoderCodecs(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.codec, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "out"+tt.ext)
-			encode(t, EncoderConfig{Path: out, Codec: tt.codec, Width: 64, Height: 48, FrameRate: Rational{30000, 1001}, Threads: 1}, frames(64, 48, 5))
+			encode(t, EncoderConfig{Quality: DefaultQuality, Path: out, Codec: tt.codec, Width: 64, Height: 48, FrameRate: Rational{30000, 1001}, Threads: 1}, frames(64, 48, 5))
 			info, err := Probe(testCtx(t), out)
 			if err != nil {
 				t.Fatal(err)
@@ -157,7 +157,7 @@ func TestEncoderPiecesConcat(t *testing.T) {
 	total := 0
 	for i, n := range counts {
 		p := filepath.Join(dir, "piece"+string(rune('a'+i))+".mp4")
-		encode(t, EncoderConfig{Path: p, Width: 64, Height: 48, FrameRate: rate, Threads: 1}, frames(64, 48, n))
+		encode(t, EncoderConfig{Quality: DefaultQuality, Path: p, Width: 64, Height: 48, FrameRate: rate, Threads: 1}, frames(64, 48, n))
 		pieces = append(pieces, p)
 		total += n
 	}
@@ -184,7 +184,7 @@ func TestEncoderPiecesConcat(t *testing.T) {
 
 func TestEncoderFailure(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "no", "such", "dir", "out.mp4")
-	enc, err := NewEncoder(testCtx(t), EncoderConfig{Path: out, Width: 64, Height: 48, FrameRate: Rational{25, 1}})
+	enc, err := NewEncoder(testCtx(t), EncoderConfig{Quality: DefaultQuality, Path: out, Width: 64, Height: 48, FrameRate: Rational{25, 1}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +207,7 @@ func TestEncoderFailure(t *testing.T) {
 
 func TestEncoderAbort(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "out.mp4")
-	enc, err := NewEncoder(testCtx(t), EncoderConfig{Path: out, Width: 64, Height: 48, FrameRate: Rational{25, 1}})
+	enc, err := NewEncoder(testCtx(t), EncoderConfig{Quality: DefaultQuality, Path: out, Width: 64, Height: 48, FrameRate: Rational{25, 1}})
 	if err != nil {
 		t.Fatal(err)
 	}

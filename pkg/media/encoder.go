@@ -44,8 +44,8 @@ type EncoderConfig struct {
 	Width, Height int
 	FrameRate     Rational // constant output rate; frame i is stamped i/FrameRate
 	Codec         string   // CodecH264 (default when ""), CodecH265 or CodecVP9
-	// Quality is roop's --output-video-quality, 0 (best) to 100 (worst), mapped to a crf by CRF. 0 means
-	// DefaultQuality (35), so that a zero config is not accidentally lossless; use 1 for the best quality (crf 1).
+	// Quality is roop's --output-video-quality, 0 (best) to 100 (worst), mapped to a crf by CRF exactly as roop
+	// does: 0 is crf 0. Callers start from DefaultQuality (35, crf 18).
 	Quality int
 	// Preset is the x264/x265 preset, DefaultPreset when "". It must be "" for VP9, which always uses
 	// -deadline good -cpu-used 4 -row-mt 1.
@@ -87,13 +87,6 @@ func (c EncoderConfig) codec() string {
 		return DefaultCodec
 	}
 	return c.Codec
-}
-
-func (c EncoderConfig) quality() int {
-	if c.Quality == 0 {
-		return DefaultQuality
-	}
-	return c.Quality
 }
 
 // OutputSize is the size of the encoded video: Width and Height rounded up to even.
@@ -173,7 +166,7 @@ func encoderArgs(cfg EncoderConfig) []string {
 	vf = append(vf, "scale=out_color_matrix=bt709:out_range=tv", "format=yuv420p")
 	args = append(args, "-vf", strings.Join(vf, ","),
 		"-fps_mode", "passthrough", // rawvideo input is already CFR at FrameRate
-		"-c:v", codec, "-crf", strconv.Itoa(CRF(codec, cfg.quality())),
+		"-c:v", codec, "-crf", strconv.Itoa(CRF(codec, cfg.Quality)),
 		"-pix_fmt", "yuv420p", "-colorspace", "bt709", "-color_range", "tv")
 	switch codec {
 	case CodecH264, CodecH265:

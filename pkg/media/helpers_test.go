@@ -110,7 +110,7 @@ func transcodePiece(t *testing.T, src, dst string, rate Rational) {
 		t.Fatal(err)
 	}
 	defer dec.Close()
-	enc, err := NewEncoder(ctx, EncoderConfig{Path: dst, Width: info.Width, Height: info.Height, FrameRate: rate, Threads: 1})
+	enc, err := NewEncoder(ctx, EncoderConfig{Quality: DefaultQuality, Path: dst, Width: info.Width, Height: info.Height, FrameRate: rate, Threads: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

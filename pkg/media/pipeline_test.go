@@ -224,7 +224,7 @@ func TestOddPaths(t *testing.T) {
 func TestStitchReencodesAudio(t *testing.T) {
 	dir := t.TempDir()
 	piece := filepath.Join(dir, "piece.mp4")
-	encode(t, EncoderConfig{Path: piece, Width: 64, Height: 48, FrameRate: Rational{25, 1}}, frames(64, 48, 25))
+	encode(t, EncoderConfig{Quality: DefaultQuality, Path: piece, Width: 64, Height: 48, FrameRate: Rational{25, 1}}, frames(64, 48, 25))
 	wav := filepath.Join(dir, "audio.wav")
 	ffmpeg(t, "-f", "lavfi", "-i", "sine=d=1", wav)
 	for _, ext := range []string{".mp4", ".mkv"} {
@@ -247,7 +247,7 @@ func TestStitchReencodesAudio(t *testing.T) {
 func TestStitchRotation(t *testing.T) {
 	dir := t.TempDir()
 	piece := filepath.Join(dir, "piece.mp4")
-	encode(t, EncoderConfig{Path: piece, Width: 64, Height: 48, FrameRate: Rational{25, 1}}, frames(64, 48, 5))
+	encode(t, EncoderConfig{Quality: DefaultQuality, Path: piece, Width: 64, Height: 48, FrameRate: Rational{25, 1}}, frames(64, 48, 5))
 	for _, rot := range []int{0, 90, 180, 270} {
 		out := filepath.Join(dir, fmt.Sprintf("rot%d.mov", rot))
 		if err := Stitch(testCtx(t), StitchConfig{Pieces: []string{piece}, Output: out, Rotation: rot}); err != nil {
@@ -270,7 +270,7 @@ func TestStitchRotation(t *testing.T) {
 func TestStitchErrors(t *testing.T) {
 	dir := t.TempDir()
 	piece := filepath.Join(dir, "piece.mp4")
-	encode(t, EncoderConfig{Path: piece, Width: 64, Height: 48, FrameRate: Rational{25, 1}}, frames(64, 48, 5))
+	encode(t, EncoderConfig{Quality: DefaultQuality, Path: piece, Width: 64, Height: 48, FrameRate: Rational{25, 1}}, frames(64, 48, 5))
 
 	err := Stitch(testCtx(t), StitchConfig{Pieces: []string{piece, filepath.Join(dir, "gone.mp4")}, Output: filepath.Join(dir, "o.mp4")})
 	checkInputError(t, err, filepath.Join(dir, "gone.mp4"), ErrNotFound)

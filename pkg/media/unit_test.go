@@ -81,7 +81,7 @@ func TestTimescale(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
-	ok := EncoderConfig{Path: "/x/out.mp4", Width: 640, Height: 480, FrameRate: Rational{25, 1}}
+	ok := EncoderConfig{Quality: DefaultQuality, Path: "/x/out.mp4", Width: 640, Height: 480, FrameRate: Rational{25, 1}}
 	encTests := []struct {
 		name   string
 		modify func(*EncoderConfig)

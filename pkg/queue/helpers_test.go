@@ -152,3 +152,33 @@ func drain(t *testing.T, tasks *queue.Tasks, wait time.Duration) []*queue.Lease 
 		out = append(out, got...)
 	}
 }
+
+// waitPending polls Pending until it reports wantPending and wantAck (-1: any), for up to 3 s. The consumer's
+// counts trail the stream by a moment under load, so a single read right after a publish can be stale.
+func waitPending(t *testing.T, tasks *queue.Tasks, wantPending, wantAck int) {
+	t.Helper()
+	var p, a int
+	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		p, a = pending(t, tasks)
+		if p == wantPending && (wantAck < 0 || a == wantAck) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Pending = %d, %d; want %d, %d", p, a, wantPending, wantAck)
+		}
+	}
+}
+
+// waitStreamMsgs polls the tasks stream until it stores want messages, for up to 3 s.
+func waitStreamMsgs(t *testing.T, c *queue.Conn, want uint64) {
+	t.Helper()
+	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		n := streamMsgs(t, c)
+		if n == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stream stores %d messages, want %d", n, want)
+		}
+	}
+}

@@ -41,17 +41,21 @@ func TestPublishFetchAck(t *testing.T) {
 	if got := fetch(t, tasks, 10, 200*time.Millisecond); len(got) != 0 {
 		t.Fatalf("acked tasks came back: %d", len(got))
 	}
-	if p, a := pending(t, tasks); p != 0 || a != 0 {
-		t.Fatalf("Pending = %d, %d after acking everything", p, a)
-	}
+	waitPending(t, tasks, 0, 0)
 }
 
 func TestFetchReturnsWhatIsReadyThenWaitsForOne(t *testing.T) {
 	t.Parallel()
 	tasks := newTasks(t, nil)
+	published := make(chan error, 1)
 	go func() {
 		time.Sleep(300 * time.Millisecond)
-		publish(t, tasks, "facefleet.tasks.j", "", "late")
+		published <- tasks.Publish(context.Background(), "facefleet.tasks.j", "", []byte("late"))
+	}()
+	defer func() {
+		if err := <-published; err != nil {
+			t.Error(err)
+		}
 	}()
 	start := time.Now()
 	leases := fetch(t, tasks, 4, 5*time.Second)
@@ -114,7 +118,7 @@ func TestFetchContextCancelReturnsTasks(t *testing.T) {
 
 func TestDedupByMsgID(t *testing.T) {
 	t.Parallel()
-	tasks := newTasks(t, nil)
+	tasks, conn := newTasksConn(t, nil)
 	publish(t, tasks, "facefleet.tasks.job1", "job1/0", "first")
 	publish(t, tasks, "facefleet.tasks.job1", "job1/0", "second") // a coordinator restart republishing its plan
 	publish(t, tasks, "facefleet.tasks.job1", "job1/1", "other")
@@ -125,9 +129,10 @@ func TestDedupByMsgID(t *testing.T) {
 	// Inside the window the ID is remembered even after its task was acked and deleted.
 	ack(t, leases[0])
 	ack(t, leases[1])
+	waitStreamMsgs(t, conn, 0)
 	publish(t, tasks, "facefleet.tasks.job1", "job1/0", "third")
-	if p, a := pending(t, tasks); p != 0 || a != 0 {
-		t.Fatalf("republish of an acked task was stored: pending %d, %d", p, a)
+	if n := streamMsgs(t, conn); n != 0 {
+		t.Fatalf("republish of an acked task was stored (%d messages)", n)
 	}
 }
 
@@ -195,9 +200,7 @@ func TestAckWaitExpiryRedelivers(t *testing.T) {
 	}
 	// The late ack of the first delivery acks the message: fencing results is the caller's job (see package doc).
 	ack(t, first[0])
-	if p, a := pending(t, tasks); p != 0 || a != 0 {
-		t.Fatalf("Pending = %d, %d after the stale ack", p, a)
-	}
+	waitPending(t, tasks, 0, 0)
 }
 
 func TestKeepAlivePreventsRedelivery(t *testing.T) {
@@ -240,12 +243,8 @@ func TestTermStopsRedelivery(t *testing.T) {
 	if got := fetch(t, tasks, 1, 800*time.Millisecond); len(got) != 0 {
 		t.Fatal("terminated task came back")
 	}
-	if p, a := pending(t, tasks); p != 0 || a != 0 {
-		t.Fatalf("Pending = %d, %d after Term", p, a)
-	}
-	if n := streamMsgs(t, conn); n != 0 {
-		t.Fatalf("work queue still stores %d messages after Term", n)
-	}
+	waitPending(t, tasks, 0, 0)
+	waitStreamMsgs(t, conn, 0)
 }
 
 func TestMaxDeliver(t *testing.T) {
@@ -268,18 +267,12 @@ func TestMaxDeliver(t *testing.T) {
 		t.Fatalf("delivered again past MaxDeliver: %v", deliveredOf(got))
 	}
 	// A task past MaxDeliver leaves the consumer's counts but stays stored until purged (dead letter).
-	if p, a := pending(t, tasks); p != 0 || a != 0 {
-		t.Fatalf("Pending = %d, %d after MaxDeliver", p, a)
-	}
-	if n := streamMsgs(t, conn); n != 1 {
-		t.Fatalf("stream stores %d messages after MaxDeliver, want the dead task", n)
-	}
+	waitPending(t, tasks, 0, 0)
+	waitStreamMsgs(t, conn, 1)
 	if err := tasks.PurgeSubject(testCtx(t), "facefleet.tasks.j"); err != nil {
 		t.Fatal(err)
 	}
-	if n := streamMsgs(t, conn); n != 0 {
-		t.Fatalf("stream stores %d messages after purge", n)
-	}
+	waitStreamMsgs(t, conn, 0)
 }
 
 func TestConcurrentFetchersNeverShare(t *testing.T) {
@@ -340,15 +333,11 @@ func TestPurgeSubject(t *testing.T) {
 		publish(t, tasks, fmt.Sprintf("facefleet.tasks.jobA.%d", i), fmt.Sprintf("A/%d", i), "a")
 		publish(t, tasks, fmt.Sprintf("facefleet.tasks.jobB.%d", i), fmt.Sprintf("B/%d", i), "b")
 	}
-	if p, _ := pending(t, tasks); p != 6 {
-		t.Fatalf("pending %d, want 6", p)
-	}
+	waitPending(t, tasks, 6, -1)
 	if err := tasks.PurgeSubject(testCtx(t), "facefleet.tasks.jobA.>"); err != nil {
 		t.Fatal(err)
 	}
-	if p, _ := pending(t, tasks); p != 3 {
-		t.Fatalf("pending %d after purging jobA, want 3", p)
-	}
+	waitPending(t, tasks, 3, -1)
 	leases := drain(t, tasks, 300*time.Millisecond)
 	var ids []string
 	for _, l := range leases {
@@ -370,17 +359,11 @@ func TestPending(t *testing.T) {
 	for i := range 3 {
 		publish(t, tasks, "facefleet.tasks.j", fmt.Sprint(i), "x")
 	}
-	if p, a := pending(t, tasks); p != 3 || a != 0 {
-		t.Fatalf("Pending = %d, %d; want 3, 0", p, a)
-	}
+	waitPending(t, tasks, 3, 0)
 	leases := fetchN(t, tasks, 2, time.Second)
-	if p, a := pending(t, tasks); p != 1 || a != 2 {
-		t.Fatalf("Pending = %d, %d; want 1, 2", p, a)
-	}
+	waitPending(t, tasks, 1, 2)
 	ack(t, leases[0])
-	if p, a := pending(t, tasks); p != 1 || a != 1 {
-		t.Fatalf("Pending = %d, %d; want 1, 1", p, a)
-	}
+	waitPending(t, tasks, 1, 1)
 }
 
 func TestPublishOutsideStream(t *testing.T) {

@@ -219,6 +219,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	keep = true
 	rec.Created, rec.Output = time.Now().UTC(), out
+	if abs, err := filepath.Abs(out); err == nil {
+		rec.Output = abs
+	}
 	rec.OutputSHA256, _ = provenance.FileSHA256(out)
 	rec.SourceSHA256, _ = provenance.FileSHA256(cfg.Source)
 	rec.TargetSHA256, _ = provenance.FileSHA256(cfg.Target)
@@ -315,15 +318,11 @@ func runVideo(ctx context.Context, cfg Config, info *media.Info, tmp, out string
 	}
 	rep := memory.NewReporter(memory.ReporterConfig{Out: cfg.Progress, Terminal: cfg.Terminal,
 		Providers: []string{"CPUExecutionProvider"}, Threads: cfg.ExecutionThreads, Batch: cfg.BatchSize})
-	if cfg.Progress != nil {
-		rep.Start(ctx)
-	}
+	rep.Start(ctx) // samples even when quiet: the peak goes into the result
 	r, err := coord.Run(ctx, coordinator.Request{ID: job.NewID(), Source: cfg.Source, Target: cfg.Target, Info: info,
 		Output: tmp, SkipAudio: cfg.SkipAudio, Spec: spec, Metadata: provenance.Tags(Generator)},
 		func(done, total int) { rep.SetTotal(total); rep.SetDone(done) })
-	if cfg.Progress != nil {
-		rep.Stop()
-	}
+	rep.Stop()
 	if err != nil {
 		return res, err
 	}
