@@ -67,9 +67,8 @@ func (c ConnConfig) Validate() error {
 
 // Conn is a NATS connection with its JetStream context.
 type Conn struct {
-	nc  *nats.Conn
-	js  jetstream.JetStream
-	log *zap.Logger
+	nc *nats.Conn
+	js jetstream.JetStream
 }
 
 // Connect dials NATS once and fails fast: there is no retry loop at start-up, and the error is one line. Once
@@ -146,7 +145,7 @@ func Connect(ctx context.Context, cfg ConnConfig) (*Conn, error) {
 		nc.Close()
 		return nil, fmt.Errorf("queue: connect %s: jetstream: %w", where, err)
 	}
-	return &Conn{nc: nc, js: js, log: log}, nil
+	return &Conn{nc: nc, js: js}, nil
 }
 
 // Close closes the connection; leases and watches on it stop working. It is safe to call more than once.

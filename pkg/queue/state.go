@@ -54,8 +54,7 @@ func (c StateConfig) Validate() error {
 // State is a KV bucket. Keys are NATS subject tokens: letters, digits and "-_=/", separated by '.' (for example
 // "job.7f3a.segment.0003").
 type State struct {
-	kv     jetstream.KeyValue
-	bucket string
+	kv jetstream.KeyValue
 }
 
 // Entry is one value of a key. Deleted marks a delete (only Watch delivers those).
@@ -83,7 +82,7 @@ func (c *Conn) State(ctx context.Context, cfg StateConfig) (*State, error) {
 	if err != nil {
 		return nil, fmt.Errorf("queue: state: bucket %s: %w", cfg.Bucket, err)
 	}
-	return &State{kv: kv, bucket: cfg.Bucket}, nil
+	return &State{kv: kv}, nil
 }
 
 // Create sets key only if it holds no value (never set, or deleted), and returns the new revision.
