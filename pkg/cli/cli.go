@@ -74,6 +74,10 @@ func runCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if res.Segments == 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), "Output: %s (image, %.1fs)\n", res.Output, res.Wall.Seconds())
+				return nil
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "Output: %s (%d frames, %d segments, %.1fs, peak memory %.2fGB)\n",
 				res.Output, res.Frames, res.Segments, res.Wall.Seconds(), float64(res.PeakRSS)/(1<<30))
 			return nil
@@ -89,6 +93,7 @@ func runCmd() *cobra.Command {
 	f.BoolVar(&cfg.KeepFrames, "keep-frames", false, "keep the processed frames in <output>-frames/")
 	f.BoolVar(&cfg.SkipAudio, "skip-audio", false, "leave the target's audio out")
 	f.BoolVar(&cfg.ManyFaces, "many-faces", false, "swap every face, not only the largest")
+	f.StringVar(&cfg.Blend, "face-blend", cfg.Blend, "classical swap blend: feather (fast) or poisson (seamlessClone, ~10x slower per face)")
 	f.StringVar(&cfg.TempFrameFormat, "temp-frame-format", cfg.TempFrameFormat, "format of kept frames: png or jpg")
 	f.IntVar(&cfg.TempFrameQuality, "temp-frame-quality", 0, "quality of kept frames, 0 (best) to 100")
 	f.StringVar(&cfg.Encoder, "output-video-encoder", cfg.Encoder, "libx264, libx265 or libvpx-vp9")

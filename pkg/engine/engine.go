@@ -114,7 +114,14 @@ func (e *Engine) SourceFace(path string) (gocv.Mat, face.Face, error) {
 type Options struct {
 	Processors []string
 	ManyFaces  bool
+	Blend      string // classical swap blend: "feather" (default) or "poisson"
 }
+
+// Blends the classical swapper offers.
+const (
+	BlendFeather = "feather"
+	BlendPoisson = "poisson"
+)
 
 // ForJob returns the frame processor for a job whose source image is at sourcePath, preparing the source face
 // once per job and reusing it for the job's later segments.
@@ -124,14 +131,17 @@ func (e *Engine) ForJob(jobID, sourcePath string, opt Options) (pipeline.Process
 			return nil, fmt.Errorf("%w: frame processor %q is not available (have: %s)", ErrBadInput, p, FaceSwapper)
 		}
 	}
-	sw, err := e.swapper(jobID, sourcePath)
+	if opt.Blend != "" && opt.Blend != BlendFeather && opt.Blend != BlendPoisson {
+		return nil, fmt.Errorf("%w: blend %q: want %s or %s", ErrBadInput, opt.Blend, BlendFeather, BlendPoisson)
+	}
+	sw, err := e.swapper(jobID, sourcePath, opt.Blend == BlendPoisson)
 	if err != nil {
 		return nil, err
 	}
 	return &FaceSwap{Detector: e.detector, Swapper: sw, ManyFaces: opt.ManyFaces}, nil
 }
 
-func (e *Engine) swapper(jobID, sourcePath string) (*processor.Classical, error) {
+func (e *Engine) swapper(jobID, sourcePath string, poisson bool) (*processor.Classical, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, c := range e.sources {
@@ -144,7 +154,9 @@ func (e *Engine) swapper(jobID, sourcePath string) (*processor.Classical, error)
 		return nil, err
 	}
 	defer img.Close()
-	sw, err := processor.NewClassical(img, f, processor.DefaultClassicalConfig())
+	cc := processor.DefaultClassicalConfig()
+	cc.Poisson = poisson
+	sw, err := processor.NewClassical(img, f, cc)
 	if err != nil {
 		return nil, fmt.Errorf("engine: prepare source: %w", err)
 	}

@@ -90,6 +90,7 @@ func Plan(keyframes []int, pts []float64, total int, target float64) ([]Segment,
 type Spec struct {
 	SourceKey      string   `json:"source_key"`
 	ManyFaces      bool     `json:"many_faces"`
+	Blend          string   `json:"blend,omitempty"` // classical swap: feather (default) or poisson
 	FrameProcessor []string `json:"frame_processors"`
 	Encoder        string   `json:"encoder"`
 	Quality        int      `json:"quality"`

@@ -39,7 +39,8 @@ type Config struct {
 
 	FrameProcessors  []string
 	ManyFaces        bool
-	KeepFPS          bool // accepted for roop compatibility: the source rate is always kept
+	Blend            string // classical swap: feather or poisson
+	KeepFPS          bool   // accepted for roop compatibility: the source rate is always kept
 	SkipAudio        bool
 	KeepFrames       bool
 	TempFrameFormat  string
@@ -68,7 +69,7 @@ type Config struct {
 // Default returns a Config with roop's defaults.
 func Default() Config {
 	return Config{
-		FrameProcessors: []string{engine.FaceSwapper}, TempFrameFormat: "png", Encoder: "libx264", Quality: 35,
+		FrameProcessors: []string{engine.FaceSwapper}, Blend: engine.BlendFeather, TempFrameFormat: "png", Encoder: "libx264", Quality: 35,
 		ExecutionProvider: "cpu", ExecutionThreads: runtime.NumCPU(), BatchSize: 1, SegmentSeconds: 60, Workers: 1,
 		ModelsDir: models.DefaultDir(),
 	}
@@ -100,6 +101,13 @@ func (c *Config) Validate() error {
 	case "libx264", "libx265", "libvpx-vp9":
 	default:
 		return fmt.Errorf("--output-video-encoder %q: want libx264, libx265 or libvpx-vp9", c.Encoder)
+	}
+	switch c.Blend {
+	case "":
+		c.Blend = engine.BlendFeather
+	case engine.BlendFeather, engine.BlendPoisson:
+	default:
+		return fmt.Errorf("--face-blend %q: want feather or poisson", c.Blend)
 	}
 	switch c.TempFrameFormat {
 	case "png", "jpg":
@@ -311,7 +319,7 @@ func runVideo(ctx context.Context, cfg Config, info *media.Info, tmp, out string
 	if err != nil {
 		return res, err
 	}
-	spec := job.Spec{ManyFaces: cfg.ManyFaces, FrameProcessor: cfg.FrameProcessors, Encoder: cfg.Encoder, Quality: cfg.Quality}
+	spec := job.Spec{ManyFaces: cfg.ManyFaces, Blend: cfg.Blend, FrameProcessor: cfg.FrameProcessors, Encoder: cfg.Encoder, Quality: cfg.Quality}
 	if cfg.KeepFrames {
 		spec.FramesDir = strings.TrimSuffix(out, filepath.Ext(out)) + "-frames"
 		spec.FrameFormat, spec.FrameQuality = cfg.TempFrameFormat, cfg.TempFrameQuality
@@ -337,7 +345,7 @@ func swapImage(e *engine.Engine, cfg Config, tmp string) error {
 		return fmt.Errorf("%s: not an image OpenCV can read", cfg.Target)
 	}
 	defer frame.Close()
-	proc, err := e.ForJob("image", cfg.Source, engine.Options{Processors: cfg.FrameProcessors, ManyFaces: cfg.ManyFaces})
+	proc, err := e.ForJob("image", cfg.Source, engine.Options{Processors: cfg.FrameProcessors, ManyFaces: cfg.ManyFaces, Blend: cfg.Blend})
 	if err != nil {
 		return err
 	}

@@ -191,13 +191,15 @@ func TestImageTargets(t *testing.T) {
 		target    string
 		out       string
 		manyFaces bool
+		blend     string
 		swapped   int // faces, of those detected in the target, that must change
 	}{
-		{"one face", "grace_hopper.jpg", "out.png", false, 1},
-		{"jpeg output", "grace_hopper.jpg", "out.jpg", false, 1},
-		{"another face", "codait_luciano_cc0.png", "out.png", false, 1},
-		{"largest of three", "apollo11_crew_3faces.jpg", "out.png", false, 1},
-		{"many faces", "apollo11_crew_3faces.jpg", "out.png", true, 3},
+		{"one face", "grace_hopper.jpg", "out.png", false, "", 1},
+		{"poisson blend", "grace_hopper.jpg", "out.png", false, "poisson", 1},
+		{"jpeg output", "grace_hopper.jpg", "out.jpg", false, "", 1},
+		{"another face", "codait_luciano_cc0.png", "out.png", false, "", 1},
+		{"largest of three", "apollo11_crew_3faces.jpg", "out.png", false, "", 1},
+		{"many faces", "apollo11_crew_3faces.jpg", "out.png", true, "", 3},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -206,6 +208,7 @@ func TestImageTargets(t *testing.T) {
 			out := filepath.Join(dir, tc.out)
 			cfg := testConfig(t, source, target, out)
 			cfg.ManyFaces = tc.manyFaces
+			cfg.Blend = tc.blend
 			if _, err := Run(context.Background(), cfg); err != nil {
 				t.Fatal(err)
 			}

@@ -268,7 +268,7 @@ func (w *Worker) process(ctx context.Context, l *queue.Lease, t job.Task, log *z
 	}
 	eng := <-w.engines
 	defer func() { w.engines <- eng }()
-	proc, err := eng.ForJob(t.Job, src, engine.Options{Processors: t.Spec.FrameProcessor, ManyFaces: t.Spec.ManyFaces})
+	proc, err := eng.ForJob(t.Job, src, engine.Options{Processors: t.Spec.FrameProcessor, ManyFaces: t.Spec.ManyFaces, Blend: t.Spec.Blend})
 	if err != nil {
 		return err
 	}
