@@ -254,3 +254,32 @@ func TestImageTargets(t *testing.T) {
 		})
 	}
 }
+
+// Every encoder's segments stitch with -c copy into a complete output, in the containers that carry it.
+func TestEncoders(t *testing.T) {
+	target := testenv.Video(t, "pd_three_scenes_6s.mp4")
+	want, err := media.CountFrames(context.Background(), target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ encoder, ext, codec string }{
+		{"libx265", ".mp4", "hevc"},
+		{"libvpx-vp9", ".webm", "vp9"},
+	} {
+		t.Run(tc.encoder, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "out"+tc.ext)
+			cfg := testConfig(t, testenv.Face(t, "astronaut_eileen_collins.png"), target, out)
+			cfg.Encoder, cfg.SegmentSeconds, cfg.Workers = tc.encoder, 2, 2
+			if _, err := Run(context.Background(), cfg); err != nil {
+				t.Fatal(err)
+			}
+			info, err := media.Probe(context.Background(), out)
+			if err != nil || info.Codec != tc.codec {
+				t.Fatalf("output codec %v, want %s (%v)", info, tc.codec, err)
+			}
+			if got, err := media.CountFrames(context.Background(), out); err != nil || got != want {
+				t.Fatalf("%d frames, want %d (%v)", got, want, err)
+			}
+		})
+	}
+}
