@@ -110,4 +110,3 @@ func runCmd() *cobra.Command {
 	f.BoolVarP(&quiet, "quiet", "q", false, "no progress line")
 	return c
 }
-
