@@ -1,0 +1,154 @@
+package processor
+
+import (
+	"fmt"
+	"math"
+	"testing"
+
+	"gocv.io/x/gocv"
+
+	"github.com/facefleet/facefleet/internal/onnxtest"
+	"github.com/facefleet/facefleet/internal/testenv"
+	"github.com/facefleet/facefleet/pkg/face"
+)
+
+// w600kGraph has w600k_r50's names and shapes; its "embedding" is the first 512 values of the input tensor (the
+// top rows of the R plane), so the test sees exactly what the code fed in.
+func w600kGraph(t *testing.T, batch int64) string {
+	return onnxtest.New("w600k_r50").
+		Input("input.1", onnxtest.Float, batch, 3, 112, 112).
+		Output("683", onnxtest.Float, batch, 512).
+		InitializerInt64("shape", []int64{2}, []int64{0, -1}).
+		InitializerInt64("starts", []int64{1}, []int64{0}).
+		InitializerInt64("ends", []int64{1}, []int64{512}).
+		InitializerInt64("axes", []int64{1}, []int64{1}).
+		Node("Reshape", []string{"input.1", "shape"}, []string{"flat"}).
+		Node("Slice", []string{"flat", "starts", "ends", "axes"}, []string{"683"}).
+		Save(t, t.TempDir(), "w600k_r50.onnx")
+}
+
+// facesAt places faces whose keypoints are the 112 template shifted by each offset: the alignment is then a pure
+// translation and the crop is the 112x112 region at the offset, pixel for pixel.
+func facesAt(offsets ...[2]float32) []face.Face {
+	tpl := face.ArcFaceTemplate(112)
+	var out []face.Face
+	for _, o := range offsets {
+		var f face.Face
+		for i, p := range tpl {
+			f.Kps[i] = face.Point{X: p.X + o[0], Y: p.Y + o[1]}
+		}
+		f.Box = face.Box{X1: o[0], Y1: o[1], X2: o[0] + 112, Y2: o[1] + 112}
+		out = append(out, f)
+	}
+	return out
+}
+
+// expected is the normalised first 512 values the contract asks for: R plane, (x-127.5)/127.5, of the crop at o.
+func expected(img gocv.Mat, o [2]float32) []float32 {
+	v := make([]float32, 512)
+	for i := range v {
+		y, x := int(o[1])+i/112, int(o[0])+i%112
+		r := img.GetVecbAt(y, x)[2]
+		v[i] = (float32(r) - 127.5) / 127.5
+	}
+	return face.Normalize(v)
+}
+
+func TestArcFaceContract(t *testing.T) {
+	initORT(t)
+	img := readFace(t, "grace_hopper.jpg") // closed by the helper's cleanup
+	offsets := [][2]float32{{10, 20}, {200, 300}, {350, 100}}
+	faces := facesAt(offsets...)
+	for _, tc := range []struct {
+		name  string
+		batch int64
+	}{{"fixed batch 1", 1}, {"dynamic batch", -1}} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, err := NewArcFace(ArcFaceConfig{ModelPath: w600kGraph(t, tc.batch), MaxBatch: 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer a.Close()
+			if a.Dim() != 512 {
+				t.Fatalf("dim %d", a.Dim())
+			}
+			got, err := a.Embed(img, faces)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(faces) {
+				t.Fatalf("%d embeddings for %d faces", len(got), len(faces))
+			}
+			for i, o := range offsets {
+				want := expected(img, o)
+				for j := range want {
+					if math.Abs(float64(got[i][j]-want[j])) > 1e-5 {
+						t.Fatalf("face %d value %d: got %v want %v (channel order, normalisation or crop geometry)", i, j, got[i][j], want[j])
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestArcFaceRejectsOtherContracts(t *testing.T) {
+	initORT(t)
+	p := onnxtest.New("wrong").Input("x", onnxtest.Float, 1, 3, 128, 128).Output("y", onnxtest.Float, 1, 3, 128, 128).
+		Node("Identity", []string{"x"}, []string{"y"}).Save(t, t.TempDir(), "wrong.onnx")
+	if _, err := NewArcFace(ArcFaceConfig{ModelPath: p}); err == nil {
+		t.Fatal("a 128x128 model was accepted as ArcFace")
+	}
+}
+
+// Identity moves to the source: with a real embedding network (mobilefacenet, TESTS ONLY), the swapped face is
+// closer to the source than the target face was.
+func TestClassicalSwapMovesIdentity(t *testing.T) {
+	initORT(t)
+	emb, err := NewArcFace(ArcFaceConfig{ModelPath: testenv.Model(t, "mobilefacenet_paddlex_128d.onnx")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer emb.Close()
+	det := newYuNet(t, "face_detection_yunet_2026may.onnx")
+	defer det.Close()
+	embedOne := func(img gocv.Mat) ([]float32, face.Face) {
+		f, ok := face.Largest(detect(t, det, img))
+		if !ok {
+			t.Fatal("no face")
+		}
+		e, err := emb.Embed(img, []face.Face{f})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e[0], f
+	}
+	pairs := [][2]string{
+		{"astronaut_eileen_collins.png", "grace_hopper.jpg"},
+		{"grace_hopper.jpg", "astronaut_eileen_collins.png"},
+		{"codait_luciano_cc0.png", "pexels_max_emotion_neutral.jpeg"},
+		{"astronaut_eileen_collins.png", "codait_luciano_cc0.png"},
+		{"pexels_max_emotion_neutral.jpeg", "grace_hopper.jpg"},
+		{"grace_hopper.jpg", "pexels_keijiro_facelandmark_Test1.jpg"},
+	}
+	for _, p := range pairs {
+		t.Run(fmt.Sprintf("%s onto %s", p[0], p[1]), func(t *testing.T) {
+			src, tgt := readFace(t, p[0]), readFace(t, p[1])
+			srcEmb, srcFace := embedOne(src)
+			tgtEmb, tgtFace := embedOne(tgt)
+			sw, err := NewClassical(src, srcFace, DefaultClassicalConfig())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sw.Close()
+			if err := sw.Swap(tgt, []face.Face{tgtFace}); err != nil {
+				t.Fatal(err)
+			}
+			outEmb, _ := embedOne(tgt)
+			before, after := face.Distance(tgtEmb, srcEmb), face.Distance(outEmb, srcEmb)
+			t.Logf("distance to source: target %.3f, swapped %.3f", before, after)
+			if after > before-0.4 {
+				t.Errorf("swapped face is not clearly closer to the source: %.3f -> %.3f", before, after)
+			}
+		})
+	}
+}
