@@ -5,6 +5,7 @@ package onnxtest
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -237,10 +238,11 @@ func encodeTensor(t tensor) []byte {
 
 func encodeValueInfo(v valueInfo) []byte {
 	var shape []byte
-	for _, d := range v.dims {
+	for i, d := range v.dims {
 		var dim []byte
 		if d < 0 {
-			dim = appendString(dim, 2, "dyn")
+			// A unique name per dimension: ONNX Runtime treats equal dim_params as one size.
+			dim = appendString(dim, 2, fmt.Sprintf("%s_dim%d", v.name, i))
 		} else {
 			dim = protowire.AppendTag(dim, 1, protowire.VarintType)
 			dim = protowire.AppendVarint(dim, uint64(d))
