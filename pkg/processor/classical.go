@@ -239,7 +239,7 @@ func (c *Classical) swapOne(frame gocv.Mat, t face.Face) error {
 		color.RGBA{255, 255, 255, 255}, -1, gocv.Line8, shift)
 	hardView.Close()
 	if feather > 0 {
-		gocv.GaussianBlur(*hard, soft, image.Pt(2*feather+1, 2*feather+1), 0, 0, gocv.BorderConstant)
+		gocv.GaussianBlur(*hard, soft, image.Pt(2*feather+1, 2*feather+1), 0, 0, gocv.BorderConstant|gocv.BorderIsolated)
 	} else {
 		hard.CopyTo(soft)
 	}

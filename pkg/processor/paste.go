@@ -1,0 +1,241 @@
+package processor
+
+import (
+	"errors"
+	"fmt"
+	"image"
+	"image/color"
+	"math"
+
+	"github.com/facefleet/facefleet/pkg/face"
+	"gocv.io/x/gocv"
+)
+
+// Paste-back of a model's aligned face crop into the frame, shared by the swapper and the enhancers.
+//
+// The recipe is insightface's (inswapper.py, which roop 1.3.2 runs): warp the S x S output with the inverse of the
+// alignment matrix, warp a white S x S square the same way, set its values above 20 to 255, measure the box of the
+// 255 pixels (s = sqrt(h*w), h and w the max-min of their rows and columns), erode it with a k x k square,
+// k = max(s/10, 10), Gaussian-blur it with kernel 2*max(s/20, 5)+1, and blend mask*face + (1-mask)*frame.
+// insightface does all of this on full-frame float arrays; here it is done on the bounding rectangle of the warped
+// square only, padded by more than the blur radius and clamped to the frame. Inside that rectangle the numbers are
+// the full-frame ones: the mask is zero near every edge of the rectangle that is not a frame edge, so OpenCV's border
+// handling there (erode: no erosion from outside; blur: reflect-101) reads the zeros the full frame would hold, and at
+// frame edges it is the same border handling insightface gets. Pixels outside the rectangle are never written, and
+// inside it a pixel whose mask is zero keeps its bytes.
+//
+// The recipe's mask reaches up to about 2 px past the warped square (values above 20 become 255, a k x k erosion
+// takes only k/2-1 px on one side, the blur spreads k/2), where it blends in a faint trace of the black border: one
+// grey level at most, as in insightface, and always inside the rectangle.
+//
+// Two deliberate differences from insightface, both under one grey level: the face is warped back as uint8 (the
+// model output is rounded to uint8 first), and the blend rounds to nearest where numpy's astype(uint8) truncates.
+//
+// The scratch images are views into grow-only buffers (cropBuf), that is regions of a larger Mat: OpenCV filters
+// read the parent's bytes beyond a region as its border unless told BorderIsolated, so every filter here is.
+
+// maskThreshold is insightface's img_white[img_white > 20] = 255.
+const maskThreshold = 20
+
+// paster holds the scratch buffers of pasteBack; they only grow.
+type paster struct {
+	affine  gocv.Mat // 2x3 CV_64F: frame rectangle <- crop
+	white   gocv.Mat // size x size CV_8UC1, all 255
+	kernel  gocv.Mat // k x k erosion kernel
+	kernelK int
+	face    cropBuf       // the crop warped back, BGR, rectangle-sized
+	hard    cropBuf       // the warped square, then eroded (uint8)
+	frame   cropBuf       // the frame's rectangle, blended in place
+	soft    pasteFloatBuf // the blurred mask, float32 0..255
+}
+
+// pasteRect is the frame rectangle that a size x size crop aligned by m (frame -> crop) covers when warped back:
+// the bounding box of the crop square (one pixel beyond it each way, for bilinear spill) padded by more than the
+// mask blur radius, clamped to the w x h frame. It also returns m's inverse.
+func pasteRect(m face.Affine, size, w, h int) (image.Rectangle, face.Affine, error) {
+	inv, err := m.Invert()
+	if err != nil {
+		return image.Rectangle{}, face.Affine{}, err
+	}
+	x0, y0 := math.Inf(1), math.Inf(1)
+	x1, y1 := math.Inf(-1), math.Inf(-1)
+	lo, hi := float32(-1), float32(size+1)
+	for _, c := range [4]face.Point{{X: lo, Y: lo}, {X: hi, Y: lo}, {X: lo, Y: hi}, {X: hi, Y: hi}} {
+		p := inv.Apply(c)
+		x0, y0 = math.Min(x0, float64(p.X)), math.Min(y0, float64(p.Y))
+		x1, y1 = math.Max(x1, float64(p.X)), math.Max(y1, float64(p.Y))
+	}
+	if math.IsNaN(x0+y0+x1+y1) || math.IsInf(x0+y0+x1+y1, 0) || x1-x0 > 1<<20 || y1-y0 > 1<<20 {
+		return image.Rectangle{}, face.Affine{}, fmt.Errorf("paste: crop maps to an unusable area (%v)", inv)
+	}
+	// s (the mask box side) is at most the larger side of this box, so the blur radius max(s/20, 5) is too.
+	pad := max(int(math.Max(x1-x0, y1-y0))/20, 5) + 2
+	r := image.Rect(int(math.Floor(x0))-pad, int(math.Floor(y0))-pad, int(math.Ceil(x1))+pad, int(math.Ceil(y1))+pad)
+	return r.Intersect(image.Rect(0, 0, w, h)), inv, nil
+}
+
+// pasteBack blends crop (size x size BGR uint8, aligned by m: frame -> crop) into frame, in place, through
+// insightface's eroded and blurred square mask scaled by blend (0..1: the enhancer's blend; 1 for the swapper).
+// It returns the rectangle it wrote (empty when the crop falls outside the frame or the mask is empty).
+func (p *paster) pasteBack(frame, crop gocv.Mat, m face.Affine, blend float32) (image.Rectangle, error) {
+	size := crop.Rows()
+	if crop.Cols() != size || crop.Type() != gocv.MatTypeCV8UC3 || !crop.IsContinuous() {
+		return image.Rectangle{}, errors.New("paste: crop must be a square continuous BGR uint8 image")
+	}
+	if !(blend > 0) { // also NaN
+		return image.Rectangle{}, nil
+	}
+	blend = min(blend, 1)
+	rect, inv, err := pasteRect(m, size, frame.Cols(), frame.Rows())
+	if err != nil || rect.Dx() < 2 || rect.Dy() < 2 {
+		return image.Rectangle{}, err
+	}
+	w, h := rect.Dx(), rect.Dy()
+	a := inv.Then(face.Translation(-float64(rect.Min.X), -float64(rect.Min.Y)))
+	if p.affine.Ptr() == nil {
+		p.affine = gocv.NewMatWithSize(2, 3, gocv.MatTypeCV64F)
+	}
+	for i := 0; i < 2; i++ {
+		for j := 0; j < 3; j++ {
+			p.affine.SetDoubleAt(i, j, a[i][j])
+		}
+	}
+	if p.white.Ptr() == nil || p.white.Rows() != size {
+		closeMatIfOpen(&p.white)
+		p.white = gocv.NewMatWithSizeFromScalar(gocv.NewScalar(255, 0, 0, 0), size, size, gocv.MatTypeCV8UC1)
+	}
+
+	fc, hard, tgt := p.face.view(h, w, 3), p.hard.view(h, w, 1), p.frame.view(h, w, 3)
+	defer fc.Close()
+	defer hard.Close()
+	defer tgt.Close()
+	gocv.WarpAffineWithParams(crop, &fc, p.affine, image.Pt(w, h), gocv.InterpolationLinear,
+		gocv.BorderConstant, color.RGBA{})
+	gocv.WarpAffineWithParams(p.white, &hard, p.affine, image.Pt(w, h), gocv.InterpolationLinear,
+		gocv.BorderConstant, color.RGBA{})
+
+	// Threshold and measure the box of the 255 pixels, as insightface does on the full frame.
+	hb, err := hard.DataPtrUint8()
+	if err != nil {
+		return image.Rectangle{}, err
+	}
+	minX, minY, maxX, maxY := w, h, -1, -1
+	for y := 0; y < h; y++ {
+		row := hb[y*w : (y+1)*w]
+		for x, v := range row {
+			if v > maskThreshold {
+				row[x] = 255
+				minX, maxX = min(minX, x), max(maxX, x)
+				minY, maxY = min(minY, y), max(maxY, y)
+			}
+		}
+	}
+	if maxX < 0 {
+		return image.Rectangle{}, nil
+	}
+	s := int(math.Sqrt(float64((maxY - minY) * (maxX - minX))))
+	k := max(s/10, 10)
+	if p.kernelK != k {
+		closeMatIfOpen(&p.kernel)
+		p.kernel = gocv.GetStructuringElement(gocv.MorphRect, image.Pt(k, k))
+		p.kernelK = k
+	}
+	// BorderIsolated: hard and soft are regions of larger buffers (see above).
+	gocv.ErodeWithParams(hard, &hard, p.kernel, image.Pt(-1, -1), 1, int(gocv.BorderConstant|gocv.BorderIsolated))
+	soft := p.soft.view(h, w)
+	defer soft.Close()
+	hard.ConvertTo(&soft, gocv.MatTypeCV32F)
+	kb := 2*max(s/20, 5) + 1
+	gocv.GaussianBlur(soft, &soft, image.Pt(kb, kb), 0, 0, gocv.BorderReflect101|gocv.BorderIsolated)
+
+	roi := frame.Region(rect)
+	defer roi.Close()
+	roi.CopyTo(&tgt)
+	if err := blendMasked(tgt, fc, soft, blend/255); err != nil {
+		return image.Rectangle{}, err
+	}
+	tgt.CopyTo(&roi)
+	return rect, nil
+}
+
+// blendMasked sets dst = dst + a*(src-dst), a = mask*scale clamped to 1, rounded to nearest, per pixel, in float32.
+// Where a is 0 dst is not written.
+func blendMasked(dst, src, mask gocv.Mat, scale float32) error {
+	d, err := dst.DataPtrUint8()
+	if err != nil {
+		return err
+	}
+	s, err := src.DataPtrUint8()
+	if err != nil {
+		return err
+	}
+	mk, err := mask.DataPtrFloat32()
+	if err != nil {
+		return err
+	}
+	if len(d) != len(s) || len(d) != 3*len(mk) {
+		return fmt.Errorf("paste: blend sizes differ: %d, %d, %d", len(d), len(s), len(mk))
+	}
+	for i, mv := range mk {
+		a := mv * scale
+		if !(a > 0) {
+			continue
+		}
+		j := 3 * i
+		if a >= 1 {
+			d[j], d[j+1], d[j+2] = s[j], s[j+1], s[j+2]
+			continue
+		}
+		for c := j; c < j+3; c++ {
+			t := float32(d[c])
+			d[c] = uint8(t + a*(float32(s[c])-t) + 0.5)
+		}
+	}
+	return nil
+}
+
+func (p *paster) close() {
+	closeMatIfOpen(&p.affine)
+	closeMatIfOpen(&p.white)
+	closeMatIfOpen(&p.kernel)
+	p.kernelK = 0
+	p.face.close()
+	p.hard.close()
+	p.frame.close()
+	p.soft.close()
+}
+
+// closeMatIfOpen closes a Mat that may be the zero value and leaves the zero value behind.
+func closeMatIfOpen(m *gocv.Mat) {
+	if m.Ptr() != nil {
+		m.Close()
+	}
+	*m = gocv.Mat{}
+}
+
+// pasteFloatBuf is cropBuf for single-channel float32 images.
+type pasteFloatBuf struct {
+	backing  gocv.Mat // 1 x capacity CV_32FC1
+	capacity int      // values
+}
+
+// view returns a continuous rows x cols CV_32FC1 Mat backed by the buffer; the caller Closes it (a header only).
+func (b *pasteFloatBuf) view(rows, cols int) gocv.Mat {
+	n := rows * cols
+	if n > b.capacity {
+		b.close()
+		c := n + n/4
+		b.backing = gocv.NewMatWithSize(1, c, gocv.MatTypeCV32F)
+		b.capacity = c
+	}
+	r := b.backing.Region(image.Rect(0, 0, n, 1))
+	defer r.Close()
+	return r.Reshape(1, rows)
+}
+
+func (b *pasteFloatBuf) close() {
+	if b.backing.Ptr() != nil {
+		b.backing.Close()
+	}
+	b.backing, b.capacity = gocv.Mat{}, 0
+}
