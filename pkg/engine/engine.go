@@ -1,16 +1,21 @@
-// Package engine builds, once per worker slot, the frame processors a job asks for from loaded models, and keeps
-// per-job state (the prepared source face) between the segments of a job. It holds no algorithms of its own.
+// Package engine loads, once per worker slot, the models a job's frame processors need, prepares each job's source
+// face once, and composes the processors into one per-frame function: detect once, select, swap, enhance. It holds
+// no algorithms of its own.
 package engine
 
 import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 
 	"gocv.io/x/gocv"
 
+	"github.com/facefleet/facefleet/models"
 	"github.com/facefleet/facefleet/pkg/face"
+	"github.com/facefleet/facefleet/pkg/job"
 	"github.com/facefleet/facefleet/pkg/ort"
 	"github.com/facefleet/facefleet/pkg/pipeline"
 	"github.com/facefleet/facefleet/pkg/processor"
@@ -22,51 +27,68 @@ var (
 	ErrNoFace   = errors.New("no face found")
 )
 
-// FrameProcessors the engine knows.
-const FaceSwapper = "face_swapper"
+// Blends the model-free swappers offer.
+const (
+	BlendFeather = "feather"
+	BlendPoisson = "poisson"
+)
 
-// Config selects models and runtime settings.
+// Default model names (manifest names).
+const (
+	DefaultDetector   = "yunet"
+	DefaultLandmarker = "face_landmark"
+	DefaultRecognizer = "w600k_r50"
+	DefaultEnhancer   = "gfpgan_1.4"
+	DefaultSwapper    = job.SwapperMesh
+)
+
+// Config selects where models come from and how ONNX Runtime runs them; it is the worker's, not the job's.
 type Config struct {
-	ORTLibrary    string // absolute path of libonnxruntime; default ort.DefaultLibraryPath()
-	DetectorModel string // path of the YuNet model file
-	DetectorSize  int    // network input's longest side, multiple of 32
-	Threads       int    // ONNX Runtime intra-op threads
-	Provider      string // execution provider: cpu
+	ORTLibrary string // absolute path of libonnxruntime; default ort.DefaultLibraryPath()
+	ModelsDir  string // default models.DefaultDir()
+	// Detector is a manifest name or a model file (--face-detector-model); DetectorSize and DetectorScore are
+	// --face-detector-size and --face-detector-score (0 = the detector's defaults).
+	Detector      string
+	DetectorSize  int
+	DetectorScore float32
+	Session       ort.SessionConfig
 	// SourceCache is how many jobs' prepared source faces are kept, default 2.
 	SourceCache int
 }
 
 // Validate checks the config and fills defaults.
 func (c *Config) Validate() error {
-	if c.DetectorModel == "" {
-		return errors.New("engine: detector model path is required")
-	}
 	if c.ORTLibrary == "" {
 		c.ORTLibrary = ort.DefaultLibraryPath()
 	}
-	if c.Provider == "" {
-		c.Provider = "cpu"
+	if c.ModelsDir == "" {
+		c.ModelsDir = models.DefaultDir()
+	}
+	if c.Detector == "" {
+		c.Detector = DefaultDetector
 	}
 	if c.SourceCache <= 0 {
 		c.SourceCache = 2
 	}
-	return nil
+	return c.Session.Validate()
 }
 
 // Engine is one slot's loaded models. It is not safe for concurrent use: give each worker slot its own.
 type Engine struct {
 	cfg      Config
 	detector processor.Detector
-	mu       sync.Mutex
-	sources  []cached
+	// Loaded on first use and kept: a worker pays each model's load once.
+	landmarker  processor.Landmarker
+	recognizers map[string]processor.Embedder
+	inswapper   *processor.Inswapper
+	enhancers   map[string]*processor.Enhancer
+	models      []string // files loaded, for provenance
+
+	mu   sync.Mutex
+	jobs []*prepared
 }
 
-type cached struct {
-	job     string
-	swapper *processor.Classical
-}
-
-// New loads the models.
+// New loads the detector; other models load when a job first needs them.
 func New(cfg Config) (*Engine, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -74,18 +96,115 @@ func New(cfg Config) (*Engine, error) {
 	if err := ort.Init(cfg.ORTLibrary); err != nil {
 		return nil, err
 	}
-	det, err := processor.NewYuNet(processor.YuNetConfig{ModelPath: cfg.DetectorModel, InputSize: cfg.DetectorSize,
-		Session: ort.SessionConfig{IntraOpThreads: cfg.Threads, Provider: cfg.Provider}})
+	path, err := cfg.resolve(cfg.Detector)
 	if err != nil {
 		return nil, err
 	}
-	return &Engine{cfg: cfg, detector: det}, nil
+	det, err := processor.NewDetector(processor.DetectorConfig{ModelPath: path, InputSize: cfg.DetectorSize,
+		ScoreThreshold: cfg.DetectorScore, Session: cfg.Session})
+	if err != nil {
+		return nil, err
+	}
+	return &Engine{cfg: cfg, detector: det, models: []string{filepath.Base(path)},
+		recognizers: map[string]processor.Embedder{}, enhancers: map[string]*processor.Enhancer{}}, nil
 }
+
+// resolve turns a manifest name or a file path into a verified model file.
+func (c Config) resolve(nameOrPath string) (string, error) {
+	if strings.ContainsRune(nameOrPath, os.PathSeparator) || strings.HasSuffix(nameOrPath, ".onnx") {
+		if _, err := os.Stat(nameOrPath); err != nil {
+			return "", fmt.Errorf("%s: model file not found", nameOrPath)
+		}
+		return nameOrPath, nil
+	}
+	return models.Resolve(c.ModelsDir, nameOrPath)
+}
+
+// Models lists the model files this engine has loaded so far.
+func (e *Engine) Models() []string { return append([]string(nil), e.models...) }
 
 // Detector is the loaded face detector.
 func (e *Engine) Detector() processor.Detector { return e.detector }
 
-// SourceFace reads an image and finds its largest face.
+func (e *Engine) loadLandmarker() (processor.Landmarker, error) {
+	if e.landmarker != nil {
+		return e.landmarker, nil
+	}
+	path, err := e.cfg.resolve(DefaultLandmarker)
+	if err != nil {
+		return nil, err
+	}
+	cfg := processor.DefaultFaceMeshConfig(path)
+	cfg.Session = e.cfg.Session
+	lm, err := processor.NewFaceMesh(cfg)
+	if err != nil {
+		return nil, err
+	}
+	e.landmarker, e.models = lm, append(e.models, filepath.Base(path))
+	return lm, nil
+}
+
+func (e *Engine) loadRecognizer(name string) (processor.Embedder, error) {
+	if name == "" {
+		name = DefaultRecognizer
+	}
+	if r, ok := e.recognizers[name]; ok {
+		return r, nil
+	}
+	path, err := e.cfg.resolve(name)
+	if err != nil {
+		return nil, err
+	}
+	r, err := processor.NewArcFace(processor.ArcFaceConfig{ModelPath: path, Session: e.cfg.Session})
+	if err != nil {
+		return nil, err
+	}
+	e.recognizers[name], e.models = r, append(e.models, filepath.Base(path))
+	return r, nil
+}
+
+func (e *Engine) loadInswapper(nameOrPath string) (*processor.Inswapper, error) {
+	if e.inswapper != nil {
+		return e.inswapper, nil
+	}
+	path, err := e.cfg.resolve(nameOrPath)
+	if err != nil {
+		return nil, err
+	}
+	s, err := processor.NewInswapper(processor.InswapperConfig{ModelPath: path, Session: e.cfg.Session})
+	if err != nil {
+		return nil, err
+	}
+	e.inswapper, e.models = s, append(e.models, filepath.Base(path))
+	return s, nil
+}
+
+func (e *Engine) loadEnhancer(name string, blend int) (*processor.Enhancer, error) {
+	if name == "" {
+		name = DefaultEnhancer
+	}
+	key := fmt.Sprintf("%s@%d", name, blend)
+	if en, ok := e.enhancers[key]; ok {
+		return en, nil
+	}
+	path, err := e.cfg.resolve(name)
+	if err != nil {
+		return nil, err
+	}
+	cfg := processor.DefaultEnhancerConfig(path)
+	if blend > 0 {
+		cfg.Blend = blend
+	}
+	cfg.Session = e.cfg.Session
+	en, err := processor.NewEnhancer(cfg)
+	if err != nil {
+		return nil, err
+	}
+	e.enhancers[key], e.models = en, append(e.models, filepath.Base(path))
+	return en, nil
+}
+
+// SourceFace reads an image and finds its largest face. The caller closes the Mat.
 func (e *Engine) SourceFace(path string) (gocv.Mat, face.Face, error) {
 	if st, err := os.Stat(path); err != nil {
 		return gocv.Mat{}, face.Face{}, fmt.Errorf("%s: %w: file not found", path, ErrBadInput)
@@ -110,95 +229,269 @@ func (e *Engine) SourceFace(path string) (gocv.Mat, face.Face, error) {
 	return img, f, nil
 }
 
-// Options are a job's frame-processing choices.
-type Options struct {
-	Processors []string
-	ManyFaces  bool
-	Blend      string // classical swap blend: "feather" (default) or "poisson"
-}
-
-// Blends the classical swapper offers.
-const (
-	BlendFeather = "feather"
-	BlendPoisson = "poisson"
-)
-
-// ForJob returns the frame processor for a job whose source image is at sourcePath, preparing the source face
-// once per job and reusing it for the job's later segments.
-func (e *Engine) ForJob(jobID, sourcePath string, opt Options) (pipeline.Processor, error) {
-	for _, p := range opt.Processors {
-		if p != FaceSwapper {
-			return nil, fmt.Errorf("%w: frame processor %q is not available (have: %s)", ErrBadInput, p, FaceSwapper)
-		}
-	}
-	if opt.Blend != "" && opt.Blend != BlendFeather && opt.Blend != BlendPoisson {
-		return nil, fmt.Errorf("%w: blend %q: want %s or %s", ErrBadInput, opt.Blend, BlendFeather, BlendPoisson)
-	}
-	sw, err := e.swapper(jobID, sourcePath, opt.Blend == BlendPoisson)
+// Reference returns the identity of the face at position (counted left to right, as roop does) in img, for
+// --face-selector-mode reference.
+func (e *Engine) Reference(img gocv.Mat, position int, recognizer string) ([]float32, error) {
+	faces, err := e.detector.Detect(img)
 	if err != nil {
 		return nil, err
 	}
-	return &FaceSwap{Detector: e.detector, Swapper: sw, ManyFaces: opt.ManyFaces}, nil
+	face.SortLeftToRight(faces)
+	if position < 0 || position >= len(faces) {
+		return nil, fmt.Errorf("%w: --reference-face-position %d: the reference frame has %d faces", ErrBadInput, position, len(faces))
+	}
+	r, err := e.loadRecognizer(recognizer)
+	if err != nil {
+		return nil, err
+	}
+	emb, err := r.Embed(img, faces[position:position+1])
+	if err != nil {
+		return nil, err
+	}
+	return emb[0], nil
 }
 
-func (e *Engine) swapper(jobID, sourcePath string, poisson bool) (*processor.Classical, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	for _, c := range e.sources {
-		if c.job == jobID {
-			return c.swapper, nil
+// CheckOptions validates a job's options without loading anything.
+func CheckOptions(opt job.FaceOptions) error {
+	if len(opt.Processors) == 0 {
+		return fmt.Errorf("%w: no frame processor", ErrBadInput)
+	}
+	for _, p := range opt.Processors {
+		if p != job.ProcessorSwapper && p != job.ProcessorEnhancer {
+			return fmt.Errorf("%w: frame processor %q: want %s or %s", ErrBadInput, p, job.ProcessorSwapper, job.ProcessorEnhancer)
 		}
 	}
-	img, f, err := e.SourceFace(sourcePath)
+	if swapperKind(opt.Swapper) == "" {
+		return fmt.Errorf("%w: face swapper model %q: want %s, %s, %s or an inswapper .onnx file", ErrBadInput, opt.Swapper, job.SwapperMesh, job.SwapperClassical, job.SwapperInswapper)
+	}
+	switch opt.Selector {
+	case "", face.SelectOne, face.SelectMany:
+	case face.SelectReference:
+		if len(opt.Reference) == 0 {
+			return fmt.Errorf("%w: face selector mode reference needs a reference face", ErrBadInput)
+		}
+	default:
+		return fmt.Errorf("%w: face selector mode %q: want one, many or reference", ErrBadInput, opt.Selector)
+	}
+	switch opt.Blend {
+	case "", BlendFeather, BlendPoisson:
+	default:
+		return fmt.Errorf("%w: face blend %q: want %s or %s", ErrBadInput, opt.Blend, BlendFeather, BlendPoisson)
+	}
+	if opt.EnhancerBlend < 0 || opt.EnhancerBlend > 100 {
+		return fmt.Errorf("%w: face enhancer blend %d: want 0-100", ErrBadInput, opt.EnhancerBlend)
+	}
+	return nil
+}
+
+// swapperKind maps --face-swapper-model to a swapper: the model-free ones by name, inswapper by name or by file.
+func swapperKind(s string) string {
+	switch {
+	case s == "":
+		return DefaultSwapper
+	case s == job.SwapperClassical, s == job.SwapperMesh, s == job.SwapperInswapper:
+		return s
+	case strings.HasSuffix(s, ".onnx"):
+		return job.SwapperInswapper
+	}
+	return ""
+}
+
+// prepared is one job's source, ready for every segment of the job.
+type prepared struct {
+	job   string
+	swap  func(frame gocv.Mat, faces []face.Face) error
+	close func()
+}
+
+// ForJob returns the frame processor for a job whose source image is at sourcePath. The source face is prepared
+// once per job (warp sources, landmarks or the inswapper latent) and reused for the job's later segments.
+func (e *Engine) ForJob(jobID, sourcePath string, opt job.FaceOptions) (pipeline.Processor, error) {
+	if err := CheckOptions(opt); err != nil {
+		return nil, err
+	}
+	fp := &FrameProcessor{detector: e.detector, selector: opt.Selector, reference: opt.Reference,
+		distance: opt.SimilarDistance}
+	if fp.distance <= 0 {
+		fp.distance = face.DefaultSimilarDistance
+	}
+	if opt.Selector == face.SelectReference {
+		r, err := e.loadRecognizer(opt.Recognizer)
+		if err != nil {
+			return nil, err
+		}
+		if len(opt.Reference) != r.Dim() {
+			return nil, fmt.Errorf("%w: reference embedding has %d values, the recognizer gives %d", ErrBadInput, len(opt.Reference), r.Dim())
+		}
+		fp.recognizer = r
+	}
+	for _, p := range opt.Processors {
+		switch p {
+		case job.ProcessorSwapper:
+			prep, err := e.prepare(jobID, sourcePath, opt)
+			if err != nil {
+				return nil, err
+			}
+			fp.steps = append(fp.steps, prep.swap)
+		case job.ProcessorEnhancer:
+			en, err := e.loadEnhancer(opt.Enhancer, opt.EnhancerBlend)
+			if err != nil {
+				return nil, err
+			}
+			fp.steps = append(fp.steps, en.Enhance)
+		}
+	}
+	return fp, nil
+}
+
+func (e *Engine) prepare(jobID, sourcePath string, opt job.FaceOptions) (*prepared, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, p := range e.jobs {
+		if p.job == jobID {
+			return p, nil
+		}
+	}
+	img, src, err := e.SourceFace(sourcePath)
 	if err != nil {
 		return nil, err
 	}
 	defer img.Close()
-	cc := processor.DefaultClassicalConfig()
-	cc.Poisson = poisson
-	sw, err := processor.NewClassical(img, f, cc)
-	if err != nil {
-		return nil, fmt.Errorf("engine: prepare source: %w", err)
+	p := &prepared{job: jobID, close: func() {}}
+	switch swapperKind(opt.Swapper) {
+	case job.SwapperClassical:
+		cc := processor.DefaultClassicalConfig()
+		cc.Poisson = opt.Blend == BlendPoisson
+		if opt.MaskBlur > 0 {
+			cc.MaskBlur = opt.MaskBlur
+		}
+		sw, err := processor.NewClassical(img, src, cc)
+		if err != nil {
+			return nil, fmt.Errorf("%s: prepare source: %w", sourcePath, err)
+		}
+		p.swap, p.close = sw.Swap, func() { _ = sw.Close() }
+	case job.SwapperMesh:
+		lm, err := e.loadLandmarker()
+		if err != nil {
+			return nil, err
+		}
+		mesh, err := lm.Landmarks(img, src)
+		if err != nil {
+			return nil, fmt.Errorf("%s: source landmarks: %w", sourcePath, err)
+		}
+		mc := processor.DefaultMeshSwapConfig()
+		mc.Poisson = opt.Blend == BlendPoisson
+		if opt.MaskBlur > 0 {
+			mc.MaskBlur = opt.MaskBlur
+		}
+		mc.MaskPadding = opt.MaskPadding
+		sw, err := processor.NewMeshSwap(img, src, mesh, mc)
+		if err != nil {
+			return nil, fmt.Errorf("%s: prepare source: %w", sourcePath, err)
+		}
+		meshes := make([]face.Mesh, 0, 4)
+		p.swap = func(frame gocv.Mat, faces []face.Face) error {
+			meshes = meshes[:0]
+			for _, f := range faces {
+				m, err := lm.Landmarks(frame, f)
+				if err != nil {
+					return err
+				}
+				meshes = append(meshes, m)
+			}
+			return sw.Swap(frame, faces, meshes)
+		}
+		p.close = func() { _ = sw.Close() }
+	case job.SwapperInswapper:
+		model := opt.Swapper
+		if !strings.HasSuffix(model, ".onnx") {
+			model = job.SwapperInswapper
+		}
+		ins, err := e.loadInswapper(model)
+		if err != nil {
+			return nil, err
+		}
+		r, err := e.loadRecognizer(opt.Recognizer)
+		if err != nil {
+			return nil, err
+		}
+		emb, err := r.Embed(img, []face.Face{src})
+		if err != nil {
+			return nil, fmt.Errorf("%s: source embedding: %w", sourcePath, err)
+		}
+		latent, err := ins.SourceLatent(emb[0])
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", sourcePath, err)
+		}
+		p.swap = func(frame gocv.Mat, faces []face.Face) error { return ins.Swap(frame, faces, latent) }
 	}
-	if len(e.sources) >= e.cfg.SourceCache {
-		_ = e.sources[0].swapper.Close()
-		e.sources = e.sources[1:]
+	if len(e.jobs) >= e.cfg.SourceCache {
+		e.jobs[0].close()
+		e.jobs = e.jobs[1:]
 	}
-	e.sources = append(e.sources, cached{job: jobID, swapper: sw})
-	return sw, nil
+	e.jobs = append(e.jobs, p)
+	return p, nil
 }
 
-// Close releases the models and cached sources.
+// Close releases every model and prepared source.
 func (e *Engine) Close() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for _, c := range e.sources {
-		_ = c.swapper.Close()
+	for _, p := range e.jobs {
+		p.close()
 	}
-	e.sources = nil
+	e.jobs = nil
+	if e.landmarker != nil {
+		_ = e.landmarker.Close()
+	}
+	for _, r := range e.recognizers {
+		_ = r.Close()
+	}
+	if e.inswapper != nil {
+		_ = e.inswapper.Close()
+	}
+	for _, en := range e.enhancers {
+		_ = en.Close()
+	}
 	return e.detector.Close()
 }
 
-// FaceSwap detects faces in a frame and swaps the largest one (or all with ManyFaces). Frames without a face pass
-// through unchanged.
-type FaceSwap struct {
-	Detector  processor.Detector
-	Swapper   processor.Swapper
-	ManyFaces bool
+// FrameProcessor runs a job's processors on one frame: it detects faces once, selects the ones to change and hands
+// the same faces (boxes and keypoints) to every step. Frames without a selected face pass through unchanged.
+type FrameProcessor struct {
+	detector   processor.Detector
+	recognizer processor.Embedder
+	selector   string
+	reference  []float32
+	distance   float32
+	steps      []func(frame gocv.Mat, faces []face.Face) error
+	selected   []face.Face
 }
 
 // Process implements pipeline.Processor.
-func (f *FaceSwap) Process(frame gocv.Mat, _ int) error {
-	faces, err := f.Detector.Detect(frame)
-	if err != nil {
+func (p *FrameProcessor) Process(frame gocv.Mat, _ int) error {
+	faces, err := p.detector.Detect(frame)
+	if err != nil || len(faces) == 0 {
 		return err
 	}
-	if len(faces) == 0 {
-		return nil
+	var embeddings [][]float32
+	if p.recognizer != nil {
+		if embeddings, err = p.recognizer.Embed(frame, faces); err != nil {
+			return err
+		}
 	}
-	if !f.ManyFaces {
-		largest, _ := face.Largest(faces)
-		faces = []face.Face{largest}
+	idx, err := face.Select(p.selector, faces, embeddings, p.reference, p.distance)
+	if err != nil || len(idx) == 0 {
+		return err
 	}
-	return f.Swapper.Swap(frame, faces)
+	p.selected = p.selected[:0]
+	for _, i := range idx {
+		p.selected = append(p.selected, faces[i])
+	}
+	for _, step := range p.steps {
+		if err := step(frame, p.selected); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -88,20 +88,43 @@ func Plan(keyframes []int, pts []float64, total int, target float64) ([]Segment,
 
 // Spec is what a worker needs to process any segment of a job, the same for all of them.
 type Spec struct {
-	SourceKey      string   `json:"source_key"`
-	ManyFaces      bool     `json:"many_faces"`
-	Blend          string   `json:"blend,omitempty"` // classical swap: feather (default) or poisson
-	FrameProcessor []string `json:"frame_processors"`
-	Encoder        string   `json:"encoder"`
-	Quality        int      `json:"quality"`
-	FrameRateNum   int      `json:"fps_num"`
-	FrameRateDen   int      `json:"fps_den"`
-	Width          int      `json:"width"`
-	Height         int      `json:"height"`
+	SourceKey    string      `json:"source_key"`
+	Face         FaceOptions `json:"face"`
+	Encoder      string      `json:"encoder"`
+	Quality      int         `json:"quality"`
+	FrameRateNum int         `json:"fps_num"`
+	FrameRateDen int         `json:"fps_den"`
+	Width        int         `json:"width"`
+	Height       int         `json:"height"`
 	// FramesDir, when set, asks in-process workers to keep every processed frame there (--keep-frames).
 	FramesDir    string `json:"frames_dir,omitempty"`
 	FrameFormat  string `json:"frame_format,omitempty"`
 	FrameQuality int    `json:"frame_quality,omitempty"`
+}
+
+// Frame processors and face swapper models a job can ask for.
+const (
+	ProcessorSwapper  = "face_swapper"
+	ProcessorEnhancer = "face_enhancer"
+
+	SwapperClassical = "classical"     // model-free: 5-point similarity warp
+	SwapperMesh      = "mesh"          // model-free: 468-point piecewise-affine warp (Face Mesh landmarks)
+	SwapperInswapper = "inswapper_128" // the user's inswapper_128.onnx with ArcFace w600k_r50
+)
+
+// FaceOptions are a job's face-processing choices, the same for every segment. Zero values mean the defaults.
+type FaceOptions struct {
+	Processors      []string   `json:"frame_processors"`         // face_swapper, face_enhancer (in order)
+	Swapper         string     `json:"face_swapper_model"`       // classical, mesh, inswapper_128
+	Selector        string     `json:"face_selector_mode"`       // many, one, reference
+	Reference       []float32  `json:"reference_embedding"`      // the reference identity (selector reference)
+	SimilarDistance float32    `json:"similar_face_distance"`    // roop's |n1-n2|^2 threshold
+	Blend           string     `json:"face_blend,omitempty"`     // feather or poisson (model-free swappers)
+	MaskBlur        float32    `json:"face_mask_blur,omitempty"` // fraction of the face size
+	MaskPadding     [4]float32 `json:"face_mask_padding"`        // top, right, bottom, left, percent
+	Enhancer        string     `json:"face_enhancer_model"`      // gfpgan_1.4, codeformer, or a file
+	EnhancerBlend   int        `json:"face_enhancer_blend"`      // percent
+	Recognizer      string     `json:"face_recognizer_model"`    // w600k_r50 or a file (inswapper, reference)
 }
 
 // Task is one segment's unit of work on the queue.

@@ -156,3 +156,29 @@ func (d *Decoder) Close() error {
 	d.end = io.EOF
 	return nil
 }
+
+// ReadFrame decodes the frame at index (presentation order) of path's first video stream into frame, a bgr24
+// buffer of the stream's coded size. It decodes from the start: meant for one frame, such as a reference face.
+func ReadFrame(ctx context.Context, path string, index int, frame []byte) error {
+	info, err := Probe(ctx, path)
+	if err != nil {
+		return err
+	}
+	if len(frame) != info.Width*info.Height*3 {
+		return fmt.Errorf("media: read frame: buffer of %d bytes for %dx%d", len(frame), info.Width, info.Height)
+	}
+	d, err := NewDecoder(ctx, DecoderConfig{Path: path, Width: info.Width, Height: info.Height})
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	for i := 0; i <= index; i++ {
+		if err := d.Read(frame); err != nil {
+			if errors.Is(err, io.EOF) {
+				return fmt.Errorf("%s: frame %d is past the end (%d frames)", path, index, i)
+			}
+			return err
+		}
+	}
+	return nil
+}

@@ -82,7 +82,7 @@ func (c *Config) Validate() error {
 
 // Engine is what a slot needs from the face engine.
 type Engine interface {
-	ForJob(jobID, sourcePath string, opt engine.Options) (pipeline.Processor, error)
+	ForJob(jobID, sourcePath string, opt job.FaceOptions) (pipeline.Processor, error)
 	Close() error
 }
 
@@ -268,7 +268,7 @@ func (w *Worker) process(ctx context.Context, l *queue.Lease, t job.Task, log *z
 	}
 	eng := <-w.engines
 	defer func() { w.engines <- eng }()
-	proc, err := eng.ForJob(t.Job, src, engine.Options{Processors: t.Spec.FrameProcessor, ManyFaces: t.Spec.ManyFaces, Blend: t.Spec.Blend})
+	proc, err := eng.ForJob(t.Job, src, t.Spec.Face)
 	if err != nil {
 		return err
 	}

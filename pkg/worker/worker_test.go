@@ -77,7 +77,7 @@ func (e *env) publish(t *testing.T, id string) job.Task {
 	}
 	ctx := context.Background()
 	task := job.Task{Job: id, Segment: job.Segment{Index: 0, Start: 0, End: 25}, SegmentKey: job.SegmentKey(id, 0),
-		Spec: job.Spec{SourceKey: job.SourceKey(id, ".png"), FrameProcessor: []string{engine.FaceSwapper},
+		Spec: job.Spec{SourceKey: job.SourceKey(id, ".png"), Face: job.FaceOptions{Processors: []string{job.ProcessorSwapper}},
 			Encoder: "libx264", Quality: 35, FrameRateNum: 25, FrameRateDen: 1, Width: 64, Height: 48}}
 	if err := e.blob.PutFile(ctx, task.SegmentKey, seg); err != nil {
 		t.Fatal(err)
@@ -99,7 +99,7 @@ type fakeEngine struct {
 	calls  *atomic.Int32 // ForJob calls: one per attempt
 }
 
-func (f *fakeEngine) ForJob(string, string, engine.Options) (pipeline.Processor, error) {
+func (f *fakeEngine) ForJob(string, string, job.FaceOptions) (pipeline.Processor, error) {
 	attempt := f.calls.Add(1)
 	if f.forJob != nil {
 		if err := f.forJob(); err != nil {

@@ -1,0 +1,252 @@
+package engine
+
+import (
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"gocv.io/x/gocv"
+
+	"github.com/facefleet/facefleet/internal/onnxtest"
+	"github.com/facefleet/facefleet/internal/testenv"
+	"github.com/facefleet/facefleet/pkg/face"
+	"github.com/facefleet/facefleet/pkg/job"
+	"github.com/facefleet/facefleet/pkg/ort"
+	"github.com/facefleet/facefleet/pkg/processor"
+)
+
+func newEngine(t *testing.T) *Engine {
+	t.Helper()
+	e, err := New(Config{ORTLibrary: testenv.ORTLib(t), ModelsDir: filepath.Join(testenv.SharedDir(t), "models"),
+		Session: ort.SessionConfig{IntraOpThreads: 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Close() })
+	return e
+}
+
+func read(t *testing.T, name string) gocv.Mat {
+	t.Helper()
+	m := gocv.IMRead(testenv.Face(t, name), gocv.IMReadColor)
+	if m.Empty() {
+		t.Fatalf("cannot read %s", name)
+	}
+	t.Cleanup(func() { _ = m.Close() })
+	return m
+}
+
+// changed reports, for each face, whether its box changed clearly between before and after.
+func changed(t *testing.T, before, after gocv.Mat, faces []face.Face) []bool {
+	t.Helper()
+	out := make([]bool, len(faces))
+	for i, f := range faces {
+		r := f.Box.Clamp(before.Cols(), before.Rows())
+		a, b := before.Region(r), after.Region(r)
+		diff := gocv.NewMat()
+		gocv.AbsDiff(a, b, &diff)
+		mean := diff.Mean()
+		out[i] = (mean.Val1+mean.Val2+mean.Val3)/3 > 5
+		_ = diff.Close()
+		_ = a.Close()
+		_ = b.Close()
+	}
+	return out
+}
+
+type countingDetector struct {
+	processor.Detector
+	calls int
+}
+
+func (c *countingDetector) Detect(img gocv.Mat) ([]face.Face, error) {
+	c.calls++
+	return c.Detector.Detect(img)
+}
+
+// Every processor of a frame gets the faces of one detection.
+func TestDetectOncePerFrame(t *testing.T) {
+	e := newEngine(t)
+	det := &countingDetector{Detector: e.Detector()}
+	var seen [][]face.Face
+	record := func(_ gocv.Mat, faces []face.Face) error {
+		seen = append(seen, append([]face.Face(nil), faces...))
+		return nil
+	}
+	fp := &FrameProcessor{detector: det, selector: face.SelectMany, steps: []func(gocv.Mat, []face.Face) error{record, record}}
+	img := read(t, "apollo11_crew_3faces.jpg")
+	if err := fp.Process(img, 0); err != nil {
+		t.Fatal(err)
+	}
+	if det.calls != 1 || len(seen) != 2 || len(seen[0]) != 3 || seen[0][1] != seen[1][1] {
+		t.Fatalf("detector calls %d, steps saw %v", det.calls, seen)
+	}
+}
+
+func TestSelectorModes(t *testing.T) {
+	e := newEngine(t)
+	target := read(t, "apollo11_crew_3faces.jpg")
+	faces, err := e.Detector().Detect(target)
+	if err != nil || len(faces) != 3 {
+		t.Fatalf("%d faces, %v", len(faces), err)
+	}
+	face.SortLeftToRight(faces)
+	largest := 0
+	for i, f := range faces {
+		if f.Box.Area() > faces[largest].Box.Area() {
+			largest = i
+		}
+	}
+	recognizer := testenv.Model(t, "mobilefacenet_paddlex_128d.onnx") // TESTS ONLY
+	source := testenv.Face(t, "astronaut_eileen_collins.png")
+	type tc struct {
+		name     string
+		selector string
+		position int
+		want     []bool
+	}
+	cases := []tc{
+		{"one swaps the largest", face.SelectOne, 0, []bool{largest == 0, largest == 1, largest == 2}},
+		{"many swaps all", face.SelectMany, 0, []bool{true, true, true}},
+	}
+	for p := 0; p < 3; p++ {
+		want := []bool{false, false, false}
+		want[p] = true
+		cases = append(cases, tc{"reference position " + string(rune('0'+p)), face.SelectReference, p, want})
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			opt := job.FaceOptions{Processors: []string{job.ProcessorSwapper}, Swapper: job.SwapperClassical,
+				Selector: c.selector, Recognizer: recognizer}
+			if c.selector == face.SelectReference {
+				if opt.Reference, err = e.Reference(target, c.position, recognizer); err != nil {
+					t.Fatal(err)
+				}
+			}
+			proc, err := e.ForJob("job-"+string(rune('a'+i)), source, opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := target.Clone()
+			defer out.Close()
+			if err := proc.Process(out, 0); err != nil {
+				t.Fatal(err)
+			}
+			got := changed(t, target, out, faces)
+			for k := range got {
+				if got[k] != c.want[k] {
+					t.Fatalf("changed faces %v, want %v", got, c.want)
+				}
+			}
+		})
+	}
+	if _, err := e.Reference(target, 3, recognizer); !errors.Is(err, ErrBadInput) {
+		t.Fatalf("position 3 of 3 faces: %v", err)
+	}
+}
+
+// The ONNX processors are wired in order with the frame's faces: a generated inswapper that paints its crop red
+// (in RGB), then a generated GFPGAN that passes its crop through.
+func TestInswapperAndEnhancerWiring(t *testing.T) {
+	e := newEngine(t)
+	dir := t.TempDir()
+	emap := make([]float32, 512*512)
+	for i := 0; i < 512; i++ {
+		emap[i*512+i] = 1
+	}
+	red := make([]float32, 3*128*128)
+	for i := 0; i < 128*128; i++ {
+		red[i] = 1 // R plane
+	}
+	inswapper := onnxtest.New("inswapper").
+		Input("target", onnxtest.Float, 1, 3, 128, 128).Input("source", onnxtest.Float, 1, 512).
+		Output("output", onnxtest.Float, 1, 3, 128, 128).
+		Initializer("red", []int64{1, 3, 128, 128}, red).
+		Initializer("zero", []int64{1}, []float32{0}).
+		Initializer("emap", []int64{512, 512}, emap).
+		Node("Mul", []string{"target", "zero"}, []string{"z"}).
+		Node("Add", []string{"z", "red"}, []string{"output"}).
+		Save(t, dir, "my_inswapper.onnx")
+	arcface := onnxtest.New("w600k").
+		Input("input.1", onnxtest.Float, 1, 3, 112, 112).Output("683", onnxtest.Float, 1, 512).
+		InitializerInt64("shape", []int64{2}, []int64{0, -1}).
+		InitializerInt64("starts", []int64{1}, []int64{0}).
+		InitializerInt64("ends", []int64{1}, []int64{512}).
+		InitializerInt64("axes", []int64{1}, []int64{1}).
+		Node("Reshape", []string{"input.1", "shape"}, []string{"flat"}).
+		Node("Slice", []string{"flat", "starts", "ends", "axes"}, []string{"683"}).
+		Save(t, dir, "w600k_r50.onnx")
+	gfpgan := onnxtest.New("gfpgan").
+		Input("input", onnxtest.Float, 1, 3, 512, 512).Output("output", onnxtest.Float, 1, 3, 512, 512).
+		Node("Identity", []string{"input"}, []string{"output"}).
+		Save(t, dir, "gfpgan_1.4.onnx")
+
+	target := read(t, "grace_hopper.jpg")
+	faces, _ := e.Detector().Detect(target)
+	proc, err := e.ForJob("onnx", testenv.Face(t, "astronaut_eileen_collins.png"), job.FaceOptions{
+		Processors: []string{job.ProcessorSwapper, job.ProcessorEnhancer}, Swapper: inswapper,
+		Recognizer: arcface, Enhancer: gfpgan, EnhancerBlend: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := target.Clone()
+	defer out.Close()
+	if err := proc.Process(out, 0); err != nil {
+		t.Fatal(err)
+	}
+	c := faces[0].Box.Center()
+	px := out.GetVecbAt(int(c.Y), int(c.X))
+	if px[2] < 240 || px[1] > 15 || px[0] > 15 {
+		t.Fatalf("face centre is BGR %v, want red from the generated inswapper", px)
+	}
+	models := strings.Join(e.Models(), ",")
+	for _, m := range []string{"my_inswapper.onnx", "w600k_r50.onnx", "gfpgan_1.4.onnx"} {
+		if !strings.Contains(models, m) {
+			t.Errorf("models %s lack %s", models, m)
+		}
+	}
+}
+
+func TestMissingUserModelSaysHowToGetIt(t *testing.T) {
+	e, err := New(Config{ORTLibrary: testenv.ORTLib(t), ModelsDir: filepath.Join(testenv.SharedDir(t), "models")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	_, err = e.ForJob("x", testenv.Face(t, "grace_hopper.jpg"), job.FaceOptions{Processors: []string{job.ProcessorSwapper}, Swapper: job.SwapperInswapper})
+	if err == nil || !strings.Contains(err.Error(), "inswapper_128.onnx") || !strings.Contains(err.Error(), "coordinator models fetch inswapper_128") {
+		t.Fatalf("error %v does not name the file and the command", err)
+	}
+	if strings.Contains(err.Error(), "\n") {
+		t.Fatalf("error is not one line: %q", err)
+	}
+}
+
+func TestCheckOptions(t *testing.T) {
+	ok := job.FaceOptions{Processors: []string{job.ProcessorSwapper}}
+	tests := []struct {
+		name string
+		mod  func(*job.FaceOptions)
+		good bool
+	}{
+		{"defaults", func(*job.FaceOptions) {}, true},
+		{"swap and enhance", func(o *job.FaceOptions) { o.Processors = append(o.Processors, job.ProcessorEnhancer) }, true},
+		{"inswapper file", func(o *job.FaceOptions) { o.Swapper = "/models/inswapper_128_fp16.onnx" }, true},
+		{"no processor", func(o *job.FaceOptions) { o.Processors = nil }, false},
+		{"unknown processor", func(o *job.FaceOptions) { o.Processors = []string{"frame_colorizer"} }, false},
+		{"unknown swapper", func(o *job.FaceOptions) { o.Swapper = "simswap" }, false},
+		{"reference without a face", func(o *job.FaceOptions) { o.Selector = face.SelectReference }, false},
+		{"unknown selector", func(o *job.FaceOptions) { o.Selector = "all" }, false},
+		{"unknown blend", func(o *job.FaceOptions) { o.Blend = "laplacian" }, false},
+		{"blend over 100", func(o *job.FaceOptions) { o.EnhancerBlend = 101 }, false},
+	}
+	for _, tc := range tests {
+		o := ok
+		tc.mod(&o)
+		err := CheckOptions(o)
+		if (err == nil) != tc.good || (err != nil && !errors.Is(err, ErrBadInput)) {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+	}
+}
