@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -14,12 +15,66 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/facefleet/facefleet/pkg/memory"
+	"github.com/facefleet/facefleet/pkg/ort"
 	"github.com/facefleet/facefleet/pkg/standalone"
 )
 
 // OneLine flattens an error to the single line users see.
 func OneLine(err error) string {
 	return strings.Join(strings.Fields(err.Error()), " ")
+}
+
+// padding parses --face-mask-padding like FaceFusion: one value for all sides, two for vertical and horizontal, or
+// top,right,bottom,left.
+type padding struct{ p *[4]float32 }
+
+func (v padding) String() string {
+	if v.p == nil {
+		return "0"
+	}
+	return fmt.Sprintf("%g,%g,%g,%g", v.p[0], v.p[1], v.p[2], v.p[3])
+}
+func (v padding) Type() string { return "top,right,bottom,left" }
+func (v padding) Set(s string) error {
+	parts := strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' })
+	var vals []float32
+	for _, p := range parts {
+		f, err := strconv.ParseFloat(p, 32)
+		if err != nil || f < 0 || f > 100 {
+			return fmt.Errorf("%q: want percentages 0-100", p)
+		}
+		vals = append(vals, float32(f))
+	}
+	switch len(vals) {
+	case 1:
+		*v.p = [4]float32{vals[0], vals[0], vals[0], vals[0]}
+	case 2:
+		*v.p = [4]float32{vals[0], vals[1], vals[0], vals[1]}
+	case 4:
+		copy(v.p[:], vals)
+	default:
+		return fmt.Errorf("%q: want 1, 2 or 4 values", s)
+	}
+	return nil
+}
+
+// gigabytes parses a size in GB into bytes.
+type gigabytes struct{ b *int64 }
+
+func (v gigabytes) String() string {
+	if v.b == nil {
+		return "0"
+	}
+	return strconv.FormatFloat(float64(*v.b)/(1<<30), 'g', -1, 64)
+}
+func (v gigabytes) Type() string { return "GB" }
+func (v gigabytes) Set(s string) error {
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || f < 0 {
+		return fmt.Errorf("%q: want a size in GB", s)
+	}
+	*v.b = int64(f * (1 << 30))
+	return nil
 }
 
 // Coordinator is the `coordinator` command tree.
@@ -86,18 +141,35 @@ func runCmd() *cobra.Command {
 	f.StringVarP(&cfg.Source, "source", "s", "", "source face image")
 	f.StringVarP(&cfg.Target, "target", "t", "", "target video or image")
 	f.StringVarP(&cfg.Output, "output", "o", "", "output file, or a directory for <source>-<target>.<ext>")
-	f.StringSliceVar(&cfg.FrameProcessors, "frame-processor", cfg.FrameProcessors, "frame processors: face_swapper")
+	f.StringSliceVar(&cfg.Face.Processors, "frame-processor", cfg.Face.Processors, "frame processors, in order: face_swapper, face_enhancer")
+	f.StringVar(&cfg.Face.Swapper, "face-swapper-model", cfg.Face.Swapper, "mesh (468 landmarks, model-free), classical (5 points, model-free) or inswapper_128 (your model file)")
+	f.StringVar(&cfg.Face.Selector, "face-selector-mode", cfg.Face.Selector, "one (the largest face), many (every face) or reference (faces like the reference face)")
+	f.IntVar(&cfg.ReferencePosition, "reference-face-position", 0, "reference face: its position, counted left to right")
+	f.IntVar(&cfg.ReferenceFrame, "reference-frame-number", 0, "reference face: the target frame it is taken from")
+	f.Float32Var(&cfg.Face.SimilarDistance, "similar-face-distance", cfg.Face.SimilarDistance, "reference mode: faces with |n1-n2|^2 below this are the same person (roop's 0.85)")
+	f.StringVar(&cfg.Face.Recognizer, "face-recognizer-model", cfg.Face.Recognizer, "ArcFace model for reference mode and inswapper: a manifest name or a file")
+	f.StringVar(&cfg.Detector, "face-detector-model", cfg.Detector, "yunet, yunet_2023mar, blazeface_front, blazeface_back, det_10g, or a YuNet/SCRFD/BlazeFace file")
+	f.IntVar(&cfg.DetectorSize, "face-detector-size", 0, "detector input size, a multiple of 32 (0 = the detector's default)")
+	f.Float32Var(&cfg.DetectorScore, "face-detector-score", 0, "minimum detection score (0 = the detector's default)")
+	f.Float32Var(&cfg.Face.MaskBlur, "face-mask-blur", 0.3, "softness of the swap mask's edge, a fraction of the face size")
+	f.Var(padding{&cfg.Face.MaskPadding}, "face-mask-padding", "cut the mask back by top,right,bottom,left percent (1, 2 or 4 values)")
+	f.StringVar(&cfg.Face.Blend, "face-blend", cfg.Face.Blend, "model-free swap blend: feather (fast) or poisson (seamlessClone, ~10x slower per face)")
+	f.StringVar(&cfg.Face.Enhancer, "face-enhancer-model", cfg.Face.Enhancer, "gfpgan_1.4, codeformer, or a GFPGAN/CodeFormer file")
+	f.IntVar(&cfg.Face.EnhancerBlend, "face-enhancer-blend", cfg.Face.EnhancerBlend, "percent of the enhanced face blended over the original")
 	f.BoolVar(&cfg.KeepFPS, "keep-fps", false, "keep the target frame rate (always kept; accepted for roop compatibility)")
 	f.BoolVar(&cfg.KeepFrames, "keep-frames", false, "keep the processed frames in <output>-frames/")
 	f.BoolVar(&cfg.SkipAudio, "skip-audio", false, "leave the target's audio out")
 	f.BoolVar(&cfg.ManyFaces, "many-faces", false, "swap every face, not only the largest")
-	f.StringVar(&cfg.Blend, "face-blend", cfg.Blend, "classical swap blend: feather (fast) or poisson (seamlessClone, ~10x slower per face)")
 	f.StringVar(&cfg.TempFrameFormat, "temp-frame-format", cfg.TempFrameFormat, "format of kept frames: png or jpg")
 	f.IntVar(&cfg.TempFrameQuality, "temp-frame-quality", 0, "quality of kept frames, 0 (best) to 100")
 	f.StringVar(&cfg.Encoder, "output-video-encoder", cfg.Encoder, "libx264, libx265 or libvpx-vp9")
 	f.IntVar(&cfg.Quality, "output-video-quality", cfg.Quality, "0-100; crf = (q+1)*51/100")
 	f.Float64Var(&cfg.MaxMemoryGB, "max-memory", 0, "memory budget in GB for the whole job (0 = no budget)")
-	f.StringVar(&cfg.ExecutionProvider, "execution-provider", cfg.ExecutionProvider, "ONNX Runtime execution provider: cpu")
+	f.StringVar(&cfg.Session.Provider, "execution-provider", cfg.Session.Provider, "ONNX Runtime execution provider: "+strings.Join(ort.Providers(), ", "))
+	f.IntVar(&cfg.Session.DeviceID, "execution-device-id", 0, "GPU device id (cuda, tensorrt)")
+	f.Var(gigabytes{&cfg.Session.GPUMemLimit}, "execution-gpu-mem-limit", "GPU memory limit of ONNX Runtime's arena in GB (cuda; 0 = none)")
+	f.StringVar(&cfg.Session.ArenaExtendStrategy, "execution-arena-extend-strategy", "", "cuda arena growth: kNextPowerOfTwo or kSameAsRequested")
+	f.StringVar(&cfg.Session.CuDNNConvAlgoSearch, "execution-cudnn-conv-algo-search", "", "cuDNN algorithm search: EXHAUSTIVE, HEURISTIC or DEFAULT")
 	f.IntVar(&cfg.ExecutionThreads, "execution-threads", runtime.NumCPU(), "ONNX Runtime threads, shared by the workers")
 	f.BoolVar(&cfg.MemoryOptimization, "memory-optimization", false, "trade speed for memory (single-threaded ffmpeg)")
 	f.IntVar(&cfg.BatchSize, "batch-size", cfg.BatchSize, "upper bound on frames per model call")

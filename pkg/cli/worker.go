@@ -4,12 +4,14 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/facefleet/facefleet/models"
 	"github.com/facefleet/facefleet/pkg/engine"
 	"github.com/facefleet/facefleet/pkg/job"
+	"github.com/facefleet/facefleet/pkg/ort"
 	"github.com/facefleet/facefleet/pkg/queue"
 	"github.com/facefleet/facefleet/pkg/store"
 	"github.com/facefleet/facefleet/pkg/worker"
@@ -19,6 +21,8 @@ import (
 func Worker() *cobra.Command {
 	var (
 		natsURL, storeDir, modelsDir, ortLib, workDir, id string
+		detector                                          string
+		session                                           = ort.SessionConfig{Provider: ort.ProviderCPU}
 		slots, threads                                    int
 		verbose                                           bool
 	)
@@ -49,13 +53,11 @@ func Worker() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			modelPath, err := models.Resolve(modelsDir, "yunet")
-			if err != nil {
-				return err
-			}
 			w, err := worker.New(worker.Config{ID: id, WorkDir: workDir, Slots: slots},
 				worker.Deps{Tasks: tasks, State: state, Blob: blob, Log: log, NewEngine: func() (worker.Engine, error) {
-					return engine.New(engine.Config{ORTLibrary: ortLib, DetectorModel: modelPath, Threads: max(1, threads/slots)})
+					s := session
+					s.IntraOpThreads = max(1, threads/slots)
+					return engine.New(engine.Config{ORTLibrary: ortLib, ModelsDir: modelsDir, Detector: detector, Session: s})
 				}})
 			if err != nil {
 				return err
@@ -71,6 +73,10 @@ func Worker() *cobra.Command {
 	f.StringVar(&workDir, "work-dir", filepath.Join(os.TempDir(), "facefleet-worker"), "scratch directory")
 	f.StringVar(&id, "id", "", "worker id (default host-pid)")
 	f.IntVar(&slots, "slots", 1, "segments processed at once")
+	f.StringVar(&detector, "face-detector-model", engine.DefaultDetector, "face detector: a manifest name or a file")
+	f.StringVar(&session.Provider, "execution-provider", session.Provider, "ONNX Runtime execution provider: "+strings.Join(ort.Providers(), ", "))
+	f.IntVar(&session.DeviceID, "execution-device-id", 0, "GPU device id")
+	f.Var(gigabytes{&session.GPUMemLimit}, "execution-gpu-mem-limit", "GPU memory limit of ONNX Runtime's arena in GB (0 = none)")
 	f.IntVar(&threads, "execution-threads", runtime.NumCPU(), "ONNX Runtime threads, shared by the slots")
 	f.BoolVarP(&verbose, "verbose", "v", false, "log as JSON on stderr")
 	_ = c.MarkFlagRequired("store-dir")

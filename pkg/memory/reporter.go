@@ -19,6 +19,7 @@ type ReporterConfig struct {
 	Threads   int
 	Batch     int
 	Total     int
+	GPU       GPUSampler // G:n/a when nil or when it reports no GPU
 }
 
 // IsTerminal reports whether f is a character device (a terminal), without a terminal library.
@@ -50,7 +51,7 @@ func NewReporter(cfg ReporterConfig) *Reporter {
 	if cfg.Out == nil {
 		cfg.Out = io.Discard
 	}
-	r := &Reporter{cfg: cfg, sampler: NewSampler(os.Getpid()), start: time.Now(), stop: make(chan struct{})}
+	r := &Reporter{cfg: cfg, sampler: NewSampler(os.Getpid()).WithGPU(cfg.GPU), start: time.Now(), stop: make(chan struct{})}
 	return r
 }
 

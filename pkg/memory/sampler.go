@@ -1,5 +1,7 @@
 // Package memory measures memory: the RSS of a whole process tree (ffmpeg children included), the system's use,
-// and the GPU's, and renders the live progress line. It never enforces a limit with an rlimit.
+// and the GPU's; plans a job's settings from a budget with a measured model of its peak (Budget.Plan); keeps a
+// running job inside the budget by admitting frames (Governor); and renders the live progress line. It never
+// enforces a limit with an rlimit.
 package memory
 
 import (
@@ -21,10 +23,17 @@ type Sample struct {
 type Sampler struct {
 	pid  int32
 	peak uint64
+	gpu  GPUSampler
 }
 
-// NewSampler samples the tree rooted at pid.
+// NewSampler samples the tree rooted at pid; GPUPct is -1 (no GPU) unless WithGPU gives it one.
 func NewSampler(pid int) *Sampler { return &Sampler{pid: int32(pid)} }
+
+// WithGPU makes Sample read GPU memory from g as well (nil: none) and returns s.
+func (s *Sampler) WithGPU(g GPUSampler) *Sampler {
+	s.gpu = g
+	return s
+}
 
 // Sample reads the tree's RSS now. Children that exit between listing and reading are skipped.
 func (s *Sampler) Sample() (Sample, error) {
@@ -37,6 +46,11 @@ func (s *Sampler) Sample() (Sample, error) {
 		s.peak = rss
 	}
 	out := Sample{RSS: rss, PeakRSS: s.peak, GPUPct: -1}
+	if s.gpu != nil {
+		if pct, ok := s.gpu.Sample(); ok {
+			out.GPUPct = pct
+		}
+	}
 	if vm, err := mem.VirtualMemory(); err == nil {
 		out.SystemPct = vm.UsedPercent
 	}

@@ -1,5 +1,6 @@
 // Package pipeline streams one segment through the frame processors: decode (ffmpeg) -> process -> encode (ffmpeg),
-// with a fixed pool of frame buffers so a producer waits when the pool is empty. It never talks to NATS or S3.
+// with a fixed pool of frame buffers so a producer waits when the pool is empty, and, given an Admitter (the memory
+// governor), also while it holds frames in flight below the pool. It never talks to NATS or S3.
 package pipeline
 
 import (
@@ -27,6 +28,14 @@ type ProcessorFunc func(frame gocv.Mat, index int) error
 // Process calls f.
 func (f ProcessorFunc) Process(frame gocv.Mat, index int) error { return f(frame, index) }
 
+// Admitter limits the frames in flight below the pool at run time: a memory governor (memory.Governor) that one or
+// more pipelines share. Admit blocks until one more frame may be decoded; Done is called once for every Admit that
+// returned nil, when that frame has left the pipeline (encoded, or dropped after a failure).
+type Admitter interface {
+	Admit(ctx context.Context) error
+	Done()
+}
+
 // ErrFrameCount is returned when a segment yields a different number of frames than planned.
 var ErrFrameCount = errors.New("frame count differs from the plan")
 
@@ -38,7 +47,10 @@ type Config struct {
 	Encoder       string // libx264, libx265, libvpx-vp9
 	Quality       int    // 0-100
 	// InFlight is the number of frame buffers in the pool: the most frames decoded but not yet encoded.
-	InFlight       int
+	InFlight int
+	// Admit, when not nil, is asked before each frame is decoded and told when it has been encoded, so it can hold
+	// the frames in flight below InFlight while the run goes on (the pool stays allocated).
+	Admit          Admitter
 	DecoderThreads int
 	EncoderThreads int
 	// FirstFrame is the index of the segment's first frame in the whole target (for frame names and processors).
@@ -139,16 +151,28 @@ func Run(ctx context.Context, cfg Config, proc Processor, progress func(done int
 	toProc := make(chan item, cfg.InFlight)
 	toEnc := make(chan item, cfg.InFlight)
 
+	admit, leave := func() error { return nil }, func() {}
+	if cfg.Admit != nil {
+		admit, leave = func() error { return cfg.Admit.Admit(ctx) }, cfg.Admit.Done
+	}
 	go func() { // decode
 		defer close(toProc)
 		for i := 0; ; i++ {
+			if err := admit(); err != nil {
+				if ctx.Err() == nil {
+					fail(fmt.Errorf("pipeline: admit frame %d: %w", cfg.FirstFrame+i, err))
+				}
+				return
+			}
 			var slot int
 			select {
 			case slot = <-free:
 			case <-ctx.Done():
+				leave()
 				return
 			}
 			if err := dec.Read(bufs[slot]); err != nil {
+				leave() // admitted, but no frame came
 				if !errors.Is(err, io.EOF) {
 					fail(err)
 				}
@@ -186,6 +210,7 @@ func Run(ctx context.Context, cfg Config, proc Processor, progress func(done int
 			}
 		}
 		free <- it.slot
+		leave()
 	}
 	if firstErr != nil {
 		return n, firstErr

@@ -251,7 +251,8 @@ func TestRunFramePool(t *testing.T) {
 // TestRunBackPressure blocks the processor on frame 0 and measures how far the ffmpeg decoder got: the bytes it
 // has written (/proc/<pid>/io wchar, counted when a write call returns) can be at most the InFlight frames the
 // pipeline has read plus what the pipe holds (64 KiB by default, 1 MiB at most). A pipeline that read ahead
-// without waiting for a free buffer would let ffmpeg write the whole 50-frame clip (34.5 MB) meanwhile.
+// without waiting for a free buffer would let ffmpeg write the whole 50-frame clip (34.5 MB) meanwhile. With a
+// governor whose limit is below the pool, the limit replaces InFlight in that bound.
 func TestRunBackPressure(t *testing.T) {
 	t.Parallel()
 	if _, err := os.Stat("/proc/self/io"); err != nil {
@@ -261,10 +262,19 @@ func TestRunBackPressure(t *testing.T) {
 	const frameSize = w * h * 3
 	in := testsrc(t, w, h, 2)
 	total := countFrames(t, in)
-	for _, inFlight := range []int{2, 4} {
-		t.Run(fmt.Sprintf("InFlight=%d", inFlight), func(t *testing.T) {
+	for _, tt := range []struct{ pool, limit int }{{2, 0}, {4, 0}, {4, 1}} {
+		name := fmt.Sprintf("InFlight=%d", tt.pool)
+		inFlight := tt.pool // frames the decoder may fill while frame 0 is held
+		if tt.limit > 0 {
+			name += fmt.Sprintf(", governor limit %d", tt.limit)
+			inFlight = tt.limit
+		}
+		t.Run(name, func(t *testing.T) {
 			cfg := config(in, filepath.Join(t.TempDir(), "out.mp4"), w, h)
-			cfg.InFlight = inFlight
+			cfg.InFlight = tt.pool
+			if tt.limit > 0 {
+				cfg.Admit = governor(t, tt.limit)
+			}
 			var calls, encoded atomic.Int64
 			entered, release := make(chan struct{}), make(chan struct{})
 			proc := pipeline.ProcessorFunc(func(_ gocv.Mat, k int) error {
@@ -310,14 +320,14 @@ func TestRunBackPressure(t *testing.T) {
 					stable, written = 0, n
 				}
 			}
-			t.Logf("decoder wrote %d bytes = %.2f frames while frame 0 was held (pool %d)", written,
+			t.Logf("decoder wrote %d bytes = %.2f frames while frame 0 was held (%d may be in flight)", written,
 				float64(written)/frameSize, inFlight)
 			if written > upper {
-				t.Errorf("decoder ran ahead: wrote %d bytes (%.1f frames) with frame 0 held, want <= %d (pool %d + pipe)",
+				t.Errorf("decoder ran ahead: wrote %d bytes (%.1f frames) with frame 0 held, want <= %d (%d in flight + pipe)",
 					written, float64(written)/frameSize, upper, inFlight)
 			}
 			if written < lower {
-				t.Errorf("decoder wrote only %d bytes (%.1f frames): the pool of %d was not filled", written,
+				t.Errorf("decoder wrote only %d bytes (%.1f frames): the %d allowed in flight were not filled", written,
 					float64(written)/frameSize, inFlight)
 			}
 			if c, e := calls.Load(), encoded.Load(); c != 1 || e != 0 {

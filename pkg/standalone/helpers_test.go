@@ -21,6 +21,7 @@ import (
 	"github.com/facefleet/facefleet/pkg/engine"
 	"github.com/facefleet/facefleet/pkg/face"
 	"github.com/facefleet/facefleet/pkg/media"
+	"github.com/facefleet/facefleet/pkg/ort"
 	"github.com/facefleet/facefleet/pkg/pipeline"
 )
 
@@ -55,7 +56,7 @@ func detector(t *testing.T) *engine.Engine {
 	t.Helper()
 	detOnce.Do(func() {
 		det, detErr = engine.New(engine.Config{ORTLibrary: testenv.ORTLib(t),
-			DetectorModel: testenv.Model(t, "face_detection_yunet_2026may.onnx"), Threads: 2})
+			ModelsDir: filepath.Join(testenv.SharedDir(t), "models"), Session: ort.SessionConfig{IntraOpThreads: 2}})
 	})
 	if detErr != nil {
 		t.Fatal(detErr)

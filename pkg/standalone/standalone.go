@@ -21,9 +21,12 @@ import (
 	"github.com/facefleet/facefleet/models"
 	"github.com/facefleet/facefleet/pkg/coordinator"
 	"github.com/facefleet/facefleet/pkg/engine"
+	"github.com/facefleet/facefleet/pkg/face"
 	"github.com/facefleet/facefleet/pkg/job"
 	"github.com/facefleet/facefleet/pkg/media"
 	"github.com/facefleet/facefleet/pkg/memory"
+	"github.com/facefleet/facefleet/pkg/ort"
+	"github.com/facefleet/facefleet/pkg/pipeline"
 	"github.com/facefleet/facefleet/pkg/provenance"
 	"github.com/facefleet/facefleet/pkg/queue"
 	"github.com/facefleet/facefleet/pkg/store"
@@ -37,10 +40,21 @@ const Generator = "Facefleet"
 type Config struct {
 	Source, Target, Output string
 
-	FrameProcessors  []string
-	ManyFaces        bool
-	Blend            string // classical swap: feather or poisson
-	KeepFPS          bool   // accepted for roop compatibility: the source rate is always kept
+	// Face holds the frame processors and their options (--frame-processor, --face-swapper-model, ...).
+	Face job.FaceOptions
+	// ManyFaces is roop's --many-faces: the same as --face-selector-mode many.
+	ManyFaces bool
+	// ReferencePosition and ReferenceFrame pick the reference face for --face-selector-mode reference: the
+	// face at that position, counted left to right, in that frame of the target.
+	ReferencePosition int
+	ReferenceFrame    int
+
+	// Detector is --face-detector-model (a manifest name or a file), with --face-detector-size and -score.
+	Detector      string
+	DetectorSize  int
+	DetectorScore float32
+
+	KeepFPS          bool // accepted for roop compatibility: the source rate is always kept
 	SkipAudio        bool
 	KeepFrames       bool
 	TempFrameFormat  string
@@ -48,7 +62,8 @@ type Config struct {
 	Encoder          string
 	Quality          int
 
-	ExecutionProvider  string
+	// Session is the execution provider and its options; ExecutionThreads is shared among the workers.
+	Session            ort.SessionConfig
 	ExecutionThreads   int
 	MemoryOptimization bool
 	BatchSize          int
@@ -69,9 +84,12 @@ type Config struct {
 // Default returns a Config with roop's defaults.
 func Default() Config {
 	return Config{
-		FrameProcessors: []string{engine.FaceSwapper}, Blend: engine.BlendFeather, TempFrameFormat: "png", Encoder: "libx264", Quality: 35,
-		ExecutionProvider: "cpu", ExecutionThreads: runtime.NumCPU(), BatchSize: 1, SegmentSeconds: 60, Workers: 1,
-		ModelsDir: models.DefaultDir(),
+		Face: job.FaceOptions{Processors: []string{job.ProcessorSwapper}, Swapper: engine.DefaultSwapper,
+			Selector: face.SelectOne, SimilarDistance: face.DefaultSimilarDistance, Blend: engine.BlendFeather,
+			Enhancer: engine.DefaultEnhancer, EnhancerBlend: 80, Recognizer: engine.DefaultRecognizer},
+		Detector: engine.DefaultDetector, TempFrameFormat: "png", Encoder: "libx264", Quality: 35,
+		Session: ort.SessionConfig{Provider: ort.ProviderCPU}, ExecutionThreads: runtime.NumCPU(), BatchSize: 1,
+		SegmentSeconds: 60, Workers: 1, ModelsDir: models.DefaultDir(),
 	}
 }
 
@@ -102,31 +120,33 @@ func (c *Config) Validate() error {
 	default:
 		return fmt.Errorf("--output-video-encoder %q: want libx264, libx265 or libvpx-vp9", c.Encoder)
 	}
-	switch c.Blend {
-	case "":
-		c.Blend = engine.BlendFeather
-	case engine.BlendFeather, engine.BlendPoisson:
-	default:
-		return fmt.Errorf("--face-blend %q: want feather or poisson", c.Blend)
-	}
 	switch c.TempFrameFormat {
 	case "png", "jpg":
 	default:
 		return fmt.Errorf("--temp-frame-format %q: want png or jpg", c.TempFrameFormat)
 	}
-	if c.ExecutionProvider != "cpu" {
-		return fmt.Errorf("--execution-provider %q: this build has cpu only", c.ExecutionProvider)
-	}
 	if c.ExecutionThreads <= 0 {
 		c.ExecutionThreads = runtime.NumCPU()
 	}
-	if len(c.FrameProcessors) == 0 {
-		c.FrameProcessors = []string{engine.FaceSwapper}
+	if err := c.Session.Validate(); err != nil {
+		return err
 	}
-	for _, p := range c.FrameProcessors {
-		if p != engine.FaceSwapper {
-			return fmt.Errorf("--frame-processor %q: available: %s", p, engine.FaceSwapper)
-		}
+	if c.ManyFaces {
+		c.Face.Selector = face.SelectMany
+	}
+	if c.ReferencePosition < 0 || c.ReferenceFrame < 0 {
+		return fmt.Errorf("--reference-face-position and --reference-frame-number must be >= 0")
+	}
+	if len(c.Face.Processors) == 0 {
+		c.Face.Processors = []string{job.ProcessorSwapper}
+	}
+	// Reference selection is checked once the reference is known.
+	check := c.Face
+	if check.Selector == face.SelectReference {
+		check.Reference = []float32{1}
+	}
+	if err := engine.CheckOptions(check); err != nil {
+		return errors.New(strings.TrimPrefix(err.Error(), engine.ErrBadInput.Error()+": "))
 	}
 	if c.Log == nil {
 		c.Log = zap.NewNop()
@@ -185,37 +205,42 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		}
 	}()
 
-	modelPath, err := models.Resolve(cfg.ModelsDir, "yunet")
-	if err != nil {
-		return res, err
-	}
-	threads := max(1, cfg.ExecutionThreads/cfg.Workers)
+	session := cfg.Session
+	session.IntraOpThreads = max(1, cfg.ExecutionThreads/cfg.Workers)
 	newEngine := func() (*engine.Engine, error) {
-		return engine.New(engine.Config{ORTLibrary: cfg.ORTLibrary, DetectorModel: modelPath, Threads: threads, Provider: cfg.ExecutionProvider})
+		return engine.New(engine.Config{ORTLibrary: cfg.ORTLibrary, ModelsDir: cfg.ModelsDir, Detector: cfg.Detector,
+			DetectorSize: cfg.DetectorSize, DetectorScore: cfg.DetectorScore, Session: session})
 	}
 	first, err := newEngine()
 	if err != nil {
 		return res, err
 	}
-	// Fail on a faceless source before any work.
-	img, _, err := first.SourceFace(cfg.Source)
+	// Everything that can fail before the work starts fails here: a faceless source, a missing model, a
+	// reference face that is not there.
+	jobID := job.NewID()
+	if cfg.Face.Selector == face.SelectReference {
+		if cfg.Face.Reference, err = reference(ctx, first, cfg, info); err != nil {
+			_ = first.Close()
+			return res, err
+		}
+	}
+	proc, err := first.ForJob(jobID, cfg.Source, cfg.Face)
 	if err != nil {
 		_ = first.Close()
 		return res, err
 	}
-	_ = img.Close()
 
 	rec := provenance.Record{SyntheticMedia: true, DigitalSource: provenance.SourceType, Generator: Generator,
-		Processors: cfg.FrameProcessors, Models: []string{filepath.Base(modelPath)}, Terms: provenance.Terms}
+		Processors: cfg.Face.Processors, Models: first.Models(), Terms: provenance.Terms}
 	if info.IsImage {
-		err = swapImage(first, cfg, tmp)
+		err = swapImage(proc, cfg, tmp)
 		_ = first.Close()
 		if err != nil {
 			return res, err
 		}
 		res.Frames = 1
 	} else {
-		r, err := runVideo(ctx, cfg, info, tmp, out, first, func() (worker.Engine, error) { return newEngine() })
+		r, err := runVideo(ctx, cfg, info, jobID, tmp, out, first, func() (worker.Engine, error) { return newEngine() })
 		if err != nil {
 			return res, err
 		}
@@ -240,7 +265,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	return res, nil
 }
 
-func runVideo(ctx context.Context, cfg Config, info *media.Info, tmp, out string, first *engine.Engine, newEngine func() (worker.Engine, error)) (Result, error) {
+func runVideo(ctx context.Context, cfg Config, info *media.Info, jobID, tmp, out string, first *engine.Engine, newEngine func() (worker.Engine, error)) (Result, error) {
 	var res Result
 	work, err := os.MkdirTemp(cfg.WorkDir, "facefleet-")
 	if err != nil {
@@ -319,15 +344,15 @@ func runVideo(ctx context.Context, cfg Config, info *media.Info, tmp, out string
 	if err != nil {
 		return res, err
 	}
-	spec := job.Spec{ManyFaces: cfg.ManyFaces, Blend: cfg.Blend, FrameProcessor: cfg.FrameProcessors, Encoder: cfg.Encoder, Quality: cfg.Quality}
+	spec := job.Spec{Face: cfg.Face, Encoder: cfg.Encoder, Quality: cfg.Quality}
 	if cfg.KeepFrames {
 		spec.FramesDir = strings.TrimSuffix(out, filepath.Ext(out)) + "-frames"
 		spec.FrameFormat, spec.FrameQuality = cfg.TempFrameFormat, cfg.TempFrameQuality
 	}
 	rep := memory.NewReporter(memory.ReporterConfig{Out: cfg.Progress, Terminal: cfg.Terminal,
-		Providers: []string{"CPUExecutionProvider"}, Threads: cfg.ExecutionThreads, Batch: cfg.BatchSize})
+		Providers: []string{ort.ProviderName(cfg.Session)}, Threads: cfg.ExecutionThreads, Batch: cfg.BatchSize})
 	rep.Start(ctx) // samples even when quiet: the peak goes into the result
-	r, err := coord.Run(ctx, coordinator.Request{ID: job.NewID(), Source: cfg.Source, Target: cfg.Target, Info: info,
+	r, err := coord.Run(ctx, coordinator.Request{ID: jobID, Source: cfg.Source, Target: cfg.Target, Info: info,
 		Output: tmp, SkipAudio: cfg.SkipAudio, Spec: spec, Metadata: provenance.Tags(Generator)},
 		func(done, total int) { rep.SetTotal(total); rep.SetDone(done) })
 	rep.Stop()
@@ -337,18 +362,38 @@ func runVideo(ctx context.Context, cfg Config, info *media.Info, tmp, out string
 	return Result{Frames: r.Frames, Segments: r.Segments, SplitTime: r.SplitTime, StitchTime: r.StitchTime, PeakRSS: rep.Peak()}, nil
 }
 
+// reference finds the reference identity: the face at --reference-face-position in frame --reference-frame-number.
+func reference(ctx context.Context, e *engine.Engine, cfg Config, info *media.Info) ([]float32, error) {
+	var img gocv.Mat
+	if info.IsImage {
+		img = gocv.IMRead(cfg.Target, gocv.IMReadColor)
+	} else {
+		img = gocv.NewMatWithSize(info.Height, info.Width, gocv.MatTypeCV8UC3)
+		buf, _ := img.DataPtrUint8()
+		if err := media.ReadFrame(ctx, cfg.Target, cfg.ReferenceFrame, buf); err != nil {
+			img.Close()
+			return nil, fmt.Errorf("%s: --reference-frame-number %d: %w", cfg.Target, cfg.ReferenceFrame, err)
+		}
+	}
+	defer img.Close()
+	if img.Empty() {
+		return nil, fmt.Errorf("%s: cannot read the reference frame", cfg.Target)
+	}
+	emb, err := e.Reference(img, cfg.ReferencePosition, cfg.Face.Recognizer)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", cfg.Target, err)
+	}
+	return emb, nil
+}
+
 // swapImage swaps faces in an image target and writes it, labelled, to tmp.
-func swapImage(e *engine.Engine, cfg Config, tmp string) error {
+func swapImage(proc pipeline.Processor, cfg Config, tmp string) error {
 	frame := gocv.IMRead(cfg.Target, gocv.IMReadColor)
 	if frame.Empty() {
 		frame.Close()
 		return fmt.Errorf("%s: not an image OpenCV can read", cfg.Target)
 	}
 	defer frame.Close()
-	proc, err := e.ForJob("image", cfg.Source, engine.Options{Processors: cfg.FrameProcessors, ManyFaces: cfg.ManyFaces, Blend: cfg.Blend})
-	if err != nil {
-		return err
-	}
 	if err := proc.Process(frame, 0); err != nil {
 		return fmt.Errorf("%s: %w", cfg.Target, err)
 	}
