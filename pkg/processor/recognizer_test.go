@@ -10,6 +10,7 @@ import (
 	"github.com/facefleet/facefleet/internal/onnxtest"
 	"github.com/facefleet/facefleet/internal/testenv"
 	"github.com/facefleet/facefleet/pkg/face"
+	"github.com/facefleet/facefleet/pkg/ort"
 )
 
 // w600kGraph has w600k_r50's names and shapes; its "embedding" is the first 512 values of the input tensor (the
@@ -151,4 +152,26 @@ func TestClassicalSwapMovesIdentity(t *testing.T) {
 			}
 		})
 	}
+}
+
+// BenchmarkEmbed times the recognizer path (align, normalise, run) with the real MobileFaceNet test model; the
+// user's w600k_r50 is a larger network, so its time is the model's and not measured here.
+func BenchmarkEmbed(b *testing.B) {
+	initORT(b)
+	emb, err := NewArcFace(ArcFaceConfig{ModelPath: testenv.Model(b, "mobilefacenet_paddlex_128d.onnx"), Session: ort.SessionConfig{IntraOpThreads: 2}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer emb.Close()
+	img := readFace(b, "apollo11_crew_3faces.jpg")
+	det := newYuNet(b, "face_detection_yunet_2026may.onnx")
+	defer det.Close()
+	faces := detect(b, det, img)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := emb.Embed(img, faces); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N*len(faces)), "ms/face")
 }
