@@ -250,3 +250,55 @@ func TestCheckOptions(t *testing.T) {
 		}
 	}
 }
+
+// Identity moves to the source with both model-free swappers: measured by a real embedding network
+// (MobileFaceNet, TESTS ONLY), the swapped face is clearly closer to the source than the target face was.
+func TestModelFreeSwapsMoveIdentity(t *testing.T) {
+	e := newEngine(t)
+	emb, err := processor.NewArcFace(processor.ArcFaceConfig{ModelPath: testenv.Model(t, "mobilefacenet_paddlex_128d.onnx")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer emb.Close()
+	identity := func(img gocv.Mat) []float32 {
+		faces, err := e.Detector().Detect(img)
+		f, ok := face.Largest(faces)
+		if err != nil || !ok {
+			t.Fatalf("no face: %v", err)
+		}
+		v, err := emb.Embed(img, []face.Face{f})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v[0]
+	}
+	pairs := [][2]string{
+		{"astronaut_eileen_collins.png", "grace_hopper.jpg"},
+		{"grace_hopper.jpg", "astronaut_eileen_collins.png"},
+		{"codait_luciano_cc0.png", "pexels_max_emotion_neutral.jpeg"},
+		{"astronaut_eileen_collins.png", "codait_luciano_cc0.png"},
+		{"pexels_max_emotion_neutral.jpeg", "grace_hopper.jpg"},
+		{"grace_hopper.jpg", "pexels_keijiro_facelandmark_Test1.jpg"},
+	}
+	for _, swapper := range []string{job.SwapperMesh, job.SwapperClassical} {
+		for i, p := range pairs {
+			src, tgt := read(t, p[0]), read(t, p[1])
+			srcID, tgtID := identity(src), identity(tgt)
+			proc, err := e.ForJob(swapper+string(rune('a'+i)), testenv.Face(t, p[0]),
+				job.FaceOptions{Processors: []string{job.ProcessorSwapper}, Swapper: swapper})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := tgt.Clone()
+			if err := proc.Process(out, 0); err != nil {
+				t.Fatal(err)
+			}
+			before, after := face.Distance(tgtID, srcID), face.Distance(identity(out), srcID)
+			_ = out.Close()
+			t.Logf("%s %s onto %s: distance to the source %.3f -> %.3f", swapper, p[0], p[1], before, after)
+			if after > before-0.3 {
+				t.Errorf("%s %s onto %s: not clearly closer to the source (%.3f -> %.3f)", swapper, p[0], p[1], before, after)
+			}
+		}
+	}
+}
