@@ -1,7 +1,6 @@
 package processor
 
 import (
-	"fmt"
 	"math"
 	"testing"
 
