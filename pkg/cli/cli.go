@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"runtime/debug"
 	"strconv"
 	"strings"
 
@@ -118,10 +117,6 @@ func runCmd() *cobra.Command {
 			defer cfg.Log.Sync()
 			if !quiet {
 				cfg.Progress, cfg.Terminal = os.Stderr, memory.IsTerminal(os.Stderr)
-			}
-			if cfg.MaxMemoryGB > 0 {
-				// The Go heap's share of the budget; the memory governor sizes the rest (frames, models, ffmpeg).
-				debug.SetMemoryLimit(int64(cfg.MaxMemoryGB * (1 << 30) / 4))
 			}
 			res, err := standalone.Run(cmd.Context(), cfg)
 			if err != nil {

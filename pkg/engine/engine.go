@@ -54,6 +54,9 @@ type Config struct {
 	Session       ort.SessionConfig
 	// SourceCache is how many jobs' prepared source faces are kept, default 2.
 	SourceCache int
+	// OnOOM is called when a model reports an allocation failure, before the frame is retried once; the memory
+	// governor halves the frames in flight there.
+	OnOOM func()
 }
 
 // Validate checks the config and fills defaults.
@@ -211,10 +214,9 @@ func (e *Engine) SourceFace(path string) (gocv.Mat, face.Face, error) {
 	} else if st.Size() == 0 {
 		return gocv.Mat{}, face.Face{}, fmt.Errorf("%s: %w: file is empty", path, ErrBadInput)
 	}
-	img := gocv.IMRead(path, gocv.IMReadColor)
-	if img.Empty() {
-		_ = img.Close()
-		return gocv.Mat{}, face.Face{}, fmt.Errorf("%s: %w: not an image OpenCV can read", path, ErrBadInput)
+	img, err := ReadImage(path)
+	if err != nil {
+		return gocv.Mat{}, face.Face{}, fmt.Errorf("%w (%w)", err, ErrBadInput)
 	}
 	faces, err := e.detector.Detect(img)
 	if err != nil {
@@ -311,7 +313,7 @@ func (e *Engine) ForJob(jobID, sourcePath string, opt job.FaceOptions) (pipeline
 		return nil, err
 	}
 	fp := &FrameProcessor{detector: e.detector, selector: opt.Selector, reference: opt.Reference,
-		distance: opt.SimilarDistance}
+		distance: opt.SimilarDistance, onOOM: e.cfg.OnOOM}
 	if fp.distance <= 0 {
 		fp.distance = face.DefaultSimilarDistance
 	}
@@ -466,10 +468,35 @@ type FrameProcessor struct {
 	distance   float32
 	steps      []func(frame gocv.Mat, faces []face.Face) error
 	selected   []face.Face
+	onOOM      func()
 }
 
-// Process implements pipeline.Processor.
-func (p *FrameProcessor) Process(frame gocv.Mat, _ int) error {
+// Process implements pipeline.Processor. An allocation failure in a model is reported to OnOOM and the frame is
+// tried once more; a second failure is the frame's error.
+func (p *FrameProcessor) Process(frame gocv.Mat, index int) error {
+	err := p.process(frame)
+	if err != nil && p.onOOM != nil && IsOutOfMemory(err) {
+		p.onOOM()
+		err = p.process(frame)
+	}
+	return err
+}
+
+// IsOutOfMemory recognises an allocation failure as ONNX Runtime (CPU or CUDA) and OpenCV report it.
+func IsOutOfMemory(err error) bool {
+	if err == nil {
+		return false
+	}
+	msg := strings.ToLower(err.Error())
+	for _, s := range []string{"out of memory", "failed to allocate memory", "bad_alloc", "insufficient memory", "cublas_status_alloc_failed"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *FrameProcessor) process(frame gocv.Mat) error {
 	faces, err := p.detector.Detect(frame)
 	if err != nil || len(faces) == 0 {
 		return err

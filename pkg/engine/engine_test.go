@@ -302,3 +302,37 @@ func TestModelFreeSwapsMoveIdentity(t *testing.T) {
 		}
 	}
 }
+
+// An allocation failure in a model is reported once and the frame retried once; other errors are not retried.
+func TestOutOfMemoryRetriesOnce(t *testing.T) {
+	e := newEngine(t)
+	img := read(t, "grace_hopper.jpg")
+	for _, tc := range []struct {
+		name      string
+		failures  int
+		err       error
+		wantOOM   int
+		wantCalls int
+		wantErr   bool
+	}{
+		{"recovers", 1, errors.New("onnxruntime: Failed to allocate memory for requested buffer of size 67108864"), 1, 2, false},
+		{"fails twice", 2, errors.New("CUDA failure 2: out of memory"), 1, 2, true},
+		{"other errors are not retried", 1, errors.New("shape mismatch"), 0, 1, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			calls, ooms := 0, 0
+			step := func(gocv.Mat, []face.Face) error {
+				calls++
+				if calls <= tc.failures {
+					return tc.err
+				}
+				return nil
+			}
+			fp := &FrameProcessor{detector: e.Detector(), steps: []func(gocv.Mat, []face.Face) error{step}, onOOM: func() { ooms++ }}
+			err := fp.Process(img, 0)
+			if (err != nil) != tc.wantErr || ooms != tc.wantOOM || calls != tc.wantCalls {
+				t.Fatalf("err %v, OnOOM %d times, step %d times", err, ooms, calls)
+			}
+		})
+	}
+}

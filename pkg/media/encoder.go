@@ -51,6 +51,9 @@ type EncoderConfig struct {
 	// -deadline good -cpu-used 4 -row-mt 1.
 	Preset  string
 	Threads int // encoder threads; 0 = ffmpeg's default
+	// Lookahead is the rate-control lookahead in frames (x264 -rc-lookahead, x265 rc-lookahead, VP9
+	// -lag-in-frames); 0 = the codec default. Each frame of lookahead holds pictures in the encoder's memory.
+	Lookahead int
 }
 
 // Validate reports the first problem with c.
@@ -74,6 +77,8 @@ func (c EncoderConfig) Validate() error {
 		return fmt.Errorf("media: encoder config: frame rate %s must be positive", c.FrameRate)
 	case c.Threads < 0:
 		return fmt.Errorf("media: encoder config: Threads %d is negative", c.Threads)
+	case c.Lookahead < 0:
+		return fmt.Errorf("media: encoder config: Lookahead %d is negative", c.Lookahead)
 	case codec == CodecVP9 && c.Preset != "":
 		return fmt.Errorf("media: encoder config: preset %q does not apply to %s", c.Preset, CodecVP9)
 	case c.Preset != "" && !slices.Contains(x26xPresets, c.Preset):
@@ -175,14 +180,24 @@ func encoderArgs(cfg EncoderConfig) []string {
 			preset = DefaultPreset
 		}
 		args = append(args, "-preset", preset)
+		if codec == CodecH264 && cfg.Lookahead > 0 {
+			args = append(args, "-rc-lookahead", strconv.Itoa(cfg.Lookahead))
+		}
 		if codec == CodecH265 {
-			args = append(args, "-x265-params", "log-level=error")
+			params := "log-level=error"
+			if cfg.Lookahead > 0 {
+				params += ":rc-lookahead=" + strconv.Itoa(cfg.Lookahead)
+			}
+			args = append(args, "-x265-params", params)
 			if ext == ".mp4" || ext == ".mov" {
 				args = append(args, "-tag:v", "hvc1") // the tag Apple players require for HEVC
 			}
 		}
 	case CodecVP9:
 		args = append(args, "-b:v", "0", "-deadline", "good", "-cpu-used", "4", "-row-mt", "1")
+		if cfg.Lookahead > 0 {
+			args = append(args, "-lag-in-frames", strconv.Itoa(cfg.Lookahead))
+		}
 	}
 	if cfg.Threads > 0 {
 		args = append(args, "-threads", strconv.Itoa(cfg.Threads))

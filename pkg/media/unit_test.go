@@ -183,3 +183,36 @@ func TestErrorFormat(t *testing.T) {
 		t.Errorf("tail %q", tb.String())
 	}
 }
+
+// Lookahead bounds the encoder's buffered pictures (the memory budget lowers it); each codec names it differently.
+func TestEncoderLookaheadArgs(t *testing.T) {
+	base := EncoderConfig{Quality: DefaultQuality, Path: "/x/out.mp4", Width: 64, Height: 48, FrameRate: Rational{25, 1}}
+	for _, tc := range []struct {
+		codec, ext string
+		lookahead  int
+		want       string
+	}{
+		{CodecH264, ".mp4", 5, "-rc-lookahead 5"},
+		{CodecH265, ".mp4", 5, "-x265-params log-level=error:rc-lookahead=5"},
+		{CodecVP9, ".webm", 5, "-lag-in-frames 5"},
+		{CodecH264, ".mp4", 0, ""},
+	} {
+		cfg := base
+		cfg.Codec, cfg.Lookahead, cfg.Path = tc.codec, tc.lookahead, "/x/out"+tc.ext
+		if err := cfg.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		args := strings.Join(encoderArgs(cfg), " ")
+		if tc.want != "" && !strings.Contains(args, tc.want) {
+			t.Errorf("%s lookahead %d: args %q lack %q", tc.codec, tc.lookahead, args, tc.want)
+		}
+		if tc.want == "" && (strings.Contains(args, "lookahead") || strings.Contains(args, "lag-in-frames")) {
+			t.Errorf("%s: default lookahead overridden: %q", tc.codec, args)
+		}
+	}
+	bad := base
+	bad.Lookahead = -1
+	if bad.Validate() == nil {
+		t.Error("negative lookahead accepted")
+	}
+}

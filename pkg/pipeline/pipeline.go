@@ -53,6 +53,8 @@ type Config struct {
 	Admit          Admitter
 	DecoderThreads int
 	EncoderThreads int
+	// Lookahead is the encoder's rate-control lookahead in frames; 0 = the codec default.
+	Lookahead int
 	// FirstFrame is the index of the segment's first frame in the whole target (for frame names and processors).
 	FirstFrame int
 	// Expect, when > 0, is the planned frame count; a different count fails the run.
@@ -110,7 +112,8 @@ func Run(ctx context.Context, cfg Config, proc Processor, progress func(done int
 	}
 	defer dec.Close()
 	enc, err := media.NewEncoder(ctx, media.EncoderConfig{Path: cfg.Output, Width: cfg.Width, Height: cfg.Height,
-		FrameRate: cfg.FrameRate, Codec: cfg.Encoder, Quality: cfg.Quality, Threads: cfg.EncoderThreads})
+		FrameRate: cfg.FrameRate, Codec: cfg.Encoder, Quality: cfg.Quality, Threads: cfg.EncoderThreads,
+		Lookahead: cfg.Lookahead})
 	if err != nil {
 		return 0, err
 	}

@@ -11,8 +11,10 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -182,6 +184,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err := cfg.Validate(); err != nil {
 		return res, err
 	}
+	// The process's memory before any model or ffmpeg: the plan's base, and the baseline of the models' footprint.
+	sampler := memory.NewSampler(os.Getpid())
+	before, _ := sampler.Sample()
 	if err := checkFile(cfg.Source); err != nil {
 		return res, err
 	}
@@ -207,9 +212,15 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 
 	session := cfg.Session
 	session.IntraOpThreads = max(1, cfg.ExecutionThreads/cfg.Workers)
+	var gov atomic.Pointer[memory.Governor] // set once the plan is known; engines report model OOMs to it
+	onOOM := func() {
+		if g := gov.Load(); g != nil {
+			g.OOM()
+		}
+	}
 	newEngine := func() (*engine.Engine, error) {
 		return engine.New(engine.Config{ORTLibrary: cfg.ORTLibrary, ModelsDir: cfg.ModelsDir, Detector: cfg.Detector,
-			DetectorSize: cfg.DetectorSize, DetectorScore: cfg.DetectorScore, Session: session})
+			DetectorSize: cfg.DetectorSize, DetectorScore: cfg.DetectorScore, Session: session, OnOOM: onOOM})
 	}
 	first, err := newEngine()
 	if err != nil {
@@ -240,7 +251,45 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		}
 		res.Frames = 1
 	} else {
-		r, err := runVideo(ctx, cfg, info, jobID, tmp, out, first, func() (worker.Engine, error) { return newEngine() })
+		// The budget plan, from the models' measured footprint: a budget that cannot hold even one frame at
+		// batch 1 fails here, before any ffmpeg runs.
+		loaded, _ := sampler.Sample()
+		var modelBytes uint64
+		if loaded.RSS > before.RSS {
+			modelBytes = loaded.RSS - before.RSS
+		}
+		plan, err := memory.Budget{Total: uint64(cfg.MaxMemoryGB * memory.GB)}.Plan(memory.PlanInput{
+			Width: info.Width, Height: info.Height, Workers: cfg.Workers, ModelBytes: modelBytes, Encoder: cfg.Encoder,
+			MaxBatch: cfg.BatchSize, MemoryOptimization: cfg.MemoryOptimization, ProcessBytes: before.RSS})
+		if err != nil {
+			_ = first.Close()
+			return res, fmt.Errorf("%s: %w", cfg.Target, err)
+		}
+		if cfg.MaxMemoryGB > 0 {
+			debug.SetMemoryLimit(plan.GoHeapLimit)
+			g, err := memory.NewGovernor(memory.GovernorConfig{Budget: uint64(cfg.MaxMemoryGB * memory.GB),
+				Sampler: memory.NewSampler(os.Getpid()).Sample, MaxInFlight: cfg.Workers * plan.FramesInFlight,
+				Alert: func(msg string) {
+					cfg.Log.Warn("memory", zap.String("alert", msg))
+					if cfg.Progress != nil {
+						fmt.Fprintf(cfg.Progress, "\n%s\n", msg)
+					}
+				}})
+			if err != nil {
+				_ = first.Close()
+				return res, err
+			}
+			gov.Store(g)
+			gctx, stop := context.WithCancel(ctx)
+			defer stop()
+			go g.Run(gctx)
+		}
+		if cfg.Progress != nil {
+			fmt.Fprintf(cfg.Progress, "Memory plan: %s (models %s)\n", plan, memory.FormatGB(modelBytes))
+		}
+		cfg.Log.Info("memory plan", zap.String("plan", plan.String()), zap.Uint64("model_bytes", modelBytes))
+		r, err := runVideo(ctx, cfg, info, jobID, tmp, out, first, plan, gov.Load(),
+			func() (worker.Engine, error) { return newEngine() })
 		if err != nil {
 			return res, err
 		}
@@ -265,7 +314,8 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	return res, nil
 }
 
-func runVideo(ctx context.Context, cfg Config, info *media.Info, jobID, tmp, out string, first *engine.Engine, newEngine func() (worker.Engine, error)) (Result, error) {
+func runVideo(ctx context.Context, cfg Config, info *media.Info, jobID, tmp, out string, first *engine.Engine,
+	plan memory.Plan, gov *memory.Governor, newEngine func() (worker.Engine, error)) (Result, error) {
 	var res Result
 	work, err := os.MkdirTemp(cfg.WorkDir, "facefleet-")
 	if err != nil {
@@ -314,9 +364,9 @@ func runVideo(ctx context.Context, cfg Config, info *media.Info, jobID, tmp, out
 		}
 		return newEngine()
 	}
-	decThreads, encThreads := 0, 0
-	if cfg.MemoryOptimization {
-		decThreads, encThreads = 1, 1
+	var admit pipeline.Admitter
+	if gov != nil {
+		admit = gov // a nil *Governor must not become a non-nil interface
 	}
 	wctx, stopWorkers := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -324,7 +374,8 @@ func runVideo(ctx context.Context, cfg Config, info *media.Info, jobID, tmp, out
 	for i := 0; i < cfg.Workers; i++ {
 		w, err := worker.New(worker.Config{ID: fmt.Sprintf("local-%d", i+1), WorkDir: filepath.Join(work, fmt.Sprintf("worker-%d", i+1)),
 			MaxDeliver: maxDeliver, RetryDelay: time.Second, FetchWait: time.Second, Grace: time.Second,
-			InFlight: cfg.BatchSize + 2, DecoderThreads: decThreads, EncoderThreads: encThreads},
+			InFlight: plan.FramesInFlight, DecoderThreads: plan.DecoderThreads, EncoderThreads: plan.EncoderThreads,
+			Lookahead: plan.Lookahead, Admit: admit},
 			worker.Deps{Tasks: tasks, State: state, Blob: blob, NewEngine: engines, Log: cfg.Log})
 		if err != nil {
 			startErr = err
@@ -349,8 +400,9 @@ func runVideo(ctx context.Context, cfg Config, info *media.Info, jobID, tmp, out
 		spec.FramesDir = strings.TrimSuffix(out, filepath.Ext(out)) + "-frames"
 		spec.FrameFormat, spec.FrameQuality = cfg.TempFrameFormat, cfg.TempFrameQuality
 	}
-	rep := memory.NewReporter(memory.ReporterConfig{Out: cfg.Progress, Terminal: cfg.Terminal,
-		Providers: []string{ort.ProviderName(cfg.Session)}, Threads: cfg.ExecutionThreads, Batch: cfg.BatchSize})
+	gpu, _ := memory.NewGPUSampler(cfg.Session.DeviceID)
+	rep := memory.NewReporter(memory.ReporterConfig{Out: cfg.Progress, Terminal: cfg.Terminal, GPU: gpu,
+		Providers: []string{ort.ProviderName(cfg.Session)}, Threads: cfg.ExecutionThreads, Batch: plan.Batch})
 	rep.Start(ctx) // samples even when quiet: the peak goes into the result
 	r, err := coord.Run(ctx, coordinator.Request{ID: jobID, Source: cfg.Source, Target: cfg.Target, Info: info,
 		Output: tmp, SkipAudio: cfg.SkipAudio, Spec: spec, Metadata: provenance.Tags(Generator)},
@@ -366,7 +418,10 @@ func runVideo(ctx context.Context, cfg Config, info *media.Info, jobID, tmp, out
 func reference(ctx context.Context, e *engine.Engine, cfg Config, info *media.Info) ([]float32, error) {
 	var img gocv.Mat
 	if info.IsImage {
-		img = gocv.IMRead(cfg.Target, gocv.IMReadColor)
+		var err error
+		if img, err = engine.ReadImage(cfg.Target); err != nil {
+			return nil, err
+		}
 	} else {
 		img = gocv.NewMatWithSize(info.Height, info.Width, gocv.MatTypeCV8UC3)
 		buf, _ := img.DataPtrUint8()
@@ -388,10 +443,9 @@ func reference(ctx context.Context, e *engine.Engine, cfg Config, info *media.In
 
 // swapImage swaps faces in an image target and writes it, labelled, to tmp.
 func swapImage(proc pipeline.Processor, cfg Config, tmp string) error {
-	frame := gocv.IMRead(cfg.Target, gocv.IMReadColor)
-	if frame.Empty() {
-		frame.Close()
-		return fmt.Errorf("%s: not an image OpenCV can read", cfg.Target)
+	frame, err := engine.ReadImage(cfg.Target)
+	if err != nil {
+		return err
 	}
 	defer frame.Close()
 	if err := proc.Process(frame, 0); err != nil {

@@ -45,6 +45,9 @@ type Config struct {
 	InFlight       int
 	DecoderThreads int
 	EncoderThreads int
+	Lookahead      int
+	// Admit, when set, is the memory governor every segment pipeline of this worker asks before decoding a frame.
+	Admit pipeline.Admitter
 }
 
 // Validate checks the config and fills defaults.
@@ -286,7 +289,8 @@ func (w *Worker) process(ctx context.Context, l *queue.Lease, t job.Task, log *z
 		Input: in, Output: out, Width: t.Spec.Width, Height: t.Spec.Height,
 		FrameRate: media.Rational{Num: t.Spec.FrameRateNum, Den: t.Spec.FrameRateDen},
 		Encoder:   t.Spec.Encoder, Quality: t.Spec.Quality, InFlight: w.cfg.InFlight,
-		DecoderThreads: w.cfg.DecoderThreads, EncoderThreads: w.cfg.EncoderThreads,
+		DecoderThreads: w.cfg.DecoderThreads, EncoderThreads: w.cfg.EncoderThreads, Lookahead: w.cfg.Lookahead,
+		Admit:      w.cfg.Admit,
 		FirstFrame: t.Segment.Start, Expect: t.Segment.Frames(),
 		FramesDir: t.Spec.FramesDir, FrameFormat: t.Spec.FrameFormat, FrameQuality: t.Spec.FrameQuality,
 	}, proc, progress)
