@@ -54,4 +54,3 @@ func readPNG(path string) (gocv.Mat, error) {
 	}
 	return m, nil
 }
-
