@@ -136,7 +136,7 @@ func runCmd() *cobra.Command {
 	f.StringVarP(&cfg.Source, "source", "s", "", "source face image")
 	f.StringVarP(&cfg.Target, "target", "t", "", "target video or image")
 	f.StringVarP(&cfg.Output, "output", "o", "", "output file, or a directory for <source>-<target>.<ext>")
-	f.StringSliceVar(&cfg.Face.Processors, "frame-processor", cfg.Face.Processors, "frame processors, in order: face_swapper, face_enhancer")
+	f.StringSliceVar(&cfg.Face.Processors, "frame-processor", cfg.Face.Processors, "frame processors, in order: face_swapper, face_enhancer; or none alone (no detection, frames untouched: measures the pipeline)")
 	f.StringVar(&cfg.Face.Swapper, "face-swapper-model", cfg.Face.Swapper, "mesh (468 landmarks, model-free), classical (5 points, model-free) or inswapper_128 (your model file)")
 	f.StringVar(&cfg.Face.Selector, "face-selector-mode", cfg.Face.Selector, "one (the largest face), many (every face) or reference (faces like the reference face)")
 	f.IntVar(&cfg.ReferencePosition, "reference-face-position", 0, "reference face: its position, counted left to right")

@@ -259,8 +259,14 @@ func CheckOptions(opt job.FaceOptions) error {
 		return fmt.Errorf("%w: no frame processor", ErrBadInput)
 	}
 	for _, p := range opt.Processors {
-		if p != job.ProcessorSwapper && p != job.ProcessorEnhancer {
-			return fmt.Errorf("%w: frame processor %q: want %s or %s", ErrBadInput, p, job.ProcessorSwapper, job.ProcessorEnhancer)
+		switch p {
+		case job.ProcessorSwapper, job.ProcessorEnhancer:
+		case job.ProcessorNone:
+			if len(opt.Processors) != 1 {
+				return fmt.Errorf("%w: frame processor %s cannot be combined with others", ErrBadInput, job.ProcessorNone)
+			}
+		default:
+			return fmt.Errorf("%w: frame processor %q: want %s, %s or %s", ErrBadInput, p, job.ProcessorSwapper, job.ProcessorEnhancer, job.ProcessorNone)
 		}
 	}
 	if swapperKind(opt.Swapper) == "" {
@@ -311,6 +317,9 @@ type prepared struct {
 func (e *Engine) ForJob(jobID, sourcePath string, opt job.FaceOptions) (pipeline.Processor, error) {
 	if err := CheckOptions(opt); err != nil {
 		return nil, err
+	}
+	if len(opt.Processors) == 1 && opt.Processors[0] == job.ProcessorNone {
+		return &FrameProcessor{none: true}, nil
 	}
 	fp := &FrameProcessor{detector: e.detector, selector: opt.Selector, reference: opt.Reference,
 		distance: opt.SimilarDistance, onOOM: e.cfg.OnOOM}
@@ -469,11 +478,15 @@ type FrameProcessor struct {
 	steps      []func(frame gocv.Mat, faces []face.Face) error
 	selected   []face.Face
 	onOOM      func()
+	none       bool // frame processor "none": no detection, the frame passes through untouched
 }
 
 // Process implements pipeline.Processor. An allocation failure in a model is reported to OnOOM and the frame is
 // tried once more; a second failure is the frame's error.
 func (p *FrameProcessor) Process(frame gocv.Mat, index int) error {
+	if p.none {
+		return nil
+	}
 	err := p.process(frame)
 	if err != nil && p.onOOM != nil && IsOutOfMemory(err) {
 		p.onOOM()

@@ -240,6 +240,8 @@ func TestCheckOptions(t *testing.T) {
 		{"unknown selector", func(o *job.FaceOptions) { o.Selector = "all" }, false},
 		{"unknown blend", func(o *job.FaceOptions) { o.Blend = "laplacian" }, false},
 		{"blend over 100", func(o *job.FaceOptions) { o.EnhancerBlend = 101 }, false},
+		{"none", func(o *job.FaceOptions) { o.Processors = []string{job.ProcessorNone} }, true},
+		{"none with a swap", func(o *job.FaceOptions) { o.Processors = append(o.Processors, job.ProcessorNone) }, false},
 	}
 	for _, tc := range tests {
 		o := ok
@@ -248,6 +250,37 @@ func TestCheckOptions(t *testing.T) {
 		if (err == nil) != tc.good || (err != nil && !errors.Is(err, ErrBadInput)) {
 			t.Errorf("%s: %v", tc.name, err)
 		}
+	}
+}
+
+// Frame processor "none" (the pipeline-overhead benchmark's) leaves a frame with faces byte-identical and never
+// runs the detector.
+func TestProcessorNone(t *testing.T) {
+	e := newEngine(t)
+	det := &countingDetector{Detector: e.Detector()}
+	e.detector = det
+	fp, err := e.ForJob("none-job", testenv.Face(t, "astronaut_eileen_collins.png"),
+		job.FaceOptions{Processors: []string{job.ProcessorNone}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := read(t, "apollo11_crew_3faces.jpg")
+	before, err := img.DataPtrUint8()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := append([]byte(nil), before...)
+	for i := 0; i < 3; i++ {
+		if err := fp.Process(img, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, _ := img.DataPtrUint8()
+	if string(got) != string(want) {
+		t.Error("frame processor none changed the frame")
+	}
+	if det.calls != 0 {
+		t.Errorf("frame processor none ran the detector %d times", det.calls)
 	}
 }
 

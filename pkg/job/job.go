@@ -106,6 +106,8 @@ type Spec struct {
 const (
 	ProcessorSwapper  = "face_swapper"
 	ProcessorEnhancer = "face_enhancer"
+	// ProcessorNone does nothing to a frame (no detection either): it measures the pipeline's own cost.
+	ProcessorNone = "none"
 
 	SwapperClassical = "classical"     // model-free: 5-point similarity warp
 	SwapperMesh      = "mesh"          // model-free: 468-point piecewise-affine warp (Face Mesh landmarks)

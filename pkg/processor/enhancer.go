@@ -266,31 +266,11 @@ func (e *Enhancer) enhanceOne(frame gocv.Mat, f face.Face) error {
 		return fmt.Errorf("inference: %w", err)
 	}
 	e.runs++
-	if err := signedRGBToBGR(e.crop, e.output.GetData()); err != nil {
+	if err := planarRGBToBGR(e.crop, e.output.GetData(), signedToByte); err != nil {
 		return err
 	}
 	_, err = e.paste.pasteBack(frame, e.crop, m, float32(e.cfg.Blend)/100)
 	return err
-}
-
-// signedRGBToBGR writes a planar RGB model output in [-1, 1] into dst (BGR uint8): clip, (x+1)/2*255, rounded half
-// to even (FaceFusion's normalize_crop_frame).
-func signedRGBToBGR(dst gocv.Mat, rgb []float32) error {
-	pix, err := dst.DataPtrUint8()
-	if err != nil {
-		return err
-	}
-	plane := len(pix) / 3
-	if len(rgb) != 3*plane {
-		return fmt.Errorf("output has %d values for a %d-pixel image", len(rgb), plane)
-	}
-	r, g, b := rgb[:plane], rgb[plane:2*plane], rgb[2*plane:]
-	for i := 0; i < plane; i++ {
-		pix[3*i] = signedToByte(b[i])
-		pix[3*i+1] = signedToByte(g[i])
-		pix[3*i+2] = signedToByte(r[i])
-	}
-	return nil
 }
 
 // signedToByte is round((clip(x, -1, 1)+1)/2*255) in float32, half to even; NaN gives 0.

@@ -331,7 +331,7 @@ func (s *Inswapper) SwapBatch(frames []gocv.Mat, targets [][]face.Face, latent [
 		out := ts.output.GetData()
 		for i := 0; i < n; i++ {
 			j := s.jobs[start+i]
-			if err := unitRGBToBGR(s.fake, out[i*inswapperPixels:(i+1)*inswapperPixels]); err != nil {
+			if err := planarRGBToBGR(s.fake, out[i*inswapperPixels:(i+1)*inswapperPixels], unitToByte); err != nil {
 				return fmt.Errorf("inswapper: %w", err)
 			}
 			if _, err := s.paste.pasteBack(frames[j.frame], s.fake, j.m, 1); err != nil {
@@ -411,8 +411,9 @@ func fillRGBPlanar(dst []float32, bgr []uint8, lut *[256]float32) {
 	}
 }
 
-// unitRGBToBGR writes a planar RGB model output in [0, 1] into dst (BGR uint8) as clip(255*x), rounded.
-func unitRGBToBGR(dst gocv.Mat, rgb []float32) error {
+// planarRGBToBGR writes a planar RGB model output into dst (BGR uint8), mapping each value with toByte (the
+// model's output range: [0, 1] for inswapper, [-1, 1] for the enhancers).
+func planarRGBToBGR(dst gocv.Mat, rgb []float32, toByte func(float32) uint8) error {
 	pix, err := dst.DataPtrUint8()
 	if err != nil {
 		return err
@@ -423,9 +424,9 @@ func unitRGBToBGR(dst gocv.Mat, rgb []float32) error {
 	}
 	r, g, b := rgb[:plane], rgb[plane:2*plane], rgb[2*plane:]
 	for i := 0; i < plane; i++ {
-		pix[3*i] = unitToByte(b[i])
-		pix[3*i+1] = unitToByte(g[i])
-		pix[3*i+2] = unitToByte(r[i])
+		pix[3*i] = toByte(b[i])
+		pix[3*i+1] = toByte(g[i])
+		pix[3*i+2] = toByte(r[i])
 	}
 	return nil
 }

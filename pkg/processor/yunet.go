@@ -99,7 +99,7 @@ type YuNet struct {
 	scaled    image.Point // the frame's size after resizing, inside netSize
 	resized   gocv.Mat    // the resized frame, BGR uint8, scaled size; empty Mat when no resize is needed
 	input     *onnxruntime.Tensor[float32]
-	outputs   [12]*onnxruntime.Tensor[float32]
+	outputs   []*onnxruntime.Tensor[float32] // in yunetOutputs order
 	inputs    []onnxruntime.Value
 	outValues []onnxruntime.Value
 
@@ -172,21 +172,13 @@ func (d *YuNet) Close() error {
 }
 
 func (d *YuNet) freeBuffers() {
-	if d.resized.Ptr() != nil {
-		d.resized.Close()
-	}
-	d.resized = gocv.Mat{}
+	closeMat(&d.resized)
 	if d.input != nil {
 		d.input.Destroy()
 		d.input = nil
 	}
-	for i, t := range d.outputs {
-		if t != nil {
-			t.Destroy()
-			d.outputs[i] = nil
-		}
-	}
-	d.inputs, d.outValues = nil, nil
+	destroyTensors(d.outputs)
+	d.outputs, d.inputs, d.outValues = nil, nil, nil
 	d.frameSize, d.netSize, d.scaled = image.Point{}, image.Point{}, image.Point{}
 }
 
@@ -213,30 +205,20 @@ func (d *YuNet) prepare(w, h int) error {
 	d.scaled = image.Pt(sw, sh)
 	nw, nh := int64(d.netSize.X), int64(d.netSize.Y)
 
-	var err error
-	d.input, err = onnxruntime.NewEmptyTensor[float32](onnxruntime.NewShape(1, 3, nh, nw)) // zero: the padding
+	// The input is zeroed when made: BGR 0 is YuNet's padding, and fillInput never writes outside the frame.
+	shapes := []onnxruntime.Shape{onnxruntime.NewShape(1, 3, nh, nw)}
+	widths := [4]int64{1, 1, 4, 10}
+	for i := range yunetOutputs {
+		stride := int64(yunetStrides[i%3])
+		shapes = append(shapes, onnxruntime.NewShape(1, (nh/stride)*(nw/stride), widths[i/3]))
+	}
+	ts, err := newTensors(shapes)
 	if err != nil {
 		d.freeBuffers()
-		return fmt.Errorf("yunet: input tensor: %w", err)
+		return fmt.Errorf("yunet: %w", err)
 	}
-	widths := [4]int64{1, 1, 4, 10}
-	for i := range d.outputs {
-		stride := int64(yunetStrides[i%3])
-		n := (nh / stride) * (nw / stride)
-		d.outputs[i], err = onnxruntime.NewEmptyTensor[float32](onnxruntime.NewShape(1, n, widths[i/3]))
-		if err != nil {
-			d.freeBuffers()
-			return fmt.Errorf("yunet: output tensor %s: %w", yunetOutputs[i], err)
-		}
-	}
-	d.inputs = []onnxruntime.Value{d.input}
-	d.outValues = make([]onnxruntime.Value, len(d.outputs))
-	for i, t := range d.outputs {
-		d.outValues[i] = t
-	}
-	if d.scaled != image.Pt(w, h) {
-		d.resized = gocv.NewMatWithSize(sh, sw, gocv.MatTypeCV8UC3)
-	}
+	d.input, d.outputs = ts[0], ts[1:]
+	d.inputs, d.outValues = tensorValues(ts[:1]), tensorValues(ts[1:])
 	d.frameSize = image.Pt(w, h)
 	return nil
 }
@@ -253,22 +235,11 @@ func (d *YuNet) Detect(img gocv.Mat) ([]face.Face, error) {
 	if err := d.prepare(w, h); err != nil {
 		return nil, err
 	}
-	src := img
-	if d.scaled != image.Pt(w, h) {
-		gocv.Resize(img, &d.resized, d.scaled, 0, 0, gocv.InterpolationLinear)
-		src = d.resized
-	} else if !img.IsContinuous() {
-		if d.resized.Ptr() == nil {
-			d.resized = gocv.NewMatWithSize(h, w, gocv.MatTypeCV8UC3)
-		}
-		img.CopyTo(&d.resized)
-		src = d.resized
-	}
-	pix, err := src.DataPtrUint8()
+	pix, err := scaledPixels(img, d.scaled, &d.resized)
 	if err != nil {
 		return nil, fmt.Errorf("yunet: reading pixels: %w", err)
 	}
-	d.fillInput(pix)
+	yunetNorm.fillNCHW(d.input.GetData(), d.netSize.X, d.netSize.Y, pix, d.scaled.X, d.scaled.Y)
 	if err := d.session.Run(d.inputs, d.outValues); err != nil {
 		return nil, fmt.Errorf("yunet: inference: %w", err)
 	}
@@ -277,24 +248,8 @@ func (d *YuNet) Detect(img gocv.Mat) ([]face.Face, error) {
 	return d.decode(sx, sy), nil
 }
 
-// fillInput writes the BGR pixels of the scaled image, planar, into the top-left of the input tensor. The padding
-// was zeroed when the tensor was made and is never written.
-func (d *YuNet) fillInput(pix []uint8) {
-	in := d.input.GetData()
-	nw, plane := d.netSize.X, d.netSize.X*d.netSize.Y
-	sw, sh := d.scaled.X, d.scaled.Y
-	b, g, r := in[:plane], in[plane:2*plane], in[2*plane:3*plane]
-	for y := 0; y < sh; y++ {
-		row := pix[y*sw*3 : (y+1)*sw*3]
-		o := y * nw
-		bb, gg, rr := b[o:o+sw], g[o:o+sw], r[o:o+sw]
-		for x := range bb {
-			bb[x] = float32(row[3*x])
-			gg[x] = float32(row[3*x+1])
-			rr[x] = float32(row[3*x+2])
-		}
-	}
-}
+// yunetNorm is YuNet's input: BGR, 0..255 as floats.
+var yunetNorm = newPixelNorm(false, 0, 1)
 
 // decode turns the raw outputs into faces in frame pixels (network pixels divided by sx, sy), after NMS.
 func (d *YuNet) decode(sx, sy float32) []face.Face {
