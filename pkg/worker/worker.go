@@ -105,9 +105,10 @@ type Worker struct {
 	log     *zap.Logger
 	engines chan Engine
 	srcMu   sync.Mutex
-	sources map[string]*sync.Once
-	srcErr  map[string]error
+	sources []cachedSource // oldest first
 }
+
+type cachedSource struct{ job, path string }
 
 // New loads one engine per slot.
 func New(cfg Config, deps Deps) (*Worker, error) {
@@ -124,7 +125,7 @@ func New(cfg Config, deps Deps) (*Worker, error) {
 		return nil, fmt.Errorf("worker: %w", err)
 	}
 	w := &Worker{cfg: cfg, deps: deps, log: deps.Log.With(zap.String("worker", cfg.ID)),
-		engines: make(chan Engine, cfg.Slots), sources: map[string]*sync.Once{}, srcErr: map[string]error{}}
+		engines: make(chan Engine, cfg.Slots)}
 	for i := 0; i < cfg.Slots; i++ {
 		e, err := deps.NewEngine()
 		if err != nil {
@@ -316,30 +317,27 @@ func (w *Worker) process(ctx context.Context, l *queue.Lease, t job.Task, log *z
 	return nil
 }
 
-// source downloads a job's source image once per worker and returns its local path.
+// keepSources is how many jobs' source images a worker keeps on disk; the engine keeps the prepared faces.
+const keepSources = 8
+
+// source downloads a job's source image once per worker and returns its local path. Source images are small, so
+// slots wanting the same one simply wait for the first download.
 func (w *Worker) source(ctx context.Context, t job.Task) (string, error) {
-	p := filepath.Join(w.cfg.WorkDir, "sources", t.Job+filepath.Ext(t.Spec.SourceKey))
-	w.srcMu.Lock()
-	once, ok := w.sources[t.Job]
-	if !ok {
-		once = &sync.Once{}
-		w.sources[t.Job] = once
-	}
-	w.srcMu.Unlock()
-	once.Do(func() {
-		err := w.deps.Blob.GetFile(ctx, t.Spec.SourceKey, p)
-		if err != nil {
-			err = fmt.Errorf("download source: %w", err)
-		}
-		w.srcMu.Lock()
-		w.srcErr[t.Job] = err
-		w.srcMu.Unlock()
-	})
 	w.srcMu.Lock()
 	defer w.srcMu.Unlock()
-	if err := w.srcErr[t.Job]; err != nil {
-		delete(w.sources, t.Job) // let a later delivery try again
-		return "", err
+	for _, s := range w.sources {
+		if s.job == t.Job {
+			return s.path, nil
+		}
+	}
+	p := filepath.Join(w.cfg.WorkDir, "sources", t.Job+filepath.Ext(t.Spec.SourceKey))
+	if err := w.deps.Blob.GetFile(ctx, t.Spec.SourceKey, p); err != nil {
+		return "", fmt.Errorf("download source: %w", err)
+	}
+	w.sources = append(w.sources, cachedSource{job: t.Job, path: p})
+	if len(w.sources) > keepSources {
+		_ = os.Remove(w.sources[0].path)
+		w.sources = w.sources[1:]
 	}
 	return p, nil
 }
