@@ -251,44 +251,16 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		}
 		res.Frames = 1
 	} else {
-		// The budget plan, from the models' measured footprint: a budget that cannot hold even one frame at
-		// batch 1 fails here, before any ffmpeg runs.
+		gctx, stopGovernor := context.WithCancel(ctx)
+		defer stopGovernor()
 		loaded, _ := sampler.Sample()
-		var modelBytes uint64
-		if loaded.RSS > before.RSS {
-			modelBytes = loaded.RSS - before.RSS
-		}
-		plan, err := memory.Budget{Total: uint64(cfg.MaxMemoryGB * memory.GB)}.Plan(memory.PlanInput{
-			Width: info.Width, Height: info.Height, Workers: cfg.Workers, ModelBytes: modelBytes, Encoder: cfg.Encoder,
-			MaxBatch: cfg.BatchSize, MemoryOptimization: cfg.MemoryOptimization, ProcessBytes: before.RSS})
+		plan, g, err := memoryPlan(gctx, cfg, info, before.RSS, loaded.RSS)
 		if err != nil {
 			_ = first.Close()
-			return res, fmt.Errorf("%s: %w", cfg.Target, err)
+			return res, err
 		}
-		if cfg.MaxMemoryGB > 0 {
-			debug.SetMemoryLimit(plan.GoHeapLimit)
-			g, err := memory.NewGovernor(memory.GovernorConfig{Budget: uint64(cfg.MaxMemoryGB * memory.GB),
-				Sampler: memory.NewSampler(os.Getpid()).Sample, MaxInFlight: cfg.Workers * plan.FramesInFlight,
-				Alert: func(msg string) {
-					cfg.Log.Warn("memory", zap.String("alert", msg))
-					if cfg.Progress != nil {
-						fmt.Fprintf(cfg.Progress, "\n%s\n", msg)
-					}
-				}})
-			if err != nil {
-				_ = first.Close()
-				return res, err
-			}
-			gov.Store(g)
-			gctx, stop := context.WithCancel(ctx)
-			defer stop()
-			go g.Run(gctx)
-		}
-		if cfg.Progress != nil {
-			fmt.Fprintf(cfg.Progress, "Memory plan: %s (models %s)\n", plan, memory.FormatGB(modelBytes))
-		}
-		cfg.Log.Info("memory plan", zap.String("plan", plan.String()), zap.Uint64("model_bytes", modelBytes))
-		r, err := runVideo(ctx, cfg, info, jobID, tmp, out, first, plan, gov.Load(),
+		gov.Store(g)
+		r, err := runVideo(ctx, cfg, info, jobID, tmp, out, first, plan, g,
 			func() (worker.Engine, error) { return newEngine() })
 		if err != nil {
 			return res, err
@@ -312,6 +284,44 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	res.Output, res.Wall = out, time.Since(start)
 	return res, nil
+}
+
+// memoryPlan sizes the job for the budget from the models' measured footprint (RSS after loading them minus RSS
+// before) and, with a budget, starts the governor; it lives until ctx ends. A budget that cannot hold even one frame
+// at batch 1 fails here, before any ffmpeg runs.
+func memoryPlan(ctx context.Context, cfg Config, info *media.Info, before, loaded uint64) (memory.Plan, *memory.Governor, error) {
+	var modelBytes uint64
+	if loaded > before {
+		modelBytes = loaded - before
+	}
+	budget := uint64(cfg.MaxMemoryGB * memory.GB)
+	plan, err := memory.Budget{Total: budget}.Plan(memory.PlanInput{
+		Width: info.Width, Height: info.Height, Workers: cfg.Workers, ModelBytes: modelBytes, Encoder: cfg.Encoder,
+		MaxBatch: cfg.BatchSize, MemoryOptimization: cfg.MemoryOptimization, ProcessBytes: before})
+	if err != nil {
+		return plan, nil, fmt.Errorf("%s: %w", cfg.Target, err)
+	}
+	if cfg.Progress != nil {
+		fmt.Fprintf(cfg.Progress, "Memory plan: %s (models %s)\n", plan, memory.FormatGB(modelBytes))
+	}
+	cfg.Log.Info("memory plan", zap.String("plan", plan.String()), zap.Uint64("model_bytes", modelBytes))
+	if budget == 0 {
+		return plan, nil, nil
+	}
+	debug.SetMemoryLimit(plan.GoHeapLimit)
+	g, err := memory.NewGovernor(memory.GovernorConfig{Budget: budget, Sampler: memory.NewSampler(os.Getpid()).Sample,
+		MaxInFlight: cfg.Workers * plan.FramesInFlight,
+		Alert: func(msg string) {
+			cfg.Log.Warn("memory", zap.String("alert", msg))
+			if cfg.Progress != nil {
+				fmt.Fprintf(cfg.Progress, "\n%s\n", msg)
+			}
+		}})
+	if err != nil {
+		return plan, nil, err
+	}
+	go g.Run(ctx)
+	return plan, g, nil
 }
 
 func runVideo(ctx context.Context, cfg Config, info *media.Info, jobID, tmp, out string, first *engine.Engine,
