@@ -54,6 +54,9 @@ type Config struct {
 	Session       ort.SessionConfig
 	// SourceCache is how many jobs' prepared source faces are kept, default 2.
 	SourceCache int
+	// Batch is the most faces or frames per model call where a model allows batches (--batch-size, as the memory
+	// plan sized it); 0 means each model's default.
+	Batch int
 	// OnOOM is called when a model reports an allocation failure, before the frame is retried once; the memory
 	// governor halves the frames in flight there.
 	OnOOM func()
@@ -158,7 +161,7 @@ func (e *Engine) loadRecognizer(name string) (processor.Embedder, error) {
 	if err != nil {
 		return nil, err
 	}
-	r, err := processor.NewArcFace(processor.ArcFaceConfig{ModelPath: path, Session: e.cfg.Session})
+	r, err := processor.NewArcFace(processor.ArcFaceConfig{ModelPath: path, MaxBatch: e.cfg.Batch, Session: e.cfg.Session})
 	if err != nil {
 		return nil, err
 	}
@@ -174,7 +177,7 @@ func (e *Engine) loadInswapper(nameOrPath string) (*processor.Inswapper, error) 
 	if err != nil {
 		return nil, err
 	}
-	s, err := processor.NewInswapper(processor.InswapperConfig{ModelPath: path, Session: e.cfg.Session})
+	s, err := processor.NewInswapper(processor.InswapperConfig{ModelPath: path, MaxBatch: e.cfg.Batch, Session: e.cfg.Session})
 	if err != nil {
 		return nil, err
 	}
@@ -308,7 +311,7 @@ func swapperKind(s string) string {
 // prepared is one job's source, ready for every segment of the job.
 type prepared struct {
 	job   string
-	swap  func(frame gocv.Mat, faces []face.Face) error
+	swap  step
 	close func()
 }
 
@@ -349,7 +352,7 @@ func (e *Engine) ForJob(jobID, sourcePath string, opt job.FaceOptions) (pipeline
 			if err != nil {
 				return nil, err
 			}
-			fp.steps = append(fp.steps, en.Enhance)
+			fp.steps = append(fp.steps, step{one: en.Enhance})
 		}
 	}
 	return fp, nil
@@ -380,7 +383,7 @@ func (e *Engine) prepare(jobID, sourcePath string, opt job.FaceOptions) (*prepar
 		if err != nil {
 			return nil, fmt.Errorf("%s: prepare source: %w", sourcePath, err)
 		}
-		p.swap, p.close = sw.Swap, func() { _ = sw.Close() }
+		p.swap, p.close = step{one: sw.Swap}, func() { _ = sw.Close() }
 	case job.SwapperMesh:
 		lm, err := e.loadLandmarker()
 		if err != nil {
@@ -401,7 +404,7 @@ func (e *Engine) prepare(jobID, sourcePath string, opt job.FaceOptions) (*prepar
 			return nil, fmt.Errorf("%s: prepare source: %w", sourcePath, err)
 		}
 		meshes := make([]face.Mesh, 0, 4)
-		p.swap = func(frame gocv.Mat, faces []face.Face) error {
+		p.swap.one = func(frame gocv.Mat, faces []face.Face) error {
 			meshes = meshes[:0]
 			for _, f := range faces {
 				m, err := lm.Landmarks(frame, f)
@@ -434,7 +437,7 @@ func (e *Engine) prepare(jobID, sourcePath string, opt job.FaceOptions) (*prepar
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", sourcePath, err)
 		}
-		p.swap = func(frame gocv.Mat, faces []face.Face) error { return ins.Swap(frame, faces, latent) }
+		p.swap.one = func(frame gocv.Mat, faces []face.Face) error { return ins.Swap(frame, faces, latent) }
 	}
 	if len(e.jobs) >= e.cfg.SourceCache {
 		e.jobs[0].close()
@@ -475,8 +478,7 @@ type FrameProcessor struct {
 	selector   string
 	reference  []float32
 	distance   float32
-	steps      []func(frame gocv.Mat, faces []face.Face) error
-	selected   []face.Face
+	steps      []step
 	onOOM      func()
 	none       bool // frame processor "none": no detection, the frame passes through untouched
 }
@@ -509,29 +511,93 @@ func IsOutOfMemory(err error) bool {
 	return false
 }
 
+// step is one processor of a frame's selected faces; batch, when set, takes several frames in one model call.
+type step struct {
+	one   func(frame gocv.Mat, faces []face.Face) error
+	batch func(frames []gocv.Mat, faces [][]face.Face) error
+}
+
+// ProcessBatch implements pipeline.BatchProcessor: steps that batch (inswapper) see every frame's faces in one
+// call, the others run frame by frame. On an allocation failure the frames are redone one at a time.
+func (p *FrameProcessor) ProcessBatch(frames []gocv.Mat, indices []int) error {
+	if p.none {
+		return nil
+	}
+	err := p.processBatch(frames)
+	if err != nil && p.onOOM != nil && IsOutOfMemory(err) {
+		p.onOOM()
+		for i, f := range frames {
+			if err := p.Process(f, indices[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return err
+}
+
+func (p *FrameProcessor) processBatch(frames []gocv.Mat) error {
+	var (
+		withFaces []gocv.Mat
+		faces     [][]face.Face
+	)
+	for _, f := range frames {
+		sel, err := p.selectFaces(f)
+		if err != nil {
+			return err
+		}
+		if len(sel) > 0 {
+			withFaces, faces = append(withFaces, f), append(faces, sel)
+		}
+	}
+	for _, s := range p.steps {
+		if s.batch != nil {
+			if err := s.batch(withFaces, faces); err != nil {
+				return err
+			}
+			continue
+		}
+		for i, f := range withFaces {
+			if err := s.one(f, faces[i]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 func (p *FrameProcessor) process(frame gocv.Mat) error {
-	faces, err := p.detector.Detect(frame)
+	faces, err := p.selectFaces(frame)
 	if err != nil || len(faces) == 0 {
 		return err
 	}
-	var embeddings [][]float32
-	if p.recognizer != nil {
-		if embeddings, err = p.recognizer.Embed(frame, faces); err != nil {
-			return err
-		}
-	}
-	idx, err := face.Select(p.selector, faces, embeddings, p.reference, p.distance)
-	if err != nil || len(idx) == 0 {
-		return err
-	}
-	p.selected = p.selected[:0]
-	for _, i := range idx {
-		p.selected = append(p.selected, faces[i])
-	}
-	for _, step := range p.steps {
-		if err := step(frame, p.selected); err != nil {
+	for _, s := range p.steps {
+		if err := s.one(frame, faces); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// selectFaces detects the frame's faces once and returns those the selector mode picks.
+func (p *FrameProcessor) selectFaces(frame gocv.Mat) ([]face.Face, error) {
+	faces, err := p.detector.Detect(frame)
+	if err != nil || len(faces) == 0 {
+		return nil, err
+	}
+	var embeddings [][]float32
+	if p.recognizer != nil {
+		if embeddings, err = p.recognizer.Embed(frame, faces); err != nil {
+			return nil, err
+		}
+	}
+	idx, err := face.Select(p.selector, faces, embeddings, p.reference, p.distance)
+	if err != nil {
+		return nil, err
+	}
+	sel := make([]face.Face, len(idx))
+	for i, k := range idx {
+		sel[i] = faces[k]
+	}
+	return sel, nil
 }

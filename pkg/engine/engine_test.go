@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -74,7 +75,7 @@ func TestDetectOncePerFrame(t *testing.T) {
 		seen = append(seen, append([]face.Face(nil), faces...))
 		return nil
 	}
-	fp := &FrameProcessor{detector: det, selector: face.SelectMany, steps: []func(gocv.Mat, []face.Face) error{record, record}}
+	fp := &FrameProcessor{detector: det, selector: face.SelectMany, steps: []step{{one: record}, {one: record}}}
 	img := read(t, "apollo11_crew_3faces.jpg")
 	if err := fp.Process(img, 0); err != nil {
 		t.Fatal(err)
@@ -146,11 +147,9 @@ func TestSelectorModes(t *testing.T) {
 	}
 }
 
-// The ONNX processors are wired in order with the frame's faces: a generated inswapper that paints its crop red
-// (in RGB), then a generated GFPGAN that passes its crop through.
-func TestInswapperAndEnhancerWiring(t *testing.T) {
-	e := newEngine(t)
-	dir := t.TempDir()
+// redInswapper is a graph with inswapper_128's contract that paints its whole crop red (in RGB); batch -1 makes
+// its batch dimension dynamic.
+func redInswapper(t *testing.T, dir string, batch int64) string {
 	emap := make([]float32, 512*512)
 	for i := 0; i < 512; i++ {
 		emap[i*512+i] = 1
@@ -159,16 +158,20 @@ func TestInswapperAndEnhancerWiring(t *testing.T) {
 	for i := 0; i < 128*128; i++ {
 		red[i] = 1 // R plane
 	}
-	inswapper := onnxtest.New("inswapper").
-		Input("target", onnxtest.Float, 1, 3, 128, 128).Input("source", onnxtest.Float, 1, 512).
-		Output("output", onnxtest.Float, 1, 3, 128, 128).
+	return onnxtest.New("inswapper").
+		Input("target", onnxtest.Float, batch, 3, 128, 128).Input("source", onnxtest.Float, batch, 512).
+		Output("output", onnxtest.Float, batch, 3, 128, 128).
 		Initializer("red", []int64{1, 3, 128, 128}, red).
 		Initializer("zero", []int64{1}, []float32{0}).
 		Initializer("emap", []int64{512, 512}, emap).
 		Node("Mul", []string{"target", "zero"}, []string{"z"}).
 		Node("Add", []string{"z", "red"}, []string{"output"}).
-		Save(t, dir, "my_inswapper.onnx")
-	arcface := onnxtest.New("w600k").
+		Save(t, dir, fmt.Sprintf("inswapper_batch%d.onnx", batch))
+}
+
+// w600kGraph has w600k_r50's contract; its embedding is the first 512 input values.
+func w600kGraph(t *testing.T, dir string) string {
+	return onnxtest.New("w600k").
 		Input("input.1", onnxtest.Float, 1, 3, 112, 112).Output("683", onnxtest.Float, 1, 512).
 		InitializerInt64("shape", []int64{2}, []int64{0, -1}).
 		InitializerInt64("starts", []int64{1}, []int64{0}).
@@ -177,6 +180,65 @@ func TestInswapperAndEnhancerWiring(t *testing.T) {
 		Node("Reshape", []string{"input.1", "shape"}, []string{"flat"}).
 		Node("Slice", []string{"flat", "starts", "ends", "axes"}, []string{"683"}).
 		Save(t, dir, "w600k_r50.onnx")
+}
+
+// A batch of frames through a batching model gives exactly what the frames give one by one.
+func TestProcessBatchMatchesFrames(t *testing.T) {
+	e, err := New(Config{ORTLibrary: testenv.ORTLib(t), ModelsDir: filepath.Join(testenv.SharedDir(t), "models"), Batch: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	dir := t.TempDir()
+	opt := job.FaceOptions{Processors: []string{job.ProcessorSwapper}, Swapper: redInswapper(t, dir, -1),
+		Recognizer: w600kGraph(t, dir), Selector: face.SelectMany}
+	proc, err := e.ForJob("batch", testenv.Face(t, "astronaut_eileen_collins.png"), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bp := proc.(interface {
+		Process(gocv.Mat, int) error
+		ProcessBatch([]gocv.Mat, []int) error
+	})
+	a, b := read(t, "apollo11_crew_3faces.jpg"), read(t, "grace_hopper.jpg")
+	one := []gocv.Mat{a.Clone(), b.Clone()}
+	batch := []gocv.Mat{a.Clone(), b.Clone()}
+	defer func() {
+		for _, m := range append(one, batch...) {
+			_ = m.Close()
+		}
+	}()
+	for i, m := range one {
+		if err := bp.Process(m, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := bp.ProcessBatch(batch, []int{0, 1}); err != nil {
+		t.Fatal(err)
+	}
+	faces, _ := e.Detector().Detect(b)
+	c := faces[0].Box.Center()
+	if px := batch[1].GetVecbAt(int(c.Y), int(c.X)); px[2] < 240 || px[0] > 15 {
+		t.Fatalf("batched frame's face is BGR %v, want the generated model's red", px)
+	}
+	for i := range one {
+		diff := gocv.NewMat()
+		gocv.AbsDiff(one[i], batch[i], &diff)
+		nz := gocv.CountNonZero(diff.Reshape(1, 0))
+		_ = diff.Close()
+		if nz != 0 {
+			t.Fatalf("frame %d: %d values differ between batched and one-by-one", i, nz)
+		}
+	}
+}
+
+// The ONNX processors are wired in order with the frame's faces: a generated inswapper that paints its crop red
+// (in RGB), then a generated GFPGAN that passes its crop through.
+func TestInswapperAndEnhancerWiring(t *testing.T) {
+	e := newEngine(t)
+	dir := t.TempDir()
+	inswapper := redInswapper(t, dir, 1)
+	arcface := w600kGraph(t, dir)
 	gfpgan := onnxtest.New("gfpgan").
 		Input("input", onnxtest.Float, 1, 3, 512, 512).Output("output", onnxtest.Float, 1, 3, 512, 512).
 		Node("Identity", []string{"input"}, []string{"output"}).
@@ -201,7 +263,7 @@ func TestInswapperAndEnhancerWiring(t *testing.T) {
 		t.Fatalf("face centre is BGR %v, want red from the generated inswapper", px)
 	}
 	models := strings.Join(e.Models(), ",")
-	for _, m := range []string{"my_inswapper.onnx", "w600k_r50.onnx", "gfpgan_1.4.onnx"} {
+	for _, m := range []string{"inswapper_batch1.onnx", "w600k_r50.onnx", "gfpgan_1.4.onnx"} {
 		if !strings.Contains(models, m) {
 			t.Errorf("models %s lack %s", models, m)
 		}
@@ -354,14 +416,14 @@ func TestOutOfMemoryRetriesOnce(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			calls, ooms := 0, 0
-			step := func(gocv.Mat, []face.Face) error {
+			flaky := func(gocv.Mat, []face.Face) error {
 				calls++
 				if calls <= tc.failures {
 					return tc.err
 				}
 				return nil
 			}
-			fp := &FrameProcessor{detector: e.Detector(), steps: []func(gocv.Mat, []face.Face) error{step}, onOOM: func() { ooms++ }}
+			fp := &FrameProcessor{detector: e.Detector(), steps: []step{{one: flaky}}, onOOM: func() { ooms++ }}
 			err := fp.Process(img, 0)
 			if (err != nil) != tc.wantErr || ooms != tc.wantOOM || calls != tc.wantCalls {
 				t.Fatalf("err %v, OnOOM %d times, step %d times", err, ooms, calls)

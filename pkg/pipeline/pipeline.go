@@ -22,6 +22,12 @@ type Processor interface {
 	Process(frame gocv.Mat, index int) error
 }
 
+// BatchProcessor is a Processor that can also change several frames in one call, so a model sees a batch.
+type BatchProcessor interface {
+	Processor
+	ProcessBatch(frames []gocv.Mat, indices []int) error
+}
+
 // ProcessorFunc adapts a function to Processor.
 type ProcessorFunc func(frame gocv.Mat, index int) error
 
@@ -55,6 +61,9 @@ type Config struct {
 	EncoderThreads int
 	// Lookahead is the encoder's rate-control lookahead in frames; 0 = the codec default.
 	Lookahead int
+	// Batch is the most frames handed to a BatchProcessor at once (those already decoded; the pipeline never waits
+	// to fill a batch). 0 or 1 means one frame at a time.
+	Batch int
 	// FirstFrame is the index of the segment's first frame in the whole target (for frame names and processors).
 	FirstFrame int
 	// Expect, when > 0, is the planned frame count; a different count fails the run.
@@ -186,18 +195,53 @@ func Run(ctx context.Context, cfg Config, proc Processor, progress func(done int
 	}()
 	go func() { // process; after a failure it only forwards slots so they return to the pool
 		defer close(toEnc)
+		bp, batching := proc.(BatchProcessor)
+		batching = batching && cfg.Batch > 1
+		batch := make([]item, 0, max(1, cfg.Batch))
+		frames := make([]gocv.Mat, 0, cap(batch))
+		indices := make([]int, 0, cap(batch))
 		for it := range toProc {
+			// A batch is what is ready now, up to cfg.Batch: never wait for frames to fill it.
+			batch = append(batch[:0], it)
+		fill:
+			for batching && len(batch) < cfg.Batch {
+				select {
+				case next, ok := <-toProc:
+					if !ok {
+						break fill
+					}
+					batch = append(batch, next)
+				default:
+					break fill
+				}
+			}
 			if ctx.Err() == nil {
-				idx := cfg.FirstFrame + it.index
-				if err := proc.Process(pool[it.slot], idx); err != nil {
-					fail(fmt.Errorf("pipeline: frame %d: %w", idx, err))
+				frames, indices = frames[:0], indices[:0]
+				for _, b := range batch {
+					frames, indices = append(frames, pool[b.slot]), append(indices, cfg.FirstFrame+b.index)
+				}
+				var err error
+				if len(batch) > 1 {
+					err = bp.ProcessBatch(frames, indices)
+				} else {
+					err = proc.Process(frames[0], indices[0])
+				}
+				if err != nil && len(indices) == 1 {
+					fail(fmt.Errorf("pipeline: frame %d: %w", indices[0], err))
+				} else if err != nil {
+					fail(fmt.Errorf("pipeline: frames %d-%d: %w", indices[0], indices[len(indices)-1], err))
 				} else if cfg.FramesDir != "" {
-					if err := keepFrame(cfg, pool[it.slot], idx); err != nil {
-						fail(err)
+					for i := range frames {
+						if err := keepFrame(cfg, frames[i], indices[i]); err != nil {
+							fail(err)
+							break
+						}
 					}
 				}
 			}
-			toEnc <- it
+			for _, b := range batch {
+				toEnc <- b
+			}
 		}
 	}()
 	n := 0

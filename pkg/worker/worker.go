@@ -46,6 +46,8 @@ type Config struct {
 	DecoderThreads int
 	EncoderThreads int
 	Lookahead      int
+	// Batch is the most frames handed to the frame processor at once (the memory plan's batch).
+	Batch int
 	// Admit, when set, is the memory governor every segment pipeline of this worker asks before decoding a frame.
 	Admit pipeline.Admitter
 }
@@ -291,7 +293,7 @@ func (w *Worker) process(ctx context.Context, l *queue.Lease, t job.Task, log *z
 		FrameRate: media.Rational{Num: t.Spec.FrameRateNum, Den: t.Spec.FrameRateDen},
 		Encoder:   t.Spec.Encoder, Quality: t.Spec.Quality, InFlight: w.cfg.InFlight,
 		DecoderThreads: w.cfg.DecoderThreads, EncoderThreads: w.cfg.EncoderThreads, Lookahead: w.cfg.Lookahead,
-		Admit:      w.cfg.Admit,
+		Admit: w.cfg.Admit, Batch: w.cfg.Batch,
 		FirstFrame: t.Segment.Start, Expect: t.Segment.Frames(),
 		FramesDir: t.Spec.FramesDir, FrameFormat: t.Spec.FrameFormat, FrameQuality: t.Spec.FrameQuality,
 	}, proc, progress)
