@@ -146,7 +146,7 @@ func runCmd() *cobra.Command {
 	f.StringVar(&cfg.Detector, "face-detector-model", cfg.Detector, "yunet, yunet_2023mar, blazeface_front, blazeface_back, det_10g, or a YuNet/SCRFD/BlazeFace file")
 	f.IntVar(&cfg.DetectorSize, "face-detector-size", 0, "detector input size, a multiple of 32 (0 = the detector's default)")
 	f.Float32Var(&cfg.DetectorScore, "face-detector-score", 0, "minimum detection score (0 = the detector's default)")
-	f.Float32Var(&cfg.Face.MaskBlur, "face-mask-blur", 0.3, "softness of the swap mask's edge, a fraction of the face size")
+	f.Float32Var(&cfg.Face.MaskBlur, "face-mask-blur", 0, "softness of the swap mask's edge, a fraction of the face size (0 = the swapper's default: mesh 0.3, classical 0.1)")
 	f.Var(padding{&cfg.Face.MaskPadding}, "face-mask-padding", "cut the mask back by top,right,bottom,left percent (1, 2 or 4 values)")
 	f.StringVar(&cfg.Face.Blend, "face-blend", cfg.Face.Blend, "model-free swap blend: feather (fast) or poisson (seamlessClone, ~10x slower per face)")
 	f.StringVar(&cfg.Face.Enhancer, "face-enhancer-model", cfg.Face.Enhancer, "gfpgan_1.4, codeformer, or a GFPGAN/CodeFormer file")
