@@ -37,10 +37,15 @@ run: setup
 		--segment-seconds 20 --workers 2
 	@echo "The output is out/demo.mp4 (provenance record: out/demo.mp4.provenance.json)"
 
-## bench: Go benchmarks, then wall time and peak RSS of the main job (see docs/BENCHMARKS.md).
+## bench: Go benchmarks, then wall time and peak RSS of the main job, then the memory benchmarks: process-tree peak
+## per resolution x budget x workers, 10 s vs 10 minutes, pipeline overhead, sampler vs GNU time (see docs/BENCHMARKS.md;
+## MEMBENCH_FLAGS, e.g. -parts grid,overhead, picks parts; targets are cached in $TMPDIR/facefleet-membench).
+MEMBENCH_FLAGS ?=
 bench: setup
 	$(GO) test -run '^$$' -bench . -benchtime 20x ./pkg/...
 	bash scripts/bench-run.sh
+	$(GO) build -o bin/membench ./internal/membench
+	bin/membench -assets "$(ASSETS)" $(MEMBENCH_FLAGS)
 
 ## lint: gofmt and go vet.
 lint:

@@ -184,6 +184,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err := cfg.Validate(); err != nil {
 		return res, err
 	}
+	memory.ReduceFragmentation()
 	// The process's memory before any model or ffmpeg: the plan's base, and the baseline of the models' footprint.
 	sampler := memory.NewSampler(os.Getpid())
 	before, _ := sampler.Sample()
