@@ -20,15 +20,15 @@ func TestTreeRSSMatchesSampler(t *testing.T) {
 	if n := len(children(pid)); n != 2 {
 		t.Fatalf("%d children, want 2", n)
 	}
-	fast := treeRSS([]int{pid})
+	fast := memory.TreeRSS(pid)
 	s, err := memory.NewSampler(pid).Sample()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if fast == 0 || fast != s.RSS {
-		t.Fatalf("treeRSS %d, pkg/memory %d", fast, s.RSS)
+		t.Fatalf("TreeRSS %d, Sampler %d", fast, s.RSS)
 	}
-	if one := treeRSS([]int{children(pid)[0]}); one == 0 || one >= fast {
+	if one := memory.TreeRSS(children(pid)[0]); one == 0 || one >= fast {
 		t.Fatalf("one child %d of the tree's %d", one, fast)
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 
 	"github.com/shirou/gopsutil/v4/mem"
-	"github.com/shirou/gopsutil/v4/process"
 )
 
 // Sample is one reading.
@@ -37,11 +36,10 @@ func (s *Sampler) WithGPU(g GPUSampler) *Sampler {
 
 // Sample reads the tree's RSS now. Children that exit between listing and reading are skipped.
 func (s *Sampler) Sample() (Sample, error) {
-	root, err := process.NewProcess(s.pid)
-	if err != nil {
-		return Sample{}, fmt.Errorf("memory: process %d: %w", s.pid, err)
+	rss := TreeRSS(int(s.pid))
+	if rss == 0 {
+		return Sample{}, fmt.Errorf("memory: process %d is gone", s.pid)
 	}
-	rss := treeRSS(root, 0)
 	if rss > s.peak {
 		s.peak = rss
 	}
@@ -55,22 +53,4 @@ func (s *Sampler) Sample() (Sample, error) {
 		out.SystemPct = vm.UsedPercent
 	}
 	return out, nil
-}
-
-func treeRSS(p *process.Process, depth int) uint64 {
-	var total uint64
-	if mi, err := p.MemoryInfo(); err == nil {
-		total = mi.RSS
-	}
-	if depth > 16 {
-		return total
-	}
-	kids, err := p.Children()
-	if err != nil {
-		return total
-	}
-	for _, k := range kids {
-		total += treeRSS(k, depth+1)
-	}
-	return total
 }
