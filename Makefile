@@ -7,7 +7,7 @@ ASSETS ?= $(SHARED)/assets
 export FACEFLEET_SHARED ?= $(SHARED)
 GOTEST_TIMEOUT ?= 20m
 
-.PHONY: all setup build test run bench lint clean
+.PHONY: all setup build test run bench lint clean cluster
 
 all: build
 
@@ -44,8 +44,14 @@ MEMBENCH_FLAGS ?=
 bench: setup
 	$(GO) test -run '^$$' -bench . -benchtime 20x ./pkg/...
 	bash scripts/bench-run.sh
+	$(GO) test -run '^$$' -bench BenchmarkClusterWorkers -benchtime 1x -timeout 60m ./internal/e2e
 	$(GO) build -o bin/membench ./internal/membench
 	bin/membench -assets "$(ASSETS)" $(MEMBENCH_FLAGS)
+
+## cluster: a local cluster on 127.0.0.1 until Ctrl-C: nats-server, versitygw (S3), a coordinator and two workers;
+## the client settings go to ~/.config/facefleet/config.yaml (scripts/cluster.sh).
+cluster: setup
+	@bash scripts/cluster.sh
 
 ## lint: gofmt and go vet.
 lint:

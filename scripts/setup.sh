@@ -8,6 +8,8 @@ ORT_SHA256=ffb75a925ba05e47b235bb66e3e3911714a80b328a9c9425539feb204aa32a23
 CACHE=${FACEFLEET_CACHE:-$HOME/.cache/facefleet}
 ORT_DIR=$CACHE/onnxruntime-$ORT_VERSION
 ORT_LIB=$ORT_DIR/libonnxruntime.so.1
+NATS_VERSION=v2.15.2
+VERSITYGW_VERSION=v1.8.0
 
 log() { printf 'setup: %s\n' "$*"; }
 
@@ -34,3 +36,17 @@ if ! echo "$ORT_SHA256  $ORT_LIB" | sha256sum -c --status 2>/dev/null; then
   cp "$src" "$ORT_LIB.tmp" && mv "$ORT_LIB.tmp" "$ORT_LIB"
 fi
 log "onnxruntime: $ORT_LIB"
+
+# 3. Servers the tests start as real processes (internal/testenv): nats-server and versitygw (S3), built into
+#    $CACHE/bin. The version is the module version recorded in the binary: a go-installed versitygw --version says
+#    only "Version : git".
+for tool in "nats-server github.com/nats-io/nats-server/v2@$NATS_VERSION" \
+  "versitygw github.com/versity/versitygw/cmd/versitygw@$VERSITYGW_VERSION"; do
+  read -r name pkg <<<"$tool"
+  have=$(go version -m "$CACHE/bin/$name" 2>/dev/null | awk '$1 == "mod" { print $3 }' || true)
+  if [ "$have" != "${pkg##*@}" ]; then
+    log "installing $name ${pkg##*@} (go install $pkg)"
+    GOBIN=$CACHE/bin go install "$pkg"
+  fi
+  log "$name: $CACHE/bin/$name"
+done

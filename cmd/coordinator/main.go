@@ -1,5 +1,7 @@
 // Command coordinator runs Facefleet jobs: `run` does the whole job on this machine through the cluster's own
-// code path (embedded NATS, local store, in-process workers); `models` lists, fetches and verifies model files.
+// code path (embedded NATS, local store, in-process workers); `serve` is the cluster's coordinator daemon;
+// `submit`, `status`, `watch`, `cancel`, `retry`, `download` and `workers` are its clients; `models` lists, fetches
+// and verifies model files.
 package main
 
 import (

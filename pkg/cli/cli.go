@@ -10,9 +10,11 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/facefleet/facefleet/pkg/job"
 	"github.com/facefleet/facefleet/pkg/memory"
 	"github.com/facefleet/facefleet/pkg/ort"
 	"github.com/facefleet/facefleet/pkg/standalone"
@@ -84,8 +86,8 @@ func Coordinator() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(runCmd(), modelsCmd())
-	return root
+	root.AddCommand(runCmd(), modelsCmd(), serveCmd(), submitCmd(), statusCmd(), watchCmd(), cancelCmd(), retryCmd(), downloadCmd(), workersCmd())
+	return withConfig(root)
 }
 
 func newLogger(verbose bool) *zap.Logger {
@@ -100,6 +102,20 @@ func newLogger(verbose bool) *zap.Logger {
 		return zap.NewNop()
 	}
 	return l
+}
+
+// faceFlags are the face-processing choices `run` and `submit` share (roop's and FaceFusion's names).
+func faceFlags(f *pflag.FlagSet, o *job.FaceOptions) {
+	f.StringSliceVar(&o.Processors, "frame-processor", o.Processors, "frame processors, in order: face_swapper, face_enhancer; or none alone (no detection, frames untouched: measures the pipeline)")
+	f.StringVar(&o.Swapper, "face-swapper-model", o.Swapper, "mesh (468 landmarks, model-free), classical (5 points, model-free) or inswapper_128 (your model file)")
+	f.StringVar(&o.Selector, "face-selector-mode", o.Selector, "one (the largest face), many (every face) or reference (faces like the reference face)")
+	f.Float32Var(&o.SimilarDistance, "similar-face-distance", o.SimilarDistance, "reference mode: faces with |n1-n2|^2 below this are the same person (roop's 0.85)")
+	f.StringVar(&o.Recognizer, "face-recognizer-model", o.Recognizer, "ArcFace model for reference mode and inswapper: a manifest name or a file")
+	f.Float32Var(&o.MaskBlur, "face-mask-blur", 0, "softness of the swap mask's edge, a fraction of the face size (0 = the swapper's default: mesh 0.3, classical 0.1)")
+	f.Var(padding{&o.MaskPadding}, "face-mask-padding", "cut the mask back by top,right,bottom,left percent (1, 2 or 4 values)")
+	f.StringVar(&o.Blend, "face-blend", o.Blend, "model-free swap blend: feather (fast) or poisson (seamlessClone, ~10x slower per face)")
+	f.StringVar(&o.Enhancer, "face-enhancer-model", o.Enhancer, "gfpgan_1.4, codeformer, or a GFPGAN/CodeFormer file")
+	f.IntVar(&o.EnhancerBlend, "face-enhancer-blend", o.EnhancerBlend, "percent of the enhanced face blended over the original")
 }
 
 func runCmd() *cobra.Command {
@@ -136,21 +152,12 @@ func runCmd() *cobra.Command {
 	f.StringVarP(&cfg.Source, "source", "s", "", "source face image")
 	f.StringVarP(&cfg.Target, "target", "t", "", "target video or image")
 	f.StringVarP(&cfg.Output, "output", "o", "", "output file, or a directory for <source>-<target>.<ext>")
-	f.StringSliceVar(&cfg.Face.Processors, "frame-processor", cfg.Face.Processors, "frame processors, in order: face_swapper, face_enhancer; or none alone (no detection, frames untouched: measures the pipeline)")
-	f.StringVar(&cfg.Face.Swapper, "face-swapper-model", cfg.Face.Swapper, "mesh (468 landmarks, model-free), classical (5 points, model-free) or inswapper_128 (your model file)")
-	f.StringVar(&cfg.Face.Selector, "face-selector-mode", cfg.Face.Selector, "one (the largest face), many (every face) or reference (faces like the reference face)")
+	faceFlags(f, &cfg.Face)
 	f.IntVar(&cfg.ReferencePosition, "reference-face-position", 0, "reference face: its position, counted left to right")
 	f.IntVar(&cfg.ReferenceFrame, "reference-frame-number", 0, "reference face: the target frame it is taken from")
-	f.Float32Var(&cfg.Face.SimilarDistance, "similar-face-distance", cfg.Face.SimilarDistance, "reference mode: faces with |n1-n2|^2 below this are the same person (roop's 0.85)")
-	f.StringVar(&cfg.Face.Recognizer, "face-recognizer-model", cfg.Face.Recognizer, "ArcFace model for reference mode and inswapper: a manifest name or a file")
 	f.StringVar(&cfg.Detector, "face-detector-model", cfg.Detector, "yunet, yunet_2023mar, blazeface_front, blazeface_back, det_10g, or a YuNet/SCRFD/BlazeFace file")
 	f.IntVar(&cfg.DetectorSize, "face-detector-size", 0, "detector input size, a multiple of 32 (0 = the detector's default)")
 	f.Float32Var(&cfg.DetectorScore, "face-detector-score", 0, "minimum detection score (0 = the detector's default)")
-	f.Float32Var(&cfg.Face.MaskBlur, "face-mask-blur", 0, "softness of the swap mask's edge, a fraction of the face size (0 = the swapper's default: mesh 0.3, classical 0.1)")
-	f.Var(padding{&cfg.Face.MaskPadding}, "face-mask-padding", "cut the mask back by top,right,bottom,left percent (1, 2 or 4 values)")
-	f.StringVar(&cfg.Face.Blend, "face-blend", cfg.Face.Blend, "model-free swap blend: feather (fast) or poisson (seamlessClone, ~10x slower per face)")
-	f.StringVar(&cfg.Face.Enhancer, "face-enhancer-model", cfg.Face.Enhancer, "gfpgan_1.4, codeformer, or a GFPGAN/CodeFormer file")
-	f.IntVar(&cfg.Face.EnhancerBlend, "face-enhancer-blend", cfg.Face.EnhancerBlend, "percent of the enhanced face blended over the original")
 	f.BoolVar(&cfg.KeepFPS, "keep-fps", false, "keep the target frame rate (always kept; accepted for roop compatibility)")
 	f.BoolVar(&cfg.KeepFrames, "keep-frames", false, "keep the processed frames in <output>-frames/")
 	f.BoolVar(&cfg.SkipAudio, "skip-audio", false, "leave the target's audio out")

@@ -12,8 +12,8 @@ import (
 	"github.com/facefleet/facefleet/models"
 )
 
-// coordinator runs the coordinator command in-process and returns its stdout, stderr and error.
-func coordinator(t *testing.T, args ...string) (string, string, error) {
+// runCoordinator runs the coordinator command in-process and returns its stdout, stderr and error.
+func runCoordinator(t *testing.T, args ...string) (string, string, error) {
 	t.Helper()
 	cmd := Coordinator()
 	var out, errOut bytes.Buffer
@@ -40,7 +40,7 @@ func TestModelsCommands(t *testing.T) {
 	mirror := filepath.Join(testenv.SharedDir(t), "models")
 	dir := filepath.Join(t.TempDir(), "models")
 
-	out, _, err := coordinator(t, "models", "list", "--models-dir", dir)
+	out, _, err := runCoordinator(t, "models", "list", "--models-dir", dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +55,7 @@ func TestModelsCommands(t *testing.T) {
 	}
 
 	// fetch without names: the default set from the mirror, and nothing else.
-	out, progress, err := coordinator(t, "models", "fetch", "--mirror", mirror, "--models-dir", dir)
+	out, progress, err := runCoordinator(t, "models", "fetch", "--mirror", mirror, "--models-dir", dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,20 +73,20 @@ func TestModelsCommands(t *testing.T) {
 	}
 
 	// tests-only models need --include-tests, by name or in the default set.
-	if _, _, err := coordinator(t, "models", "fetch", "scrfd_500m_320", "--mirror", mirror, "--models-dir", dir); err == nil ||
+	if _, _, err := runCoordinator(t, "models", "fetch", "scrfd_500m_320", "--mirror", mirror, "--models-dir", dir); err == nil ||
 		!strings.Contains(err.Error(), "--include-tests") {
 		t.Fatalf("tests-only fetch without --include-tests: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "scrfd_500m_bnkps_shape320x320.onnx")); err == nil {
 		t.Fatal("a tests-only model was fetched without --include-tests")
 	}
-	out, _, err = coordinator(t, "models", "fetch", "--include-tests", "--mirror", mirror, "--models-dir", dir)
+	out, _, err = runCoordinator(t, "models", "fetch", "--include-tests", "--mirror", mirror, "--models-dir", dir)
 	if err != nil || !strings.Contains(out, "scrfd_500m_320: ok") || !strings.Contains(out, "mobilefacenet_128d: ok") {
 		t.Fatalf("fetch --include-tests: %v\n%s", err, out)
 	}
 
 	// A user model: never downloaded, a one-line error telling the user what to do.
-	_, _, err = coordinator(t, "models", "fetch", "inswapper_128", "--models-dir", dir)
+	_, _, err = runCoordinator(t, "models", "fetch", "inswapper_128", "--models-dir", dir)
 	if err == nil || !strings.Contains(OneLine(err), "copy your own into "+dir) || OneLine(err) != err.Error() {
 		t.Fatalf("user model fetch: %v", err)
 	}
@@ -95,7 +95,7 @@ func TestModelsCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	out, _, err = coordinator(t, "models", "verify", "--models-dir", dir)
+	out, _, err = runCoordinator(t, "models", "verify", "--models-dir", dir)
 	if err != nil {
 		t.Fatalf("verify: %v\n%s", err, out)
 	}
@@ -103,7 +103,7 @@ func TestModelsCommands(t *testing.T) {
 		!strings.Contains(out, "gfpgan_v1.4: unverified") || strings.Contains(out, "inswapper_128") {
 		t.Errorf("verify (every present model, nothing else):\n%s", out)
 	}
-	out, _, _ = coordinator(t, "models", "list", "--models-dir", dir)
+	out, _, _ = runCoordinator(t, "models", "list", "--models-dir", dir)
 	if f := row(t, out, "gfpgan_v1.4"); f[4] != "unverified" {
 		t.Errorf("gfpgan_v1.4 row %q", f)
 	}
@@ -116,31 +116,31 @@ func TestModelsCommands(t *testing.T) {
 	if err := os.WriteFile(yunet.Path(dir), []byte("not a model"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, _, _ = coordinator(t, "models", "list", "--models-dir", dir)
+	out, _, _ = runCoordinator(t, "models", "list", "--models-dir", dir)
 	if f := row(t, out, "yunet"); f[4] != "MISMATCH" {
 		t.Errorf("corrupted yunet row %q", f)
 	}
-	out, _, err = coordinator(t, "models", "verify", "--models-dir", dir)
+	out, _, err = runCoordinator(t, "models", "verify", "--models-dir", dir)
 	if err == nil || !strings.Contains(err.Error(), "does not match") ||
 		!strings.Contains(err.Error(), "coordinator models fetch yunet --models-dir "+dir) || !strings.Contains(out, "yunet: MISMATCH") {
 		t.Fatalf("verify corrupted: %v\n%s", err, out)
 	}
-	if _, _, err := coordinator(t, "models", "fetch", "yunet", "--mirror", mirror, "--models-dir", dir); err != nil {
+	if _, _, err := runCoordinator(t, "models", "fetch", "yunet", "--mirror", mirror, "--models-dir", dir); err != nil {
 		t.Fatal(err)
 	}
-	if out, _, err := coordinator(t, "models", "verify", "yunet", "--models-dir", dir); err != nil || out != "yunet: ok\n" {
+	if out, _, err := runCoordinator(t, "models", "verify", "yunet", "--models-dir", dir); err != nil || out != "yunet: ok\n" {
 		t.Fatalf("verify after repair: %v %q", err, out)
 	}
 
 	// Named but missing, and unknown names.
-	if _, _, err := coordinator(t, "models", "verify", "codeformer", "--models-dir", dir); err == nil ||
+	if _, _, err := runCoordinator(t, "models", "verify", "codeformer", "--models-dir", dir); err == nil ||
 		!strings.Contains(err.Error(), "codeformer.onnx: model file missing") {
 		t.Fatalf("verify missing: %v", err)
 	}
-	if _, _, err := coordinator(t, "models", "fetch", "nope", "--models-dir", dir); err == nil || !strings.Contains(err.Error(), "unknown model") {
+	if _, _, err := runCoordinator(t, "models", "fetch", "nope", "--models-dir", dir); err == nil || !strings.Contains(err.Error(), "unknown model") {
 		t.Fatalf("unknown: %v", err)
 	}
-	if out, _, err := coordinator(t, "models", "verify", "--models-dir", t.TempDir()); err != nil || !strings.HasPrefix(out, "no model files in") {
+	if out, _, err := runCoordinator(t, "models", "verify", "--models-dir", t.TempDir()); err != nil || !strings.HasPrefix(out, "no model files in") {
 		t.Fatalf("verify an empty dir: %v %q", err, out)
 	}
 }

@@ -1,33 +1,40 @@
 package cli
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/facefleet/facefleet/models"
+	"github.com/facefleet/facefleet/pkg/cluster"
 	"github.com/facefleet/facefleet/pkg/engine"
-	"github.com/facefleet/facefleet/pkg/job"
+	"github.com/facefleet/facefleet/pkg/fleet"
+	"github.com/facefleet/facefleet/pkg/memory"
 	"github.com/facefleet/facefleet/pkg/ort"
-	"github.com/facefleet/facefleet/pkg/queue"
-	"github.com/facefleet/facefleet/pkg/store"
 	"github.com/facefleet/facefleet/pkg/worker"
 )
 
-// Worker is the `worker` command: a daemon against a NATS server and a blob store the coordinator shares.
+// Worker is the `worker` command: a daemon that pulls segment tasks from NATS JetStream, with the blob store the
+// coordinator shares (S3, or a directory on one machine).
 func Worker() *cobra.Command {
 	var (
-		natsURL, storeDir, modelsDir, ortLib, workDir, id string
-		detector                                          string
-		session                                           = ort.SessionConfig{Provider: ort.ProviderCPU}
-		slots, threads                                    int
-		verbose                                           bool
+		cc                             cluster.Config
+		modelsDir, ortLib, workDir, id string
+		detector                       string
+		session                        = ort.SessionConfig{Provider: ort.ProviderCPU}
+		slots, threads, batch          int
+		maxMemoryGB                    float64
+		memoryOptimization, verbose    bool
+		grace                          time.Duration
 	)
 	c := &cobra.Command{
-		Use:           "worker --nats URL --store-dir DIR",
+		Use:           "worker --nats URL --s3-endpoint HOST:PORT",
 		Short:         "Process Facefleet segment tasks from NATS JetStream",
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
@@ -35,50 +42,101 @@ func Worker() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log := newLogger(verbose)
 			defer log.Sync()
-			ctx := cmd.Context()
-			conn, err := queue.Connect(ctx, queue.ConnConfig{URL: natsURL, Name: "facefleet-worker"})
+			memory.ReduceFragmentation()
+			ctx, stop := signalContext(cmd.Context())
+			defer stop()
+			if err := session.Validate(); err != nil {
+				return err
+			}
+			before, _ := memory.NewSampler(os.Getpid()).Sample()
+			cl, err := openCluster(ctx, cc, "facefleet-worker", log)
 			if err != nil {
 				return err
 			}
-			defer conn.Close()
-			tasks, err := conn.Tasks(ctx, queue.TasksConfig{Stream: "FACEFLEET_TASKS", Subjects: []string{job.SubjectAll}, Consumer: "workers"})
+			defer cl.Close()
+			// The first engine is loaded here so its footprint is measured; the worker gets it for its first slot.
+			newEngine := func() (*engine.Engine, error) {
+				s := session
+				s.IntraOpThreads = max(1, threads/slots)
+				return engine.New(engine.Config{ORTLibrary: ortLib, ModelsDir: modelsDir, Detector: detector, Session: s})
+			}
+			first, err := newEngine()
 			if err != nil {
 				return err
 			}
-			state, err := conn.State(ctx, queue.StateConfig{Bucket: "facefleet"})
+			if err := first.Preload(); err != nil {
+				_ = first.Close()
+				return err
+			}
+			loaded, _ := memory.NewSampler(os.Getpid()).Sample()
+			modelBytes := uint64(0)
+			if loaded.RSS > before.RSS {
+				modelBytes = loaded.RSS - before.RSS
+			}
+			var once sync.Once
+			engines := func() (worker.Engine, error) {
+				var e worker.Engine
+				once.Do(func() { e = first })
+				if e != nil {
+					return e, nil
+				}
+				return newEngine()
+			}
+			budget := uint64(maxMemoryGB * memory.GB)
+			wcfg := worker.Config{ID: id, WorkDir: workDir, Slots: slots, Batch: batch, MemoryBudget: budget,
+				ModelBytes: modelBytes, Grace: grace, MaxDeliver: cluster.TasksConfig().MaxDeliver}
+			if memoryOptimization {
+				wcfg.DecoderThreads, wcfg.EncoderThreads, wcfg.Lookahead = 1, 1, 8
+			}
+			w, err := worker.New(wcfg, worker.Deps{Tasks: cl.Tasks, State: cl.State, Blob: cl.Blob, Log: log, NewEngine: engines})
 			if err != nil {
 				return err
 			}
-			blob, err := store.NewLocal(store.LocalConfig{Dir: storeDir})
+			host, _ := os.Hostname()
+			started := time.Now().UTC()
+			fit := fleet.FitBatch1080p(budget, slots, modelBytes)
+			pub, err := fleet.NewPublisher(fleet.PublisherConfig{Interval: cc.Heartbeat}, cl.Fleet, func() fleet.Heartbeat {
+				cpus, total, free, gpus := fleet.HostInfo()
+				tasks, fps := w.Stats()
+				return fleet.Heartbeat{Kind: fleet.KindWorker, ID: w.ID(), Host: host, PID: os.Getpid(), CPUs: cpus,
+					RAMTotal: total, RAMFree: free, GPUs: gpus, Providers: []string{session.Provider}, Slots: slots,
+					MemoryBudget: budget, Batch1080p: min(fit, max(1, batch)), Tasks: tasks, FPS: fps, Started: started}
+			}, log)
 			if err != nil {
 				return err
 			}
-			w, err := worker.New(worker.Config{ID: id, WorkDir: workDir, Slots: slots},
-				worker.Deps{Tasks: tasks, State: state, Blob: blob, Log: log, NewEngine: func() (worker.Engine, error) {
-					s := session
-					s.IntraOpThreads = max(1, threads/slots)
-					return engine.New(engine.Config{ORTLibrary: ortLib, ModelsDir: modelsDir, Detector: detector, Session: s})
-				}})
-			if err != nil {
-				return err
-			}
+			var pubWG sync.WaitGroup
+			pubWG.Add(1)
+			go func() { defer pubWG.Done(); _ = pub.Run(ctx) }()
+			defer pubWG.Wait()
+			fmt.Fprintf(cmd.ErrOrStderr(), "worker %s: %d slot(s), models %s, budget %s, batch at 1080p %d\n",
+				w.ID(), slots, memory.FormatGB(modelBytes), budgetText(budget), fit)
 			return w.Run(ctx)
 		},
 	}
 	f := c.Flags()
-	f.StringVar(&natsURL, "nats", "nats://127.0.0.1:4222", "NATS server URL")
-	f.StringVar(&storeDir, "store-dir", "", "blob store directory shared with the coordinator")
+	clusterFlags(f, &cc)
 	f.StringVar(&modelsDir, "models-dir", models.DefaultDir(), "directory of model files")
 	f.StringVar(&ortLib, "onnxruntime-library", "", "path of libonnxruntime (default: the one make setup installs)")
 	f.StringVar(&workDir, "work-dir", filepath.Join(os.TempDir(), "facefleet-worker"), "scratch directory")
 	f.StringVar(&id, "id", "", "worker id (default host-pid)")
 	f.IntVar(&slots, "slots", 1, "segments processed at once")
+	f.IntVar(&batch, "batch-size", 1, "upper bound on frames per model call")
+	f.Float64Var(&maxMemoryGB, "max-memory", 0, "memory budget in GB for this worker and its ffmpeg children (0 = none): tasks that do not fit are handed to bigger workers")
+	f.BoolVar(&memoryOptimization, "memory-optimization", false, "trade speed for memory (single-threaded ffmpeg, short lookahead)")
+	f.DurationVar(&grace, "grace", 30*time.Second, "on SIGTERM, how long in-flight segments may finish before they go back to the queue")
 	f.StringVar(&detector, "face-detector-model", engine.DefaultDetector, "face detector: a manifest name or a file")
 	f.StringVar(&session.Provider, "execution-provider", session.Provider, "ONNX Runtime execution provider: "+strings.Join(ort.Providers(), ", "))
 	f.IntVar(&session.DeviceID, "execution-device-id", 0, "GPU device id")
 	f.Var(gigabytes{&session.GPUMemLimit}, "execution-gpu-mem-limit", "GPU memory limit of ONNX Runtime's arena in GB (0 = none)")
 	f.IntVar(&threads, "execution-threads", runtime.NumCPU(), "ONNX Runtime threads, shared by the slots")
 	f.BoolVarP(&verbose, "verbose", "v", false, "log as JSON on stderr")
-	_ = c.MarkFlagRequired("store-dir")
-	return c
+	return withConfig(c)
+}
+
+func budgetText(b uint64) string {
+	if b == 0 {
+		return "none"
+	}
+	return memory.FormatGB(b)
 }

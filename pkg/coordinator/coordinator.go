@@ -108,88 +108,39 @@ func (c *Coordinator) Run(ctx context.Context, req Request, progress Progress) (
 	rec := job.Record{ID: req.ID, State: job.Queued, Created: time.Now().UTC()}
 	c.setState(ctx, &rec, job.Splitting, "")
 
-	// Plan and split.
 	t0 := time.Now()
-	idx, err := media.ScanFrames(ctx, req.Target)
-	if err != nil {
-		return res, c.failed(ctx, &rec, err)
-	}
-	segs, err := job.Plan(idx.Keyframes, idx.PTS, idx.Count, c.cfg.SegmentSeconds)
-	if err != nil {
-		return res, c.failed(ctx, &rec, fmt.Errorf("%s: %w", req.Target, err))
-	}
-	starts := make([]int, len(segs))
-	for i, s := range segs {
-		starts[i] = s.Start
-	}
-	pieces, err := media.Split(ctx, req.Target, starts, idx.Count, filepath.Join(dir, "split"))
-	if err != nil {
-		return res, c.failed(ctx, &rec, err)
-	}
 	spec := req.Spec
 	spec.SourceKey = job.SourceKey(req.ID, filepath.Ext(req.Source))
-	spec.Width, spec.Height = req.Info.Width, req.Info.Height
-	spec.FrameRateNum, spec.FrameRateDen = req.Info.FrameRate.Num, req.Info.FrameRate.Den
 	if err := c.deps.Blob.PutFile(ctx, spec.SourceKey, req.Source); err != nil {
 		return res, c.failed(ctx, &rec, fmt.Errorf("store source: %w", err))
 	}
-	for i, p := range pieces {
-		if err := c.deps.Blob.PutFile(ctx, job.SegmentKey(req.ID, i), p); err != nil {
-			return res, c.failed(ctx, &rec, fmt.Errorf("store segment %d: %w", i, err))
-		}
-		_ = os.Remove(p)
+	plan, err := c.split(ctx, req.ID, req.Target, req.Info, c.cfg.SegmentSeconds, dir)
+	if err != nil {
+		return res, c.failed(ctx, &rec, err)
 	}
 	res.SplitTime = time.Since(t0)
-	res.Segments, res.Frames = len(segs), idx.Count
-	rec.Segments, rec.TotalFrames = len(segs), idx.Count
+	res.Segments, res.Frames = len(plan.Segments), plan.TotalFrames
+	rec.Segments, rec.TotalFrames = len(plan.Segments), plan.TotalFrames
 	c.setState(ctx, &rec, job.Running, "")
-	log.Info("job planned", zap.Int("segments", len(segs)), zap.Int("frames", idx.Count), zap.Duration("split", res.SplitTime))
+	log.Info("job planned", zap.Int("segments", len(plan.Segments)), zap.Int("frames", plan.TotalFrames), zap.Duration("split", res.SplitTime))
 
-	// Publish. Msg ids make a republish after a restart harmless.
-	for _, s := range segs {
-		t := job.Task{Job: req.ID, Segment: s, SegmentKey: job.SegmentKey(req.ID, s.Index), Spec: spec}
-		b, _ := json.Marshal(t)
-		if err := c.deps.Tasks.Publish(ctx, job.Subject(req.ID), t.MsgID(), b); err != nil {
-			return res, c.failed(ctx, &rec, fmt.Errorf("publish segment %d: %w", s.Index, err))
-		}
+	if err := c.publish(ctx, req.ID, plan, spec, 0, nil); err != nil {
+		return res, c.failed(ctx, &rec, err)
 	}
-
-	commits, err := c.wait(ctx, req.ID, segs, progress)
+	commits, err := c.wait(ctx, req.ID, plan.Segments, progress, nil)
 	if err != nil {
 		_ = c.deps.Tasks.PurgeSubject(context.Background(), job.Subject(req.ID))
 		return res, c.failed(ctx, &rec, err)
 	}
 
-	// Stitch: verify every piece, concatenate, mux the original audio once.
 	c.setState(ctx, &rec, job.Stitching, "")
 	t1 := time.Now()
-	results := make([]string, len(commits))
-	for i, cm := range commits {
-		results[i] = filepath.Join(dir, fmt.Sprintf("result-%05d.mp4", i))
-		if err := c.deps.Blob.GetFile(ctx, cm.ResultKey, results[i]); err != nil {
-			return res, c.failed(ctx, &rec, fmt.Errorf("fetch result %d: %w", i, err))
-		}
-		got, err := media.ScanFrames(ctx, results[i])
-		if err != nil {
-			return res, c.failed(ctx, &rec, err)
-		}
-		if got.Count != segs[i].Frames() {
-			return res, c.failed(ctx, &rec, fmt.Errorf("segment %d: result has %d frames, planned %d", i, got.Count, segs[i].Frames()))
-		}
-	}
 	audio := req.Target
-	if req.SkipAudio || !req.Info.HasAudio {
+	if req.SkipAudio || !plan.HasAudio {
 		audio = ""
 	}
-	if err := media.Stitch(ctx, media.StitchConfig{Pieces: results, AudioFrom: audio, Output: req.Output, Metadata: req.Metadata, Rotation: req.Info.Rotation}); err != nil {
+	if err := c.stitch(ctx, plan, commits, dir, audio, req.Output, req.Metadata); err != nil {
 		return res, c.failed(ctx, &rec, err)
-	}
-	out, err := media.ScanFrames(ctx, req.Output)
-	if err != nil {
-		return res, c.failed(ctx, &rec, err)
-	}
-	if out.Count != idx.Count {
-		return res, c.failed(ctx, &rec, fmt.Errorf("%s: stitched %d frames, target has %d", req.Output, out.Count, idx.Count))
 	}
 	res.StitchTime = time.Since(t1)
 	c.setState(ctx, &rec, job.Done, "")
@@ -197,8 +148,99 @@ func (c *Coordinator) Run(ctx context.Context, req Request, progress Progress) (
 	return res, nil
 }
 
+// split plans segments at keyframes, cuts the target into video-only pieces and stores them under the job's
+// segment keys.
+func (c *Coordinator) split(ctx context.Context, id, target string, info *media.Info, seconds float64, dir string) (job.JobPlan, error) {
+	plan := job.JobPlan{Width: info.Width, Height: info.Height, FPSNum: info.FrameRate.Num, FPSDen: info.FrameRate.Den,
+		HasAudio: info.HasAudio, Rotation: info.Rotation}
+	idx, err := media.ScanFrames(ctx, target)
+	if err != nil {
+		return plan, err
+	}
+	segs, err := job.Plan(idx.Keyframes, idx.PTS, idx.Count, seconds)
+	if err != nil {
+		return plan, fmt.Errorf("%s: %w", target, err)
+	}
+	starts := make([]int, len(segs))
+	for i, s := range segs {
+		starts[i] = s.Start
+	}
+	pieces, err := media.Split(ctx, target, starts, idx.Count, filepath.Join(dir, "split"))
+	if err != nil {
+		return plan, err
+	}
+	for i, p := range pieces {
+		if err := c.deps.Blob.PutFile(ctx, job.SegmentKey(id, i), p); err != nil {
+			return plan, fmt.Errorf("store segment %d: %w", i, err)
+		}
+		_ = os.Remove(p)
+	}
+	plan.Segments, plan.TotalFrames = segs, idx.Count
+	return plan, nil
+}
+
+// publish queues one task per segment. With skip, segments it reports true for (committed, or already queued) are
+// left alone. Message ids make a republish inside the deduplication window harmless.
+func (c *Coordinator) publish(ctx context.Context, id string, plan job.JobPlan, spec job.Spec, gen int, skip func(job.Segment) (bool, error)) error {
+	spec.Width, spec.Height = plan.Width, plan.Height
+	spec.FrameRateNum, spec.FrameRateDen = plan.FPSNum, plan.FPSDen
+	for _, s := range plan.Segments {
+		if skip != nil {
+			ok, err := skip(s)
+			if err != nil {
+				return err
+			}
+			if ok {
+				continue
+			}
+		}
+		t := job.Task{Job: id, Segment: s, SegmentKey: job.SegmentKey(id, s.Index), Spec: spec, Generation: gen}
+		b, _ := json.Marshal(t)
+		if err := c.deps.Tasks.Publish(ctx, job.TaskSubject(id, s.Index), t.MsgID(), b); err != nil {
+			return fmt.Errorf("publish segment %d: %w", s.Index, err)
+		}
+	}
+	return nil
+}
+
+// stitch fetches every committed result, checks its frame count against the plan, concatenates them, muxes the
+// original audio once (audioFrom "" for none) and checks the output's frame count.
+func (c *Coordinator) stitch(ctx context.Context, plan job.JobPlan, commits []job.Commit, dir, audioFrom, output string, metadata map[string]string) error {
+	results := make([]string, len(commits))
+	for i, cm := range commits {
+		results[i] = filepath.Join(dir, fmt.Sprintf("result-%05d.mp4", i))
+		if err := c.deps.Blob.GetFile(ctx, cm.ResultKey, results[i]); err != nil {
+			return fmt.Errorf("fetch result %d: %w", i, err)
+		}
+		got, err := media.ScanFrames(ctx, results[i])
+		if err != nil {
+			return err
+		}
+		if want := plan.Segments[i].Frames(); got.Count != want {
+			return fmt.Errorf("segment %d: result has %d frames, planned %d", i, got.Count, want)
+		}
+	}
+	defer func() {
+		for _, r := range results {
+			_ = os.Remove(r)
+		}
+	}()
+	if err := media.Stitch(ctx, media.StitchConfig{Pieces: results, AudioFrom: audioFrom, Output: output, Metadata: metadata, Rotation: plan.Rotation}); err != nil {
+		return err
+	}
+	out, err := media.ScanFrames(ctx, output)
+	if err != nil {
+		return err
+	}
+	if out.Count != plan.TotalFrames {
+		return fmt.Errorf("%s: stitched %d frames, target has %d", output, out.Count, plan.TotalFrames)
+	}
+	return nil
+}
+
 // wait follows commits, progress and failures until every segment is committed.
-func (c *Coordinator) wait(ctx context.Context, id string, segs []job.Segment, progress Progress) ([]job.Commit, error) {
+// A value on abort (a cancel, say) ends the wait with that error.
+func (c *Coordinator) wait(ctx context.Context, id string, segs []job.Segment, progress Progress, abort <-chan error) ([]job.Commit, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	commitsCh, err := c.deps.State.Watch(ctx, job.CommitPattern(id))
@@ -233,6 +275,8 @@ func (c *Coordinator) wait(ctx context.Context, id string, segs []job.Segment, p
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
+		case err := <-abort:
+			return nil, err
 		case e, ok := <-failCh:
 			if !ok {
 				return nil, ctx.Err()

@@ -132,6 +132,13 @@ func (e *Engine) Models() []string { return append([]string(nil), e.models...) }
 // Detector is the loaded face detector.
 func (e *Engine) Detector() processor.Detector { return e.detector }
 
+// Preload loads the models the default swap needs (the detector is loaded by New), so a worker measures its
+// footprint and fails on a missing model at start rather than on its first task.
+func (e *Engine) Preload() error {
+	_, err := e.loadLandmarker()
+	return err
+}
+
 func (e *Engine) loadLandmarker() (processor.Landmarker, error) {
 	if e.landmarker != nil {
 		return e.landmarker, nil

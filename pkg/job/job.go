@@ -129,19 +129,31 @@ type FaceOptions struct {
 	Recognizer      string     `json:"face_recognizer_model"`    // w600k_r50 or a file (inswapper, reference)
 }
 
-// Task is one segment's unit of work on the queue.
+// Task is one segment's unit of work on the queue. Width, Height (in Spec) and the segment's frame count let a
+// worker decide before downloading anything whether the segment fits its memory.
 type Task struct {
 	Job        string  `json:"job"`
 	Segment    Segment `json:"segment"`
 	SegmentKey string  `json:"segment_key"`
 	Spec       Spec    `json:"spec"`
+	// Generation is the job record's generation when the task was published: a retry publishes the segment again
+	// under a new message id, which deduplication would otherwise drop.
+	Generation int `json:"generation,omitempty"`
 }
 
 // MsgID is the task's Nats-Msg-Id: republishing a plan after a restart is deduplicated by it.
-func (t Task) MsgID() string { return fmt.Sprintf("%s/%d", t.Job, t.Segment.Index) }
+func (t Task) MsgID() string {
+	if t.Generation > 0 {
+		return fmt.Sprintf("%s/%d/%d", t.Job, t.Segment.Index, t.Generation)
+	}
+	return fmt.Sprintf("%s/%d", t.Job, t.Segment.Index)
+}
 
-// Subject is the task's NATS subject: one per job, so a job's pending tasks can be purged on cancel.
-func Subject(jobID string) string { return "facefleet.tasks." + jobID }
+// TaskSubject is the NATS subject of one segment's task: a resuming coordinator can ask whether it is queued.
+func TaskSubject(jobID string, n int) string { return fmt.Sprintf("facefleet.tasks.%s.%d", jobID, n) }
+
+// Subject matches every task of a job, so a job's pending tasks can be purged on cancel.
+func Subject(jobID string) string { return "facefleet.tasks." + jobID + ".>" }
 
 // SubjectAll matches every job's tasks.
 const SubjectAll = "facefleet.tasks.>"
@@ -154,34 +166,108 @@ func SegmentKey(jobID string, n int) string {
 	return fmt.Sprintf("jobs/%s/segments/%05d.mkv", jobID, n)
 }
 
-// ResultKey is where a worker uploads its result for one attempt: attempts never overwrite each other.
-func ResultKey(jobID string, n, attempt int) string {
+// ResultKey is where a worker uploads its result for one attempt of one generation: attempts, and retries of a
+// finished segment, never overwrite each other.
+func ResultKey(jobID string, n, generation, attempt int) string {
+	if generation > 0 {
+		return fmt.Sprintf("jobs/%s/results/%05d-g%d-%d.mp4", jobID, n, generation, attempt)
+	}
 	return fmt.Sprintf("jobs/%s/results/%05d-%d.mp4", jobID, n, attempt)
 }
+
+// InputKey is where a submitted job's inputs are stored: name is "source" or "target", ext the file's extension.
+func InputKey(jobID, name, ext string) string { return "jobs/" + jobID + "/input/" + name + ext }
+
+// OutputKey is where the coordinator stores a finished job's output; its provenance record sits beside it.
+func OutputKey(jobID, ext string) string { return "jobs/" + jobID + "/output" + ext }
+
+// ProvenanceKey is the provenance record of an output stored under key.
+func ProvenanceKey(outputKey string) string { return outputKey + ".provenance.json" }
 
 // Prefix is the key prefix of everything a job stores.
 func Prefix(jobID string) string { return "jobs/" + jobID + "/" }
 
-// Record is a job's state in the KV bucket.
+// Record is a job's state in the KV bucket. Every writer changes it with compare-and-set, so a client's cancel is
+// never lost under a coordinator's progress update.
 type Record struct {
-	ID          string    `json:"id"`
-	State       State     `json:"state"`
-	Segments    int       `json:"segments"`
+	ID          string `json:"id"`
+	State       State  `json:"state"`
+	Segments    int    `json:"segments"`
+	TotalFrames int    `json:"total_frames"`
+	FramesDone  int    `json:"frames_done"`
+	Error       string `json:"error,omitempty"`
+	// Waiting says why segments are not being processed, when no worker can take them (placement).
+	Waiting string `json:"waiting,omitempty"`
+	// Owner is the coordinator running the job; another takes it over when the owner's heartbeat expires.
+	Owner string `json:"owner,omitempty"`
+	// Generation counts retries; tasks carry it in their message ids.
+	Generation int `json:"generation,omitempty"`
+	// Submission is what a client asked for (cluster jobs only).
+	Submission *Submission `json:"submission,omitempty"`
+	OutputKey  string      `json:"output_key,omitempty"`
+	// SplitSeconds and StitchSeconds are the coordinator's own share of the job's wall time.
+	SplitSeconds  float64   `json:"split_seconds,omitempty"`
+	StitchSeconds float64   `json:"stitch_seconds,omitempty"`
+	Created       time.Time `json:"created"`
+	Updated       time.Time `json:"updated"`
+}
+
+// Percent is the share of frames done, 0-100.
+func (r Record) Percent() float64 {
+	if r.TotalFrames <= 0 {
+		return 0
+	}
+	return 100 * float64(r.FramesDone) / float64(r.TotalFrames)
+}
+
+// Submission is a cluster job as the client submitted it: inputs already in the blob store, and how to process them.
+type Submission struct {
+	SourceKey      string  `json:"source_key"`
+	TargetKey      string  `json:"target_key"`
+	SourceName     string  `json:"source_name"` // the client's file names, for messages
+	TargetName     string  `json:"target_name"`
+	OutputExt      string  `json:"output_ext"` // ".mp4", ".mkv", ...
+	SkipAudio      bool    `json:"skip_audio,omitempty"`
+	SegmentSeconds float64 `json:"segment_seconds,omitempty"` // 0: the coordinator's default
+	Spec           Spec    `json:"spec"`
+	// Metadata is written into the output's container (the synthetic-media label).
+	Metadata map[string]string `json:"metadata,omitempty"`
+	// Source, Target hashes for the provenance record.
+	SourceSHA256 string `json:"source_sha256,omitempty"`
+	TargetSHA256 string `json:"target_sha256,omitempty"`
+}
+
+// JobPlan is a split job's segments and the target's properties the stitch needs. It is written once the segments
+// are stored, so a coordinator that resumes the job skips the split.
+type JobPlan struct {
+	Segments    []Segment `json:"segments"`
 	TotalFrames int       `json:"total_frames"`
-	Error       string    `json:"error,omitempty"`
-	Created     time.Time `json:"created"`
-	Updated     time.Time `json:"updated"`
+	Width       int       `json:"width"`
+	Height      int       `json:"height"`
+	FPSNum      int       `json:"fps_num"`
+	FPSDen      int       `json:"fps_den"`
+	HasAudio    bool      `json:"has_audio"`
+	Rotation    int       `json:"rotation"`
+}
+
+// Waiting is a worker's note that it cannot take a segment (it does not fit its memory).
+type Waiting struct {
+	Worker string    `json:"worker"`
+	Reason string    `json:"reason"`
+	At     time.Time `json:"at"`
 }
 
 // Commit records the one accepted result of a segment. The first commit wins (KV create), later ones are discarded.
 type Commit struct {
-	Job       string  `json:"job"`
-	Segment   int     `json:"segment"`
-	Attempt   int     `json:"attempt"`
-	Worker    string  `json:"worker"`
-	ResultKey string  `json:"result_key"`
-	Frames    int     `json:"frames"`
-	Seconds   float64 `json:"seconds"`
+	Job     string `json:"job"`
+	Segment int    `json:"segment"`
+	Attempt int    `json:"attempt"`
+	// Generation is the task's: a retry of a committed segment commits under a new generation.
+	Generation int     `json:"generation,omitempty"`
+	Worker     string  `json:"worker"`
+	ResultKey  string  `json:"result_key"`
+	Frames     int     `json:"frames"`
+	Seconds    float64 `json:"seconds"`
 }
 
 // Failure is written when a segment cannot be processed: bad input or retries exhausted.
@@ -204,3 +290,16 @@ func CommitPattern(jobID string) string      { return "commit." + jobID + ".*" }
 func ProgressKey(jobID string, n int) string { return fmt.Sprintf("progress.%s.%d", jobID, n) }
 func ProgressPattern(jobID string) string    { return "progress." + jobID + ".*" }
 func FailureKey(jobID string) string         { return "failure." + jobID }
+func PlanKey(jobID string) string            { return "plan." + jobID }
+func WaitingKey(jobID string, n int) string  { return fmt.Sprintf("waiting.%s.%d", jobID, n) }
+func WaitingPattern(jobID string) string     { return "waiting." + jobID + ".*" }
+func FailsKey(jobID string, n int) string    { return fmt.Sprintf("fails.%s.%d", jobID, n) }
+
+// RecordPattern matches every job's record.
+const RecordPattern = "job.*"
+
+// SegmentKeyPrefixes are the prefixes of the per-segment KV keys a job owns (commits, progress, waiting notes,
+// failure counts), for cleanup with State.Keys.
+func SegmentKeyPrefixes(jobID string) []string {
+	return []string{"commit." + jobID + ".", "progress." + jobID + ".", "waiting." + jobID + ".", "fails." + jobID + "."}
+}

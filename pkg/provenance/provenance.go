@@ -45,6 +45,9 @@ type Record struct {
 	Terms          string    `json:"terms"`
 }
 
+// Generator names the product in every label and record.
+const Generator = "Facefleet"
+
 // Terms is the use statement every record carries.
 const Terms = "Face-swapped with consent for lawful use only; see the Facefleet README."
 

@@ -225,6 +225,21 @@ func (t *Tasks) PurgeSubject(ctx context.Context, subject string) error {
 	return nil
 }
 
+// Has reports whether the stream holds a task on subject (pending or leased). A coordinator that resumes a job
+// publishes only the segments that have neither a commit nor a task, so a restart never queues a segment twice,
+// even after the deduplication window.
+func (t *Tasks) Has(ctx context.Context, subject string) (bool, error) {
+	_, err := t.stream.GetLastMsgForSubject(ctx, subject)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, jetstream.ErrMsgNotFound):
+		return false, nil
+	default:
+		return false, fmt.Errorf("queue: has %s: %w", subject, err)
+	}
+}
+
 // Pending reports the queue lag from the consumer: tasks not yet delivered, and tasks delivered but not acked.
 // Their sum is what KEDA's nats-jetstream scaler calls lag.
 func (t *Tasks) Pending(ctx context.Context) (pending, ackPending int, err error) {

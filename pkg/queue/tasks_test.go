@@ -338,6 +338,11 @@ func TestPurgeSubject(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitPending(t, tasks, 3, -1)
+	for subject, want := range map[string]bool{"facefleet.tasks.jobA.1": false, "facefleet.tasks.jobB.1": true, "facefleet.tasks.jobC.0": false} {
+		if got, err := tasks.Has(testCtx(t), subject); err != nil || got != want {
+			t.Errorf("Has(%s) = %v, %v; want %v", subject, got, err, want)
+		}
+	}
 	leases := drain(t, tasks, 300*time.Millisecond)
 	var ids []string
 	for _, l := range leases {

@@ -36,7 +36,7 @@ import (
 )
 
 // Generator names the product in every output's label.
-const Generator = "Facefleet"
+const Generator = provenance.Generator
 
 // Config holds `coordinator run`'s settings; the flag names are roop's.
 type Config struct {

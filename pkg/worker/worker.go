@@ -8,9 +8,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -18,6 +21,7 @@ import (
 	"github.com/facefleet/facefleet/pkg/engine"
 	"github.com/facefleet/facefleet/pkg/job"
 	"github.com/facefleet/facefleet/pkg/media"
+	"github.com/facefleet/facefleet/pkg/memory"
 	"github.com/facefleet/facefleet/pkg/pipeline"
 	"github.com/facefleet/facefleet/pkg/queue"
 	"github.com/facefleet/facefleet/pkg/store"
@@ -50,6 +54,16 @@ type Config struct {
 	Batch int
 	// Admit, when set, is the memory governor every segment pipeline of this worker asks before decoding a frame.
 	Admit pipeline.Admitter
+
+	// MemoryBudget, when set, is the memory this worker process tree may use (--max-memory): each task is planned
+	// for it (frames in flight, batch, ffmpeg threads), and a task that cannot fit even batch 1 is handed back with
+	// PlacementDelay so a bigger worker takes it. ModelBytes is the measured footprint of one slot's models.
+	MemoryBudget   uint64
+	ModelBytes     uint64
+	PlacementDelay time.Duration
+	// MaxAttempts is how many failed attempts a segment gets before the job fails; placement hand-backs and
+	// deliveries after a crash do not count. MaxDeliver stays the last resort for a worker that dies every time.
+	MaxAttempts int
 }
 
 // Validate checks the config and fills defaults.
@@ -82,6 +96,12 @@ func (c *Config) Validate() error {
 	if c.ProgressEvery <= 0 {
 		c.ProgressEvery = 500 * time.Millisecond
 	}
+	if c.PlacementDelay <= 0 {
+		c.PlacementDelay = 10 * time.Second
+	}
+	if c.MaxAttempts <= 0 {
+		c.MaxAttempts = min(3, c.MaxDeliver)
+	}
 	return nil
 }
 
@@ -108,6 +128,15 @@ type Worker struct {
 	engines chan Engine
 	srcMu   sync.Mutex
 	sources []cachedSource // oldest first
+
+	statMu sync.Mutex
+	active map[string]bool // "job/segment" being processed
+	frames []frameMark     // recent frame counts, for the heartbeat's fps
+}
+
+type frameMark struct {
+	at time.Time
+	n  int
 }
 
 type cachedSource struct{ job, path string }
@@ -127,7 +156,7 @@ func New(cfg Config, deps Deps) (*Worker, error) {
 		return nil, fmt.Errorf("worker: %w", err)
 	}
 	w := &Worker{cfg: cfg, deps: deps, log: deps.Log.With(zap.String("worker", cfg.ID)),
-		engines: make(chan Engine, cfg.Slots)}
+		engines: make(chan Engine, cfg.Slots), active: map[string]bool{}}
 	for i := 0; i < cfg.Slots; i++ {
 		e, err := deps.NewEngine()
 		if err != nil {
@@ -138,6 +167,9 @@ func New(cfg Config, deps Deps) (*Worker, error) {
 	}
 	return w, nil
 }
+
+// ID is the worker's id.
+func (w *Worker) ID() string { return w.cfg.ID }
 
 func (w *Worker) closeEngines() {
 	for {
@@ -168,7 +200,7 @@ func (w *Worker) Run(ctx context.Context) error {
 			}
 			continue
 		}
-		leases, err := w.deps.Tasks.Fetch(ctx, free, w.cfg.FetchWait)
+		leases, err := w.deps.Tasks.Fetch(ctx, free, jitter(w.cfg.FetchWait))
 		if err != nil {
 			if ctx.Err() != nil {
 				break
@@ -223,8 +255,22 @@ func (w *Worker) handle(ctx context.Context, l *queue.Lease) {
 			return
 		}
 	}
-	stop := l.KeepAlive(ctx, w.cfg.KeepAlive)
-	err := w.process(ctx, l, t, log)
+	plan, err := w.place(t)
+	if err != nil {
+		w.handBack(ctx, l, t, err, log)
+		return
+	}
+	_ = w.deps.State.Delete(ctx, job.WaitingKey(t.Job, t.Segment.Index))
+	name := fmt.Sprintf("%s/%d", t.Job, t.Segment.Index)
+	w.setActive(name, true)
+	defer w.setActive(name, false)
+
+	// A cancel (the job's record turns terminal) stops the segment at once.
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ended := w.watchJob(pctx, t.Job, cancel)
+	stop := l.KeepAlive(pctx, w.cfg.KeepAlive)
+	err = w.process(pctx, l, t, plan, log)
 	stop()
 	switch {
 	case err == nil:
@@ -234,18 +280,130 @@ func (w *Worker) handle(ctx context.Context, l *queue.Lease) {
 	case ctx.Err() != nil:
 		log.Info("segment interrupted, returned to the queue")
 		_ = l.Nak()
+	case ended.Load():
+		log.Info("job ended while its segment was processed")
+		_ = l.Term("job ended")
 	case errors.Is(err, engine.ErrBadInput) || errors.Is(err, engine.ErrNoFace):
 		log.Error("bad input", zap.Error(err))
 		w.fail(t, err)
 		_ = l.Term(err.Error())
-	case l.Delivered() >= w.cfg.MaxDeliver:
-		log.Error("segment failed on its last delivery", zap.Error(err))
+	case w.countFailure(ctx, t) >= w.cfg.MaxAttempts || l.Delivered() >= w.cfg.MaxDeliver:
+		log.Error("segment failed on its last attempt", zap.Error(err))
 		w.fail(t, err)
 		_ = l.Term(err.Error())
 	default:
 		log.Warn("segment failed, will retry", zap.Error(err))
 		_ = l.NakWithDelay(w.cfg.RetryDelay)
 	}
+}
+
+// place plans a task for this worker's memory budget: the pipeline's frames in flight, batch and ffmpeg threads.
+// Without a budget the configured values are used.
+func (w *Worker) place(t job.Task) (memory.Plan, error) {
+	p := memory.Plan{FramesInFlight: w.cfg.InFlight, Batch: w.cfg.Batch, DecoderThreads: w.cfg.DecoderThreads,
+		EncoderThreads: w.cfg.EncoderThreads, Lookahead: w.cfg.Lookahead}
+	if w.cfg.MemoryBudget == 0 {
+		return p, nil
+	}
+	return memory.Budget{Total: w.cfg.MemoryBudget}.Plan(memory.PlanInput{Width: t.Spec.Width, Height: t.Spec.Height,
+		Workers: w.cfg.Slots, ModelBytes: w.cfg.ModelBytes, Encoder: t.Spec.Encoder, MaxBatch: max(1, w.cfg.Batch),
+		DecoderThreads: w.cfg.DecoderThreads, EncoderThreads: w.cfg.EncoderThreads})
+}
+
+// handBack returns a task this worker cannot fit, with a delay so others get it first, and leaves a note that the
+// coordinator shows in the job's status. Hand-backs never fail a job: a bigger worker may join the fleet later.
+func (w *Worker) handBack(ctx context.Context, l *queue.Lease, t job.Task, why error, log *zap.Logger) {
+	log.Info("segment does not fit this worker; handing it back", zap.Error(why))
+	reason := fmt.Sprintf("%dx%d does not fit: %v", t.Spec.Width, t.Spec.Height, why)
+	b, _ := json.Marshal(job.Waiting{Worker: w.cfg.ID, Reason: reason, At: time.Now().UTC()})
+	_, _ = w.deps.State.Put(ctx, job.WaitingKey(t.Job, t.Segment.Index), b)
+	_ = l.NakWithDelay(jitter(w.cfg.PlacementDelay))
+}
+
+// jitter spreads d over [0.75d, 1.25d). JetStream hands a redelivered task to the oldest waiting pull request; with
+// fixed delays and fetch waits, a worker that hands a task back re-pulls in the same phase every time and is handed
+// the same task again forever, while bigger idle workers never see it.
+func jitter(d time.Duration) time.Duration {
+	return d*3/4 + rand.N(d/2+1)
+}
+
+// watchJob cancels a segment's work when its job ends (a client cancelled it). The flag tells why work stopped.
+func (w *Worker) watchJob(ctx context.Context, id string, cancel context.CancelFunc) *atomic.Bool {
+	var ended atomic.Bool
+	ch, err := w.deps.State.Watch(ctx, job.RecordKey(id))
+	if err != nil {
+		return &ended
+	}
+	go func() {
+		for e := range ch {
+			var rec job.Record
+			if !e.Deleted && json.Unmarshal(e.Value, &rec) == nil && rec.State.Terminal() {
+				ended.Store(true)
+				cancel()
+			}
+		}
+	}()
+	return &ended
+}
+
+// countFailure adds one to the segment's failed attempts and returns the count.
+func (w *Worker) countFailure(ctx context.Context, t job.Task) int {
+	n := 0
+	_, err := w.deps.State.Modify(context.WithoutCancel(ctx), job.FailsKey(t.Job, t.Segment.Index), func(old []byte) ([]byte, error) {
+		n = 0
+		if old != nil {
+			_ = json.Unmarshal(old, &n)
+		}
+		n++
+		return json.Marshal(n)
+	})
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+func (w *Worker) setActive(name string, on bool) {
+	w.statMu.Lock()
+	defer w.statMu.Unlock()
+	if on {
+		w.active[name] = true
+	} else {
+		delete(w.active, name)
+	}
+}
+
+func (w *Worker) addFrames(n int) {
+	w.statMu.Lock()
+	defer w.statMu.Unlock()
+	now := time.Now()
+	w.frames = append(w.frames, frameMark{at: now, n: n})
+	cut := 0
+	for cut < len(w.frames) && now.Sub(w.frames[cut].at) > fpsWindow {
+		cut++
+	}
+	w.frames = w.frames[cut:]
+}
+
+// fpsWindow is how far back the heartbeat's frames per second looks.
+const fpsWindow = 30 * time.Second
+
+// Stats are what the worker's heartbeat shows: the segments in work and the recent frames per second.
+func (w *Worker) Stats() (tasks []string, fps float64) {
+	w.statMu.Lock()
+	defer w.statMu.Unlock()
+	for k := range w.active {
+		tasks = append(tasks, k)
+	}
+	sort.Strings(tasks)
+	now := time.Now()
+	n := 0
+	for _, f := range w.frames {
+		if now.Sub(f.at) <= fpsWindow {
+			n += f.n
+		}
+	}
+	return tasks, float64(n) / fpsWindow.Seconds()
 }
 
 func (w *Worker) fail(t job.Task, cause error) {
@@ -255,7 +413,7 @@ func (w *Worker) fail(t job.Task, cause error) {
 	}
 }
 
-func (w *Worker) process(ctx context.Context, l *queue.Lease, t job.Task, log *zap.Logger) error {
+func (w *Worker) process(ctx context.Context, l *queue.Lease, t job.Task, plan memory.Plan, log *zap.Logger) error {
 	start := time.Now()
 	attempt := l.Delivered()
 	dir := filepath.Join(w.cfg.WorkDir, fmt.Sprintf("%s-%05d-%d", t.Job, t.Segment.Index, attempt))
@@ -280,7 +438,10 @@ func (w *Worker) process(ctx context.Context, l *queue.Lease, t job.Task, log *z
 	}
 	out := filepath.Join(dir, "result.mp4")
 	var lastProgress time.Time
+	reported := 0
 	progress := func(done int) {
+		w.addFrames(done - reported)
+		reported = done
 		if time.Since(lastProgress) < w.cfg.ProgressEvery && done != t.Segment.Frames() {
 			return
 		}
@@ -291,20 +452,20 @@ func (w *Worker) process(ctx context.Context, l *queue.Lease, t job.Task, log *z
 	n, err := pipeline.Run(ctx, pipeline.Config{
 		Input: in, Output: out, Width: t.Spec.Width, Height: t.Spec.Height,
 		FrameRate: media.Rational{Num: t.Spec.FrameRateNum, Den: t.Spec.FrameRateDen},
-		Encoder:   t.Spec.Encoder, Quality: t.Spec.Quality, InFlight: w.cfg.InFlight,
-		DecoderThreads: w.cfg.DecoderThreads, EncoderThreads: w.cfg.EncoderThreads, Lookahead: w.cfg.Lookahead,
-		Admit: w.cfg.Admit, Batch: w.cfg.Batch,
+		Encoder:   t.Spec.Encoder, Quality: t.Spec.Quality, InFlight: plan.FramesInFlight,
+		DecoderThreads: plan.DecoderThreads, EncoderThreads: plan.EncoderThreads, Lookahead: plan.Lookahead,
+		Admit: w.cfg.Admit, Batch: plan.Batch,
 		FirstFrame: t.Segment.Start, Expect: t.Segment.Frames(),
 		FramesDir: t.Spec.FramesDir, FrameFormat: t.Spec.FrameFormat, FrameQuality: t.Spec.FrameQuality,
 	}, proc, progress)
 	if err != nil {
 		return err
 	}
-	key := job.ResultKey(t.Job, t.Segment.Index, attempt)
+	key := job.ResultKey(t.Job, t.Segment.Index, t.Generation, attempt)
 	if err := w.deps.Blob.PutFile(ctx, key, out); err != nil {
 		return fmt.Errorf("upload result: %w", err)
 	}
-	c := job.Commit{Job: t.Job, Segment: t.Segment.Index, Attempt: attempt, Worker: w.cfg.ID, ResultKey: key,
+	c := job.Commit{Job: t.Job, Segment: t.Segment.Index, Attempt: attempt, Generation: t.Generation, Worker: w.cfg.ID, ResultKey: key,
 		Frames: n, Seconds: time.Since(start).Seconds()}
 	b, _ := json.Marshal(c)
 	if _, err := w.deps.State.Create(ctx, job.CommitKey(t.Job, t.Segment.Index), b); err != nil {

@@ -86,7 +86,7 @@ func (e *env) publish(t *testing.T, id string) job.Task {
 		t.Fatal(err)
 	}
 	b, _ := json.Marshal(task)
-	if err := e.tasks.Publish(ctx, job.Subject(id), task.MsgID(), b); err != nil {
+	if err := e.tasks.Publish(ctx, job.TaskSubject(id, task.Segment.Index), task.MsgID(), b); err != nil {
 		t.Fatal(err)
 	}
 	return task
@@ -175,7 +175,7 @@ func TestCommitsAndAcks(t *testing.T) {
 	task := e.publish(t, "job-ok")
 	e.start(t, &fakeEngine{}, time.Second)
 	c := e.commit(t, task.Job)
-	if c.Frames != 25 || c.Attempt != 1 || c.ResultKey != job.ResultKey(task.Job, 0, 1) {
+	if c.Frames != 25 || c.Attempt != 1 || c.ResultKey != job.ResultKey(task.Job, 0, 0, 1) {
 		t.Fatalf("commit %+v", c)
 	}
 	p := filepath.Join(e.dir, "result.mp4")
@@ -263,7 +263,7 @@ func TestLateDuplicateIsDiscarded(t *testing.T) {
 		t.Fatalf("commit %+v: the late result replaced the first", c)
 	}
 	time.Sleep(200 * time.Millisecond)
-	if _, err := e.blob.Stat(context.Background(), job.ResultKey(task.Job, 0, 1)); !errors.Is(err, store.ErrNotFound) {
+	if _, err := e.blob.Stat(context.Background(), job.ResultKey(task.Job, 0, 0, 1)); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("the discarded upload is still stored: %v", err)
 	}
 }

@@ -1,0 +1,388 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"go.uber.org/zap"
+
+	"github.com/facefleet/facefleet/pkg/client"
+	"github.com/facefleet/facefleet/pkg/cluster"
+	"github.com/facefleet/facefleet/pkg/config"
+	"github.com/facefleet/facefleet/pkg/coordinator"
+	"github.com/facefleet/facefleet/pkg/engine"
+	"github.com/facefleet/facefleet/pkg/face"
+	"github.com/facefleet/facefleet/pkg/fleet"
+	"github.com/facefleet/facefleet/pkg/job"
+	"github.com/facefleet/facefleet/pkg/standalone"
+)
+
+// clusterFlags adds the flags that say how to reach the cluster: NATS (URL, one way to authenticate, TLS) and the
+// blob store (S3 with keys from flags, env or files, TLS; or a shared directory).
+func clusterFlags(f *pflag.FlagSet, c *cluster.Config) {
+	n := &c.NATS
+	f.StringVar(&n.URL, "nats", "nats://127.0.0.1:4222", "NATS server URL(s), comma-separated (tls:// for TLS)")
+	f.StringVar(&n.User, "nats-user", "", "NATS user (with --nats-password)")
+	f.StringVar(&n.Password, "nats-password", "", "NATS password")
+	f.StringVar(&n.Token, "nats-token", "", "NATS token")
+	f.StringVar(&n.CredsFile, "nats-creds", "", "NATS credentials file (JWT + NKey)")
+	f.StringVar(&n.NKeyFile, "nats-nkey", "", "NATS NKey seed file")
+	f.StringVar(&n.TLSCAFile, "nats-ca", "", "CA certificate (PEM) the NATS server's certificate must chain to")
+	f.StringVar(&n.TLSCertFile, "nats-cert", "", "client certificate (PEM) for NATS TLS")
+	f.StringVar(&n.TLSKeyFile, "nats-key", "", "client key (PEM) for NATS TLS")
+	s := &c.S3
+	f.StringVar(&s.Endpoint, "s3-endpoint", "", "S3 endpoint, host:port or http(s)://host:port")
+	f.StringVar(&s.Bucket, "s3-bucket", "facefleet", "S3 bucket")
+	f.StringVar(&s.Region, "s3-region", "", "S3 region")
+	f.StringVar(&s.AccessKey, "s3-access-key", "", "S3 access key")
+	f.StringVar(&s.SecretKey, "s3-secret-key", "", "S3 secret key")
+	f.StringVar(&s.AccessKeyFile, "s3-access-key-file", "", "file holding the S3 access key")
+	f.StringVar(&s.SecretKeyFile, "s3-secret-key-file", "", "file holding the S3 secret key")
+	f.BoolVar(&s.TLS, "s3-tls", false, "use https for S3")
+	f.StringVar(&s.CAFile, "s3-ca", "", "CA certificate (PEM) the S3 server's certificate must chain to")
+	f.BoolVar(&s.CreateBucket, "s3-create-bucket", false, "create the bucket if it does not exist")
+	f.StringVar(&c.StoreDir, "store-dir", "", "a blob store directory every process shares, instead of S3 (one machine)")
+	f.DurationVar(&c.Heartbeat, "heartbeat", fleet.DefaultInterval, "fleet heartbeat interval; a process is presumed dead after 3 missed (every process must use the same)")
+}
+
+// withConfig adds --config to a command tree's root and fills every flag not given on the command line from
+// FACEFLEET_* environment variables, then the config file (see pkg/config).
+func withConfig(root *cobra.Command) *cobra.Command {
+	root.PersistentFlags().String("config", "", "config file (default $FACEFLEET_CONFIG or ~/.config/facefleet/config.yaml)")
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		path, explicit := config.Locate(cmd.Flags(), "config")
+		_, err := config.Apply(cmd.Flags(), path, explicit, config.WithKnown(knownFlags()), config.WithWarnings(os.Stderr))
+		return err
+	}
+	return root
+}
+
+// knownFlags are the keys a shared config file may hold: every flag of both binaries.
+func knownFlags() map[string]bool {
+	return config.FlagNames(Coordinator(), Worker())
+}
+
+// signalContext ends on SIGINT or SIGTERM: daemons drain, clients stop waiting.
+func signalContext(parent context.Context) (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
+}
+
+func openCluster(ctx context.Context, cfg cluster.Config, name string, log *zap.Logger) (*cluster.Cluster, error) {
+	cfg.NATS.Name = name
+	return cluster.Open(ctx, cfg, log)
+}
+
+func serveCmd() *cobra.Command {
+	var (
+		cc      cluster.Config
+		sc      coordinator.ServiceConfig
+		lim     = coordinator.DefaultLimits()
+		maxGB   float64
+		verbose bool
+	)
+	c := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the coordinator daemon: split queued jobs into segment tasks, follow the workers, stitch outputs",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log := newLogger(verbose)
+			defer log.Sync()
+			ctx, stop := signalContext(cmd.Context())
+			defer stop()
+			cl, err := openCluster(ctx, cc, "facefleet-coordinator", log)
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			lim.MaxInputBytes = int64(maxGB * (1 << 30))
+			sc.Limits = lim
+			svc, err := coordinator.NewService(sc, coordinator.ServiceDeps{Tasks: cl.Tasks, State: cl.State, Fleet: cl.Fleet, Blob: cl.Blob, Log: log})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "coordinator %s serving (NATS %s)\n", svc.ID(), cc.NATS.URL)
+			return svc.Run(ctx)
+		},
+	}
+	f := c.Flags()
+	clusterFlags(f, &cc)
+	f.StringVar(&sc.ID, "id", "", "coordinator id, stable across restarts (default coordinator-<host>)")
+	f.StringVar(&sc.WorkDir, "work-dir", filepath.Join(os.TempDir(), "facefleet-coordinator"), "scratch directory for splits and stitches")
+	f.Float64Var(&sc.SegmentSeconds, "segment-seconds", 30, "default segment length in seconds, snapped to keyframes")
+	f.IntVar(&sc.MaxJobs, "max-jobs", 4, "jobs split, followed and stitched at once")
+	f.Float64Var(&maxGB, "max-input-size", float64(lim.MaxInputBytes)/(1<<30), "largest target accepted, in GB (0 = no limit)")
+	f.IntVar(&lim.MaxWidth, "max-width", lim.MaxWidth, "widest target accepted, in pixels (0 = no limit)")
+	f.IntVar(&lim.MaxHeight, "max-height", lim.MaxHeight, "tallest target accepted, in pixels (0 = no limit)")
+	f.DurationVar(&lim.MaxDuration, "max-duration", lim.MaxDuration, "longest target accepted (0 = no limit)")
+	f.BoolVarP(&verbose, "verbose", "v", false, "log as JSON on stderr")
+	return c
+}
+
+// submitFlags are the processing choices a cluster job carries; the rest (detector, providers, memory) belong to
+// each worker.
+type submitOptions struct {
+	req        client.SubmitRequest
+	manyFaces  bool
+	wait       bool
+	output     string
+	maxInputGB float64
+}
+
+func submitCmd() *cobra.Command {
+	var (
+		cc cluster.Config
+		o  = submitOptions{req: client.SubmitRequest{Spec: defaultSpec()}}
+	)
+	c := &cobra.Command{
+		Use:   "submit -s SOURCE -t TARGET [--wait -o OUTPUT]",
+		Short: "Submit a job to the cluster; with --wait follow it and download the output",
+		Long: "Upload SOURCE (a face image) and TARGET (a video) and queue the job. It prints the job id.\n" +
+			"For consented, lawful use only: every output is labelled as synthetic media.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.req.Source == "" || o.req.Target == "" {
+				return errors.New("-s/--source and -t/--target are required")
+			}
+			if o.manyFaces {
+				o.req.Spec.Face.Selector = face.SelectMany
+			}
+			if o.req.Spec.Face.Selector == face.SelectReference {
+				return errors.New("--face-selector-mode reference is not available for cluster jobs yet: use coordinator run")
+			}
+			if err := engine.CheckOptions(o.req.Spec.Face); err != nil {
+				return errors.New(strings.TrimPrefix(err.Error(), engine.ErrBadInput.Error()+": "))
+			}
+			if o.output != "" {
+				o.req.OutputExt = strings.ToLower(filepath.Ext(o.output))
+				if err := checkOutputDir(o.output); err != nil {
+					return err
+				}
+			} else if o.wait {
+				return errors.New("--wait needs -o/--output")
+			}
+			o.req.MaxInputBytes = int64(o.maxInputGB * (1 << 30))
+			ctx, stop := signalContext(cmd.Context())
+			defer stop()
+			cl, err := openCluster(ctx, cc, "facefleet-client", nil)
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			cli := &client.Client{Tasks: cl.Tasks, State: cl.State, Blob: cl.Blob}
+			id, err := cli.Submit(ctx, o.req)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), id)
+			if !o.wait {
+				return nil
+			}
+			return waitAndDownload(ctx, cmd.ErrOrStderr(), cli, id, o.output)
+		},
+	}
+	f := c.Flags()
+	clusterFlags(f, &cc)
+	f.StringVarP(&o.req.Source, "source", "s", "", "source face image")
+	f.StringVarP(&o.req.Target, "target", "t", "", "target video")
+	f.StringVarP(&o.output, "output", "o", "", "with --wait: where the output is written")
+	f.BoolVar(&o.wait, "wait", false, "follow the job to its end and download the output")
+	f.BoolVar(&o.req.SkipAudio, "skip-audio", false, "leave the target's audio out")
+	f.Float64Var(&o.req.SegmentSeconds, "segment-seconds", 0, "segment length in seconds (0 = the coordinator's default)")
+	f.Float64Var(&o.maxInputGB, "max-input-size", 20, "refuse inputs larger than this many GB before uploading (0 = no limit)")
+	f.BoolVar(&o.manyFaces, "many-faces", false, "swap every face, not only the largest")
+	faceFlags(f, &o.req.Spec.Face)
+	f.StringVar(&o.req.Spec.Encoder, "output-video-encoder", o.req.Spec.Encoder, "libx264, libx265 or libvpx-vp9")
+	f.IntVar(&o.req.Spec.Quality, "output-video-quality", o.req.Spec.Quality, "0-100; crf = (q+1)*51/100")
+	return c
+}
+
+// defaultSpec is a cluster job's processing with `coordinator run`'s defaults.
+func defaultSpec() job.Spec {
+	d := standalone.Default()
+	return job.Spec{Face: d.Face, Encoder: d.Encoder, Quality: d.Quality}
+}
+
+func checkOutputDir(out string) error {
+	st, err := os.Stat(filepath.Dir(out))
+	if err != nil || !st.IsDir() {
+		return fmt.Errorf("%s: output directory does not exist", filepath.Dir(out))
+	}
+	return nil
+}
+
+// waitAndDownload follows a job with a progress line and downloads its output.
+func waitAndDownload(ctx context.Context, w io.Writer, cli *client.Client, id, out string) error {
+	r, err := cli.Watch(ctx, id, func(r job.Record) { fmt.Fprintln(w, statusLine(r)) })
+	if err != nil {
+		return err
+	}
+	switch r.State {
+	case job.Done:
+	case job.Failed:
+		return fmt.Errorf("job %s failed: %s", id, r.Error)
+	default:
+		return fmt.Errorf("job %s %s", id, r.State)
+	}
+	if err := cli.Download(ctx, id, out); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "Output: %s\n", out)
+	return nil
+}
+
+func statusLine(r job.Record) string {
+	s := fmt.Sprintf("%s %-9s %5.1f%% %d/%d frames", r.ID, r.State, r.Percent(), r.FramesDone, r.TotalFrames)
+	if r.Segments > 0 {
+		s += fmt.Sprintf(", %d segments", r.Segments)
+	}
+	if r.Waiting != "" {
+		s += ", waiting: " + r.Waiting
+	}
+	if r.Error != "" {
+		s += ", error: " + r.Error
+	}
+	return s
+}
+
+// clientCmd builds a client verb that needs an open cluster.
+func clientCmd(use, short string, args cobra.PositionalArgs, run func(ctx context.Context, cmd *cobra.Command, cl *cluster.Cluster, cli *client.Client, args []string) error) *cobra.Command {
+	var cc cluster.Config
+	c := &cobra.Command{
+		Use: use, Short: short, Args: args,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, stop := signalContext(cmd.Context())
+			defer stop()
+			cl, err := openCluster(ctx, cc, "facefleet-client", nil)
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			return run(ctx, cmd, cl, &client.Client{Tasks: cl.Tasks, State: cl.State, Blob: cl.Blob}, args)
+		},
+	}
+	clusterFlags(c.Flags(), &cc)
+	return c
+}
+
+func statusCmd() *cobra.Command {
+	return clientCmd("status [JOB]", "Show one job, or every job", cobra.MaximumNArgs(1),
+		func(ctx context.Context, cmd *cobra.Command, _ *cluster.Cluster, cli *client.Client, args []string) error {
+			if len(args) == 1 {
+				r, err := cli.Get(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), statusLine(r))
+				return nil
+			}
+			rs, err := cli.List(ctx)
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "JOB\tSTATE\tDONE\tFRAMES\tSEGMENTS\tTARGET\tUPDATED\tNOTE")
+			for _, r := range rs {
+				target, note := "-", r.Error
+				if r.Submission != nil {
+					target = r.Submission.TargetName
+				}
+				if note == "" {
+					note = r.Waiting
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%.1f%%\t%d/%d\t%d\t%s\t%s\t%s\n", r.ID, r.State, r.Percent(), r.FramesDone,
+					r.TotalFrames, r.Segments, target, r.Updated.Local().Format(time.DateTime), note)
+			}
+			return tw.Flush()
+		})
+}
+
+func watchCmd() *cobra.Command {
+	return clientCmd("watch JOB", "Follow a job's progress until it ends", cobra.ExactArgs(1),
+		func(ctx context.Context, cmd *cobra.Command, _ *cluster.Cluster, cli *client.Client, args []string) error {
+			r, err := cli.Watch(ctx, args[0], func(r job.Record) { fmt.Fprintln(cmd.OutOrStdout(), statusLine(r)) })
+			if err != nil {
+				return err
+			}
+			if r.State == job.Failed {
+				return fmt.Errorf("job %s failed: %s", r.ID, r.Error)
+			}
+			return nil
+		})
+}
+
+func cancelCmd() *cobra.Command {
+	return clientCmd("cancel JOB", "Cancel a job: its queued tasks are removed and workers stop on it", cobra.ExactArgs(1),
+		func(ctx context.Context, cmd *cobra.Command, _ *cluster.Cluster, cli *client.Client, args []string) error {
+			if err := cli.Cancel(ctx, args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s cancelled\n", args[0])
+			return nil
+		})
+}
+
+func retryCmd() *cobra.Command {
+	return clientCmd("retry JOB [SEGMENT]", "Queue an ended job again: every unfinished segment, or redo one segment", cobra.RangeArgs(1, 2),
+		func(ctx context.Context, cmd *cobra.Command, _ *cluster.Cluster, cli *client.Client, args []string) error {
+			seg := -1
+			if len(args) == 2 {
+				n, err := strconv.Atoi(args[1])
+				if err != nil || n < 0 {
+					return fmt.Errorf("segment %q: want a segment number (0, 1, ...)", args[1])
+				}
+				seg = n
+			}
+			if err := cli.Retry(ctx, args[0], seg); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s queued again\n", args[0])
+			return nil
+		})
+}
+
+func downloadCmd() *cobra.Command {
+	var out string
+	c := clientCmd("download JOB -o OUTPUT", "Download a finished job's output and its provenance record", cobra.ExactArgs(1),
+		func(ctx context.Context, cmd *cobra.Command, _ *cluster.Cluster, cli *client.Client, args []string) error {
+			if out == "" {
+				return errors.New("-o/--output is required")
+			}
+			if err := checkOutputDir(out); err != nil {
+				return err
+			}
+			if err := cli.Download(ctx, args[0], out); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Output: %s\n", out)
+			return nil
+		})
+	c.Flags().StringVarP(&out, "output", "o", "", "where the output is written")
+	return c
+}
+
+func workersCmd() *cobra.Command {
+	return clientCmd("workers", "Show the fleet: every live worker's memory, GPUs, batch size and work", cobra.NoArgs,
+		func(ctx context.Context, cmd *cobra.Command, cl *cluster.Cluster, _ *client.Client, _ []string) error {
+			hs, err := fleet.List(ctx, cl.Fleet, fleet.KindWorker)
+			if err != nil {
+				return err
+			}
+			fleet.WriteTable(cmd.OutOrStdout(), hs, time.Now())
+			if pending, ack, err := cl.Tasks.Pending(ctx); err == nil {
+				fmt.Fprintf(cmd.OutOrStdout(), "queue: %d segments waiting, %d in progress\n", pending, ack)
+			}
+			return nil
+		})
+}

@@ -1,0 +1,274 @@
+// Package client is what the coordinator's client verbs do against a cluster: submit a job (inputs to the blob
+// store, a queued record to the KV bucket), follow it, cancel or retry it, and download its output. It talks to the
+// cluster only through NATS and the store, so it works with no coordinator running (the job waits, queued).
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/facefleet/facefleet/pkg/job"
+	"github.com/facefleet/facefleet/pkg/provenance"
+	"github.com/facefleet/facefleet/pkg/queue"
+	"github.com/facefleet/facefleet/pkg/store"
+)
+
+// Sentinels callers branch on.
+var (
+	ErrNoJob       = errors.New("no such job")
+	ErrNotFinished = errors.New("job is not done")
+	ErrTerminal    = errors.New("job already ended")
+	ErrNotEnded    = errors.New("job has not ended")
+)
+
+// Client is a cluster client.
+type Client struct {
+	Tasks *queue.Tasks
+	State *queue.State
+	Blob  store.Blob
+}
+
+// SubmitRequest is one job.
+type SubmitRequest struct {
+	Source, Target string // local files
+	OutputExt      string // the output container, ".mp4" when empty
+	SkipAudio      bool
+	SegmentSeconds float64 // 0: the coordinator's default
+	Spec           job.Spec
+	MaxInputBytes  int64 // refuse bigger inputs before uploading them; 0 = no limit
+}
+
+// Submit uploads the inputs and queues the job; it returns the job id.
+func (c *Client) Submit(ctx context.Context, req SubmitRequest) (string, error) {
+	for _, p := range []string{req.Source, req.Target} {
+		if err := checkInput(p, req.MaxInputBytes); err != nil {
+			return "", err
+		}
+	}
+	ext := req.OutputExt
+	if ext == "" {
+		ext = ".mp4"
+	}
+	id := job.NewID()
+	sub := &job.Submission{
+		SourceKey:  job.InputKey(id, "source", strings.ToLower(filepath.Ext(req.Source))),
+		TargetKey:  job.InputKey(id, "target", strings.ToLower(filepath.Ext(req.Target))),
+		SourceName: filepath.Base(req.Source), TargetName: filepath.Base(req.Target), OutputExt: ext,
+		SkipAudio: req.SkipAudio, SegmentSeconds: req.SegmentSeconds, Spec: req.Spec,
+		Metadata: provenance.Tags(provenance.Generator),
+	}
+	sub.SourceSHA256, _ = provenance.FileSHA256(req.Source)
+	sub.TargetSHA256, _ = provenance.FileSHA256(req.Target)
+	if err := c.Blob.PutFile(ctx, sub.SourceKey, req.Source); err != nil {
+		return "", fmt.Errorf("%s: upload: %w", req.Source, err)
+	}
+	if err := c.Blob.PutFile(ctx, sub.TargetKey, req.Target); err != nil {
+		_ = c.Blob.DeletePrefix(context.WithoutCancel(ctx), job.Prefix(id))
+		return "", fmt.Errorf("%s: upload: %w", req.Target, err)
+	}
+	now := time.Now().UTC()
+	b, _ := json.Marshal(job.Record{ID: id, State: job.Queued, Submission: sub, Created: now, Updated: now})
+	if _, err := c.State.Create(ctx, job.RecordKey(id), b); err != nil {
+		_ = c.Blob.DeletePrefix(context.WithoutCancel(ctx), job.Prefix(id))
+		return "", fmt.Errorf("queue job: %w", err)
+	}
+	return id, nil
+}
+
+func checkInput(p string, limit int64) error {
+	st, err := os.Stat(p)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("%s: file not found", p)
+	case err != nil:
+		return fmt.Errorf("%s: %w", p, err)
+	case st.IsDir():
+		return fmt.Errorf("%s: is a directory, not a file", p)
+	case st.Size() == 0:
+		return fmt.Errorf("%s: file is empty", p)
+	case limit > 0 && st.Size() > limit:
+		return fmt.Errorf("%s: %.1f GB is larger than the %.1f GB input limit", p, float64(st.Size())/(1<<30), float64(limit)/(1<<30))
+	}
+	return nil
+}
+
+// Get returns a job's record.
+func (c *Client) Get(ctx context.Context, id string) (job.Record, error) {
+	var r job.Record
+	if err := job.ValidateID(id); err != nil {
+		return r, err
+	}
+	e, err := c.State.Get(ctx, job.RecordKey(id))
+	if errors.Is(err, queue.ErrKeyNotFound) {
+		return r, fmt.Errorf("%w: %s", ErrNoJob, id)
+	}
+	if err != nil {
+		return r, err
+	}
+	return r, json.Unmarshal(e.Value, &r)
+}
+
+// List returns every job's record, newest first.
+func (c *Client) List(ctx context.Context) ([]job.Record, error) {
+	keys, err := c.State.Keys(ctx, "job.")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]job.Record, 0, len(keys))
+	for _, k := range keys {
+		e, err := c.State.Get(ctx, k)
+		if err != nil {
+			continue // deleted since listed
+		}
+		var r job.Record
+		if json.Unmarshal(e.Value, &r) == nil {
+			out = append(out, r)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
+	return out, nil
+}
+
+// Watch calls fn with the job's record now and on every change until the job ends or ctx does; it returns the
+// last record.
+func (c *Client) Watch(ctx context.Context, id string, fn func(job.Record)) (job.Record, error) {
+	r, err := c.Get(ctx, id)
+	if err != nil {
+		return r, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ch, err := c.State.Watch(ctx, job.RecordKey(id))
+	if err != nil {
+		return r, err
+	}
+	for e := range ch {
+		if e.Deleted || json.Unmarshal(e.Value, &r) != nil {
+			continue
+		}
+		if fn != nil {
+			fn(r)
+		}
+		if r.State.Terminal() {
+			return r, nil
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return r, err
+	}
+	return r, errors.New("watch ended: connection closed")
+}
+
+// Cancel marks the job cancelled and removes its queued tasks; the coordinator removes its files and workers
+// stop working on it.
+func (c *Client) Cancel(ctx context.Context, id string) error {
+	if _, err := c.Get(ctx, id); err != nil {
+		return err
+	}
+	_, err := c.State.Modify(ctx, job.RecordKey(id), func(old []byte) ([]byte, error) {
+		var r job.Record
+		if err := json.Unmarshal(old, &r); err != nil {
+			return nil, err
+		}
+		if r.State.Terminal() {
+			return nil, fmt.Errorf("%w: %s is %s", ErrTerminal, id, r.State)
+		}
+		r.State, r.Updated = job.Cancelled, time.Now().UTC()
+		return json.Marshal(r)
+	})
+	if err != nil {
+		return unwrapModify(err)
+	}
+	return c.Tasks.PurgeSubject(ctx, job.Subject(id))
+}
+
+// Retry queues an ended job again. With segment >= 0 that segment is redone even if it was committed (and the
+// output stitched again); with segment < 0 only segments without a result are. A cancelled job starts over.
+func (c *Client) Retry(ctx context.Context, id string, segment int) error {
+	r, err := c.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	if !r.State.Terminal() {
+		return fmt.Errorf("%w: %s is %s", ErrNotEnded, id, r.State)
+	}
+	if segment >= 0 && r.Segments > 0 && segment >= r.Segments {
+		return fmt.Errorf("%s: segment %d: the job has segments 0-%d", id, segment, r.Segments-1)
+	}
+	if segment >= 0 {
+		if err := c.State.Delete(ctx, job.CommitKey(id, segment)); err != nil {
+			return err
+		}
+		_ = c.State.Delete(ctx, job.ProgressKey(id, segment))
+	}
+	if keys, err := c.State.Keys(ctx, "fails."+id+"."); err == nil {
+		for _, k := range keys {
+			_ = c.State.Delete(ctx, k)
+		}
+	}
+	if err := c.State.Delete(ctx, job.FailureKey(id)); err != nil {
+		return err
+	}
+	_, err = c.State.Modify(ctx, job.RecordKey(id), func(old []byte) ([]byte, error) {
+		var r job.Record
+		if err := json.Unmarshal(old, &r); err != nil {
+			return nil, err
+		}
+		if !r.State.Terminal() {
+			return nil, fmt.Errorf("%w: %s is %s", ErrNotEnded, id, r.State)
+		}
+		r.State, r.Error, r.Waiting, r.Owner, r.OutputKey = job.Queued, "", "", "", ""
+		r.Generation++
+		r.Updated = time.Now().UTC()
+		return json.Marshal(r)
+	})
+	return unwrapModify(err)
+}
+
+// Download writes a done job's output to out (atomically) and its provenance record beside it.
+func (c *Client) Download(ctx context.Context, id, out string) error {
+	r, err := c.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	if r.State != job.Done || r.OutputKey == "" {
+		return fmt.Errorf("%w: %s is %s", ErrNotFinished, id, r.State)
+	}
+	if err := c.Blob.GetFile(ctx, r.OutputKey, out); err != nil {
+		return fmt.Errorf("%s: %w", out, err)
+	}
+	side := provenance.SidecarPath(out)
+	if err := c.Blob.GetFile(ctx, job.ProvenanceKey(r.OutputKey), side); err != nil {
+		return fmt.Errorf("%s: %w", side, err)
+	}
+	// The record names the stored object; point it at the local file the user now holds.
+	var rec provenance.Record
+	b, err := os.ReadFile(side)
+	if err == nil && json.Unmarshal(b, &rec) == nil {
+		if abs, err := filepath.Abs(out); err == nil {
+			rec.Output = abs
+			_ = provenance.WriteSidecar(rec)
+		}
+	}
+	return nil
+}
+
+// unwrapModify drops queue.Modify's prefix from the errors our own modify functions return.
+func unwrapModify(err error) error {
+	for _, s := range []error{ErrTerminal, ErrNotEnded} {
+		if errors.Is(err, s) {
+			msg := err.Error()
+			if i := strings.Index(msg, s.Error()); i >= 0 {
+				return fmt.Errorf("%w%s", s, msg[i+len(s.Error()):])
+			}
+		}
+	}
+	return err
+}

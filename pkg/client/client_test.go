@@ -1,0 +1,146 @@
+package client_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/facefleet/facefleet/pkg/client"
+	"github.com/facefleet/facefleet/pkg/cluster"
+	"github.com/facefleet/facefleet/pkg/job"
+	"github.com/facefleet/facefleet/pkg/queue"
+)
+
+// newClient runs a client against a real embedded nats-server and a local-directory store.
+func newClient(t *testing.T) *client.Client {
+	t.Helper()
+	srv, err := queue.StartEmbedded(queue.EmbeddedConfig{Dir: t.TempDir(), Port: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cl, err := cluster.Open(ctx, cluster.Config{NATS: queue.ConnConfig{URL: srv.URL()}, StoreDir: t.TempDir()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return &client.Client{Tasks: cl.Tasks, State: cl.State, Blob: cl.Blob}
+}
+
+func file(t *testing.T, name string, size int) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, make([]byte, size), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestSubmitRefusesBadInputs(t *testing.T) {
+	c := newClient(t)
+	good := file(t, "face.png", 10)
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name, source, target string
+		limit                int64
+		want                 string
+	}{
+		{"missing source", filepath.Join(dir, "nope.png"), good, 0, "nope.png: file not found"},
+		{"empty target", good, file(t, "empty.mp4", 0), 0, "empty.mp4: file is empty"},
+		{"directory target", good, dir, 0, "is a directory"},
+		{"over the size limit", good, file(t, "big.mp4", 2048), 1024, "larger than"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := c.Submit(context.Background(), client.SubmitRequest{Source: tc.source, Target: tc.target, MaxInputBytes: tc.limit})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err %v, want %q", err, tc.want)
+			}
+		})
+	}
+	if rs, _ := c.List(context.Background()); len(rs) != 0 {
+		t.Fatalf("refused submissions left %d records", len(rs))
+	}
+}
+
+func TestLifecycle(t *testing.T) {
+	ctx := context.Background()
+	c := newClient(t)
+	id, err := c.Submit(ctx, client.SubmitRequest{Source: file(t, "face.png", 10), Target: file(t, "clip.mp4", 100)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := c.Get(ctx, id)
+	if err != nil || r.State != job.Queued || r.Submission == nil || r.Submission.TargetName != "clip.mp4" ||
+		!strings.HasPrefix(r.Submission.TargetKey, job.Prefix(id)) || r.Submission.Metadata["synthetic_media"] != "true" {
+		t.Fatalf("submitted record %+v, %v", r, err)
+	}
+	if _, err := c.Get(ctx, "j000000-0000000000000000"); !errors.Is(err, client.ErrNoJob) {
+		t.Errorf("unknown job: %v", err)
+	}
+	if _, err := c.Get(ctx, "../etc"); !errors.Is(err, job.ErrInvalidID) {
+		t.Errorf("path-like id: %v", err)
+	}
+	if err := c.Retry(ctx, id, -1); !errors.Is(err, client.ErrNotEnded) {
+		t.Errorf("retry of a queued job: %v", err)
+	}
+	if err := c.Download(ctx, id, filepath.Join(t.TempDir(), "o.mp4")); !errors.Is(err, client.ErrNotFinished) {
+		t.Errorf("download of a queued job: %v", err)
+	}
+
+	// Pretend a coordinator finished it with three segments, then redo segment 1.
+	_, err = c.State.Modify(ctx, job.RecordKey(id), func(old []byte) ([]byte, error) {
+		var r job.Record
+		_ = json.Unmarshal(old, &r)
+		r.State, r.Segments, r.Owner, r.OutputKey = job.Done, 3, "coord-1", job.OutputKey(id, ".mp4")
+		return json.Marshal(r)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n := range 3 {
+		b, _ := json.Marshal(job.Commit{Job: id, Segment: n})
+		if _, err := c.State.Put(ctx, job.CommitKey(id, n), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Cancel(ctx, id); !errors.Is(err, client.ErrTerminal) {
+		t.Errorf("cancel of a done job: %v", err)
+	}
+	if err := c.Retry(ctx, id, 3); err == nil || !strings.Contains(err.Error(), "segments 0-2") {
+		t.Errorf("retry of segment 3 of 3: %v", err)
+	}
+	if err := c.Retry(ctx, id, 1); err != nil {
+		t.Fatal(err)
+	}
+	r, _ = c.Get(ctx, id)
+	if r.State != job.Queued || r.Generation != 1 || r.Owner != "" || r.OutputKey != "" {
+		t.Errorf("after retry: %+v", r)
+	}
+	keys, _ := c.State.Keys(ctx, "commit."+id+".")
+	if len(keys) != 2 || strings.HasSuffix(keys[0], ".1") || strings.HasSuffix(keys[1], ".1") {
+		t.Errorf("commits after retrying segment 1: %v", keys)
+	}
+
+	// Cancel a queued job: the record says so and its tasks are gone.
+	tk := job.Task{Job: id, Segment: job.Segment{Index: 1, End: 1}}
+	b, _ := json.Marshal(tk)
+	if err := c.Tasks.Publish(ctx, job.TaskSubject(id, 1), tk.MsgID(), b); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Cancel(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := c.Get(ctx, id); r.State != job.Cancelled {
+		t.Errorf("after cancel: %s", r.State)
+	}
+	if ok, err := c.Tasks.Has(ctx, job.TaskSubject(id, 1)); ok || err != nil {
+		t.Errorf("task left after cancel: %v %v", ok, err)
+	}
+}

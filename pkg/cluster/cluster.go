@@ -1,0 +1,110 @@
+// Package cluster opens what every cluster process shares: the NATS connection with its work queue and KV buckets,
+// and the blob store (S3, or a directory on one machine). The names and settings every process must agree on live
+// here, once: a work queue's consumer and a KV bucket's TTL are updated to the last opener's settings.
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/facefleet/facefleet/pkg/fleet"
+	"github.com/facefleet/facefleet/pkg/job"
+	"github.com/facefleet/facefleet/pkg/queue"
+	"github.com/facefleet/facefleet/pkg/store"
+)
+
+// Names every process uses.
+const (
+	Stream   = "FACEFLEET_TASKS"
+	Consumer = "workers"
+	Bucket   = "facefleet"
+)
+
+// TasksConfig is the work queue's configuration. AckWait is long enough for a worker's InProgress heartbeats to
+// miss a few beats; MaxDeliver is the last resort against a worker that dies on a segment every time (workers
+// count real failures themselves and fail the job sooner; hand-backs of tasks that do not fit are not failures).
+func TasksConfig() queue.TasksConfig {
+	return queue.TasksConfig{Stream: Stream, Subjects: []string{job.SubjectAll}, Consumer: Consumer,
+		AckWait: time.Minute, MaxDeliver: 100}
+}
+
+// Config says how to reach the cluster.
+type Config struct {
+	NATS queue.ConnConfig
+	// S3 is the blob store; StoreDir, when set instead, is a directory every process shares (one machine, tests).
+	S3       store.S3Config
+	StoreDir string
+	// Heartbeat is how often processes publish their fleet record; records expire after fleet.TTLIntervals of them.
+	Heartbeat time.Duration
+}
+
+// Validate reports settings Open cannot use.
+func (c *Config) Validate() error {
+	if c.Heartbeat <= 0 {
+		c.Heartbeat = fleet.DefaultInterval
+	}
+	if err := c.NATS.Validate(); err != nil {
+		return err
+	}
+	switch {
+	case c.StoreDir != "" && c.S3.Endpoint != "":
+		return errors.New("set either an S3 endpoint (--s3-endpoint) or a store directory (--store-dir), not both")
+	case c.StoreDir == "" && c.S3.Endpoint == "":
+		return errors.New("no blob store: set --s3-endpoint (or --store-dir for one machine)")
+	case c.S3.Endpoint != "":
+		return c.S3.Validate()
+	}
+	return nil
+}
+
+// Cluster is an open connection to the cluster's services.
+type Cluster struct {
+	Conn  *queue.Conn
+	Tasks *queue.Tasks
+	State *queue.State // jobs, plans, commits, progress
+	Fleet *queue.State // heartbeats
+	Blob  store.Blob
+}
+
+// Open connects to NATS and the blob store and checks both; every failure is one line naming what failed.
+func Open(ctx context.Context, cfg Config, log *zap.Logger) (*Cluster, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.NATS.Logger = log
+	var blob store.Blob
+	var err error
+	if cfg.StoreDir != "" {
+		blob, err = store.NewLocal(store.LocalConfig{Dir: cfg.StoreDir})
+	} else {
+		blob, err = store.NewS3(ctx, cfg.S3)
+	}
+	if err != nil {
+		return nil, err
+	}
+	conn, err := queue.Connect(ctx, cfg.NATS)
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{Conn: conn, Blob: blob}
+	if c.Tasks, err = conn.Tasks(ctx, TasksConfig()); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("nats: %w", err)
+	}
+	if c.State, err = conn.State(ctx, queue.StateConfig{Bucket: Bucket}); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("nats: %w", err)
+	}
+	if c.Fleet, err = conn.State(ctx, fleet.BucketConfig(cfg.Heartbeat)); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("nats: %w", err)
+	}
+	return c, nil
+}
+
+// Close closes the NATS connection.
+func (c *Cluster) Close() { c.Conn.Close() }

@@ -1,0 +1,554 @@
+package coordinator
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/facefleet/facefleet/pkg/fleet"
+	"github.com/facefleet/facefleet/pkg/job"
+	"github.com/facefleet/facefleet/pkg/media"
+	"github.com/facefleet/facefleet/pkg/provenance"
+	"github.com/facefleet/facefleet/pkg/queue"
+	"github.com/facefleet/facefleet/pkg/store"
+)
+
+// Sentinels a job's run ends with besides its own errors.
+var (
+	// ErrCancelled: a client cancelled the job.
+	ErrCancelled = errors.New("job cancelled")
+	// ErrNotOwner: another coordinator took the job over (this one was presumed dead).
+	ErrNotOwner = errors.New("job owned by another coordinator")
+	// ErrLimit: an input is over a configured limit.
+	ErrLimit = errors.New("over a limit")
+)
+
+// Limits bound what a job may ask for. Zero means no limit.
+type Limits struct {
+	MaxInputBytes int64         // target file size
+	MaxWidth      int           // target width in pixels
+	MaxHeight     int           // target height in pixels
+	MaxDuration   time.Duration // target duration
+}
+
+// DefaultLimits fit a long 4K film on a GPU fleet and stop accidents (a 200 GB upload, an 8K screen capture).
+func DefaultLimits() Limits {
+	return Limits{MaxInputBytes: 20 << 30, MaxWidth: 4096, MaxHeight: 4096, MaxDuration: 4 * time.Hour}
+}
+
+// Check refuses a target over a limit, naming the file, the value and the limit.
+func (l Limits) Check(name string, size int64, info *media.Info) error {
+	switch {
+	case l.MaxInputBytes > 0 && size > l.MaxInputBytes:
+		return fmt.Errorf("%s: %w: %.1f GB is larger than the %.1f GB input limit", name, ErrLimit, float64(size)/(1<<30), float64(l.MaxInputBytes)/(1<<30))
+	case l.MaxWidth > 0 && info.Width > l.MaxWidth, l.MaxHeight > 0 && info.Height > l.MaxHeight:
+		return fmt.Errorf("%s: %w: %dx%d is larger than the %dx%d resolution limit", name, ErrLimit, info.Width, info.Height, l.MaxWidth, l.MaxHeight)
+	case l.MaxDuration > 0 && time.Duration(info.Duration*float64(time.Second)) > l.MaxDuration:
+		return fmt.Errorf("%s: %w: %.0f s is longer than the %s duration limit", name, ErrLimit, info.Duration, l.MaxDuration)
+	}
+	return nil
+}
+
+// ServiceConfig is the coordinator daemon's settings.
+type ServiceConfig struct {
+	ID             string  // stable across restarts so a restarted coordinator resumes its own jobs at once
+	WorkDir        string  // scratch space for splits and stitches
+	SegmentSeconds float64 // default segment length when a submission gives none
+	Limits         Limits
+	// Heartbeat is how often the coordinator's liveness record is refreshed; its TTL (the fleet bucket's) decides
+	// how soon another coordinator takes over its jobs.
+	Heartbeat time.Duration
+	// Scan is how often every unfinished job is looked at (orphans to take over, queued jobs beyond MaxJobs).
+	Scan time.Duration
+	// MaxJobs is how many jobs this coordinator splits, follows and stitches at once.
+	MaxJobs int
+	// ProgressEvery throttles frames-done updates of job records.
+	ProgressEvery time.Duration
+}
+
+// Validate fills defaults and checks the rest.
+func (c *ServiceConfig) Validate() error {
+	if c.ID == "" {
+		host, _ := os.Hostname()
+		c.ID = "coordinator-" + host
+	}
+	if _, err := fleet.Key("coordinator", c.ID); err != nil {
+		return fmt.Errorf("coordinator: id: %w", err)
+	}
+	if c.WorkDir == "" {
+		return errors.New("coordinator: work dir is required")
+	}
+	if c.SegmentSeconds <= 0 {
+		c.SegmentSeconds = 30
+	}
+	if c.Heartbeat <= 0 {
+		c.Heartbeat = fleet.DefaultInterval
+	}
+	if c.Scan <= 0 {
+		c.Scan = 2 * time.Second
+	}
+	if c.MaxJobs <= 0 {
+		c.MaxJobs = 4
+	}
+	if c.ProgressEvery <= 0 {
+		c.ProgressEvery = time.Second
+	}
+	return nil
+}
+
+// ServiceDeps are the daemon's collaborators.
+type ServiceDeps struct {
+	Tasks *queue.Tasks
+	State *queue.State // jobs, plans, commits, progress
+	Fleet *queue.State // heartbeats, with a TTL
+	Blob  store.Blob
+	Log   *zap.Logger
+}
+
+// Service is the coordinator daemon: it claims queued jobs (compare-and-set on the job record), runs them from
+// split to stitched output, and takes over the jobs of coordinators whose heartbeat expired. All of a job's state
+// lives in NATS and the store, so any coordinator can resume any job.
+type Service struct {
+	cfg   ServiceConfig
+	deps  ServiceDeps
+	log   *zap.Logger
+	coord *Coordinator
+
+	mu      sync.Mutex
+	running map[string]bool
+	wg      sync.WaitGroup
+}
+
+// NewService returns a coordinator daemon.
+func NewService(cfg ServiceConfig, deps ServiceDeps) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if deps.Fleet == nil {
+		return nil, errors.New("coordinator: fleet state is required")
+	}
+	if deps.Log == nil {
+		deps.Log = zap.NewNop()
+	}
+	c, err := New(Config{WorkDir: cfg.WorkDir, SegmentSeconds: cfg.SegmentSeconds},
+		Deps{Tasks: deps.Tasks, State: deps.State, Blob: deps.Blob, Log: deps.Log})
+	if err != nil {
+		return nil, err
+	}
+	return &Service{cfg: cfg, deps: deps, log: deps.Log.With(zap.String("coordinator", cfg.ID)), coord: c,
+		running: map[string]bool{}}, nil
+}
+
+// ID is the coordinator's id.
+func (s *Service) ID() string { return s.cfg.ID }
+
+// Run serves until ctx ends. Jobs in flight then stop where they are, still owned by this coordinator: a restart
+// with the same id resumes them at once, and another coordinator takes them over once the heartbeat expires.
+func (s *Service) Run(ctx context.Context) error {
+	host, _ := os.Hostname()
+	started := time.Now().UTC()
+	pub, err := fleet.NewPublisher(fleet.PublisherConfig{Interval: s.cfg.Heartbeat}, s.deps.Fleet, func() fleet.Heartbeat {
+		cpus, total, free, gpus := fleet.HostInfo()
+		return fleet.Heartbeat{Kind: "coordinator", ID: s.cfg.ID, Host: host, PID: os.Getpid(), CPUs: cpus,
+			RAMTotal: total, RAMFree: free, GPUs: gpus, Tasks: s.runningJobs(), Started: started}
+	}, s.log)
+	if err != nil {
+		return err
+	}
+	var pubWG sync.WaitGroup
+	pubWG.Add(1)
+	go func() { defer pubWG.Done(); _ = pub.Run(ctx) }()
+	defer pubWG.Wait()
+
+	events, err := s.deps.State.Watch(ctx, job.RecordPattern)
+	if err != nil {
+		return err
+	}
+	s.log.Info("coordinator serving")
+	tick := time.NewTicker(s.cfg.Scan)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			s.wg.Wait()
+			s.log.Info("coordinator stopped")
+			return nil
+		case e, ok := <-events:
+			if !ok {
+				if ctx.Err() == nil {
+					return errors.New("coordinator: job watch ended")
+				}
+				continue
+			}
+			if !e.Deleted {
+				s.consider(ctx, e)
+			}
+		case <-tick.C:
+			s.scan(ctx)
+		}
+	}
+}
+
+// scan looks at every job record: the watch shows changes, but an owner dying changes no record.
+func (s *Service) scan(ctx context.Context) {
+	keys, err := s.deps.State.Keys(ctx, "job.")
+	if err != nil {
+		s.log.Warn("cannot list jobs", zap.Error(err))
+		return
+	}
+	for _, k := range keys {
+		e, err := s.deps.State.Get(ctx, k)
+		if err == nil {
+			s.consider(ctx, e)
+		}
+	}
+}
+
+// consider claims a job if it is queued, ours from a previous life, or orphaned, and starts running it.
+func (s *Service) consider(ctx context.Context, e queue.Entry) {
+	var rec job.Record
+	if json.Unmarshal(e.Value, &rec) != nil || rec.State.Terminal() || job.ValidateID(rec.ID) != nil {
+		return
+	}
+	s.mu.Lock()
+	busy, full := s.running[rec.ID], len(s.running) >= s.cfg.MaxJobs
+	s.mu.Unlock()
+	if busy || full {
+		return
+	}
+	switch {
+	case rec.Owner == s.cfg.ID: // ours: a restart resumes it
+	case rec.Owner != "":
+		alive, err := fleet.Alive(ctx, s.deps.Fleet, "coordinator", rec.Owner)
+		if err != nil || alive {
+			return
+		}
+		s.log.Warn("taking over a job whose coordinator is gone", zap.String("job", rec.ID), zap.String("owner", rec.Owner))
+	}
+	if rec.Owner != s.cfg.ID {
+		rec.Owner, rec.Updated = s.cfg.ID, time.Now().UTC()
+		b, _ := json.Marshal(rec)
+		if _, err := s.deps.State.Update(ctx, e.Key, b, e.Revision); err != nil {
+			return // another coordinator, or a client, got there first; a later event decides again
+		}
+	}
+	s.mu.Lock()
+	s.running[rec.ID] = true
+	s.mu.Unlock()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer func() { s.mu.Lock(); delete(s.running, rec.ID); s.mu.Unlock() }()
+		s.runJob(ctx, rec.ID)
+	}()
+}
+
+func (s *Service) runningJobs() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, 0, len(s.running))
+	for id := range s.running {
+		out = append(out, id)
+	}
+	return out
+}
+
+// runJob takes a claimed job to done, failed or cancelled, or leaves it for a resume if ctx ends.
+func (s *Service) runJob(ctx context.Context, id string) {
+	log := s.log.With(zap.String("job", id))
+	dir := filepath.Join(s.cfg.WorkDir, id)
+	defer os.RemoveAll(dir)
+	jctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	abort := s.watchCancel(jctx, id, cancel)
+
+	err := s.execute(jctx, id, dir, abort, log)
+	switch {
+	case err == nil:
+	case ctx.Err() != nil:
+		log.Info("coordinator stopping; the job resumes on restart or takeover")
+	case errors.Is(err, ErrNotOwner):
+		log.Warn("another coordinator owns the job now; leaving it")
+	case errors.Is(err, ErrCancelled):
+		log.Info("job cancelled; removing its tasks and files")
+		s.cleanup(context.WithoutCancel(ctx), id, true)
+	default:
+		log.Error("job failed", zap.Error(err))
+		_ = s.update(context.WithoutCancel(ctx), id, func(r *job.Record) { r.State, r.Error = job.Failed, err.Error() })
+		_ = s.deps.Tasks.PurgeSubject(context.WithoutCancel(ctx), job.Subject(id))
+	}
+}
+
+// watchCancel follows the job's record; when a client cancels it, the returned channel carries ErrCancelled and
+// work in progress (a split, a stitch) is stopped.
+func (s *Service) watchCancel(ctx context.Context, id string, stop context.CancelFunc) <-chan error {
+	abort := make(chan error, 1)
+	ch, err := s.deps.State.Watch(ctx, job.RecordKey(id))
+	if err != nil {
+		return abort
+	}
+	go func() {
+		for e := range ch {
+			var r job.Record
+			if e.Deleted || json.Unmarshal(e.Value, &r) != nil {
+				continue
+			}
+			if r.State == job.Cancelled || (r.Owner != "" && r.Owner != s.cfg.ID) {
+				err := ErrCancelled
+				if r.State != job.Cancelled {
+					err = ErrNotOwner
+				}
+				abort <- err
+				stop()
+				return
+			}
+		}
+	}()
+	return abort
+}
+
+// execute is the job's life: download inputs, check limits, split (unless a plan exists), publish what is not
+// committed or queued, follow the workers, stitch, store the output.
+func (s *Service) execute(ctx context.Context, id, dir string, abort <-chan error, log *zap.Logger) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	rec, err := s.record(ctx, id)
+	if err != nil {
+		return err
+	}
+	sub := rec.Submission
+	if sub == nil {
+		return errors.New("the job record has no submission")
+	}
+	target := filepath.Join(dir, "target"+filepath.Ext(sub.TargetKey))
+	haveTarget := false
+	getTarget := func() error {
+		if haveTarget {
+			return nil
+		}
+		if err := s.deps.Blob.GetFile(ctx, sub.TargetKey, target); err != nil {
+			return fmt.Errorf("%s: download: %w", sub.TargetName, err)
+		}
+		haveTarget = true
+		return nil
+	}
+
+	var plan job.JobPlan
+	pe, err := s.deps.State.Get(ctx, job.PlanKey(id))
+	switch {
+	case err == nil:
+		if err := json.Unmarshal(pe.Value, &plan); err != nil {
+			return fmt.Errorf("plan: %w", err)
+		}
+		log.Info("resuming a planned job", zap.Int("segments", len(plan.Segments)))
+	case errors.Is(err, queue.ErrKeyNotFound):
+		if err := s.update(ctx, id, func(r *job.Record) { r.State, r.FramesDone = job.Splitting, 0 }); err != nil {
+			return err
+		}
+		t0 := time.Now()
+		st, err := s.deps.Blob.Stat(ctx, sub.TargetKey)
+		if err != nil {
+			return fmt.Errorf("%s: %w", sub.TargetName, err)
+		}
+		if l := s.cfg.Limits; l.MaxInputBytes > 0 && st.Size > l.MaxInputBytes {
+			return l.Check(sub.TargetName, st.Size, &media.Info{})
+		}
+		if err := getTarget(); err != nil {
+			return err
+		}
+		info, err := media.Probe(ctx, target)
+		if err != nil {
+			return fmt.Errorf("%s: %w", sub.TargetName, errors.Unwrap(err))
+		}
+		if info.IsImage {
+			return fmt.Errorf("%s: is an image: cluster jobs take videos (use coordinator run for images)", sub.TargetName)
+		}
+		if err := s.cfg.Limits.Check(sub.TargetName, st.Size, info); err != nil {
+			return err
+		}
+		seconds := sub.SegmentSeconds
+		if seconds <= 0 {
+			seconds = s.cfg.SegmentSeconds
+		}
+		if plan, err = s.coord.split(ctx, id, target, info, seconds, dir); err != nil {
+			return err
+		}
+		b, _ := json.Marshal(plan)
+		if _, err := s.deps.State.Put(ctx, job.PlanKey(id), b); err != nil {
+			return err
+		}
+		split := time.Since(t0).Seconds()
+		if err := s.update(ctx, id, func(r *job.Record) { r.SplitSeconds = split }); err != nil {
+			return err
+		}
+		log.Info("job planned", zap.Int("segments", len(plan.Segments)), zap.Int("frames", plan.TotalFrames), zap.Duration("split", time.Since(t0)))
+	default:
+		return err
+	}
+
+	if err := s.update(ctx, id, func(r *job.Record) {
+		r.State, r.Segments, r.TotalFrames, r.Error = job.Running, len(plan.Segments), plan.TotalFrames, ""
+	}); err != nil {
+		return err
+	}
+	spec := sub.Spec
+	spec.SourceKey = sub.SourceKey
+	err = s.coord.publish(ctx, id, plan, spec, rec.Generation, func(seg job.Segment) (bool, error) {
+		if _, err := s.deps.State.Get(ctx, job.CommitKey(id, seg.Index)); err == nil {
+			return true, nil
+		}
+		return s.deps.Tasks.Has(ctx, job.TaskSubject(id, seg.Index))
+	})
+	if err != nil {
+		return err
+	}
+	stopWaiting := s.followWaiting(ctx, id)
+	var last time.Time
+	commits, err := s.coord.wait(ctx, id, plan.Segments, func(done, total int) {
+		if time.Since(last) < s.cfg.ProgressEvery && done != total {
+			return
+		}
+		last = time.Now()
+		_ = s.update(ctx, id, func(r *job.Record) { r.FramesDone = done })
+	}, abort)
+	stopWaiting()
+	if err != nil {
+		return err
+	}
+
+	if err := s.update(ctx, id, func(r *job.Record) { r.State, r.Waiting = job.Stitching, "" }); err != nil {
+		return err
+	}
+	t1 := time.Now()
+	audio := ""
+	if plan.HasAudio && !sub.SkipAudio {
+		if err := getTarget(); err != nil {
+			return err
+		}
+		audio = target
+	}
+	out := filepath.Join(dir, "output"+sub.OutputExt)
+	if err := s.coord.stitch(ctx, plan, commits, dir, audio, out, sub.Metadata); err != nil {
+		return err
+	}
+	outKey := job.OutputKey(id, sub.OutputExt)
+	if err := s.deps.Blob.PutFile(ctx, outKey, out); err != nil {
+		return fmt.Errorf("store output: %w", err)
+	}
+	if err := s.storeProvenance(ctx, id, sub, plan, out, outKey); err != nil {
+		return err
+	}
+	stitch := time.Since(t1)
+	log.Info("job done", zap.Duration("stitch", stitch))
+	return s.update(ctx, id, func(r *job.Record) {
+		r.State, r.FramesDone, r.OutputKey, r.Waiting, r.StitchSeconds = job.Done, r.TotalFrames, outKey, "", stitch.Seconds()
+	})
+}
+
+func (s *Service) storeProvenance(ctx context.Context, id string, sub *job.Submission, plan job.JobPlan, out, outKey string) error {
+	sum, _ := provenance.FileSHA256(out)
+	rec := provenance.Record{SyntheticMedia: true, DigitalSource: provenance.SourceType, Generator: provenance.Generator,
+		Created: time.Now().UTC(), Output: outKey, OutputSHA256: sum, SourceSHA256: sub.SourceSHA256,
+		TargetSHA256: sub.TargetSHA256, Processors: sub.Spec.Face.Processors, Frames: plan.TotalFrames,
+		Segments: len(plan.Segments), Terms: provenance.Terms}
+	b, _ := json.MarshalIndent(rec, "", "  ")
+	p := filepath.Join(os.TempDir(), "facefleet-provenance-"+id+".json")
+	if err := os.WriteFile(p, append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	defer os.Remove(p)
+	return s.deps.Blob.PutFile(ctx, job.ProvenanceKey(outKey), p)
+}
+
+// followWaiting copies workers' placement notes ("does not fit") into the job record, so status says why a job
+// waits when no worker can take a segment.
+func (s *Service) followWaiting(ctx context.Context, id string) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	ch, err := s.deps.State.Watch(ctx, job.WaitingPattern(id))
+	if err != nil {
+		return cancel
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		notes := map[string]string{}
+		shown := ""
+		for e := range ch {
+			if e.Deleted {
+				delete(notes, e.Key)
+			} else {
+				var w job.Waiting
+				if json.Unmarshal(e.Value, &w) == nil {
+					notes[e.Key] = w.Worker + ": " + w.Reason
+				}
+			}
+			msg := ""
+			for _, v := range notes {
+				msg = v
+				break
+			}
+			if msg != shown {
+				shown = msg
+				_ = s.update(ctx, id, func(r *job.Record) { r.Waiting = msg })
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
+// cleanup removes a job's tasks, KV keys and blobs. keepInputs leaves the submitted files.
+func (s *Service) cleanup(ctx context.Context, id string, keepInputs bool) {
+	_ = s.deps.Tasks.PurgeSubject(ctx, job.Subject(id))
+	for _, p := range job.SegmentKeyPrefixes(id) {
+		keys, _ := s.deps.State.Keys(ctx, p)
+		for _, k := range keys {
+			_ = s.deps.State.Delete(ctx, k)
+		}
+	}
+	_ = s.deps.State.Delete(ctx, job.PlanKey(id))
+	_ = s.deps.State.Delete(ctx, job.FailureKey(id))
+	if keepInputs {
+		for _, p := range []string{"segments/", "results/"} {
+			_ = s.deps.Blob.DeletePrefix(ctx, job.Prefix(id)+p)
+		}
+		return
+	}
+	_ = s.deps.Blob.DeletePrefix(ctx, job.Prefix(id))
+}
+
+func (s *Service) record(ctx context.Context, id string) (job.Record, error) {
+	var r job.Record
+	e, err := s.deps.State.Get(ctx, job.RecordKey(id))
+	if err != nil {
+		return r, err
+	}
+	return r, json.Unmarshal(e.Value, &r)
+}
+
+// update changes the job record with compare-and-set, unless the job was cancelled or taken over meanwhile.
+func (s *Service) update(ctx context.Context, id string, fn func(*job.Record)) error {
+	_, err := s.deps.State.Modify(ctx, job.RecordKey(id), func(old []byte) ([]byte, error) {
+		var r job.Record
+		if err := json.Unmarshal(old, &r); err != nil {
+			return nil, fmt.Errorf("job record: %w", err)
+		}
+		switch {
+		case r.State == job.Cancelled:
+			return nil, ErrCancelled
+		case r.Owner != s.cfg.ID:
+			return nil, ErrNotOwner
+		}
+		fn(&r)
+		r.Updated = time.Now().UTC()
+		return json.Marshal(r)
+	})
+	return err
+}

@@ -1,0 +1,180 @@
+// Package fleet owns the heartbeat records by which workers and coordinators announce themselves: each process
+// publishes one record (what it is, what its machine has, what it is doing) in a KV bucket whose TTL removes the
+// records of processes that died without saying so, and `coordinator workers` lists them. It only reports: it never
+// assigns, cancels or moves work.
+package fleet
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/shirou/gopsutil/v4/mem"
+
+	"github.com/facefleet/facefleet/pkg/memory"
+	"github.com/facefleet/facefleet/pkg/queue"
+)
+
+// Kinds of process that publish heartbeats; a record's key starts with its kind.
+const (
+	KindWorker      = "worker"
+	KindCoordinator = "coordinator"
+)
+
+// DefaultBucket is the KV bucket heartbeats live in.
+const DefaultBucket = "facefleet_fleet"
+
+// TTLIntervals is how many publish intervals a record outlives its last write: a process is reported dead after
+// missing this many heartbeats in a row, so one slow write does not make it vanish.
+const TTLIntervals = 3
+
+// BucketConfig is the bucket for heartbeats published every interval (0: the default), with a TTL of TTLIntervals
+// intervals, in memory (heartbeats are worth nothing after a server restart). Every process that opens the bucket
+// must use the same settings: Conn.State updates an existing bucket's TTL to the opener's.
+func BucketConfig(interval time.Duration) queue.StateConfig {
+	if interval <= 0 {
+		interval = DefaultInterval
+	}
+	return queue.StateConfig{Bucket: DefaultBucket, TTL: TTLIntervals * interval, Storage: queue.StorageMemory}
+}
+
+// GPU is one GPU of a machine.
+type GPU struct {
+	Index    int    `json:"index"`
+	Name     string `json:"name"`
+	MemTotal uint64 `json:"mem_total"` // bytes
+	MemFree  uint64 `json:"mem_free"`  // bytes
+}
+
+// Heartbeat is one process's record.
+type Heartbeat struct {
+	Kind         string   `json:"kind"` // KindWorker or KindCoordinator
+	ID           string   `json:"id"`
+	Host         string   `json:"host"`
+	PID          int      `json:"pid"`
+	Version      string   `json:"version"`
+	CPUs         int      `json:"cpus"`
+	RAMTotal     uint64   `json:"ram_total"` // bytes
+	RAMFree      uint64   `json:"ram_free"`  // bytes, available to new allocations (page cache counts as free)
+	GPUs         []GPU    `json:"gpus"`
+	Providers    []string `json:"providers"` // ONNX Runtime execution providers, in preference order
+	Slots        int      `json:"slots"`
+	MemoryBudget uint64   `json:"memory_budget"` // bytes; 0 = no budget
+	// Batch1080p is the batch a 1920x1080 segment runs with under MemoryBudget (FitBatch1080p); 0 = it cannot.
+	Batch1080p int       `json:"batch_1080p"`
+	Tasks      []string  `json:"tasks"` // segments in progress, "job/segment"
+	FPS        float64   `json:"fps"`   // frames per second, recently
+	Started    time.Time `json:"started"`
+	Updated    time.Time `json:"updated"` // when the publisher wrote it, by the publisher's clock
+}
+
+// Key is the KV key of kind's record id: "worker.<id>" or "coordinator.<id>". id must be letters, digits, '-' or
+// '_' (one key token: a '.' would make it two, and List could no longer tell kinds apart).
+func Key(kind, id string) (string, error) {
+	if kind != KindWorker && kind != KindCoordinator {
+		return "", fmt.Errorf("fleet: kind %q: want %q or %q", kind, KindWorker, KindCoordinator)
+	}
+	if !validID(id) {
+		return "", fmt.Errorf("fleet: id %q must be letters, digits, '-' or '_'", id)
+	}
+	return kind + "." + id, nil
+}
+
+func validID(id string) bool {
+	if id == "" {
+		return false
+	}
+	for _, r := range id {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// List returns the records of kind that are alive (written within the bucket's TTL), sorted by ID.
+func List(ctx context.Context, state *queue.State, kind string) ([]Heartbeat, error) {
+	if kind != KindWorker && kind != KindCoordinator {
+		return nil, fmt.Errorf("fleet: list: kind %q: want %q or %q", kind, KindWorker, KindCoordinator)
+	}
+	keys, err := state.Keys(ctx, kind+".")
+	if err != nil {
+		return nil, fmt.Errorf("fleet: list %s: %w", kind, err)
+	}
+	hs := make([]Heartbeat, 0, len(keys))
+	for _, k := range keys {
+		e, err := state.Get(ctx, k)
+		if errors.Is(err, queue.ErrKeyNotFound) {
+			continue // expired or deleted since Keys listed it
+		}
+		if err != nil {
+			return nil, fmt.Errorf("fleet: list %s: %w", kind, err)
+		}
+		var h Heartbeat
+		if err := json.Unmarshal(e.Value, &h); err != nil {
+			return nil, fmt.Errorf("fleet: list %s: record %s: %w", kind, k, err)
+		}
+		hs = append(hs, h)
+	}
+	slices.SortFunc(hs, func(a, b Heartbeat) int { return strings.Compare(a.ID, b.ID) })
+	return hs, nil
+}
+
+// Alive reports whether kind's record id exists (was written within the bucket's TTL and not deleted).
+func Alive(ctx context.Context, state *queue.State, kind, id string) (bool, error) {
+	key, err := Key(kind, id)
+	if err != nil {
+		return false, err
+	}
+	_, err = state.Get(ctx, key)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, queue.ErrKeyNotFound):
+		return false, nil
+	default:
+		return false, fmt.Errorf("fleet: alive %s: %w", key, err)
+	}
+}
+
+// HostInfo reads this machine's cores, RAM (ramFree is what is available to new allocations) and GPUs. The RAM
+// numbers are 0 if the system cannot be read; gpus is empty without a usable NVML (no driver, no GPU).
+func HostInfo() (cpus int, ramTotal, ramFree uint64, gpus []GPU) {
+	cpus = runtime.NumCPU()
+	if vm, err := mem.VirtualMemory(); err == nil {
+		ramTotal, ramFree = vm.Total, vm.Available
+	}
+	// A machine without GPUs is normal here; why is for a worker's startup log, not for every heartbeat.
+	infos, _ := memory.GPUs()
+	for _, g := range infos {
+		gpus = append(gpus, GPU{Index: g.Index, Name: g.Name, MemTotal: g.MemTotal, MemFree: g.MemFree})
+	}
+	return cpus, ramTotal, ramFree, gpus
+}
+
+// Batch1080pCap is the most frames per model call FitBatch1080p considers: without it the plan's MaxBatch
+// defaults to 1 and the answer could only be "fits" or "does not". 8 is the largest default batch of our models
+// (ArcFace's).
+const Batch1080pCap = 8
+
+// FitBatch1080p is the batch memory.Budget.Plan picks for a 1920x1080 libx264 segment with slots pipelines at once,
+// each with models of modelBytes, under budget bytes (0: no budget, so the cap), up to Batch1080pCap; 0 when the
+// plan refuses (the budget cannot hold even batch 1). The plan's other inputs take their defaults (this machine's
+// cores, the default process size).
+func FitBatch1080p(budget uint64, slots int, modelBytes uint64) int {
+	p, err := memory.Budget{Total: budget}.Plan(memory.PlanInput{
+		Width: 1920, Height: 1080, Encoder: "libx264", Workers: slots, ModelBytes: modelBytes,
+		MaxBatch: Batch1080pCap,
+	})
+	if err != nil {
+		return 0
+	}
+	return p.Batch
+}

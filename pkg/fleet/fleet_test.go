@@ -1,0 +1,304 @@
+package fleet_test
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/facefleet/facefleet/pkg/fleet"
+	"github.com/facefleet/facefleet/pkg/memory"
+)
+
+func TestKey(t *testing.T) {
+	tests := []struct {
+		kind, id string
+		want     string // "" = an error
+	}{
+		{fleet.KindWorker, "gpu-07_a", "worker.gpu-07_a"},
+		{fleet.KindCoordinator, "c1", "coordinator.c1"},
+		{fleet.KindWorker, "a.b", ""},
+		{fleet.KindWorker, "a/b", ""},
+		{fleet.KindWorker, "", ""},
+		{fleet.KindWorker, "a b", ""},
+		{fleet.KindWorker, "a*", ""},
+		{fleet.KindWorker, "é", ""},
+		{"job", "a", ""},
+		{"", "a", ""},
+	}
+	for _, tt := range tests {
+		got, err := fleet.Key(tt.kind, tt.id)
+		switch {
+		case tt.want == "" && err == nil:
+			t.Errorf("Key(%q, %q) = %q, want an error", tt.kind, tt.id, got)
+		case tt.want != "" && (err != nil || got != tt.want):
+			t.Errorf("Key(%q, %q) = %q, %v; want %q", tt.kind, tt.id, got, err, tt.want)
+		}
+	}
+}
+
+func TestHostInfo(t *testing.T) {
+	cpus, ramTotal, ramFree, gpus := fleet.HostInfo()
+	if cpus < 1 || ramTotal == 0 || ramFree > ramTotal {
+		t.Errorf("HostInfo = %d cpus, %d/%d RAM free/total", cpus, ramFree, ramTotal)
+	}
+	// Without NVML (this machine) there are none; with it, every device reads with a name and memory.
+	want, why := memory.GPUs()
+	if len(gpus) != len(want) {
+		t.Errorf("%d GPUs, NVML lists %d", len(gpus), len(want))
+	}
+	for _, g := range gpus {
+		if g.Name == "" || g.MemTotal == 0 || g.MemFree > g.MemTotal {
+			t.Errorf("GPU %+v", g)
+		}
+	}
+	t.Logf("%d cpus, RAM %d/%d, GPUs %+v (NVML: %q)", cpus, ramFree, ramTotal, gpus, why)
+}
+
+func TestBucketConfig(t *testing.T) {
+	if got := fleet.BucketConfig(0).TTL; got != fleet.TTLIntervals*fleet.DefaultInterval {
+		t.Errorf("default TTL %s", got)
+	}
+	cfg := fleet.BucketConfig(2 * time.Second)
+	if cfg.TTL != 6*time.Second || cfg.Bucket != fleet.DefaultBucket {
+		t.Errorf("BucketConfig(2s) = %+v", cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestPublisherConfigValidate(t *testing.T) {
+	if err := (fleet.PublisherConfig{}).Validate(); err != nil {
+		t.Errorf("zero config: %v", err)
+	}
+	if err := (fleet.PublisherConfig{Interval: -time.Second}).Validate(); err == nil {
+		t.Error("negative Interval accepted")
+	}
+	if _, err := fleet.NewPublisher(fleet.PublisherConfig{}, nil, selfSnapshot(fleet.KindWorker, "w"), nil); err == nil {
+		t.Error("nil state accepted")
+	}
+}
+
+// TestPublisherLifecycle: the record appears at once with this machine's numbers, is rewritten every interval,
+// and is deleted when the publisher stops.
+func TestPublisherLifecycle(t *testing.T) {
+	s := newState(t, 10*time.Second)
+	start := time.Now()
+	stop := startPublisher(t, s, 100*time.Millisecond, selfSnapshot(fleet.KindWorker, "w1"))
+
+	var first fleet.Heartbeat
+	waitFor(t, 3*time.Second, "the record", func() bool {
+		hs := list(t, s, fleet.KindWorker)
+		if len(hs) == 1 {
+			first = hs[0]
+		}
+		return len(hs) == 1
+	})
+	h := first
+	switch {
+	case h.Kind != fleet.KindWorker || h.ID != "w1" || h.PID != os.Getpid() || h.Version != "test":
+		t.Errorf("record %+v", h)
+	case h.CPUs < 1 || h.RAMTotal == 0 || h.RAMFree > h.RAMTotal:
+		t.Errorf("host numbers: %d cpus, RAM %d/%d free/total", h.CPUs, h.RAMFree, h.RAMTotal)
+	case h.Started.Before(start.Add(-time.Second)) || h.Updated.Before(h.Started):
+		t.Errorf("Started %s, Updated %s; test began %s", h.Started, h.Updated, start)
+	}
+	if gpus, _ := memory.GPUs(); len(gpus) == 0 && len(h.GPUs) != 0 {
+		t.Errorf("GPUs %+v on a machine without NVML", h.GPUs)
+	}
+	if ok, err := fleet.Alive(testCtx(t), s, fleet.KindWorker, "w1"); !ok || err != nil {
+		t.Errorf("Alive = %v, %v", ok, err)
+	}
+	if hs := list(t, s, fleet.KindCoordinator); len(hs) != 0 {
+		t.Errorf("coordinators %v", ids(hs))
+	}
+
+	waitFor(t, 3*time.Second, "a refreshed record", func() bool {
+		hs := list(t, s, fleet.KindWorker)
+		return len(hs) == 1 && hs[0].Updated.After(first.Updated) && hs[0].Started.Equal(first.Started)
+	})
+
+	stop()
+	if hs := list(t, s, fleet.KindWorker); len(hs) != 0 {
+		t.Errorf("after stop: %v", ids(hs))
+	}
+	if ok, err := fleet.Alive(testCtx(t), s, fleet.KindWorker, "w1"); ok || err != nil {
+		t.Errorf("after stop: Alive = %v, %v", ok, err)
+	}
+}
+
+// TestTTLRemovesDeadRecord: a record nobody rewrites (its process was killed) leaves List after the bucket's TTL;
+// one whose publisher lives stays.
+func TestTTLRemovesDeadRecord(t *testing.T) {
+	const ttl = time.Second
+	s := newState(t, ttl)
+	startPublisher(t, s, 200*time.Millisecond, selfSnapshot(fleet.KindWorker, "live"))
+	putRecord(t, s, fleet.Heartbeat{Kind: fleet.KindWorker, ID: "dead", Updated: time.Now()})
+	written := time.Now()
+
+	waitFor(t, 3*time.Second, "both records", func() bool {
+		return slices.Equal(ids(list(t, s, fleet.KindWorker)), []string{"dead", "live"})
+	})
+	waitFor(t, 5*time.Second, "the dead record to expire", func() bool {
+		return slices.Equal(ids(list(t, s, fleet.KindWorker)), []string{"live"})
+	})
+	gone := time.Since(written)
+	if gone < ttl-100*time.Millisecond {
+		t.Errorf("record gone after %s, before the TTL %s", gone, ttl)
+	}
+	t.Logf("dead record gone %s after its write (TTL %s)", gone.Round(time.Millisecond), ttl)
+	if ok, err := fleet.Alive(testCtx(t), s, fleet.KindWorker, "dead"); ok || err != nil {
+		t.Errorf("dead: Alive = %v, %v", ok, err)
+	}
+	// The live one outlasts several TTLs.
+	time.Sleep(2 * ttl)
+	if got := ids(list(t, s, fleet.KindWorker)); !slices.Equal(got, []string{"live"}) {
+		t.Errorf("after 2 TTLs: %v", got)
+	}
+}
+
+func TestListSortsAndSeparatesKinds(t *testing.T) {
+	s := newState(t, 0)
+	for _, h := range []fleet.Heartbeat{
+		{Kind: fleet.KindWorker, ID: "b"},
+		{Kind: fleet.KindWorker, ID: "a"},
+		{Kind: fleet.KindWorker, ID: "c-2"},
+		{Kind: fleet.KindCoordinator, ID: "a"},
+	} {
+		putRecord(t, s, h)
+	}
+	if got := ids(list(t, s, fleet.KindWorker)); !slices.Equal(got, []string{"a", "b", "c-2"}) {
+		t.Errorf("workers %v", got)
+	}
+	cs := list(t, s, fleet.KindCoordinator)
+	if got := ids(cs); !slices.Equal(got, []string{"a"}) || cs[0].Kind != fleet.KindCoordinator {
+		t.Errorf("coordinators %v", got)
+	}
+	if _, err := fleet.List(testCtx(t), s, "job"); err == nil {
+		t.Error("List of kind job: no error")
+	}
+	if _, err := s.Put(testCtx(t), "worker.bad", []byte("{")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fleet.List(testCtx(t), s, fleet.KindWorker); err == nil || !strings.Contains(err.Error(), "worker.bad") {
+		t.Errorf("corrupt record: err %v", err)
+	}
+}
+
+func TestRunRejectsBadID(t *testing.T) {
+	s := newState(t, 0)
+	p, err := fleet.NewPublisher(fleet.PublisherConfig{}, s, selfSnapshot(fleet.KindWorker, "a.b"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Run(testCtx(t)); err == nil {
+		t.Error("Run with id a.b: no error")
+	}
+}
+
+func TestWriteTable(t *testing.T) {
+	now := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+	const gb = memory.GB
+	hs := []fleet.Heartbeat{
+		{Kind: fleet.KindWorker, ID: "cpu-1", Host: "box", CPUs: 8, RAMTotal: 234 * gb / 10, RAMFree: 31 * gb / 10,
+			Providers: []string{"cpu"}, Slots: 1, Batch1080p: 8, Updated: now.Add(-2 * time.Second)},
+		{Kind: fleet.KindWorker, ID: "gpu-1", Host: "rig", CPUs: 16, RAMTotal: 128 * gb, RAMFree: 100 * gb,
+			GPUs: []fleet.GPU{
+				{Index: 0, Name: "NVIDIA A10", MemTotal: 22 * gb, MemFree: 20 * gb},
+				{Index: 1, Name: "NVIDIA A10", MemTotal: 22 * gb, MemFree: 3 * gb / 2},
+			},
+			Providers: []string{"cuda", "cpu"}, Slots: 2, MemoryBudget: 12 * gb, Batch1080p: 4,
+			Tasks: []string{"7f3a/0003", "7f3a/0004"}, FPS: 41.26, Updated: now.Add(-61 * time.Second)},
+		{Kind: fleet.KindWorker, ID: "skewed", Host: "ahead", Updated: now.Add(time.Minute)},
+	}
+	var buf bytes.Buffer
+	fleet.WriteTable(&buf, hs, now)
+	out := buf.String()
+	t.Logf("\n%s", out)
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if len(lines) != 4 {
+		t.Fatalf("%d lines, want a header and 3:\n%s", len(lines), out)
+	}
+	header := strings.Fields(lines[0])
+	wantHeader := []string{"ID", "HOST", "CPU", "RAM", "GPU", "PROVIDERS", "SLOTS", "BUDGET", "BATCH@1080p", "TASKS",
+		"FPS", "SEEN"}
+	if !slices.Equal(header, wantHeader) {
+		t.Errorf("header %q", lines[0])
+	}
+	// Columns are aligned: each row's HOST cell starts where the header's does.
+	col := strings.Index(lines[0], "HOST")
+	for i, host := range []string{"box", "rig", "ahead"} {
+		if got := strings.Index(lines[i+1], host); got != col {
+			t.Errorf("row %d: HOST at %d, header at %d:\n%s", i, got, col, out)
+		}
+	}
+	for i, want := range [][]string{
+		{"cpu-1", "8", "3.1/23.4 GB", "G: n/a", "cpu", "none", "2s ago"},
+		{"gpu-1", "NVIDIA A10 20.0/22.0 GB; NVIDIA A10 1.5/22.0 GB", "cuda,cpu", "12.0 GB", "7f3a/0003,7f3a/0004",
+			"41.3", "1m1s ago"},
+		{"skewed", "0.0/0.0 GB", "0.0", "0s ago"},
+	} {
+		for _, w := range want {
+			if !strings.Contains(lines[i+1], w) {
+				t.Errorf("row %d lacks %q: %q", i, w, lines[i+1])
+			}
+		}
+	}
+	// Fields from the end: "ago", the age, FPS, then TASKS.
+	if f := strings.Fields(lines[1]); f[len(f)-4] != "-" {
+		t.Errorf("idle worker's TASKS is %q, want -: %q", f[len(f)-4], lines[1])
+	}
+
+	buf.Reset()
+	fleet.WriteTable(&buf, nil, now)
+	if got := buf.String(); got != "no workers are alive\n" {
+		t.Errorf("empty: %q", got)
+	}
+}
+
+func TestFitBatch1080p(t *testing.T) {
+	const gb = memory.GB
+	const model = 600 << 20
+	tests := []struct {
+		name   string
+		budget uint64
+		slots  int
+		want   func(int) bool
+	}{
+		{"no budget gets the cap", 0, 4, func(b int) bool { return b == fleet.Batch1080pCap }},
+		{"1 GB cannot hold a 1080p pipeline", 1 * gb, 1, func(b int) bool { return b == 0 }},
+		{"64 GB, one slot, runs the cap", 64 * gb, 1, func(b int) bool { return b == fleet.Batch1080pCap }},
+		{"4 GB, one slot, runs something", 4 * gb, 1, func(b int) bool { return b >= 1 }},
+	}
+	for _, tt := range tests {
+		if got := fleet.FitBatch1080p(tt.budget, tt.slots, model); !tt.want(got) {
+			t.Errorf("%s: batch %d", tt.name, got)
+		}
+	}
+	// It is the plan's answer, and never grows with more slots in the same budget.
+	p, err := memory.Budget{Total: 6 * gb}.Plan(memory.PlanInput{Width: 1920, Height: 1080, Workers: 2,
+		ModelBytes: model, MaxBatch: fleet.Batch1080pCap})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fleet.FitBatch1080p(6*gb, 2, model); got != p.Batch {
+		t.Errorf("6 GB, 2 slots: %d, plan says %d", got, p.Batch)
+	}
+	prev := fleet.Batch1080pCap
+	for slots := 1; slots <= 8; slots++ {
+		b := fleet.FitBatch1080p(8*gb, slots, model)
+		if b > prev {
+			t.Errorf("8 GB: %d slots batch %d > %d with fewer", slots, b, prev)
+		}
+		prev = b
+	}
+	var be *memory.BudgetError
+	if _, err := (memory.Budget{Total: gb}).Plan(memory.PlanInput{Width: 1920, Height: 1080,
+		ModelBytes: model}); !errors.As(err, &be) {
+		t.Errorf("1 GB plan: %v, want a BudgetError (the case FitBatch1080p maps to 0)", err)
+	}
+}

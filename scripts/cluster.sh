@@ -1,0 +1,225 @@
+#!/usr/bin/env bash
+# make cluster: a whole Facefleet cluster on 127.0.0.1, in the foreground until Ctrl-C: nats-server with JetStream,
+# versitygw serving S3 from a directory, a coordinator and two workers. Credentials are generated once and kept in
+# the state dir; the client settings go to the config file every facefleet command reads by default.
+set -euo pipefail
+umask 077 # the state dir holds credentials: everything created here is the user's alone
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+CACHE=${FACEFLEET_CACHE:-$HOME/.cache/facefleet}
+STATE=${FACEFLEET_CLUSTER_DIR:-$HOME/.local/share/facefleet/cluster}
+STATE=${STATE%/}
+NATS_PORT=${CLUSTER_NATS_PORT:-4222}
+S3_PORT=${CLUSTER_S3_PORT:-7070}
+# The same search as config.DefaultPath in pkg/config.
+CONFIG=${FACEFLEET_CONFIG:-${XDG_CONFIG_HOME:-$HOME/.config}/facefleet/config.yaml}
+MARKER='# written by make cluster'
+HOST=127.0.0.1
+NATS_USER=facefleet
+BUCKET=facefleet
+WORKERS=2
+
+say() { printf 'cluster: %s\n' "$*"; }
+die() {
+  printf 'cluster: %s\n' "$*" >&2
+  exit 1
+}
+
+for b in "$CACHE/bin/nats-server" "$CACHE/bin/versitygw"; do
+  [[ -x $b ]] || die "$b is missing: run make setup"
+done
+for b in bin/coordinator bin/worker; do
+  [[ -x $b ]] || die "$b is missing: run make build"
+done
+for p in "$NATS_PORT" "$S3_PORT"; do
+  if ! [[ $p =~ ^[0-9]+$ ]] || ((10#$p < 1 || 10#$p > 65535)); then die "port $p: want a number from 1 to 65535"; fi
+done
+[[ $NATS_PORT != "$S3_PORT" ]] || die "NATS and S3 cannot share port $NATS_PORT"
+
+# accepting PORT: something on this host accepts TCP connections on PORT.
+accepting() { (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }
+
+if accepting "$NATS_PORT"; then die "port $NATS_PORT on $HOST is taken (set CLUSTER_NATS_PORT to use another)"; fi
+if accepting "$S3_PORT"; then die "port $S3_PORT on $HOST is taken (set CLUSTER_S3_PORT to use another)"; fi
+
+mkdir -p "$STATE"/{nats,s3,logs,coordinator}
+chmod 700 "$STATE" # it may predate the umask
+
+# secret FILE BYTES: a random hex string, made once into FILE and the same on every later start, so that data the
+# servers keep (JetStream streams, S3 objects) stays reachable.
+secret() {
+  if [[ ! -s $1 ]]; then
+    od -An -tx1 -N"$2" /dev/urandom | tr -d ' \n' >"$1.tmp"
+    mv -f "$1.tmp" "$1"
+  fi
+  cat "$1"
+}
+nats_password=$(secret "$STATE/nats-password" 24)
+s3_access_key=$(secret "$STATE/s3-access-key" 10)
+s3_secret_key=$(secret "$STATE/s3-secret-key" 20)
+
+# The client settings. A config file someone wrote by hand is never overwritten: the settings go next to the state
+# dir instead, for FACEFLEET_CONFIG to point at.
+written_by_us() {
+  local line
+  IFS= read -r line <"$1" && [[ $line == "$MARKER" ]]
+}
+config=$CONFIG
+if [[ -e $CONFIG ]] && ! written_by_us "$CONFIG"; then config=$STATE.yaml; fi
+mkdir -p "$(dirname "$config")"
+cat >"$config.tmp" <<EOF
+$MARKER
+# The local cluster in $STATE; rewritten on every start.
+nats: "nats://$HOST:$NATS_PORT"
+nats-user: "$NATS_USER"
+nats-password: "$nats_password"
+s3-endpoint: "$HOST:$S3_PORT"
+s3-bucket: "$BUCKET"
+s3-access-key: "$s3_access_key"
+s3-secret-key: "$s3_secret_key"
+s3-create-bucket: true
+EOF
+chmod 600 "$config.tmp"
+mv -f "$config.tmp" "$config"
+if [[ $config == "$CONFIG" ]]; then
+  say "client settings written to $config"
+else
+  say "$CONFIG was not written by make cluster, so it is left alone; the client settings are in $config"
+fi
+
+# The password lives in this file rather than on the command line, where every user's ps would show it.
+cat >"$STATE/nats.conf" <<EOF
+$MARKER
+# Rewritten on every start.
+listen: "$HOST:$NATS_PORT"
+server_name: facefleet-local
+jetstream {
+  store_dir: "$STATE/nats"
+}
+authorization {
+  user: "$NATS_USER"
+  password: "$nats_password"
+}
+EOF
+
+declare -A name_of=() log_of=()
+nats_pid='' s3_pid='' coordinator_pid=''
+worker_pids=()
+
+# start NAME CMD...: runs CMD with its output in STATE/logs/NAME.log, in a session of its own so that Ctrl-C reaches
+# only this script, which then stops the processes in order.
+start() {
+  local name=$1 log=$STATE/logs/$1.log
+  shift
+  if [[ -e $log ]]; then mv -f "$log" "$log.1"; fi # keep the last run's log: it may tell why it died
+  setsid "$@" >"$log" 2>&1 </dev/null &
+  name_of[$!]=$name
+  log_of[$!]=$log
+  say "started $name: pid $!, log $log"
+}
+
+# stop PID...: SIGTERM, then wait until each has exited, however long a drain takes (a second Ctrl-C kills).
+stop() {
+  local pid
+  local -a live=() names=()
+  for pid in "$@"; do
+    if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
+      live+=("$pid")
+      names+=("${name_of[$pid]}")
+    fi
+  done
+  ((${#live[@]})) || return 0
+  say "stopping ${names[*]}"
+  kill -TERM "${live[@]}" 2>/dev/null || true
+  for pid in "${live[@]}"; do
+    while kill -0 "$pid" 2>/dev/null; do wait "$pid" 2>/dev/null || true; done
+  done
+}
+
+stop_all() {
+  stop "${worker_pids[@]}" # first: they drain, committing their segments through NATS and S3
+  stop "$coordinator_pid"
+  stop "$s3_pid" "$nats_pid" # last: everything above needs them to stop cleanly
+}
+
+kill_all() {
+  local pid
+  for pid in "${!name_of[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+}
+
+on_signal() {
+  trap kill_all INT TERM HUP
+  echo
+  say "stopping (Ctrl-C again kills)"
+  stop_all
+  say "stopped"
+  exit 0
+}
+
+# crashed PID STATUS: a process exited on its own; show why, stop the rest, fail.
+crashed() {
+  local pid=$1 status=$2
+  printf 'cluster: %s (pid %s) exited with status %s; the end of %s:\n' \
+    "${name_of[$pid]}" "$pid" "$status" "${log_of[$pid]}" >&2
+  tail -n 20 "${log_of[$pid]}" | sed 's/^/    /' >&2
+  unset "name_of[$pid]"
+  trap kill_all INT TERM HUP
+  stop_all
+  exit 1
+}
+
+# wait_port PID PORT: until PID's server accepts connections on PORT.
+wait_port() {
+  local i status=0
+  for ((i = 0; i < 300; i++)); do
+    if accepting "$2"; then return 0; fi
+    if ! kill -0 "$1" 2>/dev/null; then
+      wait "$1" || status=$?
+      crashed "$1" "$status"
+    fi
+    sleep 0.1
+  done
+  say "${name_of[$1]} does not accept connections on port $2 after 30s" >&2
+  kill -TERM "$1" 2>/dev/null || true
+  crashed "$1" timeout
+}
+
+trap on_signal INT TERM HUP
+trap stop_all EXIT # an error under set -e must not leave servers running either
+
+start nats-server "$CACHE/bin/nats-server" --config "$STATE/nats.conf"
+nats_pid=$!
+# Credentials in the environment, not on the command line, for the same reason as nats.conf.
+ROOT_ACCESS_KEY_ID=$s3_access_key ROOT_SECRET_ACCESS_KEY=$s3_secret_key \
+  start versitygw "$CACHE/bin/versitygw" --port "$HOST:$S3_PORT" --quiet posix "$STATE/s3"
+s3_pid=$!
+wait_port "$nats_pid" "$NATS_PORT"
+wait_port "$s3_pid" "$S3_PORT"
+
+# Environment variables beat the config file; these must not point the cluster's own daemons elsewhere.
+daemon=(env)
+for key in nats nats-user nats-password s3-endpoint s3-bucket s3-access-key s3-secret-key s3-create-bucket; do
+  var=${key^^}
+  daemon+=(-u "FACEFLEET_${var//-/_}")
+done
+
+start coordinator "${daemon[@]}" bin/coordinator serve --config "$config" --work-dir "$STATE/coordinator"
+coordinator_pid=$!
+for ((n = 1; n <= WORKERS; n++)); do
+  mkdir -p "$STATE/worker-$n"
+  start "worker-$n" "${daemon[@]}" bin/worker --config "$config" --id "local-$n" --work-dir "$STATE/worker-$n"
+  worker_pids+=("$!")
+done
+
+if [[ $config != "$CONFIG" ]]; then
+  say "for client commands in another shell:"
+  printf 'export FACEFLEET_CONFIG=%q\n' "$config"
+fi
+echo "cluster ready: bin/coordinator submit -s face.jpg -t video.mp4 --wait -o out.mp4"
+
+while :; do
+  pid='' status=0
+  wait -n -p pid "${!name_of[@]}" || status=$?
+  if [[ -n $pid ]]; then crashed "$pid" "$status"; fi
+done
