@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -58,7 +57,8 @@ func Worker() *cobra.Command {
 			newEngine := func() (*engine.Engine, error) {
 				s := session
 				s.IntraOpThreads = max(1, threads/slots)
-				return engine.New(engine.Config{ORTLibrary: ortLib, ModelsDir: modelsDir, Detector: detector, Session: s})
+				return engine.New(engine.Config{ORTLibrary: ortLib, ModelsDir: modelsDir, Detector: detector, Session: s,
+					MemoryOptimization: memoryOptimization})
 			}
 			first, err := newEngine()
 			if err != nil {
@@ -73,20 +73,14 @@ func Worker() *cobra.Command {
 			if loaded.RSS > before.RSS {
 				modelBytes = loaded.RSS - before.RSS
 			}
-			var once sync.Once
-			engines := func() (worker.Engine, error) {
-				var e worker.Engine
-				once.Do(func() { e = first })
-				if e != nil {
-					return e, nil
-				}
-				return newEngine()
-			}
+			engines, release := worker.ReuseFirst(first, func() (worker.Engine, error) { return newEngine() })
+			defer release()
 			budget := uint64(maxMemoryGB * memory.GB)
 			wcfg := worker.Config{ID: id, WorkDir: workDir, Slots: slots, Batch: batch, MemoryBudget: budget,
 				ModelBytes: modelBytes, Grace: grace, MaxDeliver: cluster.TasksConfig().MaxDeliver}
 			if memoryOptimization {
 				wcfg.DecoderThreads, wcfg.EncoderThreads, wcfg.Lookahead = 1, 1, 8
+				wcfg.MemoryOptimization = true
 			}
 			w, err := worker.New(wcfg, worker.Deps{Tasks: cl.Tasks, State: cl.State, Blob: cl.Blob, Log: log, NewEngine: engines})
 			if err != nil {
@@ -105,10 +99,7 @@ func Worker() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var pubWG sync.WaitGroup
-			pubWG.Add(1)
-			go func() { defer pubWG.Done(); _ = pub.Run(ctx) }()
-			defer pubWG.Wait()
+			defer pub.Start(ctx)()
 			fmt.Fprintf(cmd.ErrOrStderr(), "worker %s: %d slot(s), models %s, budget %s, batch at 1080p %d\n",
 				w.ID(), slots, memory.FormatGB(modelBytes), budgetText(budget), fit)
 			return w.Run(ctx)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/facefleet/facefleet/pkg/job"
+	"github.com/facefleet/facefleet/pkg/media"
 	"github.com/facefleet/facefleet/pkg/provenance"
 	"github.com/facefleet/facefleet/pkg/queue"
 	"github.com/facefleet/facefleet/pkg/store"
@@ -83,17 +84,10 @@ func (c *Client) Submit(ctx context.Context, req SubmitRequest) (string, error) 
 }
 
 func checkInput(p string, limit int64) error {
-	st, err := os.Stat(p)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		return fmt.Errorf("%s: file not found", p)
-	case err != nil:
-		return fmt.Errorf("%s: %w", p, err)
-	case st.IsDir():
-		return fmt.Errorf("%s: is a directory, not a file", p)
-	case st.Size() == 0:
-		return fmt.Errorf("%s: file is empty", p)
-	case limit > 0 && st.Size() > limit:
+	if err := media.CheckInput(p); err != nil {
+		return err
+	}
+	if st, err := os.Stat(p); err == nil && limit > 0 && st.Size() > limit {
 		return fmt.Errorf("%s: %.1f GB is larger than the %.1f GB input limit", p, float64(st.Size())/(1<<30), float64(limit)/(1<<30))
 	}
 	return nil

@@ -54,7 +54,7 @@ func TestSubmitRefusesBadInputs(t *testing.T) {
 	}{
 		{"missing source", filepath.Join(dir, "nope.png"), good, 0, "nope.png: file not found"},
 		{"empty target", good, file(t, "empty.mp4", 0), 0, "empty.mp4: file is empty"},
-		{"directory target", good, dir, 0, "is a directory"},
+		{"directory target", good, dir, 0, "(is a directory)"},
 		{"over the size limit", good, file(t, "big.mp4", 2048), 1024, "larger than"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

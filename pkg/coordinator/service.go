@@ -162,13 +162,13 @@ func (s *Service) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var pubWG sync.WaitGroup
-	pubWG.Add(1)
-	go func() { defer pubWG.Done(); _ = pub.Run(ctx) }()
-	defer pubWG.Wait()
+	defer pub.Start(ctx)()
 
 	events, err := s.deps.State.Watch(ctx, job.RecordPattern)
 	if err != nil {
+		return err
+	}
+	if err := s.deps.Tasks.OnDeadLetter(ctx, func(d queue.DeadLetter) { s.deadLetter(ctx, d) }); err != nil {
 		return err
 	}
 	s.log.Info("coordinator serving")
@@ -466,6 +466,25 @@ func (s *Service) storeProvenance(ctx context.Context, id string, sub *job.Submi
 	}
 	defer os.Remove(p)
 	return s.deps.Blob.PutFile(ctx, job.ProvenanceKey(outKey), p)
+}
+
+// deadLetter fails the job of a task that reached the queue's MaxDeliver: no worker acked or terminated it, so
+// workers die or stall on it every time and nobody else will record why. The failure record (first writer wins)
+// is what the job's owner waits on; the task is removed from the stream so it cannot linger.
+func (s *Service) deadLetter(ctx context.Context, d queue.DeadLetter) {
+	var t job.Task
+	if json.Unmarshal(d.Data, &t) != nil || job.ValidateID(t.Job) != nil {
+		_ = s.deps.Tasks.Remove(ctx, d.Seq)
+		return
+	}
+	reason := fmt.Sprintf("delivered %d times without a result: workers crash or stall on it (see their logs)", d.Deliveries)
+	b, _ := json.Marshal(job.Failure{Job: t.Job, Segment: t.Segment.Index, Worker: "-", Reason: reason})
+	if _, err := s.deps.State.Create(ctx, job.FailureKey(t.Job), b); err != nil && !errors.Is(err, queue.ErrKeyExists) {
+		s.log.Warn("cannot record a dead letter", zap.String("job", t.Job), zap.Error(err))
+		return
+	}
+	s.log.Error("segment dead-lettered", zap.String("job", t.Job), zap.Int("segment", t.Segment.Index), zap.Int("deliveries", d.Deliveries))
+	_ = s.deps.Tasks.Remove(ctx, d.Seq)
 }
 
 // followWaiting copies workers' placement notes ("does not fit") into the job record, so status says why a job

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -57,9 +58,18 @@ type Config struct {
 	// Batch is the most faces or frames per model call where a model allows batches (--batch-size, as the memory
 	// plan sized it); 0 means each model's default.
 	Batch int
+	// MemoryOptimization caps the paste-back mask of the ONNX swapper and enhancers at processor.PasteCapSide.
+	MemoryOptimization bool
 	// OnOOM is called when a model reports an allocation failure, before the frame is retried once; the memory
 	// governor halves the frames in flight there.
 	OnOOM func()
+}
+
+func (c Config) pasteCap() int {
+	if c.MemoryOptimization {
+		return processor.PasteCapSide
+	}
+	return 0
 }
 
 // Validate checks the config and fills defaults.
@@ -127,7 +137,11 @@ func (c Config) resolve(nameOrPath string) (string, error) {
 }
 
 // Models lists the model files this engine has loaded so far.
-func (e *Engine) Models() []string { return append([]string(nil), e.models...) }
+func (e *Engine) Models() []string {
+	out := append([]string(nil), e.models...)
+	slices.Sort(out)
+	return slices.Compact(out) // a model unloaded and loaded again (--memory-optimization) is listed once
+}
 
 // Detector is the loaded face detector.
 func (e *Engine) Detector() processor.Detector { return e.detector }
@@ -184,7 +198,8 @@ func (e *Engine) loadInswapper(nameOrPath string) (*processor.Inswapper, error) 
 	if err != nil {
 		return nil, err
 	}
-	s, err := processor.NewInswapper(processor.InswapperConfig{ModelPath: path, MaxBatch: e.cfg.Batch, Session: e.cfg.Session})
+	s, err := processor.NewInswapper(processor.InswapperConfig{ModelPath: path, MaxBatch: e.cfg.Batch, Session: e.cfg.Session,
+		PasteCap: e.cfg.pasteCap()})
 	if err != nil {
 		return nil, err
 	}
@@ -208,7 +223,7 @@ func (e *Engine) loadEnhancer(name string, blend int) (*processor.Enhancer, erro
 	if blend > 0 {
 		cfg.Blend = blend
 	}
-	cfg.Session = e.cfg.Session
+	cfg.Session, cfg.PasteCap = e.cfg.Session, e.cfg.pasteCap()
 	en, err := processor.NewEnhancer(cfg)
 	if err != nil {
 		return nil, err
@@ -454,6 +469,38 @@ func (e *Engine) prepare(jobID, sourcePath string, opt job.FaceOptions) (*prepar
 	return p, nil
 }
 
+// Unload closes the models only the named processor uses, so the next processor's models do not sit beside them
+// (--memory-optimization runs a job's processors one pass at a time). Frame processors made before Unload must not
+// be used after it; ForJob loads what a later one needs again. The detector stays: every pass detects.
+func (e *Engine) Unload(processorName string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	switch processorName {
+	case job.ProcessorSwapper:
+		for _, p := range e.jobs {
+			p.close()
+		}
+		e.jobs = nil
+		if e.landmarker != nil {
+			_ = e.landmarker.Close()
+			e.landmarker = nil
+		}
+		if e.inswapper != nil {
+			_ = e.inswapper.Close()
+			e.inswapper = nil
+		}
+		for name, r := range e.recognizers {
+			_ = r.Close()
+			delete(e.recognizers, name)
+		}
+	case job.ProcessorEnhancer:
+		for name, en := range e.enhancers {
+			_ = en.Close()
+			delete(e.enhancers, name)
+		}
+	}
+}
+
 // Close releases every model and prepared source.
 func (e *Engine) Close() error {
 	e.mu.Lock()
@@ -488,6 +535,53 @@ type FrameProcessor struct {
 	steps      []step
 	onOOM      func()
 	none       bool // frame processor "none": no detection, the frame passes through untouched
+	// log, when set, records each frame's selected faces (replay false) or supplies them (replay true).
+	log    *FaceLog
+	replay bool
+}
+
+// FaceLog carries the faces the first pass of a multi-pass run selected in each frame to the later passes, so
+// every pass works on the faces found in the original frame, and detection runs once.
+type FaceLog struct {
+	mu    sync.Mutex
+	faces map[int][]face.Face
+}
+
+// NewFaceLog returns an empty log.
+func NewFaceLog() *FaceLog { return &FaceLog{faces: map[int][]face.Face{}} }
+
+func (l *FaceLog) put(index int, faces []face.Face) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.faces[index] = append([]face.Face(nil), faces...)
+}
+
+func (l *FaceLog) get(index int) []face.Face {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.faces[index]
+}
+
+// ForPass is ForJob for one pass of a multi-pass run (--memory-optimization): the first pass (replay false)
+// records the faces it selects in log, later passes (replay true) use them instead of detecting.
+func (e *Engine) ForPass(jobID, sourcePath string, opt job.FaceOptions, log *FaceLog, replay bool) (pipeline.Processor, error) {
+	proc, err := e.ForJob(jobID, sourcePath, opt)
+	if fp, ok := proc.(*FrameProcessor); ok && log != nil {
+		fp.log, fp.replay = log, replay
+	}
+	return proc, err
+}
+
+// facesOf returns the faces to work on in frame index: detected and selected, or replayed from the log.
+func (p *FrameProcessor) facesOf(frame gocv.Mat, index int) ([]face.Face, error) {
+	if p.log != nil && p.replay {
+		return p.log.get(index), nil
+	}
+	sel, err := p.selectFaces(frame)
+	if err == nil && p.log != nil {
+		p.log.put(index, sel)
+	}
+	return sel, err
 }
 
 // Process implements pipeline.Processor. An allocation failure in a model is reported to OnOOM and the frame is
@@ -496,13 +590,16 @@ func (p *FrameProcessor) Process(frame gocv.Mat, index int) error {
 	if p.none {
 		return nil
 	}
-	err := p.process(frame)
+	err := p.process(frame, index)
 	if err != nil && p.onOOM != nil && IsOutOfMemory(err) {
 		p.onOOM()
-		err = p.process(frame)
+		err = p.process(frame, index)
 	}
 	return err
 }
+
+// PixelsUnused implements pipeline.PixelsUnused: frame processor "none" never reads a pixel.
+func (p *FrameProcessor) PixelsUnused() bool { return p.none }
 
 // IsOutOfMemory recognises an allocation failure as ONNX Runtime (CPU or CUDA) and OpenCV report it.
 func IsOutOfMemory(err error) bool {
@@ -530,7 +627,7 @@ func (p *FrameProcessor) ProcessBatch(frames []gocv.Mat, indices []int) error {
 	if p.none {
 		return nil
 	}
-	err := p.processBatch(frames)
+	err := p.processBatch(frames, indices)
 	if err != nil && p.onOOM != nil && IsOutOfMemory(err) {
 		p.onOOM()
 		for i, f := range frames {
@@ -543,13 +640,13 @@ func (p *FrameProcessor) ProcessBatch(frames []gocv.Mat, indices []int) error {
 	return err
 }
 
-func (p *FrameProcessor) processBatch(frames []gocv.Mat) error {
+func (p *FrameProcessor) processBatch(frames []gocv.Mat, indices []int) error {
 	var (
 		withFaces []gocv.Mat
 		faces     [][]face.Face
 	)
-	for _, f := range frames {
-		sel, err := p.selectFaces(f)
+	for i, f := range frames {
+		sel, err := p.facesOf(f, indices[i])
 		if err != nil {
 			return err
 		}
@@ -573,8 +670,8 @@ func (p *FrameProcessor) processBatch(frames []gocv.Mat) error {
 	return nil
 }
 
-func (p *FrameProcessor) process(frame gocv.Mat) error {
-	faces, err := p.selectFaces(frame)
+func (p *FrameProcessor) process(frame gocv.Mat, index int) error {
+	faces, err := p.facesOf(frame, index)
 	if err != nil || len(faces) == 0 {
 		return err
 	}

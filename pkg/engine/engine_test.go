@@ -431,3 +431,41 @@ func TestOutOfMemoryRetriesOnce(t *testing.T) {
 		})
 	}
 }
+
+// Unload closes one processor's models and nothing else; a later ForJob loads them again, and provenance lists
+// each model once.
+func TestUnload(t *testing.T) {
+	e := newEngine(t)
+	dir := t.TempDir()
+	gfpgan := onnxtest.New("gfpgan").
+		Input("input", onnxtest.Float, 1, 3, 512, 512).Output("output", onnxtest.Float, 1, 3, 512, 512).
+		Node("Identity", []string{"input"}, []string{"output"}).
+		Save(t, dir, "gfpgan_1.4.onnx")
+	opt := job.FaceOptions{Processors: []string{job.ProcessorSwapper, job.ProcessorEnhancer}, Swapper: job.SwapperMesh,
+		Enhancer: gfpgan, EnhancerBlend: 80}
+	src := testenv.Face(t, "astronaut_eileen_collins.png")
+	frame := read(t, "grace_hopper.jpg")
+	for round := 0; round < 2; round++ {
+		proc, err := e.ForJob("unload", src, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := proc.Process(frame, 0); err != nil {
+			t.Fatal(err)
+		}
+		if e.landmarker == nil || len(e.jobs) != 1 || len(e.enhancers) != 1 {
+			t.Fatalf("round %d: models not loaded", round)
+		}
+		e.Unload(job.ProcessorSwapper)
+		if e.landmarker != nil || len(e.jobs) != 0 || len(e.enhancers) != 1 || e.detector == nil {
+			t.Fatalf("round %d: after unloading the swapper: landmarker %v, %d prepared, %d enhancers", round, e.landmarker != nil, len(e.jobs), len(e.enhancers))
+		}
+		e.Unload(job.ProcessorEnhancer)
+		if len(e.enhancers) != 0 {
+			t.Fatalf("round %d: enhancer still loaded", round)
+		}
+	}
+	if got := strings.Join(e.Models(), ","); strings.Count(got, "gfpgan_1.4.onnx") != 1 || strings.Count(got, "face_landmark") != 1 {
+		t.Errorf("models listed %s", got)
+	}
+}

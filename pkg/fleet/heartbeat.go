@@ -63,6 +63,18 @@ func NewPublisher(cfg PublisherConfig, state *queue.State, snapshot func() Heart
 	return &Publisher{cfg: cfg.withDefaults(), state: state, snapshot: snapshot, log: log}, nil
 }
 
+// Start runs Run on its own goroutine; wait blocks until it has returned (after ctx ends and the record is deleted).
+func (p *Publisher) Start(ctx context.Context) (wait func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := p.Run(ctx); err != nil {
+			p.log.Error("heartbeat stopped", zap.Error(err))
+		}
+	}()
+	return func() { <-done }
+}
+
 // Run writes the record now and then every Interval, each time from a fresh snapshot with Updated set to now (and
 // Started, if the snapshot leaves it zero, to when Run began). A failed write is logged and the next tick tries
 // again: the record lives on for the bucket's TTL meanwhile. When ctx ends Run deletes the record, so the process

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"regexp"
 	"time"
+
+	"github.com/facefleet/facefleet/pkg/media"
 )
 
 // ErrInvalidID is returned for a job id that could escape its key prefix.
@@ -100,6 +102,10 @@ type Spec struct {
 	FramesDir    string `json:"frames_dir,omitempty"`
 	FrameFormat  string `json:"frame_format,omitempty"`
 	FrameQuality int    `json:"frame_quality,omitempty"`
+	// SourcePixFmt and Color describe the target's video: a processor that reads no pixels lets yuv420p pass
+	// through the pipeline unconverted, keeping these colour tags.
+	SourcePixFmt string      `json:"source_pix_fmt,omitempty"`
+	Color        media.Color `json:"color,omitempty"`
 }
 
 // Frame processors and face swapper models a job can ask for.
@@ -240,14 +246,16 @@ type Submission struct {
 // JobPlan is a split job's segments and the target's properties the stitch needs. It is written once the segments
 // are stored, so a coordinator that resumes the job skips the split.
 type JobPlan struct {
-	Segments    []Segment `json:"segments"`
-	TotalFrames int       `json:"total_frames"`
-	Width       int       `json:"width"`
-	Height      int       `json:"height"`
-	FPSNum      int       `json:"fps_num"`
-	FPSDen      int       `json:"fps_den"`
-	HasAudio    bool      `json:"has_audio"`
-	Rotation    int       `json:"rotation"`
+	Segments    []Segment   `json:"segments"`
+	TotalFrames int         `json:"total_frames"`
+	Width       int         `json:"width"`
+	Height      int         `json:"height"`
+	FPSNum      int         `json:"fps_num"`
+	FPSDen      int         `json:"fps_den"`
+	HasAudio    bool        `json:"has_audio"`
+	Rotation    int         `json:"rotation"`
+	PixFmt      string      `json:"pix_fmt,omitempty"`
+	Color       media.Color `json:"color,omitempty"`
 }
 
 // Waiting is a worker's note that it cannot take a segment (it does not fit its memory).

@@ -1,6 +1,7 @@
 package media
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -18,6 +19,33 @@ type DecoderConfig struct {
 	// fixed if a stream changes resolution midway.
 	Width, Height int
 	Threads       int // decoder threads; 0 = ffmpeg's default (all cores)
+	// PixFmt is the frames' pixel format: PixFmtBGR24 (default when "") or PixFmtYUV420P, the planar YUV most
+	// videos hold, passed through without a colour conversion (even sizes only).
+	PixFmt string
+}
+
+// Raw frame pixel formats of the pipes.
+const (
+	PixFmtBGR24   = "bgr24"
+	PixFmtYUV420P = "yuv420p"
+)
+
+// FrameBytes is the size of one raw frame of w x h pixels in pixFmt ("" is bgr24).
+func FrameBytes(pixFmt string, w, h int) int {
+	if pixFmt == PixFmtYUV420P {
+		return w * h * 3 / 2
+	}
+	return w * h * 3
+}
+
+func checkPixFmt(pixFmt string, w, h int) error {
+	switch {
+	case pixFmt != "" && pixFmt != PixFmtBGR24 && pixFmt != PixFmtYUV420P:
+		return fmt.Errorf("pixel format %q must be %s or %s", pixFmt, PixFmtBGR24, PixFmtYUV420P)
+	case pixFmt == PixFmtYUV420P && (w%2 != 0 || h%2 != 0):
+		return fmt.Errorf("%s needs an even size, not %dx%d", PixFmtYUV420P, w, h)
+	}
+	return nil
 }
 
 // Validate reports the first problem with c.
@@ -29,6 +57,9 @@ func (c DecoderConfig) Validate() error {
 		return fmt.Errorf("media: decoder config: size %dx%d must be positive", c.Width, c.Height)
 	case c.Threads < 0:
 		return fmt.Errorf("media: decoder config: Threads %d is negative", c.Threads)
+	}
+	if err := checkPixFmt(c.PixFmt, c.Width, c.Height); err != nil {
+		return fmt.Errorf("media: decoder config: %w", err)
 	}
 	return nil
 }
@@ -52,7 +83,7 @@ func NewDecoder(ctx context.Context, cfg DecoderConfig) (*Decoder, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if err := checkInput(cfg.Path); err != nil {
+	if err := CheckInput(cfg.Path); err != nil {
 		return nil, err
 	}
 	var args []string
@@ -62,9 +93,10 @@ func NewDecoder(ctx context.Context, cfg DecoderConfig) (*Decoder, error) {
 	args = append(args, "-noautorotate", "-i", fileArg(cfg.Path),
 		"-map", "0:V:0", "-an", "-sn", "-dn",
 		"-fps_mode", "passthrough",
-		// scale does the yuv->bgr conversion anyway; naming the size makes the frame size a guarantee.
+		// scale does the yuv->bgr conversion anyway (and passes same-size yuv420p through untouched); naming the
+		// size makes the frame size a guarantee.
 		"-vf", fmt.Sprintf("scale=%d:%d", cfg.Width, cfg.Height),
-		"-pix_fmt", "bgr24", "-f", "rawvideo", "pipe:1")
+		"-pix_fmt", cmp.Or(cfg.PixFmt, PixFmtBGR24), "-f", "rawvideo", "pipe:1")
 	cmd := command(ctx, ffmpegBin, ffmpegArgs(args...)...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -79,7 +111,7 @@ func NewDecoder(ctx context.Context, cfg DecoderConfig) (*Decoder, error) {
 }
 
 // FrameSize is the size of one frame in bytes: Width*Height*3.
-func (d *Decoder) FrameSize() int { return d.cfg.Width * d.cfg.Height * 3 }
+func (d *Decoder) FrameSize() int { return FrameBytes(d.cfg.PixFmt, d.cfg.Width, d.cfg.Height) }
 
 // Read fills frame, whose length must be FrameSize, with the next frame. It returns io.EOF after the last frame.
 // If ffmpeg fails, or the file turns out truncated or damaged (frames were lost), it returns an *Error with

@@ -1,6 +1,7 @@
 package media
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -17,6 +18,9 @@ const (
 	CodecH264 = "libx264"
 	CodecH265 = "libx265"
 	CodecVP9  = "libvpx-vp9"
+	// CodecLossless is FFV1 on bgr0 in .mkv: exact frames, for an intermediate file between two passes (never an
+	// output; Quality, Preset and Lookahead do not apply).
+	CodecLossless = "ffv1"
 )
 
 // Encoder defaults.
@@ -54,6 +58,10 @@ type EncoderConfig struct {
 	// Lookahead is the rate-control lookahead in frames (x264 -rc-lookahead, x265 rc-lookahead, VP9
 	// -lag-in-frames); 0 = the codec default. Each frame of lookahead holds pictures in the encoder's memory.
 	Lookahead int
+	// PixFmt is the raw frames' format: PixFmtBGR24 (default when "": converted to yuv420p with the BT.709
+	// matrix and tagged so) or PixFmtYUV420P (encoded as they are, even sizes only, tagged with Color).
+	PixFmt string
+	Color  Color
 }
 
 // Validate reports the first problem with c.
@@ -65,8 +73,10 @@ func (c EncoderConfig) Validate() error {
 		return errors.New("media: encoder config: Path is empty")
 	case containerFormats[ext] == "":
 		return fmt.Errorf("media: encoder config: %s: extension must be .mp4, .mov, .mkv or .webm", c.Path)
-	case codec != CodecH264 && codec != CodecH265 && codec != CodecVP9:
+	case codec != CodecH264 && codec != CodecH265 && codec != CodecVP9 && codec != CodecLossless:
 		return fmt.Errorf("media: encoder config: codec %q must be %s, %s or %s", c.Codec, CodecH264, CodecH265, CodecVP9)
+	case codec == CodecLossless && ext != ".mkv":
+		return fmt.Errorf("media: encoder config: %s: %s is written to .mkv only", c.Path, CodecLossless)
 	case ext == ".webm" && codec != CodecVP9:
 		return fmt.Errorf("media: encoder config: %s: webm holds only %s here, not %s", c.Path, CodecVP9, codec)
 	case c.Quality < 0 || c.Quality > 100:
@@ -83,6 +93,11 @@ func (c EncoderConfig) Validate() error {
 		return fmt.Errorf("media: encoder config: preset %q does not apply to %s", c.Preset, CodecVP9)
 	case c.Preset != "" && !slices.Contains(x26xPresets, c.Preset):
 		return fmt.Errorf("media: encoder config: preset %q is not an x264/x265 preset", c.Preset)
+	case c.PixFmt == PixFmtYUV420P && codec == CodecLossless:
+		return fmt.Errorf("media: encoder config: %s takes %s frames only", CodecLossless, PixFmtBGR24)
+	}
+	if err := checkPixFmt(c.PixFmt, c.Width, c.Height); err != nil {
+		return fmt.Errorf("media: encoder config: %w", err)
 	}
 	return nil
 }
@@ -158,21 +173,41 @@ func encoderArgs(cfg EncoderConfig) []string {
 	ext := strings.ToLower(filepath.Ext(cfg.Path))
 	rate := cfg.FrameRate.reduced().String()
 	args := []string{
-		"-f", "rawvideo", "-pix_fmt", "bgr24", "-video_size", fmt.Sprintf("%dx%d", cfg.Width, cfg.Height),
+		"-f", "rawvideo", "-pix_fmt", cmp.Or(cfg.PixFmt, PixFmtBGR24), "-video_size", fmt.Sprintf("%dx%d", cfg.Width, cfg.Height),
 		"-framerate", rate, "-i", "pipe:0",
 		"-map", "0:v:0", "-an", "-sn", "-dn",
 	}
+	if codec == CodecLossless {
+		// Exact: RGB in, RGB out (bgr0 is bgr24 padded to 32 bits, which FFV1 codes), no colour conversion.
+		args = append(args, "-fps_mode", "passthrough", "-c:v", "ffv1", "-level", "3", "-pix_fmt", "bgr0")
+		if cfg.Threads > 0 {
+			args = append(args, "-threads", strconv.Itoa(cfg.Threads))
+		}
+		return append(args, "-f", containerFormats[ext], "-y", fileArg(cfg.Path))
+	}
 	// Filters run on the bgr24 frames: pad (any size is fine in RGB), then one conversion to yuv420p with an
 	// explicit BT.709 matrix. ffmpeg's default for RGB input is BT.601 untagged, which players show shifted.
-	var vf []string
-	if w, h := cfg.OutputSize(); w != cfg.Width || h != cfg.Height {
-		vf = append(vf, fmt.Sprintf("pad=%d:%d:0:0:black", w, h))
+	if cfg.PixFmt == PixFmtYUV420P {
+		// Already yuv420p at an even size: encoded as it is, with the source's colour tags.
+		args = append(args, "-fps_mode", "passthrough", "-c:v", codec, "-crf", strconv.Itoa(CRF(codec, cfg.Quality)),
+			"-pix_fmt", "yuv420p")
+		for _, t := range [][2]string{{"-colorspace", cfg.Color.Space}, {"-color_range", cfg.Color.Range},
+			{"-color_primaries", cfg.Color.Primaries}, {"-color_trc", cfg.Color.Transfer}} {
+			if t[1] != "" {
+				args = append(args, t[0], t[1])
+			}
+		}
+	} else {
+		var vf []string
+		if w, h := cfg.OutputSize(); w != cfg.Width || h != cfg.Height {
+			vf = append(vf, fmt.Sprintf("pad=%d:%d:0:0:black", w, h))
+		}
+		vf = append(vf, "scale=out_color_matrix=bt709:out_range=tv", "format=yuv420p")
+		args = append(args, "-vf", strings.Join(vf, ","),
+			"-fps_mode", "passthrough", // rawvideo input is already CFR at FrameRate
+			"-c:v", codec, "-crf", strconv.Itoa(CRF(codec, cfg.Quality)),
+			"-pix_fmt", "yuv420p", "-colorspace", "bt709", "-color_range", "tv")
 	}
-	vf = append(vf, "scale=out_color_matrix=bt709:out_range=tv", "format=yuv420p")
-	args = append(args, "-vf", strings.Join(vf, ","),
-		"-fps_mode", "passthrough", // rawvideo input is already CFR at FrameRate
-		"-c:v", codec, "-crf", strconv.Itoa(CRF(codec, cfg.Quality)),
-		"-pix_fmt", "yuv420p", "-colorspace", "bt709", "-color_range", "tv")
 	switch codec {
 	case CodecH264, CodecH265:
 		preset := cfg.Preset
@@ -208,7 +243,7 @@ func encoderArgs(cfg EncoderConfig) []string {
 	return append(args, "-f", containerFormats[ext], "-y", fileArg(cfg.Path))
 }
 
-// Write sends one frame; len(frame) must be Width*Height*3. If ffmpeg has died, Write returns its error.
+// Write sends one frame; len(frame) must be FrameBytes(PixFmt, Width, Height). If ffmpeg has died, Write returns its error.
 func (e *Encoder) Write(frame []byte) error {
 	if e.done {
 		if e.err != nil {
@@ -216,7 +251,7 @@ func (e *Encoder) Write(frame []byte) error {
 		}
 		return fmt.Errorf("media: encode %s: encoder is closed", e.cfg.Path)
 	}
-	if want := e.cfg.Width * e.cfg.Height * 3; len(frame) != want {
+	if want := FrameBytes(e.cfg.PixFmt, e.cfg.Width, e.cfg.Height); len(frame) != want {
 		return fmt.Errorf("media: encode %s: frame is %d bytes, want %d", e.cfg.Path, len(frame), want)
 	}
 	if _, err := e.in.Write(frame); err != nil {

@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
+	"strings"
 	"time"
 )
 
@@ -30,7 +32,25 @@ func ffmpegArgs(args ...string) []string {
 func command(ctx context.Context, name string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.WaitDelay = waitDelay
+	cmd.Env = childEnv()
 	return cmd
+}
+
+// mmapThreshold is glibc's MALLOC_MMAP_THRESHOLD_ for ffmpeg children: frame-sized buffers of 128 KiB and up are
+// mmapped and go back to the system when freed. glibc's default threshold adapts upward, so a long-running decoder
+// or encoder fragments its heap and a 10-minute job peaked higher than a 10-second one; our own process sets the
+// same threshold with mallopt (memory.ReduceFragmentation), which children do not inherit.
+const mmapThreshold = "MALLOC_MMAP_THRESHOLD_=131072"
+
+// childEnv is this process's environment with mmapThreshold, unless the user set one.
+func childEnv() []string {
+	env := os.Environ()
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "MALLOC_MMAP_THRESHOLD_=") {
+			return env
+		}
+	}
+	return append(env, mmapThreshold)
 }
 
 // run runs a short-lived ffmpeg or ffprobe and returns its stdout and stderr. err is ctx.Err() when the context
@@ -51,7 +71,7 @@ func run(ctx context.Context, name string, args ...string) (stdout []byte, stder
 // ffprobe runs ffprobe with args on the file path (checked first) and returns its stdout. A failure to read the
 // file becomes an *Error classified by inputError; what names the operation in other errors.
 func ffprobe(ctx context.Context, what, path string, args ...string) ([]byte, error) {
-	if err := checkInput(path); err != nil {
+	if err := CheckInput(path); err != nil {
 		return nil, err
 	}
 	arg := fileArg(path)

@@ -36,6 +36,24 @@ type Info struct {
 	AudioCodec string // first audio stream's codec name
 	IsImage    bool   // a still image (image2 or *_pipe demuxers: png, jpeg, bmp, webp, tiff ...)
 	BitDepth   int    // bits per colour component: 8, 10, 12 ...
+	// Color is the video stream's colour tags ("" where untagged), kept on outputs that pass YUV through.
+	Color Color
+}
+
+// Color is a video stream's colour description, in ffmpeg's names (bt709, tv, ...).
+type Color struct {
+	Space     string `json:"space,omitempty"`
+	Range     string `json:"range,omitempty"`
+	Primaries string `json:"primaries,omitempty"`
+	Transfer  string `json:"transfer,omitempty"`
+}
+
+// known drops ffprobe's "unknown" and "unspecified".
+func known(tag string) string {
+	if tag == "unknown" || tag == "unspecified" {
+		return ""
+	}
+	return tag
 }
 
 // VFR reports whether r_frame_rate and avg_frame_rate differ by more than 0.1%: a sign of variable frame rate,
@@ -57,6 +75,10 @@ type probeStream struct {
 	RFrameRate       string            `json:"r_frame_rate"`
 	AvgFrameRate     string            `json:"avg_frame_rate"`
 	BitsPerRawSample string            `json:"bits_per_raw_sample"`
+	ColorSpace       string            `json:"color_space"`
+	ColorRange       string            `json:"color_range"`
+	ColorPrimaries   string            `json:"color_primaries"`
+	ColorTransfer    string            `json:"color_transfer"`
 	Duration         string            `json:"duration"`
 	Disposition      map[string]int    `json:"disposition"`
 	Tags             map[string]string `json:"tags"`
@@ -112,6 +134,8 @@ func infoFrom(path string, p *probeOutput) (*Info, error) {
 	}
 	info.Width, info.Height = video.Width, video.Height
 	info.Codec, info.PixFmt = video.CodecName, video.PixFmt
+	info.Color = Color{Space: known(video.ColorSpace), Range: known(video.ColorRange),
+		Primaries: known(video.ColorPrimaries), Transfer: known(video.ColorTransfer)}
 	info.FrameRate, _ = ParseRational(video.RFrameRate)
 	info.AvgFrameRate, _ = ParseRational(video.AvgFrameRate)
 	if info.Duration == 0 {
@@ -170,8 +194,9 @@ func bitDepth(raw, pixFmt string) int {
 	return 8
 }
 
-// checkInput reports the problems a stat can see before ffmpeg runs, so they get precise errors.
-func checkInput(path string) error {
+// CheckInput reports the problems a stat can see before ffmpeg runs (missing, a directory, empty), so they get
+// precise one-line errors naming the file.
+func CheckInput(path string) error {
 	fi, err := os.Stat(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):

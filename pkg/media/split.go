@@ -28,7 +28,7 @@ func Split(ctx context.Context, src string, starts []int, total int, dir string)
 	if err := checkPlan(starts, total); err != nil {
 		return nil, fmt.Errorf("media: split %s: %w", src, err)
 	}
-	if err := checkInput(src); err != nil {
+	if err := CheckInput(src); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {

@@ -64,12 +64,12 @@ func Stitch(ctx context.Context, cfg StitchConfig) error {
 		return err
 	}
 	for _, p := range cfg.Pieces {
-		if err := checkInput(p); err != nil {
+		if err := CheckInput(p); err != nil {
 			return err
 		}
 	}
 	if cfg.AudioFrom != "" {
-		if err := checkInput(cfg.AudioFrom); err != nil {
+		if err := CheckInput(cfg.AudioFrom); err != nil {
 			return err
 		}
 	}

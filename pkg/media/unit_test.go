@@ -216,3 +216,29 @@ func TestEncoderLookaheadArgs(t *testing.T) {
 		t.Error("negative lookahead accepted")
 	}
 }
+
+func TestPixFmtConfigs(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+	}{
+		{"yuv even", EncoderConfig{Path: "a.mp4", Width: 4, Height: 2, FrameRate: Rational{25, 1}, PixFmt: PixFmtYUV420P}.Validate()},
+		{"yuv odd encoder", EncoderConfig{Path: "a.mp4", Width: 5, Height: 2, FrameRate: Rational{25, 1}, PixFmt: PixFmtYUV420P}.Validate()},
+		{"yuv odd decoder", DecoderConfig{Path: "a.mp4", Width: 4, Height: 3, PixFmt: PixFmtYUV420P}.Validate()},
+		{"unknown", DecoderConfig{Path: "a.mp4", Width: 4, Height: 4, PixFmt: "rgb48"}.Validate()},
+		{"yuv lossless", EncoderConfig{Path: "a.mkv", Codec: CodecLossless, Width: 4, Height: 2, FrameRate: Rational{25, 1}, PixFmt: PixFmtYUV420P}.Validate()},
+	} {
+		if (tc.err == nil) != (tc.name == "yuv even") {
+			t.Errorf("%s: %v", tc.name, tc.err)
+		}
+	}
+	if FrameBytes(PixFmtYUV420P, 4, 2) != 12 || FrameBytes("", 4, 2) != 24 {
+		t.Error("FrameBytes")
+	}
+	args := strings.Join(encoderArgs(EncoderConfig{Path: "a.mp4", Width: 4, Height: 2, FrameRate: Rational{25, 1},
+		PixFmt: PixFmtYUV420P, Color: Color{Space: "bt470bg", Range: "tv"}}), " ")
+	if !strings.Contains(args, "-pix_fmt yuv420p -video_size 4x2") || strings.Contains(args, "scale=") ||
+		!strings.Contains(args, "-colorspace bt470bg -color_range tv") || strings.Contains(args, "-color_trc") {
+		t.Errorf("yuv420p encoder args: %s", args)
+	}
+}

@@ -72,6 +72,17 @@ type Config struct {
 	FramesDir    string
 	FrameFormat  string // png or jpg
 	FrameQuality int    // roop's --temp-frame-quality: 0 is best
+	// PixFmt is media.PixFmtBGR24 (default: frames reach the processor as BGR Mats) or media.PixFmtYUV420P, for a
+	// processor that never reads pixels (PixelsUnused): the decoder's YUV goes to the encoder unconverted, tagged with
+	// Color, and the pool holds 1.5 bytes a pixel instead of 3.
+	PixFmt string
+	Color  media.Color
+}
+
+// PixelsUnused is implemented by a processor that may report it never reads or writes a frame's pixels (frame
+// processor "none"), so the pipeline may carry frames in the decoder's own YUV.
+type PixelsUnused interface {
+	PixelsUnused() bool
 }
 
 // Validate checks the config and fills defaults.
@@ -98,11 +109,14 @@ func (c *Config) Validate() error {
 	if c.FrameQuality < 0 || c.FrameQuality > 100 {
 		return fmt.Errorf("pipeline: temp frame quality %d: want 0-100", c.FrameQuality)
 	}
+	if c.PixFmt == media.PixFmtYUV420P && c.FramesDir != "" {
+		return errors.New("pipeline: kept frames need BGR frames, not yuv420p")
+	}
 	return nil
 }
 
 // FrameBytes is the size of one pooled frame buffer.
-func (c Config) FrameBytes() int { return c.Width * c.Height * 3 }
+func (c Config) FrameBytes() int { return media.FrameBytes(c.PixFmt, c.Width, c.Height) }
 
 type item struct{ slot, index int }
 
@@ -115,14 +129,15 @@ func Run(ctx context.Context, cfg Config, proc Processor, progress func(done int
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	dec, err := media.NewDecoder(ctx, media.DecoderConfig{Path: cfg.Input, Width: cfg.Width, Height: cfg.Height, Threads: cfg.DecoderThreads})
+	dec, err := media.NewDecoder(ctx, media.DecoderConfig{Path: cfg.Input, Width: cfg.Width, Height: cfg.Height,
+		Threads: cfg.DecoderThreads, PixFmt: cfg.PixFmt})
 	if err != nil {
 		return 0, err
 	}
 	defer dec.Close()
 	enc, err := media.NewEncoder(ctx, media.EncoderConfig{Path: cfg.Output, Width: cfg.Width, Height: cfg.Height,
 		FrameRate: cfg.FrameRate, Codec: cfg.Encoder, Quality: cfg.Quality, Threads: cfg.EncoderThreads,
-		Lookahead: cfg.Lookahead})
+		Lookahead: cfg.Lookahead, PixFmt: cfg.PixFmt, Color: cfg.Color})
 	if err != nil {
 		return 0, err
 	}
@@ -144,7 +159,11 @@ func Run(ctx context.Context, cfg Config, proc Processor, progress func(done int
 		}
 	}()
 	for i := range pool {
-		pool[i] = gocv.NewMatWithSize(cfg.Height, cfg.Width, gocv.MatTypeCV8UC3)
+		if cfg.PixFmt == media.PixFmtYUV420P {
+			pool[i] = gocv.NewMatWithSize(cfg.Height*3/2, cfg.Width, gocv.MatTypeCV8UC1) // planar Y, then U and V
+		} else {
+			pool[i] = gocv.NewMatWithSize(cfg.Height, cfg.Width, gocv.MatTypeCV8UC3)
+		}
 		b, err := pool[i].DataPtrUint8()
 		if err != nil {
 			return 0, fmt.Errorf("pipeline: frame buffer: %w", err)

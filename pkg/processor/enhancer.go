@@ -41,6 +41,8 @@ type EnhancerConfig struct {
 	Blend int
 	// Session is how ONNX Runtime runs the model.
 	Session ort.SessionConfig
+	// PasteCap, when > 0, caps the side of the paste-back mask (--memory-optimization; see PasteCapSide).
+	PasteCap int
 }
 
 // DefaultEnhancerConfig is the configuration with every default filled in.
@@ -138,7 +140,7 @@ func NewEnhancer(cfg EnhancerConfig) (*Enhancer, error) {
 	if cfg.Kind != "" && cfg.Kind != kind {
 		return nil, fmt.Errorf("enhancer: %s is a %s model, not %s (%s)", path, kind, cfg.Kind, describeModelIO(ins, outs))
 	}
-	e := &Enhancer{cfg: cfg, kind: kind, template: face.FFHQTemplate(enhancerSize)}
+	e := &Enhancer{cfg: cfg, kind: kind, template: face.FFHQTemplate(enhancerSize), paste: paster{maxSide: cfg.PasteCap}}
 	names := []string{inName}
 	if kind == EnhancerCodeFormer {
 		names = append(names, "weight")

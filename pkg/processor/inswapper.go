@@ -24,6 +24,8 @@ type InswapperConfig struct {
 	MaxBatch int
 	// Session is how ONNX Runtime runs the model.
 	Session ort.SessionConfig
+	// PasteCap, when > 0, caps the side of the paste-back mask (--memory-optimization; see PasteCapSide).
+	PasteCap int
 }
 
 // DefaultInswapperMaxBatch is InswapperConfig.MaxBatch's default.
@@ -129,7 +131,7 @@ func NewInswapper(cfg InswapperConfig) (*Inswapper, error) {
 	}
 	s := &Inswapper{
 		cfg: cfg, batch: 1, dynamic: dynamic, outName: outName, emap: emap.Data,
-		template: face.ArcFaceTemplate(inswapperSize),
+		template: face.ArcFaceTemplate(inswapperSize), paste: paster{maxSide: cfg.PasteCap},
 	}
 	if dynamic {
 		s.batch = cfg.MaxBatch

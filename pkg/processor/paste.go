@@ -47,7 +47,15 @@ type paster struct {
 	hard    cropBuf       // the warped square, then eroded (uint8)
 	frame   cropBuf       // the frame's rectangle, blended in place
 	soft    pasteFloatBuf // the blurred mask, float32 0..255
+
+	// maxSide, when > 0, caps the side of the rectangle the mask is made at (--memory-optimization): see pasteCapped.
+	maxSide int
+	mask    cropBuf // pasteCapped: the mask at full size, uint8
 }
+
+// PasteCapSide is the mask side --memory-optimization caps paste-back at: faces whose paste rectangle is larger
+// (close-ups at 1440p and up) are blended through a mask made at this size.
+const PasteCapSide = 1024
 
 // pasteRect is the frame rectangle that a size x size crop aligned by m (frame -> crop) covers when warped back:
 // the bounding box of the crop square (one pixel beyond it each way, for bilinear spill) padded by more than the
@@ -92,17 +100,13 @@ func (p *paster) pasteBack(frame, crop gocv.Mat, m face.Affine, blend float32) (
 	}
 	w, h := rect.Dx(), rect.Dy()
 	a := inv.Then(face.Translation(-float64(rect.Min.X), -float64(rect.Min.Y)))
-	if p.affine.Ptr() == nil {
-		p.affine = gocv.NewMatWithSize(2, 3, gocv.MatTypeCV64F)
-	}
-	for i := 0; i < 2; i++ {
-		for j := 0; j < 3; j++ {
-			p.affine.SetDoubleAt(i, j, a[i][j])
-		}
-	}
+	p.setAffine(a)
 	if p.white.Ptr() == nil || p.white.Rows() != size {
 		closeMatIfOpen(&p.white)
 		p.white = gocv.NewMatWithSizeFromScalar(gocv.NewScalar(255, 0, 0, 0), size, size, gocv.MatTypeCV8UC1)
+	}
+	if p.maxSide > 0 && max(w, h) > p.maxSide && frame.IsContinuous() {
+		return p.pasteCapped(frame, crop, rect, a, blend)
 	}
 
 	fc, hard, tgt := p.face.view(h, w, 3), p.hard.view(h, w, 1), p.frame.view(h, w, 3)
@@ -114,10 +118,43 @@ func (p *paster) pasteBack(frame, crop gocv.Mat, m face.Affine, blend float32) (
 	gocv.WarpAffineWithParams(p.white, &hard, p.affine, image.Pt(w, h), gocv.InterpolationLinear,
 		gocv.BorderConstant, color.RGBA{})
 
-	// Threshold and measure the box of the 255 pixels, as insightface does on the full frame.
+	soft, ok, err := p.softMask(hard, 1)
+	if err != nil || !ok {
+		return image.Rectangle{}, err
+	}
+	defer soft.Close()
+
+	roi := frame.Region(rect)
+	defer roi.Close()
+	roi.CopyTo(&tgt)
+	if err := blendMasked(tgt, fc, soft, blend/255); err != nil {
+		return image.Rectangle{}, err
+	}
+	tgt.CopyTo(&roi)
+	return rect, nil
+}
+
+// setAffine stores a (frame rectangle <- crop) in p.affine for OpenCV.
+func (p *paster) setAffine(a face.Affine) {
+	if p.affine.Ptr() == nil {
+		p.affine = gocv.NewMatWithSize(2, 3, gocv.MatTypeCV64F)
+	}
+	for i := 0; i < 2; i++ {
+		for j := 0; j < 3; j++ {
+			p.affine.SetDoubleAt(i, j, a[i][j])
+		}
+	}
+}
+
+// softMask turns hard (the warped white square) into insightface's mask: threshold, measure the box of the 255
+// pixels as insightface does on the full frame, erode, blur. scale is hard's size relative to the full-resolution
+// rectangle (1, or less in pasteCapped): the kernel sizes are insightface's full-resolution ones scaled by it.
+// ok is false when the mask is empty. The caller Closes soft.
+func (p *paster) softMask(hard gocv.Mat, scale float64) (soft gocv.Mat, ok bool, err error) {
+	w, h := hard.Cols(), hard.Rows()
 	hb, err := hard.DataPtrUint8()
 	if err != nil {
-		return image.Rectangle{}, err
+		return soft, false, err
 	}
 	minX, minY, maxX, maxY := w, h, -1, -1
 	for y := 0; y < h; y++ {
@@ -131,10 +168,10 @@ func (p *paster) pasteBack(frame, crop gocv.Mat, m face.Affine, blend float32) (
 		}
 	}
 	if maxX < 0 {
-		return image.Rectangle{}, nil
+		return soft, false, nil
 	}
-	s := int(math.Sqrt(float64((maxY - minY) * (maxX - minX))))
-	k := max(s/10, 10)
+	s := int(math.Sqrt(float64((maxY-minY)*(maxX-minX))) / scale)
+	k := max(int(math.Round(float64(max(s/10, 10))*scale)), 1)
 	if p.kernelK != k {
 		closeMatIfOpen(&p.kernel)
 		p.kernel = gocv.GetStructuringElement(gocv.MorphRect, image.Pt(k, k))
@@ -142,19 +179,74 @@ func (p *paster) pasteBack(frame, crop gocv.Mat, m face.Affine, blend float32) (
 	}
 	// BorderIsolated: hard and soft are regions of larger buffers (see above).
 	gocv.ErodeWithParams(hard, &hard, p.kernel, image.Pt(-1, -1), 1, int(gocv.BorderConstant|gocv.BorderIsolated))
-	soft := p.soft.view(h, w)
-	defer soft.Close()
+	soft = p.soft.view(h, w)
 	hard.ConvertTo(&soft, gocv.MatTypeCV32F)
-	kb := 2*max(s/20, 5) + 1
+	kb := 2*int(math.Round(float64(max(s/20, 5))*scale)) + 1
 	gocv.GaussianBlur(soft, &soft, image.Pt(kb, kb), 0, 0, gocv.BorderReflect101|gocv.BorderIsolated)
+	return soft, true, nil
+}
 
-	roi := frame.Region(rect)
-	defer roi.Close()
-	roi.CopyTo(&tgt)
-	if err := blendMasked(tgt, fc, soft, blend/255); err != nil {
+// pasteCapped is pasteBack for a rectangle larger than maxSide, holding 4 bytes per rectangle pixel instead of 11:
+// the face is still warped back at full resolution (the crop's detail is never reduced), but the mask, a smooth
+// shape, is made at maxSide and scaled up as uint8, and the blend writes the frame in place (no copy of the
+// rectangle). The mask differs from the full-size recipe's by interpolation only, at its blurred edge.
+func (p *paster) pasteCapped(frame, crop gocv.Mat, rect image.Rectangle, a face.Affine, blend float32) (image.Rectangle, error) {
+	w, h := rect.Dx(), rect.Dy()
+	f := float64(p.maxSide) / float64(max(w, h))
+	ws, hs := max(2, int(math.Round(float64(w)*f))), max(2, int(math.Round(float64(h)*f)))
+	fc, maskFull := p.face.view(h, w, 3), p.mask.view(h, w, 1)
+	defer fc.Close()
+	defer maskFull.Close()
+	gocv.WarpAffineWithParams(crop, &fc, p.affine, image.Pt(w, h), gocv.InterpolationLinear,
+		gocv.BorderConstant, color.RGBA{})
+
+	// The white square warped straight to the small size: the same affine, scaled.
+	sx, sy := float64(ws)/float64(w), float64(hs)/float64(h)
+	small := face.Affine{{a[0][0] * sx, a[0][1] * sx, a[0][2] * sx}, {a[1][0] * sy, a[1][1] * sy, a[1][2] * sy}}
+	p.setAffine(small)
+	hard := p.hard.view(hs, ws, 1)
+	defer hard.Close()
+	gocv.WarpAffineWithParams(p.white, &hard, p.affine, image.Pt(ws, hs), gocv.InterpolationLinear,
+		gocv.BorderConstant, color.RGBA{})
+	soft, ok, err := p.softMask(hard, math.Sqrt(sx*sy))
+	if err != nil || !ok {
 		return image.Rectangle{}, err
 	}
-	tgt.CopyTo(&roi)
+	defer soft.Close()
+	soft.ConvertTo(&hard, gocv.MatTypeCV8U) // rounds and saturates: the mask as 0..255 bytes
+	gocv.Resize(hard, &maskFull, image.Pt(w, h), 0, 0, gocv.InterpolationLinear)
+
+	fb, err := frame.DataPtrUint8()
+	if err != nil {
+		return image.Rectangle{}, err
+	}
+	src, err := fc.DataPtrUint8()
+	if err != nil {
+		return image.Rectangle{}, err
+	}
+	mk, err := maskFull.DataPtrUint8()
+	if err != nil {
+		return image.Rectangle{}, err
+	}
+	stride, scale := frame.Cols()*3, blend/255
+	for y := 0; y < h; y++ {
+		row := fb[(rect.Min.Y+y)*stride+rect.Min.X*3:]
+		for x := 0; x < w; x++ {
+			av := float32(mk[y*w+x]) * scale
+			if !(av > 0) {
+				continue
+			}
+			i, j := 3*x, 3*(y*w+x)
+			if av >= 1 {
+				row[i], row[i+1], row[i+2] = src[j], src[j+1], src[j+2]
+				continue
+			}
+			for c := 0; c < 3; c++ {
+				t := float32(row[i+c])
+				row[i+c] = uint8(t + av*(float32(src[j+c])-t) + 0.5)
+			}
+		}
+	}
 	return rect, nil
 }
 
@@ -203,6 +295,7 @@ func (p *paster) close() {
 	p.hard.close()
 	p.frame.close()
 	p.soft.close()
+	p.mask.close()
 }
 
 // closeMatIfOpen closes a Mat that may be the zero value and leaves the zero value behind.

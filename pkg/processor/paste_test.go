@@ -259,3 +259,69 @@ func TestPasteOutsideAndZeroBlend(t *testing.T) {
 		}
 	}
 }
+
+// The capped paste (--memory-optimization) of a close-up: the mask is made at a capped size, the face still at
+// full size. Against the full recipe it differs only a little, at the mask's blurred edge, writes nothing outside
+// the rectangle, and its buffers hold about 4 bytes a rectangle pixel instead of 11.
+func TestPasteCapped(t *testing.T) {
+	frame := gocv.NewMatWithSize(1400, 1400, gocv.MatTypeCV8UC3)
+	defer frame.Close()
+	tex := smoothCrop(1400)
+	defer tex.Close()
+	gocv.BitwiseNot(tex, &frame)
+	crop := smoothCrop(128)
+	defer crop.Close()
+	for _, c := range []struct {
+		name  string
+		a     face.Affine // crop -> frame
+		blend float32
+	}{
+		{"close-up", similarity(8, 10, 220, 120), 1},
+		{"close-up-blend80", similarity(8, -20, 300, 200), 0.8},
+		{"across-the-edge", similarity(9, 0, 600, -100), 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m, _ := c.a.Invert()
+			full, capped := paster{}, paster{maxSide: 256}
+			defer full.close()
+			defer capped.close()
+			want, got := frame.Clone(), frame.Clone()
+			defer want.Close()
+			defer got.Close()
+			r1, err := full.pasteBack(want, crop, m, c.blend)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r2, err := capped.pasteBack(got, crop, m, c.blend)
+			if err != nil || r1 != r2 || max(r1.Dx(), r1.Dy()) <= 256 {
+				t.Fatalf("rect %v vs %v (%v): the case must exceed the cap", r1, r2, err)
+			}
+			a, _ := bytesOf(t, want)
+			b, _ := bytesOf(t, got)
+			o, _ := bytesOf(t, frame)
+			var se float64
+			n, outside := 0, 0
+			for i := range a {
+				if !image.Pt((i/3)%frame.Cols(), (i/3)/frame.Cols()).In(r1) {
+					if b[i] != o[i] {
+						outside++
+					}
+					continue
+				}
+				d := float64(a[i]) - float64(b[i])
+				se += d * d
+				n++
+			}
+			psnr := 10 * math.Log10(255*255/math.Max(se/float64(n), 1e-9))
+			fullBytes := full.face.capacity + full.hard.capacity + full.frame.capacity + 4*full.soft.capacity
+			cappedBytes := capped.face.capacity + capped.hard.capacity + capped.mask.capacity + 4*capped.soft.capacity
+			t.Logf("rect %v: PSNR vs the full recipe %.1f dB; scratch %.1f MB vs %.1f MB", r1, psnr, float64(cappedBytes)/1e6, float64(fullBytes)/1e6)
+			if psnr < 40 || outside != 0 {
+				t.Errorf("PSNR %.1f dB (want >= 40), %d bytes changed outside the rectangle", psnr, outside)
+			}
+			if cappedBytes*2 > fullBytes {
+				t.Errorf("capped scratch %d bytes is not well under the full recipe's %d", cappedBytes, fullBytes)
+			}
+		})
+	}
+}

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -238,6 +239,54 @@ func (t *Tasks) Has(ctx context.Context, subject string) (bool, error) {
 	default:
 		return false, fmt.Errorf("queue: has %s: %w", subject, err)
 	}
+}
+
+// DeadLetter is a task the consumer stopped delivering: it reached MaxDeliver with no ack and no term (a worker
+// that dies on it every time). The work queue keeps it until it is removed.
+type DeadLetter struct {
+	Subject    string
+	Data       []byte
+	Deliveries int
+	Seq        uint64 // the task's stream sequence, for Remove
+}
+
+// OnDeadLetter calls fn, on its own goroutine, for each task that reaches MaxDeliver, from the server's
+// MAX_DELIVERIES advisory, until ctx ends. Every subscriber hears every advisory; fn must tolerate repeats.
+func (t *Tasks) OnDeadLetter(ctx context.Context, fn func(DeadLetter)) error {
+	subject := fmt.Sprintf("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.%s.%s", t.cfg.Stream, t.cfg.Consumer)
+	sub, err := t.js.Conn().Subscribe(subject, func(m *nats.Msg) {
+		var a struct {
+			StreamSeq  uint64 `json:"stream_seq"`
+			Deliveries int    `json:"deliveries"`
+		}
+		if json.Unmarshal(m.Data, &a) != nil {
+			return
+		}
+		gctx, cancel := withDefaultTimeout(ctx)
+		defer cancel()
+		raw, err := t.stream.GetMsg(gctx, a.StreamSeq)
+		if err != nil {
+			return // removed meanwhile (by another subscriber, or a purge)
+		}
+		fn(DeadLetter{Subject: raw.Subject, Data: raw.Data, Deliveries: a.Deliveries, Seq: a.StreamSeq})
+	})
+	if err != nil {
+		return fmt.Errorf("queue: dead letters: %w", err)
+	}
+	context.AfterFunc(ctx, func() { _ = sub.Unsubscribe() })
+	return nil
+}
+
+// Remove deletes one stored task by its stream sequence; a task already gone is not an error.
+func (t *Tasks) Remove(ctx context.Context, seq uint64) error {
+	// nats.go reports a missing sequence only in the text of ErrMsgDeleteUnsuccessful: look first.
+	if _, err := t.stream.GetMsg(ctx, seq); errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil
+	}
+	if err := t.stream.DeleteMsg(ctx, seq); err != nil {
+		return fmt.Errorf("queue: remove %d: %w", seq, err)
+	}
+	return nil
 }
 
 // Pending reports the queue lag from the consumer: tasks not yet delivered, and tasks delivered but not acked.

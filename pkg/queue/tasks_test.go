@@ -403,3 +403,40 @@ func TestTasksConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestDeadLetter(t *testing.T) {
+	t.Parallel()
+	tasks := newTasks(t, func(c *queue.TasksConfig) { c.MaxDeliver = 2; c.AckWait = 200 * time.Millisecond })
+	got := make(chan queue.DeadLetter, 4)
+	if err := tasks.OnDeadLetter(testCtx(t), func(d queue.DeadLetter) { got <- d }); err != nil {
+		t.Fatal(err)
+	}
+	publish(t, tasks, "facefleet.tasks.jobD.4", "D/4", "payload")
+	// Two deliveries that never settle (a worker dying on the task) exhaust MaxDeliver.
+	for i := 0; i < 2; i++ {
+		if n := len(fetch(t, tasks, 1, 2*time.Second)); n != 1 {
+			t.Fatalf("delivery %d: %d tasks", i+1, n)
+		}
+	}
+	// The server notices at its next delivery attempt, which needs a waiting pull request.
+	if n := len(fetch(t, tasks, 1, time.Second)); n != 0 {
+		t.Fatalf("a third delivery past MaxDeliver 2")
+	}
+	select {
+	case d := <-got:
+		if d.Subject != "facefleet.tasks.jobD.4" || string(d.Data) != "payload" || d.Deliveries != 2 {
+			t.Fatalf("dead letter %+v", d)
+		}
+		if err := tasks.Remove(testCtx(t), d.Seq); err != nil {
+			t.Fatal(err)
+		}
+		if ok, _ := tasks.Has(testCtx(t), d.Subject); ok {
+			t.Fatal("removed task still stored")
+		}
+		if err := tasks.Remove(testCtx(t), d.Seq); err != nil {
+			t.Fatalf("removing twice: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no dead letter after MaxDeliver deliveries")
+	}
+}

@@ -188,7 +188,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	// The process's memory before any model or ffmpeg: the plan's base, and the baseline of the models' footprint.
 	sampler := memory.NewSampler(os.Getpid())
 	before, _ := sampler.Sample()
-	if err := checkFile(cfg.Source); err != nil {
+	if err := media.CheckInput(cfg.Source); err != nil {
 		return res, err
 	}
 	info, err := media.Probe(ctx, cfg.Target)
@@ -221,7 +221,8 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	newEngine := func() (*engine.Engine, error) {
 		return engine.New(engine.Config{ORTLibrary: cfg.ORTLibrary, ModelsDir: cfg.ModelsDir, Detector: cfg.Detector,
-			DetectorSize: cfg.DetectorSize, DetectorScore: cfg.DetectorScore, Session: session, OnOOM: onOOM})
+			DetectorSize: cfg.DetectorSize, DetectorScore: cfg.DetectorScore, Session: session, OnOOM: onOOM,
+			MemoryOptimization: cfg.MemoryOptimization})
 	}
 	first, err := newEngine()
 	if err != nil {
@@ -236,7 +237,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			return res, err
 		}
 	}
-	proc, err := first.ForJob(jobID, cfg.Source, cfg.Face)
+	proc, loaded, err := check(first, sampler, jobID, cfg, info)
 	if err != nil {
 		_ = first.Close()
 		return res, err
@@ -254,8 +255,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	} else {
 		gctx, stopGovernor := context.WithCancel(ctx)
 		defer stopGovernor()
-		loaded, _ := sampler.Sample()
-		plan, g, err := memoryPlan(gctx, cfg, info, before.RSS, loaded.RSS)
+		plan, g, err := memoryPlan(gctx, cfg, info, before.RSS, loaded)
 		if err != nil {
 			_ = first.Close()
 			return res, err
@@ -285,6 +285,29 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	res.Output, res.Wall = out, time.Since(start)
 	return res, nil
+}
+
+// check prepares the job's processors on the first engine, so that everything that can fail before the work starts
+// fails here, and measures the process's RSS with the models loaded. With --memory-optimization a video's processors
+// run one pass each with only their own models loaded, so they are checked one at a time the same way, unloaded
+// after, and the RSS is the largest of them; proc is then nil.
+func check(first *engine.Engine, sampler *memory.Sampler, jobID string, cfg Config, info *media.Info) (proc pipeline.Processor, loaded uint64, err error) {
+	if !cfg.MemoryOptimization || len(cfg.Face.Processors) < 2 || info.IsImage {
+		proc, err = first.ForJob(jobID, cfg.Source, cfg.Face)
+		s, _ := sampler.Sample()
+		return proc, s.RSS, err
+	}
+	for _, p := range cfg.Face.Processors {
+		opt := cfg.Face
+		opt.Processors = []string{p}
+		if _, err := first.ForJob(jobID, cfg.Source, opt); err != nil {
+			return nil, 0, err
+		}
+		s, _ := sampler.Sample()
+		loaded = max(loaded, s.RSS)
+		first.Unload(p)
+	}
+	return nil, loaded, nil
 }
 
 // memoryPlan sizes the job for the budget from the models' measured footprint (RSS after loading them minus RSS
@@ -366,15 +389,7 @@ func runVideo(ctx context.Context, cfg Config, info *media.Info, jobID, tmp, out
 	}
 
 	// In-process workers: the first reuses the engine that checked the source.
-	var once sync.Once
-	engines := func() (worker.Engine, error) {
-		var e worker.Engine
-		once.Do(func() { e = first })
-		if e != nil {
-			return e, nil
-		}
-		return newEngine()
-	}
+	engines, release := worker.ReuseFirst(first, newEngine)
 	var admit pipeline.Admitter
 	if gov != nil {
 		admit = gov // a nil *Governor must not become a non-nil interface
@@ -386,7 +401,7 @@ func runVideo(ctx context.Context, cfg Config, info *media.Info, jobID, tmp, out
 		w, err := worker.New(worker.Config{ID: fmt.Sprintf("local-%d", i+1), WorkDir: filepath.Join(work, fmt.Sprintf("worker-%d", i+1)),
 			MaxDeliver: maxDeliver, RetryDelay: time.Second, FetchWait: time.Second, Grace: time.Second,
 			InFlight: plan.FramesInFlight, DecoderThreads: plan.DecoderThreads, EncoderThreads: plan.EncoderThreads,
-			Lookahead: plan.Lookahead, Admit: admit},
+			Lookahead: plan.Lookahead, Admit: admit, MemoryOptimization: cfg.MemoryOptimization},
 			worker.Deps{Tasks: tasks, State: state, Blob: blob, NewEngine: engines, Log: cfg.Log})
 		if err != nil {
 			startErr = err
@@ -395,7 +410,7 @@ func runVideo(ctx context.Context, cfg Config, info *media.Info, jobID, tmp, out
 		wg.Add(1)
 		go func() { defer wg.Done(); _ = w.Run(wctx) }()
 	}
-	once.Do(func() { first.Close() }) // not handed to a worker: release it
+	release()
 	defer func() { stopWorkers(); wg.Wait() }()
 	if startErr != nil {
 		return res, startErr
@@ -485,21 +500,6 @@ func swapImage(proc pipeline.Processor, cfg Config, tmp string) error {
 		return err
 	}
 	return os.WriteFile(tmp, labelled, 0o644)
-}
-
-func checkFile(p string) error {
-	st, err := os.Stat(p)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		return fmt.Errorf("%s: file not found", p)
-	case err != nil:
-		return fmt.Errorf("%s: %w", p, err)
-	case st.IsDir():
-		return fmt.Errorf("%s: is a directory, not a file", p)
-	case st.Size() == 0:
-		return fmt.Errorf("%s: file is empty", p)
-	}
-	return nil
 }
 
 // tempOutput creates the hidden temporary file the output is written to, keeping the extension so ffmpeg picks

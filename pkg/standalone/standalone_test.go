@@ -10,8 +10,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/facefleet/facefleet/internal/onnxtest"
 	"github.com/facefleet/facefleet/internal/testenv"
 	"github.com/facefleet/facefleet/pkg/face"
+	"github.com/facefleet/facefleet/pkg/job"
 	"github.com/facefleet/facefleet/pkg/media"
 	"github.com/facefleet/facefleet/pkg/provenance"
 )
@@ -329,5 +331,90 @@ func TestReferenceSelection(t *testing.T) {
 	cfg.ReferenceFrame = 100000
 	if _, err := Run(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "past the end") {
 		t.Fatalf("a reference frame past the end: %v", err)
+	}
+}
+
+// --memory-optimization runs swap and enhance as two passes through an exact intermediate, unloading the swapper's
+// models before the enhancer's load: the output matches the one-pass run's (the enhancer sees the same faces, found
+// again on the swapped frames) and has every frame.
+func TestMemoryOptimizationTwoPasses(t *testing.T) {
+	target := testenv.Video(t, "pd_astronaut_zoompan_4s.mp4")
+	info, err := media.Probe(context.Background(), target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A GFPGAN-contract graph that inverts its crop: the enhancer's work is visible.
+	gfpgan := onnxtest.New("gfpgan").
+		Input("input", onnxtest.Float, 1, 3, 512, 512).Output("output", onnxtest.Float, 1, 3, 512, 512).
+		Node("Neg", []string{"input"}, []string{"output"}).
+		Save(t, t.TempDir(), "gfpgan_neg.onnx")
+	outs := map[bool]string{}
+	for _, opt := range []bool{false, true} {
+		out := filepath.Join(t.TempDir(), "out.mp4")
+		cfg := testConfig(t, testenv.Face(t, "astronaut_eileen_collins.png"), target, out)
+		cfg.Face.Processors = []string{job.ProcessorSwapper, job.ProcessorEnhancer}
+		cfg.Face.Enhancer, cfg.Face.EnhancerBlend = gfpgan, 100
+		cfg.MemoryOptimization = opt
+		res, err := Run(context.Background(), cfg)
+		if err != nil {
+			t.Fatalf("memory optimization %v: %v", opt, err)
+		}
+		t.Logf("memory optimization %v: %.1fs", opt, res.Wall.Seconds())
+		outs[opt] = out
+	}
+	one, two := frames(t, outs[false], info.Width, info.Height), frames(t, outs[true], info.Width, info.Height)
+	plain := frames(t, target, info.Width, info.Height)
+	if len(one) != len(plain) || len(two) != len(plain) {
+		t.Fatalf("frames: one pass %d, two passes %d, target %d", len(one), len(two), len(plain))
+	}
+	all := func(int, int) bool { return true }
+	worst, changed := math.Inf(1), math.Inf(1)
+	for i := range one {
+		worst = math.Min(worst, psnr(one[i], two[i], info.Width, info.Height, all))
+		changed = math.Min(changed, psnr(plain[i], two[i], info.Width, info.Height, all))
+	}
+	t.Logf("two passes vs one: worst PSNR %.1f dB; vs the untouched target %.1f dB", worst, changed)
+	if worst < 35 || changed > 25 {
+		t.Errorf("two passes vs one: worst PSNR %.1f dB (want >= 35); vs the target %.1f dB (want < 25: faces changed)", worst, changed)
+	}
+}
+
+// Frame processor "none" carries the target's yuv420p through the pipeline unconverted: every frame, the colour
+// tags kept (tv range, bt470bg matrix on the Apollo clip), and the frames as close to the target as a plain
+// re-encode with the same settings.
+func TestNoneProcessorPassesYUV(t *testing.T) {
+	target := testenv.Video(t, "pd_apollo11_pan_5s.mp4")
+	info, err := media.Probe(context.Background(), target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "none.mp4")
+	cfg := testConfig(t, testenv.Face(t, "astronaut_eileen_collins.png"), target, out)
+	cfg.Face.Processors, cfg.SegmentSeconds, cfg.Workers = []string{job.ProcessorNone}, 2, 2
+	if _, err := Run(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	got, err := media.Probe(context.Background(), out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Color != info.Color || info.Color.Space != "bt470bg" {
+		t.Errorf("colour tags %+v, target %+v", got.Color, info.Color)
+	}
+	plain := filepath.Join(t.TempDir(), "plain.mp4")
+	reencode(t, target, plain, info, cfg.Quality)
+	a, b, c := frames(t, target, info.Width, info.Height), frames(t, out, info.Width, info.Height), frames(t, plain, info.Width, info.Height)
+	if len(a) != len(b) || len(a) != len(c) {
+		t.Fatalf("frames: target %d, none %d, plain re-encode %d", len(a), len(b), len(c))
+	}
+	all := func(int, int) bool { return true }
+	worstNone, worstPlain := math.Inf(1), math.Inf(1)
+	for i := range a {
+		worstNone = math.Min(worstNone, psnr(a[i], b[i], info.Width, info.Height, all))
+		worstPlain = math.Min(worstPlain, psnr(a[i], c[i], info.Width, info.Height, all))
+	}
+	t.Logf("worst PSNR vs the target: none %.1f dB, plain re-encode %.1f dB", worstNone, worstPlain)
+	if worstNone < worstPlain-1 {
+		t.Errorf("none loses more than a plain re-encode: %.1f vs %.1f dB", worstNone, worstPlain)
 	}
 }

@@ -61,6 +61,8 @@ type Config struct {
 	MemoryBudget   uint64
 	ModelBytes     uint64
 	PlacementDelay time.Duration
+	// MemoryOptimization runs a job's processors one pass at a time, unloading each one's models (see Unloader).
+	MemoryOptimization bool
 	// MaxAttempts is how many failed attempts a segment gets before the job fails; placement hand-backs and
 	// deliveries after a crash do not count. MaxDeliver stays the last resort for a worker that dies every time.
 	MaxAttempts int
@@ -105,10 +107,47 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+// MultiPass is an Engine that can run a job's processors one pass at a time. With MemoryOptimization a job with
+// several processors runs them so, through an exact intermediate file, unloading each processor's models before the
+// next loads its own: the peak holds one processor's models, not all of them, at the cost of a decode and an encode
+// per extra pass. The faces the first pass found are replayed to the later ones.
+type MultiPass interface {
+	ForPass(jobID, sourcePath string, opt job.FaceOptions, log *engine.FaceLog, replay bool) (pipeline.Processor, error)
+	Unload(processor string)
+}
+
+// passes splits a job's processors into the passes this worker runs.
+func (w *Worker) passes(eng Engine, processors []string) [][]string {
+	if _, ok := eng.(MultiPass); !ok || !w.cfg.MemoryOptimization || len(processors) < 2 {
+		return [][]string{processors}
+	}
+	out := make([][]string, len(processors))
+	for i, p := range processors {
+		out[i] = []string{p}
+	}
+	return out
+}
+
 // Engine is what a slot needs from the face engine.
 type Engine interface {
 	ForJob(jobID, sourcePath string, opt job.FaceOptions) (pipeline.Processor, error)
 	Close() error
+}
+
+// ReuseFirst returns a NewEngine that hands out first, an engine the caller already loaded (to measure its
+// footprint or check the job's inputs), to the first slot and calls more for the others. release closes first if no
+// slot took it; call it once the worker is built.
+func ReuseFirst(first Engine, more func() (Engine, error)) (newEngine func() (Engine, error), release func()) {
+	var once sync.Once
+	newEngine = func() (Engine, error) {
+		var e Engine
+		once.Do(func() { e = first })
+		if e != nil {
+			return e, nil
+		}
+		return more()
+	}
+	return newEngine, func() { once.Do(func() { _ = first.Close() }) }
 }
 
 // Deps are the worker's collaborators, passed in so tests run them for real or fault them.
@@ -432,34 +471,65 @@ func (w *Worker) process(ctx context.Context, l *queue.Lease, t job.Task, plan m
 	}
 	eng := <-w.engines
 	defer func() { w.engines <- eng }()
-	proc, err := eng.ForJob(t.Job, src, t.Spec.Face)
-	if err != nil {
-		return err
-	}
 	out := filepath.Join(dir, "result.mp4")
 	var lastProgress time.Time
-	reported := 0
-	progress := func(done int) {
-		w.addFrames(done - reported)
-		reported = done
-		if time.Since(lastProgress) < w.cfg.ProgressEvery && done != t.Segment.Frames() {
-			return
+	reported, frames := 0, t.Segment.Frames()
+	passes := w.passes(eng, t.Spec.Face.Processors)
+	faces := engine.NewFaceLog()
+	n := 0
+	for i, procs := range passes {
+		opt := t.Spec.Face
+		opt.Processors = procs
+		var proc pipeline.Processor
+		var err error
+		if mp, ok := eng.(MultiPass); ok && len(passes) > 1 {
+			proc, err = mp.ForPass(t.Job, src, opt, faces, i > 0)
+		} else {
+			proc, err = eng.ForJob(t.Job, src, opt)
 		}
-		lastProgress = time.Now()
-		b, _ := json.Marshal(job.Progress{Frames: done})
-		_, _ = w.deps.State.Put(ctx, job.ProgressKey(t.Job, t.Segment.Index), b)
-	}
-	n, err := pipeline.Run(ctx, pipeline.Config{
-		Input: in, Output: out, Width: t.Spec.Width, Height: t.Spec.Height,
-		FrameRate: media.Rational{Num: t.Spec.FrameRateNum, Den: t.Spec.FrameRateDen},
-		Encoder:   t.Spec.Encoder, Quality: t.Spec.Quality, InFlight: plan.FramesInFlight,
-		DecoderThreads: plan.DecoderThreads, EncoderThreads: plan.EncoderThreads, Lookahead: plan.Lookahead,
-		Admit: w.cfg.Admit, Batch: plan.Batch,
-		FirstFrame: t.Segment.Start, Expect: t.Segment.Frames(),
-		FramesDir: t.Spec.FramesDir, FrameFormat: t.Spec.FrameFormat, FrameQuality: t.Spec.FrameQuality,
-	}, proc, progress)
-	if err != nil {
-		return err
+		if err != nil {
+			return err
+		}
+		cfg := pipeline.Config{
+			Input: in, Output: out, Width: t.Spec.Width, Height: t.Spec.Height,
+			FrameRate: media.Rational{Num: t.Spec.FrameRateNum, Den: t.Spec.FrameRateDen},
+			Encoder:   t.Spec.Encoder, Quality: t.Spec.Quality, InFlight: plan.FramesInFlight,
+			DecoderThreads: plan.DecoderThreads, EncoderThreads: plan.EncoderThreads, Lookahead: plan.Lookahead,
+			Admit: w.cfg.Admit, Batch: plan.Batch,
+			FirstFrame: t.Segment.Start, Expect: frames,
+			FramesDir: t.Spec.FramesDir, FrameFormat: t.Spec.FrameFormat, FrameQuality: t.Spec.FrameQuality,
+		}
+		if pu, ok := proc.(pipeline.PixelsUnused); ok && pu.PixelsUnused() && len(passes) == 1 &&
+			t.Spec.SourcePixFmt == media.PixFmtYUV420P && t.Spec.Width%2 == 0 && t.Spec.Height%2 == 0 && cfg.FramesDir == "" {
+			// Nothing reads the pixels: the decoder's YUV goes to the encoder as it is.
+			cfg.PixFmt, cfg.Color = media.PixFmtYUV420P, t.Spec.Color
+		}
+		if i < len(passes)-1 { // an exact intermediate, for the next processor's pass
+			cfg.Output, cfg.Encoder, cfg.FramesDir = filepath.Join(dir, fmt.Sprintf("pass-%d.mkv", i+1)), media.CodecLossless, ""
+		}
+		// Progress counts every pass: pass i of P covers frames (i*N .. (i+1)*N)/P.
+		progress := func(done int) {
+			done = (i*frames + done) / len(passes)
+			w.addFrames(done - reported)
+			reported = done
+			if time.Since(lastProgress) < w.cfg.ProgressEvery && done != frames {
+				return
+			}
+			lastProgress = time.Now()
+			b, _ := json.Marshal(job.Progress{Frames: done})
+			_, _ = w.deps.State.Put(ctx, job.ProgressKey(t.Job, t.Segment.Index), b)
+		}
+		n, err = pipeline.Run(ctx, cfg, proc, progress)
+		if len(passes) > 1 {
+			eng.(MultiPass).Unload(procs[0])
+		}
+		if in != filepath.Join(dir, "segment.mkv") {
+			_ = os.Remove(in)
+		}
+		if err != nil {
+			return err
+		}
+		in = cfg.Output
 	}
 	key := job.ResultKey(t.Job, t.Segment.Index, t.Generation, attempt)
 	if err := w.deps.Blob.PutFile(ctx, key, out); err != nil {
