@@ -57,7 +57,7 @@ func TestCluster(t *testing.T) {
 	coordA.stop(syscall.SIGKILL, 0)
 	before := e.commits(id)
 	start := time.Now()
-	e.coordinator("coord-b")
+	coordB := e.coordinator("coord-b")
 	rec = e.waitFor(id, 5*time.Minute, "done", func(r job.Record) bool { return r.State == job.Done })
 	t.Logf("job %s: %d segments, %d frames; done %.1fs after the takeover started", id, rec.Segments, rec.TotalFrames, time.Since(start).Seconds())
 	if rec.Owner != "coord-b" || rec.FramesDone != rec.TotalFrames || rec.Percent() != 100 || rec.Segments != 12 {
@@ -110,13 +110,17 @@ func TestCluster(t *testing.T) {
 		}
 	}
 
-	// Two jobs at once both finish.
+	// Two jobs at once both finish, though their coordinator is killed and restarted under the same id mid-way:
+	// it resumes its own jobs at once.
 	j1 := strings.TrimSpace(e.mustCLI(30*time.Second, "submit", "-s", face, "-t", short, "--segment-seconds", "4"))
 	j2 := strings.TrimSpace(e.mustCLI(30*time.Second, "submit", "-s", face, "-t", short, "--segment-seconds", "4", "--many-faces"))
+	e.waitFor(j1, 2*time.Minute, "frames", func(r job.Record) bool { return r.State == job.Running && r.FramesDone > 0 })
+	coordB.stop(syscall.SIGKILL, 0)
+	e.coordinator("coord-b")
 	for _, j := range []string{j1, j2} {
 		r := e.waitFor(j, 3*time.Minute, "done", func(r job.Record) bool { return r.State == job.Done })
-		if r.FramesDone != 300 || r.Segments != 3 {
-			t.Errorf("job %s: %d frames, %d segments; want 300 in 3", j, r.FramesDone, r.Segments)
+		if r.FramesDone != 300 || r.Segments != 3 || r.Owner != "coord-b" {
+			t.Errorf("job %s: %d frames, %d segments, owner %s; want 300 in 3, coord-b", j, r.FramesDone, r.Segments, r.Owner)
 		}
 	}
 

@@ -174,6 +174,9 @@ func (s *Service) Run(ctx context.Context) error {
 	s.log.Info("coordinator serving")
 	tick := time.NewTicker(s.cfg.Scan)
 	defer tick.Stop()
+	// open holds the latest record of every unfinished job, from the watch (which starts with every current
+	// value), so the periodic look for orphans reads no KV and does not grow with finished jobs.
+	open := map[string]queue.Entry{}
 	for {
 		select {
 		case <-ctx.Done():
@@ -187,26 +190,18 @@ func (s *Service) Run(ctx context.Context) error {
 				}
 				continue
 			}
-			if !e.Deleted {
+			var rec job.Record
+			if e.Deleted || json.Unmarshal(e.Value, &rec) != nil || rec.State.Terminal() {
+				delete(open, e.Key)
+				continue
+			}
+			open[e.Key] = e
+			s.consider(ctx, e)
+		case <-tick.C:
+			// The watch shows changes, but an owner dying changes no record: look at the open jobs again.
+			for _, e := range open {
 				s.consider(ctx, e)
 			}
-		case <-tick.C:
-			s.scan(ctx)
-		}
-	}
-}
-
-// scan looks at every job record: the watch shows changes, but an owner dying changes no record.
-func (s *Service) scan(ctx context.Context) {
-	keys, err := s.deps.State.Keys(ctx, "job.")
-	if err != nil {
-		s.log.Warn("cannot list jobs", zap.Error(err))
-		return
-	}
-	for _, k := range keys {
-		e, err := s.deps.State.Get(ctx, k)
-		if err == nil {
-			s.consider(ctx, e)
 		}
 	}
 }
