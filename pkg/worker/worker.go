@@ -61,7 +61,7 @@ type Config struct {
 	MemoryBudget   uint64
 	ModelBytes     uint64
 	PlacementDelay time.Duration
-	// MemoryOptimization runs a job's processors one pass at a time, unloading each one's models (see Unloader).
+	// MemoryOptimization runs a job's processors one pass at a time, unloading each one's models (see MultiPass).
 	MemoryOptimization bool
 	// MaxAttempts is how many failed attempts a segment gets before the job fails; placement hand-backs and
 	// deliveries after a crash do not count. MaxDeliver stays the last resort for a worker that dies every time.
