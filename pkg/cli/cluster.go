@@ -26,6 +26,7 @@ import (
 	"github.com/facefleet/facefleet/pkg/face"
 	"github.com/facefleet/facefleet/pkg/fleet"
 	"github.com/facefleet/facefleet/pkg/job"
+	"github.com/facefleet/facefleet/pkg/memory"
 	"github.com/facefleet/facefleet/pkg/standalone"
 )
 
@@ -224,7 +225,7 @@ func checkOutputDir(out string) error {
 
 // waitAndDownload follows a job with a progress line and downloads its output.
 func waitAndDownload(ctx context.Context, w io.Writer, cli *client.Client, id, out string) error {
-	r, err := cli.Watch(ctx, id, func(r job.Record) { fmt.Fprintln(w, statusLine(r)) })
+	r, err := cli.Watch(ctx, id, progressPrinter(w))
 	if err != nil {
 		return err
 	}
@@ -240,6 +241,32 @@ func waitAndDownload(ctx context.Context, w io.Writer, cli *client.Client, id, o
 	}
 	fmt.Fprintf(w, "Output: %s\n", out)
 	return nil
+}
+
+// progressPrinter shows a job's progress: one line redrawn in place on a terminal; elsewhere (logs, CI) a line when
+// the state, the waiting note or the error changes, and at most one every 5 s for frames alone.
+func progressPrinter(w io.Writer) func(job.Record) {
+	f, ok := w.(*os.File)
+	term := ok && memory.IsTerminal(f)
+	var last job.Record
+	var lastAt time.Time
+	return func(r job.Record) {
+		line := statusLine(r)
+		if term {
+			end := ""
+			if r.State.Terminal() {
+				end = "\n"
+			}
+			fmt.Fprintf(w, "\r\033[K%s%s", line, end)
+			return
+		}
+		changed := r.State != last.State || r.Waiting != last.Waiting || r.Error != last.Error
+		if !changed && time.Since(lastAt) < 5*time.Second {
+			return
+		}
+		last, lastAt = r, time.Now()
+		fmt.Fprintln(w, line)
+	}
 }
 
 func statusLine(r job.Record) string {
@@ -311,7 +338,7 @@ func statusCmd() *cobra.Command {
 func watchCmd() *cobra.Command {
 	return clientCmd("watch JOB", "Follow a job's progress until it ends", cobra.ExactArgs(1),
 		func(ctx context.Context, cmd *cobra.Command, _ *cluster.Cluster, cli *client.Client, args []string) error {
-			r, err := cli.Watch(ctx, args[0], func(r job.Record) { fmt.Fprintln(cmd.OutOrStdout(), statusLine(r)) })
+			r, err := cli.Watch(ctx, args[0], progressPrinter(cmd.OutOrStdout()))
 			if err != nil {
 				return err
 			}
