@@ -36,11 +36,14 @@ func command(ctx context.Context, name string, args ...string) *exec.Cmd {
 	return cmd
 }
 
-// mmapThreshold is glibc's MALLOC_MMAP_THRESHOLD_ for ffmpeg children: frame-sized buffers of 128 KiB and up are
-// mmapped and go back to the system when freed. glibc's default threshold adapts upward, so a long-running decoder
-// or encoder fragments its heap and a 10-minute job peaked higher than a 10-second one; our own process sets the
-// same threshold with mallopt (memory.ReduceFragmentation), which children do not inherit.
-const mmapThreshold = "MALLOC_MMAP_THRESHOLD_=131072"
+// mmapThreshold fixes glibc's mmap threshold in ffmpeg children. Left alone, glibc raises the threshold each time a
+// large mmapped block is freed, so frame-sized buffers move from mmap into the heap as the run goes on and a
+// long-running decoder or encoder's heap fragments: a 10-minute job peaked 8% above a 10-second one. Setting the variable at all
+// turns that adjustment off. At 128 KiB every frame buffer would be mapped and unmapped (+8% wall on a bare 1080p
+// transcode, system time doubled); at 32 MiB frame buffers stay in the heap and are reused, and the 10-minute peak
+// was 2.5% above the 10-second one (docs/BENCHMARKS.md). Our own process sets 128 KiB with mallopt
+// (memory.ReduceFragmentation): its frame pools are allocated once per segment, not per frame.
+const mmapThreshold = "MALLOC_MMAP_THRESHOLD_=33554432"
 
 // childEnv is this process's environment with mmapThreshold, unless the user set one.
 func childEnv() []string {

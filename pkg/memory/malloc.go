@@ -8,8 +8,8 @@ import "C"
 // ReduceFragmentation makes glibc serve allocations of 128 KiB and up with mmap, so the frame-sized buffers that
 // OpenCV and ONNX Runtime allocate and free go back to the system instead of fragmenting the heap. Measured on a
 // 10-minute 1080p job: peak RSS +12% over a 10-second one with glibc's default (its threshold adapts upward),
-// +2.7% with this threshold (set then through MALLOC_MMAP_THRESHOLD_=131072, the same setting, which also reached
-// the ffmpeg children; pkg/media now gives them that variable, since mallopt here does not reach them).
+// +2.7% with this threshold (set then through MALLOC_MMAP_THRESHOLD_=131072, which also reached the ffmpeg children;
+// mallopt here does not reach them, so pkg/media fixes their threshold through that variable).
 func ReduceFragmentation() {
 	C.mallopt(C.M_MMAP_THRESHOLD, 128<<10)
 }
