@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 //go:embed manifest.tsv
@@ -292,6 +293,9 @@ func Check(dir string, e Entry) (Status, error) {
 	if !e.sizeMatches(st.Size()) {
 		return StatusMismatch, fmt.Errorf("%s: %w (got %d bytes, want %s)", p, ErrMismatch, st.Size(), e.wantBytes())
 	}
+	if verified.has(p, st) {
+		return StatusOK, nil
+	}
 	sum, n, err := hashFile(p)
 	if err != nil {
 		return StatusMismatch, fmt.Errorf("%s: %w", p, err)
@@ -299,7 +303,39 @@ func Check(dir string, e Entry) (Status, error) {
 	if !e.matches(sum, n) {
 		return StatusMismatch, fmt.Errorf("%s: %w (got %d bytes, sha256 %s)", p, ErrMismatch, n, sum)
 	}
+	verified.add(p, st)
 	return StatusOK, nil
+}
+
+// verified remembers files whose sha256 matched, by path, size and modification time: every worker slot resolves
+// every model it loads (and --memory-optimization reloads them each segment), and hashing a 0.5 GB model each
+// time would read it all again. A file changed since (new size or time) is hashed again.
+var verified = &verifiedFiles{m: map[string]fileStamp{}}
+
+type fileStamp struct {
+	size    int64
+	modTime time.Time
+}
+
+type verifiedFiles struct {
+	mu sync.Mutex
+	m  map[string]fileStamp
+}
+
+func (v *verifiedFiles) has(p string, st fs.FileInfo) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	got, ok := v.m[p]
+	return ok && got == fileStamp{st.Size(), st.ModTime()}
+}
+
+func (v *verifiedFiles) add(p string, st fs.FileInfo) {
+	if time.Since(st.ModTime()) < 2*time.Second {
+		return // file times are coarse: a file rewritten within the same tick would look unchanged
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.m[p] = fileStamp{st.Size(), st.ModTime()}
 }
 
 // Verify checks that dir holds the entry's file with a size and sha256 the manifest knows. A present file whose

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/facefleet/facefleet/internal/testenv"
 )
@@ -269,5 +270,33 @@ func assertEmpty(t *testing.T, dir string) {
 	}
 	for _, e := range ents {
 		t.Errorf("left behind in %s: %s", dir, e.Name())
+	}
+}
+
+// A verified file is not hashed again while its size and time stand; a new time makes Check hash it again.
+func TestCheckRemembersVerifiedFiles(t *testing.T) {
+	dir := t.TempDir()
+	body := []byte("model bytes")
+	e := Entry{Name: "m", File: "m.onnx", Distribution: DistUser, SHA256: sum(body), Bytes: int64(len(body)), License: "NC"}
+	old := time.Now().Add(-time.Hour)
+	write(t, e.Path(dir), body)
+	if err := os.Chtimes(e.Path(dir), old, old); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := Check(dir, e); st != StatusOK || err != nil {
+		t.Fatalf("first check: %s %v", st, err)
+	}
+	write(t, e.Path(dir), []byte("model byteZ")) // same size; the time is put back: only a hash could tell
+	if err := os.Chtimes(e.Path(dir), old, old); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := Check(dir, e); st != StatusOK {
+		t.Fatalf("an unchanged size and time were hashed again: %s", st)
+	}
+	if err := os.Chtimes(e.Path(dir), old, old.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := Check(dir, e); st != StatusMismatch || !errors.Is(err, ErrMismatch) {
+		t.Fatalf("a new time was not hashed again: %s %v", st, err)
 	}
 }

@@ -50,8 +50,9 @@ func TestCluster(t *testing.T) {
 	}
 
 	// Three workers join; once some segments are committed the coordinator dies, and coord-b takes over.
+	var workers []*proc
 	for i := 1; i <= 3; i++ {
-		e.worker(fmt.Sprintf("w%d", i))
+		workers = append(workers, e.worker(fmt.Sprintf("w%d", i)))
 	}
 	e.waitFor(id, 3*time.Minute, "two commits", func(job.Record) bool { return len(e.commits(id)) >= 2 })
 	coordA.stop(syscall.SIGKILL, 0)
@@ -63,11 +64,23 @@ func TestCluster(t *testing.T) {
 	if rec.Owner != "coord-b" || rec.FramesDone != rec.TotalFrames || rec.Percent() != 100 || rec.Segments != 12 {
 		t.Errorf("done record: owner %s, frames %d/%d, %d segments", rec.Owner, rec.FramesDone, rec.TotalFrames, rec.Segments)
 	}
+	// No segment was processed twice. Commits are first-writer-wins, so unchanged commits alone could not show a redo:
+	// the workers' logs must show one commit per segment and no late result thrown away.
 	after := e.commits(id)
 	for seg, c := range before {
 		if after[seg] != c {
-			t.Errorf("segment %d was redone after the takeover: %+v -> %+v", seg, c, after[seg])
+			t.Errorf("segment %d's commit changed after the takeover: %+v -> %+v", seg, c, after[seg])
 		}
+	}
+	committed, discarded := 0, 0
+	for _, w := range workers {
+		b, _ := os.ReadFile(w.log)
+		committed += strings.Count(string(b), `"msg":"segment committed"`)
+		discarded += strings.Count(string(b), "another attempt committed first")
+	}
+	if committed != rec.Segments || discarded != 0 {
+		t.Errorf("workers committed %d segments and discarded %d late results, for %d segments: work was redone",
+			committed, discarded, rec.Segments)
 	}
 
 	// The fleet: every worker's heartbeat with real RAM numbers and no GPU here.
@@ -221,7 +234,7 @@ func TestStartupErrors(t *testing.T) {
 		{"NATS TLS server, untrusted certificate", with("--nats", secure.URL, "--nats-user", "", "--nats-password", ""), "certificate"},
 		{"NATS TLS with the right CA", with("--nats", secure.URL, "--nats-user", "", "--nats-password", "", "--nats-ca", tlsFiles.CA), ""},
 		{"S3 https against http", with("--s3-tls", "true"), "TLS"},
-		{"S3 http against https", with("--s3-endpoint", s3TLS.Endpoint, "--s3-access-key", s3TLS.AccessKey, "--s3-secret-key", s3TLS.Secret), ""},
+		{"S3 http against https", with("--s3-endpoint", s3TLS.Endpoint, "--s3-access-key", s3TLS.AccessKey, "--s3-secret-key", s3TLS.Secret), "expects https"},
 		{"S3 https, untrusted certificate", with("--s3-endpoint", s3TLS.Endpoint, "--s3-access-key", s3TLS.AccessKey, "--s3-secret-key", s3TLS.Secret, "--s3-tls", "true"), "certificate"},
 		{"S3 https with the right CA", with("--s3-endpoint", s3TLS.Endpoint, "--s3-access-key", s3TLS.AccessKey, "--s3-secret-key", s3TLS.Secret, "--s3-tls", "true", "--s3-ca", tlsFiles.CA), ""},
 	}

@@ -32,6 +32,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/facefleet/facefleet/pkg/memory"
@@ -365,17 +366,15 @@ func measure(cmds []*exec.Cmd, series bool, watch func(pids []int) []int) Result
 	return r
 }
 
+// syncBuf collects the output of several processes whose copy goroutines write at once.
 type syncBuf struct {
-	mu chan struct{}
+	mu sync.Mutex
 	b  bytes.Buffer
 }
 
 func (s *syncBuf) Write(p []byte) (int, error) {
-	if s.mu == nil {
-		s.mu = make(chan struct{}, 1)
-	}
-	s.mu <- struct{}{}
-	defer func() { <-s.mu }()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 

@@ -58,7 +58,7 @@ func Worker() *cobra.Command {
 				s := session
 				s.IntraOpThreads = max(1, threads/slots)
 				return engine.New(engine.Config{ORTLibrary: ortLib, ModelsDir: modelsDir, Detector: detector, Session: s,
-					MemoryOptimization: memoryOptimization})
+					Batch: batch, MemoryOptimization: memoryOptimization})
 			}
 			first, err := newEngine()
 			if err != nil {
@@ -82,13 +82,12 @@ func Worker() *cobra.Command {
 				wcfg.DecoderThreads, wcfg.EncoderThreads, wcfg.Lookahead = 1, 1, 8
 				wcfg.MemoryOptimization = true
 			}
-			w, err := worker.New(wcfg, worker.Deps{Tasks: cl.Tasks, State: cl.State, Blob: cl.Blob, Log: log, NewEngine: engines})
-			if err != nil {
-				return err
-			}
 			host, _ := os.Hostname()
 			started := time.Now().UTC()
 			fit := fleet.FitBatch1080p(budget, slots, modelBytes)
+			// The publisher is made before the worker (which owns the engines from then on) so that nothing can fail
+			// between the worker's creation and its Run, which closes them.
+			var w *worker.Worker
 			pub, err := fleet.NewPublisher(fleet.PublisherConfig{Interval: cc.Heartbeat}, cl.Fleet, func() fleet.Heartbeat {
 				cpus, total, free, gpus := fleet.HostInfo()
 				tasks, fps := w.Stats()
@@ -96,6 +95,10 @@ func Worker() *cobra.Command {
 					RAMTotal: total, RAMFree: free, GPUs: gpus, Providers: []string{session.Provider}, Slots: slots,
 					MemoryBudget: budget, Batch1080p: min(fit, max(1, batch)), Tasks: tasks, FPS: fps, Started: started}
 			}, log)
+			if err != nil {
+				return err
+			}
+			w, err = worker.New(wcfg, worker.Deps{Tasks: cl.Tasks, State: cl.State, Blob: cl.Blob, Log: log, NewEngine: engines})
 			if err != nil {
 				return err
 			}

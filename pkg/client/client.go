@@ -210,6 +210,11 @@ func (c *Client) Retry(ctx context.Context, id string, segment int) error {
 	if err := c.State.Delete(ctx, job.FailureKey(id)); err != nil {
 		return err
 	}
+	// An ended job has no legitimate task: a dead letter nobody removed would otherwise keep its segment from being
+	// published again.
+	if err := c.Tasks.PurgeSubject(ctx, job.Subject(id)); err != nil {
+		return err
+	}
 	_, err = c.State.Modify(ctx, job.RecordKey(id), func(old []byte) ([]byte, error) {
 		var r job.Record
 		if err := json.Unmarshal(old, &r); err != nil {

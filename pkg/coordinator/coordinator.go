@@ -127,7 +127,7 @@ func (c *Coordinator) Run(ctx context.Context, req Request, progress Progress) (
 	if err := c.publish(ctx, req.ID, plan, spec, 0, nil); err != nil {
 		return res, c.failed(ctx, &rec, err)
 	}
-	commits, err := c.wait(ctx, req.ID, plan.Segments, progress, nil)
+	commits, err := c.wait(ctx, req.ID, plan.Segments, progress)
 	if err != nil {
 		_ = c.deps.Tasks.PurgeSubject(context.Background(), job.Subject(req.ID))
 		return res, c.failed(ctx, &rec, err)
@@ -208,6 +208,13 @@ func (c *Coordinator) publish(ctx context.Context, id string, plan job.JobPlan, 
 // original audio once (audioFrom "" for none) and checks the output's frame count.
 func (c *Coordinator) stitch(ctx context.Context, plan job.JobPlan, commits []job.Commit, dir, audioFrom, output string, metadata map[string]string) error {
 	results := make([]string, len(commits))
+	defer func() {
+		for _, r := range results {
+			if r != "" {
+				_ = os.Remove(r)
+			}
+		}
+	}()
 	for i, cm := range commits {
 		results[i] = filepath.Join(dir, fmt.Sprintf("result-%05d.mp4", i))
 		if err := c.deps.Blob.GetFile(ctx, cm.ResultKey, results[i]); err != nil {
@@ -221,11 +228,6 @@ func (c *Coordinator) stitch(ctx context.Context, plan job.JobPlan, commits []jo
 			return fmt.Errorf("segment %d: result has %d frames, planned %d", i, got.Count, want)
 		}
 	}
-	defer func() {
-		for _, r := range results {
-			_ = os.Remove(r)
-		}
-	}()
 	if err := media.Stitch(ctx, media.StitchConfig{Pieces: results, AudioFrom: audioFrom, Output: output, Metadata: metadata, Rotation: plan.Rotation}); err != nil {
 		return err
 	}
@@ -240,8 +242,7 @@ func (c *Coordinator) stitch(ctx context.Context, plan job.JobPlan, commits []jo
 }
 
 // wait follows commits, progress and failures until every segment is committed.
-// A value on abort (a cancel, say) ends the wait with that error.
-func (c *Coordinator) wait(ctx context.Context, id string, segs []job.Segment, progress Progress, abort <-chan error) ([]job.Commit, error) {
+func (c *Coordinator) wait(ctx context.Context, id string, segs []job.Segment, progress Progress) ([]job.Commit, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	commitsCh, err := c.deps.State.Watch(ctx, job.CommitPattern(id))
@@ -276,8 +277,6 @@ func (c *Coordinator) wait(ctx context.Context, id string, segs []job.Segment, p
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
-		case err := <-abort:
-			return nil, err
 		case e, ok := <-failCh:
 			if !ok {
 				return nil, ctx.Err()

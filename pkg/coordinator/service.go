@@ -28,6 +28,8 @@ var (
 	ErrNotOwner = errors.New("job owned by another coordinator")
 	// ErrLimit: an input is over a configured limit.
 	ErrLimit = errors.New("over a limit")
+	// errEnded: the job was already done or failed when this coordinator looked at it again.
+	errEnded = errors.New("job already ended")
 )
 
 // Limits bound what a job may ask for. Zero means no limit.
@@ -77,9 +79,9 @@ type ServiceConfig struct {
 func (c *ServiceConfig) Validate() error {
 	if c.ID == "" {
 		host, _ := os.Hostname()
-		c.ID = "coordinator-" + host
+		c.ID = fleet.SafeID("coordinator-" + host)
 	}
-	if _, err := fleet.Key("coordinator", c.ID); err != nil {
+	if _, err := fleet.Key(fleet.KindCoordinator, c.ID); err != nil {
 		return fmt.Errorf("coordinator: id: %w", err)
 	}
 	if c.WorkDir == "" {
@@ -156,13 +158,15 @@ func (s *Service) Run(ctx context.Context) error {
 	started := time.Now().UTC()
 	pub, err := fleet.NewPublisher(fleet.PublisherConfig{Interval: s.cfg.Heartbeat}, s.deps.Fleet, func() fleet.Heartbeat {
 		cpus, total, free, gpus := fleet.HostInfo()
-		return fleet.Heartbeat{Kind: "coordinator", ID: s.cfg.ID, Host: host, PID: os.Getpid(), CPUs: cpus,
+		return fleet.Heartbeat{Kind: fleet.KindCoordinator, ID: s.cfg.ID, Host: host, PID: os.Getpid(), CPUs: cpus,
 			RAMTotal: total, RAMFree: free, GPUs: gpus, Tasks: s.runningJobs(), Started: started}
 	}, s.log)
 	if err != nil {
 		return err
 	}
-	defer pub.Start(ctx)()
+	pctx, stopPub := context.WithCancel(ctx)
+	defer pub.Start(pctx)()
+	defer stopPub() // runs first: an early return must not wait for ctx to end
 
 	events, err := s.deps.State.Watch(ctx, job.RecordPattern)
 	if err != nil {
@@ -196,7 +200,9 @@ func (s *Service) Run(ctx context.Context) error {
 				continue
 			}
 			open[e.Key] = e
-			s.consider(ctx, e)
+			if rec.Owner == "" || rec.Owner == s.cfg.ID {
+				s.consider(ctx, e) // queued, or ours; another owner's liveness is the tick's business
+			}
 		case <-tick.C:
 			// The watch shows changes, but an owner dying changes no record: look at the open jobs again.
 			for _, e := range open {
@@ -221,7 +227,7 @@ func (s *Service) consider(ctx context.Context, e queue.Entry) {
 	switch {
 	case rec.Owner == s.cfg.ID: // ours: a restart resumes it
 	case rec.Owner != "":
-		alive, err := fleet.Alive(ctx, s.deps.Fleet, "coordinator", rec.Owner)
+		alive, err := fleet.Alive(ctx, s.deps.Fleet, fleet.KindCoordinator, rec.Owner)
 		if err != nil || alive {
 			return
 		}
@@ -260,13 +266,16 @@ func (s *Service) runJob(ctx context.Context, id string) {
 	log := s.log.With(zap.String("job", id))
 	dir := filepath.Join(s.cfg.WorkDir, id)
 	defer os.RemoveAll(dir)
-	jctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	abort := s.watchCancel(jctx, id, cancel)
+	jctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	s.watchRecord(jctx, id, cancel)
 
-	err := s.execute(jctx, id, dir, abort, log)
+	err := s.execute(jctx, id, dir, log)
+	if cause := context.Cause(jctx); ctx.Err() == nil && cause != nil && !errors.Is(cause, context.Canceled) {
+		err = cause // stopped by the record (a cancel, a new owner) whatever step was running
+	}
 	switch {
-	case err == nil:
+	case err == nil, errors.Is(err, errEnded):
 	case ctx.Err() != nil:
 		log.Info("coordinator stopping; the job resumes on restart or takeover")
 	case errors.Is(err, ErrNotOwner):
@@ -281,13 +290,12 @@ func (s *Service) runJob(ctx context.Context, id string) {
 	}
 }
 
-// watchCancel follows the job's record; when a client cancels it, the returned channel carries ErrCancelled and
-// work in progress (a split, a stitch) is stopped.
-func (s *Service) watchCancel(ctx context.Context, id string, stop context.CancelFunc) <-chan error {
-	abort := make(chan error, 1)
+// watchRecord follows the job's record and stops the job's work, whatever step it is in, with ErrCancelled when a
+// client cancels it or ErrNotOwner when another coordinator took it over.
+func (s *Service) watchRecord(ctx context.Context, id string, stop context.CancelCauseFunc) {
 	ch, err := s.deps.State.Watch(ctx, job.RecordKey(id))
 	if err != nil {
-		return abort
+		return
 	}
 	go func() {
 		for e := range ch {
@@ -295,23 +303,21 @@ func (s *Service) watchCancel(ctx context.Context, id string, stop context.Cance
 			if e.Deleted || json.Unmarshal(e.Value, &r) != nil {
 				continue
 			}
-			if r.State == job.Cancelled || (r.Owner != "" && r.Owner != s.cfg.ID) {
-				err := ErrCancelled
-				if r.State != job.Cancelled {
-					err = ErrNotOwner
-				}
-				abort <- err
-				stop()
+			switch {
+			case r.State == job.Cancelled:
+				stop(ErrCancelled)
+				return
+			case r.Owner != "" && r.Owner != s.cfg.ID:
+				stop(ErrNotOwner)
 				return
 			}
 		}
 	}()
-	return abort
 }
 
 // execute is the job's life: download inputs, check limits, split (unless a plan exists), publish what is not
 // committed or queued, follow the workers, stitch, store the output.
-func (s *Service) execute(ctx context.Context, id, dir string, abort <-chan error, log *zap.Logger) error {
+func (s *Service) execute(ctx context.Context, id, dir string, log *zap.Logger) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -361,7 +367,11 @@ func (s *Service) execute(ctx context.Context, id, dir string, abort <-chan erro
 		}
 		info, err := media.Probe(ctx, target)
 		if err != nil {
-			return fmt.Errorf("%s: %w", sub.TargetName, errors.Unwrap(err))
+			var me *media.Error
+			if errors.As(err, &me) {
+				me.Path = sub.TargetName // the user's name for the file, not our download's
+			}
+			return err
 		}
 		if info.IsImage {
 			return fmt.Errorf("%s: is an image: cluster jobs take videos (use coordinator run for images)", sub.TargetName)
@@ -413,7 +423,7 @@ func (s *Service) execute(ctx context.Context, id, dir string, abort <-chan erro
 		}
 		last = time.Now()
 		_ = s.update(ctx, id, func(r *job.Record) { r.FramesDone = done })
-	}, abort)
+	})
 	stopWaiting()
 	if err != nil {
 		return err
@@ -464,12 +474,21 @@ func (s *Service) storeProvenance(ctx context.Context, id string, sub *job.Submi
 }
 
 // deadLetter fails the job of a task that reached the queue's MaxDeliver: no worker acked or terminated it, so
-// workers die or stall on it every time and nobody else will record why. The failure record (first writer wins)
+// workers die or stall on it every time and nobody else will record why. A task that only waits for a big enough
+// worker (a placement note exists) is queued again instead. The failure record (first writer wins)
 // is what the job's owner waits on; the task is removed from the stream so it cannot linger.
 func (s *Service) deadLetter(ctx context.Context, d queue.DeadLetter) {
 	var t job.Task
 	if json.Unmarshal(d.Data, &t) != nil || job.ValidateID(t.Job) != nil {
 		_ = s.deps.Tasks.Remove(ctx, d.Seq)
+		return
+	}
+	if _, err := s.deps.State.Get(ctx, job.WaitingKey(t.Job, t.Segment.Index)); err == nil {
+		// Handed back by workers too small for it, not crashed on: queue it afresh (no message id, so deduplication
+		// cannot drop it and its delivery count starts over) and let it wait for a bigger worker.
+		if err := s.deps.Tasks.Publish(ctx, d.Subject, "", d.Data); err == nil {
+			_ = s.deps.Tasks.Remove(ctx, d.Seq)
+		}
 		return
 	}
 	reason := fmt.Sprintf("delivered %d times without a result: workers crash or stall on it (see their logs)", d.Deliveries)
@@ -559,6 +578,8 @@ func (s *Service) update(ctx context.Context, id string, fn func(*job.Record)) e
 			return nil, ErrCancelled
 		case r.Owner != s.cfg.ID:
 			return nil, ErrNotOwner
+		case r.State.Terminal():
+			return nil, errEnded // a stale look at a finished job must not run it again
 		}
 		fn(&r)
 		r.Updated = time.Now().UTC()

@@ -96,7 +96,7 @@ type Engine struct {
 	// Loaded on first use and kept: a worker pays each model's load once.
 	landmarker  processor.Landmarker
 	recognizers map[string]processor.Embedder
-	inswapper   *processor.Inswapper
+	inswappers  map[string]*processor.Inswapper // by model path: jobs may name different files
 	enhancers   map[string]*processor.Enhancer
 	models      []string // files loaded, for provenance
 
@@ -122,7 +122,8 @@ func New(cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	return &Engine{cfg: cfg, detector: det, models: []string{filepath.Base(path)},
-		recognizers: map[string]processor.Embedder{}, enhancers: map[string]*processor.Enhancer{}}, nil
+		recognizers: map[string]processor.Embedder{}, enhancers: map[string]*processor.Enhancer{},
+		inswappers: map[string]*processor.Inswapper{}}, nil
 }
 
 // resolve turns a manifest name or a file path into a verified model file.
@@ -191,28 +192,28 @@ func (e *Engine) loadRecognizer(name string) (processor.Embedder, error) {
 }
 
 func (e *Engine) loadInswapper(nameOrPath string) (*processor.Inswapper, error) {
-	if e.inswapper != nil {
-		return e.inswapper, nil
-	}
 	path, err := e.cfg.resolve(nameOrPath)
 	if err != nil {
 		return nil, err
+	}
+	if s, ok := e.inswappers[path]; ok {
+		return s, nil
 	}
 	s, err := processor.NewInswapper(processor.InswapperConfig{ModelPath: path, MaxBatch: e.cfg.Batch, Session: e.cfg.Session,
 		PasteCap: e.cfg.pasteCap()})
 	if err != nil {
 		return nil, err
 	}
-	e.inswapper, e.models = s, append(e.models, filepath.Base(path))
+	e.inswappers[path], e.models = s, append(e.models, filepath.Base(path))
 	return s, nil
 }
 
-func (e *Engine) loadEnhancer(name string, blend int) (*processor.Enhancer, error) {
+// loadEnhancer loads an enhancer once per model; the blend is applied per call (Enhancer.EnhanceBlend).
+func (e *Engine) loadEnhancer(name string) (*processor.Enhancer, error) {
 	if name == "" {
 		name = DefaultEnhancer
 	}
-	key := fmt.Sprintf("%s@%d", name, blend)
-	if en, ok := e.enhancers[key]; ok {
+	if en, ok := e.enhancers[name]; ok {
 		return en, nil
 	}
 	path, err := e.cfg.resolve(name)
@@ -220,15 +221,12 @@ func (e *Engine) loadEnhancer(name string, blend int) (*processor.Enhancer, erro
 		return nil, err
 	}
 	cfg := processor.DefaultEnhancerConfig(path)
-	if blend > 0 {
-		cfg.Blend = blend
-	}
 	cfg.Session, cfg.PasteCap = e.cfg.Session, e.cfg.pasteCap()
 	en, err := processor.NewEnhancer(cfg)
 	if err != nil {
 		return nil, err
 	}
-	e.enhancers[key], e.models = en, append(e.models, filepath.Base(path))
+	e.enhancers[name], e.models = en, append(e.models, filepath.Base(path))
 	return en, nil
 }
 
@@ -370,11 +368,17 @@ func (e *Engine) ForJob(jobID, sourcePath string, opt job.FaceOptions) (pipeline
 			}
 			fp.steps = append(fp.steps, prep.swap)
 		case job.ProcessorEnhancer:
-			en, err := e.loadEnhancer(opt.Enhancer, opt.EnhancerBlend)
+			en, err := e.loadEnhancer(opt.Enhancer)
 			if err != nil {
 				return nil, err
 			}
-			fp.steps = append(fp.steps, step{one: en.Enhance})
+			blend := opt.EnhancerBlend
+			if blend <= 0 {
+				blend = processor.DefaultEnhancerBlend
+			}
+			fp.steps = append(fp.steps, step{one: func(frame gocv.Mat, faces []face.Face) error {
+				return en.EnhanceBlend(frame, faces, blend)
+			}})
 		}
 	}
 	return fp, nil
@@ -460,6 +464,8 @@ func (e *Engine) prepare(jobID, sourcePath string, opt job.FaceOptions) (*prepar
 			return nil, fmt.Errorf("%s: %w", sourcePath, err)
 		}
 		p.swap.one = func(frame gocv.Mat, faces []face.Face) error { return ins.Swap(frame, faces, latent) }
+		// Across frames too: ProcessBatch hands every ready frame's faces to one model call.
+		p.swap.batch = func(frames []gocv.Mat, faces [][]face.Face) error { return ins.SwapBatch(frames, faces, latent) }
 	}
 	if len(e.jobs) >= e.cfg.SourceCache {
 		e.jobs[0].close()
@@ -485,9 +491,9 @@ func (e *Engine) Unload(processorName string) {
 			_ = e.landmarker.Close()
 			e.landmarker = nil
 		}
-		if e.inswapper != nil {
-			_ = e.inswapper.Close()
-			e.inswapper = nil
+		for path, s := range e.inswappers {
+			_ = s.Close()
+			delete(e.inswappers, path)
 		}
 		for name, r := range e.recognizers {
 			_ = r.Close()
@@ -515,8 +521,8 @@ func (e *Engine) Close() error {
 	for _, r := range e.recognizers {
 		_ = r.Close()
 	}
-	if e.inswapper != nil {
-		_ = e.inswapper.Close()
+	for _, s := range e.inswappers {
+		_ = s.Close()
 	}
 	for _, en := range e.enhancers {
 		_ = en.Close()
@@ -590,10 +596,17 @@ func (p *FrameProcessor) Process(frame gocv.Mat, index int) error {
 	if p.none {
 		return nil
 	}
-	err := p.process(frame, index)
+	return p.process(frame, index)
+}
+
+// again runs one unit of work (detection, or one step on one frame) and, when a model reports an allocation
+// failure, tells OnOOM and runs it once more. Only the failed unit is redone: steps that already changed the frame
+// are not run twice.
+func (p *FrameProcessor) again(fn func() error) error {
+	err := fn()
 	if err != nil && p.onOOM != nil && IsOutOfMemory(err) {
 		p.onOOM()
-		err = p.process(frame, index)
+		err = fn()
 	}
 	return err
 }
@@ -627,26 +640,13 @@ func (p *FrameProcessor) ProcessBatch(frames []gocv.Mat, indices []int) error {
 	if p.none {
 		return nil
 	}
-	err := p.processBatch(frames, indices)
-	if err != nil && p.onOOM != nil && IsOutOfMemory(err) {
-		p.onOOM()
-		for i, f := range frames {
-			if err := p.Process(f, indices[i]); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	return err
-}
-
-func (p *FrameProcessor) processBatch(frames []gocv.Mat, indices []int) error {
 	var (
 		withFaces []gocv.Mat
 		faces     [][]face.Face
 	)
 	for i, f := range frames {
-		sel, err := p.facesOf(f, indices[i])
+		var sel []face.Face
+		err := p.again(func() (err error) { sel, err = p.facesOf(f, indices[i]); return err })
 		if err != nil {
 			return err
 		}
@@ -656,13 +656,17 @@ func (p *FrameProcessor) processBatch(frames []gocv.Mat, indices []int) error {
 	}
 	for _, s := range p.steps {
 		if s.batch != nil {
-			if err := s.batch(withFaces, faces); err != nil {
-				return err
+			err := s.batch(withFaces, faces)
+			if err == nil || p.onOOM == nil || !IsOutOfMemory(err) {
+				if err != nil {
+					return err
+				}
+				continue
 			}
-			continue
+			p.onOOM() // too big together: the same step one frame at a time
 		}
 		for i, f := range withFaces {
-			if err := s.one(f, faces[i]); err != nil {
+			if err := p.again(func() error { return s.one(f, faces[i]) }); err != nil {
 				return err
 			}
 		}
@@ -671,12 +675,13 @@ func (p *FrameProcessor) processBatch(frames []gocv.Mat, indices []int) error {
 }
 
 func (p *FrameProcessor) process(frame gocv.Mat, index int) error {
-	faces, err := p.facesOf(frame, index)
+	var faces []face.Face
+	err := p.again(func() (err error) { faces, err = p.facesOf(frame, index); return err })
 	if err != nil || len(faces) == 0 {
 		return err
 	}
 	for _, s := range p.steps {
-		if err := s.one(frame, faces); err != nil {
+		if err := p.again(func() error { return s.one(frame, faces) }); err != nil {
 			return err
 		}
 	}

@@ -430,6 +430,22 @@ func TestOutOfMemoryRetriesOnce(t *testing.T) {
 			}
 		})
 	}
+	// Only the failed step is redone: a swap that already changed the frame is not run again because the enhancer
+	// after it ran out of memory.
+	first, second := 0, 0
+	fp := &FrameProcessor{detector: e.Detector(), onOOM: func() {}, steps: []step{
+		{one: func(gocv.Mat, []face.Face) error { first++; return nil }},
+		{one: func(gocv.Mat, []face.Face) error {
+			second++
+			if second == 1 {
+				return errors.New("CUDA failure 2: out of memory")
+			}
+			return nil
+		}},
+	}}
+	if err := fp.Process(img, 0); err != nil || first != 1 || second != 2 {
+		t.Fatalf("err %v: first step ran %d times (want 1), second %d (want 2)", err, first, second)
+	}
 }
 
 // Unload closes one processor's models and nothing else; a later ForJob loads them again, and provenance lists

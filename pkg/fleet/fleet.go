@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/shirou/gopsutil/v4/mem"
 
@@ -97,6 +98,17 @@ func validID(id string) bool {
 		}
 	}
 	return true
+}
+
+// SafeID makes an id usable in a key from a host name: anything but letters, digits, '-' and '_' (the dots of a
+// fully qualified name) becomes '-'.
+func SafeID(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '-' || r == '_' || r < 128 && (unicode.IsLetter(r) || unicode.IsDigit(r)) {
+			return r
+		}
+		return '-'
+	}, s)
 }
 
 // List returns the records of kind that are alive (written within the bucket's TTL), sorted by ID.

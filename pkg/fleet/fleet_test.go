@@ -302,3 +302,15 @@ func TestFitBatch1080p(t *testing.T) {
 		t.Errorf("1 GB plan: %v, want a BudgetError (the case FitBatch1080p maps to 0)", err)
 	}
 }
+
+func TestSafeID(t *testing.T) {
+	for in, want := range map[string]string{"gpu-3.example.com-42": "gpu-3-example-com-42", "node_1": "node_1", "hôte": "h-te"} {
+		got := fleet.SafeID(in)
+		if got != want {
+			t.Errorf("SafeID(%q) = %q, want %q", in, got, want)
+		}
+		if _, err := fleet.Key(fleet.KindWorker, got); err != nil {
+			t.Errorf("SafeID(%q) = %q is not a valid key: %v", in, got, err)
+		}
+	}
+}

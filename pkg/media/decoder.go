@@ -110,7 +110,7 @@ func NewDecoder(ctx context.Context, cfg DecoderConfig) (*Decoder, error) {
 	return d, nil
 }
 
-// FrameSize is the size of one frame in bytes: Width*Height*3.
+// FrameSize is the size of one frame in bytes: FrameBytes(PixFmt, Width, Height).
 func (d *Decoder) FrameSize() int { return FrameBytes(d.cfg.PixFmt, d.cfg.Width, d.cfg.Height) }
 
 // Read fills frame, whose length must be FrameSize, with the next frame. It returns io.EOF after the last frame.

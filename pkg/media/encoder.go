@@ -74,7 +74,7 @@ func (c EncoderConfig) Validate() error {
 	case containerFormats[ext] == "":
 		return fmt.Errorf("media: encoder config: %s: extension must be .mp4, .mov, .mkv or .webm", c.Path)
 	case codec != CodecH264 && codec != CodecH265 && codec != CodecVP9 && codec != CodecLossless:
-		return fmt.Errorf("media: encoder config: codec %q must be %s, %s or %s", c.Codec, CodecH264, CodecH265, CodecVP9)
+		return fmt.Errorf("media: encoder config: codec %q must be %s, %s, %s or %s", c.Codec, CodecH264, CodecH265, CodecVP9, CodecLossless)
 	case codec == CodecLossless && ext != ".mkv":
 		return fmt.Errorf("media: encoder config: %s: %s is written to .mkv only", c.Path, CodecLossless)
 	case ext == ".webm" && codec != CodecVP9:

@@ -72,11 +72,11 @@ type Config struct {
 	FramesDir    string
 	FrameFormat  string // png or jpg
 	FrameQuality int    // roop's --temp-frame-quality: 0 is best
-	// PixFmt is media.PixFmtBGR24 (default: frames reach the processor as BGR Mats) or media.PixFmtYUV420P, for a
-	// processor that never reads pixels (PixelsUnused): the decoder's YUV goes to the encoder unconverted, tagged with
-	// Color, and the pool holds 1.5 bytes a pixel instead of 3.
-	PixFmt string
-	Color  media.Color
+	// SourcePixFmt and Color describe the input's video. Frames reach the processor as BGR Mats, except for a
+	// processor that never reads pixels (PixelsUnused) on a yuv420p input of even size with no frames kept: then the
+	// decoder's YUV goes to the encoder unconverted, tagged with Color, in a pool of 1.5 bytes a pixel.
+	SourcePixFmt string
+	Color        media.Color
 }
 
 // PixelsUnused is implemented by a processor that may report it never reads or writes a frame's pixels (frame
@@ -109,14 +109,20 @@ func (c *Config) Validate() error {
 	if c.FrameQuality < 0 || c.FrameQuality > 100 {
 		return fmt.Errorf("pipeline: temp frame quality %d: want 0-100", c.FrameQuality)
 	}
-	if c.PixFmt == media.PixFmtYUV420P && c.FramesDir != "" {
-		return errors.New("pipeline: kept frames need BGR frames, not yuv420p")
-	}
 	return nil
 }
 
-// FrameBytes is the size of one pooled frame buffer.
-func (c Config) FrameBytes() int { return media.FrameBytes(c.PixFmt, c.Width, c.Height) }
+// FrameBytes is the size of one pooled BGR frame buffer, the most a frame takes.
+func (c Config) FrameBytes() int { return media.FrameBytes(media.PixFmtBGR24, c.Width, c.Height) }
+
+// pixFmt is the frames' format for proc (see SourcePixFmt).
+func (c Config) pixFmt(proc Processor) string {
+	if pu, ok := proc.(PixelsUnused); ok && pu.PixelsUnused() && c.SourcePixFmt == media.PixFmtYUV420P &&
+		c.Width%2 == 0 && c.Height%2 == 0 && c.FramesDir == "" && c.Encoder != media.CodecLossless {
+		return media.PixFmtYUV420P
+	}
+	return media.PixFmtBGR24
+}
 
 type item struct{ slot, index int }
 
@@ -129,15 +135,16 @@ func Run(ctx context.Context, cfg Config, proc Processor, progress func(done int
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
+	pixFmt := cfg.pixFmt(proc)
 	dec, err := media.NewDecoder(ctx, media.DecoderConfig{Path: cfg.Input, Width: cfg.Width, Height: cfg.Height,
-		Threads: cfg.DecoderThreads, PixFmt: cfg.PixFmt})
+		Threads: cfg.DecoderThreads, PixFmt: pixFmt})
 	if err != nil {
 		return 0, err
 	}
 	defer dec.Close()
 	enc, err := media.NewEncoder(ctx, media.EncoderConfig{Path: cfg.Output, Width: cfg.Width, Height: cfg.Height,
 		FrameRate: cfg.FrameRate, Codec: cfg.Encoder, Quality: cfg.Quality, Threads: cfg.EncoderThreads,
-		Lookahead: cfg.Lookahead, PixFmt: cfg.PixFmt, Color: cfg.Color})
+		Lookahead: cfg.Lookahead, PixFmt: pixFmt, Color: cfg.Color})
 	if err != nil {
 		return 0, err
 	}
@@ -159,7 +166,7 @@ func Run(ctx context.Context, cfg Config, proc Processor, progress func(done int
 		}
 	}()
 	for i := range pool {
-		if cfg.PixFmt == media.PixFmtYUV420P {
+		if pixFmt == media.PixFmtYUV420P {
 			pool[i] = gocv.NewMatWithSize(cfg.Height*3/2, cfg.Width, gocv.MatTypeCV8UC1) // planar Y, then U and V
 		} else {
 			pool[i] = gocv.NewMatWithSize(cfg.Height, cfg.Width, gocv.MatTypeCV8UC3)

@@ -1,8 +1,6 @@
 package processor
 
 import (
-	"image"
-
 	"gocv.io/x/gocv"
 )
 
@@ -14,19 +12,31 @@ type cropBuf struct {
 	capacity int      // bytes
 }
 
-// view returns a continuous rows x cols uint8 Mat with the given number of channels, backed by the buffer. The caller
-// Closes it (a header only). Its contents are whatever the previous user left there.
+// view returns a continuous rows x cols uint8 Mat with the given number of channels over the buffer's first bytes.
+// The caller Closes it (a header only). Its contents are whatever the previous user left there. The header has no
+// parent Mat, so OpenCV's filters treat its edges as image edges (their border modes apply) rather than reading the
+// stale bytes that follow it in the buffer as neighbours, as they would from a region of the buffer.
 func (b *cropBuf) view(rows, cols, channels int) gocv.Mat {
-	n := rows * cols * channels
+	return b.viewOf(rows, cols, gocv.MatType(int(gocv.MatTypeCV8U)+(channels-1)*8), rows*cols*channels)
+}
+
+// viewOf is view for any Mat type whose pixels take n bytes in all.
+func (b *cropBuf) viewOf(rows, cols int, typ gocv.MatType, n int) gocv.Mat {
 	if n > b.capacity {
 		b.close()
 		c := n + n/4 // headroom for the next, slightly larger crop
 		b.backing = gocv.NewMatWithSize(1, c, gocv.MatTypeCV8UC1)
 		b.capacity = c
 	}
-	r := b.backing.Region(image.Rect(0, 0, n, 1))
-	defer r.Close()
-	return r.Reshape(channels, rows)
+	data, err := b.backing.DataPtrUint8()
+	if err != nil {
+		panic(err) // a continuous CV_8UC1 Mat always has its bytes
+	}
+	m, err := gocv.NewMatFromBytes(rows, cols, typ, data[:n]) // wraps the C memory, no copy
+	if err != nil {
+		panic(err)
+	}
+	return m
 }
 
 func (b *cropBuf) close() {

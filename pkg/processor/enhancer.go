@@ -223,6 +223,11 @@ func (e *Enhancer) Kind() string { return e.kind }
 // Enhance restores each face of frame (BGR uint8) in place, using the faces' landmarks as given. Faces are done one
 // after another, each cropped from the frame as the previous ones left it (as FaceFusion does).
 func (e *Enhancer) Enhance(frame gocv.Mat, faces []face.Face) error {
+	return e.EnhanceBlend(frame, faces, e.cfg.Blend)
+}
+
+// EnhanceBlend is Enhance with another blend percent (1-100): one loaded model serves jobs that blend differently.
+func (e *Enhancer) EnhanceBlend(frame gocv.Mat, faces []face.Face, blend int) error {
 	if e.session == nil {
 		return errors.New("enhancer: Enhance after Close")
 	}
@@ -233,14 +238,14 @@ func (e *Enhancer) Enhance(frame gocv.Mat, faces []face.Face) error {
 		return fmt.Errorf("enhancer: %w", err)
 	}
 	for i, f := range faces {
-		if err := e.enhanceOne(frame, f); err != nil {
+		if err := e.enhanceOne(frame, f, blend); err != nil {
 			return fmt.Errorf("enhancer: face %d: %w", i, err)
 		}
 	}
 	return nil
 }
 
-func (e *Enhancer) enhanceOne(frame gocv.Mat, f face.Face) error {
+func (e *Enhancer) enhanceOne(frame gocv.Mat, f face.Face, blend int) error {
 	if err := checkLandmarks(f); err != nil {
 		return err
 	}
@@ -271,7 +276,7 @@ func (e *Enhancer) enhanceOne(frame gocv.Mat, f face.Face) error {
 	if err := planarRGBToBGR(e.crop, e.output.GetData(), signedToByte); err != nil {
 		return err
 	}
-	_, err = e.paste.pasteBack(frame, e.crop, m, float32(e.cfg.Blend)/100)
+	_, err = e.paste.pasteBack(frame, e.crop, m, float32(blend)/100)
 	return err
 }
 
@@ -301,8 +306,8 @@ func (e *Enhancer) Close() error {
 		e.weight = nil
 	}
 	e.ins, e.outs = nil, nil
-	closeMatIfOpen(&e.affine)
-	closeMatIfOpen(&e.crop)
+	closeMat(&e.affine)
+	closeMat(&e.crop)
 	e.paste.close()
 	var err error
 	if e.session != nil {

@@ -380,8 +380,8 @@ func (s *Inswapper) Close() error {
 		}
 		s.tensors[i] = inswapperTensors{}
 	}
-	closeMatIfOpen(&s.affine)
-	closeMatIfOpen(&s.fake)
+	closeMat(&s.affine)
+	closeMat(&s.fake)
 	s.crops.close()
 	s.paste.close()
 	var err error

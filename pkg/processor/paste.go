@@ -31,8 +31,8 @@ import (
 // Two deliberate differences from insightface, both under one grey level: the face is warped back as uint8 (the
 // model output is rounded to uint8 first), and the blend rounds to nearest where numpy's astype(uint8) truncates.
 //
-// The scratch images are views into grow-only buffers (cropBuf), that is regions of a larger Mat: OpenCV filters
-// read the parent's bytes beyond a region as its border unless told BorderIsolated, so every filter here is.
+// The scratch images are views into grow-only buffers (cropBuf): headers without a parent, so OpenCV's filters apply
+// their border modes at the views' edges.
 
 // maskThreshold is insightface's img_white[img_white > 20] = 255.
 const maskThreshold = 20
@@ -43,10 +43,10 @@ type paster struct {
 	white   gocv.Mat // size x size CV_8UC1, all 255
 	kernel  gocv.Mat // k x k erosion kernel
 	kernelK int
-	face    cropBuf       // the crop warped back, BGR, rectangle-sized
-	hard    cropBuf       // the warped square, then eroded (uint8)
-	frame   cropBuf       // the frame's rectangle, blended in place
-	soft    pasteFloatBuf // the blurred mask, float32 0..255
+	face    cropBuf // the crop warped back, BGR, rectangle-sized
+	hard    cropBuf // the warped square, then eroded (uint8)
+	frame   cropBuf // the frame's rectangle, blended in place
+	soft    cropBuf // the blurred mask, float32 0..255
 
 	// maxSide, when > 0, caps the side of the rectangle the mask is made at (--memory-optimization): see pasteCapped.
 	maxSide int
@@ -102,7 +102,7 @@ func (p *paster) pasteBack(frame, crop gocv.Mat, m face.Affine, blend float32) (
 	a := inv.Then(face.Translation(-float64(rect.Min.X), -float64(rect.Min.Y)))
 	p.setAffine(a)
 	if p.white.Ptr() == nil || p.white.Rows() != size {
-		closeMatIfOpen(&p.white)
+		closeMat(&p.white)
 		p.white = gocv.NewMatWithSizeFromScalar(gocv.NewScalar(255, 0, 0, 0), size, size, gocv.MatTypeCV8UC1)
 	}
 	if p.maxSide > 0 && max(w, h) > p.maxSide && frame.IsContinuous() {
@@ -139,11 +139,7 @@ func (p *paster) setAffine(a face.Affine) {
 	if p.affine.Ptr() == nil {
 		p.affine = gocv.NewMatWithSize(2, 3, gocv.MatTypeCV64F)
 	}
-	for i := 0; i < 2; i++ {
-		for j := 0; j < 3; j++ {
-			p.affine.SetDoubleAt(i, j, a[i][j])
-		}
-	}
+	setAffine(p.affine, a)
 }
 
 // softMask turns hard (the warped white square) into insightface's mask: threshold, measure the box of the 255
@@ -173,13 +169,12 @@ func (p *paster) softMask(hard gocv.Mat, scale float64) (soft gocv.Mat, ok bool,
 	s := int(math.Sqrt(float64((maxY-minY)*(maxX-minX))) / scale)
 	k := max(int(math.Round(float64(max(s/10, 10))*scale)), 1)
 	if p.kernelK != k {
-		closeMatIfOpen(&p.kernel)
+		closeMat(&p.kernel)
 		p.kernel = gocv.GetStructuringElement(gocv.MorphRect, image.Pt(k, k))
 		p.kernelK = k
 	}
-	// BorderIsolated: hard and soft are regions of larger buffers (see above).
 	gocv.ErodeWithParams(hard, &hard, p.kernel, image.Pt(-1, -1), 1, int(gocv.BorderConstant|gocv.BorderIsolated))
-	soft = p.soft.view(h, w)
+	soft = p.soft.viewOf(h, w, gocv.MatTypeCV32F, 4*h*w)
 	hard.ConvertTo(&soft, gocv.MatTypeCV32F)
 	kb := 2*int(math.Round(float64(max(s/20, 5))*scale)) + 1
 	gocv.GaussianBlur(soft, &soft, image.Pt(kb, kb), 0, 0, gocv.BorderReflect101|gocv.BorderIsolated)
@@ -287,48 +282,13 @@ func blendMasked(dst, src, mask gocv.Mat, scale float32) error {
 }
 
 func (p *paster) close() {
-	closeMatIfOpen(&p.affine)
-	closeMatIfOpen(&p.white)
-	closeMatIfOpen(&p.kernel)
+	closeMat(&p.affine)
+	closeMat(&p.white)
+	closeMat(&p.kernel)
 	p.kernelK = 0
 	p.face.close()
 	p.hard.close()
 	p.frame.close()
 	p.soft.close()
 	p.mask.close()
-}
-
-// closeMatIfOpen closes a Mat that may be the zero value and leaves the zero value behind.
-func closeMatIfOpen(m *gocv.Mat) {
-	if m.Ptr() != nil {
-		m.Close()
-	}
-	*m = gocv.Mat{}
-}
-
-// pasteFloatBuf is cropBuf for single-channel float32 images.
-type pasteFloatBuf struct {
-	backing  gocv.Mat // 1 x capacity CV_32FC1
-	capacity int      // values
-}
-
-// view returns a continuous rows x cols CV_32FC1 Mat backed by the buffer; the caller Closes it (a header only).
-func (b *pasteFloatBuf) view(rows, cols int) gocv.Mat {
-	n := rows * cols
-	if n > b.capacity {
-		b.close()
-		c := n + n/4
-		b.backing = gocv.NewMatWithSize(1, c, gocv.MatTypeCV32F)
-		b.capacity = c
-	}
-	r := b.backing.Region(image.Rect(0, 0, n, 1))
-	defer r.Close()
-	return r.Reshape(1, rows)
-}
-
-func (b *pasteFloatBuf) close() {
-	if b.backing.Ptr() != nil {
-		b.backing.Close()
-	}
-	b.backing, b.capacity = gocv.Mat{}, 0
 }

@@ -313,8 +313,8 @@ func TestPasteCapped(t *testing.T) {
 				n++
 			}
 			psnr := 10 * math.Log10(255*255/math.Max(se/float64(n), 1e-9))
-			fullBytes := full.face.capacity + full.hard.capacity + full.frame.capacity + 4*full.soft.capacity
-			cappedBytes := capped.face.capacity + capped.hard.capacity + capped.mask.capacity + 4*capped.soft.capacity
+			fullBytes := full.face.capacity + full.hard.capacity + full.frame.capacity + full.soft.capacity
+			cappedBytes := capped.face.capacity + capped.hard.capacity + capped.mask.capacity + capped.soft.capacity
 			t.Logf("rect %v: PSNR vs the full recipe %.1f dB; scratch %.1f MB vs %.1f MB", r1, psnr, float64(cappedBytes)/1e6, float64(fullBytes)/1e6)
 			if psnr < 40 || outside != 0 {
 				t.Errorf("PSNR %.1f dB (want >= 40), %d bytes changed outside the rectangle", psnr, outside)

@@ -53,6 +53,7 @@ type ArcFace struct {
 	out      *onnxruntime.Tensor[float32]
 	inN      int
 	crop     gocv.Mat
+	affine   gocv.Mat // 2x3 CV_64F, reused for every face
 	template [5]face.Point
 }
 
@@ -157,9 +158,13 @@ func (a *ArcFace) fill(img gocv.Mat, f face.Face, dst []float32) error {
 	if err != nil {
 		return fmt.Errorf("arcface: align: %w", err)
 	}
-	if err := warpInto(img, &a.crop, m, arcfaceSize); err != nil {
-		return err
+	if a.affine.Ptr() == nil {
+		a.affine = gocv.NewMatWithSize(2, 3, gocv.MatTypeCV64F)
 	}
+	setAffine(a.affine, m)
+	// Border black, as insightface's norm_crop.
+	gocv.WarpAffineWithParams(img, &a.crop, a.affine, image.Pt(arcfaceSize, arcfaceSize), gocv.InterpolationLinear,
+		gocv.BorderConstant, color.RGBA{})
 	pix, err := a.crop.DataPtrUint8()
 	if err != nil {
 		return err
@@ -169,22 +174,6 @@ func (a *ArcFace) fill(img gocv.Mat, f face.Face, dst []float32) error {
 		dst[i] = (float32(pix[3*i+2]) - 127.5) / 127.5 // R
 		dst[plane+i] = (float32(pix[3*i+1]) - 127.5) / 127.5
 		dst[2*plane+i] = (float32(pix[3*i]) - 127.5) / 127.5 // B
-	}
-	return nil
-}
-
-// warpInto warps img by the affine m into dst, a size x size BGR Mat (border black, as insightface's norm_crop).
-func warpInto(img gocv.Mat, dst *gocv.Mat, m face.Affine, size int) error {
-	mat := gocv.NewMatWithSize(2, 3, gocv.MatTypeCV64F)
-	defer mat.Close()
-	for r := 0; r < 2; r++ {
-		for c := 0; c < 3; c++ {
-			mat.SetDoubleAt(r, c, m[r][c])
-		}
-	}
-	gocv.WarpAffineWithParams(img, dst, mat, image.Pt(size, size), gocv.InterpolationLinear, gocv.BorderConstant, color.RGBA{})
-	if dst.Rows() != size || dst.Cols() != size {
-		return fmt.Errorf("warp: got %dx%d", dst.Cols(), dst.Rows())
 	}
 	return nil
 }
@@ -204,10 +193,8 @@ func (a *ArcFace) freeTensors() {
 // Close frees the session and buffers; safe to call twice.
 func (a *ArcFace) Close() error {
 	a.freeTensors()
-	if a.crop.Ptr() != nil {
-		a.crop.Close()
-		a.crop = gocv.Mat{}
-	}
+	closeMat(&a.crop)
+	closeMat(&a.affine)
 	var err error
 	if a.session != nil {
 		err = a.session.Destroy()

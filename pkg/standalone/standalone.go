@@ -222,7 +222,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	newEngine := func() (*engine.Engine, error) {
 		return engine.New(engine.Config{ORTLibrary: cfg.ORTLibrary, ModelsDir: cfg.ModelsDir, Detector: cfg.Detector,
 			DetectorSize: cfg.DetectorSize, DetectorScore: cfg.DetectorScore, Session: session, OnOOM: onOOM,
-			MemoryOptimization: cfg.MemoryOptimization})
+			Batch: cfg.BatchSize, MemoryOptimization: cfg.MemoryOptimization})
 	}
 	first, err := newEngine()
 	if err != nil {
@@ -261,6 +261,10 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			return res, err
 		}
 		gov.Store(g)
+		if g != nil {
+			// The Go heap limit is process-wide: the next run (a test, a library caller) must not inherit ours.
+			defer debug.SetMemoryLimit(debug.SetMemoryLimit(plan.GoHeapLimit))
+		}
 		r, err := runVideo(ctx, cfg, info, jobID, tmp, out, first, plan, g,
 			func() (worker.Engine, error) { return newEngine() })
 		if err != nil {
@@ -332,7 +336,6 @@ func memoryPlan(ctx context.Context, cfg Config, info *media.Info, before, loade
 	if budget == 0 {
 		return plan, nil, nil
 	}
-	debug.SetMemoryLimit(plan.GoHeapLimit)
 	g, err := memory.NewGovernor(memory.GovernorConfig{Budget: budget, Sampler: memory.NewSampler(os.Getpid()).Sample,
 		MaxInFlight: cfg.Workers * plan.FramesInFlight,
 		Alert: func(msg string) {
@@ -351,22 +354,22 @@ func memoryPlan(ctx context.Context, cfg Config, info *media.Info, before, loade
 func runVideo(ctx context.Context, cfg Config, info *media.Info, jobID, tmp, out string, first *engine.Engine,
 	plan memory.Plan, gov *memory.Governor, newEngine func() (worker.Engine, error)) (Result, error) {
 	var res Result
+	// In-process workers: the first reuses the engine that checked the source; release closes it if none took it.
+	engines, release := worker.ReuseFirst(first, newEngine)
+	defer release()
 	work, err := os.MkdirTemp(cfg.WorkDir, "facefleet-")
 	if err != nil {
-		first.Close()
 		return res, fmt.Errorf("work dir: %w", err)
 	}
 	defer os.RemoveAll(work)
 
 	srv, err := queue.StartEmbedded(queue.EmbeddedConfig{Dir: filepath.Join(work, "nats"), Port: -1})
 	if err != nil {
-		first.Close()
 		return res, err
 	}
 	defer srv.Shutdown()
 	conn, err := queue.Connect(ctx, queue.ConnConfig{URL: srv.URL(), Name: "facefleet-run"})
 	if err != nil {
-		first.Close()
 		return res, err
 	}
 	defer conn.Close()
@@ -374,22 +377,17 @@ func runVideo(ctx context.Context, cfg Config, info *media.Info, jobID, tmp, out
 	tasks, err := conn.Tasks(ctx, queue.TasksConfig{Stream: "FACEFLEET_TASKS", Subjects: []string{job.SubjectAll},
 		Consumer: "workers", AckWait: time.Minute, MaxDeliver: maxDeliver})
 	if err != nil {
-		first.Close()
 		return res, err
 	}
 	state, err := conn.State(ctx, queue.StateConfig{Bucket: "facefleet"})
 	if err != nil {
-		first.Close()
 		return res, err
 	}
 	blob, err := store.NewLocal(store.LocalConfig{Dir: filepath.Join(work, "blobs")})
 	if err != nil {
-		first.Close()
 		return res, err
 	}
 
-	// In-process workers: the first reuses the engine that checked the source.
-	engines, release := worker.ReuseFirst(first, newEngine)
 	var admit pipeline.Admitter
 	if gov != nil {
 		admit = gov // a nil *Governor must not become a non-nil interface
@@ -401,7 +399,7 @@ func runVideo(ctx context.Context, cfg Config, info *media.Info, jobID, tmp, out
 		w, err := worker.New(worker.Config{ID: fmt.Sprintf("local-%d", i+1), WorkDir: filepath.Join(work, fmt.Sprintf("worker-%d", i+1)),
 			MaxDeliver: maxDeliver, RetryDelay: time.Second, FetchWait: time.Second, Grace: time.Second,
 			InFlight: plan.FramesInFlight, DecoderThreads: plan.DecoderThreads, EncoderThreads: plan.EncoderThreads,
-			Lookahead: plan.Lookahead, Admit: admit, MemoryOptimization: cfg.MemoryOptimization},
+			Lookahead: plan.Lookahead, Batch: plan.Batch, Admit: admit, MemoryOptimization: cfg.MemoryOptimization},
 			worker.Deps{Tasks: tasks, State: state, Blob: blob, NewEngine: engines, Log: cfg.Log})
 		if err != nil {
 			startErr = err
@@ -410,7 +408,7 @@ func runVideo(ctx context.Context, cfg Config, info *media.Info, jobID, tmp, out
 		wg.Add(1)
 		go func() { defer wg.Done(); _ = w.Run(wctx) }()
 	}
-	release()
+	release() // not handed to a worker: closed now rather than at the end
 	defer func() { stopWorkers(); wg.Wait() }()
 	if startErr != nil {
 		return res, startErr

@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/facefleet/facefleet/pkg/engine"
+	"github.com/facefleet/facefleet/pkg/fleet"
 	"github.com/facefleet/facefleet/pkg/job"
 	"github.com/facefleet/facefleet/pkg/media"
 	"github.com/facefleet/facefleet/pkg/memory"
@@ -64,7 +65,8 @@ type Config struct {
 	// MemoryOptimization runs a job's processors one pass at a time, unloading each one's models (see MultiPass).
 	MemoryOptimization bool
 	// MaxAttempts is how many failed attempts a segment gets before the job fails; placement hand-backs and
-	// deliveries after a crash do not count. MaxDeliver stays the last resort for a worker that dies every time.
+	// deliveries after a crash do not count (the queue's MaxDeliver and the coordinator's dead-letter handling are
+	// the last resort for a worker that dies every time).
 	MaxAttempts int
 }
 
@@ -72,7 +74,7 @@ type Config struct {
 func (c *Config) Validate() error {
 	if c.ID == "" {
 		host, _ := os.Hostname()
-		c.ID = fmt.Sprintf("%s-%d", host, os.Getpid())
+		c.ID = fleet.SafeID(fmt.Sprintf("%s-%d", host, os.Getpid()))
 	}
 	if c.WorkDir == "" {
 		return errors.New("worker: work dir is required")
@@ -299,7 +301,9 @@ func (w *Worker) handle(ctx context.Context, l *queue.Lease) {
 		w.handBack(ctx, l, t, err, log)
 		return
 	}
-	_ = w.deps.State.Delete(ctx, job.WaitingKey(t.Job, t.Segment.Index))
+	if _, err := w.deps.State.Get(ctx, job.WaitingKey(t.Job, t.Segment.Index)); err == nil {
+		_ = w.deps.State.Delete(ctx, job.WaitingKey(t.Job, t.Segment.Index)) // a bigger worker took it
+	}
 	name := fmt.Sprintf("%s/%d", t.Job, t.Segment.Index)
 	w.setActive(name, true)
 	defer w.setActive(name, false)
@@ -326,7 +330,7 @@ func (w *Worker) handle(ctx context.Context, l *queue.Lease) {
 		log.Error("bad input", zap.Error(err))
 		w.fail(t, err)
 		_ = l.Term(err.Error())
-	case w.countFailure(ctx, t) >= w.cfg.MaxAttempts || l.Delivered() >= w.cfg.MaxDeliver:
+	case w.countFailure(ctx, t) >= w.cfg.MaxAttempts:
 		log.Error("segment failed on its last attempt", zap.Error(err))
 		w.fail(t, err)
 		_ = l.Term(err.Error())
@@ -498,11 +502,7 @@ func (w *Worker) process(ctx context.Context, l *queue.Lease, t job.Task, plan m
 			Admit: w.cfg.Admit, Batch: plan.Batch,
 			FirstFrame: t.Segment.Start, Expect: frames,
 			FramesDir: t.Spec.FramesDir, FrameFormat: t.Spec.FrameFormat, FrameQuality: t.Spec.FrameQuality,
-		}
-		if pu, ok := proc.(pipeline.PixelsUnused); ok && pu.PixelsUnused() && len(passes) == 1 &&
-			t.Spec.SourcePixFmt == media.PixFmtYUV420P && t.Spec.Width%2 == 0 && t.Spec.Height%2 == 0 && cfg.FramesDir == "" {
-			// Nothing reads the pixels: the decoder's YUV goes to the encoder as it is.
-			cfg.PixFmt, cfg.Color = media.PixFmtYUV420P, t.Spec.Color
+			SourcePixFmt: t.Spec.SourcePixFmt, Color: t.Spec.Color,
 		}
 		if i < len(passes)-1 { // an exact intermediate, for the next processor's pass
 			cfg.Output, cfg.Encoder, cfg.FramesDir = filepath.Join(dir, fmt.Sprintf("pass-%d.mkv", i+1)), media.CodecLossless, ""
