@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"image"
 	"math"
-	"os"
 
 	"github.com/facefleet/facefleet/pkg/face"
 	"github.com/facefleet/facefleet/pkg/ort"
@@ -95,14 +94,10 @@ const blazeValues = 16
 // resize buffer is kept while the frame size stays the same. Frames are letterboxed: padded (black, right and below)
 // to a square, then resized to the input, so boxes map back exactly.
 type BlazeFace struct {
-	cfg       BlazeFaceConfig
-	size      int          // network input side
-	anchors   []face.Point // anchor centres in network pixels, in output order (first tensor, then the second)
-	session   *onnxruntime.DynamicAdvancedSession
-	input     *onnxruntime.Tensor[float32]
-	outputs   []*onnxruntime.Tensor[float32] // scores (fine, coarse), regressors (fine, coarse)
-	inValues  []onnxruntime.Value
-	outValues []onnxruntime.Value
+	cfg     BlazeFaceConfig
+	size    int          // network input side
+	anchors []face.Point // anchor centres in network pixels, in output order (first tensor, then the second)
+	netIO                // outputs: scores (fine, coarse), regressors (fine, coarse)
 
 	frameSize image.Point
 	scaled    image.Point
@@ -170,18 +165,11 @@ func NewBlazeFace(cfg BlazeFaceConfig) (*BlazeFace, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	if _, err := os.Stat(cfg.ModelPath); err != nil {
-		return nil, fmt.Errorf("blazeface: model file %s: %w", cfg.ModelPath, err)
-	}
-	opts, err := ort.NewSessionOptions(cfg.Session)
+	opts, ins, outs, err := openModel("blazeface", cfg.ModelPath, cfg.Session)
 	if err != nil {
-		return nil, fmt.Errorf("blazeface: %w", err)
+		return nil, err
 	}
 	defer opts.Destroy()
-	ins, outs, err := onnxruntime.GetInputOutputInfoWithOptions(cfg.ModelPath, opts)
-	if err != nil {
-		return nil, fmt.Errorf("blazeface: reading %s: %w", cfg.ModelPath, err)
-	}
 	size, anchors, err := blazeFaceLayout(cfg.ModelPath, cfg.InputSize, ins, outs)
 	if err != nil {
 		return nil, err
@@ -194,16 +182,9 @@ func NewBlazeFace(cfg BlazeFaceConfig) (*BlazeFace, error) {
 		outNames[i] = o.Name
 		shapes = append(shapes, onnxruntime.NewShape(1, o.Dimensions[1], o.Dimensions[2]))
 	}
-	ts, err := newTensors(shapes)
-	if err != nil {
-		return nil, fmt.Errorf("blazeface: %w", err)
-	}
-	d.input, d.outputs = ts[0], ts[1:]
-	d.inValues, d.outValues = tensorValues(ts[:1]), tensorValues(ts[1:])
-	d.session, err = onnxruntime.NewDynamicAdvancedSession(cfg.ModelPath, []string{ins[0].Name}, outNames, opts)
-	if err != nil {
+	if err := d.open("blazeface", cfg.ModelPath, ins[0].Name, outNames, shapes, opts); err != nil {
 		d.Close()
-		return nil, fmt.Errorf("blazeface: loading %s: %w", cfg.ModelPath, err)
+		return nil, err
 	}
 	return d, nil
 }
@@ -214,19 +195,8 @@ func (d *BlazeFace) InputSize() int { return d.size }
 // Close frees the session and every buffer. It is safe to call twice.
 func (d *BlazeFace) Close() error {
 	closeMat(&d.resized)
-	if d.input != nil {
-		d.input.Destroy()
-		d.input = nil
-	}
-	destroyTensors(d.outputs)
-	d.outputs, d.inValues, d.outValues = nil, nil, nil
 	d.frameSize, d.scaled = image.Point{}, image.Point{}
-	var err error
-	if d.session != nil {
-		err = d.session.Destroy()
-		d.session = nil
-	}
-	return err
+	return d.netIO.close()
 }
 
 // Detect finds faces in img (BGR uint8). The returned slice is new; boxes may extend past the image edge.

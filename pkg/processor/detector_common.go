@@ -165,7 +165,7 @@ func describeIO(ins, outs []onnxruntime.InputOutputInfo) string {
 	list := func(infos []onnxruntime.InputOutputInfo) string {
 		s := make([]string, len(infos))
 		for i, x := range infos {
-			s[i] = fmt.Sprintf("%s %v", x.Name, []int64(x.Dimensions))
+			s[i] = fmt.Sprintf("%s %v %v", x.Name, []int64(x.Dimensions), x.DataType)
 		}
 		return strings.Join(s, ", ")
 	}

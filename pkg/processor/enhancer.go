@@ -6,7 +6,6 @@ import (
 	"image"
 	"image/color"
 	"math"
-	"os"
 
 	"github.com/facefleet/facefleet/pkg/face"
 	"github.com/facefleet/facefleet/pkg/ort"
@@ -121,24 +120,17 @@ func NewEnhancer(cfg EnhancerConfig) (*Enhancer, error) {
 	}
 	cfg = cfg.withDefaults()
 	path := cfg.ModelPath
-	if _, err := os.Stat(path); err != nil {
-		return nil, fmt.Errorf("enhancer: model file %s: %w", path, err)
-	}
-	opts, err := ort.NewSessionOptions(cfg.Session)
+	opts, ins, outs, err := openModel("enhancer", path, cfg.Session)
 	if err != nil {
-		return nil, fmt.Errorf("enhancer: %w", err)
+		return nil, err
 	}
 	defer opts.Destroy()
-	ins, outs, err := onnxruntime.GetInputOutputInfoWithOptions(path, opts)
-	if err != nil {
-		return nil, fmt.Errorf("enhancer: reading %s: %w", path, err)
-	}
 	kind, inName, weightDims, err := enhancerKind(ins, outs)
 	if err != nil {
 		return nil, fmt.Errorf("enhancer: %s is not a GFPGAN or CodeFormer model: %w", path, err)
 	}
 	if cfg.Kind != "" && cfg.Kind != kind {
-		return nil, fmt.Errorf("enhancer: %s is a %s model, not %s (%s)", path, kind, cfg.Kind, describeModelIO(ins, outs))
+		return nil, fmt.Errorf("enhancer: %s is a %s model, not %s (%s)", path, kind, cfg.Kind, describeIO(ins, outs))
 	}
 	e := &Enhancer{cfg: cfg, kind: kind, template: face.FFHQTemplate(enhancerSize), paste: paster{maxSide: cfg.PasteCap}}
 	names := []string{inName}
@@ -191,7 +183,7 @@ func enhancerKind(ins, outs []onnxruntime.InputOutputInfo) (kind, inName string,
 	want := len(ins) == 1 && img != nil || len(ins) == 2 && img != nil && weight != nil
 	if !want || len(outs) == 0 {
 		return "", "", nil, fmt.Errorf("want an image input (and for CodeFormer a float64 weight) and an output, got %s",
-			describeModelIO(ins, outs))
+			describeIO(ins, outs))
 	}
 	image4 := func(x onnxruntime.InputOutputInfo) bool {
 		d := x.Dimensions
@@ -206,7 +198,7 @@ func enhancerKind(ins, outs []onnxruntime.InputOutputInfo) (kind, inName string,
 		return true
 	}
 	if !image4(*img) || !image4(outs[0]) {
-		return "", "", nil, fmt.Errorf("input and first output must be float [1,3,512,512], got %s", describeModelIO(ins, outs))
+		return "", "", nil, fmt.Errorf("input and first output must be float [1,3,512,512], got %s", describeIO(ins, outs))
 	}
 	if weight == nil {
 		return EnhancerGFPGAN, img.Name, nil, nil

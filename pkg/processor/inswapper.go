@@ -6,7 +6,6 @@ import (
 	"image"
 	"image/color"
 	"math"
-	"os"
 
 	"github.com/facefleet/facefleet/pkg/face"
 	"github.com/facefleet/facefleet/pkg/onnxfile"
@@ -104,18 +103,11 @@ func NewInswapper(cfg InswapperConfig) (*Inswapper, error) {
 		cfg.MaxBatch = DefaultInswapperMaxBatch
 	}
 	path := cfg.ModelPath
-	if _, err := os.Stat(path); err != nil {
-		return nil, fmt.Errorf("inswapper: model file %s: %w", path, err)
-	}
-	opts, err := ort.NewSessionOptions(cfg.Session)
+	opts, ins, outs, err := openModel("inswapper", path, cfg.Session)
 	if err != nil {
-		return nil, fmt.Errorf("inswapper: %w", err)
+		return nil, err
 	}
 	defer opts.Destroy()
-	ins, outs, err := onnxruntime.GetInputOutputInfoWithOptions(path, opts)
-	if err != nil {
-		return nil, fmt.Errorf("inswapper: reading %s: %w", path, err)
-	}
 	dynamic, outName, err := checkInswapperIO(ins, outs)
 	if err != nil {
 		return nil, fmt.Errorf("inswapper: %s is not an inswapper_128 model: %w", path, err)
@@ -162,7 +154,7 @@ func checkInswapperIO(ins, outs []onnxruntime.InputOutputInfo) (dynamic bool, ou
 		}
 	}
 	if len(ins) != 2 || target == nil || source == nil || len(outs) != 1 {
-		return false, "", fmt.Errorf("want inputs target and source and one output, got %s", describeModelIO(ins, outs))
+		return false, "", fmt.Errorf("want inputs target and source and one output, got %s", describeIO(ins, outs))
 	}
 	want := []struct {
 		info *onnxruntime.InputOutputInfo
@@ -181,7 +173,7 @@ func checkInswapperIO(ins, outs []onnxruntime.InputOutputInfo) (dynamic bool, ou
 		}
 		if !ok {
 			return false, "", fmt.Errorf("%s must be float [N,%v] with N 1 or dynamic, got %s",
-				w.info.Name, w.dims, describeModelIO(ins, outs))
+				w.info.Name, w.dims, describeIO(ins, outs))
 		}
 		if d[0] < 0 {
 			dyn++
@@ -189,22 +181,9 @@ func checkInswapperIO(ins, outs []onnxruntime.InputOutputInfo) (dynamic bool, ou
 	}
 	if dyn != 0 && dyn != 3 {
 		return false, "", fmt.Errorf("the batch dimension must be dynamic in every input and output or in none, got %s",
-			describeModelIO(ins, outs))
+			describeIO(ins, outs))
 	}
 	return dyn == 3, outs[0].Name, nil
-}
-
-// describeModelIO is a one-line summary of a model's inputs and outputs (name, shape, type) for error messages.
-func describeModelIO(ins, outs []onnxruntime.InputOutputInfo) string {
-	s := "inputs"
-	for _, x := range ins {
-		s += fmt.Sprintf(" %s %v %v", x.Name, []int64(x.Dimensions), x.DataType)
-	}
-	s += "; outputs"
-	for _, x := range outs {
-		s += fmt.Sprintf(" %s %v %v", x.Name, []int64(x.Dimensions), x.DataType)
-	}
-	return s
 }
 
 // Batch is the number of faces per model call: MaxBatch for a model with a dynamic batch dimension, else 1.

@@ -6,7 +6,6 @@ import (
 	"image"
 	"image/color"
 	"math"
-	"os"
 
 	"github.com/facefleet/facefleet/pkg/face"
 	"github.com/facefleet/facefleet/pkg/ort"
@@ -86,18 +85,11 @@ func NewFaceMesh(cfg FaceMeshConfig) (*FaceMesh, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if _, err := os.Stat(cfg.ModelPath); err != nil {
-		return nil, fmt.Errorf("facemesh: model file %s: %w", cfg.ModelPath, err)
-	}
-	opts, err := ort.NewSessionOptions(cfg.Session)
+	opts, ins, outs, err := openModel("facemesh", cfg.ModelPath, cfg.Session)
 	if err != nil {
-		return nil, fmt.Errorf("facemesh: %w", err)
+		return nil, err
 	}
 	defer opts.Destroy()
-	ins, outs, err := onnxruntime.GetInputOutputInfoWithOptions(cfg.ModelPath, opts)
-	if err != nil {
-		return nil, fmt.Errorf("facemesh: reading %s: %w", cfg.ModelPath, err)
-	}
 	if len(ins) != 1 || ins[0].Name != faceMeshInput || ins[0].DataType != onnxruntime.TensorElementDataTypeFloat ||
 		len(ins[0].Dimensions) != 4 || ins[0].Dimensions[1] != 3 ||
 		ins[0].Dimensions[2] != faceMeshSize || ins[0].Dimensions[3] != faceMeshSize {

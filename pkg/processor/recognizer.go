@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"image"
 	"image/color"
-	"os"
 
 	onnxruntime "github.com/yalue/onnxruntime_go"
 	"gocv.io/x/gocv"
@@ -65,18 +64,11 @@ func NewArcFace(cfg ArcFaceConfig) (*ArcFace, error) {
 	if cfg.MaxBatch == 0 {
 		cfg.MaxBatch = 8
 	}
-	if _, err := os.Stat(cfg.ModelPath); err != nil {
-		return nil, fmt.Errorf("arcface: model file %s: %w", cfg.ModelPath, err)
-	}
-	opts, err := ort.NewSessionOptions(cfg.Session)
+	opts, ins, outs, err := openModel("arcface", cfg.ModelPath, cfg.Session)
 	if err != nil {
-		return nil, fmt.Errorf("arcface: %w", err)
+		return nil, err
 	}
 	defer opts.Destroy()
-	ins, outs, err := onnxruntime.GetInputOutputInfoWithOptions(cfg.ModelPath, opts)
-	if err != nil {
-		return nil, fmt.Errorf("arcface: reading %s: %w", cfg.ModelPath, err)
-	}
 	if len(ins) != 1 || len(outs) != 1 {
 		return nil, fmt.Errorf("arcface: %s: want 1 input and 1 output, got %d and %d", cfg.ModelPath, len(ins), len(outs))
 	}

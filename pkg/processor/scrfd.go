@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"image"
-	"os"
 
 	"github.com/facefleet/facefleet/pkg/face"
 	"github.com/facefleet/facefleet/pkg/ort"
@@ -89,13 +88,9 @@ var scrfdNorm = newPixelNorm(true, 127.5, 128)
 // SCRFD is the SCRFD face detector on ONNX Runtime. Its session and tensors live as long as it does (the network
 // input is always InputSize x InputSize); the resize buffer is kept while the frame size stays the same.
 type SCRFD struct {
-	cfg       SCRFDConfig
-	size      int // network input side
-	session   *onnxruntime.DynamicAdvancedSession
-	input     *onnxruntime.Tensor[float32]
-	outputs   []*onnxruntime.Tensor[float32] // model order: scores 8/16/32, boxes 8/16/32, keypoints 8/16/32
-	inValues  []onnxruntime.Value
-	outValues []onnxruntime.Value
+	cfg   SCRFDConfig
+	size  int // network input side
+	netIO     // outputs in model order: scores 8/16/32, boxes 8/16/32, keypoints 8/16/32
 
 	// Per frame size.
 	frameSize image.Point
@@ -163,18 +158,11 @@ func NewSCRFD(cfg SCRFDConfig) (*SCRFD, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	if _, err := os.Stat(cfg.ModelPath); err != nil {
-		return nil, fmt.Errorf("scrfd: model file %s: %w", cfg.ModelPath, err)
-	}
-	opts, err := ort.NewSessionOptions(cfg.Session)
+	opts, ins, outs, err := openModel("scrfd", cfg.ModelPath, cfg.Session)
 	if err != nil {
-		return nil, fmt.Errorf("scrfd: %w", err)
+		return nil, err
 	}
 	defer opts.Destroy()
-	ins, outs, err := onnxruntime.GetInputOutputInfoWithOptions(cfg.ModelPath, opts)
-	if err != nil {
-		return nil, fmt.Errorf("scrfd: reading %s: %w", cfg.ModelPath, err)
-	}
 	size, batched, err := scrfdLayout(cfg.ModelPath, cfg.InputSize, ins, outs)
 	if err != nil {
 		return nil, err
@@ -194,16 +182,9 @@ func NewSCRFD(cfg SCRFDConfig) (*SCRFD, error) {
 			shapes = append(shapes, onnxruntime.NewShape(n, scrfdWidths[i/3]))
 		}
 	}
-	ts, err := newTensors(shapes)
-	if err != nil {
-		return nil, fmt.Errorf("scrfd: %w", err)
-	}
-	d.input, d.outputs = ts[0], ts[1:]
-	d.inValues, d.outValues = tensorValues(ts[:1]), tensorValues(ts[1:])
-	d.session, err = onnxruntime.NewDynamicAdvancedSession(cfg.ModelPath, []string{ins[0].Name}, outNames, opts)
-	if err != nil {
+	if err := d.open("scrfd", cfg.ModelPath, ins[0].Name, outNames, shapes, opts); err != nil {
 		d.Close()
-		return nil, fmt.Errorf("scrfd: loading %s: %w", cfg.ModelPath, err)
+		return nil, err
 	}
 	return d, nil
 }
@@ -214,19 +195,8 @@ func (d *SCRFD) InputSize() int { return d.size }
 // Close frees the session and every buffer. It is safe to call twice.
 func (d *SCRFD) Close() error {
 	closeMat(&d.resized)
-	if d.input != nil {
-		d.input.Destroy()
-		d.input = nil
-	}
-	destroyTensors(d.outputs)
-	d.outputs, d.inValues, d.outValues = nil, nil, nil
 	d.frameSize, d.scaled = image.Point{}, image.Point{}
-	var err error
-	if d.session != nil {
-		err = d.session.Destroy()
-		d.session = nil
-	}
-	return err
+	return d.netIO.close()
 }
 
 // Detect finds faces in img (BGR uint8). The returned slice is new; boxes may extend past the image edge.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"image"
 	"math"
-	"os"
 
 	"github.com/facefleet/facefleet/pkg/face"
 	"github.com/facefleet/facefleet/pkg/ort"
@@ -112,19 +111,11 @@ func NewYuNet(cfg YuNetConfig) (*YuNet, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	if _, err := os.Stat(cfg.ModelPath); err != nil {
-		return nil, fmt.Errorf("yunet: model file %s: %w", cfg.ModelPath, err)
-	}
-	opts, err := ort.NewSessionOptions(cfg.Session)
+	opts, ins, outs, err := openModel("yunet", cfg.ModelPath, cfg.Session)
 	if err != nil {
-		return nil, fmt.Errorf("yunet: %w", err)
+		return nil, err
 	}
 	defer opts.Destroy()
-
-	ins, outs, err := onnxruntime.GetInputOutputInfoWithOptions(cfg.ModelPath, opts)
-	if err != nil {
-		return nil, fmt.Errorf("yunet: reading %s: %w", cfg.ModelPath, err)
-	}
 	if len(ins) != 1 || len(ins[0].Dimensions) != 4 || ins[0].Dimensions[1] != 3 ||
 		ins[0].DataType != onnxruntime.TensorElementDataTypeFloat {
 		return nil, fmt.Errorf("yunet: %s is not a YuNet model: want one float input [1,3,H,W], got %v", cfg.ModelPath, ins)
