@@ -118,6 +118,16 @@ func faceFlags(f *pflag.FlagSet, o *job.FaceOptions) {
 	f.IntVar(&o.EnhancerBlend, "face-enhancer-blend", o.EnhancerBlend, "percent of the enhanced face blended over the original")
 }
 
+// sessionFlags are the ONNX Runtime execution choices `run` and `worker` share.
+func sessionFlags(f *pflag.FlagSet, s *ort.SessionConfig, threads *int) {
+	f.StringVar(&s.Provider, "execution-provider", s.Provider, "ONNX Runtime execution provider: "+strings.Join(ort.Providers(), ", "))
+	f.IntVar(&s.DeviceID, "execution-device-id", 0, "GPU device id (cuda, tensorrt)")
+	f.Var(gigabytes{&s.GPUMemLimit}, "execution-gpu-mem-limit", "GPU memory limit of ONNX Runtime's arena in GB (cuda; 0 = none)")
+	f.StringVar(&s.ArenaExtendStrategy, "execution-arena-extend-strategy", "", "cuda arena growth: kNextPowerOfTwo or kSameAsRequested")
+	f.StringVar(&s.CuDNNConvAlgoSearch, "execution-cudnn-conv-algo-search", "", "cuDNN algorithm search: EXHAUSTIVE, HEURISTIC or DEFAULT")
+	f.IntVar(threads, "execution-threads", runtime.NumCPU(), "ONNX Runtime intra-op threads, shared by the in-process workers or slots")
+}
+
 func runCmd() *cobra.Command {
 	cfg := standalone.Default()
 	var verbose, quiet bool
@@ -167,12 +177,7 @@ func runCmd() *cobra.Command {
 	f.StringVar(&cfg.Encoder, "output-video-encoder", cfg.Encoder, "libx264, libx265 or libvpx-vp9")
 	f.IntVar(&cfg.Quality, "output-video-quality", cfg.Quality, "0-100; crf = (q+1)*51/100")
 	f.Float64Var(&cfg.MaxMemoryGB, "max-memory", 0, "memory budget in GB for the whole job (0 = no budget)")
-	f.StringVar(&cfg.Session.Provider, "execution-provider", cfg.Session.Provider, "ONNX Runtime execution provider: "+strings.Join(ort.Providers(), ", "))
-	f.IntVar(&cfg.Session.DeviceID, "execution-device-id", 0, "GPU device id (cuda, tensorrt)")
-	f.Var(gigabytes{&cfg.Session.GPUMemLimit}, "execution-gpu-mem-limit", "GPU memory limit of ONNX Runtime's arena in GB (cuda; 0 = none)")
-	f.StringVar(&cfg.Session.ArenaExtendStrategy, "execution-arena-extend-strategy", "", "cuda arena growth: kNextPowerOfTwo or kSameAsRequested")
-	f.StringVar(&cfg.Session.CuDNNConvAlgoSearch, "execution-cudnn-conv-algo-search", "", "cuDNN algorithm search: EXHAUSTIVE, HEURISTIC or DEFAULT")
-	f.IntVar(&cfg.ExecutionThreads, "execution-threads", runtime.NumCPU(), "ONNX Runtime threads, shared by the workers")
+	sessionFlags(f, &cfg.Session, &cfg.ExecutionThreads)
 	f.BoolVar(&cfg.MemoryOptimization, "memory-optimization", false, "trade speed for memory (single-threaded ffmpeg)")
 	f.IntVar(&cfg.BatchSize, "batch-size", cfg.BatchSize, "upper bound on frames per model call")
 	f.Float64Var(&cfg.SegmentSeconds, "segment-seconds", cfg.SegmentSeconds, "segment length in seconds, snapped to keyframes")

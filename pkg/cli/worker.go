@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -120,10 +118,7 @@ func Worker() *cobra.Command {
 	f.BoolVar(&memoryOptimization, "memory-optimization", false, "trade speed for memory (single-threaded ffmpeg, short lookahead)")
 	f.DurationVar(&grace, "grace", 30*time.Second, "on SIGTERM, how long in-flight segments may finish before they go back to the queue")
 	f.StringVar(&detector, "face-detector-model", engine.DefaultDetector, "face detector: a manifest name or a file")
-	f.StringVar(&session.Provider, "execution-provider", session.Provider, "ONNX Runtime execution provider: "+strings.Join(ort.Providers(), ", "))
-	f.IntVar(&session.DeviceID, "execution-device-id", 0, "GPU device id")
-	f.Var(gigabytes{&session.GPUMemLimit}, "execution-gpu-mem-limit", "GPU memory limit of ONNX Runtime's arena in GB (0 = none)")
-	f.IntVar(&threads, "execution-threads", runtime.NumCPU(), "ONNX Runtime threads, shared by the slots")
+	sessionFlags(f, &session, &threads)
 	f.BoolVarP(&verbose, "verbose", "v", false, "log as JSON on stderr")
 	return withConfig(c)
 }
