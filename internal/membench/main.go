@@ -54,16 +54,18 @@ const Interval = 50 * time.Millisecond
 const FPS = 25
 
 var (
-	flagBin      = flag.String("bin", "bin/coordinator", "the coordinator binary")
-	flagAssets   = flag.String("assets", "", "test media directory (default $ASSETS, or $FACEFLEET_SHARED/assets, or ../shared/assets)")
-	flagModels   = flag.String("models-dir", "", "passed to --models-dir when set")
-	flagORT      = flag.String("onnxruntime-library", "", "passed to --onnxruntime-library when set")
-	flagCache    = flag.String("cache", filepath.Join(os.TempDir(), "facefleet-membench"), "where generated targets are kept between runs (never the repository)")
-	flagParts    = flag.String("parts", "grid,length,overhead,timev", "parts to run")
-	flagRuns     = flag.Int("runs", 3, "overhead: runs of each command")
-	flagLong     = flag.Int("long", 600, "length: the long target's seconds")
-	flagEstimate = flag.Int("estimate", 60, "length: the target whose run estimates the long one's wall time")
-	flagLimit    = flag.Duration("long-limit", 15*time.Minute, "length: the longest wall time the long run may be expected to take; "+
+	flagBin    = flag.String("bin", "bin/coordinator", "the coordinator binary")
+	flagAssets = flag.String("assets", "", "test media directory (default $ASSETS, or $FACEFLEET_SHARED/assets, or ../shared/assets)")
+	flagModels = flag.String("models-dir", "", "passed to --models-dir when set")
+	flagORT    = flag.String("onnxruntime-library", "", "passed to --onnxruntime-library when set")
+	flagCache  = flag.String("cache", filepath.Join(os.TempDir(), "facefleet-membench"), "where generated targets are kept between runs (never the repository)")
+	flagParts  = flag.String("parts", "grid,length,overhead,timev", "parts to run")
+	flagRuns   = flag.Int("runs", 3, "overhead: runs of each command")
+	// Two lengths split the overhead into what a job costs once and what it costs per frame.
+	flagOverheadSeconds = flag.String("overhead-seconds", "20,60", "overhead: target lengths in seconds, comma-separated")
+	flagLong            = flag.Int("long", 600, "length: the long target's seconds")
+	flagEstimate        = flag.Int("estimate", 60, "length: the target whose run estimates the long one's wall time")
+	flagLimit           = flag.Duration("long-limit", 15*time.Minute, "length: the longest wall time the long run may be expected to take; "+
 		"past it the classical swap is used for both lengths, and past that again the long run is skipped and estimated")
 	flagSwapper = flag.String("face-swapper-model", "mesh", "the swap the runs use (grid, length, timev)")
 	flagSegment = flag.Int("segment-seconds", 5, "grid and timev: --segment-seconds (10 s targets in 2 segments)")
@@ -759,21 +761,52 @@ func parseLog(out string) (segmentLog, string) {
 	return s, plan
 }
 
-var rePlanNums = regexp.MustCompile(`ffmpeg threads (\d+) decode / (\d+) encode, lookahead (\d+)`)
+// overheadRow is one length's medians, for the fixed and per-frame split.
+type overheadRow struct {
+	seconds      int
+	plain, coord float64
+}
 
 func (e *env) overhead() error {
-	t, err := e.target("1080p", 1920, 1080, 20)
+	var rows []overheadRow
+	for _, f := range strings.Split(*flagOverheadSeconds, ",") {
+		seconds, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || seconds <= 0 {
+			return fmt.Errorf("-overhead-seconds: %q is not a positive number of seconds", f)
+		}
+		row, err := e.overheadAt(seconds)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, row)
+	}
+	if len(rows) < 2 {
+		return nil
+	}
+	// Two lengths separate what the job costs once (start, probe, split, stitch) from what it costs per frame:
+	// the coordinator's extra time grows with length only by the per-frame part.
+	a, b := rows[0], rows[len(rows)-1]
+	perFrame := (b.coord-a.coord)/(b.plain-a.plain) - 1
+	fixed := a.coord - a.plain*(1+perFrame)
+	e.printf("Fixed and per-frame parts, from the medians at %d s and %d s: the job costs **%.2f s once** (start-up, probe, "+
+		"split, stitch) and **%+.1f%% per frame** over the plain transcode ((%.2f - %.2f) / (%.2f - %.2f) - 1).\n\n",
+		a.seconds, b.seconds, fixed, 100*perFrame, b.coord, a.coord, b.plain, a.plain)
+	return nil
+}
+
+// overheadAt measures a 1080p target of the given length: a plain one-process transcode, the bgr24 two-process pipe
+// (what piping frames costs), and `coordinator run --frame-processor none`, round-robin.
+func (e *env) overheadAt(seconds int) (overheadRow, error) {
+	row := overheadRow{seconds: seconds}
+	t, err := e.target("1080p", 1920, 1080, seconds)
 	if err != nil {
-		return err
+		return row, err
 	}
 	size := fmt.Sprintf("%dx%d", t.w, t.h)
 	enc := []string{"-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-pix_fmt", "yuv420p"}
 	ff := func(args ...string) *exec.Cmd {
 		return exec.Command("ffmpeg", append([]string{"-hide_banner", "-nostdin", "-v", "error"}, args...)...)
 	}
-	// The product's own ffmpeg command lines (pkg/media), with the plan's threads and lookahead: filled from the
-	// first coordinator run's plan.
-	decThreads, encThreads, lookahead := "", "", ""
 	var jobLogs []segmentLog
 	var planLine string
 	variants := []*variant{
@@ -792,25 +825,8 @@ func (e *env) overhead() error {
 				if err := os.MkdirAll(work, 0o755); err != nil {
 					return nil, err
 				}
-				args := e.coordinatorArgs(runOpts{target: t, workers: 1, segment: 60, processor: "none"}, out, work)
+				args := e.coordinatorArgs(runOpts{target: t, workers: 1, segment: seconds + 60, processor: "none"}, out, work)
 				return []*exec.Cmd{exec.Command(e.bin, append(args, "-q", "-v")...)}, nil
-			}},
-		{name: "bgr24 pipe with the product's ffmpeg arguments (pkg/media: decoder and encoder threads and lookahead from the plan, BT.709 conversion)",
-			make: func(out string) ([]*exec.Cmd, error) {
-				if decThreads == "" {
-					return nil, errors.New("no plan line from the coordinator run")
-				}
-				dec := ff("-threads", decThreads, "-noautorotate", "-i", t.path, "-map", "0:V:0", "-an", "-sn", "-dn",
-					"-fps_mode", "passthrough", "-vf", "scale="+strings.Replace(size, "x", ":", 1), "-pix_fmt", "bgr24", "-f", "rawvideo", "pipe:1")
-				encArgs := []string{"-y", "-f", "rawvideo", "-pix_fmt", "bgr24", "-video_size", size, "-framerate", "25", "-i", "pipe:0",
-					"-map", "0:v:0", "-an", "-sn", "-dn", "-vf", "scale=out_color_matrix=bt709:out_range=tv,format=yuv420p",
-					"-fps_mode", "passthrough", "-c:v", "libx264", "-crf", "18", "-pix_fmt", "yuv420p", "-colorspace", "bt709",
-					"-color_range", "tv", "-preset", "veryfast"}
-				if lookahead != "0" {
-					encArgs = append(encArgs, "-rc-lookahead", lookahead)
-				}
-				encArgs = append(encArgs, "-threads", encThreads, "-f", "mp4", out)
-				return pipeline(dec, ff(encArgs...))
 			}},
 	}
 	for run := 1; run <= *flagRuns; run++ {
@@ -818,21 +834,21 @@ func (e *env) overhead() error {
 			out := filepath.Join(e.tmp, fmt.Sprintf("overhead-%d-%d.mp4", i, run))
 			cmds, err := v.make(out)
 			if err != nil {
-				return err
+				return row, err
 			}
-			logf("overhead: run %d: %s", run, v.name)
+			logf("overhead %d s: run %d: %s", seconds, run, v.name)
 			r := measure(cmds, false, nil)
 			if r.Err != nil {
-				return fmt.Errorf("%s: %v: %s", v.name, r.Err, lastLines(r.Output, 3))
+				return row, fmt.Errorf("%s: %v: %s", v.name, r.Err, lastLines(r.Output, 3))
 			}
 			if n, err := countFrames(out); err != nil || n != t.frames() {
-				return fmt.Errorf("%s: output has %d frames, want %d (%v)", v.name, n, t.frames(), err)
+				return row, fmt.Errorf("%s: output has %d frames, want %d (%v)", v.name, n, t.frames(), err)
 			}
 			if v.coordinator {
 				s, plan := parseLog(r.Output)
 				jobLogs = append(jobLogs, s)
-				if m := rePlanNums.FindStringSubmatch(plan); m != nil && decThreads == "" {
-					decThreads, encThreads, lookahead, planLine = m[1], m[2], m[3], plan
+				if planLine == "" {
+					planLine = plan
 				}
 			}
 			v.results = append(v.results, r)
@@ -853,11 +869,11 @@ func (e *env) overhead() error {
 	cpu := func(r Result) float64 { return r.CPU.Seconds() }
 	base := median(variants[0].results, wall)
 	pipe := median(variants[1].results, wall)
-	e.printf("### Pipeline overhead: `coordinator run --frame-processor none` vs plain ffmpeg (1080p, 20 s, 500 frames)\n\n")
+	e.printf("### Pipeline overhead: `coordinator run --frame-processor none` vs plain ffmpeg (1080p, %d s, %d frames)\n\n", seconds, t.frames())
 	e.printf("Same target, same encoder (libx264 veryfast crf 18 yuv420p; the coordinator's default quality 35 is crf 18), "+
 		"run round-robin %d times in one run so that load changes hit every command alike. Wall: first start to last "+
 		"exit; CPU: user+sys of every process; peak: the 50 ms tree sampler (both processes of a pipe summed). "+
-		"The coordinator's plan: %s.\n\n", *flagRuns, planLine)
+		"The coordinator decodes and encodes in its own process (libavformat/libavcodec); its plan: %s.\n\n", *flagRuns, planLine)
 	e.printf("| command | wall (s), %d runs | median | frames/s | vs plain transcode | vs bgr24 pipe | CPU (s), median | peak RSS (MiB) | load |\n", *flagRuns)
 	e.printf("|---|---|---|---|---|---|---|---|---|\n")
 	for _, v := range variants {
@@ -878,12 +894,13 @@ func (e *env) overhead() error {
 		split, took, stitch = append(split, s.split), append(took, s.took), append(stitch, s.stitch)
 	}
 	med := func(xs []float64) float64 { slices.Sort(xs); return xs[len(xs)/2] }
-	e.printf("\nOverhead of `coordinator run --frame-processor none` over the plain transcode: **%+.0f%%** (median wall %.2f s vs %.2f s; "+
+	e.printf("\nOverhead of `coordinator run --frame-processor none` over the plain transcode: **%+.1f%%** (median wall %.2f s vs %.2f s; "+
 		"the issue's goal is <= 5%%); over the bgr24 two-process pipe: %+.0f%%.\n", 100*(coord/base-1), coord, base, 100*(coord/pipe-1))
 	e.printf("Where the coordinator's time went (its -v log, medians): split %.2f s, the segment's decode -> pipeline -> encode "+
-		"%.2f s, stitch %.2f s; the rest (%.2f s) is start-up (probe, detector load, NATS) and shutdown.\n\n",
+		"%.2f s, stitch %.2f s; the rest (%.2f s) is start-up (the binary's shared libraries, probe, NATS) and shutdown.\n\n",
 		med(split), med(took), med(stitch), coord-med(split)-med(took)-med(stitch))
-	return nil
+	row.plain, row.coord = base, coord
+	return row, nil
 }
 
 // ---- part 4: the sampler vs /usr/bin/time -v ----

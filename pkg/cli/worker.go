@@ -114,7 +114,7 @@ func Worker() *cobra.Command {
 	f.StringVar(&id, "id", "", "worker id (default host-pid)")
 	f.IntVar(&slots, "slots", 1, "segments processed at once")
 	f.IntVar(&batch, "batch-size", 1, "upper bound on frames per model call")
-	f.Float64Var(&maxMemoryGB, "max-memory", 0, "memory budget in GB for this worker and its ffmpeg children (0 = none): tasks that do not fit are handed to bigger workers")
+	f.Float64Var(&maxMemoryGB, "max-memory", 0, "memory budget in GB for this worker process and any children (0 = none): tasks that do not fit are handed to bigger workers")
 	f.BoolVar(&memoryOptimization, "memory-optimization", false, "trade speed for memory (single-threaded ffmpeg, short lookahead)")
 	f.DurationVar(&grace, "grace", 30*time.Second, "on SIGTERM, how long in-flight segments may finish before they go back to the queue")
 	f.StringVar(&detector, "face-detector-model", engine.DefaultDetector, "face detector: a manifest name or a file")

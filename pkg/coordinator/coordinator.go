@@ -161,6 +161,16 @@ func (c *Coordinator) split(ctx context.Context, id, target string, info *media.
 	if err != nil {
 		return plan, fmt.Errorf("%s: %w", target, err)
 	}
+	plan.Segments, plan.TotalFrames = segs, idx.Count
+	if len(segs) == 1 {
+		// One segment is the whole target: stored as it is, without a copy through ffmpeg. Its decoder reads the
+		// first video stream only, frames an edit list hides stay hidden (which a stream copy cannot promise), and
+		// the pipeline checks the frame count against the plan.
+		if err := c.deps.Blob.PutFile(ctx, job.SegmentKey(id, 0), target); err != nil {
+			return plan, fmt.Errorf("store segment 0: %w", err)
+		}
+		return plan, nil
+	}
 	starts := make([]int, len(segs))
 	for i, s := range segs {
 		starts[i] = s.Start
@@ -175,7 +185,6 @@ func (c *Coordinator) split(ctx context.Context, id, target string, info *media.
 		}
 		_ = os.Remove(p)
 	}
-	plan.Segments, plan.TotalFrames = segs, idx.Count
 	return plan, nil
 }
 

@@ -104,26 +104,22 @@ type Engine struct {
 	jobs []*prepared
 }
 
-// New loads the detector; other models load when a job first needs them.
+// New prepares an engine; models, and ONNX Runtime itself, load when a job first needs them, so frame processor
+// "none" loads nothing.
 func New(cfg Config) (*Engine, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if err := ort.Init(cfg.ORTLibrary); err != nil {
-		return nil, err
-	}
-	path, err := cfg.resolve(cfg.Detector)
-	if err != nil {
-		return nil, err
-	}
-	det, err := processor.NewDetector(processor.DetectorConfig{ModelPath: path, InputSize: cfg.DetectorSize,
-		ScoreThreshold: cfg.DetectorScore, Session: cfg.Session})
-	if err != nil {
-		return nil, err
-	}
-	return &Engine{cfg: cfg, detector: det, models: []string{filepath.Base(path)},
-		recognizers: map[string]processor.Embedder{}, enhancers: map[string]*processor.Enhancer{},
+	return &Engine{cfg: cfg, recognizers: map[string]processor.Embedder{}, enhancers: map[string]*processor.Enhancer{},
 		inswappers: map[string]*processor.Inswapper{}}, nil
+}
+
+// model initialises ONNX Runtime on first use and resolves a model name or file.
+func (e *Engine) model(nameOrPath string) (string, error) {
+	if err := ort.Init(e.cfg.ORTLibrary); err != nil {
+		return "", err
+	}
+	return e.cfg.resolve(nameOrPath)
 }
 
 // resolve turns a manifest name or a file path into a verified model file.
@@ -144,12 +140,30 @@ func (e *Engine) Models() []string {
 	return slices.Compact(out) // a model unloaded and loaded again (--memory-optimization) is listed once
 }
 
-// Detector is the loaded face detector.
-func (e *Engine) Detector() processor.Detector { return e.detector }
+// Detector is the face detector, loaded on first use.
+func (e *Engine) Detector() (processor.Detector, error) {
+	if e.detector != nil {
+		return e.detector, nil
+	}
+	path, err := e.model(e.cfg.Detector)
+	if err != nil {
+		return nil, err
+	}
+	det, err := processor.NewDetector(processor.DetectorConfig{ModelPath: path, InputSize: e.cfg.DetectorSize,
+		ScoreThreshold: e.cfg.DetectorScore, Session: e.cfg.Session})
+	if err != nil {
+		return nil, err
+	}
+	e.detector, e.models = det, append(e.models, filepath.Base(path))
+	return det, nil
+}
 
-// Preload loads the models the default swap needs (the detector is loaded by New), so a worker measures its
-// footprint and fails on a missing model at start rather than on its first task.
+// Preload loads the models the default swap needs, so a worker measures its footprint and fails on a missing
+// model at start rather than on its first task.
 func (e *Engine) Preload() error {
+	if _, err := e.Detector(); err != nil {
+		return err
+	}
 	_, err := e.loadLandmarker()
 	return err
 }
@@ -158,7 +172,7 @@ func (e *Engine) loadLandmarker() (processor.Landmarker, error) {
 	if e.landmarker != nil {
 		return e.landmarker, nil
 	}
-	path, err := e.cfg.resolve(DefaultLandmarker)
+	path, err := e.model(DefaultLandmarker)
 	if err != nil {
 		return nil, err
 	}
@@ -179,7 +193,7 @@ func (e *Engine) loadRecognizer(name string) (processor.Embedder, error) {
 	if r, ok := e.recognizers[name]; ok {
 		return r, nil
 	}
-	path, err := e.cfg.resolve(name)
+	path, err := e.model(name)
 	if err != nil {
 		return nil, err
 	}
@@ -192,7 +206,7 @@ func (e *Engine) loadRecognizer(name string) (processor.Embedder, error) {
 }
 
 func (e *Engine) loadInswapper(nameOrPath string) (*processor.Inswapper, error) {
-	path, err := e.cfg.resolve(nameOrPath)
+	path, err := e.model(nameOrPath)
 	if err != nil {
 		return nil, err
 	}
@@ -216,7 +230,7 @@ func (e *Engine) loadEnhancer(name string) (*processor.Enhancer, error) {
 	if en, ok := e.enhancers[name]; ok {
 		return en, nil
 	}
-	path, err := e.cfg.resolve(name)
+	path, err := e.model(name)
 	if err != nil {
 		return nil, err
 	}
@@ -241,7 +255,12 @@ func (e *Engine) SourceFace(path string) (gocv.Mat, face.Face, error) {
 	if err != nil {
 		return gocv.Mat{}, face.Face{}, fmt.Errorf("%w (%w)", err, ErrBadInput)
 	}
-	faces, err := e.detector.Detect(img)
+	det, err := e.Detector()
+	if err != nil {
+		_ = img.Close()
+		return gocv.Mat{}, face.Face{}, err
+	}
+	faces, err := det.Detect(img)
 	if err != nil {
 		_ = img.Close()
 		return gocv.Mat{}, face.Face{}, fmt.Errorf("%s: detect: %w", path, err)
@@ -257,7 +276,11 @@ func (e *Engine) SourceFace(path string) (gocv.Mat, face.Face, error) {
 // Reference returns the identity of the face at position (counted left to right, as roop does) in img, for
 // --face-selector-mode reference.
 func (e *Engine) Reference(img gocv.Mat, position int, recognizer string) ([]float32, error) {
-	faces, err := e.detector.Detect(img)
+	det, err := e.Detector()
+	if err != nil {
+		return nil, err
+	}
+	faces, err := det.Detect(img)
 	if err != nil {
 		return nil, err
 	}
@@ -344,7 +367,11 @@ func (e *Engine) ForJob(jobID, sourcePath string, opt job.FaceOptions) (pipeline
 	if len(opt.Processors) == 1 && opt.Processors[0] == job.ProcessorNone {
 		return &FrameProcessor{none: true}, nil
 	}
-	fp := &FrameProcessor{detector: e.detector, selector: opt.Selector, reference: opt.Reference,
+	det, err := e.Detector()
+	if err != nil {
+		return nil, err
+	}
+	fp := &FrameProcessor{detector: det, selector: opt.Selector, reference: opt.Reference,
 		distance: opt.SimilarDistance, onOOM: e.cfg.OnOOM}
 	if fp.distance <= 0 {
 		fp.distance = face.DefaultSimilarDistance
@@ -527,7 +554,10 @@ func (e *Engine) Close() error {
 	for _, en := range e.enhancers {
 		_ = en.Close()
 	}
-	return e.detector.Close()
+	if e.detector != nil {
+		return e.detector.Close()
+	}
+	return nil
 }
 
 // FrameProcessor runs a job's processors on one frame: it detects faces once, selects the ones to change and hands

@@ -69,7 +69,7 @@ func (c *countingDetector) Detect(img gocv.Mat) ([]face.Face, error) {
 // Every processor of a frame gets the faces of one detection.
 func TestDetectOncePerFrame(t *testing.T) {
 	e := newEngine(t)
-	det := &countingDetector{Detector: e.Detector()}
+	det := &countingDetector{Detector: mustDetector(t, e)}
 	var seen [][]face.Face
 	record := func(_ gocv.Mat, faces []face.Face) error {
 		seen = append(seen, append([]face.Face(nil), faces...))
@@ -88,7 +88,7 @@ func TestDetectOncePerFrame(t *testing.T) {
 func TestSelectorModes(t *testing.T) {
 	e := newEngine(t)
 	target := read(t, "apollo11_crew_3faces.jpg")
-	faces, err := e.Detector().Detect(target)
+	faces, err := mustDetector(t, e).Detect(target)
 	if err != nil || len(faces) != 3 {
 		t.Fatalf("%d faces, %v", len(faces), err)
 	}
@@ -216,7 +216,7 @@ func TestProcessBatchMatchesFrames(t *testing.T) {
 	if err := bp.ProcessBatch(batch, []int{0, 1}); err != nil {
 		t.Fatal(err)
 	}
-	faces, _ := e.Detector().Detect(b)
+	faces, _ := mustDetector(t, e).Detect(b)
 	c := faces[0].Box.Center()
 	if px := batch[1].GetVecbAt(int(c.Y), int(c.X)); px[2] < 240 || px[0] > 15 {
 		t.Fatalf("batched frame's face is BGR %v, want the generated model's red", px)
@@ -245,7 +245,7 @@ func TestInswapperAndEnhancerWiring(t *testing.T) {
 		Save(t, dir, "gfpgan_1.4.onnx")
 
 	target := read(t, "grace_hopper.jpg")
-	faces, _ := e.Detector().Detect(target)
+	faces, _ := mustDetector(t, e).Detect(target)
 	proc, err := e.ForJob("onnx", testenv.Face(t, "astronaut_eileen_collins.png"), job.FaceOptions{
 		Processors: []string{job.ProcessorSwapper, job.ProcessorEnhancer}, Swapper: inswapper,
 		Recognizer: arcface, Enhancer: gfpgan, EnhancerBlend: 100})
@@ -319,7 +319,7 @@ func TestCheckOptions(t *testing.T) {
 // runs the detector.
 func TestProcessorNone(t *testing.T) {
 	e := newEngine(t)
-	det := &countingDetector{Detector: e.Detector()}
+	det := &countingDetector{Detector: mustDetector(t, e)}
 	e.detector = det
 	fp, err := e.ForJob("none-job", testenv.Face(t, "astronaut_eileen_collins.png"),
 		job.FaceOptions{Processors: []string{job.ProcessorNone}})
@@ -356,7 +356,7 @@ func TestModelFreeSwapsMoveIdentity(t *testing.T) {
 	}
 	defer emb.Close()
 	identity := func(img gocv.Mat) []float32 {
-		faces, err := e.Detector().Detect(img)
+		faces, err := mustDetector(t, e).Detect(img)
 		f, ok := face.Largest(faces)
 		if err != nil || !ok {
 			t.Fatalf("no face: %v", err)
@@ -423,7 +423,7 @@ func TestOutOfMemoryRetriesOnce(t *testing.T) {
 				}
 				return nil
 			}
-			fp := &FrameProcessor{detector: e.Detector(), steps: []step{{one: flaky}}, onOOM: func() { ooms++ }}
+			fp := &FrameProcessor{detector: mustDetector(t, e), steps: []step{{one: flaky}}, onOOM: func() { ooms++ }}
 			err := fp.Process(img, 0)
 			if (err != nil) != tc.wantErr || ooms != tc.wantOOM || calls != tc.wantCalls {
 				t.Fatalf("err %v, OnOOM %d times, step %d times", err, ooms, calls)
@@ -433,7 +433,7 @@ func TestOutOfMemoryRetriesOnce(t *testing.T) {
 	// Only the failed step is redone: a swap that already changed the frame is not run again because the enhancer
 	// after it ran out of memory.
 	first, second := 0, 0
-	fp := &FrameProcessor{detector: e.Detector(), onOOM: func() {}, steps: []step{
+	fp := &FrameProcessor{detector: mustDetector(t, e), onOOM: func() {}, steps: []step{
 		{one: func(gocv.Mat, []face.Face) error { first++; return nil }},
 		{one: func(gocv.Mat, []face.Face) error {
 			second++
@@ -484,4 +484,14 @@ func TestUnload(t *testing.T) {
 	if got := strings.Join(e.Models(), ","); strings.Count(got, "gfpgan_1.4.onnx") != 1 || strings.Count(got, "face_landmark") != 1 {
 		t.Errorf("models listed %s", got)
 	}
+}
+
+// mustDetector is e's detector, loaded on first use.
+func mustDetector(t testing.TB, e *Engine) processor.Detector {
+	t.Helper()
+	det, err := e.Detector()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return det
 }

@@ -167,7 +167,8 @@ const SubjectAll = "facefleet.tasks.>"
 // Keys of the blob store: everything a job writes stays under jobs/<id>/.
 func SourceKey(jobID, ext string) string { return "jobs/" + jobID + "/source" + ext }
 
-// SegmentKey is where the coordinator stores segment n of a job's target.
+// SegmentKey is where the coordinator stores segment n of a job's target. The name says .mkv (Split's pieces); the
+// only segment of a one-segment job is the target itself in its own container, which readers tell by content.
 func SegmentKey(jobID string, n int) string {
 	return fmt.Sprintf("jobs/%s/segments/%05d.mkv", jobID, n)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"os"
@@ -185,25 +186,38 @@ func TestEncoderPiecesConcat(t *testing.T) {
 
 func TestEncoderFailure(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "no", "such", "dir", "out.mp4")
-	enc, err := NewEncoder(testCtx(t), EncoderConfig{Quality: DefaultQuality, Path: out, Width: 64, Height: 48, FrameRate: Rational{25, 1}})
+	for _, process := range []bool{false, true} {
+		err := encodeAll(EncoderConfig{Quality: DefaultQuality, Path: out, Width: 64, Height: 48, FrameRate: Rational{25, 1}, Process: process},
+			frames(64, 48, 50))
+		if !errors.Is(err, ErrFFmpeg) || !strings.HasPrefix(err.Error(), out+": ffmpeg failed (") || strings.Contains(err.Error(), "\n") {
+			t.Errorf("process %v: %v", process, err)
+		}
+		t.Log(err)
+	}
+}
+
+// encodeAll writes frames with a new Encoder and closes it: the first error, whether at the start (in-process
+// encoding opens the file at once), at a Write (the same error Close then returns) or at Close.
+func encodeAll(cfg EncoderConfig, frames [][]byte) error {
+	enc, err := NewEncoder(context.Background(), cfg)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	var werr error
-	for _, f := range frames(64, 48, 50) {
+	for _, f := range frames {
 		if werr = enc.Write(f); werr != nil {
 			break
 		}
 	}
 	err = enc.Close()
 	if werr != nil && werr != err {
-		t.Errorf("Write returned %v, Close %v", werr, err)
+		return fmt.Errorf("Write returned %v, Close %v", werr, err)
 	}
-	if !errors.Is(err, ErrFFmpeg) || !strings.HasPrefix(err.Error(), out+": ffmpeg failed (") || strings.Contains(err.Error(), "\n") {
-		t.Errorf("Close: %v", err)
-	}
-	t.Log(err)
 	enc.Abort() // after Close: no effect
+	if err2 := enc.Close(); err2 != err {
+		return fmt.Errorf("second Close: %v, first %v", err2, err)
+	}
+	return err
 }
 
 func TestEncoderAbort(t *testing.T) {
@@ -298,20 +312,22 @@ func TestDecoderTruncated(t *testing.T) {
 }
 
 func TestDecoderBadInput(t *testing.T) {
-	_, err := NewDecoder(testCtx(t), DecoderConfig{Path: "/nonexistent.mp4", Width: 4, Height: 4})
-	checkInputError(t, err, "/nonexistent.mp4", ErrNotFound)
-
 	text := filepath.Join(t.TempDir(), "text.mp4")
 	if err := os.WriteFile(text, []byte("not a video"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	dec, err := NewDecoder(testCtx(t), DecoderConfig{Path: text, Width: 4, Height: 4})
-	if err != nil {
-		t.Fatal(err)
+	for _, process := range []bool{false, true} {
+		_, err := NewDecoder(testCtx(t), DecoderConfig{Path: "/nonexistent.mp4", Width: 4, Height: 4, Process: process})
+		checkInputError(t, err, "/nonexistent.mp4", ErrNotFound)
+
+		// In process the file is opened at once; a child process says so at the first Read.
+		dec, err := NewDecoder(testCtx(t), DecoderConfig{Path: text, Width: 4, Height: 4, Process: process})
+		if err == nil {
+			err = dec.Read(make([]byte, dec.FrameSize()))
+			dec.Close()
+		}
+		checkInputError(t, err, text, ErrFFmpeg)
 	}
-	defer dec.Close()
-	err = dec.Read(make([]byte, dec.FrameSize()))
-	checkInputError(t, err, text, ErrFFmpeg)
 }
 
 // TestDecoderVFRPassthrough: a file with a one-second gap in its timestamps must decode to its real frames; a CFR

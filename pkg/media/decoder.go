@@ -1,14 +1,10 @@
 package media
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"os/exec"
-	"strconv"
-	"strings"
 )
 
 // DecoderConfig configures a Decoder.
@@ -22,6 +18,9 @@ type DecoderConfig struct {
 	// PixFmt is the frames' pixel format: PixFmtBGR24 (default when "") or PixFmtYUV420P, the planar YUV most
 	// videos hold, passed through without a colour conversion (even sizes only).
 	PixFmt string
+	// Process decodes in an ffmpeg child process through a pipe instead of in this process: the reference the
+	// in-process decoder is tested and measured against.
+	Process bool
 }
 
 // Raw frame pixel formats of the pipes.
@@ -64,21 +63,26 @@ func (c DecoderConfig) Validate() error {
 	return nil
 }
 
-// Decoder streams the frames of the first video stream as raw bgr24 through a pipe from ffmpeg. Frames come out
-// exactly as decoded (-fps_mode passthrough: no duplication or dropping to reach a constant rate) and without
-// rotation (-noautorotate). A Decoder is not safe for concurrent use.
+// Decoder streams the frames of the first video stream (cover pictures aside) as raw frames. Frames come out
+// exactly as decoded (no duplication or dropping to reach a constant rate) and without rotation. It decodes in
+// this process with FFmpeg's libraries, or with DecoderConfig.Process in an ffmpeg child through a pipe; both give
+// the same frames. A Decoder is not safe for concurrent use.
 type Decoder struct {
 	cfg    DecoderConfig
 	ctx    context.Context
-	cmd    *exec.Cmd
-	out    io.ReadCloser
-	stderr *tailBuffer
+	src    frameSource
 	end    error // what Read returns once the stream is over: io.EOF or the failure
-	waited bool
 	closed bool
 }
 
-// NewDecoder checks the input and starts ffmpeg. Cancelling ctx kills the process.
+// frameSource is one way of decoding.
+type frameSource interface {
+	// read fills frame with the next frame, or returns the end: io.EOF or why the stream stopped early.
+	read(frame []byte) error
+	close()
+}
+
+// NewDecoder checks the input and starts decoding. Cancelling ctx stops it.
 func NewDecoder(ctx context.Context, cfg DecoderConfig) (*Decoder, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -86,26 +90,15 @@ func NewDecoder(ctx context.Context, cfg DecoderConfig) (*Decoder, error) {
 	if err := CheckInput(cfg.Path); err != nil {
 		return nil, err
 	}
-	var args []string
-	if cfg.Threads > 0 {
-		args = append(args, "-threads", strconv.Itoa(cfg.Threads)) // before -i: decoder threads
+	d := &Decoder{cfg: cfg, ctx: ctx}
+	var err error
+	if cfg.Process {
+		d.src, err = newProcessDecoder(ctx, cfg)
+	} else {
+		d.src, err = newLibavDecoder(ctx, cfg)
 	}
-	args = append(args, "-noautorotate", "-i", fileArg(cfg.Path),
-		"-map", "0:V:0", "-an", "-sn", "-dn",
-		"-fps_mode", "passthrough",
-		// scale does the yuv->bgr conversion anyway (and passes same-size yuv420p through untouched); naming the
-		// size makes the frame size a guarantee.
-		"-vf", fmt.Sprintf("scale=%d:%d", cfg.Width, cfg.Height),
-		"-pix_fmt", cmp.Or(cfg.PixFmt, PixFmtBGR24), "-f", "rawvideo", "pipe:1")
-	cmd := command(ctx, ffmpegBin, ffmpegArgs(args...)...)
-	out, err := cmd.StdoutPipe()
 	if err != nil {
-		return nil, fmt.Errorf("media: decode %s: %w", cfg.Path, err)
-	}
-	d := &Decoder{cfg: cfg, ctx: ctx, cmd: cmd, out: out, stderr: newTailBuffer()}
-	cmd.Stderr = d.stderr
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("media: decode %s: start ffmpeg: %w", cfg.Path, err)
+		return nil, err
 	}
 	return d, nil
 }
@@ -114,8 +107,8 @@ func NewDecoder(ctx context.Context, cfg DecoderConfig) (*Decoder, error) {
 func (d *Decoder) FrameSize() int { return FrameBytes(d.cfg.PixFmt, d.cfg.Width, d.cfg.Height) }
 
 // Read fills frame, whose length must be FrameSize, with the next frame. It returns io.EOF after the last frame.
-// If ffmpeg fails, or the file turns out truncated or damaged (frames were lost), it returns an *Error with
-// ffmpeg's stderr tail instead; frames read before stay valid.
+// If decoding fails, or the file turns out truncated or damaged (frames were lost), it returns an *Error with
+// what ffmpeg said instead; frames read before stay valid.
 func (d *Decoder) Read(frame []byte) error {
 	if d.closed {
 		return fmt.Errorf("media: decode %s: decoder is closed", d.cfg.Path)
@@ -126,66 +119,24 @@ func (d *Decoder) Read(frame []byte) error {
 	if len(frame) != d.FrameSize() {
 		return fmt.Errorf("media: decode %s: frame buffer is %d bytes, want %d", d.cfg.Path, len(frame), d.FrameSize())
 	}
-	n, err := io.ReadFull(d.out, frame)
-	if err == nil {
-		return nil
+	if err := d.src.read(frame); err != nil {
+		d.end = err
+		return err
 	}
-	d.end = d.finish(n, err)
-	return d.end
+	return nil
 }
 
-// finish waits for ffmpeg after its output ended and decides what the end means.
-func (d *Decoder) finish(n int, readErr error) error {
-	werr := d.wait()
-	stderr := d.stderr.String()
-	arg := fileArg(d.cfg.Path)
-	switch {
-	case d.ctx.Err() != nil:
-		return fmt.Errorf("media: decode %s: %w", d.cfg.Path, d.ctx.Err())
-	case werr != nil && isExitError(werr):
-		e := inputError(d.cfg.Path, stderr, arg)
-		if e.Err == ErrNotMedia {
-			e.Err = ErrFFmpeg
-		}
-		return e
-	case werr != nil:
-		return fmt.Errorf("media: decode %s: %w", d.cfg.Path, werr)
-	case readErr == io.ErrUnexpectedEOF:
-		return &Error{Path: d.cfg.Path, Err: ErrTruncated, Stderr: stderrTail(stderr),
-			Detail: fmt.Sprintf("last frame has %d of %d bytes", n, d.FrameSize())}
-	case readErr != io.EOF:
-		return fmt.Errorf("media: decode %s: %w", d.cfg.Path, readErr)
-	}
-	// ffmpeg exits 0 on a file that ends early or on packets that fail to decode; frames are missing then.
-	if m := firstMarker(stderr); m != "" || strings.Contains(stderr, "Error while decoding stream") {
-		return newError(d.cfg.Path, ErrTruncated, stderr, arg)
-	}
-	return io.EOF
-}
-
-func (d *Decoder) wait() error {
-	if d.waited {
-		return nil
-	}
-	d.waited = true
-	return d.cmd.Wait()
-}
-
-// Close kills ffmpeg if it is still running and waits for it. It is idempotent and returns nil: stopping early is
-// the caller's choice, and decode failures are reported by Read.
+// Close stops decoding and releases what it holds. It is idempotent and returns nil: stopping early is the
+// caller's choice, and decode failures are reported by Read.
 func (d *Decoder) Close() error {
 	if d.closed {
 		return nil
 	}
 	d.closed = true
-	if d.end != nil {
-		return nil
+	d.src.close()
+	if d.end == nil {
+		d.end = io.EOF
 	}
-	if !d.waited {
-		_ = d.cmd.Process.Kill() // harmless if it already exited
-	}
-	_ = d.wait()
-	d.end = io.EOF
 	return nil
 }
 

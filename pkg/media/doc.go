@@ -1,8 +1,12 @@
-// Package media runs ffprobe and ffmpeg processes: probe, decode to raw frames, encode from raw frames, split,
-// stitch and mux. It knows nothing about faces, queues or stores.
+// Package media reads and writes video: probe, decode to raw frames, encode from raw frames, split, stitch and
+// mux. It knows nothing about faces, queues or stores.
 //
-// Every process is started with exec arguments, never through a shell, and every input path is passed to ffmpeg
-// as "file:<path>" so that a name with a colon or a leading dash is never read as a protocol or an option.
+// Decoding, encoding and the packet scans run in this process with FFmpeg's libraries (libav.c, through cgo):
+// frames never cross a pipe, and a scan costs no process. Probe, Split and Stitch run the ffprobe and ffmpeg
+// commands, started with exec arguments, never through a shell; every input path is passed to them as
+// "file:<path>" so that a name with a colon or a leading dash is never read as a protocol or an option. The
+// decoder and encoder can also run as ffmpeg children (DecoderConfig.Process, EncoderConfig.Process): the
+// reference the tests compare the in-process ones with, byte for byte.
 //
 // Frame-exact segment pipeline, as this package implements it:
 //

@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -62,6 +60,9 @@ type EncoderConfig struct {
 	// matrix and tagged so) or PixFmtYUV420P (encoded as they are, even sizes only, tagged with Color).
 	PixFmt string
 	Color  Color
+	// Process encodes in an ffmpeg child process fed through a pipe instead of in this process: the reference the
+	// in-process encoder is tested and measured against.
+	Process bool
 }
 
 // Validate reports the first problem with c.
@@ -138,112 +139,91 @@ func Timescale(r Rational) int {
 	return r.Num * k
 }
 
-// Encoder takes raw bgr24 frames through a pipe to ffmpeg and writes a video file: codec and crf from the config,
-// yuv420p (BT.709 matrix, limited range, tagged), constant frame rate, no audio. Not safe for concurrent use.
-type Encoder struct {
-	cfg    EncoderConfig
-	ctx    context.Context
-	cmd    *exec.Cmd
-	in     io.WriteCloser
-	stderr *tailBuffer
-	done   bool
-	err    error // the result of Close once done
-}
-
-// NewEncoder starts ffmpeg writing cfg.Path (overwriting it). Cancelling ctx kills the process.
-func NewEncoder(ctx context.Context, cfg EncoderConfig) (*Encoder, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	cmd := command(ctx, ffmpegBin, ffmpegArgs(encoderArgs(cfg)...)...)
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, fmt.Errorf("media: encode %s: %w", cfg.Path, err)
-	}
-	e := &Encoder{cfg: cfg, ctx: ctx, cmd: cmd, in: in, stderr: newTailBuffer()}
-	cmd.Stderr = e.stderr
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("media: encode %s: start ffmpeg: %w", cfg.Path, err)
-	}
-	return e, nil
-}
-
-func encoderArgs(cfg EncoderConfig) []string {
+// codecOptions are the codec's settings by AVOption name, in the order the ffmpeg command line gives them.
+func codecOptions(cfg EncoderConfig) [][2]string {
 	codec := cfg.codec()
-	ext := strings.ToLower(filepath.Ext(cfg.Path))
-	rate := cfg.FrameRate.reduced().String()
-	args := []string{
-		"-f", "rawvideo", "-pix_fmt", cmp.Or(cfg.PixFmt, PixFmtBGR24), "-video_size", fmt.Sprintf("%dx%d", cfg.Width, cfg.Height),
-		"-framerate", rate, "-i", "pipe:0",
-		"-map", "0:v:0", "-an", "-sn", "-dn",
-	}
 	if codec == CodecLossless {
-		// Exact: RGB in, RGB out (bgr0 is bgr24 padded to 32 bits, which FFV1 codes), no colour conversion.
-		args = append(args, "-fps_mode", "passthrough", "-c:v", "ffv1", "-level", "3", "-pix_fmt", "bgr0")
-		if cfg.Threads > 0 {
-			args = append(args, "-threads", strconv.Itoa(cfg.Threads))
-		}
-		return append(args, "-f", containerFormats[ext], "-y", fileArg(cfg.Path))
+		return [][2]string{{"level", "3"}} // Quality, Preset and Lookahead do not apply
 	}
-	// Filters run on the bgr24 frames: pad (any size is fine in RGB), then one conversion to yuv420p with an
-	// explicit BT.709 matrix. ffmpeg's default for RGB input is BT.601 untagged, which players show shifted.
-	if cfg.PixFmt == PixFmtYUV420P {
-		// Already yuv420p at an even size: encoded as it is, with the source's colour tags.
-		args = append(args, "-fps_mode", "passthrough", "-c:v", codec, "-crf", strconv.Itoa(CRF(codec, cfg.Quality)),
-			"-pix_fmt", "yuv420p")
-		for _, t := range [][2]string{{"-colorspace", cfg.Color.Space}, {"-color_range", cfg.Color.Range},
-			{"-color_primaries", cfg.Color.Primaries}, {"-color_trc", cfg.Color.Transfer}} {
-			if t[1] != "" {
-				args = append(args, t[0], t[1])
-			}
-		}
-	} else {
-		var vf []string
-		if w, h := cfg.OutputSize(); w != cfg.Width || h != cfg.Height {
-			vf = append(vf, fmt.Sprintf("pad=%d:%d:0:0:black", w, h))
-		}
-		vf = append(vf, "scale=out_color_matrix=bt709:out_range=tv", "format=yuv420p")
-		args = append(args, "-vf", strings.Join(vf, ","),
-			"-fps_mode", "passthrough", // rawvideo input is already CFR at FrameRate
-			"-c:v", codec, "-crf", strconv.Itoa(CRF(codec, cfg.Quality)),
-			"-pix_fmt", "yuv420p", "-colorspace", "bt709", "-color_range", "tv")
-	}
+	opts := [][2]string{{"crf", strconv.Itoa(CRF(codec, cfg.Quality))}}
 	switch codec {
 	case CodecH264, CodecH265:
-		preset := cfg.Preset
-		if preset == "" {
-			preset = DefaultPreset
-		}
-		args = append(args, "-preset", preset)
+		opts = append(opts, [2]string{"preset", cmp.Or(cfg.Preset, DefaultPreset)})
 		if codec == CodecH264 && cfg.Lookahead > 0 {
-			args = append(args, "-rc-lookahead", strconv.Itoa(cfg.Lookahead))
+			opts = append(opts, [2]string{"rc-lookahead", strconv.Itoa(cfg.Lookahead)})
 		}
 		if codec == CodecH265 {
 			params := "log-level=error"
 			if cfg.Lookahead > 0 {
 				params += ":rc-lookahead=" + strconv.Itoa(cfg.Lookahead)
 			}
-			args = append(args, "-x265-params", params)
-			if ext == ".mp4" || ext == ".mov" {
-				args = append(args, "-tag:v", "hvc1") // the tag Apple players require for HEVC
-			}
+			opts = append(opts, [2]string{"x265-params", params})
 		}
 	case CodecVP9:
-		args = append(args, "-b:v", "0", "-deadline", "good", "-cpu-used", "4", "-row-mt", "1")
+		opts = append(opts, [2]string{"b", "0"}, [2]string{"deadline", "good"}, [2]string{"cpu-used", "4"}, [2]string{"row-mt", "1"})
 		if cfg.Lookahead > 0 {
-			args = append(args, "-lag-in-frames", strconv.Itoa(cfg.Lookahead))
+			opts = append(opts, [2]string{"lag-in-frames", strconv.Itoa(cfg.Lookahead)})
 		}
 	}
-	if cfg.Threads > 0 {
-		args = append(args, "-threads", strconv.Itoa(cfg.Threads))
-	}
-	if ext == ".mp4" || ext == ".mov" {
-		args = append(args, "-video_track_timescale", strconv.Itoa(Timescale(cfg.FrameRate)))
-	}
-	return append(args, "-f", containerFormats[ext], "-y", fileArg(cfg.Path))
+	return opts
 }
 
-// Write sends one frame; len(frame) must be FrameBytes(PixFmt, Width, Height). If ffmpeg has died, Write returns its error.
+// codecTag is the track's codec tag when it is not the muxer's default: hvc1, which Apple players require for HEVC.
+func codecTag(cfg EncoderConfig) string {
+	ext := strings.ToLower(filepath.Ext(cfg.Path))
+	if cfg.codec() == CodecH265 && (ext == ".mp4" || ext == ".mov") {
+		return "hvc1"
+	}
+	return ""
+}
+
+// timescale is the video track timescale for MP4/MOV (see Timescale), 0 for other containers.
+func (c EncoderConfig) timescale() int {
+	if ext := strings.ToLower(filepath.Ext(c.Path)); ext == ".mp4" || ext == ".mov" {
+		return Timescale(c.FrameRate)
+	}
+	return 0
+}
+
+// Encoder writes raw frames into a video file: codec and crf from the config, yuv420p (bgr24 frames converted with
+// the BT.709 matrix, limited range, and tagged so), constant frame rate, no audio. It encodes in this process with
+// FFmpeg's libraries, or with EncoderConfig.Process in an ffmpeg child fed through a pipe. Not safe for concurrent
+// use.
+type Encoder struct {
+	cfg  EncoderConfig
+	sink frameSink
+	done bool
+	err  error // the result of Close once done
+}
+
+// frameSink is one way of encoding.
+type frameSink interface {
+	write(frame []byte) error
+	// finish completes the file; abort stops without completing it. One of them is called, once, and ends the sink.
+	finish() error
+	abort()
+}
+
+// NewEncoder starts writing cfg.Path (overwriting it). Cancelling ctx stops it: the next Write or Close fails.
+func NewEncoder(ctx context.Context, cfg EncoderConfig) (*Encoder, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	e := &Encoder{cfg: cfg}
+	var err error
+	if cfg.Process {
+		e.sink, err = newProcessEncoder(ctx, cfg)
+	} else {
+		e.sink, err = newLibavEncoder(ctx, cfg)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// Write sends one frame; len(frame) must be FrameBytes(PixFmt, Width, Height). If encoding has failed, Write
+// returns why, and so does Close.
 func (e *Encoder) Write(frame []byte) error {
 	if e.done {
 		if e.err != nil {
@@ -254,50 +234,31 @@ func (e *Encoder) Write(frame []byte) error {
 	if want := FrameBytes(e.cfg.PixFmt, e.cfg.Width, e.cfg.Height); len(frame) != want {
 		return fmt.Errorf("media: encode %s: frame is %d bytes, want %d", e.cfg.Path, len(frame), want)
 	}
-	if _, err := e.in.Write(frame); err != nil {
-		// A broken pipe only says ffmpeg is gone; its exit status and stderr say why.
-		e.finish(e.cmd.Wait())
-		if e.err == nil {
-			e.err = fmt.Errorf("media: encode %s: %w", e.cfg.Path, err)
-		}
-		return e.err
+	if err := e.sink.write(frame); err != nil {
+		e.sink.abort()
+		e.done, e.err = true, err
+		return err
 	}
 	return nil
 }
 
-// Close ends the input, waits for ffmpeg to finish the file, and returns an *Error with ffmpeg's stderr tail if
-// it failed. It is idempotent.
+// Close finishes the file and returns an *Error with what ffmpeg said if that failed. It is idempotent.
 func (e *Encoder) Close() error {
 	if e.done {
 		return e.err
 	}
-	_ = e.in.Close()
-	e.finish(e.cmd.Wait())
+	e.done = true
+	e.err = e.sink.finish()
 	return e.err
 }
 
-// Abort kills ffmpeg; for error paths. It is idempotent and removes nothing: the partial output stays for the
+// Abort stops encoding; for error paths. It is idempotent and removes nothing: the partial output stays for the
 // caller to delete. Close after Abort returns an error.
 func (e *Encoder) Abort() {
 	if e.done {
 		return
 	}
-	_ = e.cmd.Process.Kill()
-	_ = e.cmd.Wait()
+	e.sink.abort()
 	e.done = true
 	e.err = &Error{Path: e.cfg.Path, Err: ErrFFmpeg, Detail: "encoder aborted"}
-}
-
-func (e *Encoder) finish(werr error) {
-	e.done = true
-	switch {
-	case werr == nil:
-		e.err = nil
-	case e.ctx.Err() != nil:
-		e.err = fmt.Errorf("media: encode %s: %w", e.cfg.Path, e.ctx.Err())
-	case isExitError(werr):
-		e.err = newError(e.cfg.Path, ErrFFmpeg, e.stderr.String(), fileArg(e.cfg.Path))
-	default:
-		e.err = fmt.Errorf("media: encode %s: %w", e.cfg.Path, werr)
-	}
 }

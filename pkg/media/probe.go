@@ -1,7 +1,6 @@
 package media
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -96,22 +95,19 @@ type probeOutput struct {
 	} `json:"format"`
 }
 
-// Probe runs ffprobe -of json -show_format -show_streams on path. A missing file is ErrNotFound, a zero-byte file
-// ErrEmpty, a file ffprobe cannot read ErrNotMedia, a file without a video stream ErrNoVideo, and an MP4/MOV whose
-// moov atom is missing (an interrupted recording or upload) ErrTruncated.
+// Probe reads what ffprobe -of json -show_format -show_streams shows of path, in this process (probeFile). A
+// missing file is ErrNotFound, a zero-byte file ErrEmpty, a file ffprobe cannot read ErrNotMedia, a file without a
+// video stream ErrNoVideo, and an MP4/MOV whose moov atom is missing (an interrupted recording or upload)
+// ErrTruncated.
 func Probe(ctx context.Context, path string) (*Info, error) {
-	out, err := ffprobe(ctx, "probe", path, "-of", "json", "-show_format", "-show_streams")
+	p, err := probeFile(ctx, path)
 	if err != nil {
 		return nil, err
-	}
-	var p probeOutput
-	if err := json.Unmarshal(out, &p); err != nil {
-		return nil, &Error{Path: path, Err: ErrNotMedia, Detail: "ffprobe output: " + err.Error()}
 	}
 	if p.Format == nil || len(p.Streams) == 0 {
 		return nil, &Error{Path: path, Err: ErrNotMedia, Detail: "no streams"}
 	}
-	return infoFrom(path, &p)
+	return infoFrom(path, p)
 }
 
 func infoFrom(path string, p *probeOutput) (*Info, error) {
@@ -280,68 +276,49 @@ type FrameIndex struct {
 	Discarded int
 }
 
-// ScanFrames lists the packets of the first video stream with ffprobe (-show_entries packet=pts_time,dts_time,
-// flags): fast, because nothing is decoded. Packets are sorted by presentation time; one without a pts takes its
-// dts, and one with neither keeps its place.
+// ScanFrames lists the packets of the first video stream, as ffprobe -show_entries packet=pts_time,dts_time,flags
+// would (read in this process; see scanVideo): fast, because nothing is decoded. Packets are sorted by
+// presentation time; one without a pts takes its dts, and one with neither keeps its place.
 func ScanFrames(ctx context.Context, path string) (*FrameIndex, error) {
-	out, err := ffprobe(ctx, "scan frames", path, "-select_streams", "V:0",
-		"-show_entries", "packet=pts_time,dts_time,flags", "-of", "compact=p=0")
+	s, err := scanVideo(ctx, path, true)
 	if err != nil {
 		return nil, err
 	}
-	idx, err := parsePackets(out)
-	if err != nil {
-		return nil, &Error{Path: path, Err: ErrNotMedia, Detail: err.Error()}
-	}
+	idx := indexPackets(s.packets)
 	if idx.Count == 0 {
 		return nil, &Error{Path: path, Err: ErrNoVideo, Detail: "no video packets"}
 	}
 	return idx, nil
 }
 
-type packet struct {
-	pts float64
-	key bool
+// rawPacket is one packet as read: times in seconds, NaN when absent.
+type rawPacket struct {
+	pts, dts     float64
+	key, discard bool
 }
 
-func parsePackets(out []byte) (*FrameIndex, error) {
+// indexPackets builds the FrameIndex of a stream's packets in file order.
+func indexPackets(raw []rawPacket) *FrameIndex {
+	type packet struct {
+		pts float64
+		key bool
+	}
 	var pkts []packet
 	idx := &FrameIndex{}
 	last := math.Inf(-1)
-	for _, line := range bytes.Split(out, []byte("\n")) {
-		line = bytes.TrimSpace(line)
-		if len(line) == 0 {
-			continue
-		}
-		var p packet
-		var pts, dts, flags string
-		for _, kv := range strings.Split(string(line), "|") {
-			k, v, _ := strings.Cut(kv, "=")
-			switch k {
-			case "pts_time":
-				pts = v
-			case "dts_time":
-				dts = v
-			case "flags":
-				flags = v
-			}
-		}
-		if flags == "" {
-			return nil, fmt.Errorf("unexpected ffprobe packet line %q", line)
-		}
-		if strings.Contains(flags, "D") {
+	for _, r := range raw {
+		if r.discard {
 			idx.Discarded++
 			continue
 		}
-		p.key = strings.Contains(flags, "K")
-		t, err := strconv.ParseFloat(pts, 64)
-		if err != nil {
-			if t, err = strconv.ParseFloat(dts, 64); err != nil {
+		t := r.pts
+		if math.IsNaN(t) {
+			if t = r.dts; math.IsNaN(t) {
 				t = last
 			}
 		}
-		p.pts, last = t, t
-		pkts = append(pkts, p)
+		last = t
+		pkts = append(pkts, packet{pts: t, key: r.key})
 	}
 	sort.SliceStable(pkts, func(i, j int) bool { return pkts[i].pts < pkts[j].pts })
 	idx.Count = len(pkts)
@@ -352,7 +329,7 @@ func parsePackets(out []byte) (*FrameIndex, error) {
 			idx.Keyframes = append(idx.Keyframes, i)
 		}
 	}
-	return idx, nil
+	return idx
 }
 
 // CountFrames decodes the first video stream and counts its frames (ffprobe -count_frames): slow, for

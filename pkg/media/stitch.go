@@ -2,9 +2,9 @@ package media
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -170,37 +170,14 @@ func stitchRun(ctx context.Context, cfg StitchConfig, listPath, out, ext string,
 // when the source's audio starts first (common in MPEG-TS and matroska), the video must be delayed by this much
 // to keep lip sync. When the video starts first, the audio keeps its own offset and nothing is needed.
 func videoDelay(ctx context.Context, path string) (float64, error) {
-	out, err := ffprobe(ctx, "stitch: probe", path, "-show_entries", "format=start_time:stream=codec_type,start_time:stream_disposition=attached_pic", "-of", "json")
+	s, err := scanVideo(ctx, path, false)
 	if err != nil {
 		return 0, err
 	}
-	var p struct {
-		Streams []struct {
-			CodecType   string         `json:"codec_type"`
-			StartTime   string         `json:"start_time"`
-			Disposition map[string]int `json:"disposition"`
-		} `json:"streams"`
-		Format struct {
-			StartTime string `json:"start_time"`
-		} `json:"format"`
-	}
-	if err := json.Unmarshal(out, &p); err != nil {
-		return 0, &Error{Path: path, Err: ErrNotMedia, Detail: "ffprobe output: " + err.Error()}
-	}
-	start, err := strconv.ParseFloat(p.Format.StartTime, 64)
-	if err != nil {
+	if !s.found || math.IsNaN(s.formatStart) || math.IsNaN(s.start) || s.start-s.formatStart < 0.0005 {
 		return 0, nil
 	}
-	for _, st := range p.Streams {
-		if st.CodecType == "video" && st.Disposition["attached_pic"] == 0 {
-			v, err := strconv.ParseFloat(st.StartTime, 64)
-			if err != nil || v-start < 0.0005 {
-				return 0, nil
-			}
-			return v - start, nil
-		}
-	}
-	return 0, nil
+	return s.start - s.formatStart, nil
 }
 
 // checkRotation makes sure the written file shows as the source did: with another ffmpeg version the rotate tag
@@ -249,28 +226,17 @@ func quoteConcat(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\'
 // streamDuration returns the first video stream's exact duration in seconds (duration_ts * time_base, with
 // microsecond precision, which is what the concat demuxer parses), or "" when the container gives none.
 func streamDuration(ctx context.Context, path string) (string, error) {
-	out, err := ffprobe(ctx, "stitch: probe", path, "-select_streams", "V:0",
-		"-show_entries", "stream=duration_ts,time_base", "-of", "json")
+	s, err := scanVideo(ctx, path, false)
 	if err != nil {
 		return "", err
 	}
-	var p struct {
-		Streams []struct {
-			DurationTS *int64 `json:"duration_ts"`
-			TimeBase   string `json:"time_base"`
-		} `json:"streams"`
-	}
-	if err := json.Unmarshal(out, &p); err != nil {
-		return "", &Error{Path: path, Err: ErrNotMedia, Detail: "ffprobe output: " + err.Error()}
-	}
-	if len(p.Streams) == 0 {
+	if !s.found {
 		return "", &Error{Path: path, Err: ErrNoVideo}
 	}
-	s := p.Streams[0]
-	tb, err := ParseRational(s.TimeBase)
-	if err != nil || s.DurationTS == nil || *s.DurationTS <= 0 || tb.IsZero() {
+	tb := s.timeBase
+	if s.durationTS <= 0 || tb.IsZero() {
 		return "", nil
 	}
-	us := (*s.DurationTS*int64(tb.Num)*1_000_000 + int64(tb.Den)/2) / int64(tb.Den)
+	us := (s.durationTS*int64(tb.Num)*1_000_000 + int64(tb.Den)/2) / int64(tb.Den)
 	return strconv.FormatInt(us/1_000_000, 10) + "." + fmt.Sprintf("%06d", us%1_000_000), nil
 }

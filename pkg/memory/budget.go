@@ -69,9 +69,6 @@ const (
 	// DefaultScratchPerPixel is the default per-worker working memory per frame pixel: face crops and their
 	// blend buffers, which grow to the largest face seen (a face filling a quarter of the frame, ~8 buffers).
 	DefaultScratchPerPixel = 6
-	// PipeBytes is one pipe's kernel buffer (Linux's default 64 KiB; ffmpeg and os/exec do not resize it). It is
-	// kernel memory, outside any RSS, but it is the job's.
-	PipeBytes = 64 << 10
 	// SmallLookahead is the encoder lookahead the plan falls back to (and --memory-optimization uses): x264 and
 	// x265 rc-lookahead, VP9 lag-in-frames.
 	SmallLookahead = 5
@@ -125,7 +122,7 @@ type Plan struct {
 
 // String is the line a worker prints about its plan.
 func (p Plan) String() string {
-	return fmt.Sprintf("%d frames in flight, batch %d, ffmpeg threads %d decode / %d encode, lookahead %d, estimated peak %s",
+	return fmt.Sprintf("%d frames in flight, batch %d, codec threads %d decode / %d encode, lookahead %d, estimated peak %s",
 		p.FramesInFlight, p.Batch, p.DecoderThreads, p.EncoderThreads, p.Lookahead, FormatGB(p.EstimatedPeak))
 }
 
@@ -188,12 +185,11 @@ func (in PlanInput) Estimate(p Plan) Estimate {
 		{fmt.Sprintf("models x%d", n), n * in.ModelBytes},
 		{fmt.Sprintf("frame pool x%d (%d frames of %dx%d bgr24)", n, p.FramesInFlight, in.Width, in.Height),
 			n * uint64(p.FramesInFlight) * frame},
-		{fmt.Sprintf("pipes x%d", n), n * 2 * PipeBytes},
 		{fmt.Sprintf("crops x%d", n), n * in.ScratchBytes},
 		{fmt.Sprintf("model inputs x%d (batch %d)", n, p.Batch), n * uint64(p.Batch) * in.BatchItemBytes},
-		{fmt.Sprintf("ffmpeg decoder x%d (%d threads)", n, p.DecoderThreads),
+		{fmt.Sprintf("decoder x%d (%d threads)", n, p.DecoderThreads),
 			n * DecoderRSS(in.Width, in.Height, p.DecoderThreads)},
-		{fmt.Sprintf("ffmpeg encoder x%d (%s, %d threads, lookahead %d)", n, in.Encoder, p.EncoderThreads, p.Lookahead),
+		{fmt.Sprintf("encoder x%d (%s, %d threads, lookahead %d)", n, in.Encoder, p.EncoderThreads, p.Lookahead),
 			n * EncoderRSS(in.Encoder, in.Width, in.Height, p.EncoderThreads, p.Lookahead)},
 	}
 	var total uint64
@@ -205,7 +201,7 @@ func (in PlanInput) Estimate(p Plan) Estimate {
 
 // Plan picks the settings for in that fit the budget: the peak estimate stays within PlanFraction of it.
 //
-// It starts from the preferred ffmpeg threads (the caller's, or the machine's up to the caps; one each with
+// It starts from the preferred codec threads (the caller's, or the machine's up to the caps; one each with
 // MemoryOptimization) and the encoder's default lookahead (SmallLookahead with MemoryOptimization). If 2 frames
 // in flight and batch 1 do not fit, it gives up speed in this order until they do: the small lookahead, then
 // halving the decoder's threads to 1, then the encoder's. Then it grows frames in flight while they fit, up to

@@ -120,8 +120,8 @@ func TestPlan(t *testing.T) {
 		{"4K, 1.9 GB: lookahead 5 first", gb(1.9), nil, 4, 1, 2, 2, 5, 1540, false},
 		{"4K, 1.8 GB: then the decoder's threads", gb(1.8), nil, 2, 1, 1, 2, 5, 1461, false},
 		{"4K, 1.7 GB: then the encoder's", gb(1.7), nil, 4, 1, 1, 1, 5, 1331, false},
-		{"4K, 4 GB, 2 workers", gb(4), func(in *PlanInput) { in.Workers = 2 }, 4, 1, 2, 2, 10, 3159, false},
-		{"4K, VP9, 3 GB", gb(3), func(in *PlanInput) { in.Encoder = "libvpx-vp9" }, 4, 1, 2, 2, 25, 1873, false},
+		{"4K, 4 GB, 2 workers", gb(4), func(in *PlanInput) { in.Workers = 2 }, 4, 1, 2, 2, 10, 3158, false},
+		{"4K, VP9, 3 GB", gb(3), func(in *PlanInput) { in.Encoder = "libvpx-vp9" }, 4, 1, 2, 2, 25, 1872, false},
 		{"480p, 1 GB, 2 workers", gb(1), func(in *PlanInput) { in.Workers = 2 }, 4, 1, 2, 2, 10, 658, false},
 		{"no budget: the largest pool, no Go limit", Budget{}, func(in *PlanInput) { in.MaxBatch = 3 }, 8, 3, 2, 2, 10, 728, true},
 	}

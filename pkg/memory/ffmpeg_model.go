@@ -1,5 +1,10 @@
 package memory
 
+// The decoder's and encoder's memory. pkg/media now decodes and encodes in this process with FFmpeg's libraries;
+// the model below was measured on the ffmpeg command doing the same work, so each figure also holds that process's
+// own base (its binary and shared libraries, ~40-60 MiB), which in process is already counted once in ProcessBytes:
+// the estimate errs high by that much per decoder and encoder.
+//
 // The ffmpeg children's peak RSS, measured on machine A (2 cores AMD EPYC, 24 GiB, no GPU; Debian ffmpeg 5.1.9,
 // libx264 164, x265 3.5, libvpx 1.12) with /usr/bin/time's maximum RSS, running exactly the argument lists of
 // pkg/media: the decoder reads an x264 (preset medium, crf 20, 3 refs, 3 b-frames) file made from the webcam sample

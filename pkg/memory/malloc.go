@@ -9,7 +9,9 @@ import "C"
 // OpenCV and ONNX Runtime allocate and free go back to the system instead of fragmenting the heap. Measured on a
 // 10-minute 1080p job: peak RSS +12% over a 10-second one with glibc's default (its threshold adapts upward),
 // +2.7% with this threshold (set then through MALLOC_MMAP_THRESHOLD_=131072, which also reached the ffmpeg children;
-// mallopt here does not reach them, so pkg/media fixes their threshold through that variable).
+// mallopt here does not reach them, so pkg/media fixes their threshold through that variable). The decoder and
+// encoder now run in this process under this threshold: their frame buffers come from libavcodec's pools and are
+// allocated once per segment, not per frame.
 func ReduceFragmentation() {
 	C.mallopt(C.M_MMAP_THRESHOLD, 128<<10)
 }

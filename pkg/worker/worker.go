@@ -46,7 +46,7 @@ type Config struct {
 	Grace time.Duration
 	// ProgressEvery throttles progress records.
 	ProgressEvery time.Duration
-	// InFlight frames per segment pipeline; DecoderThreads/EncoderThreads for the ffmpeg children.
+	// InFlight frames per segment pipeline; DecoderThreads/EncoderThreads for its decoder and encoder.
 	InFlight       int
 	DecoderThreads int
 	EncoderThreads int
@@ -57,7 +57,7 @@ type Config struct {
 	Admit pipeline.Admitter
 
 	// MemoryBudget, when set, is the memory this worker process tree may use (--max-memory): each task is planned
-	// for it (frames in flight, batch, ffmpeg threads), and a task that cannot fit even batch 1 is handed back with
+	// for it (frames in flight, batch, codec threads), and a task that cannot fit even batch 1 is handed back with
 	// PlacementDelay so a bigger worker takes it. ModelBytes is the measured footprint of one slot's models.
 	MemoryBudget   uint64
 	ModelBytes     uint64
@@ -340,7 +340,7 @@ func (w *Worker) handle(ctx context.Context, l *queue.Lease) {
 	}
 }
 
-// place plans a task for this worker's memory budget: the pipeline's frames in flight, batch and ffmpeg threads.
+// place plans a task for this worker's memory budget: the pipeline's frames in flight, batch and codec threads.
 // Without a budget the configured values are used.
 func (w *Worker) place(t job.Task) (memory.Plan, error) {
 	p := memory.Plan{FramesInFlight: w.cfg.InFlight, Batch: w.cfg.Batch, DecoderThreads: w.cfg.DecoderThreads,

@@ -1,0 +1,774 @@
+// In-process decode and encode. Each function mirrors what pkg/media asks of the ffmpeg command (see
+// process_decoder.go and process_encoder.go for the command lines), so both give the same frames and files:
+// - the decoder is "-noautorotate -i F -map 0:V:0 -fps_mode passthrough -vf scale=W:H -pix_fmt P -f rawvideo":
+//   every decoded frame of the first video stream that is not a cover picture, converted by libswscale with
+//   bicubic scaling and the frame's own matrix and range, as ffmpeg's scale filter does;
+// - the encoder is "-f rawvideo ... -i pipe: [-vf pad,scale=out_color_matrix=bt709:out_range=tv] -c:v C ...":
+//   frame i stamped i/rate, options given to the codec by name.
+// FFmpeg's log goes through one callback that files each message under the decoder or encoder whose context
+// logged it (nothing reaches our stderr), so errors carry what ffmpeg would have printed.
+#include "libav.h"
+
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+#include <libavutil/display.h>
+#include <libavutil/imgutils.h>
+#include <libavutil/opt.h>
+#include <libavutil/pixdesc.h>
+#include <libswscale/swscale.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+// ---- log ----
+
+#define LOG_CAP 8192
+
+typedef struct fflog {
+	pthread_mutex_t mu;
+	char buf[LOG_CAP];
+	size_t len;
+} fflog;
+
+static void log_init(fflog *l) {
+	pthread_mutex_init(&l->mu, NULL);
+	l->len = 0;
+	l->buf[0] = 0;
+}
+
+// log_append keeps the newest bytes: a damaged file can log one error per frame for hours.
+static void log_append(fflog *l, const char *s) {
+	size_t n = strlen(s);
+	if (n >= LOG_CAP / 2) {
+		s += n - (LOG_CAP / 2 - 1);
+		n = LOG_CAP / 2 - 1;
+	}
+	pthread_mutex_lock(&l->mu);
+	if (l->len + n >= LOG_CAP) {
+		size_t drop = l->len + n - (LOG_CAP - 1);
+		memmove(l->buf, l->buf + drop, l->len - drop);
+		l->len -= drop;
+	}
+	memcpy(l->buf + l->len, s, n);
+	l->len += n;
+	l->buf[l->len] = 0;
+	pthread_mutex_unlock(&l->mu);
+}
+
+static void log_copy(fflog *l, char *buf, size_t n) {
+	if (n == 0) {
+		return;
+	}
+	pthread_mutex_lock(&l->mu);
+	size_t k = l->len < n - 1 ? l->len : n - 1;
+	memcpy(buf, l->buf + (l->len - k), k);
+	buf[k] = 0;
+	pthread_mutex_unlock(&l->mu);
+}
+
+// owner_log finds the fflog of the decoder or encoder that owns the context logging. Format and codec contexts
+// carry it in opaque (frame threads' context copies too); messages from other contexts are dropped.
+static fflog *owner_log(void *avcl) {
+	if (avcl == NULL) {
+		return NULL;
+	}
+	const AVClass *cls = *(const AVClass **)avcl;
+	if (cls == avformat_get_class()) {
+		return ((AVFormatContext *)avcl)->opaque;
+	}
+	if (cls == avcodec_get_class()) {
+		return ((AVCodecContext *)avcl)->opaque;
+	}
+	return NULL;
+}
+
+static void log_callback(void *avcl, int level, const char *fmt, va_list vl) {
+	if (level > AV_LOG_ERROR) {
+		return;
+	}
+	fflog *l = owner_log(avcl);
+	if (l == NULL) {
+		return;
+	}
+	char line[1024];
+	int prefix = 1;
+	av_log_format_line2(avcl, level, fmt, vl, line, sizeof line, &prefix);
+	log_append(l, line);
+}
+
+static pthread_once_t log_once = PTHREAD_ONCE_INIT;
+
+static void log_setup(void) { av_log_set_callback(log_callback); }
+
+static void logf_(fflog *l, const char *what, int err) {
+	char msg[AV_ERROR_MAX_STRING_SIZE], line[512];
+	av_strerror(err, msg, sizeof msg);
+	snprintf(line, sizeof line, "%s: %s\n", what, msg);
+	log_append(l, line);
+}
+
+// ---- decoder ----
+
+struct ffdec {
+	fflog log;
+	AVFormatContext *fmt;
+	AVCodecContext *cc;
+	int stream;
+	AVPacket *pkt;
+	AVFrame *frame;
+	struct SwsContext *sws;
+	int sws_w, sws_h, sws_fmt, sws_space, sws_range; // the frames the sws context was set up for
+	int width, height;
+	enum AVPixelFormat out;
+	int pending; // pkt holds a packet the decoder did not take yet
+	int flushed; // the end of the input was sent to the decoder
+	int damaged; // packets or frames that failed to decode, or a read error
+};
+
+ffdec *ffdec_new(void) {
+	pthread_once(&log_once, log_setup);
+	ffdec *d = calloc(1, sizeof *d);
+	if (d != NULL) {
+		log_init(&d->log);
+		d->stream = -1;
+		d->sws_fmt = AV_PIX_FMT_NONE;
+	}
+	return d;
+}
+
+int ffdec_open(ffdec *d, const char *path, int threads, int width, int height, int pixfmt) {
+	d->width = width;
+	d->height = height;
+	d->out = pixfmt == FF_YUV420P ? AV_PIX_FMT_YUV420P : AV_PIX_FMT_BGR24;
+	d->fmt = avformat_alloc_context();
+	d->pkt = av_packet_alloc();
+	d->frame = av_frame_alloc();
+	if (d->fmt == NULL || d->pkt == NULL || d->frame == NULL) {
+		return AVERROR(ENOMEM);
+	}
+	d->fmt->opaque = &d->log;
+	int r = avformat_open_input(&d->fmt, path, NULL, NULL); // frees and clears fmt on failure
+	if (r < 0) {
+		logf_(&d->log, path, r);
+		return r;
+	}
+	if ((r = avformat_find_stream_info(d->fmt, NULL)) < 0) {
+		logf_(&d->log, path, r);
+		return r;
+	}
+	for (unsigned i = 0; i < d->fmt->nb_streams; i++) {
+		AVStream *st = d->fmt->streams[i];
+		if (d->stream < 0 && st->codecpar->codec_type == AVMEDIA_TYPE_VIDEO &&
+		    !(st->disposition & AV_DISPOSITION_ATTACHED_PIC)) {
+			d->stream = (int)i;
+		} else {
+			st->discard = AVDISCARD_ALL; // the demuxer skips other streams' packets
+		}
+	}
+	if (d->stream < 0) {
+		return FF_ERR_NO_VIDEO;
+	}
+	AVStream *st = d->fmt->streams[d->stream];
+	const AVCodec *codec = avcodec_find_decoder(st->codecpar->codec_id);
+	if (codec == NULL) {
+		return FF_ERR_NO_CODEC;
+	}
+	if ((d->cc = avcodec_alloc_context3(codec)) == NULL) {
+		return AVERROR(ENOMEM);
+	}
+	d->cc->opaque = &d->log;
+	if ((r = avcodec_parameters_to_context(d->cc, st->codecpar)) < 0) {
+		return r;
+	}
+	d->cc->pkt_timebase = st->time_base;
+	d->cc->thread_count = threads; // 0: libavcodec picks, as ffmpeg's "-threads auto"
+	if ((r = avcodec_open2(d->cc, codec, NULL)) < 0) {
+		logf_(&d->log, "Error while opening decoder", r);
+		return r;
+	}
+	return 0;
+}
+
+// convert writes frame f into dst as the configured size and format.
+static int convert(ffdec *d, const AVFrame *f, uint8_t *dst) {
+	uint8_t *data[4];
+	int linesize[4];
+	int r = av_image_fill_arrays(data, linesize, dst, d->out, d->width, d->height, 1);
+	if (r < 0) {
+		return r;
+	}
+	if (f->format == d->out && f->width == d->width && f->height == d->height) {
+		// What scale does when there is nothing to do: the decoded picture as it is.
+		av_image_copy(data, linesize, (const uint8_t **)f->data, f->linesize, d->out, d->width, d->height);
+		return 0;
+	}
+	struct SwsContext *s = sws_getCachedContext(d->sws, f->width, f->height, f->format, d->width, d->height, d->out,
+	                                            SWS_BICUBIC, NULL, NULL, NULL);
+	if (s == NULL) {
+		return AVERROR(EINVAL);
+	}
+	d->sws = s;
+	if (f->width != d->sws_w || f->height != d->sws_h || f->format != d->sws_fmt || f->colorspace != d->sws_space ||
+	    f->color_range != d->sws_range) {
+		// As the scale filter's defaults do: the frame's own matrix for both sides, its range if it says one.
+		int *inv, *table, src_full, dst_full, brightness, contrast, saturation;
+		sws_getColorspaceDetails(s, &inv, &src_full, &table, &dst_full, &brightness, &contrast, &saturation);
+		const int *coefs = sws_getCoefficients(f->colorspace);
+		if (f->color_range != AVCOL_RANGE_UNSPECIFIED) {
+			src_full = f->color_range == AVCOL_RANGE_JPEG;
+		}
+		sws_setColorspaceDetails(s, coefs, src_full, coefs, dst_full, brightness, contrast, saturation);
+		d->sws_w = f->width;
+		d->sws_h = f->height;
+		d->sws_fmt = f->format;
+		d->sws_space = f->colorspace;
+		d->sws_range = f->color_range;
+	}
+	r = sws_scale(s, (const uint8_t *const *)f->data, f->linesize, 0, f->height, data, linesize);
+	return r < 0 ? r : 0;
+}
+
+int ffdec_read(ffdec *d, uint8_t *dst) {
+	for (;;) {
+		int r = avcodec_receive_frame(d->cc, d->frame);
+		if (r == 0) {
+			r = convert(d, d->frame, dst);
+			av_frame_unref(d->frame);
+			return r;
+		}
+		if (r == AVERROR_EOF) {
+			return AVERROR_EOF;
+		}
+		if (r != AVERROR(EAGAIN)) {
+			d->damaged++;
+			logf_(&d->log, "Error while decoding stream", r);
+			if (d->flushed) {
+				continue; // frame threads report their errors one by one while draining
+			}
+		}
+		if (d->flushed) {
+			return AVERROR_EOF;
+		}
+		if (!d->pending) {
+			r = av_read_frame(d->fmt, d->pkt);
+			if (r < 0) {
+				if (r != AVERROR_EOF) {
+					d->damaged++;
+					logf_(&d->log, d->fmt->url, r);
+				}
+				avcodec_send_packet(d->cc, NULL);
+				d->flushed = 1;
+				continue;
+			}
+			if (d->pkt->stream_index != d->stream) {
+				av_packet_unref(d->pkt);
+				continue;
+			}
+			d->pending = 1;
+		}
+		r = avcodec_send_packet(d->cc, d->pkt);
+		if (r == AVERROR(EAGAIN)) {
+			continue; // take frames out first, then send it again
+		}
+		av_packet_unref(d->pkt);
+		d->pending = 0;
+		if (r < 0) {
+			d->damaged++;
+			logf_(&d->log, "Error while decoding stream", r);
+		}
+	}
+}
+
+int ffdec_damaged(ffdec *d) { return d->damaged; }
+
+void ffdec_log(ffdec *d, char *buf, size_t n) { log_copy(&d->log, buf, n); }
+
+void ffdec_free(ffdec *d) {
+	if (d == NULL) {
+		return;
+	}
+	sws_freeContext(d->sws);
+	avcodec_free_context(&d->cc);
+	avformat_close_input(&d->fmt);
+	av_packet_free(&d->pkt);
+	av_frame_free(&d->frame);
+	pthread_mutex_destroy(&d->log.mu);
+	free(d);
+}
+
+// ---- encoder ----
+
+struct ffenc {
+	fflog log;
+	AVFormatContext *fmt;
+	AVCodecContext *cc;
+	AVStream *st;
+	AVPacket *pkt;
+	AVFrame *frame; // the converted picture, when the input needs converting
+	AVFrame *lent;  // the caller's picture, when it does not
+	struct SwsContext *sws;
+	uint8_t *padded; // bgr24 frame padded to an even size, for odd sizes
+	int in_w, in_h;
+	enum AVPixelFormat in_fmt;
+	int64_t pts;
+	int header; // the header was written, so the file needs a trailer
+};
+
+ffenc *ffenc_new(void) {
+	pthread_once(&log_once, log_setup);
+	ffenc *e = calloc(1, sizeof *e);
+	if (e != NULL) {
+		log_init(&e->log);
+	}
+	return e;
+}
+
+static int color(int (*parse)(const char *), const char *name, int unspecified) {
+	if (name == NULL || name[0] == 0) {
+		return unspecified;
+	}
+	int v = parse(name);
+	return v < 0 ? unspecified : v;
+}
+
+int ffenc_open(ffenc *e, const char *path, const char *format, const char *codec_name, int width, int height,
+               int in_pixfmt, int lossless, int rate_num, int rate_den, int timescale, int threads, const char *opts,
+               const char *colorspace, const char *range, const char *primaries, const char *transfer,
+               uint32_t codec_tag) {
+	e->in_w = width;
+	e->in_h = height;
+	e->in_fmt = in_pixfmt == FF_YUV420P ? AV_PIX_FMT_YUV420P : AV_PIX_FMT_BGR24;
+	int out_w = width, out_h = height;
+	enum AVPixelFormat out_fmt = AV_PIX_FMT_BGR0;
+	if (!lossless) {
+		out_w = (width + 1) & ~1; // yuv420p needs even sizes: padded at the right and bottom
+		out_h = (height + 1) & ~1;
+		out_fmt = AV_PIX_FMT_YUV420P;
+	}
+	int r = avformat_alloc_output_context2(&e->fmt, NULL, format, path);
+	if (r < 0) {
+		logf_(&e->log, path, r);
+		return r;
+	}
+	e->fmt->opaque = &e->log;
+	const AVCodec *codec = avcodec_find_encoder_by_name(codec_name);
+	if (codec == NULL) {
+		return FF_ERR_NO_CODEC;
+	}
+	if ((e->cc = avcodec_alloc_context3(codec)) == NULL || (e->pkt = av_packet_alloc()) == NULL) {
+		return AVERROR(ENOMEM);
+	}
+	AVCodecContext *cc = e->cc;
+	cc->opaque = &e->log;
+	cc->width = out_w;
+	cc->height = out_h;
+	cc->pix_fmt = out_fmt;
+	cc->time_base = (AVRational){rate_den, rate_num};
+	cc->framerate = (AVRational){rate_num, rate_den};
+	cc->thread_count = threads;
+	if (lossless) {
+		cc->color_range = AVCOL_RANGE_JPEG; // RGB, tagged as the command tags it
+		cc->colorspace = AVCOL_SPC_RGB;
+	} else if (in_pixfmt == FF_BGR24) {
+		cc->colorspace = AVCOL_SPC_BT709; // converted below with this matrix, limited range
+		cc->color_range = AVCOL_RANGE_MPEG;
+	} else {
+		cc->colorspace = color(av_color_space_from_name, colorspace, AVCOL_SPC_UNSPECIFIED);
+		cc->color_range = color(av_color_range_from_name, range, AVCOL_RANGE_UNSPECIFIED);
+		cc->color_primaries = color(av_color_primaries_from_name, primaries, AVCOL_PRI_UNSPECIFIED);
+		cc->color_trc = color(av_color_transfer_from_name, transfer, AVCOL_TRC_UNSPECIFIED);
+	}
+	if (e->fmt->oformat->flags & AVFMT_GLOBALHEADER) {
+		cc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
+	}
+	AVDictionary *dict = NULL;
+	if (opts != NULL && opts[0] != 0 && (r = av_dict_parse_string(&dict, opts, "=", "\n", 0)) < 0) {
+		av_dict_free(&dict);
+		return r;
+	}
+	r = avcodec_open2(cc, codec, &dict);
+	int unused = av_dict_count(dict);
+	if (unused > 0 && r >= 0) {
+		const AVDictionaryEntry *t = av_dict_get(dict, "", NULL, AV_DICT_IGNORE_SUFFIX);
+		char line[256];
+		snprintf(line, sizeof line, "Codec %s has no option %s\n", codec_name, t->key);
+		log_append(&e->log, line);
+		r = FF_ERR_OPTION;
+	}
+	av_dict_free(&dict);
+	if (r < 0) {
+		if (r != FF_ERR_OPTION) {
+			logf_(&e->log, "Error while opening encoder", r);
+		}
+		return r;
+	}
+	if ((e->st = avformat_new_stream(e->fmt, NULL)) == NULL) {
+		return AVERROR(ENOMEM);
+	}
+	if ((r = avcodec_parameters_from_context(e->st->codecpar, cc)) < 0) {
+		return r;
+	}
+	e->st->time_base = cc->time_base;
+	e->st->avg_frame_rate = cc->framerate;
+	if (codec_tag != 0) {
+		e->st->codecpar->codec_tag = codec_tag;
+	}
+	if (!(e->fmt->oformat->flags & AVFMT_NOFILE) && (r = avio_open(&e->fmt->pb, path, AVIO_FLAG_WRITE)) < 0) {
+		logf_(&e->log, path, r);
+		return r;
+	}
+	AVDictionary *mux = NULL;
+	if (timescale > 0) {
+		av_dict_set_int(&mux, "video_track_timescale", timescale, 0);
+	}
+	r = avformat_write_header(e->fmt, &mux);
+	av_dict_free(&mux);
+	if (r < 0) {
+		logf_(&e->log, "Could not write header for output file", r);
+		return r;
+	}
+	e->header = 1;
+	if (e->in_fmt != out_fmt || out_w != width || out_h != height) {
+		if ((e->frame = av_frame_alloc()) == NULL) {
+			return AVERROR(ENOMEM);
+		}
+		e->frame->format = out_fmt;
+		e->frame->width = out_w;
+		e->frame->height = out_h;
+		if ((r = av_frame_get_buffer(e->frame, 0)) < 0) {
+			return r;
+		}
+		e->sws = sws_getContext(out_w, out_h, e->in_fmt, out_w, out_h, out_fmt, SWS_BICUBIC, NULL, NULL, NULL);
+		if (e->sws == NULL) {
+			return AVERROR(EINVAL);
+		}
+		if (!lossless) {
+			// scale=out_color_matrix=bt709:out_range=tv
+			int *inv, *table, src_full, dst_full, brightness, contrast, saturation;
+			sws_getColorspaceDetails(e->sws, &inv, &src_full, &table, &dst_full, &brightness, &contrast, &saturation);
+			sws_setColorspaceDetails(e->sws, inv, src_full, sws_getCoefficients(SWS_CS_ITU709), 0, brightness,
+			                         contrast, saturation);
+		}
+		if (out_w != width || out_h != height) {
+			// pad=W:H:0:0:black, in RGB before the conversion as the filter chain does
+			if ((e->padded = av_mallocz((size_t)out_w * out_h * 3)) == NULL) {
+				return AVERROR(ENOMEM);
+			}
+		}
+	}
+	return 0;
+}
+
+// drain writes every packet the encoder has ready.
+static int drain(ffenc *e) {
+	for (;;) {
+		int r = avcodec_receive_packet(e->cc, e->pkt);
+		if (r == AVERROR(EAGAIN) || r == AVERROR_EOF) {
+			return 0;
+		}
+		if (r < 0) {
+			logf_(&e->log, "Error encoding a frame", r);
+			return r;
+		}
+		av_packet_rescale_ts(e->pkt, e->cc->time_base, e->st->time_base);
+		e->pkt->stream_index = e->st->index;
+		if ((r = av_interleaved_write_frame(e->fmt, e->pkt)) < 0) { // takes the packet
+			logf_(&e->log, "Error writing a packet", r);
+			return r;
+		}
+	}
+}
+
+static void no_free(void *opaque, uint8_t *data) {
+	(void)opaque;
+	(void)data;
+}
+
+int ffenc_write(ffenc *e, const uint8_t *src) {
+	AVFrame *f;
+	AVBufferRef *buf = NULL;
+	int r;
+	if (e->frame != NULL) {
+		f = e->frame;
+		if ((r = av_frame_make_writable(f)) < 0) {
+			return r;
+		}
+		const uint8_t *in = src;
+		int in_stride = e->in_w * 3;
+		if (e->padded != NULL) {
+			int w = f->width;
+			for (int y = 0; y < e->in_h; y++) {
+				memcpy(e->padded + (size_t)y * w * 3, src + (size_t)y * e->in_w * 3, (size_t)e->in_w * 3);
+			}
+			in = e->padded;
+			in_stride = w * 3;
+		}
+		const uint8_t *planes[4] = {in};
+		int strides[4] = {in_stride};
+		if ((r = sws_scale(e->sws, planes, strides, 0, f->height, f->data, f->linesize)) < 0) {
+			return r;
+		}
+	} else {
+		// The caller's yuv420p frame, lent without a copy: the encoders we use copy the picture in
+		// avcodec_send_frame; FF_ERR_HELD reports one that did not, before the caller reuses the buffer.
+		int size = av_image_get_buffer_size(e->in_fmt, e->in_w, e->in_h, 1);
+		if ((buf = av_buffer_create((uint8_t *)src, size, no_free, NULL, AV_BUFFER_FLAG_READONLY)) == NULL) {
+			return AVERROR(ENOMEM);
+		}
+		if (e->lent == NULL && (e->lent = av_frame_alloc()) == NULL) {
+			av_buffer_unref(&buf);
+			return AVERROR(ENOMEM);
+		}
+		f = e->lent;
+		f->buf[0] = buf;
+		f->format = e->in_fmt;
+		f->width = e->in_w;
+		f->height = e->in_h;
+		av_image_fill_arrays(f->data, f->linesize, src, e->in_fmt, e->in_w, e->in_h, 1);
+	}
+	f->pts = e->pts++;
+	r = avcodec_send_frame(e->cc, f);
+	if (r < 0) {
+		logf_(&e->log, "Error sending a frame to the encoder", r);
+	} else {
+		r = drain(e);
+	}
+	if (buf != NULL) {
+		int held = av_buffer_get_ref_count(buf) > 1;
+		av_frame_unref(e->lent); // drops buf
+		buf = NULL;
+		if (held && r == 0) {
+			r = FF_ERR_HELD;
+		}
+	}
+	return r;
+}
+
+int ffenc_finish(ffenc *e) {
+	int r = avcodec_send_frame(e->cc, NULL);
+	if (r < 0 && r != AVERROR_EOF) {
+		return r;
+	}
+	if ((r = drain(e)) < 0) {
+		return r;
+	}
+	e->header = 0;
+	if ((r = av_write_trailer(e->fmt)) < 0) {
+		logf_(&e->log, "Error writing trailer", r);
+		return r;
+	}
+	if (e->fmt->pb != NULL && (r = avio_closep(&e->fmt->pb)) < 0) {
+		logf_(&e->log, e->fmt->url, r);
+		return r;
+	}
+	return 0;
+}
+
+void ffenc_log(ffenc *e, char *buf, size_t n) { log_copy(&e->log, buf, n); }
+
+void ffenc_free(ffenc *e) {
+	if (e == NULL) {
+		return;
+	}
+	if (e->fmt != NULL) {
+		if (e->fmt->pb != NULL && !(e->fmt->oformat->flags & AVFMT_NOFILE)) {
+			avio_closep(&e->fmt->pb); // an unfinished file stays, for the caller to remove
+		}
+		avformat_free_context(e->fmt);
+	}
+	avcodec_free_context(&e->cc);
+	av_packet_free(&e->pkt);
+	av_frame_free(&e->frame);
+	av_frame_free(&e->lent);
+	sws_freeContext(e->sws);
+	av_free(e->padded);
+	pthread_mutex_destroy(&e->log.mu);
+	free(e);
+}
+
+// ---- scan: what ffprobe -select_streams V:0 shows of a file's first video stream, without a process ----
+
+// video_stream is ffprobe's "V:0": the first video stream that is not a cover picture, or -1.
+static int video_stream(AVFormatContext *fmt) {
+	for (unsigned i = 0; i < fmt->nb_streams; i++) {
+		AVStream *st = fmt->streams[i];
+		if (st->codecpar->codec_type == AVMEDIA_TYPE_VIDEO && !(st->disposition & AV_DISPOSITION_ATTACHED_PIC)) {
+			return (int)i;
+		}
+	}
+	return -1;
+}
+
+int ffscan(const char *path, int packets, ffscan_result *res, char *logbuf, size_t loglen) {
+	pthread_once(&log_once, log_setup);
+	memset(res, 0, sizeof *res);
+	res->stream = -1;
+	if (loglen > 0) {
+		logbuf[0] = 0;
+	}
+	fflog *log = malloc(sizeof *log);
+	AVFormatContext *fmt = NULL;
+	AVPacket *pkt = av_packet_alloc();
+	int r = AVERROR(ENOMEM);
+	if (log == NULL || pkt == NULL) {
+		free(log);
+		av_packet_free(&pkt);
+		return r;
+	}
+	log_init(log);
+	if ((fmt = avformat_alloc_context()) == NULL) {
+		goto out;
+	}
+	fmt->opaque = log;
+	if ((r = avformat_open_input(&fmt, path, NULL, NULL)) < 0) {
+		logf_(log, path, r);
+		goto out;
+	}
+	if ((r = avformat_find_stream_info(fmt, NULL)) < 0) {
+		logf_(log, path, r);
+		goto out;
+	}
+	res->format_start = fmt->start_time;
+	res->stream = video_stream(fmt);
+	if (res->stream < 0) {
+		r = 0;
+		goto out;
+	}
+	AVStream *st = fmt->streams[res->stream];
+	res->duration = st->duration;
+	res->start = st->start_time;
+	res->tb_num = st->time_base.num;
+	res->tb_den = st->time_base.den;
+	for (unsigned i = 0; i < fmt->nb_streams; i++) {
+		if ((int)i != res->stream) {
+			fmt->streams[i]->discard = AVDISCARD_ALL;
+		}
+	}
+	int cap = 0;
+	// Like ffprobe, the listing ends at the first read error: a damaged tail gives fewer packets, not a failure.
+	while (packets && av_read_frame(fmt, pkt) >= 0) {
+		if (pkt->stream_index == res->stream) {
+			if (res->n == cap) {
+				cap = cap ? 2 * cap : 1024;
+				ffpacket *p = realloc(res->packets, (size_t)cap * sizeof *p);
+				if (p == NULL) {
+					av_packet_unref(pkt);
+					r = AVERROR(ENOMEM);
+					goto out;
+				}
+				res->packets = p;
+			}
+			res->packets[res->n++] = (ffpacket){pkt->pts, pkt->dts, pkt->flags};
+		}
+		av_packet_unref(pkt);
+	}
+	r = 0;
+out:
+	avformat_close_input(&fmt); // NULL-safe
+	log_copy(log, logbuf, loglen);
+	pthread_mutex_destroy(&log->mu);
+	free(log);
+	av_packet_free(&pkt);
+	return r;
+}
+
+void ffscan_free(ffscan_result *res) {
+	free(res->packets);
+	res->packets = NULL;
+}
+
+// ---- probe: ffprobe -show_format -show_streams, the fields Probe reads ----
+
+static void copy_name(char *dst, size_t n, const char *src) {
+	snprintf(dst, n, "%s", src != NULL ? src : "");
+}
+
+int ffprobe_file(const char *path, ffprobe_result *res, char *logbuf, size_t loglen) {
+	pthread_once(&log_once, log_setup);
+	memset(res, 0, sizeof *res);
+	if (loglen > 0) {
+		logbuf[0] = 0;
+	}
+	fflog *log = malloc(sizeof *log);
+	if (log == NULL) {
+		return AVERROR(ENOMEM);
+	}
+	log_init(log);
+	AVFormatContext *fmt = avformat_alloc_context();
+	int r = AVERROR(ENOMEM);
+	if (fmt == NULL) {
+		goto out;
+	}
+	fmt->opaque = log;
+	if ((r = avformat_open_input(&fmt, path, NULL, NULL)) < 0) {
+		logf_(log, path, r);
+		goto out;
+	}
+	if ((r = avformat_find_stream_info(fmt, NULL)) < 0) {
+		logf_(log, path, r);
+		goto out;
+	}
+	copy_name(res->format, sizeof res->format, fmt->iformat->name);
+	res->duration = fmt->duration;
+	res->n = (int)fmt->nb_streams;
+	if (res->n > 0 && (res->streams = calloc((size_t)res->n, sizeof *res->streams)) == NULL) {
+		r = AVERROR(ENOMEM);
+		goto out;
+	}
+	for (int i = 0; i < res->n; i++) {
+		AVStream *st = fmt->streams[i];
+		AVCodecParameters *par = st->codecpar;
+		ffstream_info *s = &res->streams[i];
+		copy_name(s->type, sizeof s->type, av_get_media_type_string(par->codec_type));
+		const AVCodecDescriptor *desc = avcodec_descriptor_get(par->codec_id);
+		copy_name(s->codec, sizeof s->codec, desc != NULL ? desc->name : NULL);
+		s->attached_pic = (st->disposition & AV_DISPOSITION_ATTACHED_PIC) != 0;
+		s->duration = st->duration;
+		s->tb_num = st->time_base.num;
+		s->tb_den = st->time_base.den;
+		if (par->codec_type != AVMEDIA_TYPE_VIDEO) {
+			continue;
+		}
+		s->width = par->width;
+		s->height = par->height;
+		copy_name(s->pix_fmt, sizeof s->pix_fmt, av_get_pix_fmt_name(par->format));
+		s->r_num = st->r_frame_rate.num;
+		s->r_den = st->r_frame_rate.den;
+		s->avg_num = st->avg_frame_rate.num;
+		s->avg_den = st->avg_frame_rate.den;
+		s->bits_per_raw_sample = par->bits_per_raw_sample;
+		if (par->color_space != AVCOL_SPC_UNSPECIFIED) {
+			copy_name(s->space, sizeof s->space, av_color_space_name(par->color_space));
+		}
+		if (par->color_range != AVCOL_RANGE_UNSPECIFIED) {
+			copy_name(s->range, sizeof s->range, av_color_range_name(par->color_range));
+		}
+		if (par->color_primaries != AVCOL_PRI_UNSPECIFIED) {
+			copy_name(s->primaries, sizeof s->primaries, av_color_primaries_name(par->color_primaries));
+		}
+		if (par->color_trc != AVCOL_TRC_UNSPECIFIED) {
+			copy_name(s->transfer, sizeof s->transfer, av_color_transfer_name(par->color_trc));
+		}
+		size_t size = 0;
+		const uint8_t *matrix = av_stream_get_side_data(st, AV_PKT_DATA_DISPLAYMATRIX, &size);
+		if (matrix != NULL && size >= 9 * sizeof(int32_t)) {
+			s->has_rotation = 1;
+			s->rotation = av_display_rotation_get((const int32_t *)matrix);
+		}
+		const AVDictionaryEntry *tag = av_dict_get(st->metadata, "rotate", NULL, 0);
+		copy_name(s->rotate_tag, sizeof s->rotate_tag, tag != NULL ? tag->value : NULL);
+	}
+	r = 0;
+out:
+	avformat_close_input(&fmt);
+	log_copy(log, logbuf, loglen);
+	pthread_mutex_destroy(&log->mu);
+	free(log);
+	return r;
+}
+
+void ffprobe_free(ffprobe_result *res) {
+	free(res->streams);
+	res->streams = NULL;
+}

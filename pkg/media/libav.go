@@ -1,0 +1,334 @@
+package media
+
+// #cgo pkg-config: libavformat libavcodec libswscale libavutil
+// #include <stdlib.h>
+// #include <libavcodec/packet.h>
+// #include <libavutil/error.h>
+// #include "libav.h"
+import "C"
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"unsafe"
+)
+
+// Decoding and encoding in this process with FFmpeg's libraries (libav.c): the same work as the ffmpeg command
+// without a second process, and without every frame crossing a pipe twice (decoder -> us -> encoder). On a 2-core
+// machine the pipes cost more than the 5% a no-op pipeline may add over a plain transcode (docs/BENCHMARKS.md).
+// Frames are passed to C by pointer for the length of one call, never kept.
+
+// libavLog reads what FFmpeg logged for one decoder or encoder, as the ffmpeg command would have printed it.
+func libavLog(read func(*C.char, C.size_t)) string {
+	buf := make([]byte, 4096)
+	read((*C.char)(unsafe.Pointer(&buf[0])), C.size_t(len(buf)))
+	return C.GoString((*C.char)(unsafe.Pointer(&buf[0])))
+}
+
+// averror describes an FFmpeg error code.
+func averror(code C.int) string {
+	switch code {
+	case C.FF_ERR_NO_VIDEO:
+		return "no video stream"
+	case C.FF_ERR_NO_CODEC:
+		return "codec not available"
+	case C.FF_ERR_HELD:
+		return "the encoder kept a frame it was lent"
+	case C.FF_ERR_OPTION:
+		return "unknown encoder option"
+	}
+	buf := make([]byte, 128)
+	C.av_strerror(code, (*C.char)(unsafe.Pointer(&buf[0])), C.size_t(len(buf)))
+	return C.GoString((*C.char)(unsafe.Pointer(&buf[0])))
+}
+
+// libavError is the *Error for code: the detail is the last line FFmpeg logged, or the code's meaning.
+func libavError(path string, sentinel error, code C.int, log string) *Error {
+	if log == "" {
+		log = averror(code)
+	}
+	return newError(path, sentinel, log, path)
+}
+
+// cPixFmt maps our pixel formats to libav.h's.
+func cPixFmt(pixFmt string) C.int {
+	if pixFmt == PixFmtYUV420P {
+		return C.FF_YUV420P
+	}
+	return C.FF_BGR24
+}
+
+// libavDecoder decodes with libavformat and libavcodec and converts with libswscale.
+type libavDecoder struct {
+	cfg DecoderConfig
+	ctx context.Context
+	d   *C.ffdec
+}
+
+func newLibavDecoder(ctx context.Context, cfg DecoderConfig) (*libavDecoder, error) {
+	d := C.ffdec_new()
+	if d == nil {
+		return nil, fmt.Errorf("media: decode %s: out of memory", cfg.Path)
+	}
+	path := C.CString(cfg.Path)
+	defer C.free(unsafe.Pointer(path))
+	if r := C.ffdec_open(d, path, C.int(cfg.Threads), C.int(cfg.Width), C.int(cfg.Height), cPixFmt(cfg.PixFmt)); r < 0 {
+		log := libavLog(func(b *C.char, n C.size_t) { C.ffdec_log(d, b, n) })
+		C.ffdec_free(d)
+		if r == C.FF_ERR_NO_VIDEO {
+			return nil, &Error{Path: cfg.Path, Err: ErrNoVideo}
+		}
+		if log == "" {
+			log = averror(r)
+		}
+		e := inputError(cfg.Path, log, cfg.Path)
+		if e.Err == ErrNotMedia {
+			e.Err = ErrFFmpeg // as from the ffmpeg command: Probe is where files are told apart
+		}
+		return nil, e
+	}
+	return &libavDecoder{cfg: cfg, ctx: ctx, d: d}, nil
+}
+
+func (d *libavDecoder) read(frame []byte) error {
+	if err := d.ctx.Err(); err != nil {
+		return fmt.Errorf("media: decode %s: %w", d.cfg.Path, err)
+	}
+	r := C.ffdec_read(d.d, (*C.uint8_t)(unsafe.Pointer(&frame[0])))
+	if r == 0 {
+		return nil
+	}
+	log := libavLog(func(b *C.char, n C.size_t) { C.ffdec_log(d.d, b, n) })
+	if r != C.AVERROR_EOF {
+		return libavError(d.cfg.Path, ErrFFmpeg, r, log)
+	}
+	return endOfStream(d.cfg.Path, log, d.cfg.Path)
+}
+
+func (d *libavDecoder) close() {
+	C.ffdec_free(d.d)
+	d.d = nil
+}
+
+// libavEncoder encodes with libavcodec and muxes with libavformat.
+type libavEncoder struct {
+	cfg EncoderConfig
+	ctx context.Context
+	e   *C.ffenc
+}
+
+func newLibavEncoder(ctx context.Context, cfg EncoderConfig) (*libavEncoder, error) {
+	e := C.ffenc_new()
+	if e == nil {
+		return nil, fmt.Errorf("media: encode %s: out of memory", cfg.Path)
+	}
+	var opts []string
+	for _, o := range codecOptions(cfg) {
+		opts = append(opts, o[0]+"="+o[1])
+	}
+	var tag C.uint32_t
+	if t := codecTag(cfg); len(t) == 4 {
+		tag = C.uint32_t(t[0]) | C.uint32_t(t[1])<<8 | C.uint32_t(t[2])<<16 | C.uint32_t(t[3])<<24
+	}
+	strs := []string{cfg.Path, containerFormats[strings.ToLower(filepath.Ext(cfg.Path))], cfg.codec(), strings.Join(opts, "\n"),
+		cfg.Color.Space, cfg.Color.Range, cfg.Color.Primaries, cfg.Color.Transfer}
+	cs := make([]*C.char, len(strs))
+	for i, s := range strs {
+		cs[i] = C.CString(s)
+		defer C.free(unsafe.Pointer(cs[i]))
+	}
+	lossless := C.int(0)
+	if cfg.codec() == CodecLossless {
+		lossless = 1
+	}
+	r := C.ffenc_open(e, cs[0], cs[1], cs[2], C.int(cfg.Width), C.int(cfg.Height), cPixFmt(cfg.PixFmt), lossless,
+		C.int(cfg.FrameRate.Num), C.int(cfg.FrameRate.Den), C.int(cfg.timescale()), C.int(cfg.Threads), cs[3],
+		cs[4], cs[5], cs[6], cs[7], tag)
+	enc := &libavEncoder{cfg: cfg, ctx: ctx, e: e}
+	if r < 0 {
+		err := enc.error(r)
+		enc.abort()
+		return nil, err
+	}
+	return enc, nil
+}
+
+func (e *libavEncoder) error(code C.int) error {
+	if err := e.ctx.Err(); err != nil {
+		return fmt.Errorf("media: encode %s: %w", e.cfg.Path, err)
+	}
+	return libavError(e.cfg.Path, ErrFFmpeg, code, libavLog(func(b *C.char, n C.size_t) { C.ffenc_log(e.e, b, n) }))
+}
+
+func (e *libavEncoder) write(frame []byte) error {
+	if err := e.ctx.Err(); err != nil {
+		return fmt.Errorf("media: encode %s: %w", e.cfg.Path, err)
+	}
+	if r := C.ffenc_write(e.e, (*C.uint8_t)(unsafe.Pointer(&frame[0]))); r < 0 {
+		return e.error(r)
+	}
+	return nil
+}
+
+func (e *libavEncoder) finish() error {
+	defer e.abort()
+	if err := e.ctx.Err(); err != nil {
+		return fmt.Errorf("media: encode %s: %w", e.cfg.Path, err)
+	}
+	if r := C.ffenc_finish(e.e); r < 0 {
+		return e.error(r)
+	}
+	return nil
+}
+
+func (e *libavEncoder) abort() {
+	if e.e != nil {
+		C.ffenc_free(e.e)
+		e.e = nil
+	}
+}
+
+// videoScan is what ffprobe -select_streams V:0 shows of a file, read in this process by libavformat: a probe
+// costs a few milliseconds instead of an ffprobe process (~70 ms each on 2 cores, and a job ran six).
+type videoScan struct {
+	found       bool     // the file has a video stream (not a cover picture)
+	timeBase    Rational // the stream's
+	start       float64  // stream start, seconds; NaN if unknown
+	durationTS  int64    // stream duration in timeBase units; 0 if unknown
+	formatStart float64  // container start, seconds; NaN if unknown
+	packets     []rawPacket
+}
+
+// scanVideo reads path's first video stream; with packets, every packet's timestamps and flags too (nothing is
+// decoded). A file libavformat cannot open is an *Error classified as ffprobe's failures are.
+func scanVideo(ctx context.Context, path string, packets bool) (*videoScan, error) {
+	if err := CheckInput(path); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("media: probe %s: %w", path, err)
+	}
+	cpath := C.CString(path)
+	defer C.free(unsafe.Pointer(cpath))
+	var res C.ffscan_result
+	logBuf := make([]byte, 4096)
+	withPackets := C.int(0)
+	if packets {
+		withPackets = 1
+	}
+	r := C.ffscan(cpath, withPackets, &res, (*C.char)(unsafe.Pointer(&logBuf[0])), C.size_t(len(logBuf)))
+	defer C.ffscan_free(&res)
+	if r < 0 {
+		log := C.GoString((*C.char)(unsafe.Pointer(&logBuf[0])))
+		if log == "" {
+			log = averror(r)
+		}
+		return nil, inputError(path, log, path)
+	}
+	s := &videoScan{found: res.stream >= 0, formatStart: math.NaN(), start: math.NaN()}
+	if res.format_start != avNoPTS {
+		s.formatStart = ffprobeTime(int64(res.format_start), Rational{1, 1_000_000})
+	}
+	if !s.found {
+		return s, nil
+	}
+	s.timeBase = Rational{int(res.tb_num), int(res.tb_den)}
+	if res.start != avNoPTS {
+		s.start = ffprobeTime(int64(res.start), s.timeBase)
+	}
+	if res.duration != avNoPTS {
+		s.durationTS = int64(res.duration)
+	}
+	if res.n > 0 {
+		for _, p := range unsafe.Slice(res.packets, int(res.n)) {
+			raw := rawPacket{pts: math.NaN(), dts: math.NaN(), key: p.flags&C.AV_PKT_FLAG_KEY != 0,
+				discard: p.flags&C.AV_PKT_FLAG_DISCARD != 0}
+			if p.pts != avNoPTS {
+				raw.pts = ffprobeTime(int64(p.pts), s.timeBase)
+			}
+			if p.dts != avNoPTS {
+				raw.dts = ffprobeTime(int64(p.dts), s.timeBase)
+			}
+			s.packets = append(s.packets, raw)
+		}
+	}
+	return s, nil
+}
+
+// avNoPTS is FFmpeg's AV_NOPTS_VALUE ("no timestamp"): INT64_MIN, a macro cgo cannot evaluate.
+const avNoPTS = math.MinInt64
+
+// ffprobeTime is ts in seconds exactly as ffprobe prints it (ts * time base, "%f": six decimals), so that
+// times compare equal whichever read them.
+func ffprobeTime(ts int64, tb Rational) float64 {
+	v, _ := strconv.ParseFloat(strconv.FormatFloat(float64(ts)*(float64(tb.Num)/float64(tb.Den)), 'f', 6, 64), 64)
+	return v
+}
+
+// probeFile reads, in this process, the fields Probe takes from ffprobe -show_format -show_streams, in ffprobe's
+// own JSON shapes, so that infoFrom reads both the same way.
+func probeFile(ctx context.Context, path string) (*probeOutput, error) {
+	if err := CheckInput(path); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("media: probe %s: %w", path, err)
+	}
+	cpath := C.CString(path)
+	defer C.free(unsafe.Pointer(cpath))
+	var res C.ffprobe_result
+	logBuf := make([]byte, 4096)
+	r := C.ffprobe_file(cpath, &res, (*C.char)(unsafe.Pointer(&logBuf[0])), C.size_t(len(logBuf)))
+	defer C.ffprobe_free(&res)
+	if r < 0 {
+		log := C.GoString((*C.char)(unsafe.Pointer(&logBuf[0])))
+		if log == "" {
+			log = averror(r)
+		}
+		return nil, inputError(path, log, path)
+	}
+	seconds := func(ts int64, tb Rational) string {
+		if ts == avNoPTS || tb.Den == 0 {
+			return ""
+		}
+		return strconv.FormatFloat(float64(ts)*(float64(tb.Num)/float64(tb.Den)), 'f', 6, 64)
+	}
+	p := &probeOutput{}
+	p.Format = &struct {
+		FormatName string            `json:"format_name"`
+		Duration   string            `json:"duration"`
+		Tags       map[string]string `json:"tags"`
+	}{FormatName: C.GoString(&res.format[0]), Duration: seconds(int64(res.duration), Rational{1, 1_000_000})}
+	if res.n > 0 {
+		for _, s := range unsafe.Slice(res.streams, int(res.n)) {
+			ps := probeStream{
+				CodecName: C.GoString(&s.codec[0]), CodecType: C.GoString(&s._type[0]),
+				Width: int(s.width), Height: int(s.height), PixFmt: C.GoString(&s.pix_fmt[0]),
+				RFrameRate:   fmt.Sprintf("%d/%d", int(s.r_num), int(s.r_den)),
+				AvgFrameRate: fmt.Sprintf("%d/%d", int(s.avg_num), int(s.avg_den)),
+				ColorSpace:   C.GoString(&s.space[0]), ColorRange: C.GoString(&s._range[0]),
+				ColorPrimaries: C.GoString(&s.primaries[0]), ColorTransfer: C.GoString(&s.transfer[0]),
+				Duration:    seconds(int64(s.duration), Rational{int(s.tb_num), int(s.tb_den)}),
+				Disposition: map[string]int{"attached_pic": int(s.attached_pic)},
+			}
+			if s.bits_per_raw_sample > 0 {
+				ps.BitsPerRawSample = strconv.Itoa(int(s.bits_per_raw_sample))
+			}
+			if tag := C.GoString(&s.rotate_tag[0]); tag != "" {
+				ps.Tags = map[string]string{"rotate": tag}
+			}
+			if s.has_rotation != 0 {
+				rot := float64(s.rotation)
+				ps.SideDataList = append(ps.SideDataList, struct {
+					Rotation *float64 `json:"rotation"`
+				}{&rot})
+			}
+			p.Streams = append(p.Streams, ps)
+		}
+	}
+	return p, nil
+}

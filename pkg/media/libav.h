@@ -1,0 +1,93 @@
+// In-process decoding and encoding with FFmpeg's libraries (libavformat, libavcodec, libswscale): the same work
+// the ffmpeg command does for the Decoder and Encoder, without a second process and without every frame crossing a
+// pipe twice. See libav.c.
+#ifndef FACEFLEET_LIBAV_H
+#define FACEFLEET_LIBAV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+// Errors of our own, beside FFmpeg's AVERROR codes (which are small negative numbers).
+#define FF_ERR_NO_VIDEO (-0x46460001) // the file has no video stream
+#define FF_ERR_NO_CODEC (-0x46460002) // no decoder or encoder for the stream or name
+#define FF_ERR_HELD (-0x46460003)     // the encoder kept a reference to a frame it was lent
+#define FF_ERR_OPTION (-0x46460004)   // an encoder option was not used (misspelt or not for this codec)
+
+// Pixel formats of the frames the Go side reads and writes.
+enum { FF_BGR24 = 0, FF_YUV420P = 1 };
+
+typedef struct ffdec ffdec;
+typedef struct ffenc ffenc;
+
+ffdec *ffdec_new(void);
+int ffdec_open(ffdec *d, const char *path, int threads, int width, int height, int pixfmt);
+// ffdec_read fills dst (FrameBytes of the configured size and format) with the next frame: 0, AVERROR_EOF after
+// the last frame, or another error. Frames that fail to decode are skipped and counted (ffdec_damaged).
+int ffdec_read(ffdec *d, uint8_t *dst);
+int ffdec_damaged(ffdec *d);
+void ffdec_free(ffdec *d);
+
+ffenc *ffenc_new(void);
+// ffenc_open opens the encoder and writes the container header. opts are the codec's options as "key=value" lines
+// separated by '\n'; every one must be used. Colour names may be "" (unspecified).
+int ffenc_open(ffenc *e, const char *path, const char *format, const char *codec, int width, int height,
+               int in_pixfmt, int lossless, int rate_num, int rate_den, int timescale, int threads, const char *opts,
+               const char *colorspace, const char *range, const char *primaries, const char *transfer,
+               uint32_t codec_tag);
+int ffenc_write(ffenc *e, const uint8_t *src);
+// ffenc_finish drains the encoder and writes the trailer; the file is complete when it returns 0.
+int ffenc_finish(ffenc *e);
+void ffenc_free(ffenc *e);
+
+// The last error-level messages FFmpeg logged about this decoder's or encoder's contexts ("" if none), as the
+// ffmpeg command prints them at -v error; n bytes at most, NUL-terminated.
+void ffdec_log(ffdec *d, char *buf, size_t n);
+void ffenc_log(ffenc *e, char *buf, size_t n);
+
+// ffscan reads what ffprobe -select_streams V:0 would show of path's first video stream (stream -1 if none):
+// its time base, start and duration, the container's start (AV_TIME_BASE units), and with packets != 0 every
+// packet's timestamps and flags, in file order. Times are AV_NOPTS_VALUE where unknown. packets is malloc'd:
+// ffscan_free releases it.
+typedef struct {
+	int64_t pts, dts;
+	int flags;
+} ffpacket;
+
+typedef struct {
+	int stream;
+	int tb_num, tb_den;
+	int64_t start, duration, format_start;
+	ffpacket *packets;
+	int n;
+} ffscan_result;
+
+int ffscan(const char *path, int packets, ffscan_result *res, char *log, size_t loglen);
+void ffscan_free(ffscan_result *res);
+
+// ffprobe_file reads what Probe takes from ffprobe -show_format -show_streams. Names are "" where ffprobe prints
+// "unknown"; durations are in the stream's time base (the container's in AV_TIME_BASE), AV_NOPTS_VALUE if unknown.
+typedef struct {
+	char type[16], codec[32], pix_fmt[32];
+	char space[32], range[16], primaries[32], transfer[32];
+	char rotate_tag[32];
+	int width, height;
+	int r_num, r_den, avg_num, avg_den;
+	int bits_per_raw_sample;
+	int attached_pic;
+	int has_rotation;
+	double rotation; // the display matrix's, counter-clockwise degrees
+	int64_t duration;
+	int tb_num, tb_den;
+} ffstream_info;
+
+typedef struct {
+	char format[64];
+	int64_t duration;
+	ffstream_info *streams;
+	int n;
+} ffprobe_result;
+
+int ffprobe_file(const char *path, ffprobe_result *res, char *log, size_t loglen);
+void ffprobe_free(ffprobe_result *res);
+
+#endif

@@ -1,0 +1,310 @@
+package media
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/facefleet/facefleet/internal/testenv"
+)
+
+// decodeAll returns every frame of path as cfg decodes it.
+func decodeAll(t *testing.T, cfg DecoderConfig) [][]byte {
+	t.Helper()
+	dec, err := NewDecoder(testCtx(t), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dec.Close()
+	var out [][]byte
+	for {
+		frame := make([]byte, dec.FrameSize())
+		err := dec.Read(frame)
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		if err != nil {
+			t.Fatalf("frame %d: %v", len(out), err)
+		}
+		out = append(out, frame)
+	}
+}
+
+// TestInProcessDecoderMatchesFFmpeg: the in-process decoder gives exactly the ffmpeg command's frames, byte for
+// byte: same-size pass-through, bgr24 with the source's matrix and range, bicubic scaling, 10-bit input.
+func TestInProcessDecoderMatchesFFmpeg(t *testing.T) {
+	plain := clip(t, "plain.mp4", 1)
+	for _, tc := range []struct {
+		name   string
+		src    string
+		w, h   int
+		pixFmt string
+	}{
+		{"bgr24", plain, 400, 300, ""},
+		{"yuv420p", plain, 400, 300, PixFmtYUV420P},
+		{"scaled bgr24", plain, 320, 240, ""},
+		{"scaled yuv420p", plain, 200, 150 + 2, PixFmtYUV420P},
+		{"bt709 tagged", clip(t, "bt709.mp4", 1, "-colorspace", "bt709", "-color_range", "tv"), 400, 300, ""},
+		{"full range", clip(t, "full.mp4", 1, "-pix_fmt", "yuvj420p"), 400, 300, ""},
+		{"10-bit", clip(t, "ten.mp4", 1, "-pix_fmt", "yuv420p10le"), 400, 300, PixFmtYUV420P},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := DecoderConfig{Path: tc.src, Width: tc.w, Height: tc.h, PixFmt: tc.pixFmt}
+			got := decodeAll(t, cfg)
+			cfg.Process = true
+			want := decodeAll(t, cfg)
+			if len(got) != len(want) || len(got) != 25 {
+				t.Fatalf("%d frames in process, %d from ffmpeg, want 25", len(got), len(want))
+			}
+			for i := range got {
+				if !bytes.Equal(got[i], want[i]) {
+					t.Fatalf("frame %d differs from ffmpeg's (PSNR %.1f dB)", i, framePSNR(got[i], want[i]))
+				}
+			}
+		})
+	}
+}
+
+// TestInProcessEncoderMatchesFFmpeg: the in-process encoder writes the ffmpeg command's video: the same pictures
+// (single-threaded x264 is deterministic, so the same bytes decoded) and the same stream description.
+func TestInProcessEncoderMatchesFFmpeg(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name string
+		cfg  EncoderConfig
+	}{
+		{"bgr24 odd size", EncoderConfig{Path: "odd.mp4", Width: 41, Height: 31, FrameRate: Rational{30000, 1001}}},
+		{"yuv420p tagged", EncoderConfig{Path: "yuv.mp4", Width: 64, Height: 48, FrameRate: Rational{25, 1}, PixFmt: PixFmtYUV420P,
+			Color: Color{Space: "bt470bg", Range: "tv", Primaries: "bt470bg", Transfer: "smpte170m"}}},
+		{"h265 mov", EncoderConfig{Path: "h265.mov", Width: 64, Height: 48, FrameRate: Rational{24, 1}, Codec: CodecH265, Lookahead: 5}},
+		{"vp9", EncoderConfig{Path: "vp9.webm", Width: 64, Height: 48, FrameRate: Rational{25, 1}, Codec: CodecVP9}},
+		{"lossless", EncoderConfig{Path: "ll.mkv", Width: 41, Height: 31, FrameRate: Rational{25, 1}, Codec: CodecLossless}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := frames(tc.cfg.Width, tc.cfg.Height, 12)
+			if tc.cfg.PixFmt == PixFmtYUV420P {
+				for i := range in {
+					in[i] = in[i][:FrameBytes(PixFmtYUV420P, tc.cfg.Width, tc.cfg.Height)]
+				}
+			}
+			tc.cfg.Quality, tc.cfg.Threads = DefaultQuality, 1
+			paths := map[bool]string{}
+			for _, process := range []bool{false, true} {
+				cfg := tc.cfg
+				cfg.Process = process
+				cfg.Path = filepath.Join(dir, map[bool]string{false: "lib-", true: "cmd-"}[process]+tc.cfg.Path)
+				if err := encodeAll(cfg, in); err != nil {
+					t.Fatal(err)
+				}
+				paths[process] = cfg.Path
+			}
+			w, h, pixFmt := tc.cfg.Width, tc.cfg.Height, PixFmtBGR24 // lossless: RGB at any size
+			if tc.cfg.codec() != CodecLossless {
+				w, h = tc.cfg.OutputSize()
+				pixFmt = PixFmtYUV420P // what was encoded, unconverted
+			}
+			got := decodeAll(t, DecoderConfig{Path: paths[false], Width: w, Height: h, PixFmt: pixFmt})
+			want := decodeAll(t, DecoderConfig{Path: paths[true], Width: w, Height: h, PixFmt: pixFmt})
+			if len(got) != len(want) || len(got) != len(in) {
+				t.Fatalf("%d frames in process, %d from ffmpeg, want %d", len(got), len(want), len(in))
+			}
+			for i := range got {
+				if !bytes.Equal(got[i], want[i]) {
+					t.Errorf("frame %d differs from ffmpeg's (PSNR %.1f dB)", i, framePSNR(got[i], want[i]))
+				}
+			}
+			a, b := describe(t, paths[false]), describe(t, paths[true])
+			if a != b {
+				t.Errorf("stream in process:\n%s\nfrom ffmpeg:\n%s", a, b)
+			}
+		})
+	}
+}
+
+// framePSNR is the PSNR of b against a, two frames of the same size.
+func framePSNR(a, b []byte) float64 {
+	var sum float64
+	for i := range a {
+		d := float64(a[i]) - float64(b[i])
+		sum += d * d
+	}
+	return 10 * math.Log10(255*255/(sum/float64(len(a))))
+}
+
+// describe is ffprobe's description of path's video stream, the fields a player and the concat demuxer read.
+func describe(t *testing.T, path string) string {
+	t.Helper()
+	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "v:0", "-of", "default=nw=1", "-show_entries",
+		"stream=codec_name,profile,codec_tag_string,width,height,pix_fmt,color_range,color_space,color_transfer,"+
+			"color_primaries,r_frame_rate,avg_frame_rate,time_base,duration_ts,nb_frames,has_b_frames", path).Output()
+	if err != nil {
+		t.Fatalf("ffprobe %s: %v", path, err)
+	}
+	return string(out)
+}
+
+// ffprobeIndex is ScanFrames done by ffprobe, the reference for the in-process scan.
+func ffprobeIndex(t *testing.T, path string) *FrameIndex {
+	t.Helper()
+	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "V:0",
+		"-show_entries", "packet=pts_time,dts_time,flags", "-of", "compact=p=0", path).Output()
+	if err != nil {
+		t.Fatalf("ffprobe %s: %v", path, err)
+	}
+	var raw []rawPacket
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		p := rawPacket{pts: math.NaN(), dts: math.NaN()}
+		for _, kv := range strings.Split(line, "|") {
+			k, v, _ := strings.Cut(kv, "=")
+			f, err := strconv.ParseFloat(v, 64)
+			switch {
+			case k == "pts_time" && err == nil:
+				p.pts = f
+			case k == "dts_time" && err == nil:
+				p.dts = f
+			case k == "flags":
+				p.key, p.discard = strings.Contains(v, "K"), strings.Contains(v, "D")
+			}
+		}
+		raw = append(raw, p)
+	}
+	return indexPackets(raw)
+}
+
+// TestScanMatchesFFprobe: the in-process scan gives ffprobe's packets, times and flags: B-frames, a variable
+// rate, an edit list that hides packets, a cut-off file, audio before video; and the stitch's probes agree too.
+func TestScanMatchesFFprobe(t *testing.T) {
+	dir := t.TempDir()
+	plain := clip(t, "plain.mp4", 2)
+	cut := filepath.Join(dir, "cut.mp4")
+	ffmpeg(t, "-ss", "0.5", "-i", plain, "-c", "copy", cut)
+	vfr := filepath.Join(dir, "vfr.mkv")
+	ffmpeg(t, "-f", "lavfi", "-i", "testsrc=s=64x48:r=25:d=1", "-vf", "setpts='(N+gte(N,10)*25)/25/TB'",
+		"-fps_mode", "passthrough", "-c:v", "libx264", "-preset", "ultrafast", vfr)
+	fast := clip(t, "fast.mp4", 2, "-movflags", "+faststart")
+	data, err := os.ReadFile(fast)
+	if err != nil {
+		t.Fatal(err)
+	}
+	half := filepath.Join(dir, "half.mp4")
+	if err := os.WriteFile(half, data[:len(data)/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	late := filepath.Join(dir, "late.mkv")
+	ffmpeg(t, "-f", "lavfi", "-i", "sine=d=2", "-itsoffset", "0.2", "-i", plain, "-map", "0:a", "-map", "1:v",
+		"-c:v", "copy", "-c:a", "aac", late)
+	for _, path := range []string{plain, cut, vfr, half, late} {
+		got, err := ScanFrames(testCtx(t), path)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		want := ffprobeIndex(t, path)
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: in process %d frames, keyframes %v, %d discarded, pts %v;\nffprobe %d, %v, %d, %v", filepath.Base(path),
+				got.Count, got.Keyframes, got.Discarded, got.PTS[:5], want.Count, want.Keyframes, want.Discarded, want.PTS[:5])
+		}
+	}
+	if d, err := videoDelay(testCtx(t), late); err != nil || math.Abs(d-0.2) > 0.05 { // 0.2 s plus the AAC encoder's priming
+		t.Errorf("video delay of %s: %v, %v; want 0.2", late, d, err)
+	}
+	if d, err := streamDuration(testCtx(t), plain); err != nil || d != "2.000000" {
+		t.Errorf("duration of %s: %q, %v", plain, d, err)
+	}
+	if _, err := ScanFrames(testCtx(t), filepath.Join(dir, "none.mp4")); !errors.Is(err, ErrNotFound) {
+		t.Errorf("missing file: %v", err)
+	}
+	text := filepath.Join(dir, "text.mp4")
+	if err := os.WriteFile(text, []byte("not a video"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = ScanFrames(testCtx(t), text)
+	checkInputError(t, err, text, ErrNotMedia)
+	audio := filepath.Join(dir, "audio.m4a")
+	ffmpeg(t, "-f", "lavfi", "-i", "sine=d=1", audio)
+	if _, err := ScanFrames(testCtx(t), audio); !errors.Is(err, ErrNoVideo) {
+		t.Errorf("audio only: %v", err)
+	}
+}
+
+// ffprobeInfo is Probe done by the ffprobe command, the reference for the in-process probe.
+func ffprobeInfo(path string) (*Info, error) {
+	out, err := ffprobe(context.Background(), "probe", path, "-of", "json", "-show_format", "-show_streams")
+	if err != nil {
+		return nil, err
+	}
+	var p probeOutput
+	if err := json.Unmarshal(out, &p); err != nil {
+		return nil, err
+	}
+	if p.Format == nil || len(p.Streams) == 0 {
+		return nil, &Error{Path: path, Err: ErrNotMedia, Detail: "no streams"}
+	}
+	return infoFrom(path, &p)
+}
+
+// TestProbeMatchesFFprobe: Probe in process gives ffprobe's Info for every sample video and face image, a
+// rotated file, a VFR file, colour tags and 10 bits, and fails the same way on bad files.
+func TestProbeMatchesFFprobe(t *testing.T) {
+	dir := t.TempDir()
+	var paths []string
+	for _, sub := range []string{"videos", "faces"} {
+		entries, err := os.ReadDir(filepath.Join(testenv.SharedDir(t), "assets", sub))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			paths = append(paths, filepath.Join(testenv.SharedDir(t), "assets", sub, e.Name()))
+		}
+	}
+	rotated := filepath.Join(dir, "rotated.mp4")
+	ffmpeg(t, "-i", clip(t, "r.mp4", 1), "-c", "copy", "-metadata:s:v:0", "rotate=90", rotated)
+	tagged := clip(t, "tagged.mp4", 1, "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709", "-color_range", "tv")
+	ten := clip(t, "ten.mkv", 1, "-pix_fmt", "yuv420p10le")
+	withAudio := clipWith(t, "audio.mov", 1, []string{"-f", "lavfi", "-i", "sine=d=1"}, "-c:a", "aac")
+	vfr := filepath.Join(dir, "vfr.mkv")
+	ffmpeg(t, "-f", "lavfi", "-i", "testsrc=s=64x48:r=25:d=1", "-vf", "setpts='(N+gte(N,10)*25)/25/TB'",
+		"-fps_mode", "passthrough", "-c:v", "libx264", "-preset", "ultrafast", vfr)
+	audioOnly := filepath.Join(dir, "audio.m4a")
+	ffmpeg(t, "-f", "lavfi", "-i", "sine=d=1", audioOnly)
+	text := filepath.Join(dir, "text.mp4")
+	if err := os.WriteFile(text, []byte("not a video"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(clip(t, "cut.mp4", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	noMoov := filepath.Join(dir, "nomoov.mp4") // moov at the end, cut off: an interrupted recording
+	if err := os.WriteFile(noMoov, data[:len(data)/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	paths = append(paths, rotated, tagged, ten, withAudio, vfr, audioOnly, text, noMoov)
+	for _, path := range paths {
+		got, gerr := Probe(testCtx(t), path)
+		want, werr := ffprobeInfo(path)
+		switch {
+		case werr != nil:
+			var we, ge *Error
+			if !errors.As(werr, &we) || !errors.As(gerr, &ge) || we.Err != ge.Err {
+				t.Errorf("%s: in process %v, ffprobe %v", filepath.Base(path), gerr, werr)
+			}
+		case gerr != nil:
+			t.Errorf("%s: %v (ffprobe read it)", filepath.Base(path), gerr)
+		case !reflect.DeepEqual(got, want):
+			t.Errorf("%s:\nin process %+v\nffprobe    %+v", filepath.Base(path), *got, *want)
+		}
+	}
+	if info, err := Probe(testCtx(t), rotated); err != nil || info.Rotation != 270 && info.Rotation != 90 {
+		t.Errorf("rotated: %+v, %v", info, err)
+	}
+}
