@@ -103,8 +103,12 @@ func (d *libavDecoder) read(frame []byte) error {
 		return nil
 	}
 	log := libavLog(func(b *C.char, n C.size_t) { C.ffdec_log(d.d, b, n) })
-	if r != C.AVERROR_EOF {
+	switch {
+	case r != C.AVERROR_EOF:
 		return libavError(d.cfg.Path, ErrFFmpeg, r, log)
+	case C.ffdec_damaged(d.d) > 0:
+		// Packets that failed to decode, or a read error that ended the stream early: frames are missing.
+		return libavError(d.cfg.Path, ErrTruncated, r, log)
 	}
 	return endOfStream(d.cfg.Path, log, d.cfg.Path)
 }

@@ -72,7 +72,10 @@ const (
 	// SmallLookahead is the encoder lookahead the plan falls back to (and --memory-optimization uses): x264 and
 	// x265 rc-lookahead, VP9 lag-in-frames.
 	SmallLookahead = 5
-	// Caps on the thread counts a plan picks by itself (the measured range); callers may ask for more.
+	// Caps on the thread counts a plan picks by itself (the measured range); callers may ask for more. Below them a
+	// plan picks what libavcodec picks by itself: cores+1 decoder threads and, for x264, 1.5 per core (x264's own
+	// default). On 2 cores that is 3 and 3, which made a no-op 20 s 1080p job 6% faster than 2 and 2 in side-by-side
+	// runs (7.29-7.40 s vs 7.53-8.04 s; docs/BENCHMARKS.md), the encoder's frame threads keeping both cores busy.
 	maxAutoDecoderThreads = 4
 	maxAutoEncoderThreads = 8
 )
@@ -215,7 +218,7 @@ func (b Budget) Plan(in PlanInput) (Plan, error) {
 	}
 	m := encoderModels[in.Encoder]
 	p := Plan{FramesInFlight: 2, Batch: 1, Lookahead: m.defaultLookahead,
-		DecoderThreads: min(in.CPUs, maxAutoDecoderThreads), EncoderThreads: min(in.CPUs, m.maxAutoThreads)}
+		DecoderThreads: min(in.CPUs+1, maxAutoDecoderThreads), EncoderThreads: min(m.autoThreads(in.CPUs), m.maxAutoThreads)}
 	if in.DecoderThreads > 0 {
 		p.DecoderThreads = in.DecoderThreads
 	}

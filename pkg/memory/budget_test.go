@@ -105,25 +105,25 @@ func TestPlan(t *testing.T) {
 		peakMiB         uint64 // EstimatedPeak in MiB, rounded down
 		unlimitedGoHeap bool
 	}{
-		{"1080p, 1 GB: the machine's threads, default lookahead, pool 2*1+2", gb(1), nil, 4, 1, 2, 2, 10, 672, false},
+		{"1080p, 1 GB: the codecs' own threads for 2 cores (3 and 3), default lookahead, pool 2*1+2", gb(1), nil, 4, 1, 3, 3, 10, 700, false},
 		{"1080p, 1 GB, --memory-optimization: 1 thread each, lookahead 5", gb(1),
 			func(in *PlanInput) { in.MemoryOptimization = true }, 4, 1, 1, 1, 5, 581, false},
-		{"1080p, 2 GB, --batch-size 4: pool 10, batch 4", gb(2), func(in *PlanInput) { in.MaxBatch = 4 }, 10, 4, 2, 2, 10, 756, false},
+		{"1080p, 2 GB, --batch-size 4: pool 10, batch 4", gb(2), func(in *PlanInput) { in.MaxBatch = 4 }, 10, 4, 3, 3, 10, 784, false},
 		{"1080p, 0.9 GB, --batch-size 8: the pool grows as far as it fits", gb(0.9), func(in *PlanInput) { in.MaxBatch = 8 },
-			8, 3, 2, 2, 10, 728, false},
+			6, 2, 3, 3, 10, 728, false},
 		{"1080p, 4 GB, 8 threads asked for and given", gb(4),
 			func(in *PlanInput) { in.DecoderThreads, in.EncoderThreads = 8, 8 }, 4, 1, 8, 8, 10, 829, false},
 		{"1080p, 16 cores: decoder capped at 4, x264 at 8", gb(4), func(in *PlanInput) { in.CPUs = 16 }, 4, 1, 4, 8, 10, 802, false},
 		{"1080p, 16 cores, x265: capped at 4", gb(4), func(in *PlanInput) { in.CPUs, in.Encoder = 16, "libx265" },
 			4, 1, 4, 4, 15, 900, false},
-		{"4K, 2 GB: 2 frames fit with every default; then a third", gb(2), nil, 3, 1, 2, 2, 10, 1635, false},
-		{"4K, 1.9 GB: lookahead 5 first", gb(1.9), nil, 4, 1, 2, 2, 5, 1540, false},
-		{"4K, 1.8 GB: then the decoder's threads", gb(1.8), nil, 2, 1, 1, 2, 5, 1461, false},
-		{"4K, 1.7 GB: then the encoder's", gb(1.7), nil, 4, 1, 1, 1, 5, 1331, false},
-		{"4K, 4 GB, 2 workers", gb(4), func(in *PlanInput) { in.Workers = 2 }, 4, 1, 2, 2, 10, 3158, false},
-		{"4K, VP9, 3 GB", gb(3), func(in *PlanInput) { in.Encoder = "libvpx-vp9" }, 4, 1, 2, 2, 25, 1872, false},
-		{"480p, 1 GB, 2 workers", gb(1), func(in *PlanInput) { in.Workers = 2 }, 4, 1, 2, 2, 10, 658, false},
-		{"no budget: the largest pool, no Go limit", Budget{}, func(in *PlanInput) { in.MaxBatch = 3 }, 8, 3, 2, 2, 10, 728, true},
+		{"4K, 2.1 GB: 3 frames fit with every default", gb(2.1), nil, 3, 1, 3, 3, 10, 1709, false},
+		{"4K, 2 GB: lookahead 5 first", gb(2), nil, 4, 1, 3, 3, 5, 1614, false},
+		{"4K, 1.9 GB: then the decoder's threads", gb(1.9), nil, 3, 1, 1, 3, 5, 1538, false},
+		{"4K, 1.8 GB: then the encoder's", gb(1.8), nil, 4, 1, 1, 1, 5, 1331, false},
+		{"4K, 4 GB, 2 workers", gb(4), func(in *PlanInput) { in.Workers = 2 }, 3, 1, 3, 3, 10, 3258, false},
+		{"4K, VP9, 3 GB", gb(3), func(in *PlanInput) { in.Encoder = "libvpx-vp9" }, 4, 1, 3, 2, 25, 1893, false},
+		{"480p, 1 GB, 2 workers", gb(1), func(in *PlanInput) { in.Workers = 2 }, 4, 1, 3, 3, 10, 690, false},
+		{"no budget: the largest pool, no Go limit", Budget{}, func(in *PlanInput) { in.MaxBatch = 3 }, 8, 3, 3, 3, 10, 756, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

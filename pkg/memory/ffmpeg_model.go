@@ -60,6 +60,15 @@ type codecModel struct {
 	defaultLookahead  int
 	lookaheadPerPixel float64 // bytes per pixel per lookahead frame
 	maxAutoThreads    int
+	autoPerCore       float64 // the encoder's own default threads per core (x264: 1.5); 0 is 1
+}
+
+// autoThreads is the thread count the codec picks by itself on cpus cores.
+func (m codecModel) autoThreads(cpus int) int {
+	if m.autoPerCore == 0 {
+		return max(1, cpus)
+	}
+	return max(1, int(float64(cpus)*m.autoPerCore))
 }
 
 var decoderModel = codecModel{points: []threadPoint{
@@ -71,7 +80,7 @@ var decoderModel = codecModel{points: []threadPoint{
 }}
 
 var encoderModels = map[string]codecModel{
-	"libx264": {defaultLookahead: 10, lookaheadPerPixel: 3.0, maxAutoThreads: maxAutoEncoderThreads, points: []threadPoint{
+	"libx264": {defaultLookahead: 10, lookaheadPerPixel: 3.0, maxAutoThreads: maxAutoEncoderThreads, autoPerCore: 1.5, points: []threadPoint{
 		{1, 71, 76.2},   // 87, 221, 663; model 101, 222, 674
 		{2, 80, 97.6},   // 98, 272, 837; model 118, 273, 852
 		{4, 101, 108.4}, // 105, 314, 932; model 143, 315, 958

@@ -6,14 +6,25 @@ import (
 	"testing"
 	"time"
 
+	"gocv.io/x/gocv"
+
 	"github.com/facefleet/facefleet/pkg/media"
+	"github.com/facefleet/facefleet/pkg/pipeline"
 )
 
-// BenchmarkRunNoop measures the pipeline's own cost on a 720p 2 s clip (50 frames): decode to bgr24, a no-op
-// processor, encode with the product's settings (x264 veryfast, crf 18, yuv420p), in frames/s. The ffmpeg
-// sub-benchmark transcodes the same clip in one ffmpeg process with the same codec settings, the floor the
-// pipeline's two pipes and the bgr24 round trip are measured against; the pipeline sub-benchmark runs second and
-// reports its speed as a fraction of it (x_ffmpeg).
+// blind is a no-op processor that says it reads no pixels (as frame processor none does), so the pipeline
+// carries the clip's yuv420p frames unconverted.
+type blind struct{}
+
+func (blind) Process(gocv.Mat, int) error { return nil }
+func (blind) PixelsUnused() bool          { return true }
+
+// BenchmarkRunNoop measures the pipeline's own cost per frame on a 720p 2 s clip (50 frames): decode, a no-op
+// processor, encode with the product's settings (x264 veryfast, crf 18, yuv420p), in frames/s, with no job around
+// it. The ffmpeg sub-benchmark transcodes the same clip in one ffmpeg process with the same codec settings, the
+// floor; the pipeline sub-benchmarks run after it and report their speed as a fraction of it (x_ffmpeg): "yuv420p"
+// with a processor that reads no pixels (frame processor none: frames stay as decoded), "bgr24" with one that
+// does (every face processor: two full-frame colour conversions).
 //
 //	go test -run '^$' -bench RunNoop -benchtime 5x ./pkg/pipeline
 func BenchmarkRunNoop(b *testing.B) {
@@ -40,23 +51,29 @@ func BenchmarkRunNoop(b *testing.B) {
 		}
 		ffmpegFPS = report(b, start)
 	})
-	b.Run("pipeline", func(b *testing.B) {
-		cfg := config(clip, filepath.Join(b.TempDir(), "out.mp4"), w, h)
-		cfg.DecoderThreads, cfg.EncoderThreads = 0, 0 // ffmpeg's defaults, as in the plain transcode
-		if media.CRF(cfg.Encoder, cfg.Quality) != 18 {
-			b.Fatalf("quality %d is not crf 18", cfg.Quality)
-		}
-		b.ResetTimer()
-		start := time.Now()
-		for i := 0; i < b.N; i++ {
-			r := run(b, testCtx(b), cfg, noop, nil)
-			if r.err != nil || r.n != frames {
-				b.Fatalf("Run: %d frames, %v", r.n, r.err)
+	for _, tc := range []struct {
+		name string
+		proc pipeline.Processor
+	}{{"pipeline-yuv420p", blind{}}, {"pipeline-bgr24", noop}} {
+		b.Run(tc.name, func(b *testing.B) {
+			cfg := config(clip, filepath.Join(b.TempDir(), "out.mp4"), w, h)
+			cfg.DecoderThreads, cfg.EncoderThreads = 0, 0 // ffmpeg's defaults, as in the plain transcode
+			cfg.SourcePixFmt = media.PixFmtYUV420P
+			if media.CRF(cfg.Encoder, cfg.Quality) != 18 {
+				b.Fatalf("quality %d is not crf 18", cfg.Quality)
 			}
-		}
-		fps := report(b, start)
-		if ffmpegFPS > 0 {
-			b.ReportMetric(fps/ffmpegFPS, "x_ffmpeg")
-		}
-	})
+			b.ResetTimer()
+			start := time.Now()
+			for i := 0; i < b.N; i++ {
+				r := run(b, testCtx(b), cfg, tc.proc, nil)
+				if r.err != nil || r.n != frames {
+					b.Fatalf("Run: %d frames, %v", r.n, r.err)
+				}
+			}
+			fps := report(b, start)
+			if ffmpegFPS > 0 {
+				b.ReportMetric(fps/ffmpegFPS, "x_ffmpeg")
+			}
+		})
+	}
 }
