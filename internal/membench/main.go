@@ -934,7 +934,9 @@ func (e *env) timev() error {
 		"is the largest total, over time, of the maxima of the processes alive together (coordinator + its ffmpeg " +
 		"children at that moment). It is an upper bound of the true tree peak: each process's maximum need not come at " +
 		"the same instant. The coordinator's own maximum is its VmHWM (what ru_maxrss reports), read until it exits. " +
-		"The tree sampler here also counts the GNU time wrappers (~2 MiB each).\n\n")
+		"So GNU time puts the tree's peak between the largest process's maximum and the fair sum; the sampler agrees " +
+		"with it when its peak is within 10%% of that range. The tree sampler here also counts the GNU time wrappers " +
+		"(~2 MiB each).\n\n")
 	e.printf("| workers | tree peak, 50 ms sampler (MiB) | pkg/memory Sampler, same ticks (MiB) | GNU time, top (largest process, MiB) | coordinator's own max (MiB) | " +
 		"fair sum of maxima (MiB) | sampler / fair sum | naive sum of every process's max (MiB) | processes | ms per sample: membench / pkg/memory |\n")
 	e.printf("|---|---|---|---|---|---|---|---|---|---|\n")
@@ -977,8 +979,12 @@ func (e *env) timev() error {
 		e.printf("| %d | %s | %s | %s | %s | %s | %.3f | %s | coordinator + %d ffmpeg/ffprobe | %.2f / %.1f |\n", workers,
 			mib(j.Peak), mib(j.MemorySamplerPeak), mib(topRSS), mib(own), mib(fair), float64(j.Peak)/float64(fair), mib(naive),
 			len(spans), perSample(j.SampleCost), perSample(j.MemorySamplerCost))
-		if d := math.Abs(float64(j.Peak)/float64(fair) - 1); d > 0.10 {
-			e.failures = append(e.failures, fmt.Sprintf("timev %d workers: the sampler's peak and GNU time's fair sum differ by %.0f%%", workers, 100*d))
+		// GNU time bounds the tree's true peak: at least the largest process's own maximum, at most the fair sum.
+		// Agreement within 10% is the sampler's peak within 10% of that range (with the decoder and encoder in
+		// the coordinator, the children left are split and stitch, short-lived, so the fair sum is a loose bound).
+		if lo, hi := float64(max(topRSS, own)), float64(fair); float64(j.Peak) < 0.9*lo || float64(j.Peak) > 1.1*hi {
+			e.failures = append(e.failures, fmt.Sprintf("timev %d workers: the sampler's peak %s MiB is more than 10%% outside GNU time's range %s-%s MiB",
+				workers, mib(j.Peak), mib(uint64(lo)), mib(fair)))
 		}
 	}
 	e.printf("\n")

@@ -108,6 +108,43 @@ static void logf_(fflog *l, const char *what, int err) {
 	log_append(l, line);
 }
 
+// video_stream is ffprobe's "V:0": the first video stream that is not a cover picture, or -1.
+static int video_stream(AVFormatContext *fmt) {
+	for (unsigned i = 0; i < fmt->nb_streams; i++) {
+		AVStream *st = fmt->streams[i];
+		if (st->codecpar->codec_type == AVMEDIA_TYPE_VIDEO && !(st->disposition & AV_DISPOSITION_ATTACHED_PIC)) {
+			return (int)i;
+		}
+	}
+	return -1;
+}
+
+// keep_only makes the demuxer skip the packets of every stream but index.
+static void keep_only(AVFormatContext *fmt, int index) {
+	for (unsigned i = 0; i < fmt->nb_streams; i++) {
+		if ((int)i != index) {
+			fmt->streams[i]->discard = AVDISCARD_ALL;
+		}
+	}
+}
+
+// open_input opens path and reads its streams' parameters, as ffmpeg and ffprobe do before anything else; failures
+// are logged under l. On failure *fmt is NULL or still needs avformat_close_input.
+static int open_input(AVFormatContext **fmt, const char *path, fflog *l) {
+	if ((*fmt = avformat_alloc_context()) == NULL) {
+		return AVERROR(ENOMEM);
+	}
+	(*fmt)->opaque = l;
+	int r = avformat_open_input(fmt, path, NULL, NULL); // frees and clears *fmt on failure
+	if (r >= 0) {
+		r = avformat_find_stream_info(*fmt, NULL);
+	}
+	if (r < 0) {
+		logf_(l, path, r);
+	}
+	return r;
+}
+
 // ---- decoder ----
 
 struct ffdec {
@@ -141,31 +178,17 @@ int ffdec_open(ffdec *d, const char *path, int threads, int width, int height, i
 	d->width = width;
 	d->height = height;
 	d->out = pixfmt == FF_YUV420P ? AV_PIX_FMT_YUV420P : AV_PIX_FMT_BGR24;
-	d->fmt = avformat_alloc_context();
 	d->pkt = av_packet_alloc();
 	d->frame = av_frame_alloc();
-	if (d->fmt == NULL || d->pkt == NULL || d->frame == NULL) {
+	if (d->pkt == NULL || d->frame == NULL) {
 		return AVERROR(ENOMEM);
 	}
-	d->fmt->opaque = &d->log;
-	int r = avformat_open_input(&d->fmt, path, NULL, NULL); // frees and clears fmt on failure
+	int r = open_input(&d->fmt, path, &d->log);
 	if (r < 0) {
-		logf_(&d->log, path, r);
 		return r;
 	}
-	if ((r = avformat_find_stream_info(d->fmt, NULL)) < 0) {
-		logf_(&d->log, path, r);
-		return r;
-	}
-	for (unsigned i = 0; i < d->fmt->nb_streams; i++) {
-		AVStream *st = d->fmt->streams[i];
-		if (d->stream < 0 && st->codecpar->codec_type == AVMEDIA_TYPE_VIDEO &&
-		    !(st->disposition & AV_DISPOSITION_ATTACHED_PIC)) {
-			d->stream = (int)i;
-		} else {
-			st->discard = AVDISCARD_ALL; // the demuxer skips other streams' packets
-		}
-	}
+	d->stream = video_stream(d->fmt);
+	keep_only(d->fmt, d->stream);
 	if (d->stream < 0) {
 		return FF_ERR_NO_VIDEO;
 	}
@@ -312,7 +335,6 @@ struct ffenc {
 	int in_w, in_h;
 	enum AVPixelFormat in_fmt;
 	int64_t pts;
-	int header; // the header was written, so the file needs a trailer
 };
 
 ffenc *ffenc_new(void) {
@@ -428,7 +450,6 @@ int ffenc_open(ffenc *e, const char *path, const char *format, const char *codec
 		logf_(&e->log, "Could not write header for output file", r);
 		return r;
 	}
-	e->header = 1;
 	if (e->in_fmt != out_fmt || out_w != width || out_h != height) {
 		if ((e->frame = av_frame_alloc()) == NULL) {
 			return AVERROR(ENOMEM);
@@ -537,7 +558,6 @@ int ffenc_write(ffenc *e, const uint8_t *src) {
 	if (buf != NULL) {
 		int held = av_buffer_get_ref_count(buf) > 1;
 		av_frame_unref(e->lent); // drops buf
-		buf = NULL;
 		if (held && r == 0) {
 			r = FF_ERR_HELD;
 		}
@@ -553,7 +573,6 @@ int ffenc_finish(ffenc *e) {
 	if ((r = drain(e)) < 0) {
 		return r;
 	}
-	e->header = 0;
 	if ((r = av_write_trailer(e->fmt)) < 0) {
 		logf_(&e->log, "Error writing trailer", r);
 		return r;
@@ -589,44 +608,16 @@ void ffenc_free(ffenc *e) {
 
 // ---- scan: what ffprobe -select_streams V:0 shows of a file's first video stream, without a process ----
 
-// video_stream is ffprobe's "V:0": the first video stream that is not a cover picture, or -1.
-static int video_stream(AVFormatContext *fmt) {
-	for (unsigned i = 0; i < fmt->nb_streams; i++) {
-		AVStream *st = fmt->streams[i];
-		if (st->codecpar->codec_type == AVMEDIA_TYPE_VIDEO && !(st->disposition & AV_DISPOSITION_ATTACHED_PIC)) {
-			return (int)i;
-		}
-	}
-	return -1;
-}
-
 int ffscan(const char *path, int packets, ffscan_result *res, char *logbuf, size_t loglen) {
 	pthread_once(&log_once, log_setup);
 	memset(res, 0, sizeof *res);
 	res->stream = -1;
-	if (loglen > 0) {
-		logbuf[0] = 0;
-	}
-	fflog *log = malloc(sizeof *log);
+	fflog log;
+	log_init(&log);
 	AVFormatContext *fmt = NULL;
 	AVPacket *pkt = av_packet_alloc();
-	int r = AVERROR(ENOMEM);
-	if (log == NULL || pkt == NULL) {
-		free(log);
-		av_packet_free(&pkt);
-		return r;
-	}
-	log_init(log);
-	if ((fmt = avformat_alloc_context()) == NULL) {
-		goto out;
-	}
-	fmt->opaque = log;
-	if ((r = avformat_open_input(&fmt, path, NULL, NULL)) < 0) {
-		logf_(log, path, r);
-		goto out;
-	}
-	if ((r = avformat_find_stream_info(fmt, NULL)) < 0) {
-		logf_(log, path, r);
+	int r = pkt == NULL ? AVERROR(ENOMEM) : open_input(&fmt, path, &log);
+	if (r < 0) {
 		goto out;
 	}
 	res->format_start = fmt->start_time;
@@ -640,11 +631,7 @@ int ffscan(const char *path, int packets, ffscan_result *res, char *logbuf, size
 	res->start = st->start_time;
 	res->tb_num = st->time_base.num;
 	res->tb_den = st->time_base.den;
-	for (unsigned i = 0; i < fmt->nb_streams; i++) {
-		if ((int)i != res->stream) {
-			fmt->streams[i]->discard = AVDISCARD_ALL;
-		}
-	}
+	keep_only(fmt, res->stream);
 	int cap = 0;
 	// Like ffprobe, the listing ends at the first read error: a damaged tail gives fewer packets, not a failure.
 	while (packets && av_read_frame(fmt, pkt) >= 0) {
@@ -666,9 +653,8 @@ int ffscan(const char *path, int packets, ffscan_result *res, char *logbuf, size
 	r = 0;
 out:
 	avformat_close_input(&fmt); // NULL-safe
-	log_copy(log, logbuf, loglen);
-	pthread_mutex_destroy(&log->mu);
-	free(log);
+	log_copy(&log, logbuf, loglen);
+	pthread_mutex_destroy(&log.mu);
 	av_packet_free(&pkt);
 	return r;
 }
@@ -687,26 +673,11 @@ static void copy_name(char *dst, size_t n, const char *src) {
 int ffprobe_file(const char *path, ffprobe_result *res, char *logbuf, size_t loglen) {
 	pthread_once(&log_once, log_setup);
 	memset(res, 0, sizeof *res);
-	if (loglen > 0) {
-		logbuf[0] = 0;
-	}
-	fflog *log = malloc(sizeof *log);
-	if (log == NULL) {
-		return AVERROR(ENOMEM);
-	}
-	log_init(log);
-	AVFormatContext *fmt = avformat_alloc_context();
-	int r = AVERROR(ENOMEM);
-	if (fmt == NULL) {
-		goto out;
-	}
-	fmt->opaque = log;
-	if ((r = avformat_open_input(&fmt, path, NULL, NULL)) < 0) {
-		logf_(log, path, r);
-		goto out;
-	}
-	if ((r = avformat_find_stream_info(fmt, NULL)) < 0) {
-		logf_(log, path, r);
+	fflog log;
+	log_init(&log);
+	AVFormatContext *fmt = NULL;
+	int r = open_input(&fmt, path, &log);
+	if (r < 0) {
 		goto out;
 	}
 	copy_name(res->format, sizeof res->format, fmt->iformat->name);
@@ -762,9 +733,8 @@ int ffprobe_file(const char *path, ffprobe_result *res, char *logbuf, size_t log
 	r = 0;
 out:
 	avformat_close_input(&fmt);
-	log_copy(log, logbuf, loglen);
-	pthread_mutex_destroy(&log->mu);
-	free(log);
+	log_copy(&log, logbuf, loglen);
+	pthread_mutex_destroy(&log.mu);
 	return r;
 }
 

@@ -46,12 +46,34 @@ func averror(code C.int) string {
 	return C.GoString((*C.char)(unsafe.Pointer(&buf[0])))
 }
 
+// logOr is what FFmpeg logged, or code's meaning when it logged nothing.
+func logOr(log string, code C.int) string {
+	if log == "" {
+		return averror(code)
+	}
+	return log
+}
+
 // libavError is the *Error for code: the detail is the last line FFmpeg logged, or the code's meaning.
 func libavError(path string, sentinel error, code C.int, log string) *Error {
-	if log == "" {
-		log = averror(code)
+	return newError(path, sentinel, logOr(log, code), path)
+}
+
+// probeC calls one of libav.c's probes on path (checked first), and classifies its failure as ffprobe's would be.
+func probeC(ctx context.Context, path string, call func(path, log *C.char, n C.size_t) C.int) error {
+	if err := CheckInput(path); err != nil {
+		return err
 	}
-	return newError(path, sentinel, log, path)
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("media: probe %s: %w", path, err)
+	}
+	cpath := C.CString(path)
+	defer C.free(unsafe.Pointer(cpath))
+	buf := make([]byte, 4096)
+	if r := call(cpath, (*C.char)(unsafe.Pointer(&buf[0])), C.size_t(len(buf))); r < 0 {
+		return inputError(path, logOr(C.GoString((*C.char)(unsafe.Pointer(&buf[0]))), r), path)
+	}
+	return nil
 }
 
 // cPixFmt maps our pixel formats to libav.h's.
@@ -82,10 +104,7 @@ func newLibavDecoder(ctx context.Context, cfg DecoderConfig) (*libavDecoder, err
 		if r == C.FF_ERR_NO_VIDEO {
 			return nil, &Error{Path: cfg.Path, Err: ErrNoVideo}
 		}
-		if log == "" {
-			log = averror(r)
-		}
-		e := inputError(cfg.Path, log, cfg.Path)
+		e := inputError(cfg.Path, logOr(log, r), cfg.Path)
 		if e.Err == ErrNotMedia {
 			e.Err = ErrFFmpeg // as from the ffmpeg command: Probe is where files are told apart
 		}
@@ -210,28 +229,14 @@ type videoScan struct {
 // scanVideo reads path's first video stream; with packets, every packet's timestamps and flags too (nothing is
 // decoded). A file libavformat cannot open is an *Error classified as ffprobe's failures are.
 func scanVideo(ctx context.Context, path string, packets bool) (*videoScan, error) {
-	if err := CheckInput(path); err != nil {
-		return nil, err
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("media: probe %s: %w", path, err)
-	}
-	cpath := C.CString(path)
-	defer C.free(unsafe.Pointer(cpath))
 	var res C.ffscan_result
-	logBuf := make([]byte, 4096)
 	withPackets := C.int(0)
 	if packets {
 		withPackets = 1
 	}
-	r := C.ffscan(cpath, withPackets, &res, (*C.char)(unsafe.Pointer(&logBuf[0])), C.size_t(len(logBuf)))
 	defer C.ffscan_free(&res)
-	if r < 0 {
-		log := C.GoString((*C.char)(unsafe.Pointer(&logBuf[0])))
-		if log == "" {
-			log = averror(r)
-		}
-		return nil, inputError(path, log, path)
+	if err := probeC(ctx, path, func(p, log *C.char, n C.size_t) C.int { return C.ffscan(p, withPackets, &res, log, n) }); err != nil {
+		return nil, err
 	}
 	s := &videoScan{found: res.stream >= 0, formatStart: math.NaN(), start: math.NaN()}
 	if res.format_start != avNoPTS {
@@ -276,24 +281,10 @@ func ffprobeTime(ts int64, tb Rational) float64 {
 // probeFile reads, in this process, the fields Probe takes from ffprobe -show_format -show_streams, in ffprobe's
 // own JSON shapes, so that infoFrom reads both the same way.
 func probeFile(ctx context.Context, path string) (*probeOutput, error) {
-	if err := CheckInput(path); err != nil {
-		return nil, err
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("media: probe %s: %w", path, err)
-	}
-	cpath := C.CString(path)
-	defer C.free(unsafe.Pointer(cpath))
 	var res C.ffprobe_result
-	logBuf := make([]byte, 4096)
-	r := C.ffprobe_file(cpath, &res, (*C.char)(unsafe.Pointer(&logBuf[0])), C.size_t(len(logBuf)))
 	defer C.ffprobe_free(&res)
-	if r < 0 {
-		log := C.GoString((*C.char)(unsafe.Pointer(&logBuf[0])))
-		if log == "" {
-			log = averror(r)
-		}
-		return nil, inputError(path, log, path)
+	if err := probeC(ctx, path, func(p, log *C.char, n C.size_t) C.int { return C.ffprobe_file(p, &res, log, n) }); err != nil {
+		return nil, err
 	}
 	seconds := func(ts int64, tb Rational) string {
 		if ts == avNoPTS || tb.Den == 0 {

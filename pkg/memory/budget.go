@@ -191,9 +191,9 @@ func (in PlanInput) Estimate(p Plan) Estimate {
 		{fmt.Sprintf("crops x%d", n), n * in.ScratchBytes},
 		{fmt.Sprintf("model inputs x%d (batch %d)", n, p.Batch), n * uint64(p.Batch) * in.BatchItemBytes},
 		{fmt.Sprintf("decoder x%d (%d threads)", n, p.DecoderThreads),
-			n * DecoderRSS(in.Width, in.Height, p.DecoderThreads)},
+			n * inProcess(DecoderRSS(in.Width, in.Height, p.DecoderThreads))},
 		{fmt.Sprintf("encoder x%d (%s, %d threads, lookahead %d)", n, in.Encoder, p.EncoderThreads, p.Lookahead),
-			n * EncoderRSS(in.Encoder, in.Width, in.Height, p.EncoderThreads, p.Lookahead)},
+			n * inProcess(EncoderRSS(in.Encoder, in.Width, in.Height, p.EncoderThreads, p.Lookahead))},
 	}
 	var total uint64
 	for _, it := range items {

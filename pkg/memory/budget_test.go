@@ -105,25 +105,25 @@ func TestPlan(t *testing.T) {
 		peakMiB         uint64 // EstimatedPeak in MiB, rounded down
 		unlimitedGoHeap bool
 	}{
-		{"1080p, 1 GB: the codecs' own threads for 2 cores (3 and 3), default lookahead, pool 2*1+2", gb(1), nil, 4, 1, 3, 3, 10, 700, false},
+		{"1080p, 1 GB: the codecs' own threads for 2 cores (3 and 3), default lookahead, pool 2*1+2", gb(1), nil, 4, 1, 3, 3, 10, 596, false},
 		{"1080p, 1 GB, --memory-optimization: 1 thread each, lookahead 5", gb(1),
-			func(in *PlanInput) { in.MemoryOptimization = true }, 4, 1, 1, 1, 5, 581, false},
-		{"1080p, 2 GB, --batch-size 4: pool 10, batch 4", gb(2), func(in *PlanInput) { in.MaxBatch = 4 }, 10, 4, 3, 3, 10, 784, false},
+			func(in *PlanInput) { in.MemoryOptimization = true }, 4, 1, 1, 1, 5, 477, false},
+		{"1080p, 2 GB, --batch-size 4: pool 10, batch 4", gb(2), func(in *PlanInput) { in.MaxBatch = 4 }, 10, 4, 3, 3, 10, 680, false},
 		{"1080p, 0.9 GB, --batch-size 8: the pool grows as far as it fits", gb(0.9), func(in *PlanInput) { in.MaxBatch = 8 },
-			6, 2, 3, 3, 10, 728, false},
+			14, 6, 3, 3, 10, 736, false},
 		{"1080p, 4 GB, 8 threads asked for and given", gb(4),
-			func(in *PlanInput) { in.DecoderThreads, in.EncoderThreads = 8, 8 }, 4, 1, 8, 8, 10, 829, false},
-		{"1080p, 16 cores: decoder capped at 4, x264 at 8", gb(4), func(in *PlanInput) { in.CPUs = 16 }, 4, 1, 4, 8, 10, 802, false},
+			func(in *PlanInput) { in.DecoderThreads, in.EncoderThreads = 8, 8 }, 4, 1, 8, 8, 10, 725, false},
+		{"1080p, 16 cores: decoder capped at 4, x264 at 8", gb(4), func(in *PlanInput) { in.CPUs = 16 }, 4, 1, 4, 8, 10, 698, false},
 		{"1080p, 16 cores, x265: capped at 4", gb(4), func(in *PlanInput) { in.CPUs, in.Encoder = 16, "libx265" },
-			4, 1, 4, 4, 15, 900, false},
-		{"4K, 2.1 GB: 3 frames fit with every default", gb(2.1), nil, 3, 1, 3, 3, 10, 1709, false},
-		{"4K, 2 GB: lookahead 5 first", gb(2), nil, 4, 1, 3, 3, 5, 1614, false},
-		{"4K, 1.9 GB: then the decoder's threads", gb(1.9), nil, 3, 1, 1, 3, 5, 1538, false},
-		{"4K, 1.8 GB: then the encoder's", gb(1.8), nil, 4, 1, 1, 1, 5, 1331, false},
-		{"4K, 4 GB, 2 workers", gb(4), func(in *PlanInput) { in.Workers = 2 }, 3, 1, 3, 3, 10, 3258, false},
-		{"4K, VP9, 3 GB", gb(3), func(in *PlanInput) { in.Encoder = "libvpx-vp9" }, 4, 1, 3, 2, 25, 1893, false},
-		{"480p, 1 GB, 2 workers", gb(1), func(in *PlanInput) { in.Workers = 2 }, 4, 1, 3, 3, 10, 690, false},
-		{"no budget: the largest pool, no Go limit", Budget{}, func(in *PlanInput) { in.MaxBatch = 3 }, 8, 3, 3, 3, 10, 756, true},
+			4, 1, 4, 4, 15, 796, false},
+		{"4K, 2 GB: 4 frames fit with every default", gb(2), nil, 4, 1, 3, 3, 10, 1628, false},
+		{"4K, 1.9 GB: lookahead 5 first", gb(1.9), nil, 4, 1, 3, 3, 5, 1510, false},
+		{"4K, 1.75 GB: then the decoder's threads", gb(1.75), nil, 2, 1, 1, 3, 5, 1411, false},
+		{"4K, 1.7 GB: then the encoder's", gb(1.7), nil, 4, 1, 1, 1, 5, 1227, false},
+		{"4K, 4 GB, 2 workers", gb(4), func(in *PlanInput) { in.Workers = 2 }, 4, 1, 3, 3, 10, 3097, false},
+		{"4K, VP9, 3 GB", gb(3), func(in *PlanInput) { in.Encoder = "libvpx-vp9" }, 4, 1, 3, 2, 25, 1789, false},
+		{"480p, 1 GB, 2 workers", gb(1), func(in *PlanInput) { in.Workers = 2 }, 4, 1, 3, 3, 10, 482, false},
+		{"no budget: the largest pool, no Go limit", Budget{}, func(in *PlanInput) { in.MaxBatch = 3 }, 8, 3, 3, 3, 10, 652, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -191,13 +191,13 @@ func TestPlanTooSmall(t *testing.T) {
 		encoder string
 		want    string
 	}{
-		{0.5, 3840, 2160, 1, "", "--max-memory 0.5 GB is too small for 3840x2160 with 1 worker: needs at least 1.6 GB"},
-		{1, 3840, 2160, 1, "", "--max-memory 1 GB is too small for 3840x2160 with 1 worker: needs at least 1.6 GB"},
-		{2, 3840, 2160, 2, "", "--max-memory 2 GB is too small for 3840x2160 with 2 workers: needs at least 3 GB"},
-		{1.25, 3840, 2160, 1, "libx265", "--max-memory 1.25 GB is too small for 3840x2160 with 1 worker: needs at least 2.2 GB"},
-		{0.5, 1920, 1080, 1, "", "--max-memory 0.5 GB is too small for 1920x1080 with 1 worker: needs at least 0.7 GB"},
-		{0.1, 854, 480, 1, "", "--max-memory 0.1 GB is too small for 854x480 with 1 worker: needs at least 0.5 GB"},
-		{0.7, 854, 480, 3, "", "--max-memory 0.7 GB is too small for 854x480 with 3 workers: needs at least 1 GB"},
+		{0.5, 3840, 2160, 1, "", "--max-memory 0.5 GB is too small for 3840x2160 with 1 worker: needs at least 1.5 GB"},
+		{1, 3840, 2160, 1, "", "--max-memory 1 GB is too small for 3840x2160 with 1 worker: needs at least 1.5 GB"},
+		{2, 3840, 2160, 2, "", "--max-memory 2 GB is too small for 3840x2160 with 2 workers: needs at least 2.7 GB"},
+		{1.25, 3840, 2160, 1, "libx265", "--max-memory 1.25 GB is too small for 3840x2160 with 1 worker: needs at least 2.1 GB"},
+		{0.5, 1920, 1080, 1, "", "--max-memory 0.5 GB is too small for 1920x1080 with 1 worker: needs at least 0.6 GB"},
+		{0.1, 854, 480, 1, "", "--max-memory 0.1 GB is too small for 854x480 with 1 worker: needs at least 0.4 GB"},
+		{0.6, 854, 480, 3, "", "--max-memory 0.6 GB is too small for 854x480 with 3 workers: needs at least 0.7 GB"},
 	}
 	for _, tt := range tests {
 		in := base(tt.w, tt.h)

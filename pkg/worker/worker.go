@@ -520,6 +520,7 @@ func (w *Worker) process(ctx context.Context, l *queue.Lease, t job.Task, plan m
 			_, _ = w.deps.State.Put(ctx, job.ProgressKey(t.Job, t.Segment.Index), b)
 		}
 		n, err = pipeline.Run(ctx, cfg, proc, progress)
+		memory.ReleaseFreed() // the pass's decoder and encoder are closed: their threads' freed pages go back
 		if len(passes) > 1 {
 			eng.(MultiPass).Unload(procs[0])
 		}
