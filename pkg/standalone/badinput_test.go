@@ -58,16 +58,18 @@ func TestBadInput(t *testing.T) {
 		outDir         string
 		wantPath       string // the file the error must name
 		wantText       string
+		ortLib         string // --onnxruntime-library; "" is the installed one
 	}{
-		{"missing source", filepath.Join(dir, "nope.png"), video, dir, "nope.png", "not found"},
-		{"missing target", face, filepath.Join(dir, "nope.mp4"), dir, "nope.mp4", "not found"},
-		{"text file named .mp4", face, text, dir, text, "not a media file"},
-		{"zero-byte target", face, empty, dir, empty, "empty"},
-		{"zero-byte source", empty, video, dir, empty, "empty"},
-		{"truncated mp4", face, truncated, dir, truncated, "truncated"},
-		{"source without a face", noFace, video, dir, noFace, "no face"},
-		{"target without video", face, audioOnly, dir, audioOnly, "no video stream"},
-		{"unwritable output directory", face, video, unwritable, unwritable, "not writable"},
+		{"missing source", filepath.Join(dir, "nope.png"), video, dir, "nope.png", "not found", ""},
+		{"missing target", face, filepath.Join(dir, "nope.mp4"), dir, "nope.mp4", "not found", ""},
+		{"text file named .mp4", face, text, dir, text, "not a media file", ""},
+		{"zero-byte target", face, empty, dir, empty, "empty", ""},
+		{"zero-byte source", empty, video, dir, empty, "empty", ""},
+		{"truncated mp4", face, truncated, dir, truncated, "truncated", ""},
+		{"source without a face", noFace, video, dir, noFace, "no face", ""},
+		{"target without video", face, audioOnly, dir, audioOnly, "no video stream", ""},
+		{"unwritable output directory", face, video, unwritable, unwritable, "not writable", ""},
+		{"missing onnxruntime library", face, video, dir, "/nonexistent/libonnxruntime.so.1", "onnxruntime", "/nonexistent/libonnxruntime.so.1"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -81,8 +83,12 @@ func TestBadInput(t *testing.T) {
 			}
 			out := filepath.Join(outDir, "out.mp4")
 			var stderr bytes.Buffer
+			ortLib := tc.ortLib
+			if ortLib == "" {
+				ortLib = testenv.ORTLib(t)
+			}
 			cmd := exec.Command(bin, "run", "-q", "-s", tc.source, "-t", tc.target, "-o", out,
-				"--models-dir", filepath.Join(testenv.SharedDir(t), "models"), "--onnxruntime-library", testenv.ORTLib(t),
+				"--models-dir", filepath.Join(testenv.SharedDir(t), "models"), "--onnxruntime-library", ortLib,
 				"--work-dir", t.TempDir())
 			cmd.Stderr = &stderr
 			err := cmd.Run()

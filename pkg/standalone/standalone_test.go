@@ -449,3 +449,22 @@ func TestOneSegmentJobReadsTheTarget(t *testing.T) {
 		t.Fatalf("output has %d frames (%v), want %d", n, err, idx.Count)
 	}
 }
+
+// TestNoneLoadsNoModel: frame processor none needs neither ONNX Runtime nor a model file, so a job runs without
+// them; and its provenance lists no model.
+func TestNoneLoadsNoModel(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "none.mp4")
+	cfg := testConfig(t, testenv.Face(t, "astronaut_eileen_collins.png"), testenv.Video(t, "pd_apollo11_pan_5s.mp4"), out)
+	cfg.Face.Processors = []string{job.ProcessorNone}
+	cfg.ORTLibrary, cfg.ModelsDir = "/nonexistent/libonnxruntime.so.1", t.TempDir()
+	if _, err := Run(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := os.ReadFile(out + ".provenance.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(rec), ".onnx") {
+		t.Errorf("provenance lists a model for frame processor none: %s", rec)
+	}
+}
