@@ -69,7 +69,6 @@ func (c DecoderConfig) Validate() error {
 // the same frames. A Decoder is not safe for concurrent use.
 type Decoder struct {
 	cfg    DecoderConfig
-	ctx    context.Context
 	src    frameSource
 	end    error // what Read returns once the stream is over: io.EOF or the failure
 	closed bool
@@ -90,7 +89,7 @@ func NewDecoder(ctx context.Context, cfg DecoderConfig) (*Decoder, error) {
 	if err := CheckInput(cfg.Path); err != nil {
 		return nil, err
 	}
-	d := &Decoder{cfg: cfg, ctx: ctx}
+	d := &Decoder{cfg: cfg}
 	var err error
 	if cfg.Process {
 		d.src, err = newProcessDecoder(ctx, cfg)
