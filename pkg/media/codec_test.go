@@ -61,10 +61,7 @@ func psnr(t *testing.T, a, b string, w, h int) float64 {
 		if ea != nil || eb != nil {
 			t.Fatalf("frame %d: %v / %v", n, ea, eb)
 		}
-		for i := range fa {
-			d := float64(fa[i]) - float64(fb[i])
-			sum += d * d
-		}
+		sum += squaredError(fa, fb)
 		n++
 	}
 	mse := sum / float64(n*len(fa))

@@ -271,10 +271,17 @@ func scanVideo(ctx context.Context, path string, packets bool) (*videoScan, erro
 // avNoPTS is FFmpeg's AV_NOPTS_VALUE ("no timestamp"): INT64_MIN, a macro cgo cannot evaluate.
 const avNoPTS = math.MinInt64
 
-// ffprobeTime is ts in seconds exactly as ffprobe prints it (ts * time base, "%f": six decimals), so that
-// times compare equal whichever read them.
+// ffprobeSeconds is ts in seconds as ffprobe prints it (ts * time base, "%f": six decimals), "" where ffprobe
+// prints N/A; ffprobeTime is its value, so that times compare equal whichever read them.
+func ffprobeSeconds(ts int64, tb Rational) string {
+	if ts == avNoPTS || tb.Den == 0 {
+		return ""
+	}
+	return strconv.FormatFloat(float64(ts)*(float64(tb.Num)/float64(tb.Den)), 'f', 6, 64)
+}
+
 func ffprobeTime(ts int64, tb Rational) float64 {
-	v, _ := strconv.ParseFloat(strconv.FormatFloat(float64(ts)*(float64(tb.Num)/float64(tb.Den)), 'f', 6, 64), 64)
+	v, _ := strconv.ParseFloat(ffprobeSeconds(ts, tb), 64)
 	return v
 }
 
@@ -286,18 +293,8 @@ func probeFile(ctx context.Context, path string) (*probeOutput, error) {
 	if err := probeC(ctx, path, func(p, log *C.char, n C.size_t) C.int { return C.ffprobe_file(p, &res, log, n) }); err != nil {
 		return nil, err
 	}
-	seconds := func(ts int64, tb Rational) string {
-		if ts == avNoPTS || tb.Den == 0 {
-			return ""
-		}
-		return strconv.FormatFloat(float64(ts)*(float64(tb.Num)/float64(tb.Den)), 'f', 6, 64)
-	}
-	p := &probeOutput{}
-	p.Format = &struct {
-		FormatName string            `json:"format_name"`
-		Duration   string            `json:"duration"`
-		Tags       map[string]string `json:"tags"`
-	}{FormatName: C.GoString(&res.format[0]), Duration: seconds(int64(res.duration), Rational{1, 1_000_000})}
+	p := &probeOutput{Format: &probeFormat{FormatName: C.GoString(&res.format[0]),
+		Duration: ffprobeSeconds(int64(res.duration), Rational{1, 1_000_000})}}
 	if res.n > 0 {
 		for _, s := range unsafe.Slice(res.streams, int(res.n)) {
 			ps := probeStream{
@@ -307,7 +304,7 @@ func probeFile(ctx context.Context, path string) (*probeOutput, error) {
 				AvgFrameRate: fmt.Sprintf("%d/%d", int(s.avg_num), int(s.avg_den)),
 				ColorSpace:   C.GoString(&s.space[0]), ColorRange: C.GoString(&s._range[0]),
 				ColorPrimaries: C.GoString(&s.primaries[0]), ColorTransfer: C.GoString(&s.transfer[0]),
-				Duration:    seconds(int64(s.duration), Rational{int(s.tb_num), int(s.tb_den)}),
+				Duration:    ffprobeSeconds(int64(s.duration), Rational{int(s.tb_num), int(s.tb_den)}),
 				Disposition: map[string]int{"attached_pic": int(s.attached_pic)},
 			}
 			if s.bits_per_raw_sample > 0 {

@@ -88,11 +88,13 @@ type probeStream struct {
 
 type probeOutput struct {
 	Streams []probeStream `json:"streams"`
-	Format  *struct {
-		FormatName string            `json:"format_name"`
-		Duration   string            `json:"duration"`
-		Tags       map[string]string `json:"tags"`
-	} `json:"format"`
+	Format  *probeFormat  `json:"format"`
+}
+
+type probeFormat struct {
+	FormatName string            `json:"format_name"`
+	Duration   string            `json:"duration"`
+	Tags       map[string]string `json:"tags"`
 }
 
 // Probe reads what ffprobe -of json -show_format -show_streams shows of path, in this process (probeFile). A

@@ -151,6 +151,19 @@ func psnr(a, b []byte, w, h int, keep func(x, y int) bool) float64 {
 	return 10 * math.Log10(255*255/(se/float64(n)))
 }
 
+// worstPSNR is the lowest whole-frame PSNR between two equally long lists of w x h bgr24 frames.
+func worstPSNR(t *testing.T, a, b [][]byte, w, h int) float64 {
+	t.Helper()
+	if len(a) != len(b) {
+		t.Fatalf("%d frames against %d", len(a), len(b))
+	}
+	worst := math.Inf(1)
+	for i := range a {
+		worst = math.Min(worst, psnr(a[i], b[i], w, h, nil))
+	}
+	return worst
+}
+
 // meanAbsDiff inside a box.
 func meanAbsDiff(a, b []byte, w int, r face.Box) float64 {
 	var s float64

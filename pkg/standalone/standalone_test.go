@@ -367,12 +367,7 @@ func TestMemoryOptimizationTwoPasses(t *testing.T) {
 	if len(one) != len(plain) || len(two) != len(plain) {
 		t.Fatalf("frames: one pass %d, two passes %d, target %d", len(one), len(two), len(plain))
 	}
-	all := func(int, int) bool { return true }
-	worst, changed := math.Inf(1), math.Inf(1)
-	for i := range one {
-		worst = math.Min(worst, psnr(one[i], two[i], info.Width, info.Height, all))
-		changed = math.Min(changed, psnr(plain[i], two[i], info.Width, info.Height, all))
-	}
+	worst, changed := worstPSNR(t, one, two, info.Width, info.Height), worstPSNR(t, plain, two, info.Width, info.Height)
 	t.Logf("two passes vs one: worst PSNR %.1f dB; vs the untouched target %.1f dB", worst, changed)
 	if worst < 35 || changed > 25 {
 		t.Errorf("two passes vs one: worst PSNR %.1f dB (want >= 35); vs the target %.1f dB (want < 25: faces changed)", worst, changed)
@@ -407,12 +402,7 @@ func TestNoneProcessorPassesYUV(t *testing.T) {
 	if len(a) != len(b) || len(a) != len(c) {
 		t.Fatalf("frames: target %d, none %d, plain re-encode %d", len(a), len(b), len(c))
 	}
-	all := func(int, int) bool { return true }
-	worstNone, worstPlain := math.Inf(1), math.Inf(1)
-	for i := range a {
-		worstNone = math.Min(worstNone, psnr(a[i], b[i], info.Width, info.Height, all))
-		worstPlain = math.Min(worstPlain, psnr(a[i], c[i], info.Width, info.Height, all))
-	}
+	worstNone, worstPlain := worstPSNR(t, a, b, info.Width, info.Height), worstPSNR(t, a, c, info.Width, info.Height)
 	t.Logf("worst PSNR vs the target: none %.1f dB, plain re-encode %.1f dB", worstNone, worstPlain)
 	if worstNone < worstPlain-1 {
 		t.Errorf("none loses more than a plain re-encode: %.1f vs %.1f dB", worstNone, worstPlain)
