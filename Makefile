@@ -57,6 +57,10 @@ cluster: setup
 lint:
 	@out=$$(gofmt -l cmd pkg models internal); if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
 	$(GO) vet ./...
+	@# go-nvml links with --unresolved-symbols=ignore-in-object-files, so a call into an OpenCV module that
+	@# third_party/gocv does not link would only fail at run time: catch it here.
+	@if [ -x bin/coordinator ] && ldd -r bin/coordinator 2>&1 | grep "undefined symbol" | grep -v nvml; then \
+		echo "bin/coordinator: unresolved symbols (third_party/gocv/README.md)"; exit 1; fi
 
 clean:
 	rm -rf bin out

@@ -52,3 +52,5 @@ require (
 	golang.org/x/time v0.16.0 // indirect
 	gopkg.in/ini.v1 v1.67.3 // indirect
 )
+
+replace gocv.io/x/gocv => ./third_party/gocv

@@ -16,6 +16,7 @@ import (
 
 	"github.com/facefleet/facefleet/models"
 	"github.com/facefleet/facefleet/pkg/face"
+	"github.com/facefleet/facefleet/pkg/imagefile"
 	"github.com/facefleet/facefleet/pkg/job"
 	"github.com/facefleet/facefleet/pkg/ort"
 	"github.com/facefleet/facefleet/pkg/pipeline"
@@ -251,7 +252,7 @@ func (e *Engine) SourceFace(path string) (gocv.Mat, face.Face, error) {
 	} else if st.Size() == 0 {
 		return gocv.Mat{}, face.Face{}, fmt.Errorf("%s: %w: file is empty", path, ErrBadInput)
 	}
-	img, err := ReadImage(path)
+	img, err := imagefile.Read(path)
 	if err != nil {
 		return gocv.Mat{}, face.Face{}, fmt.Errorf("%w (%w)", err, ErrBadInput)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/facefleet/facefleet/internal/onnxtest"
 	"github.com/facefleet/facefleet/internal/testenv"
+	"github.com/facefleet/facefleet/internal/testimage"
 	"github.com/facefleet/facefleet/pkg/face"
 	"github.com/facefleet/facefleet/pkg/job"
 	"github.com/facefleet/facefleet/pkg/ort"
@@ -30,7 +31,7 @@ func newEngine(t *testing.T) *Engine {
 
 func read(t *testing.T, name string) gocv.Mat {
 	t.Helper()
-	m := gocv.IMRead(testenv.Face(t, name), gocv.IMReadColor)
+	m := testimage.Read(t, testenv.Face(t, name))
 	if m.Empty() {
 		t.Fatalf("cannot read %s", name)
 	}

@@ -17,6 +17,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/facefleet/facefleet/internal/testenv"
+	"github.com/facefleet/facefleet/internal/testimage"
 	"github.com/facefleet/facefleet/pkg/media"
 	"github.com/facefleet/facefleet/pkg/pipeline"
 )
@@ -175,7 +176,7 @@ func matBytes(tb testing.TB, m gocv.Mat) []byte {
 // readImage reads an image file as BGR bytes and its size.
 func readImage(tb testing.TB, path string) (b []byte, w, h int) {
 	tb.Helper()
-	m := gocv.IMRead(path, gocv.IMReadColor)
+	m := testimage.Read(tb, path)
 	defer m.Close()
 	if m.Empty() {
 		tb.Fatalf("cannot read %s", path)

@@ -14,6 +14,7 @@ import (
 
 	"gocv.io/x/gocv"
 
+	"github.com/facefleet/facefleet/pkg/imagefile"
 	"github.com/facefleet/facefleet/pkg/media"
 )
 
@@ -305,14 +306,13 @@ func Run(ctx context.Context, cfg Config, proc Processor, progress func(done int
 
 func keepFrame(cfg Config, m gocv.Mat, idx int) error {
 	p := filepath.Join(cfg.FramesDir, fmt.Sprintf("%06d.%s", idx+1, cfg.FrameFormat))
-	var params []int
-	if cfg.FrameFormat == "jpg" {
-		params = []int{gocv.IMWriteJpegQuality, 100 - cfg.FrameQuality}
-	} else {
-		params = []int{gocv.IMWritePngCompression, cfg.FrameQuality * 9 / 100}
+	f := imagefile.Format(cfg.FrameFormat)
+	quality := 100 - cfg.FrameQuality
+	if f == imagefile.PNG {
+		quality = cfg.FrameQuality * 9 / 100
 	}
-	if !gocv.IMWriteWithParams(p, m, params) {
-		return fmt.Errorf("pipeline: %s: cannot write frame", p)
+	if err := imagefile.Write(p, m, f, quality, false); err != nil {
+		return fmt.Errorf("pipeline: %w", err)
 	}
 	return nil
 }

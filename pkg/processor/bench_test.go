@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/facefleet/facefleet/internal/testenv"
+	"github.com/facefleet/facefleet/internal/testimage"
 	"github.com/facefleet/facefleet/pkg/face"
 	"gocv.io/x/gocv"
 )
@@ -25,7 +26,7 @@ func videoFrame(tb testing.TB, w, h int) gocv.Mat {
 	if out, err := exec.Command("ffmpeg", append(args, png)...).CombinedOutput(); err != nil {
 		tb.Fatalf("ffmpeg: %v: %s", err, out)
 	}
-	m := gocv.IMRead(png, gocv.IMReadColor)
+	m := testimage.Read(tb, png)
 	if m.Empty() {
 		tb.Fatal("cannot read the extracted frame")
 	}

@@ -2,20 +2,20 @@ package processor
 
 import (
 	"github.com/facefleet/facefleet/internal/testenv"
+	"github.com/facefleet/facefleet/internal/testimage"
+	"github.com/facefleet/facefleet/pkg/face"
+	"gocv.io/x/gocv"
 	"image"
 	"image/color"
 	"strings"
 	"testing"
-
-	"github.com/facefleet/facefleet/pkg/face"
-	"gocv.io/x/gocv"
 )
 
 // newAstronautSwapper builds a Classical swapper with the astronaut as source and closes its source Mat at once,
 // as callers may.
 func newAstronautSwapper(t testing.TB, d Detector, cfg ClassicalConfig) *Classical {
 	t.Helper()
-	src := gocv.IMRead(testenv.Face(t, "astronaut_eileen_collins.png"), gocv.IMReadColor)
+	src := testimage.Read(t, testenv.Face(t, "astronaut_eileen_collins.png"))
 	faces := detect(t, d, src)
 	big, ok := face.Largest(faces)
 	if !ok {

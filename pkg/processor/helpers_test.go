@@ -7,7 +7,9 @@ import (
 	"testing"
 
 	"github.com/facefleet/facefleet/internal/testenv"
+	"github.com/facefleet/facefleet/internal/testimage"
 	"github.com/facefleet/facefleet/pkg/face"
+	"github.com/facefleet/facefleet/pkg/imagefile"
 	"github.com/facefleet/facefleet/pkg/ort"
 	"gocv.io/x/gocv"
 )
@@ -42,7 +44,7 @@ func newYuNet(tb testing.TB, model string) *YuNet {
 
 func readFace(tb testing.TB, name string) gocv.Mat {
 	tb.Helper()
-	m := gocv.IMRead(testenv.Face(tb, name), gocv.IMReadColor)
+	m := testimage.Read(tb, testenv.Face(tb, name))
 	if m.Empty() {
 		m.Close()
 		tb.Fatalf("cannot read %s", name)
@@ -69,8 +71,8 @@ func writeResult(tb testing.TB, name string, m gocv.Mat) {
 		dir = tb.TempDir()
 	}
 	p := filepath.Join(dir, name)
-	if !gocv.IMWrite(p, m) {
-		tb.Errorf("cannot write %s", p)
+	if err := imagefile.Write(p, m, imagefile.PNG, 3, false); err != nil {
+		tb.Error(err)
 	}
 }
 

@@ -5,15 +5,15 @@ package processor
 import (
 	"bytes"
 	"github.com/facefleet/facefleet/internal/testenv"
-	"testing"
-
+	"github.com/facefleet/facefleet/internal/testimage"
 	"gocv.io/x/gocv"
+	"testing"
 )
 
 // TestMatProfileNoLeak counts live gocv Mats (go test -tags matprofile ./pkg/processor -run MatProfile): Detect and
 // Swap must leave none behind per call, and Close must free everything the processors held.
 func TestMatProfileNoLeak(t *testing.T) {
-	grace := gocv.IMRead(testenv.Face(t, "grace_hopper.jpg"), gocv.IMReadColor)
+	grace := testimage.Read(t, testenv.Face(t, "grace_hopper.jpg"))
 	defer grace.Close()
 	base := gocv.MatProfile.Count()
 

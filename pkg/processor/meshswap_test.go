@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/facefleet/facefleet/internal/testenv"
+	"github.com/facefleet/facefleet/internal/testimage"
 	"github.com/facefleet/facefleet/pkg/face"
 	"gocv.io/x/gocv"
 )
@@ -27,7 +28,7 @@ func newMeshRig(tb testing.TB) meshRig {
 // swapper builds a MeshSwap with the astronaut as the source and closes the source Mat at once, as callers may.
 func (r meshRig) swapper(tb testing.TB, cfg MeshSwapConfig) *MeshSwap {
 	tb.Helper()
-	src := gocv.IMRead(testenv.Face(tb, "astronaut_eileen_collins.png"), gocv.IMReadColor)
+	src := testimage.Read(tb, testenv.Face(tb, "astronaut_eileen_collins.png"))
 	f := largestFace(tb, r.d, src)
 	m := landmarks(tb, r.lm, src, f)
 	s, err := NewMeshSwap(src, f, m, cfg)

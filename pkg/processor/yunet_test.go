@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/facefleet/facefleet/internal/testenv"
+	"github.com/facefleet/facefleet/internal/testimage"
 	"github.com/facefleet/facefleet/pkg/face"
 	"gocv.io/x/gocv"
 )
@@ -122,7 +123,7 @@ func TestYuNetVideoFrame(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ffmpeg: %v: %s", err, out)
 	}
-	frame := gocv.IMRead(png, gocv.IMReadColor)
+	frame := testimage.Read(t, png)
 	defer frame.Close()
 	if frame.Cols() != 400 || frame.Rows() != 300 {
 		t.Fatalf("frame is %dx%d", frame.Cols(), frame.Rows())

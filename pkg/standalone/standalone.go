@@ -24,6 +24,7 @@ import (
 	"github.com/facefleet/facefleet/pkg/coordinator"
 	"github.com/facefleet/facefleet/pkg/engine"
 	"github.com/facefleet/facefleet/pkg/face"
+	"github.com/facefleet/facefleet/pkg/imagefile"
 	"github.com/facefleet/facefleet/pkg/job"
 	"github.com/facefleet/facefleet/pkg/media"
 	"github.com/facefleet/facefleet/pkg/memory"
@@ -443,7 +444,7 @@ func reference(ctx context.Context, e *engine.Engine, cfg Config, info *media.In
 	var img gocv.Mat
 	if info.IsImage {
 		var err error
-		if img, err = engine.ReadImage(cfg.Target); err != nil {
+		if img, err = imagefile.Read(cfg.Target); err != nil {
 			return nil, err
 		}
 	} else {
@@ -467,7 +468,7 @@ func reference(ctx context.Context, e *engine.Engine, cfg Config, info *media.In
 
 // swapImage swaps faces in an image target and writes it, labelled, to tmp.
 func swapImage(proc pipeline.Processor, cfg Config, tmp string) error {
-	frame, err := engine.ReadImage(cfg.Target)
+	frame, err := imagefile.Read(cfg.Target)
 	if err != nil {
 		return err
 	}
@@ -475,25 +476,20 @@ func swapImage(proc pipeline.Processor, cfg Config, tmp string) error {
 	if err := proc.Process(frame, 0); err != nil {
 		return fmt.Errorf("%s: %w", cfg.Target, err)
 	}
-	ext := strings.ToLower(filepath.Ext(tmp))
-	if ext == ".jpeg" {
-		ext = ".jpg"
-	}
-	if ext != ".png" && ext != ".jpg" {
-		return fmt.Errorf("%s: image outputs must be .png or .jpg", tmp)
-	}
-	// Keep the original quality: JPEG at quality 100 without chroma subsampling (OpenCV's
-	// IMWRITE_JPEG_SAMPLING_FACTOR = 7, 4:4:4 = 0x111111; gocv v0.32 has no name for it).
-	params := []int{gocv.IMWritePngCompression, 3}
-	if ext == ".jpg" {
-		params = []int{gocv.IMWriteJpegQuality, 100, 7, 0x111111}
-	}
-	buf, err := gocv.IMEncodeWithParams(gocv.FileExt(ext), frame, params)
+	f, err := imagefile.FormatOf(tmp)
 	if err != nil {
-		return fmt.Errorf("%s: encode: %w", tmp, err)
+		return err
 	}
-	defer buf.Close()
-	labelled, err := provenance.LabelImage(buf.GetBytes(), provenance.Tags(Generator))
+	// Keep the original quality: JPEG at quality 100 without chroma subsampling (4:4:4), PNG at level 3.
+	quality, full := 3, false
+	if f == imagefile.JPEG {
+		quality, full = 100, true
+	}
+	data, err := imagefile.Encode(frame, f, quality, full)
+	if err != nil {
+		return fmt.Errorf("%s: %w", tmp, err)
+	}
+	labelled, err := provenance.LabelImage(data, provenance.Tags(Generator))
 	if err != nil {
 		return err
 	}

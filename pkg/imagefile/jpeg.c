@@ -1,0 +1,124 @@
+#include "jpeg.h"
+
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <jpeglib.h>
+
+// libjpeg reports errors by calling error_exit, which must not return: jump back to the caller instead of the
+// default exit(), and keep the message for the Go error.
+typedef struct {
+	struct jpeg_error_mgr pub;
+	jmp_buf jump;
+	char *msg;
+} imgjpeg_error;
+
+static void imgjpeg_error_exit(j_common_ptr cinfo) {
+	imgjpeg_error *e = (imgjpeg_error *)cinfo->err;
+	char buf[JMSG_LENGTH_MAX];
+	(*cinfo->err->format_message)(cinfo, buf);
+	snprintf(e->msg, IMGJPEG_MSG, "%s", buf);
+	longjmp(e->jump, 1);
+}
+
+// Warnings (such as a corrupt-data notice) go nowhere: stderr belongs to the product's one-line errors.
+static void imgjpeg_silent(j_common_ptr cinfo, int level) { (void)cinfo; (void)level; }
+
+int imgjpeg_header(const unsigned char *data, size_t n, int *width, int *height, int *components, char *msg) {
+	struct jpeg_decompress_struct cinfo;
+	imgjpeg_error err;
+	cinfo.err = jpeg_std_error(&err.pub);
+	err.pub.error_exit = imgjpeg_error_exit;
+	err.pub.emit_message = imgjpeg_silent;
+	err.msg = msg;
+	if (setjmp(err.jump)) {
+		jpeg_destroy_decompress(&cinfo);
+		return -1;
+	}
+	jpeg_create_decompress(&cinfo);
+	jpeg_mem_src(&cinfo, data, (unsigned long)n);
+	jpeg_read_header(&cinfo, TRUE);
+	*width = (int)cinfo.image_width;
+	*height = (int)cinfo.image_height;
+	*components = cinfo.num_components;
+	jpeg_destroy_decompress(&cinfo);
+	return 0;
+}
+
+int imgjpeg_decode_bgr(const unsigned char *data, size_t n, unsigned char *out, int width, int height, char *msg) {
+	struct jpeg_decompress_struct cinfo;
+	imgjpeg_error err;
+	cinfo.err = jpeg_std_error(&err.pub);
+	err.pub.error_exit = imgjpeg_error_exit;
+	err.pub.emit_message = imgjpeg_silent;
+	err.msg = msg;
+	if (setjmp(err.jump)) {
+		jpeg_destroy_decompress(&cinfo);
+		return -1;
+	}
+	jpeg_create_decompress(&cinfo);
+	jpeg_mem_src(&cinfo, data, (unsigned long)n);
+	jpeg_read_header(&cinfo, TRUE);
+	if ((int)cinfo.image_width != width || (int)cinfo.image_height != height || cinfo.num_components == 4) {
+		snprintf(msg, IMGJPEG_MSG, "unexpected picture (%ux%u, %d components)", cinfo.image_width,
+		         cinfo.image_height, cinfo.num_components);
+		jpeg_destroy_decompress(&cinfo);
+		return -1;
+	}
+	// OpenCV 4.6 (grfmt_jpeg.cpp) asks for BGR straight from libjpeg-turbo and leaves every other setting
+	// (ISLOW DCT, fancy upsampling) at its default.
+	cinfo.out_color_space = JCS_EXT_BGR;
+	cinfo.out_color_components = 3;
+	jpeg_start_decompress(&cinfo);
+	while (cinfo.output_scanline < cinfo.output_height) {
+		JSAMPROW row = out + (size_t)cinfo.output_scanline * (size_t)width * 3;
+		jpeg_read_scanlines(&cinfo, &row, 1);
+	}
+	jpeg_finish_decompress(&cinfo);
+	jpeg_destroy_decompress(&cinfo);
+	return 0;
+}
+
+int imgjpeg_encode_bgr(const unsigned char *bgr, int width, int height, int stride, int quality, int luma_h,
+                       int luma_v, unsigned char **out, unsigned long *out_len, char *msg) {
+	struct jpeg_compress_struct cinfo;
+	imgjpeg_error err;
+	*out = NULL;
+	*out_len = 0;
+	cinfo.err = jpeg_std_error(&err.pub);
+	err.pub.error_exit = imgjpeg_error_exit;
+	err.pub.emit_message = imgjpeg_silent;
+	err.msg = msg;
+	if (setjmp(err.jump)) {
+		jpeg_destroy_compress(&cinfo);
+		free(*out);
+		*out = NULL;
+		return -1;
+	}
+	jpeg_create_compress(&cinfo);
+	jpeg_mem_dest(&cinfo, out, out_len);
+	cinfo.image_width = (JDIMENSION)width;
+	cinfo.image_height = (JDIMENSION)height;
+	cinfo.input_components = 3;
+	cinfo.in_color_space = JCS_EXT_BGR;
+	// OpenCV's JpegEncoder::write: defaults, no restart interval, quality limited to baseline tables, then the
+	// sampling factor it was given on the luma component.
+	jpeg_set_defaults(&cinfo);
+	cinfo.restart_interval = 0;
+	jpeg_set_quality(&cinfo, quality, TRUE);
+	cinfo.comp_info[0].h_samp_factor = luma_h;
+	cinfo.comp_info[0].v_samp_factor = luma_v;
+	cinfo.comp_info[1].h_samp_factor = 1;
+	cinfo.comp_info[1].v_samp_factor = 1;
+	cinfo.comp_info[2].h_samp_factor = 1;
+	cinfo.comp_info[2].v_samp_factor = 1;
+	jpeg_start_compress(&cinfo, TRUE);
+	while (cinfo.next_scanline < cinfo.image_height) {
+		JSAMPROW row = (JSAMPROW)(bgr + (size_t)cinfo.next_scanline * (size_t)stride);
+		jpeg_write_scanlines(&cinfo, &row, 1);
+	}
+	jpeg_finish_compress(&cinfo);
+	jpeg_destroy_compress(&cinfo);
+	return 0;
+}

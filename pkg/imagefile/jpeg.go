@@ -1,0 +1,68 @@
+package imagefile
+
+/*
+#cgo LDFLAGS: -ljpeg
+#include <stdlib.h>
+#include "jpeg.h"
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"unsafe"
+
+	"gocv.io/x/gocv"
+)
+
+// errCMYK marks a four-component JPEG, which Read hands to FFmpeg's decoder.
+var errCMYK = errors.New("CMYK JPEG")
+
+func decodeJPEG(data []byte) (gocv.Mat, error) {
+	var msg [C.IMGJPEG_MSG]C.char
+	var w, h, comps C.int
+	src := (*C.uchar)(unsafe.Pointer(&data[0]))
+	if C.imgjpeg_header(src, C.size_t(len(data)), &w, &h, &comps, &msg[0]) != 0 {
+		return gocv.Mat{}, fmt.Errorf("%w (JPEG: %s)", ErrNotImage, C.GoString(&msg[0]))
+	}
+	if comps == 4 {
+		return gocv.Mat{}, errCMYK
+	}
+	m := gocv.NewMatWithSize(int(h), int(w), gocv.MatTypeCV8UC3)
+	pix, err := m.DataPtrUint8()
+	if err != nil {
+		_ = m.Close()
+		return gocv.Mat{}, err
+	}
+	// pix is the Mat's C memory, not Go's: libjpeg may write it directly.
+	if C.imgjpeg_decode_bgr(src, C.size_t(len(data)), (*C.uchar)(unsafe.Pointer(&pix[0])), w, h, &msg[0]) != 0 {
+		_ = m.Close()
+		return gocv.Mat{}, fmt.Errorf("%w (JPEG: %s)", ErrNotImage, C.GoString(&msg[0]))
+	}
+	if err := orient(&m, exifOrientation(data)); err != nil {
+		_ = m.Close()
+		return gocv.Mat{}, err
+	}
+	return m, nil
+}
+
+func encodeJPEG(m gocv.Mat, quality int, full bool) ([]byte, error) {
+	quality = min(max(quality, 0), 100) // as OpenCV clamps it; libjpeg takes 0 as 1
+	pix, err := m.DataPtrUint8()
+	if err != nil {
+		return nil, err
+	}
+	luma := C.int(2)
+	if full {
+		luma = 1
+	}
+	var msg [C.IMGJPEG_MSG]C.char
+	var out *C.uchar
+	var n C.ulong
+	if C.imgjpeg_encode_bgr((*C.uchar)(unsafe.Pointer(&pix[0])), C.int(m.Cols()), C.int(m.Rows()), C.int(m.Step()),
+		C.int(quality), luma, luma, &out, &n, &msg[0]) != 0 {
+		return nil, fmt.Errorf("imagefile: JPEG: %s", C.GoString(&msg[0]))
+	}
+	defer C.free(unsafe.Pointer(out))
+	return C.GoBytes(unsafe.Pointer(out), C.int(n)), nil
+}
