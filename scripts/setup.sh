@@ -16,7 +16,7 @@ log() { printf 'setup: %s\n' "$*"; }
 # 1. Debian packages (ffmpeg 5.1; OpenCV 4.6 headers for gocv; FFmpeg's libraries' headers for pkg/media, which
 # decodes and encodes in process; pkg-config).
 need=()
-for p in ffmpeg libopencv-dev libavformat-dev libavcodec-dev libswscale-dev libavutil-dev pkg-config; do
+for p in ffmpeg libopencv-dev libjpeg62-turbo-dev libavformat-dev libavcodec-dev libswscale-dev libavutil-dev pkg-config; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -742,3 +742,267 @@ void ffprobe_free(ffprobe_result *res) {
 	free(res->streams);
 	res->streams = NULL;
 }
+
+// ---- remux (stitch) ----
+//
+// ffremux is "ffmpeg [-itsoffset D] -f concat -safe 0 -i LIST [-i AUDIO] -map 0:v:0 -c:v copy [-map 1:a:0? -c:a
+// copy] -map_metadata -1 -map_chapters -1 [-metadata K=V ...] [-metadata:s:v:0 rotate=R] [-movflags
+// +use_metadata_tags] -f FORMAT OUT" with ffmpeg 5.1's stream-copy rules: every input shifted so that it starts at
+// 0 (-itsoffset added to the list's), stream parameters, dispositions and side data copied (not tags: -map_metadata
+// -1), the input's codec tag kept where the container allows it, audio timestamps carried sample-exact into the
+// output's time base (av_rescale_delta), packets handed to the muxer in timestamp order.
+
+typedef struct {
+	AVFormatContext *fmt;
+	int index;      // the input stream copied
+	AVStream *out;  // its output stream
+	int64_t offset; // added to every timestamp, in the input stream's time base
+	AVPacket *pkt;  // the next packet when have
+	int have, done;
+	int64_t last;   // av_rescale_delta's state for audio
+} remux_input;
+
+static int first_audio(AVFormatContext *fmt) {
+	for (unsigned i = 0; i < fmt->nb_streams; i++) {
+		if (fmt->streams[i]->codecpar->codec_type == AVMEDIA_TYPE_AUDIO) {
+			return (int)i;
+		}
+	}
+	return -1;
+}
+
+static int copy_stream(AVFormatContext *out, remux_input *in) {
+	AVStream *ist = in->fmt->streams[in->index];
+	AVStream *st = avformat_new_stream(out, NULL);
+	if (st == NULL) {
+		return AVERROR(ENOMEM);
+	}
+	int r = avcodec_parameters_copy(st->codecpar, ist->codecpar);
+	if (r < 0) {
+		return r;
+	}
+	uint32_t tag = ist->codecpar->codec_tag, unused;
+	const struct AVCodecTag *const *tags = out->oformat->codec_tag;
+	if (tags != NULL && av_codec_get_id(tags, tag) != ist->codecpar->codec_id &&
+	    av_codec_get_tag2(tags, ist->codecpar->codec_id, &unused)) {
+		tag = 0; // the container has its own tag for this codec
+	}
+	st->codecpar->codec_tag = tag;
+	st->time_base = ist->time_base;
+	st->avg_frame_rate = ist->avg_frame_rate;
+	st->r_frame_rate = ist->r_frame_rate;
+	st->sample_aspect_ratio = ist->sample_aspect_ratio;
+	st->disposition = ist->disposition;
+	if (ist->duration > 0) {
+		st->duration = ist->duration;
+	}
+	for (int i = 0; i < ist->nb_side_data; i++) {
+		const AVPacketSideData *sd = &ist->side_data[i];
+		uint8_t *dst = av_stream_new_side_data(st, sd->type, sd->size);
+		if (dst == NULL) {
+			return AVERROR(ENOMEM);
+		}
+		memcpy(dst, sd->data, sd->size);
+	}
+	in->out = st;
+	return 0;
+}
+
+// remux_next makes sure in holds its next packet of the copied stream, or is done.
+static int remux_next(remux_input *in) {
+	while (!in->have && !in->done) {
+		int r = av_read_frame(in->fmt, in->pkt);
+		if (r == AVERROR_EOF) {
+			in->done = 1;
+			return 0;
+		}
+		if (r < 0) {
+			return r;
+		}
+		if (in->pkt->stream_index != in->index) {
+			av_packet_unref(in->pkt);
+			continue;
+		}
+		if (in->pkt->pts != AV_NOPTS_VALUE) {
+			in->pkt->pts += in->offset;
+		}
+		if (in->pkt->dts != AV_NOPTS_VALUE) {
+			in->pkt->dts += in->offset;
+		}
+		in->have = 1;
+	}
+	return 0;
+}
+
+// remux_times takes in's packet into its output stream's time base as ffmpeg 5.1's stream copy does: audio dts
+// through av_rescale_delta at the sample rate (a matroska source's millisecond stamps come out sample-exact), pts =
+// dts for audio, plain rescaling for the rest.
+static void remux_times(remux_input *in) {
+	AVPacket *pkt = in->pkt;
+	const AVStream *ist = in->fmt->streams[in->index];
+	const AVCodecParameters *par = ist->codecpar;
+	AVRational out = in->out->time_base;
+	if (par->codec_type != AVMEDIA_TYPE_AUDIO || pkt->dts == AV_NOPTS_VALUE || par->sample_rate <= 0) {
+		av_packet_rescale_ts(pkt, ist->time_base, out);
+		return;
+	}
+	int duration = av_get_audio_frame_duration2((AVCodecParameters *)par, pkt->size);
+	if (duration == 0) {
+		duration = par->frame_size;
+	}
+	pkt->dts = av_rescale_delta(ist->time_base, pkt->dts, (AVRational){1, par->sample_rate}, duration, &in->last, out);
+	pkt->pts = pkt->dts;
+	pkt->duration = av_rescale_q(pkt->duration, ist->time_base, out);
+}
+
+static int64_t packet_time(const remux_input *in) {
+	int64_t t = in->pkt->dts != AV_NOPTS_VALUE ? in->pkt->dts : in->pkt->pts;
+	return t == AV_NOPTS_VALUE ? INT64_MIN : t;
+}
+
+static int open_list(AVFormatContext **fmt, const char *list, fflog *l) {
+	if ((*fmt = avformat_alloc_context()) == NULL) {
+		return AVERROR(ENOMEM);
+	}
+	(*fmt)->opaque = l;
+	AVDictionary *opts = NULL;
+	av_dict_set(&opts, "safe", "0", 0);
+	int r = avformat_open_input(fmt, list, av_find_input_format("concat"), &opts);
+	av_dict_free(&opts);
+	if (r >= 0) {
+		r = avformat_find_stream_info(*fmt, NULL);
+	}
+	if (r < 0) {
+		logf_(l, list, r);
+	}
+	return r;
+}
+
+int ffremux(const char *list, int64_t list_offset_us, const char *audio, const char *path, const char *format,
+            const char *const *tags, int ntags, const char *rotate, int movflags, char *logbuf, size_t loglen) {
+	pthread_once(&log_once, log_setup);
+	fflog l;
+	log_init(&l);
+	remux_input in[2];
+	memset(in, 0, sizeof in);
+	in[0].last = in[1].last = AV_NOPTS_VALUE;
+	int n = 0;
+	AVFormatContext *out = NULL;
+	AVDictionary *opts = NULL;
+	int opened = 0;
+	int r = open_list(&in[0].fmt, list, &l);
+	if (r < 0) {
+		goto end;
+	}
+	if ((in[0].index = video_stream(in[0].fmt)) < 0) {
+		r = FF_ERR_NO_VIDEO;
+		goto end;
+	}
+	n = 1;
+	if (audio != NULL && audio[0] != 0) {
+		if ((r = open_input(&in[1].fmt, audio, &l)) < 0) {
+			goto end;
+		}
+		if ((in[1].index = first_audio(in[1].fmt)) >= 0) { // "-map 1:a:0?": no audio is no error
+			n = 2;
+		}
+	}
+	// ffmpeg's input offset: -start_time of the whole file (every stream), plus -itsoffset for the list.
+	for (int i = 0; i < n; i++) {
+		int64_t start = in[i].fmt->start_time == AV_NOPTS_VALUE ? 0 : in[i].fmt->start_time;
+		int64_t off = (i == 0 ? list_offset_us : 0) - start;
+		in[i].offset = av_rescale_q(off, AV_TIME_BASE_Q, in[i].fmt->streams[in[i].index]->time_base);
+		if ((in[i].pkt = av_packet_alloc()) == NULL) {
+			r = AVERROR(ENOMEM);
+			goto end;
+		}
+	}
+	if ((r = avformat_alloc_output_context2(&out, NULL, format, path)) < 0) {
+		logf_(&l, path, r);
+		goto end;
+	}
+	out->opaque = &l;
+	for (int i = 0; i < n; i++) {
+		if ((r = copy_stream(out, &in[i])) < 0) {
+			logf_(&l, path, r);
+			goto end;
+		}
+	}
+	for (int i = 0; i + 1 < 2 * ntags; i += 2) {
+		if ((r = av_dict_set(&out->metadata, tags[i], tags[i + 1], 0)) < 0) {
+			logf_(&l, path, r);
+			goto end;
+		}
+	}
+	if (rotate != NULL && rotate[0] != 0) {
+		// -metadata:s:v:0 rotate=R sets the tag and, in ffmpeg 5.1, a display matrix of -R degrees.
+		av_dict_set(&in[0].out->metadata, "rotate", rotate, 0);
+		uint8_t *sd = av_stream_new_side_data(in[0].out, AV_PKT_DATA_DISPLAYMATRIX, sizeof(int32_t) * 9);
+		if (sd == NULL) {
+			r = AVERROR(ENOMEM);
+			goto end;
+		}
+		av_display_rotation_set((int32_t *)sd, -strtod(rotate, NULL));
+	}
+	if (movflags) {
+		av_dict_set(&opts, "movflags", "+use_metadata_tags", 0);
+	}
+	if ((r = avio_open(&out->pb, path, AVIO_FLAG_WRITE)) < 0) {
+		logf_(&l, path, r);
+		goto end;
+	}
+	opened = 1;
+	if ((r = avformat_write_header(out, &opts)) < 0) {
+		logf_(&l, path, r);
+		goto end;
+	}
+	for (;;) {
+		int pick = -1;
+		for (int i = 0; i < n; i++) {
+			if ((r = remux_next(&in[i])) < 0) {
+				logf_(&l, i == 0 ? list : audio, r);
+				goto end;
+			}
+			if (in[i].have && (pick < 0 || av_compare_ts(packet_time(&in[i]),
+			                                             in[i].fmt->streams[in[i].index]->time_base,
+			                                             packet_time(&in[pick]),
+			                                             in[pick].fmt->streams[in[pick].index]->time_base) < 0)) {
+				pick = i;
+			}
+		}
+		if (pick < 0) {
+			break;
+		}
+		AVPacket *pkt = in[pick].pkt;
+		remux_times(&in[pick]);
+		pkt->stream_index = in[pick].out->index;
+		pkt->pos = -1;
+		in[pick].have = 0;
+		if ((r = av_interleaved_write_frame(out, pkt)) < 0) { // takes the packet, leaves pkt blank
+			logf_(&l, path, r);
+			goto end;
+		}
+	}
+	if ((r = av_write_trailer(out)) < 0) {
+		logf_(&l, path, r);
+	}
+end:
+	if (r < 0) {
+		log_copy(&l, logbuf, loglen);
+	}
+	av_dict_free(&opts);
+	if (out != NULL) {
+		if (opened) {
+			avio_closep(&out->pb);
+		}
+		avformat_free_context(out);
+	}
+	for (int i = 0; i < 2; i++) {
+		av_packet_free(&in[i].pkt);
+		if (in[i].fmt != NULL) {
+			avformat_close_input(&in[i].fmt);
+		}
+	}
+	pthread_mutex_destroy(&l.mu);
+	return r;
+}

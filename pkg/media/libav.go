@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"unsafe"
@@ -323,4 +324,61 @@ func probeFile(ctx context.Context, path string) (*probeOutput, error) {
 		}
 	}
 	return p, nil
+}
+
+// remux is stitchRun's stream copy in this process (libav.c ffremux): the same packets, tags and rotation without
+// an ffmpeg to start. It cannot re-encode audio; Stitch falls back to the command for that.
+func remux(ctx context.Context, cfg StitchConfig, listPath, out, ext string, delay float64) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("media: stitch %s: %w", cfg.Output, err)
+	}
+	var cstrs []*C.char
+	cstr := func(s string) *C.char {
+		c := C.CString(s)
+		cstrs = append(cstrs, c)
+		return c
+	}
+	defer func() {
+		for _, c := range cstrs {
+			C.free(unsafe.Pointer(c))
+		}
+	}()
+	keys := make([]string, 0, len(cfg.Metadata))
+	for k := range cfg.Metadata {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	// The pairs live in C memory: a Go slice of C pointers handed to C would be Go memory holding pointers.
+	tags := (*[1 << 20]*C.char)(C.calloc(C.size_t(2*len(keys)+1), C.size_t(unsafe.Sizeof((*C.char)(nil)))))
+	defer C.free(unsafe.Pointer(tags))
+	for i, k := range keys {
+		tags[2*i], tags[2*i+1] = cstr(k), cstr(cfg.Metadata[k])
+	}
+	rotate := ""
+	if cfg.Rotation != 0 {
+		rotate = strconv.Itoa((360 - cfg.Rotation) % 360) // as stitchRun's rotate tag
+	}
+	movflags := C.int(0)
+	if ext == ".mp4" || ext == ".mov" {
+		movflags = 1
+	}
+	buf := make([]byte, 4096)
+	r := C.ffremux(cstr(listPath), C.int64_t(offsetMicros(delay)), cstr(cfg.AudioFrom), cstr(out),
+		cstr(containerFormats[ext]), &tags[0], C.int(len(keys)), cstr(rotate), movflags,
+		(*C.char)(unsafe.Pointer(&buf[0])), C.size_t(len(buf)))
+	if r < 0 {
+		return newError(cfg.Output, ErrFFmpeg, logOr(C.GoString((*C.char)(unsafe.Pointer(&buf[0]))), r), out, listPath, cfg.AudioFrom)
+	}
+	return nil
+}
+
+// offsetMicros is -itsoffset's value for stitchRun's argument: the delay written with 6 decimals, in microseconds.
+func offsetMicros(delay float64) int64 {
+	if delay <= 0 {
+		return 0
+	}
+	whole, frac, _ := strings.Cut(strconv.FormatFloat(delay, 'f', 6, 64), ".")
+	w, _ := strconv.ParseInt(whole, 10, 64)
+	f, _ := strconv.ParseInt(frac, 10, 64)
+	return w*1_000_000 + f
 }

@@ -51,8 +51,8 @@ func (c StitchConfig) Validate() error {
 }
 
 // Stitch joins cfg.Pieces with the concat demuxer (-c copy) and muxes the first audio stream of cfg.AudioFrom
-// once, copied; if the output container cannot take that audio codec it retries re-encoding the audio (AAC, or
-// Opus for webm). -shortest is not used: the audio keeps its full length. The output is written to a temporary
+// once, copied, in this process (remux); if that fails (the output container cannot take that audio codec) it runs
+// the ffmpeg command, which retries re-encoding the audio (AAC, or Opus for webm). -shortest is not used: the audio keeps its full length. The output is written to a temporary
 // name beside cfg.Output and renamed, so cfg.Output never holds a partial file.
 //
 // Each piece's exact stream duration is written into the concat list: without it the concat demuxer advances by
@@ -96,7 +96,12 @@ func Stitch(ctx context.Context, cfg StitchConfig) error {
 	partial := filepath.Join(filepath.Dir(cfg.Output), "."+filepath.Base(cfg.Output)+".partial")
 	defer os.Remove(partial)
 
-	err = stitchRun(ctx, cfg, listPath, partial, ext, delay, "copy")
+	// The remux runs in this process; the ffmpeg command does what it cannot (re-encode audio the container cannot
+	// hold) and, when both fail, gives the reference error.
+	err = remux(ctx, cfg, listPath, partial, ext, delay)
+	if err != nil && ctx.Err() == nil {
+		err = stitchRun(ctx, cfg, listPath, partial, ext, delay, "copy")
+	}
 	if err != nil && cfg.AudioFrom != "" && isFFmpegFailure(err) {
 		// Copying fails when the container cannot hold the source's audio codec (pcm in mp4, aac in webm ...).
 		reencode := "aac"
