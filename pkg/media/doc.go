@@ -1,19 +1,20 @@
 // Package media reads and writes video: probe, decode to raw frames, encode from raw frames, split, stitch and
 // mux. It knows nothing about faces, queues or stores.
 //
-// Decoding, encoding and the packet scans run in this process with FFmpeg's libraries (libav.c, through cgo):
-// frames never cross a pipe, and a scan costs no process. Probe, Split and Stitch run the ffprobe and ffmpeg
-// commands, started with exec arguments, never through a shell; every input path is passed to them as
-// "file:<path>" so that a name with a colon or a leading dash is never read as a protocol or an option. The
-// decoder and encoder can also run as ffmpeg children (DecoderConfig.Process, EncoderConfig.Process): the
-// reference the tests compare the in-process ones with, byte for byte.
+// Decoding, encoding, the packet scans, the probe and the stitch's remux run in this process with FFmpeg's
+// libraries (libav.c, through cgo): frames never cross a pipe, and a scan costs no process. Split, CountFrames,
+// ReadMetadata and a stitch that must re-encode audio run the ffprobe and ffmpeg commands, started with exec
+// arguments, never through a shell; every input path is passed to them as "file:<path>" so that a name with a
+// colon or a leading dash is never read as a protocol or an option. The decoder, encoder and stitch can also run
+// as ffmpeg children (DecoderConfig.Process, EncoderConfig.Process, stitchRun): the reference the tests compare
+// the in-process ones with, byte for byte.
 //
 // Frame-exact segment pipeline, as this package implements it:
 //
 //	ScanFrames(src)            -> keyframes; plan segment starts on them
 //	Split(src, starts)         -> segment-%05d.mkv, video only, stream copy, verified frame counts
 //	Decoder(piece) -> frames -> Encoder(piece.mp4), identical settings for every piece
-//	Stitch(pieces, AudioFrom)  -> concat demuxer (-c copy) + the source's audio once
+//	Stitch(pieces, AudioFrom)  -> concat demuxer, stream copy + the source's audio once
 //
 // Errors caused by a bad input file are *Error values that wrap one of the sentinel errors (ErrNotFound, ErrEmpty,
 // ErrNotMedia, ErrNoVideo, ErrTruncated, ErrFFmpeg, ErrFrameCount); test them with errors.Is.

@@ -5,15 +5,18 @@ package memory
 */
 import "C"
 
-// ReduceFragmentation makes glibc serve allocations of 128 KiB and up with mmap, so the frame-sized buffers that
-// OpenCV and ONNX Runtime allocate and free go back to the system instead of fragmenting the heap. Measured on a
-// 10-minute 1080p job: peak RSS +12% over a 10-second one with glibc's default (its threshold adapts upward),
-// +2.7% with this threshold (set then through MALLOC_MMAP_THRESHOLD_=131072, which also reached the ffmpeg children;
-// mallopt here does not reach them, so pkg/media fixes their threshold through that variable). The decoder and
-// encoder now run in this process under this threshold: their frame buffers come from libavcodec's pools and are
-// allocated once per segment, not per frame.
+// ReduceFragmentation fixes glibc's mmap threshold at 4 MiB. Left alone, glibc raises the threshold each time a
+// large mmapped block is freed, so the frame-sized buffers that OpenCV, ONNX Runtime and libavcodec allocate and
+// free drift from mmap into the heap as a run goes on, and a long job's heap fragments (a 10-minute 1080p job
+// peaked +12% over a 10-second one). Setting the threshold at all turns that adjustment off; its value sets the
+// price, measured on machine A with the codecs in this process (docs/BENCHMARKS.md):
+//   - 128 KiB (the value until then): the kernel's page clearing took 3.6-3.9% of a no-op 1080p job's CPU (perf:
+//     clear_page_erms; 0.2% in a plain ffmpeg), and a mesh-swap job ran at 26.6 frames/s;
+//   - 4 MiB: clearing 0.3%, the mesh job at 28.7 frames/s, the 10-minute peak +4.6% over the 10-second one (0.45
+//     against 0.43 GB, flat from the first minute to the last);
+//   - 32 MiB (what the ffmpeg children get): as fast, but the 10-minute peak +12.6%.
 func ReduceFragmentation() {
-	C.mallopt(C.M_MMAP_THRESHOLD, 128<<10)
+	C.mallopt(C.M_MMAP_THRESHOLD, 4<<20)
 }
 
 // ReleaseFreed hands the pages of memory freed so far back to the system: glibc's malloc_trim(0), which also frees
