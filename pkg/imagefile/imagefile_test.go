@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"image"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -109,6 +110,15 @@ func TestReadMatchesOpenCV(t *testing.T) {
 	gocv.CvtColor(src, &gray, gocv.ColorBGRToGray)
 	paths = append(paths, writeFile(t, dir, "gray.jpg", encodeCV(t, ".jpg", gray)))
 	paths = append(paths, writeFile(t, dir, "picture.bmp", encodeCV(t, ".bmp", src)))
+	// PNG layouts the sample faces do not have (they cover RGB, RGBA and grey): palette, 16 bits, grey with alpha.
+	for _, pf := range []string{"pal8", "rgb48be", "ya8"} {
+		out := filepath.Join(dir, pf+".png")
+		if b, err := exec.Command("ffmpeg", "-v", "error", "-i", filepath.Join(faces, "codait_luciano_cc0.png"),
+			"-pix_fmt", pf, out).CombinedOutput(); err != nil {
+			t.Fatalf("ffmpeg %s: %v: %s", pf, err, b)
+		}
+		paths = append(paths, out)
+	}
 
 	for _, p := range paths {
 		t.Run(strings.TrimPrefix(p, dir), func(t *testing.T) {

@@ -24,16 +24,49 @@ func decodePNG(data []byte) (gocv.Mat, error) {
 		_ = m.Close()
 		return gocv.Mat{}, err
 	}
-	i := 0
+	toBGR(img, pix)
+	return m, nil
+}
+
+// toBGR writes img's straight (non-premultiplied) colour, alpha dropped, as packed BGR: what OpenCV's IMREAD_COLOR
+// gives. The 8-bit layouts Go's decoder returns for RGB, RGBA and grey PNGs are read directly; the rest (palettes,
+// 16 bits) go through the colour model, about ten times slower.
+func toBGR(img image.Image, pix []byte) {
+	b := img.Bounds()
+	w := b.Dx()
 	for y := b.Min.Y; y < b.Max.Y; y++ {
-		for x := b.Min.X; x < b.Max.X; x++ {
-			// Straight (non-premultiplied) colour, alpha dropped: what OpenCV's IMREAD_COLOR gives.
-			c := color.NRGBAModel.Convert(img.At(x, y)).(color.NRGBA)
-			pix[i], pix[i+1], pix[i+2] = c.B, c.G, c.R
-			i += 3
+		dst := pix[(y-b.Min.Y)*3*w : (y-b.Min.Y+1)*3*w]
+		switch im := img.(type) {
+		case *image.NRGBA:
+			src := im.Pix[im.PixOffset(b.Min.X, y):]
+			for x := 0; x < w; x++ {
+				dst[3*x], dst[3*x+1], dst[3*x+2] = src[4*x+2], src[4*x+1], src[4*x]
+			}
+			continue
+		case *image.Gray:
+			src := im.Pix[im.PixOffset(b.Min.X, y):]
+			for x := 0; x < w; x++ {
+				dst[3*x], dst[3*x+1], dst[3*x+2] = src[x], src[x], src[x]
+			}
+			continue
+		case *image.RGBA:
+			src := im.Pix[im.PixOffset(b.Min.X, y):]
+			opaque := true
+			for x := 0; x < w && opaque; x++ {
+				opaque = src[4*x+3] == 0xFF
+			}
+			if opaque { // premultiplied equals straight
+				for x := 0; x < w; x++ {
+					dst[3*x], dst[3*x+1], dst[3*x+2] = src[4*x+2], src[4*x+1], src[4*x]
+				}
+				continue
+			}
+		}
+		for x := 0; x < w; x++ {
+			c := color.NRGBAModel.Convert(img.At(b.Min.X+x, y)).(color.NRGBA)
+			dst[3*x], dst[3*x+1], dst[3*x+2] = c.B, c.G, c.R
 		}
 	}
-	return m, nil
 }
 
 // pngLevel maps a 0-9 compression level (OpenCV's IMWRITE_PNG_COMPRESSION) onto Go's four.
