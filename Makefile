@@ -55,7 +55,7 @@ cluster: setup
 
 ## lint: gofmt and go vet.
 lint:
-	@out=$$(gofmt -l cmd pkg models internal); if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
+	@out=$$(gofmt -l cmd pkg models internal third_party); if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
 	$(GO) vet ./...
 	@# go-nvml links with --unresolved-symbols=ignore-in-object-files, so a call into an OpenCV module that
 	@# third_party/gocv does not link would only fail at run time: catch it here.

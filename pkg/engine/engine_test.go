@@ -32,9 +32,6 @@ func newEngine(t *testing.T) *Engine {
 func read(t *testing.T, name string) gocv.Mat {
 	t.Helper()
 	m := testimage.Read(t, testenv.Face(t, name))
-	if m.Empty() {
-		t.Fatalf("cannot read %s", name)
-	}
 	t.Cleanup(func() { _ = m.Close() })
 	return m
 }

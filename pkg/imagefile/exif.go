@@ -81,9 +81,9 @@ func firstAPP1(jpeg []byte) []byte {
 }
 
 // orient turns m upright for an EXIF orientation, with the flips and transposes of OpenCV's ExifTransform.
-func orient(m *gocv.Mat, orientation int) error {
+func orient(m *gocv.Mat, orientation int) {
 	if orientation <= 1 || orientation > 8 {
-		return nil
+		return
 	}
 	out := gocv.NewMat()
 	src := *m
@@ -101,5 +101,4 @@ func orient(m *gocv.Mat, orientation int) error {
 	}
 	_ = m.Close()
 	*m = out
-	return nil
 }

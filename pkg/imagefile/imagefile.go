@@ -106,13 +106,14 @@ func Encode(m gocv.Mat, f Format, quality int, full bool) ([]byte, error) {
 	return nil, fmt.Errorf("imagefile: encode: unknown format %q", f)
 }
 
-// Write encodes m to path, through a temporary name in the same directory so that a reader never sees half a file.
+// Write encodes m to path, through a hidden temporary name in the same directory (as pkg/media's outputs) so that
+// a reader never sees half a file.
 func Write(path string, m gocv.Mat, f Format, quality int, full bool) error {
 	data, err := Encode(m, f, quality, full)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	tmp := path + ".part"
+	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".partial")
 	if err := os.WriteFile(tmp, data, 0o644); err != nil {
 		return err
 	}

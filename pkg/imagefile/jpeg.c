@@ -25,13 +25,19 @@ static void imgjpeg_error_exit(j_common_ptr cinfo) {
 // Warnings (such as a corrupt-data notice) go nowhere: stderr belongs to the product's one-line errors.
 static void imgjpeg_silent(j_common_ptr cinfo, int level) { (void)cinfo; (void)level; }
 
-int imgjpeg_header(const unsigned char *data, size_t n, int *width, int *height, int *components, char *msg) {
+static struct jpeg_error_mgr *imgjpeg_errors(imgjpeg_error *e, char *msg) {
+	jpeg_std_error(&e->pub);
+	e->pub.error_exit = imgjpeg_error_exit;
+	e->pub.emit_message = imgjpeg_silent;
+	e->msg = msg;
+	return &e->pub;
+}
+
+int imgjpeg_decode_bgr(const unsigned char *data, size_t n, unsigned char *out, size_t out_len, int *width,
+                       int *height, int *components, char *msg) {
 	struct jpeg_decompress_struct cinfo;
 	imgjpeg_error err;
-	cinfo.err = jpeg_std_error(&err.pub);
-	err.pub.error_exit = imgjpeg_error_exit;
-	err.pub.emit_message = imgjpeg_silent;
-	err.msg = msg;
+	cinfo.err = imgjpeg_errors(&err, msg);
 	if (setjmp(err.jump)) {
 		jpeg_destroy_decompress(&cinfo);
 		return -1;
@@ -42,29 +48,9 @@ int imgjpeg_header(const unsigned char *data, size_t n, int *width, int *height,
 	*width = (int)cinfo.image_width;
 	*height = (int)cinfo.image_height;
 	*components = cinfo.num_components;
-	jpeg_destroy_decompress(&cinfo);
-	return 0;
-}
-
-int imgjpeg_decode_bgr(const unsigned char *data, size_t n, unsigned char *out, int width, int height, char *msg) {
-	struct jpeg_decompress_struct cinfo;
-	imgjpeg_error err;
-	cinfo.err = jpeg_std_error(&err.pub);
-	err.pub.error_exit = imgjpeg_error_exit;
-	err.pub.emit_message = imgjpeg_silent;
-	err.msg = msg;
-	if (setjmp(err.jump)) {
+	if (out == NULL || cinfo.num_components == 4 || out_len < (size_t)*width * (size_t)*height * 3) {
 		jpeg_destroy_decompress(&cinfo);
-		return -1;
-	}
-	jpeg_create_decompress(&cinfo);
-	jpeg_mem_src(&cinfo, data, (unsigned long)n);
-	jpeg_read_header(&cinfo, TRUE);
-	if ((int)cinfo.image_width != width || (int)cinfo.image_height != height || cinfo.num_components == 4) {
-		snprintf(msg, IMGJPEG_MSG, "unexpected picture (%ux%u, %d components)", cinfo.image_width,
-		         cinfo.image_height, cinfo.num_components);
-		jpeg_destroy_decompress(&cinfo);
-		return -1;
+		return 0;
 	}
 	// OpenCV 4.6 (grfmt_jpeg.cpp) asks for BGR straight from libjpeg-turbo and leaves every other setting
 	// (ISLOW DCT, fancy upsampling) at its default.
@@ -72,12 +58,12 @@ int imgjpeg_decode_bgr(const unsigned char *data, size_t n, unsigned char *out, 
 	cinfo.out_color_components = 3;
 	jpeg_start_decompress(&cinfo);
 	while (cinfo.output_scanline < cinfo.output_height) {
-		JSAMPROW row = out + (size_t)cinfo.output_scanline * (size_t)width * 3;
+		JSAMPROW row = out + (size_t)cinfo.output_scanline * (size_t)*width * 3;
 		jpeg_read_scanlines(&cinfo, &row, 1);
 	}
 	jpeg_finish_decompress(&cinfo);
 	jpeg_destroy_decompress(&cinfo);
-	return 0;
+	return 1;
 }
 
 int imgjpeg_encode_bgr(const unsigned char *bgr, int width, int height, int stride, int quality, int luma_h,
@@ -86,10 +72,7 @@ int imgjpeg_encode_bgr(const unsigned char *bgr, int width, int height, int stri
 	imgjpeg_error err;
 	*out = NULL;
 	*out_len = 0;
-	cinfo.err = jpeg_std_error(&err.pub);
-	err.pub.error_exit = imgjpeg_error_exit;
-	err.pub.emit_message = imgjpeg_silent;
-	err.msg = msg;
+	cinfo.err = imgjpeg_errors(&err, msg);
 	if (setjmp(err.jump)) {
 		jpeg_destroy_compress(&cinfo);
 		free(*out);
@@ -102,8 +85,8 @@ int imgjpeg_encode_bgr(const unsigned char *bgr, int width, int height, int stri
 	cinfo.image_height = (JDIMENSION)height;
 	cinfo.input_components = 3;
 	cinfo.in_color_space = JCS_EXT_BGR;
-	// OpenCV's JpegEncoder::write: defaults, no restart interval, quality limited to baseline tables, then the
-	// sampling factor it was given on the luma component.
+	// OpenCV's JpegEncoder::write: defaults, no restart interval, quality limited to baseline tables. Luma
+	// sampling 2x2 is libjpeg's default (4:2:0, all OpenCV 4.6 writes); 1x1 makes it 4:4:4.
 	jpeg_set_defaults(&cinfo);
 	cinfo.restart_interval = 0;
 	jpeg_set_quality(&cinfo, quality, TRUE);

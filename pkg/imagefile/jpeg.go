@@ -21,9 +21,10 @@ var errCMYK = errors.New("CMYK JPEG")
 func decodeJPEG(data []byte) (gocv.Mat, error) {
 	var msg [C.IMGJPEG_MSG]C.char
 	var w, h, comps C.int
-	src := (*C.uchar)(unsafe.Pointer(&data[0]))
-	if C.imgjpeg_header(src, C.size_t(len(data)), &w, &h, &comps, &msg[0]) != 0 {
-		return gocv.Mat{}, fmt.Errorf("%w (JPEG: %s)", ErrNotImage, C.GoString(&msg[0]))
+	src, n := (*C.uchar)(unsafe.Pointer(&data[0])), C.size_t(len(data))
+	fail := func() error { return fmt.Errorf("%w (JPEG: %s)", ErrNotImage, C.GoString(&msg[0])) }
+	if C.imgjpeg_decode_bgr(src, n, nil, 0, &w, &h, &comps, &msg[0]) < 0 {
+		return gocv.Mat{}, fail()
 	}
 	if comps == 4 {
 		return gocv.Mat{}, errCMYK
@@ -35,14 +36,11 @@ func decodeJPEG(data []byte) (gocv.Mat, error) {
 		return gocv.Mat{}, err
 	}
 	// pix is the Mat's C memory, not Go's: libjpeg may write it directly.
-	if C.imgjpeg_decode_bgr(src, C.size_t(len(data)), (*C.uchar)(unsafe.Pointer(&pix[0])), w, h, &msg[0]) != 0 {
+	if C.imgjpeg_decode_bgr(src, n, (*C.uchar)(unsafe.Pointer(&pix[0])), C.size_t(len(pix)), &w, &h, &comps, &msg[0]) != 1 {
 		_ = m.Close()
-		return gocv.Mat{}, fmt.Errorf("%w (JPEG: %s)", ErrNotImage, C.GoString(&msg[0]))
+		return gocv.Mat{}, fail()
 	}
-	if err := orient(&m, exifOrientation(data)); err != nil {
-		_ = m.Close()
-		return gocv.Mat{}, err
-	}
+	orient(&m, exifOrientation(data))
 	return m, nil
 }
 

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/facefleet/facefleet/internal/testenv"
 )
 
 func TestDecodeEncodeRoundTrip(t *testing.T) {
@@ -61,7 +63,7 @@ func psnr(t *testing.T, a, b string, w, h int) float64 {
 		if ea != nil || eb != nil {
 			t.Fatalf("frame %d: %v / %v", n, ea, eb)
 		}
-		sum += squaredError(fa, fb)
+		sum += testenv.SquaredError(fa, fb)
 		n++
 	}
 	mse := sum / float64(n*len(fa))

@@ -349,8 +349,9 @@ func remux(ctx context.Context, cfg StitchConfig, listPath, out, ext string, del
 	}
 	sort.Strings(keys)
 	// The pairs live in C memory: a Go slice of C pointers handed to C would be Go memory holding pointers.
-	tags := (*[1 << 20]*C.char)(C.calloc(C.size_t(2*len(keys)+1), C.size_t(unsafe.Sizeof((*C.char)(nil)))))
-	defer C.free(unsafe.Pointer(tags))
+	ctags := C.calloc(C.size_t(2*len(keys)+1), C.size_t(unsafe.Sizeof((*C.char)(nil))))
+	defer C.free(ctags)
+	tags := unsafe.Slice((**C.char)(ctags), 2*len(keys)+1)
 	for i, k := range keys {
 		tags[2*i], tags[2*i+1] = cstr(k), cstr(cfg.Metadata[k])
 	}

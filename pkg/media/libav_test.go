@@ -131,19 +131,9 @@ func TestInProcessEncoderMatchesFFmpeg(t *testing.T) {
 	}
 }
 
-// squaredError is the sum of squared differences of two frames of the same size.
-func squaredError(a, b []byte) float64 {
-	var sum float64
-	for i := range a {
-		d := float64(a[i]) - float64(b[i])
-		sum += d * d
-	}
-	return sum
-}
-
 // framePSNR is the PSNR of b against a, two frames of the same size.
 func framePSNR(a, b []byte) float64 {
-	return 10 * math.Log10(255*255/(squaredError(a, b)/float64(len(a))))
+	return 10 * math.Log10(255*255/(testenv.SquaredError(a, b)/float64(len(a))))
 }
 
 // describe is ffprobe's description of path's video stream, the fields a player and the concat demuxer read.

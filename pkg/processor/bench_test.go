@@ -27,9 +27,6 @@ func videoFrame(tb testing.TB, w, h int) gocv.Mat {
 		tb.Fatalf("ffmpeg: %v: %s", err, out)
 	}
 	m := testimage.Read(tb, png)
-	if m.Empty() {
-		tb.Fatal("cannot read the extracted frame")
-	}
 	tb.Cleanup(func() { m.Close() })
 	return m
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/facefleet/facefleet/internal/onnxtest"
 	"github.com/facefleet/facefleet/internal/testenv"
+	"github.com/facefleet/facefleet/internal/testimage"
 	"github.com/facefleet/facefleet/pkg/face"
 	"github.com/facefleet/facefleet/pkg/job"
 	"github.com/facefleet/facefleet/pkg/media"
@@ -170,7 +171,7 @@ func TestFramesWithoutFacePassThrough(t *testing.T) {
 			t.Fatalf("frame %d of the test pattern has a face", i)
 		}
 		// The processor must not touch the frame: the kept (lossless) frame equals the decoded input exactly.
-		kept := readImage(t, filepath.Join(dir, "out-frames", fmt.Sprintf("%06d.png", i+1)))
+		kept := testimage.Read(t, filepath.Join(dir, "out-frames", fmt.Sprintf("%06d.png", i+1)))
 		kb, _ := kept.DataPtrUint8()
 		if p := psnr(kb, inF[i], w, h, nil); !math.IsInf(p, 1) {
 			t.Errorf("face-free frame %d was changed by processing: PSNR %.1f dB", i, p)
@@ -220,7 +221,7 @@ func TestImageTargets(t *testing.T) {
 			if !strings.Contains(string(raw), provenance.SourceType) {
 				t.Error("image carries no synthetic-media label")
 			}
-			in, got := readImage(t, target), readImage(t, out)
+			in, got := testimage.Read(t, target), testimage.Read(t, out)
 			defer in.Close()
 			defer got.Close()
 			w, h := in.Cols(), in.Rows()
@@ -294,7 +295,7 @@ func TestReferenceSelection(t *testing.T) {
 	source := testenv.Face(t, "astronaut_eileen_collins.png")
 	recognizer := testenv.Model(t, "mobilefacenet_paddlex_128d.onnx") // TESTS ONLY: w600k_r50 is user-supplied
 	target := testenv.Face(t, "apollo11_crew_3faces.jpg")
-	in := readImage(t, target)
+	in := testimage.Read(t, target)
 	defer in.Close()
 	inB, _ := in.DataPtrUint8()
 	w, h := in.Cols(), in.Rows()
@@ -307,7 +308,7 @@ func TestReferenceSelection(t *testing.T) {
 		if _, err := Run(context.Background(), cfg); err != nil {
 			t.Fatal(err)
 		}
-		got := readImage(t, out)
+		got := testimage.Read(t, out)
 		outB, _ := got.DataPtrUint8()
 		for i, f := range faces {
 			if changed := meanAbsDiff(outB, inB, w, f.Box) > 2; changed != (i == pos) {

@@ -179,7 +179,6 @@ var ErrEmptyByteSlice = errors.New("empty byte array")
 //
 // For further details, please see:
 // http://docs.opencv.org/master/d3/d63/classcv_1_1Mat.html
-//
 type Mat struct {
 	p C.Mat
 
@@ -340,7 +339,6 @@ func (m *Mat) Empty() bool {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d3/d63/classcv_1_1Mat.html#aa90cea495029c7d1ee0a41361ccecdf3
-//
 func (m *Mat) IsContinuous() bool {
 	return bool(C.Mat_IsContinuous(m.p))
 }
@@ -354,7 +352,6 @@ func (m *Mat) Clone() Mat {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d3/d63/classcv_1_1Mat.html#a33fd5d125b4c302b0c9aa86980791a77
-//
 func (m *Mat) CopyTo(dst *Mat) {
 	C.Mat_CopyTo(m.p, dst.p)
 	return
@@ -364,7 +361,6 @@ func (m *Mat) CopyTo(dst *Mat) {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d3/d63/classcv_1_1Mat.html#a626fe5f96d02525e2604d2ad46dd574f
-//
 func (m *Mat) CopyToWithMask(dst *Mat, mask Mat) {
 	C.Mat_CopyToWithMask(m.p, dst.p, mask.p)
 	return
@@ -374,7 +370,6 @@ func (m *Mat) CopyToWithMask(dst *Mat, mask Mat) {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d3/d63/classcv_1_1Mat.html#adf88c60c5b4980e05bb556080916978b
-//
 func (m *Mat) ConvertTo(dst *Mat, mt MatType) {
 	C.Mat_ConvertTo(m.p, dst.p, C.int(mt))
 	return
@@ -389,7 +384,6 @@ func (m *Mat) ConvertToWithParams(dst *Mat, mt MatType, alpha, beta float32) {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d3/d63/classcv_1_1Mat.html#aa4d317d43fb0cba9c2503f3c61b866c8
-//
 func (m *Mat) Total() int {
 	return int(C.Mat_Total(m.p))
 }
@@ -398,7 +392,6 @@ func (m *Mat) Total() int {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d3/d63/classcv_1_1Mat.html#aa4d317d43fb0cba9c2503f3c61b866c8
-//
 func (m *Mat) Size() (dims []int) {
 	cdims := C.IntVector{}
 	C.Mat_Size(m.p, &cdims)
@@ -572,7 +565,6 @@ func (m *Mat) Region(rio image.Rectangle) Mat {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d3/d63/classcv_1_1Mat.html#a4eb96e3251417fa88b78e2abd6cfd7d8
-//
 func (m *Mat) Reshape(cn int, rows int) Mat {
 	return newMat(C.Mat_Reshape(m.p, C.int(cn), C.int(rows)))
 }
@@ -581,7 +573,6 @@ func (m *Mat) Reshape(cn int, rows int) Mat {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#ga9c25d9ef44a2a48ecc3774b30cb80082
-//
 func (m *Mat) ConvertFp16() Mat {
 	return newMat(C.Mat_ConvertFp16(m.p))
 }
@@ -589,7 +580,6 @@ func (m *Mat) ConvertFp16() Mat {
 // Mean calculates the mean value M of array elements, independently for each channel, and return it as Scalar
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#ga191389f8a0e58180bb13a727782cd461
-//
 func (m *Mat) Mean() Scalar {
 	s := C.Mat_Mean(m.p)
 	return NewScalar(float64(s.val1), float64(s.val2), float64(s.val3), float64(s.val4))
@@ -598,7 +588,6 @@ func (m *Mat) Mean() Scalar {
 // MeanWithMask calculates the mean value M of array elements,independently for each channel,
 // and returns it as Scalar vector while applying the mask.
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#ga191389f8a0e58180bb13a727782cd461
-//
 func (m *Mat) MeanWithMask(mask Mat) Scalar {
 	s := C.Mat_MeanWithMask(m.p, mask.p)
 	return NewScalar(float64(s.val1), float64(s.val2), float64(s.val3), float64(s.val4))
@@ -608,7 +597,6 @@ func (m *Mat) MeanWithMask(mask Mat) Scalar {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#ga186222c3919657890f88df5a1f64a7d7
-//
 func (m *Mat) Sqrt() Mat {
 	return newMat(C.Mat_Sqrt(m.p))
 }
@@ -617,7 +605,6 @@ func (m *Mat) Sqrt() Mat {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#ga716e10a2dd9e228e4d3c95818f106722
-//
 func (m *Mat) Sum() Scalar {
 	s := C.Mat_Sum(m.p)
 	return NewScalar(float64(s.val1), float64(s.val2), float64(s.val3), float64(s.val4))
@@ -627,7 +614,6 @@ func (m *Mat) Sum() Scalar {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#ga62286befb7cde3568ff8c7d14d5079da
-//
 func (m *Mat) PatchNaNs() {
 	C.Mat_PatchNaNs(m.p)
 }
@@ -893,7 +879,6 @@ func (m *Mat) T() Mat {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#ga6fef31bc8c4071cbc114a758a2b79c14
-//
 func AbsDiff(src1, src2 Mat, dst *Mat) {
 	C.Mat_AbsDiff(src1.p, src2.p, dst.p)
 }
@@ -902,7 +887,6 @@ func AbsDiff(src1, src2 Mat, dst *Mat) {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#ga10ac1bfb180e2cfda1701d06c24fdbd6
-//
 func Add(src1, src2 Mat, dst *Mat) {
 	C.Mat_Add(src1.p, src2.p, dst.p)
 }
@@ -911,7 +895,6 @@ func Add(src1, src2 Mat, dst *Mat) {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#gafafb2513349db3bcff51f54ee5592a19
-//
 func AddWeighted(src1 Mat, alpha float64, src2 Mat, beta float64, gamma float64, dst *Mat) {
 	C.Mat_AddWeighted(src1.p, C.double(alpha),
 		src2.p, C.double(beta), C.double(gamma), dst.p)
@@ -923,7 +906,6 @@ func AddWeighted(src1 Mat, alpha float64, src2 Mat, beta float64, gamma float64,
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#ga60b4d04b251ba5eb1392c34425497e14
-//
 func BitwiseAnd(src1 Mat, src2 Mat, dst *Mat) {
 	C.Mat_BitwiseAnd(src1.p, src2.p, dst.p)
 }
@@ -934,7 +916,6 @@ func BitwiseAnd(src1 Mat, src2 Mat, dst *Mat) {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#ga60b4d04b251ba5eb1392c34425497e14
-//
 func BitwiseAndWithMask(src1 Mat, src2 Mat, dst *Mat, mask Mat) {
 	C.Mat_BitwiseAndWithMask(src1.p, src2.p, dst.p, mask.p)
 }
@@ -943,7 +924,6 @@ func BitwiseAndWithMask(src1 Mat, src2 Mat, dst *Mat, mask Mat) {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#ga0002cf8b418479f4cb49a75442baee2f
-//
 func BitwiseNot(src1 Mat, dst *Mat) {
 	C.Mat_BitwiseNot(src1.p, dst.p)
 }
@@ -952,7 +932,6 @@ func BitwiseNot(src1 Mat, dst *Mat) {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#ga0002cf8b418479f4cb49a75442baee2f
-//
 func BitwiseNotWithMask(src1 Mat, dst *Mat, mask Mat) {
 	C.Mat_BitwiseNotWithMask(src1.p, dst.p, mask.p)
 }
@@ -962,7 +941,6 @@ func BitwiseNotWithMask(src1 Mat, dst *Mat, mask Mat) {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#gab85523db362a4e26ff0c703793a719b4
-//
 func BitwiseOr(src1 Mat, src2 Mat, dst *Mat) {
 	C.Mat_BitwiseOr(src1.p, src2.p, dst.p)
 }
@@ -972,7 +950,6 @@ func BitwiseOr(src1 Mat, src2 Mat, dst *Mat) {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#gab85523db362a4e26ff0c703793a719b4
-//
 func BitwiseOrWithMask(src1 Mat, src2 Mat, dst *Mat, mask Mat) {
 	C.Mat_BitwiseOrWithMask(src1.p, src2.p, dst.p, mask.p)
 }
@@ -982,7 +959,6 @@ func BitwiseOrWithMask(src1 Mat, src2 Mat, dst *Mat, mask Mat) {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#ga84b2d8188ce506593dcc3f8cd00e8e2c
-//
 func BitwiseXor(src1 Mat, src2 Mat, dst *Mat) {
 	C.Mat_BitwiseXor(src1.p, src2.p, dst.p)
 }
@@ -992,7 +968,6 @@ func BitwiseXor(src1 Mat, src2 Mat, dst *Mat) {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#ga84b2d8188ce506593dcc3f8cd00e8e2c
-//
 func BitwiseXorWithMask(src1 Mat, src2 Mat, dst *Mat, mask Mat) {
 	C.Mat_BitwiseXorWithMask(src1.p, src2.p, dst.p, mask.p)
 }
@@ -1001,7 +976,6 @@ func BitwiseXorWithMask(src1 Mat, src2 Mat, dst *Mat, mask Mat) {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#ga4ba778a1c57f83233b1d851c83f5a622
-//
 func BatchDistance(src1 Mat, src2 Mat, dist Mat, dtype MatType, nidx Mat, normType NormType, K int, mask Mat, update int, crosscheck bool) {
 	C.Mat_BatchDistance(src1.p, src2.p, dist.p, C.int(dtype), nidx.p, C.int(normType), C.int(K), mask.p, C.int(update), C.bool(crosscheck))
 }
@@ -1010,7 +984,6 @@ func BatchDistance(src1 Mat, src2 Mat, dist Mat, dtype MatType, nidx Mat, normTy
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#ga247f571aa6244827d3d798f13892da58
-//
 func BorderInterpolate(p int, len int, borderType CovarFlags) int {
 	ret := C.Mat_BorderInterpolate(C.int(p), C.int(len), C.int(borderType))
 	return int(ret)
@@ -1020,7 +993,6 @@ func BorderInterpolate(p int, len int, borderType CovarFlags) int {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d0/de1/group__core.html#ga719ebd4a73f30f4fab258ab7616d0f0f
-//
 type CovarFlags int
 
 const (
@@ -1047,7 +1019,6 @@ const (
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#ga017122d912af19d7d0d2cccc2d63819f
-//
 func CalcCovarMatrix(samples Mat, covar *Mat, mean *Mat, flags CovarFlags, ctype MatType) {
 	C.Mat_CalcCovarMatrix(samples.p, covar.p, mean.p, C.int(flags), C.int(ctype))
 }
@@ -1056,7 +1027,6 @@ func CalcCovarMatrix(samples Mat, covar *Mat, mean *Mat, flags CovarFlags, ctype
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#gac5f92f48ec32cacf5275969c33ee837d
-//
 func CartToPolar(x Mat, y Mat, magnitude *Mat, angle *Mat, angleInDegrees bool) {
 	C.Mat_CartToPolar(x.p, y.p, magnitude.p, angle.p, C.bool(angleInDegrees))
 }
@@ -1065,7 +1035,6 @@ func CartToPolar(x Mat, y Mat, magnitude *Mat, angle *Mat, angleInDegrees bool) 
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#ga2bd19d89cae59361416736f87e3c7a64
-//
 func CheckRange(src Mat) bool {
 	return bool(C.Mat_CheckRange(src.p))
 }
@@ -1075,7 +1044,6 @@ func CheckRange(src Mat) bool {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#ga303cfb72acf8cbb36d884650c09a3a97
-//
 func Compare(src1 Mat, src2 Mat, dst *Mat, ct CompareType) {
 	C.Mat_Compare(src1.p, src2.p, dst.p, C.int(ct))
 }
@@ -1084,7 +1052,6 @@ func Compare(src1 Mat, src2 Mat, dst *Mat, ct CompareType) {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#gaa4b89393263bb4d604e0fe5986723914
-//
 func CountNonZero(src Mat) int {
 	return int(C.Mat_CountNonZero(src.p))
 }
@@ -1093,7 +1060,6 @@ func CountNonZero(src Mat) int {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#gaa9d88dcd0e54b6d1af38d41f2a3e3d25
-//
 func CompleteSymm(m Mat, lowerToUpper bool) {
 	C.Mat_CompleteSymm(m.p, C.bool(lowerToUpper))
 }
@@ -1102,7 +1068,6 @@ func CompleteSymm(m Mat, lowerToUpper bool) {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#ga3460e9c9f37b563ab9dd550c4d8c4e7d
-//
 func ConvertScaleAbs(src Mat, dst *Mat, alpha float64, beta float64) {
 	C.Mat_ConvertScaleAbs(src.p, dst.p, C.double(alpha), C.double(beta))
 }
@@ -1111,7 +1076,6 @@ func ConvertScaleAbs(src Mat, dst *Mat, alpha float64, beta float64) {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#ga2ac1049c2c3dd25c2b41bffe17658a36
-//
 func CopyMakeBorder(src Mat, dst *Mat, top int, bottom int, left int, right int, bt BorderType, value color.RGBA) {
 
 	cValue := C.struct_Scalar{
@@ -1128,7 +1092,6 @@ func CopyMakeBorder(src Mat, dst *Mat, top int, bottom int, left int, right int,
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#gaf4dde112b483b38175621befedda1f1c
-//
 type DftFlags int
 
 const (
@@ -1166,7 +1129,6 @@ const (
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#ga85aad4d668c01fbd64825f589e3696d4
-//
 func DCT(src Mat, dst *Mat, flags DftFlags) {
 	C.Mat_DCT(src.p, dst.p, C.int(flags))
 }
@@ -1175,7 +1137,6 @@ func DCT(src Mat, dst *Mat, flags DftFlags) {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#gaf802bd9ca3e07b8b6170645ef0611d0c
-//
 func Determinant(src Mat) float64 {
 	return float64(C.Mat_Determinant(src.p))
 }
@@ -1185,7 +1146,6 @@ func Determinant(src Mat) float64 {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#gadd6cf9baf2b8b704a11b5f04aaf4f39d
-//
 func DFT(src Mat, dst *Mat, flags DftFlags) {
 	C.Mat_DFT(src.p, dst.p, C.int(flags))
 }
@@ -1195,7 +1155,6 @@ func DFT(src Mat, dst *Mat, flags DftFlags) {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#ga6db555d30115642fedae0cda05604874
-//
 func Divide(src1 Mat, src2 Mat, dst *Mat) {
 	C.Mat_Divide(src1.p, src2.p, dst.p)
 }
@@ -1204,7 +1163,6 @@ func Divide(src1 Mat, src2 Mat, dst *Mat) {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#ga9fa0d58657f60eaa6c71f6fbb40456e3
-//
 func Eigen(src Mat, eigenvalues *Mat, eigenvectors *Mat) bool {
 	ret := C.Mat_Eigen(src.p, eigenvalues.p, eigenvectors.p)
 	return bool(ret)
@@ -1214,7 +1172,6 @@ func Eigen(src Mat, eigenvalues *Mat, eigenvectors *Mat) bool {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#gaf51987e03cac8d171fbd2b327cf966f6
-//
 func EigenNonSymmetric(src Mat, eigenvalues *Mat, eigenvectors *Mat) {
 	C.Mat_EigenNonSymmetric(src.p, eigenvalues.p, eigenvectors.p)
 }
@@ -1223,7 +1180,6 @@ func EigenNonSymmetric(src Mat, eigenvalues *Mat, eigenvectors *Mat) {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#ga3e10108e2162c338f1b848af619f39e5
-//
 func Exp(src Mat, dst *Mat) {
 	C.Mat_Exp(src.p, dst.p)
 }
@@ -1232,7 +1188,6 @@ func Exp(src Mat, dst *Mat) {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#gacc6158574aa1f0281878c955bcf35642
-//
 func ExtractChannel(src Mat, dst *Mat, coi int) {
 	C.Mat_ExtractChannel(src.p, dst.p, C.int(coi))
 }
@@ -1241,7 +1196,6 @@ func ExtractChannel(src Mat, dst *Mat, coi int) {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#gaed7df59a3539b4cc0fe5c9c8d7586190
-//
 func FindNonZero(src Mat, idx *Mat) {
 	C.Mat_FindNonZero(src.p, idx.p)
 }
@@ -1250,7 +1204,6 @@ func FindNonZero(src Mat, idx *Mat) {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#gaca7be533e3dac7feb70fc60635adf441
-//
 func Flip(src Mat, dst *Mat, flipCode int) {
 	C.Mat_Flip(src.p, dst.p, C.int(flipCode))
 }
@@ -1259,7 +1212,6 @@ func Flip(src Mat, dst *Mat, flipCode int) {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#gacb6e64071dffe36434e1e7ee79e7cb35
-//
 func Gemm(src1, src2 Mat, alpha float64, src3 Mat, beta float64, dst *Mat, flags int) {
 	C.Mat_Gemm(src1.p, src2.p, C.double(alpha), src3.p, C.double(beta), dst.p, C.int(flags))
 }
@@ -1269,7 +1221,6 @@ func Gemm(src1, src2 Mat, alpha float64, src3 Mat, beta float64, dst *Mat, flags
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#ga6577a2e59968936ae02eb2edde5de299
-//
 func GetOptimalDFTSize(vecsize int) int {
 	return int(C.Mat_GetOptimalDFTSize(C.int(vecsize)))
 }
@@ -1278,7 +1229,6 @@ func GetOptimalDFTSize(vecsize int) int {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#gaab5ceee39e0580f879df645a872c6bf7
-//
 func Hconcat(src1, src2 Mat, dst *Mat) {
 	C.Mat_Hconcat(src1.p, src2.p, dst.p)
 }
@@ -1287,13 +1237,11 @@ func Hconcat(src1, src2 Mat, dst *Mat) {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#gaab5ceee39e0580f879df645a872c6bf7
-//
 func Vconcat(src1, src2 Mat, dst *Mat) {
 	C.Mat_Vconcat(src1.p, src2.p, dst.p)
 }
 
 // RotateFlag for image rotation
-//
 //
 // For further details please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#ga6f45d55c0b1cc9d97f5353a7c8a7aac2
@@ -1320,7 +1268,6 @@ func Rotate(src Mat, dst *Mat, code RotateFlag) {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#ga77b168d84e564c50228b69730a227ef2
-//
 func IDCT(src Mat, dst *Mat, flags int) {
 	C.Mat_Idct(src.p, dst.p, C.int(flags))
 }
@@ -1329,7 +1276,6 @@ func IDCT(src Mat, dst *Mat, flags int) {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#gaa708aa2d2e57a508f968eb0f69aa5ff1
-//
 func IDFT(src Mat, dst *Mat, flags, nonzeroRows int) {
 	C.Mat_Idft(src.p, dst.p, C.int(flags), C.int(nonzeroRows))
 }
@@ -1338,7 +1284,6 @@ func IDFT(src Mat, dst *Mat, flags, nonzeroRows int) {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#ga48af0ab51e36436c5d04340e036ce981
-//
 func InRange(src, lb, ub Mat, dst *Mat) {
 	C.Mat_InRange(src.p, lb.p, ub.p, dst.p)
 }
@@ -1347,7 +1292,6 @@ func InRange(src, lb, ub Mat, dst *Mat) {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#ga48af0ab51e36436c5d04340e036ce981
-//
 func InRangeWithScalar(src Mat, lb, ub Scalar, dst *Mat) {
 	lbVal := C.struct_Scalar{
 		val1: C.double(lb.Val1),
@@ -1371,7 +1315,6 @@ func InRangeWithScalar(src Mat, lb, ub Scalar, dst *Mat) {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#ga1d4bd886d35b00ec0b764cb4ce6eb515
-//
 func InsertChannel(src Mat, dst *Mat, coi int) {
 	C.Mat_InsertChannel(src.p, dst.p, C.int(coi))
 }
@@ -1380,7 +1323,6 @@ func InsertChannel(src Mat, dst *Mat, coi int) {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#gad278044679d4ecf20f7622cc151aaaa2
-//
 func Invert(src Mat, dst *Mat, flags SolveDecompositionFlags) float64 {
 	ret := C.Mat_Invert(src.p, dst.p, C.int(flags))
 	return float64(ret)
@@ -1406,7 +1348,6 @@ const (
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d5/d38/group__core__cluster.html#ga9a34dc06c6ec9460e90860f15bcd2f88
-//
 func KMeans(data Mat, k int, bestLabels *Mat, criteria TermCriteria, attempts int, flags KMeansFlags, centers *Mat) float64 {
 	ret := C.KMeans(data.p, C.int(k), bestLabels.p, criteria.p, C.int(attempts), C.int(flags), centers.p)
 	return float64(ret)
@@ -1416,7 +1357,6 @@ func KMeans(data Mat, k int, bestLabels *Mat, criteria TermCriteria, attempts in
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d5/d38/group__core__cluster.html#ga9a34dc06c6ec9460e90860f15bcd2f88
-//
 func KMeansPoints(points PointVector, k int, bestLabels *Mat, criteria TermCriteria, attempts int, flags KMeansFlags, centers *Mat) float64 {
 	ret := C.KMeansPoints(points.p, C.int(k), bestLabels.p, criteria.p, C.int(attempts), C.int(flags), centers.p)
 	return float64(ret)
@@ -1426,7 +1366,6 @@ func KMeansPoints(points PointVector, k int, bestLabels *Mat, criteria TermCrite
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#ga937ecdce4679a77168730830a955bea7
-//
 func Log(src Mat, dst *Mat) {
 	C.Mat_Log(src.p, dst.p)
 }
@@ -1435,7 +1374,6 @@ func Log(src Mat, dst *Mat) {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#ga6d3b097586bca4409873d64a90fe64c3
-//
 func Magnitude(x, y Mat, magnitude *Mat) {
 	C.Mat_Magnitude(x.p, y.p, magnitude.p)
 }
@@ -1444,7 +1382,6 @@ func Magnitude(x, y Mat, magnitude *Mat) {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#gacc40fa15eac0fb83f8ca70b7cc0b588d
-//
 func Max(src1, src2 Mat, dst *Mat) {
 	C.Mat_Max(src1.p, src2.p, dst.p)
 }
@@ -1453,7 +1390,6 @@ func Max(src1, src2 Mat, dst *Mat) {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#ga846c858f4004d59493d7c6a4354b301d
-//
 func MeanStdDev(src Mat, dst *Mat, dstStdDev *Mat) {
 	C.Mat_MeanStdDev(src.p, dst.p, dstStdDev.p)
 }
@@ -1462,7 +1398,6 @@ func MeanStdDev(src Mat, dst *Mat, dstStdDev *Mat) {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#ga7d7b4d6c6ee504b30a20b1680029c7b4
-//
 func Merge(mv []Mat, dst *Mat) {
 	cMatArray := make([]C.Mat, len(mv))
 	for i, r := range mv {
@@ -1480,7 +1415,6 @@ func Merge(mv []Mat, dst *Mat) {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#ga9af368f182ee76d0463d0d8d5330b764
-//
 func Min(src1, src2 Mat, dst *Mat) {
 	C.Mat_Min(src1.p, src2.p, dst.p)
 }
@@ -1489,7 +1423,6 @@ func Min(src1, src2 Mat, dst *Mat) {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#ga7622c466c628a75d9ed008b42250a73f
-//
 func MinMaxIdx(input Mat) (minVal, maxVal float32, minIdx, maxIdx int) {
 	var cMinVal C.double
 	var cMaxVal C.double
@@ -1505,7 +1438,6 @@ func MinMaxIdx(input Mat) (minVal, maxVal float32, minIdx, maxIdx int) {
 //
 // For further details, please see:
 // https://docs.opencv.org/trunk/d2/de8/group__core__array.html#gab473bf2eb6d14ff97e89b355dac20707
-//
 func MinMaxLoc(input Mat) (minVal, maxVal float32, minLoc, maxLoc image.Point) {
 	var cMinVal C.double
 	var cMaxVal C.double
@@ -1524,7 +1456,6 @@ func MinMaxLoc(input Mat) (minVal, maxVal float32, minLoc, maxLoc image.Point) {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#ga51d768c270a1cdd3497255017c4504be
-//
 func MixChannels(src []Mat, dst []Mat, fromTo []int) {
 	cSrcArray := make([]C.Mat, len(src))
 	for i, r := range src {
@@ -1561,11 +1492,10 @@ func MixChannels(src []Mat, dst []Mat, fromTo []int) {
 	}
 }
 
-//Mulspectrums performs the per-element multiplication of two Fourier spectrums.
+// Mulspectrums performs the per-element multiplication of two Fourier spectrums.
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#ga3ab38646463c59bf0ce962a9d51db64f
-//
 func MulSpectrums(a Mat, b Mat, dst *Mat, flags DftFlags) {
 	C.Mat_MulSpectrums(a.p, b.p, dst.p, C.int(flags))
 }
@@ -1575,7 +1505,6 @@ func MulSpectrums(a Mat, b Mat, dst *Mat, flags DftFlags) {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#ga979d898a58d7f61c53003e162e7ad89f
-//
 func Multiply(src1 Mat, src2 Mat, dst *Mat) {
 	C.Mat_Multiply(src1.p, src2.p, dst.p)
 }
@@ -1585,7 +1514,6 @@ func Multiply(src1 Mat, src2 Mat, dst *Mat) {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#ga979d898a58d7f61c53003e162e7ad89f
-//
 func MultiplyWithParams(src1 Mat, src2 Mat, dst *Mat, scale float64, dtype MatType) {
 	C.Mat_MultiplyWithParams(src1.p, src2.p, dst.p, C.double(scale), C.int(dtype))
 }
@@ -1594,7 +1522,6 @@ func MultiplyWithParams(src1 Mat, src2 Mat, dst *Mat, scale float64, dtype MatTy
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#gad12cefbcb5291cf958a85b4b67b6149f
-//
 type NormType int
 
 const (
@@ -1630,7 +1557,6 @@ const (
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#ga87eef7ee3970f86906d69a92cbf064bd
-//
 func Normalize(src Mat, dst *Mat, alpha float64, beta float64, typ NormType) {
 	C.Mat_Normalize(src.p, dst.p, C.double(alpha), C.double(beta), C.int(typ))
 }
@@ -1639,7 +1565,6 @@ func Normalize(src Mat, dst *Mat, alpha float64, beta float64, typ NormType) {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#ga7c331fb8dd951707e184ef4e3f21dd33
-//
 func Norm(src1 Mat, normType NormType) float64 {
 	return float64(C.Norm(src1.p, C.int(normType)))
 }
@@ -1648,7 +1573,6 @@ func Norm(src1 Mat, normType NormType) float64 {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#ga7c331fb8dd951707e184ef4e3f21dd33
-//
 func NormWithMats(src1 Mat, src2 Mat, normType NormType) float64 {
 	return float64(C.NormWithMats(src1.p, src2.p, C.int(normType)))
 }
@@ -1657,7 +1581,6 @@ func NormWithMats(src1 Mat, src2 Mat, normType NormType) float64 {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#gad327659ac03e5fd6894b90025e6900a7
-//
 func PerspectiveTransform(src Mat, dst *Mat, tm Mat) {
 	C.Mat_PerspectiveTransform(src.p, dst.p, tm.p)
 }
@@ -1666,7 +1589,6 @@ func PerspectiveTransform(src Mat, dst *Mat, tm Mat) {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d9/d5d/classcv_1_1TermCriteria.html#a56fecdc291ccaba8aad27d67ccf72c57
-//
 type TermCriteriaType int
 
 const (
@@ -1709,7 +1631,6 @@ const (
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#ga12b43690dbd31fed96f213eefead2373
-//
 func Solve(src1 Mat, src2 Mat, dst *Mat, flags SolveDecompositionFlags) bool {
 	return bool(C.Mat_Solve(src1.p, src2.p, dst.p, C.int(flags)))
 }
@@ -1718,7 +1639,6 @@ func Solve(src1 Mat, src2 Mat, dst *Mat, flags SolveDecompositionFlags) bool {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#ga1c3b0b925b085b6e96931ee309e6a1da
-//
 func SolveCubic(coeffs Mat, roots *Mat) int {
 	return int(C.Mat_SolveCubic(coeffs.p, roots.p))
 }
@@ -1727,7 +1647,6 @@ func SolveCubic(coeffs Mat, roots *Mat) int {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#gac2f5e953016fabcdf793d762f4ec5dce
-//
 func SolvePoly(coeffs Mat, roots *Mat, maxIters int) float64 {
 	return float64(C.Mat_SolvePoly(coeffs.p, roots.p, C.int(maxIters)))
 }
@@ -1752,7 +1671,6 @@ const (
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#ga4b78072a303f29d9031d56e5638da78e
-//
 func Reduce(src Mat, dst *Mat, dim int, rType ReduceTypes, dType MatType) {
 	C.Mat_Reduce(src.p, dst.p, C.int(dim), C.int(rType), C.int(dType))
 }
@@ -1761,7 +1679,6 @@ func Reduce(src Mat, dst *Mat, dim int, rType ReduceTypes, dType MatType) {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#ga496c3860f3ac44c40b48811333cfda2d
-//
 func Repeat(src Mat, nY int, nX int, dst *Mat) {
 	C.Mat_Repeat(src.p, C.int(nY), C.int(nX), dst.p)
 }
@@ -1770,15 +1687,14 @@ func Repeat(src Mat, nY int, nX int, dst *Mat) {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#ga9e0845db4135f55dcf20227402f00d98
-//
 func ScaleAdd(src1 Mat, alpha float64, src2 Mat, dst *Mat) {
 	C.Mat_ScaleAdd(src1.p, C.double(alpha), src2.p, dst.p)
 }
 
 // SetIdentity initializes a scaled identity matrix.
 // For further details, please see:
-//  https://docs.opencv.org/master/d2/de8/group__core__array.html#ga388d7575224a4a277ceb98ccaa327c99
 //
+//	https://docs.opencv.org/master/d2/de8/group__core__array.html#ga388d7575224a4a277ceb98ccaa327c99
 func SetIdentity(src Mat, scalar float64) {
 	C.Mat_SetIdentity(src.p, C.double(scalar))
 }
@@ -1803,7 +1719,6 @@ const (
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#ga45dd56da289494ce874be2324856898f
-//
 func Sort(src Mat, dst *Mat, flags SortFlags) {
 	C.Mat_Sort(src.p, dst.p, C.int(flags))
 }
@@ -1813,7 +1728,6 @@ func Sort(src Mat, dst *Mat, flags SortFlags) {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#gadf35157cbf97f3cb85a545380e383506
-//
 func SortIdx(src Mat, dst *Mat, flags SortFlags) {
 	C.Mat_SortIdx(src.p, dst.p, C.int(flags))
 }
@@ -1823,7 +1737,6 @@ func SortIdx(src Mat, dst *Mat, flags SortFlags) {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#ga0547c7fed86152d7e9d0096029c8518a
-//
 func Split(src Mat) (mv []Mat) {
 	cMats := C.struct_Mats{}
 	C.Mat_Split(src.p, &(cMats))
@@ -1840,7 +1753,6 @@ func Split(src Mat) (mv []Mat) {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#gaa0f00d98b4b5edeaeb7b8333b2de353b
-//
 func Subtract(src1 Mat, src2 Mat, dst *Mat) {
 	C.Mat_Subtract(src1.p, src2.p, dst.p)
 }
@@ -1849,7 +1761,6 @@ func Subtract(src1 Mat, src2 Mat, dst *Mat) {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#ga3419ac19c7dcd2be4bd552a23e147dd8
-//
 func Trace(src Mat) Scalar {
 	s := C.Mat_Trace(src.p)
 	return NewScalar(float64(s.val1), float64(s.val2), float64(s.val3), float64(s.val4))
@@ -1859,7 +1770,6 @@ func Trace(src Mat) Scalar {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#ga393164aa54bb9169ce0a8cc44e08ff22
-//
 func Transform(src Mat, dst *Mat, tm Mat) {
 	C.Mat_Transform(src.p, dst.p, tm.p)
 }
@@ -1868,7 +1778,6 @@ func Transform(src Mat, dst *Mat, tm Mat) {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#ga46630ed6c0ea6254a35f447289bd7404
-//
 func Transpose(src Mat, dst *Mat) {
 	C.Mat_Transpose(src.p, dst.p)
 }
@@ -1877,7 +1786,6 @@ func Transpose(src Mat, dst *Mat) {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#gaf0d056b5bd1dc92500d6f6cf6bac41ef
-//
 func Pow(src Mat, power float64, dst *Mat) {
 	C.Mat_Pow(src.p, C.double(power), dst.p)
 }
@@ -1886,7 +1794,6 @@ func Pow(src Mat, power float64, dst *Mat) {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#ga581ff9d44201de2dd1b40a50db93d665
-//
 func PolarToCart(magnitude Mat, degree Mat, x *Mat, y *Mat, angleInDegrees bool) {
 	C.Mat_PolarToCart(magnitude.p, degree.p, x.p, y.p, C.bool(angleInDegrees))
 }
@@ -1895,7 +1802,6 @@ func PolarToCart(magnitude Mat, degree Mat, x *Mat, y *Mat, angleInDegrees bool)
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#ga9db9ca9b4d81c3bde5677b8f64dc0137
-//
 func Phase(x, y Mat, angle *Mat, angleInDegrees bool) {
 	C.Mat_Phase(x.p, y.p, angle.p, C.bool(angleInDegrees))
 }
@@ -1904,7 +1810,6 @@ func Phase(x, y Mat, angle *Mat, angleInDegrees bool) {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d9/d5d/classcv_1_1TermCriteria.html
-//
 type TermCriteria struct {
 	p C.TermCriteria
 }
@@ -1918,7 +1823,6 @@ func NewTermCriteria(typ TermCriteriaType, maxCount int, epsilon float64) TermCr
 //
 // For further details, please see:
 // http://docs.opencv.org/master/d1/da0/classcv_1_1Scalar__.html
-//
 type Scalar struct {
 	Val1 float64
 	Val2 float64
@@ -1936,7 +1840,6 @@ func NewScalar(v1 float64, v2 float64, v3 float64, v4 float64) Scalar {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/d29/classcv_1_1KeyPoint.html
-//
 type KeyPoint struct {
 	X, Y                  float64
 	Size, Angle, Response float64
@@ -1947,7 +1850,6 @@ type KeyPoint struct {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d4/de0/classcv_1_1DMatch.html#a546ddb9a87898f06e510e015a6de596e
-//
 type DMatch struct {
 	QueryIdx int
 	TrainIdx int
@@ -2298,7 +2200,6 @@ func (pfv Point2fVector) Close() {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/db/de0/group__core__utils.html#gae73f58000611a1af25dd36d496bf4487
-//
 func GetTickCount() float64 {
 	return float64(C.GetCVTickCount())
 }
@@ -2307,7 +2208,6 @@ func GetTickCount() float64 {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/db/de0/group__core__utils.html#ga705441a9ef01f47acdc55d87fbe5090c
-//
 func GetTickFrequency() float64 {
 	return float64(C.GetTickFrequency())
 }
@@ -2404,7 +2304,6 @@ func toCStrings(strs []string) C.struct_CStrings {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d3/d63/classcv_1_1Mat.html#aa6542193430356ad631a9beabc624107
-//
 func (m *Mat) RowRange(start, end int) Mat {
 	return newMat(C.Mat_rowRange(m.p, C.int(start), C.int(end)))
 }
@@ -2413,7 +2312,6 @@ func (m *Mat) RowRange(start, end int) Mat {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d3/d63/classcv_1_1Mat.html#aadc8f9210fe4dec50513746c246fa8d9
-//
 func (m *Mat) ColRange(start, end int) Mat {
 	return newMat(C.Mat_colRange(m.p, C.int(start), C.int(end)))
 }
@@ -2425,7 +2323,6 @@ func (m *Mat) ColRange(start, end int) Mat {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d1/dd6/classcv_1_1RNG.html
-//
 type RNG struct {
 	p C.RNG
 }
@@ -2443,7 +2340,6 @@ const (
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#ga75843061d150ad6564b5447e38e57722
-//
 func TheRNG() RNG {
 	return RNG{
 		p: C.TheRNG(),
@@ -2454,7 +2350,6 @@ func TheRNG() RNG {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#ga757e657c037410d9e19e819569e7de0f
-//
 func SetRNGSeed(seed int) {
 	C.SetRNGSeed(C.int(seed))
 }
@@ -2463,7 +2358,6 @@ func SetRNGSeed(seed int) {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d1/dd6/classcv_1_1RNG.html#ad26f2b09d9868cf108e84c9814aa682d
-//
 func (r *RNG) Fill(mat *Mat, distType RNGDistType, a, b float64, saturateRange bool) {
 	C.RNG_Fill(r.p, mat.p, C.int(distType), C.double(a), C.double(b), C.bool(saturateRange))
 }
@@ -2473,7 +2367,6 @@ func (r *RNG) Fill(mat *Mat, distType RNGDistType, a, b float64, saturateRange b
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d1/dd6/classcv_1_1RNG.html#a8df8ce4dc7d15916cee743e5a884639d
-//
 func (r *RNG) Gaussian(sigma float64) float64 {
 	return float64(C.RNG_Gaussian(r.p, C.double(sigma)))
 }
@@ -2483,7 +2376,6 @@ func (r *RNG) Gaussian(sigma float64) float64 {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d1/dd6/classcv_1_1RNG.html#a8df8ce4dc7d15916cee743e5a884639d
-//
 func (r *RNG) Next() uint {
 	return uint(C.RNG_Next(r.p))
 }
@@ -2492,7 +2384,6 @@ func (r *RNG) Next() uint {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#gaeff1f61e972d133a04ce3a5f81cf6808
-//
 func RandN(mat *Mat, mean, stddev Scalar) {
 	meanVal := C.struct_Scalar{
 		val1: C.double(mean.Val1),
@@ -2514,7 +2405,6 @@ func RandN(mat *Mat, mean, stddev Scalar) {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#ga6a789c8a5cb56c6dd62506179808f763
-//
 func RandShuffle(mat *Mat) {
 	C.RandShuffle(mat.p)
 }
@@ -2523,7 +2413,6 @@ func RandShuffle(mat *Mat) {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#ga6a789c8a5cb56c6dd62506179808f763
-//
 func RandShuffleWithParams(mat *Mat, iterFactor float64, rng RNG) {
 	C.RandShuffleWithParams(mat.p, C.double(iterFactor), rng.p)
 }
@@ -2533,7 +2422,6 @@ func RandShuffleWithParams(mat *Mat, iterFactor float64, rng RNG) {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d2/de8/group__core__array.html#ga1ba1026dca0807b27057ba6a49d258c0
-//
 func RandU(mat *Mat, low, high Scalar) {
 	lowVal := C.struct_Scalar{
 		val1: C.double(low.Val1),
@@ -2590,6 +2478,7 @@ func (buffer *NativeByteBuffer) Len() int {
 func (buffer *NativeByteBuffer) Close() {
 	C.StdByteVectorFree(buffer.nativePointer())
 }
+
 // Points2fVector is a wrapper around a std::vector< std::vector< cv::Point2f > >*
 type Points2fVector struct {
 	p C.Points2fVector
@@ -2604,7 +2493,7 @@ func NewPoints2fVector() Points2fVector {
 // initialized to a slice of slices of Point2f.
 func NewPoints2fVectorFromPoints(pts [][]Point2f) Points2fVector {
 	pvf := NewPoints2fVector()
-	for j := 0;j<len(pts);j++{
+	for j := 0; j < len(pts); j++ {
 		pv := NewPoint2fVectorFromPoints(pts[j])
 		pvf.Append(pv)
 		pv.Close()
@@ -2619,7 +2508,7 @@ func (pvs Points2fVector) P() C.Points2fVector {
 // ToPoints returns a slice of slices of Point2f for the data in this Points2fVector.
 func (pvs Points2fVector) ToPoints() [][]Point2f {
 	ppoints := make([][]Point2f, pvs.Size())
-	for j := 0;j < pvs.Size();j++{
+	for j := 0; j < pvs.Size(); j++ {
 		pts := pvs.At(j)
 		points := pts.ToPoints()
 		ppoints[j] = points
@@ -2642,7 +2531,7 @@ func (pvs Points2fVector) At(idx int) Point2fVector {
 	if idx > pvs.Size() {
 		return Point2fVector{}
 	}
-	return Point2fVector{p : C.Points2fVector_At(pvs.p, C.int(idx))}
+	return Point2fVector{p: C.Points2fVector_At(pvs.p, C.int(idx))}
 }
 
 // Append appends a Point2fVector at end of the Points2fVector.
@@ -2736,7 +2625,7 @@ func (pfv Point3fVector) Append(point Point3f) {
 		x: C.float(point.X),
 		y: C.float(point.Y),
 		z: C.float(point.Z),
-	});
+	})
 }
 
 // ToPoints returns a slice of Point3f for the data in this Point3fVector.
@@ -2767,7 +2656,7 @@ func NewPoints3fVector() Points3fVector {
 // initialized to a slice of slices of Point3f.
 func NewPoints3fVectorFromPoints(pts [][]Point3f) Points3fVector {
 	pvf := NewPoints3fVector()
-	for j := 0;j<len(pts);j++{
+	for j := 0; j < len(pts); j++ {
 		pv := NewPoint3fVectorFromPoints(pts[j])
 		pvf.Append(pv)
 		pv.Close()
@@ -2778,7 +2667,7 @@ func NewPoints3fVectorFromPoints(pts [][]Point3f) Points3fVector {
 // ToPoints returns a slice of slices of Point3f for the data in this Points3fVector.
 func (pvs Points3fVector) ToPoints() [][]Point3f {
 	ppoints := make([][]Point3f, pvs.Size())
-	for j := 0;j < pvs.Size();j++{
+	for j := 0; j < pvs.Size(); j++ {
 		pts := pvs.At(j)
 		points := pts.ToPoints()
 		ppoints[j] = points
@@ -2801,7 +2690,7 @@ func (pvs Points3fVector) At(idx int) Point3fVector {
 	if idx > pvs.Size() {
 		return Point3fVector{}
 	}
-	return Point3fVector{p : C.Points3fVector_At(pvs.p, C.int(idx))}
+	return Point3fVector{p: C.Points3fVector_At(pvs.p, C.int(idx))}
 }
 
 // Append appends a Point3fVector at end of the Points3fVector.

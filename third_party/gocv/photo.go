@@ -11,7 +11,7 @@ import (
 	"unsafe"
 )
 
-//SeamlessCloneFlags seamlessClone algorithm flags
+// SeamlessCloneFlags seamlessClone algorithm flags
 type SeamlessCloneFlags int
 
 // MergeMertens is a wrapper around the cv::MergeMertens.
@@ -39,7 +39,6 @@ const (
 //
 // For further details, please see:
 // https://docs.opencv.org/master/df/da0/group__photo__clone.html#ga6684f35dc669ff6196a7c340dc73b98e
-//
 func ColorChange(src, mask Mat, dst *Mat, red_mul, green_mul, blue_mul float32) {
 	C.ColorChange(src.p, mask.p, dst.p, C.float(red_mul), C.float(green_mul), C.float(blue_mul))
 }
@@ -48,7 +47,6 @@ func ColorChange(src, mask Mat, dst *Mat, red_mul, green_mul, blue_mul float32) 
 //
 // For further details, please see:
 // https://docs.opencv.org/master/df/da0/group__photo__clone.html#ga2bf426e4c93a6b1f21705513dfeca49d
-//
 func SeamlessClone(src, dst, mask Mat, p image.Point, blend *Mat, flags SeamlessCloneFlags) {
 	cp := C.struct_Point{
 		x: C.int(p.X),
@@ -62,7 +60,6 @@ func SeamlessClone(src, dst, mask Mat, p image.Point, blend *Mat, flags Seamless
 //
 // For further details, please see:
 // https://docs.opencv.org/master/df/da0/group__photo__clone.html#gac5025767cf2febd8029d474278e886c7
-//
 func IlluminationChange(src, mask Mat, dst *Mat, alpha, beta float32) {
 	C.IlluminationChange(src.p, mask.p, dst.p, C.float(alpha), C.float(beta))
 }
@@ -71,7 +68,6 @@ func IlluminationChange(src, mask Mat, dst *Mat, alpha, beta float32) {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/df/da0/group__photo__clone.html#gad55df6aa53797365fa7cc23959a54004
-//
 func TextureFlattening(src, mask Mat, dst *Mat, lowThreshold, highThreshold float32, kernelSize int) {
 	C.TextureFlattening(src.p, mask.p, dst.p, C.float(lowThreshold), C.float(highThreshold), C.int(kernelSize))
 }
@@ -80,7 +76,6 @@ func TextureFlattening(src, mask Mat, dst *Mat, lowThreshold, highThreshold floa
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d1/d79/group__photo__denoise.html#gaa501e71f52fb2dc17ff8ca5e7d2d3619
-//
 func FastNlMeansDenoisingColoredMulti(src []Mat, dst *Mat, imgToDenoiseIndex int, temporalWindowSize int) {
 	cMatArray := make([]C.Mat, len(src))
 	for i, r := range src {
@@ -97,7 +92,6 @@ func FastNlMeansDenoisingColoredMulti(src []Mat, dst *Mat, imgToDenoiseIndex int
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d1/d79/group__photo__denoise.html#gaa501e71f52fb2dc17ff8ca5e7d2d3619
-//
 func FastNlMeansDenoisingColoredMultiWithParams(src []Mat, dst *Mat, imgToDenoiseIndex int, temporalWindowSize int, h float32, hColor float32, templateWindowSize int, searchWindowSize int) {
 	cMatArray := make([]C.Mat, len(src))
 	for i, r := range src {
@@ -118,7 +112,6 @@ func FastNlMeansDenoisingColoredMultiWithParams(src []Mat, dst *Mat, imgToDenois
 // https://docs.opencv.org/master/d6/df5/group__photo__hdr.html
 // https://docs.opencv.org/master/d7/dd6/classcv_1_1MergeMertens.html
 // https://docs.opencv.org/master/d6/df5/group__photo__hdr.html#ga79d59aa3cb3a7c664e59a4b5acc1ccb6
-//
 func NewMergeMertens() MergeMertens {
 	return MergeMertens{p: unsafe.Pointer(C.MergeMertens_Create())}
 }
@@ -131,7 +124,6 @@ func NewMergeMertens() MergeMertens {
 // https://docs.opencv.org/master/d6/df5/group__photo__hdr.html
 // https://docs.opencv.org/master/d7/dd6/classcv_1_1MergeMertens.html
 // https://docs.opencv.org/master/d6/df5/group__photo__hdr.html#ga79d59aa3cb3a7c664e59a4b5acc1ccb6
-//
 func NewMergeMertensWithParams(contrast_weight float32, saturation_weight float32, exposure_weight float32) MergeMertens {
 	return MergeMertens{p: unsafe.Pointer(C.MergeMertens_CreateWithParams(C.float(contrast_weight), C.float(saturation_weight), C.float(exposure_weight)))}
 }
@@ -147,7 +139,6 @@ func (b *MergeMertens) Close() error {
 // Return a image MAT : 8bits 3 channel image ( RGB 8 bits )
 // For further details, please see:
 // https://docs.opencv.org/master/d7/dd6/classcv_1_1MergeMertens.html#a2d2254b2aab722c16954de13a663644d
-//
 func (b *MergeMertens) Process(src []Mat, dst *Mat) {
 	cMatArray := make([]C.Mat, len(src))
 	for i, r := range src {
@@ -172,7 +163,6 @@ func (b *MergeMertens) Process(src []Mat, dst *Mat) {
 // https://docs.opencv.org/master/d6/df5/group__photo__hdr.html
 // https://docs.opencv.org/master/d7/db6/classcv_1_1AlignMTB.html
 // https://docs.opencv.org/master/d6/df5/group__photo__hdr.html#ga2f1fafc885a5d79dbfb3542e08db0244
-//
 func NewAlignMTB() AlignMTB {
 	return AlignMTB{p: unsafe.Pointer(C.AlignMTB_Create())}
 }
@@ -186,7 +176,6 @@ func NewAlignMTB() AlignMTB {
 // https://docs.opencv.org/master/d6/df5/group__photo__hdr.html
 // https://docs.opencv.org/master/d7/db6/classcv_1_1AlignMTB.html
 // https://docs.opencv.org/master/d6/df5/group__photo__hdr.html#ga2f1fafc885a5d79dbfb3542e08db0244
-//
 func NewAlignMTBWithParams(max_bits int, exclude_range int, cut bool) AlignMTB {
 	return AlignMTB{p: unsafe.Pointer(C.AlignMTB_CreateWithParams(C.int(max_bits), C.int(exclude_range), C.bool(cut)))}
 }
@@ -202,7 +191,6 @@ func (b *AlignMTB) Close() error {
 //
 // For further details, please see:
 // https://docs.opencv.org/master/d7/db6/classcv_1_1AlignMTB.html#a37b3417d844f362d781f34155cbcb201
-//
 func (b *AlignMTB) Process(src []Mat, dst *[]Mat) {
 
 	cSrcArray := make([]C.Mat, len(src))
@@ -232,7 +220,6 @@ func (b *AlignMTB) Process(src []Mat, dst *[]Mat) {
 //
 // For further details, please see:
 // https://docs.opencv.org/4.x/d1/d79/group__photo__denoise.html#ga4c6b0031f56ea3f98f768881279ffe93
-//
 func FastNlMeansDenoising(src Mat, dst *Mat) {
 	C.FastNlMeansDenoising(src.p, dst.p)
 }
@@ -242,7 +229,6 @@ func FastNlMeansDenoising(src Mat, dst *Mat) {
 //
 // For further details, please see:
 // https://docs.opencv.org/4.x/d1/d79/group__photo__denoise.html#ga4c6b0031f56ea3f98f768881279ffe93
-//
 func FastNlMeansDenoisingWithParams(src Mat, dst *Mat, h float32, templateWindowSize int, searchWindowSize int) {
 	C.FastNlMeansDenoisingWithParams(src.p, dst.p, C.float(h), C.int(templateWindowSize), C.int(searchWindowSize))
 }
@@ -251,7 +237,6 @@ func FastNlMeansDenoisingWithParams(src Mat, dst *Mat, h float32, templateWindow
 //
 // For further details, please see:
 // https://docs.opencv.org/4.x/d1/d79/group__photo__denoise.html#ga21abc1c8b0e15f78cd3eff672cb6c476
-//
 func FastNlMeansDenoisingColored(src Mat, dst *Mat) {
 	C.FastNlMeansDenoisingColored(src.p, dst.p)
 }
@@ -260,7 +245,6 @@ func FastNlMeansDenoisingColored(src Mat, dst *Mat) {
 //
 // For further details, please see:
 // https://docs.opencv.org/4.x/d1/d79/group__photo__denoise.html#ga21abc1c8b0e15f78cd3eff672cb6c476
-//
 func FastNlMeansDenoisingColoredWithParams(src Mat, dst *Mat, h float32, hColor float32, templateWindowSize int, searchWindowSize int) {
 	C.FastNlMeansDenoisingColoredWithParams(src.p, dst.p, C.float(h), C.float(hColor), C.int(templateWindowSize), C.int(searchWindowSize))
 }
@@ -269,7 +253,6 @@ func FastNlMeansDenoisingColoredWithParams(src Mat, dst *Mat, h float32, hColor 
 //
 // For further details, please see:
 // https://docs.opencv.org/4.x/df/dac/group__photo__render.html#gae5930dd822c713b36f8529b21ddebd0c
-//
 func DetailEnhance(src Mat, dst *Mat, sigma_s, sigma_r float32) {
 	C.DetailEnhance(src.p, dst.p, C.float(sigma_s), C.float(sigma_r))
 }
@@ -289,7 +272,6 @@ const (
 //
 // For further details, please see:
 // https://docs.opencv.org/4.x/df/dac/group__photo__render.html#gafaee2977597029bc8e35da6e67bd31f7
-//
 func EdgePreservingFilter(src Mat, dst *Mat, filter EdgeFilter, sigma_s, sigma_r float32) {
 	C.EdgePreservingFilter(src.p, dst.p, C.int(filter), C.float(sigma_s), C.float(sigma_r))
 }
@@ -298,7 +280,6 @@ func EdgePreservingFilter(src Mat, dst *Mat, filter EdgeFilter, sigma_s, sigma_r
 //
 // For further details, please see:
 // https://docs.opencv.org/4.x/df/dac/group__photo__render.html#gae5930dd822c713b36f8529b21ddebd0c
-//
 func PencilSketch(src Mat, dst1, dst2 *Mat, sigma_s, sigma_r, shade_factor float32) {
 	C.PencilSketch(src.p, dst1.p, dst2.p, C.float(sigma_s), C.float(sigma_r), C.float(shade_factor))
 }
@@ -310,7 +291,6 @@ func PencilSketch(src Mat, dst1, dst2 *Mat, sigma_s, sigma_r, shade_factor float
 //
 // For further details, please see:
 // https://docs.opencv.org/4.x/df/dac/group__photo__render.html#gacb0f7324017df153d7b5d095aed53206
-//
 func Stylization(src Mat, dst *Mat, sigma_s, sigma_r float32) {
 	C.Stylization(src.p, dst.p, C.float(sigma_s), C.float(sigma_r))
 }
