@@ -152,7 +152,8 @@ func (c *Coordinator) Run(ctx context.Context, req Request, progress Progress) (
 // segment keys.
 func (c *Coordinator) split(ctx context.Context, id, target string, info *media.Info, seconds float64, dir string) (job.JobPlan, error) {
 	plan := job.JobPlan{Width: info.Width, Height: info.Height, FPSNum: info.FrameRate.Num, FPSDen: info.FrameRate.Den,
-		HasAudio: info.HasAudio, Rotation: info.Rotation, PixFmt: info.PixFmt, Color: info.Color}
+		HasAudio: info.HasAudio, Rotation: info.Rotation, PixFmt: info.PixFmt, Color: info.Color,
+		SampleAspect: info.SampleAspect}
 	idx, err := media.ScanFrames(ctx, target)
 	if err != nil {
 		return plan, err
@@ -193,7 +194,7 @@ func (c *Coordinator) split(ctx context.Context, id, target string, info *media.
 func (c *Coordinator) publish(ctx context.Context, id string, plan job.JobPlan, spec job.Spec, gen int, skip func(job.Segment) (bool, error)) error {
 	spec.Width, spec.Height = plan.Width, plan.Height
 	spec.FrameRateNum, spec.FrameRateDen = plan.FPSNum, plan.FPSDen
-	spec.SourcePixFmt, spec.Color = plan.PixFmt, plan.Color
+	spec.SourcePixFmt, spec.Color, spec.SampleAspect = plan.PixFmt, plan.Color, plan.SampleAspect
 	for _, s := range plan.Segments {
 		if skip != nil {
 			ok, err := skip(s)

@@ -106,6 +106,8 @@ type Spec struct {
 	// through the pipeline unconverted, keeping these colour tags.
 	SourcePixFmt string      `json:"source_pix_fmt,omitempty"`
 	Color        media.Color `json:"color,omitempty"`
+	// SampleAspect is the target's pixel shape, kept on every output (zero: square or unknown).
+	SampleAspect media.Rational `json:"sample_aspect,omitzero"`
 }
 
 // Frame processors and face swapper models a job can ask for.
@@ -257,6 +259,8 @@ type JobPlan struct {
 	Rotation    int         `json:"rotation"`
 	PixFmt      string      `json:"pix_fmt,omitempty"`
 	Color       media.Color `json:"color,omitempty"`
+	// SampleAspect is the target's pixel shape (zero: square or unknown).
+	SampleAspect media.Rational `json:"sample_aspect,omitzero"`
 }
 
 // Waiting is a worker's note that it cannot take a segment (it does not fit its memory).

@@ -109,16 +109,40 @@ func (d *Decoder) FrameSize() int { return FrameBytes(d.cfg.PixFmt, d.cfg.Width,
 // If decoding fails, or the file turns out truncated or damaged (frames were lost), it returns an *Error with
 // what ffmpeg said instead; frames read before stay valid.
 func (d *Decoder) Read(frame []byte) error {
+	if len(frame) != d.FrameSize() {
+		return fmt.Errorf("media: decode %s: frame buffer is %d bytes, want %d", d.cfg.Path, len(frame), d.FrameSize())
+	}
+	return d.next(func() error { return d.src.read(frame) })
+}
+
+// errNoRefs is returned by ReadRef and WriteRef on the ffmpeg child processes, whose frames cross a pipe.
+var errNoRefs = errors.New("frames by reference need the in-process decoder and encoder")
+
+// refSource is a frameSource that can lend its pictures (the in-process decoder).
+type refSource interface {
+	readRef(f *Frame) error
+}
+
+// ReadRef is Read without the copy: f takes the next decoded picture itself (its pixels must not be written;
+// see Frame) in the configured size and format, converted first only if the stream's differ. It needs the
+// in-process decoder (not DecoderConfig.Process).
+func (d *Decoder) ReadRef(f *Frame) error {
+	rs, ok := d.src.(refSource)
+	if !ok {
+		return fmt.Errorf("media: decode %s: %w", d.cfg.Path, errNoRefs)
+	}
+	return d.next(func() error { return rs.readRef(f) })
+}
+
+// next runs read unless the stream is over, and remembers how it ended.
+func (d *Decoder) next(read func() error) error {
 	if d.closed {
 		return fmt.Errorf("media: decode %s: decoder is closed", d.cfg.Path)
 	}
 	if d.end != nil {
 		return d.end
 	}
-	if len(frame) != d.FrameSize() {
-		return fmt.Errorf("media: decode %s: frame buffer is %d bytes, want %d", d.cfg.Path, len(frame), d.FrameSize())
-	}
-	if err := d.src.read(frame); err != nil {
+	if err := read(); err != nil {
 		d.end = err
 		return err
 	}

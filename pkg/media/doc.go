@@ -7,7 +7,8 @@
 // arguments, never through a shell; every input path is passed to them as "file:<path>" so that a name with a
 // colon or a leading dash is never read as a protocol or an option. The decoder, encoder and stitch can also run
 // as ffmpeg children (DecoderConfig.Process, EncoderConfig.Process, stitchRun): the reference the tests compare
-// the in-process ones with, byte for byte.
+// the in-process ones with, byte for byte. In process, a picture nobody reads can also go from the decoder to
+// the encoder by reference (Frame, Decoder.ReadRef, Encoder.WriteRef), without the copy Read makes.
 //
 // Frame-exact segment pipeline, as this package implements it:
 //

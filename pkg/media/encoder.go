@@ -60,6 +60,9 @@ type EncoderConfig struct {
 	// matrix and tagged so) or PixFmtYUV420P (encoded as they are, even sizes only, tagged with Color).
 	PixFmt string
 	Color  Color
+	// SampleAspect is the shape of a pixel, stored in the stream and container as the ffmpeg command keeps the
+	// source's (Info.SampleAspect); zero leaves it unset.
+	SampleAspect Rational
 	// Process encodes in an ffmpeg child process fed through a pipe instead of in this process: the reference the
 	// in-process encoder is tested and measured against.
 	Process bool
@@ -90,6 +93,8 @@ func (c EncoderConfig) Validate() error {
 		return fmt.Errorf("media: encoder config: Threads %d is negative", c.Threads)
 	case c.Lookahead < 0:
 		return fmt.Errorf("media: encoder config: Lookahead %d is negative", c.Lookahead)
+	case c.SampleAspect.Num < 0 || c.SampleAspect.Den < 0:
+		return fmt.Errorf("media: encoder config: sample aspect %s is negative", c.SampleAspect)
 	case codec == CodecVP9 && c.Preset != "":
 		return fmt.Errorf("media: encoder config: preset %q does not apply to %s", c.Preset, CodecVP9)
 	case c.Preset != "" && !slices.Contains(x26xPresets, c.Preset):
@@ -225,16 +230,37 @@ func NewEncoder(ctx context.Context, cfg EncoderConfig) (*Encoder, error) {
 // Write sends one frame; len(frame) must be FrameBytes(PixFmt, Width, Height). If encoding has failed, Write
 // returns why, and so does Close.
 func (e *Encoder) Write(frame []byte) error {
+	if want := FrameBytes(e.cfg.PixFmt, e.cfg.Width, e.cfg.Height); len(frame) != want {
+		return fmt.Errorf("media: encode %s: frame is %d bytes, want %d", e.cfg.Path, len(frame), want)
+	}
+	return e.send(func() error { return e.sink.write(frame) })
+}
+
+// refSink is a frameSink that can encode pictures held by reference (the in-process encoder).
+type refSink interface {
+	writeRef(f *Frame) error
+}
+
+// WriteRef sends one picture from Decoder.ReadRef, of the configured size and PixFmt yuv420p, without copying it,
+// and releases f. It needs the in-process encoder (not EncoderConfig.Process).
+func (e *Encoder) WriteRef(f *Frame) error {
+	defer f.Release()
+	rs, ok := e.sink.(refSink)
+	if !ok {
+		return fmt.Errorf("media: encode %s: %w", e.cfg.Path, errNoRefs)
+	}
+	return e.send(func() error { return rs.writeRef(f) })
+}
+
+// send runs write unless encoding is over, and ends it if write fails.
+func (e *Encoder) send(write func() error) error {
 	if e.done {
 		if e.err != nil {
 			return e.err
 		}
 		return fmt.Errorf("media: encode %s: encoder is closed", e.cfg.Path)
 	}
-	if want := FrameBytes(e.cfg.PixFmt, e.cfg.Width, e.cfg.Height); len(frame) != want {
-		return fmt.Errorf("media: encode %s: frame is %d bytes, want %d", e.cfg.Path, len(frame), want)
-	}
-	if err := e.sink.write(frame); err != nil {
+	if err := write(); err != nil {
 		e.sink.abort()
 		e.done, e.err = true, err
 		return err

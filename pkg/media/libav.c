@@ -213,15 +213,14 @@ int ffdec_open(ffdec *d, const char *path, int threads, int width, int height, i
 	return 0;
 }
 
-// convert writes frame f into dst as the configured size and format.
-static int convert(ffdec *d, const AVFrame *f, uint8_t *dst) {
-	uint8_t *data[4];
-	int linesize[4];
-	int r = av_image_fill_arrays(data, linesize, dst, d->out, d->width, d->height, 1);
-	if (r < 0) {
-		return r;
-	}
-	if (f->format == d->out && f->width == d->width && f->height == d->height) {
+// passes reports whether f is already in the configured size and format.
+static int passes(const ffdec *d, const AVFrame *f) {
+	return f->format == d->out && f->width == d->width && f->height == d->height;
+}
+
+// convert writes frame f into the planes data/linesize as the configured size and format.
+static int convert(ffdec *d, const AVFrame *f, uint8_t *data[4], int linesize[4]) {
+	if (passes(d, f)) {
 		// What scale does when there is nothing to do: the decoded picture as it is.
 		av_image_copy(data, linesize, (const uint8_t **)f->data, f->linesize, d->out, d->width, d->height);
 		return 0;
@@ -248,17 +247,16 @@ static int convert(ffdec *d, const AVFrame *f, uint8_t *dst) {
 		d->sws_space = f->colorspace;
 		d->sws_range = f->color_range;
 	}
-	r = sws_scale(s, (const uint8_t *const *)f->data, f->linesize, 0, f->height, data, linesize);
+	int r = sws_scale(s, (const uint8_t *const *)f->data, f->linesize, 0, f->height, data, linesize);
 	return r < 0 ? r : 0;
 }
 
-int ffdec_read(ffdec *d, uint8_t *dst) {
+// next decodes the next frame into d->frame: 0, AVERROR_EOF after the last frame, or another error.
+static int next(ffdec *d) {
 	for (;;) {
 		int r = avcodec_receive_frame(d->cc, d->frame);
 		if (r == 0) {
-			r = convert(d, d->frame, dst);
-			av_frame_unref(d->frame);
-			return r;
+			return 0;
 		}
 		if (r == AVERROR_EOF) {
 			return AVERROR_EOF;
@@ -301,6 +299,44 @@ int ffdec_read(ffdec *d, uint8_t *dst) {
 			logf_(&d->log, "Error while decoding stream", r);
 		}
 	}
+}
+
+int ffdec_read(ffdec *d, uint8_t *dst) {
+	int r = next(d);
+	if (r < 0) {
+		return r;
+	}
+	uint8_t *data[4];
+	int linesize[4];
+	if ((r = av_image_fill_arrays(data, linesize, dst, d->out, d->width, d->height, 1)) >= 0) {
+		r = convert(d, d->frame, data, linesize);
+	}
+	av_frame_unref(d->frame);
+	return r < 0 ? r : 0;
+}
+
+int ffdec_read_ref(ffdec *d, AVFrame *dst) {
+	av_frame_unref(dst);
+	int r = next(d);
+	if (r < 0) {
+		return r;
+	}
+	if (passes(d, d->frame)) {
+		av_frame_move_ref(dst, d->frame); // the decoder's own buffer: no copy
+		return 0;
+	}
+	dst->format = d->out;
+	dst->width = d->width;
+	dst->height = d->height;
+	if ((r = av_frame_get_buffer(dst, 0)) >= 0) {
+		r = convert(d, d->frame, dst->data, dst->linesize);
+	}
+	av_frame_unref(d->frame);
+	if (r < 0) {
+		av_frame_unref(dst);
+		return r;
+	}
+	return 0;
 }
 
 int ffdec_damaged(ffdec *d) { return d->damaged; }
@@ -355,9 +391,9 @@ static int color(int (*parse)(const char *), const char *name, int unspecified) 
 }
 
 int ffenc_open(ffenc *e, const char *path, const char *format, const char *codec_name, int width, int height,
-               int in_pixfmt, int lossless, int rate_num, int rate_den, int timescale, int threads, const char *opts,
-               const char *colorspace, const char *range, const char *primaries, const char *transfer,
-               uint32_t codec_tag) {
+               int in_pixfmt, int lossless, int rate_num, int rate_den, int sar_num, int sar_den, int timescale,
+               int threads, const char *opts, const char *colorspace, const char *range, const char *primaries,
+               const char *transfer, uint32_t codec_tag) {
 	e->in_w = width;
 	e->in_h = height;
 	e->in_fmt = in_pixfmt == FF_YUV420P ? AV_PIX_FMT_YUV420P : AV_PIX_FMT_BGR24;
@@ -388,6 +424,7 @@ int ffenc_open(ffenc *e, const char *path, const char *format, const char *codec
 	cc->pix_fmt = out_fmt;
 	cc->time_base = (AVRational){rate_den, rate_num};
 	cc->framerate = (AVRational){rate_num, rate_den};
+	cc->sample_aspect_ratio = (AVRational){sar_num, sar_den > 0 ? sar_den : 1}; // 0/1: unknown
 	cc->thread_count = threads;
 	if (lossless) {
 		cc->color_range = AVCOL_RANGE_JPEG; // RGB, tagged as the command tags it
@@ -433,6 +470,7 @@ int ffenc_open(ffenc *e, const char *path, const char *format, const char *codec
 	}
 	e->st->time_base = cc->time_base;
 	e->st->avg_frame_rate = cc->framerate;
+	e->st->sample_aspect_ratio = cc->sample_aspect_ratio;
 	if (codec_tag != 0) {
 		e->st->codecpar->codec_tag = codec_tag;
 	}
@@ -501,6 +539,17 @@ static int drain(ffenc *e) {
 	}
 }
 
+// send stamps f with the next frame's time and encodes it.
+static int send(ffenc *e, AVFrame *f) {
+	f->pts = e->pts++;
+	int r = avcodec_send_frame(e->cc, f);
+	if (r < 0) {
+		logf_(&e->log, "Error sending a frame to the encoder", r);
+		return r;
+	}
+	return drain(e);
+}
+
 static void no_free(void *opaque, uint8_t *data) {
 	(void)opaque;
 	(void)data;
@@ -548,13 +597,7 @@ int ffenc_write(ffenc *e, const uint8_t *src) {
 		f->height = e->in_h;
 		av_image_fill_arrays(f->data, f->linesize, src, e->in_fmt, e->in_w, e->in_h, 1);
 	}
-	f->pts = e->pts++;
-	r = avcodec_send_frame(e->cc, f);
-	if (r < 0) {
-		logf_(&e->log, "Error sending a frame to the encoder", r);
-	} else {
-		r = drain(e);
-	}
+	r = send(e, f);
 	if (buf != NULL) {
 		int held = av_buffer_get_ref_count(buf) > 1;
 		av_frame_unref(e->lent); // drops buf
@@ -562,6 +605,32 @@ int ffenc_write(ffenc *e, const uint8_t *src) {
 			r = FF_ERR_HELD;
 		}
 	}
+	return r;
+}
+
+int ffenc_write_ref(ffenc *e, const AVFrame *src) {
+	if (e->frame != NULL || src->format != e->in_fmt || src->width != e->in_w || src->height != e->in_h) {
+		return AVERROR(EINVAL); // only a picture that is encoded as it is can be passed by reference
+	}
+	// The picture's buffers only, none of the decoder's properties (picture type, side data), as the ffmpeg
+	// command's encoder sees a frame that came through its filters.
+	if (e->lent == NULL && (e->lent = av_frame_alloc()) == NULL) {
+		return AVERROR(ENOMEM);
+	}
+	AVFrame *f = e->lent;
+	for (int i = 0; i < AV_NUM_DATA_POINTERS && src->buf[i] != NULL; i++) {
+		if ((f->buf[i] = av_buffer_ref(src->buf[i])) == NULL) {
+			av_frame_unref(f);
+			return AVERROR(ENOMEM);
+		}
+	}
+	memcpy(f->data, src->data, sizeof f->data);
+	memcpy(f->linesize, src->linesize, sizeof f->linesize);
+	f->format = src->format;
+	f->width = src->width;
+	f->height = src->height;
+	int r = send(e, f);
+	av_frame_unref(f);
 	return r;
 }
 
@@ -708,6 +777,9 @@ int ffprobe_file(const char *path, ffprobe_result *res, char *logbuf, size_t log
 		s->r_den = st->r_frame_rate.den;
 		s->avg_num = st->avg_frame_rate.num;
 		s->avg_den = st->avg_frame_rate.den;
+		AVRational sar = av_guess_sample_aspect_ratio(fmt, st, NULL);
+		s->sar_num = sar.num;
+		s->sar_den = sar.den;
 		s->bits_per_raw_sample = par->bits_per_raw_sample;
 		if (par->color_space != AVCOL_SPC_UNSPECIFIED) {
 			copy_name(s->space, sizeof s->space, av_color_space_name(par->color_space));

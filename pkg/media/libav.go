@@ -3,12 +3,14 @@ package media
 // #cgo pkg-config: libavformat libavcodec libswscale libavutil
 // #include <stdlib.h>
 // #include <libavcodec/packet.h>
+// #include <libavutil/frame.h>
 // #include <libavutil/error.h>
 // #include "libav.h"
 import "C"
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"path/filepath"
@@ -85,6 +87,31 @@ func cPixFmt(pixFmt string) C.int {
 	return C.FF_BGR24
 }
 
+// Frame is a decoded picture held by reference (FFmpeg's AVFrame): Decoder.ReadRef fills it with the decoder's own
+// buffer and Encoder.WriteRef encodes it, so a frame whose pixels nobody reads crosses the pipeline without a copy,
+// as it crosses the ffmpeg command. Its pixels must not be written: the decoder may still read them as a
+// reference for later frames. Not safe for concurrent use.
+type Frame struct{ f *C.AVFrame }
+
+// NewFrame makes an empty Frame; Close frees it.
+func NewFrame() (*Frame, error) {
+	f := C.av_frame_alloc()
+	if f == nil {
+		return nil, errors.New("media: frame: out of memory")
+	}
+	return &Frame{f: f}, nil
+}
+
+// Release drops the picture it holds, if any; the Frame can be filled again.
+func (f *Frame) Release() { C.av_frame_unref(f.f) }
+
+// Close releases the picture and frees the Frame. It is idempotent.
+func (f *Frame) Close() {
+	if f.f != nil {
+		C.av_frame_free(&f.f)
+	}
+}
+
 // libavDecoder decodes with libavformat and libavcodec and converts with libswscale.
 type libavDecoder struct {
 	cfg DecoderConfig
@@ -118,7 +145,18 @@ func (d *libavDecoder) read(frame []byte) error {
 	if err := d.ctx.Err(); err != nil {
 		return fmt.Errorf("media: decode %s: %w", d.cfg.Path, err)
 	}
-	r := C.ffdec_read(d.d, (*C.uint8_t)(unsafe.Pointer(&frame[0])))
+	return d.result(C.ffdec_read(d.d, (*C.uint8_t)(unsafe.Pointer(&frame[0]))))
+}
+
+func (d *libavDecoder) readRef(f *Frame) error {
+	if err := d.ctx.Err(); err != nil {
+		return fmt.Errorf("media: decode %s: %w", d.cfg.Path, err)
+	}
+	return d.result(C.ffdec_read_ref(d.d, f.f))
+}
+
+// result is what a read returns for r.
+func (d *libavDecoder) result(r C.int) error {
 	if r == 0 {
 		return nil
 	}
@@ -170,7 +208,7 @@ func newLibavEncoder(ctx context.Context, cfg EncoderConfig) (*libavEncoder, err
 		lossless = 1
 	}
 	r := C.ffenc_open(e, cs[0], cs[1], cs[2], C.int(cfg.Width), C.int(cfg.Height), cPixFmt(cfg.PixFmt), lossless,
-		C.int(cfg.FrameRate.Num), C.int(cfg.FrameRate.Den), C.int(cfg.timescale()), C.int(cfg.Threads), cs[3],
+		C.int(cfg.FrameRate.Num), C.int(cfg.FrameRate.Den), C.int(cfg.SampleAspect.Num), C.int(cfg.SampleAspect.Den), C.int(cfg.timescale()), C.int(cfg.Threads), cs[3],
 		cs[4], cs[5], cs[6], cs[7], tag)
 	enc := &libavEncoder{cfg: cfg, ctx: ctx, e: e}
 	if r < 0 {
@@ -193,6 +231,16 @@ func (e *libavEncoder) write(frame []byte) error {
 		return fmt.Errorf("media: encode %s: %w", e.cfg.Path, err)
 	}
 	if r := C.ffenc_write(e.e, (*C.uint8_t)(unsafe.Pointer(&frame[0]))); r < 0 {
+		return e.error(r)
+	}
+	return nil
+}
+
+func (e *libavEncoder) writeRef(f *Frame) error {
+	if err := e.ctx.Err(); err != nil {
+		return fmt.Errorf("media: encode %s: %w", e.cfg.Path, err)
+	}
+	if r := C.ffenc_write_ref(e.e, f.f); r < 0 {
 		return e.error(r)
 	}
 	return nil
@@ -307,6 +355,9 @@ func probeFile(ctx context.Context, path string) (*probeOutput, error) {
 				ColorPrimaries: C.GoString(&s.primaries[0]), ColorTransfer: C.GoString(&s.transfer[0]),
 				Duration:    ffprobeSeconds(int64(s.duration), Rational{int(s.tb_num), int(s.tb_den)}),
 				Disposition: map[string]int{"attached_pic": int(s.attached_pic)},
+			}
+			if s.sar_num > 0 && s.sar_den > 0 {
+				ps.SampleAspect = fmt.Sprintf("%d:%d", int(s.sar_num), int(s.sar_den))
 			}
 			if s.bits_per_raw_sample > 0 {
 				ps.BitsPerRawSample = strconv.Itoa(int(s.bits_per_raw_sample))

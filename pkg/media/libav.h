@@ -17,6 +17,7 @@
 enum { FF_BGR24 = 0, FF_YUV420P = 1 };
 
 typedef struct ffdec ffdec;
+typedef struct AVFrame AVFrame;
 typedef struct ffenc ffenc;
 
 ffdec *ffdec_new(void);
@@ -24,17 +25,25 @@ int ffdec_open(ffdec *d, const char *path, int threads, int width, int height, i
 // ffdec_read fills dst (FrameBytes of the configured size and format) with the next frame: 0, AVERROR_EOF after
 // the last frame, or another error. Frames that fail to decode are skipped and counted (ffdec_damaged).
 int ffdec_read(ffdec *d, uint8_t *dst);
+// ffdec_read_ref is ffdec_read without the copy: dst (unreferenced first) takes the decoded picture itself when
+// it already has the configured size and format, a converted one otherwise. The decoder may still read the
+// picture as a reference for later frames: it must not be written.
+int ffdec_read_ref(ffdec *d, AVFrame *dst);
 int ffdec_damaged(ffdec *d);
 void ffdec_free(ffdec *d);
 
 ffenc *ffenc_new(void);
-// ffenc_open opens the encoder and writes the container header. opts are the codec's options as "key=value" lines
-// separated by '\n'; every one must be used. Colour names may be "" (unspecified).
+// ffenc_open opens the encoder and writes the container header. sar_num/sar_den is the sample aspect ratio (0/0:
+// unset). opts are the codec's options as "key=value" lines separated by '\n'; every one must be used. Colour
+// names may be "" (unspecified).
 int ffenc_open(ffenc *e, const char *path, const char *format, const char *codec, int width, int height,
-               int in_pixfmt, int lossless, int rate_num, int rate_den, int timescale, int threads, const char *opts,
-               const char *colorspace, const char *range, const char *primaries, const char *transfer,
-               uint32_t codec_tag);
+               int in_pixfmt, int lossless, int rate_num, int rate_den, int sar_num, int sar_den, int timescale,
+               int threads, const char *opts, const char *colorspace, const char *range, const char *primaries,
+               const char *transfer, uint32_t codec_tag);
 int ffenc_write(ffenc *e, const uint8_t *src);
+// ffenc_write_ref encodes a picture held by reference (from ffdec_read_ref), which must have the input's size and
+// format and need no conversion; the encoder takes its own references, src keeps its own.
+int ffenc_write_ref(ffenc *e, const AVFrame *src);
 // ffenc_finish drains the encoder and writes the trailer; the file is complete when it returns 0.
 int ffenc_finish(ffenc *e);
 void ffenc_free(ffenc *e);
@@ -72,6 +81,7 @@ typedef struct {
 	char rotate_tag[32];
 	int width, height;
 	int r_num, r_den, avg_num, avg_den;
+	int sar_num, sar_den; // as ffprobe guesses it: the container's, else the codec's; 0 if unknown
 	int bits_per_raw_sample;
 	int attached_pic;
 	int has_rotation;

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"os"
@@ -75,6 +76,132 @@ func TestInProcessDecoderMatchesFFmpeg(t *testing.T) {
 	}
 }
 
+// transcode decodes src into dst, losslessly (x264 at crf 0), through ReadRef/WriteRef (byRef) or Read/Write, and
+// returns how many frames it wrote.
+func transcode(t *testing.T, src, dst string, w, h int, byRef bool) int {
+	t.Helper()
+	ctx := testCtx(t)
+	dec, err := NewDecoder(ctx, DecoderConfig{Path: src, Width: w, Height: h, PixFmt: PixFmtYUV420P})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dec.Close()
+	enc, err := NewEncoder(ctx, EncoderConfig{Path: dst, Width: w, Height: h, FrameRate: Rational{25, 1},
+		Quality: 0, PixFmt: PixFmtYUV420P})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer enc.Abort()
+	f, err := NewFrame()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, FrameBytes(PixFmtYUV420P, w, h))
+	n := 0
+	for ; ; n++ {
+		if byRef {
+			err = dec.ReadRef(f)
+		} else {
+			err = dec.Read(buf)
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if byRef {
+			err = enc.WriteRef(f)
+		} else {
+			err = enc.Write(buf)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := enc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestFramesByReference: pictures passed from the decoder to the encoder by reference are encoded exactly as the
+// pictures Read copies out: the decoder's own (same size, yuv420p) and converted ones. The files are lossless, so
+// their frames are compared, not their bytes: x264 in a long-lived process can write a few bytes differently from
+// one run to the next on equal input, copied or not (1 run in 12-40 on the 10-bit clip's dithered pictures; the
+// ffmpeg command, a fresh process each time, wrote one file in 16 runs).
+func TestFramesByReference(t *testing.T) {
+	dir := t.TempDir()
+	plain := clip(t, "plain.mp4", 1)
+	for _, tc := range []struct {
+		name string
+		src  string
+		w, h int
+	}{
+		{"decoder's own pictures", plain, 400, 300},
+		{"scaled", plain, 200, 152},
+		{"10-bit", clip(t, "ten.mp4", 1, "-pix_fmt", "yuv420p10le"), 400, 300},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			copied, lent := filepath.Join(dir, "copied.mp4"), filepath.Join(dir, "lent.mp4")
+			if n := transcode(t, tc.src, copied, tc.w, tc.h, false); n != 25 {
+				t.Fatalf("%d frames copied, want 25", n)
+			}
+			if n := transcode(t, tc.src, lent, tc.w, tc.h, true); n != 25 {
+				t.Fatalf("%d frames by reference, want 25", n)
+			}
+			cfg := DecoderConfig{Width: tc.w, Height: tc.h, PixFmt: PixFmtYUV420P}
+			cfg.Path = tc.src
+			want := decodeAll(t, cfg)
+			for name, path := range map[string]string{"copied": copied, "by reference": lent} {
+				cfg.Path = path
+				got := decodeAll(t, cfg)
+				if len(got) != len(want) {
+					t.Fatalf("%s: %d frames, want %d", name, len(got), len(want))
+				}
+				for i := range got {
+					if !bytes.Equal(got[i], want[i]) {
+						t.Fatalf("%s: frame %d is not the decoded picture (PSNR %.1f dB)", name, i, framePSNR(got[i], want[i]))
+					}
+				}
+			}
+		})
+	}
+
+	// The ffmpeg child processes cannot lend pictures; a bgr24 encoder cannot take one unconverted.
+	ctx := testCtx(t)
+	f, err := NewFrame()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	dec, err := NewDecoder(ctx, DecoderConfig{Path: plain, Width: 400, Height: 300, PixFmt: PixFmtYUV420P, Process: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dec.Close()
+	if err := dec.ReadRef(f); !errors.Is(err, errNoRefs) {
+		t.Errorf("ReadRef from the ffmpeg command: %v, want %v", err, errNoRefs)
+	}
+	lib, err := NewDecoder(ctx, DecoderConfig{Path: plain, Width: 400, Height: 300, PixFmt: PixFmtYUV420P})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lib.Close()
+	if err := lib.ReadRef(f); err != nil {
+		t.Fatal(err)
+	}
+	enc, err := NewEncoder(ctx, EncoderConfig{Path: filepath.Join(dir, "bgr.mp4"), Width: 400, Height: 300, FrameRate: Rational{25, 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer enc.Abort()
+	if err := enc.WriteRef(f); err == nil {
+		t.Error("a bgr24 encoder took a yuv420p picture by reference")
+	}
+}
+
 // TestInProcessEncoderMatchesFFmpeg: the in-process encoder writes the ffmpeg command's video: the same pictures
 // (single-threaded x264 is deterministic, so the same bytes decoded) and the same stream description.
 func TestInProcessEncoderMatchesFFmpeg(t *testing.T) {
@@ -89,6 +216,13 @@ func TestInProcessEncoderMatchesFFmpeg(t *testing.T) {
 		{"h265 mov", EncoderConfig{Path: "h265.mov", Width: 64, Height: 48, FrameRate: Rational{24, 1}, Codec: CodecH265, Lookahead: 5}},
 		{"vp9", EncoderConfig{Path: "vp9.webm", Width: 64, Height: 48, FrameRate: Rational{25, 1}, Codec: CodecVP9}},
 		{"lossless", EncoderConfig{Path: "ll.mkv", Width: 41, Height: 31, FrameRate: Rational{25, 1}, Codec: CodecLossless}},
+		// Non-square pixels (4:3 pictures stored at 1920x1080, anamorphic DVD) stay so, in every path.
+		{"anamorphic bgr24 odd", EncoderConfig{Path: "sar.mp4", Width: 41, Height: 31, FrameRate: Rational{25, 1}, SampleAspect: Rational{3, 4}}},
+		{"anamorphic yuv420p", EncoderConfig{Path: "sar-yuv.mov", Width: 64, Height: 48, FrameRate: Rational{25, 1}, PixFmt: PixFmtYUV420P,
+			SampleAspect: Rational{16, 11}}},
+		{"anamorphic h265 mkv", EncoderConfig{Path: "sar.mkv", Width: 64, Height: 48, FrameRate: Rational{25, 1}, Codec: CodecH265, SampleAspect: Rational{64, 45}}},
+		{"anamorphic vp9", EncoderConfig{Path: "sar.webm", Width: 64, Height: 48, FrameRate: Rational{25, 1}, Codec: CodecVP9, SampleAspect: Rational{3, 2}}}, // WebM stores a whole display width
+		{"anamorphic lossless", EncoderConfig{Path: "sar-ll.mkv", Width: 41, Height: 31, FrameRate: Rational{25, 1}, Codec: CodecLossless, SampleAspect: Rational{3, 4}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			in := frames(tc.cfg.Width, tc.cfg.Height, 12)
@@ -127,6 +261,9 @@ func TestInProcessEncoderMatchesFFmpeg(t *testing.T) {
 			if a != b {
 				t.Errorf("stream in process:\n%s\nfrom ffmpeg:\n%s", a, b)
 			}
+			if sar := tc.cfg.SampleAspect; !sar.IsZero() && !strings.Contains(a, fmt.Sprintf("sample_aspect_ratio=%d:%d\n", sar.Num, sar.Den)) {
+				t.Errorf("sample aspect %s not kept:\n%s", sar, a)
+			}
 		})
 	}
 }
@@ -141,7 +278,8 @@ func describe(t *testing.T, path string) string {
 	t.Helper()
 	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "v:0", "-of", "default=nw=1", "-show_entries",
 		"stream=codec_name,profile,codec_tag_string,width,height,pix_fmt,color_range,color_space,color_transfer,"+
-			"color_primaries,r_frame_rate,avg_frame_rate,time_base,duration_ts,nb_frames,has_b_frames", path).Output()
+			"color_primaries,r_frame_rate,avg_frame_rate,time_base,duration_ts,nb_frames,has_b_frames,"+
+			"sample_aspect_ratio,display_aspect_ratio", path).Output()
 	if err != nil {
 		t.Fatalf("ffprobe %s: %v", path, err)
 	}
@@ -248,7 +386,7 @@ func ffprobeInfo(path string) (*Info, error) {
 }
 
 // TestProbeMatchesFFprobe: Probe in process gives ffprobe's Info for every sample video and face image, a
-// rotated file, a VFR file, colour tags and 10 bits, and fails the same way on bad files.
+// rotated file, a VFR file, colour tags, 10 bits and non-square pixels, and fails the same way on bad files.
 func TestProbeMatchesFFprobe(t *testing.T) {
 	dir := t.TempDir()
 	var paths []string
@@ -265,6 +403,7 @@ func TestProbeMatchesFFprobe(t *testing.T) {
 	ffmpeg(t, "-i", clip(t, "r.mp4", 1), "-c", "copy", "-metadata:s:v:0", "rotate=90", rotated)
 	tagged := clip(t, "tagged.mp4", 1, "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709", "-color_range", "tv")
 	ten := clip(t, "ten.mkv", 1, "-pix_fmt", "yuv420p10le")
+	anamorphic := clip(t, "anamorphic.mp4", 1, "-vf", "setsar=3/4")
 	withAudio := clipWith(t, "audio.mov", 1, []string{"-f", "lavfi", "-i", "sine=d=1"}, "-c:a", "aac")
 	vfr := filepath.Join(dir, "vfr.mkv")
 	ffmpeg(t, "-f", "lavfi", "-i", "testsrc=s=64x48:r=25:d=1", "-vf", "setpts='(N+gte(N,10)*25)/25/TB'",
@@ -283,7 +422,7 @@ func TestProbeMatchesFFprobe(t *testing.T) {
 	if err := os.WriteFile(noMoov, data[:len(data)/2], 0o644); err != nil {
 		t.Fatal(err)
 	}
-	paths = append(paths, rotated, tagged, ten, withAudio, vfr, audioOnly, text, noMoov)
+	paths = append(paths, rotated, tagged, ten, anamorphic, withAudio, vfr, audioOnly, text, noMoov)
 	for _, path := range paths {
 		got, gerr := Probe(testCtx(t), path)
 		want, werr := ffprobeInfo(path)
@@ -297,6 +436,8 @@ func TestProbeMatchesFFprobe(t *testing.T) {
 			t.Errorf("%s: %v (ffprobe read it)", filepath.Base(path), gerr)
 		case !reflect.DeepEqual(got, want):
 			t.Errorf("%s:\nin process %+v\nffprobe    %+v", filepath.Base(path), *got, *want)
+		case path == anamorphic && got.SampleAspect != (Rational{3, 4}):
+			t.Errorf("%s: sample aspect %v, want 3/4", filepath.Base(path), got.SampleAspect)
 		}
 	}
 	if info, err := Probe(testCtx(t), rotated); err != nil || info.Rotation != 270 && info.Rotation != 90 {

@@ -37,6 +37,9 @@ type Info struct {
 	BitDepth   int    // bits per colour component: 8, 10, 12 ...
 	// Color is the video stream's colour tags ("" where untagged), kept on outputs that pass YUV through.
 	Color Color
+	// SampleAspect is the shape of a pixel (width:height; 3:4 for 4:3 pictures stored at 1920x1080, anamorphic DVD
+	// and DV), zero where the file does not say: outputs keep it, or they would play stretched.
+	SampleAspect Rational
 }
 
 // Color is a video stream's colour description, in ffmpeg's names (bt709, tv, ...).
@@ -73,6 +76,7 @@ type probeStream struct {
 	PixFmt           string            `json:"pix_fmt"`
 	RFrameRate       string            `json:"r_frame_rate"`
 	AvgFrameRate     string            `json:"avg_frame_rate"`
+	SampleAspect     string            `json:"sample_aspect_ratio"`
 	BitsPerRawSample string            `json:"bits_per_raw_sample"`
 	ColorSpace       string            `json:"color_space"`
 	ColorRange       string            `json:"color_range"`
@@ -136,6 +140,7 @@ func infoFrom(path string, p *probeOutput) (*Info, error) {
 		Primaries: known(video.ColorPrimaries), Transfer: known(video.ColorTransfer)}
 	info.FrameRate, _ = ParseRational(video.RFrameRate)
 	info.AvgFrameRate, _ = ParseRational(video.AvgFrameRate)
+	info.SampleAspect, _ = ParseRational(strings.Replace(video.SampleAspect, ":", "/", 1)) // ffprobe's "3:4"
 	if info.Duration == 0 {
 		info.Duration, _ = strconv.ParseFloat(video.Duration, 64)
 	}

@@ -21,6 +21,19 @@ func (r Rational) Float() float64 {
 // String formats r as ffmpeg does: "30000/1001".
 func (r Rational) String() string { return strconv.Itoa(r.Num) + "/" + strconv.Itoa(r.Den) }
 
+// MarshalText writes r as String does, so that job messages carry "3/4".
+func (r Rational) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
+
+// UnmarshalText reads what MarshalText writes (anything ParseRational takes).
+func (r *Rational) UnmarshalText(b []byte) error {
+	v, err := ParseRational(string(b))
+	if err != nil {
+		return err
+	}
+	*r = v
+	return nil
+}
+
 // IsZero reports whether r is unknown or zero.
 func (r Rational) IsZero() bool { return r.Num == 0 || r.Den == 0 }
 

@@ -75,9 +75,12 @@ type Config struct {
 	FrameQuality int    // roop's --temp-frame-quality: 0 is best
 	// SourcePixFmt and Color describe the input's video. Frames reach the processor as BGR Mats, except for a
 	// processor that never reads pixels (PixelsUnused) on a yuv420p input of even size with no frames kept: then the
-	// decoder's YUV goes to the encoder unconverted, tagged with Color, in a pool of 1.5 bytes a pixel.
+	// decoder's YUV pictures go to the encoder by reference, unconverted and uncopied, tagged with Color, and the
+	// processor gets empty Mats.
 	SourcePixFmt string
 	Color        media.Color
+	// SampleAspect is the input's pixel shape, kept on the output (zero: square or unknown).
+	SampleAspect media.Rational
 }
 
 // PixelsUnused is implemented by a processor that may report it never reads or writes a frame's pixels (frame
@@ -145,7 +148,7 @@ func Run(ctx context.Context, cfg Config, proc Processor, progress func(done int
 	defer dec.Close()
 	enc, err := media.NewEncoder(ctx, media.EncoderConfig{Path: cfg.Output, Width: cfg.Width, Height: cfg.Height,
 		FrameRate: cfg.FrameRate, Codec: cfg.Encoder, Quality: cfg.Quality, Threads: cfg.EncoderThreads,
-		Lookahead: cfg.Lookahead, PixFmt: pixFmt, Color: cfg.Color})
+		Lookahead: cfg.Lookahead, PixFmt: pixFmt, Color: cfg.Color, SampleAspect: cfg.SampleAspect})
 	if err != nil {
 		return 0, err
 	}
@@ -157,27 +160,39 @@ func Run(ctx context.Context, cfg Config, proc Processor, progress func(done int
 	}
 
 	// The pool: frame buffers are C memory (gocv Mats) that the decoder fills in place and the encoder reads in
-	// place; a frame is never copied on its way through.
+	// place; a frame is copied once, out of the decoder, on its way through. Frames in YUV go by reference
+	// instead: the slot holds the decoder's own picture (its pixels are never written) and the processor gets an
+	// empty Mat, so they are not copied at all, as in the ffmpeg command.
+	byRef := pixFmt == media.PixFmtYUV420P
 	pool := make([]gocv.Mat, cfg.InFlight)
 	bufs := make([][]byte, cfg.InFlight)
+	refs := make([]*media.Frame, cfg.InFlight)
 	free := make(chan int, cfg.InFlight)
 	defer func() {
-		for _, m := range pool {
-			_ = m.Close()
+		for i := range pool {
+			_ = pool[i].Close()
+			if refs[i] != nil {
+				refs[i].Close()
+			}
 		}
 	}()
 	for i := range pool {
-		if pixFmt == media.PixFmtYUV420P {
-			pool[i] = gocv.NewMatWithSize(cfg.Height*3/2, cfg.Width, gocv.MatTypeCV8UC1) // planar Y, then U and V
+		if byRef {
+			pool[i] = gocv.NewMat()
+			if refs[i], err = media.NewFrame(); err != nil {
+				return 0, fmt.Errorf("pipeline: %w", err)
+			}
 		} else {
 			pool[i] = gocv.NewMatWithSize(cfg.Height, cfg.Width, gocv.MatTypeCV8UC3)
+			if bufs[i], err = pool[i].DataPtrUint8(); err != nil {
+				return 0, fmt.Errorf("pipeline: frame buffer: %w", err)
+			}
 		}
-		b, err := pool[i].DataPtrUint8()
-		if err != nil {
-			return 0, fmt.Errorf("pipeline: frame buffer: %w", err)
-		}
-		bufs[i] = b
 		free <- i
+	}
+	read, write := func(slot int) error { return dec.Read(bufs[slot]) }, func(slot int) error { return enc.Write(bufs[slot]) }
+	if byRef {
+		read, write = func(slot int) error { return dec.ReadRef(refs[slot]) }, func(slot int) error { return enc.WriteRef(refs[slot]) }
 	}
 
 	var (
@@ -210,7 +225,7 @@ func Run(ctx context.Context, cfg Config, proc Processor, progress func(done int
 				leave()
 				return
 			}
-			if err := dec.Read(bufs[slot]); err != nil {
+			if err := read(slot); err != nil {
 				leave() // admitted, but no frame came
 				if !errors.Is(err, io.EOF) {
 					fail(err)
@@ -274,7 +289,7 @@ func Run(ctx context.Context, cfg Config, proc Processor, progress func(done int
 	n := 0
 	for it := range toEnc { // encode
 		if ctx.Err() == nil {
-			if err := enc.Write(bufs[it.slot]); err != nil {
+			if err := write(it.slot); err != nil {
 				fail(err)
 			} else {
 				n++
@@ -282,6 +297,9 @@ func Run(ctx context.Context, cfg Config, proc Processor, progress func(done int
 					progress(n)
 				}
 			}
+		}
+		if refs[it.slot] != nil {
+			refs[it.slot].Release() // after a failure, the decoder's picture goes back to it now
 		}
 		free <- it.slot
 		leave()

@@ -34,10 +34,13 @@ func TestRunRoundTrip(t *testing.T) {
 		firstFrame int
 		inFlight   int
 		expect     bool
+		byRef      bool // the processor reads no pixels: the decoder's yuv420p pictures pass by reference
 	}{
-		{"testsrc2 320x240, default pool", func(tb testing.TB) string { return testsrc(tb, 320, 240, 2) }, 320, 240, 0, 0, false},
-		{"webcam 400x300 from frame 250, pool 2, expect", func(tb testing.TB) string { return webcam(tb, 2) }, 400, 300, 250, 2, true},
-		{"testsrc2 322x182, pool 7, expect", func(tb testing.TB) string { return testsrc(tb, 322, 182, 1.2) }, 322, 182, 1000, 7, true},
+		{"testsrc2 320x240, default pool", func(tb testing.TB) string { return testsrc(tb, 320, 240, 2) }, 320, 240, 0, 0, false, false},
+		{"webcam 400x300 from frame 250, pool 2, expect", func(tb testing.TB) string { return webcam(tb, 2) }, 400, 300, 250, 2, true, false},
+		{"testsrc2 322x182, pool 7, expect", func(tb testing.TB) string { return testsrc(tb, 322, 182, 1.2) }, 322, 182, 1000, 7, true, false},
+		{"testsrc2 320x240 by reference, pool 2, expect", func(tb testing.TB) string { return testsrc(tb, 320, 240, 2) }, 320, 240, 0, 2, true, true},
+		{"webcam 400x300 by reference, default pool", func(tb testing.TB) string { return webcam(tb, 2) }, 400, 300, 0, 0, false, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -51,13 +54,19 @@ func TestRunRoundTrip(t *testing.T) {
 				cfg.Expect = want
 			}
 			var indices, progress []int
-			proc := pipeline.ProcessorFunc(func(m gocv.Mat, index int) error {
-				if m.Cols() != tt.w || m.Rows() != tt.h || m.Type() != gocv.MatTypeCV8UC3 {
+			var proc pipeline.Processor = pipeline.ProcessorFunc(func(m gocv.Mat, index int) error {
+				switch {
+				case tt.byRef && !m.Empty():
+					return fmt.Errorf("frame by reference came as a %dx%d Mat, want an empty one", m.Cols(), m.Rows())
+				case !tt.byRef && (m.Cols() != tt.w || m.Rows() != tt.h || m.Type() != gocv.MatTypeCV8UC3):
 					return fmt.Errorf("frame is %dx%d type %v", m.Cols(), m.Rows(), m.Type())
 				}
 				indices = append(indices, index)
 				return nil
 			})
+			if tt.byRef {
+				cfg.SourcePixFmt, proc = media.PixFmtYUV420P, pixelsUnused{proc}
+			}
 			r := run(t, testCtx(t), cfg, proc, func(done int) { progress = append(progress, done) })
 			if r.err != nil {
 				t.Fatal(r.err)
@@ -121,6 +130,11 @@ func TestRunRoundTrip(t *testing.T) {
 }
 
 func head(s []int) []int { return s[:min(len(s), 8)] }
+
+// pixelsUnused says its processor reads no pixels (as frame processor none does).
+type pixelsUnused struct{ pipeline.Processor }
+
+func (pixelsUnused) PixelsUnused() bool { return true }
 
 // TestRunProcessorChangesReachOutput paints a white rectangle on one frame (by its index in the whole target) and
 // finds it in that output frame only, both in the encoded video and in the kept png of that frame.
@@ -392,12 +406,13 @@ func TestRunContext(t *testing.T) {
 		want      error
 		wantCalls func(int) bool
 		setup     func() (context.Context, pipeline.Processor)
+		byRef     bool
 	}{
 		{"cancelled before Run", context.Canceled, func(n int) bool { return n == 0 }, func() (context.Context, pipeline.Processor) {
 			ctx, cancel := context.WithCancel(context.Background())
 			cancel()
 			return ctx, noop
-		}},
+		}, false},
 		{"cancelled at frame 10", context.Canceled, func(n int) bool { return n == 11 }, func() (context.Context, pipeline.Processor) {
 			ctx, cancel := context.WithCancel(context.Background())
 			t.Cleanup(cancel)
@@ -408,20 +423,35 @@ func TestRunContext(t *testing.T) {
 				}
 				return nil
 			})
-		}},
+		}, false},
+		{"cancelled at frame 10, frames by reference", context.Canceled, func(n int) bool { return n == 11 }, func() (context.Context, pipeline.Processor) {
+			ctx, cancel := context.WithCancel(context.Background())
+			t.Cleanup(cancel)
+			return ctx, pipeline.ProcessorFunc(func(_ gocv.Mat, index int) error {
+				if index == 10 {
+					time.Sleep(100 * time.Millisecond) // the decoder fills the pool meanwhile
+					cancel()
+				}
+				return nil
+			})
+		}, true},
 		{"deadline during a slow run", context.DeadlineExceeded, func(n int) bool { return n < 100 }, func() (context.Context, pipeline.Processor) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second) // the run needs >= 2 s
 			t.Cleanup(cancel)
 			return ctx, pipeline.ProcessorFunc(func(gocv.Mat, int) error { time.Sleep(20 * time.Millisecond); return nil })
-		}},
+		}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			ctx, proc := tt.setup()
 			var calls atomic.Int64
-			counted := pipeline.ProcessorFunc(func(m gocv.Mat, i int) error { calls.Add(1); return proc.Process(m, i) })
-			r := run(t, ctx, config(in, filepath.Join(t.TempDir(), "out.mp4"), w, h), counted, nil)
+			var counted pipeline.Processor = pipeline.ProcessorFunc(func(m gocv.Mat, i int) error { calls.Add(1); return proc.Process(m, i) })
+			cfg := config(in, filepath.Join(t.TempDir(), "out.mp4"), w, h)
+			if tt.byRef {
+				cfg.SourcePixFmt, counted = media.PixFmtYUV420P, pixelsUnused{counted}
+			}
+			r := run(t, ctx, cfg, counted, nil)
 			if !errors.Is(r.err, tt.want) {
 				t.Fatalf("Run: %v, want %v", r.err, tt.want)
 			}

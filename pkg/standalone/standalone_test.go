@@ -410,6 +410,34 @@ func TestNoneProcessorPassesYUV(t *testing.T) {
 	}
 }
 
+// TestSampleAspectKept: a target of non-square pixels (4:3 pictures stored 16:9 wide) comes out with the same
+// pixel shape, so it plays as wide as the target, whether the frames pass as YUV or are swapped as BGR, and
+// through a stitch of several segments.
+func TestSampleAspectKept(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "anamorphic.mp4")
+	ffmpeg(t, "-i", testenv.Video(t, "pd_apollo11_pan_5s.mp4"), "-t", "2", "-vf", "setsar=3/4", "-c:v", "libx264",
+		"-preset", "ultrafast", "-g", "25", "-c:a", "copy", target)
+	for _, processor := range []string{job.ProcessorNone, job.ProcessorSwapper} {
+		t.Run(processor, func(t *testing.T) {
+			out := filepath.Join(dir, processor+".mp4")
+			cfg := testConfig(t, testenv.Face(t, "astronaut_eileen_collins.png"), target, out)
+			cfg.Face.Processors, cfg.SegmentSeconds = []string{processor}, 1
+			res, err := Run(context.Background(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			info, err := media.Probe(context.Background(), out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Segments < 2 || info.SampleAspect != (media.Rational{Num: 3, Den: 4}) {
+				t.Errorf("%d segments, sample aspect %s; want several and 3/4", res.Segments, info.SampleAspect)
+			}
+		})
+	}
+}
+
 // TestOneSegmentJobReadsTheTarget: a job of one segment decodes the target itself instead of a stream-copied piece,
 // so a target whose MP4 edit list hides frames (which Split refuses) comes out with exactly its visible frames.
 func TestOneSegmentJobReadsTheTarget(t *testing.T) {
