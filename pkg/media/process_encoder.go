@@ -45,22 +45,13 @@ func encoderArgs(cfg EncoderConfig) []string {
 		"-map", "0:v:0", "-an", "-sn", "-dn",
 		"-fps_mode", "passthrough", // rawvideo input is already CFR at FrameRate
 	}
-	var sar []string // rawvideo input has square pixels: the source's shape is set last in the filters
-	if !cfg.SampleAspect.IsZero() {
-		sar = []string{"setsar=" + cfg.SampleAspect.String()}
-	}
+	var vf []string
 	switch {
 	case codec == CodecLossless:
 		// Exact: RGB in, RGB out (bgr0 is bgr24 padded to 32 bits, which FFV1 codes), no colour conversion.
-		if sar != nil {
-			args = append(args, "-vf", sar[0])
-		}
 		args = append(args, "-c:v", codec, "-pix_fmt", "bgr0")
 	case cfg.PixFmt == PixFmtYUV420P:
 		// Already yuv420p at an even size: encoded as it is, with the source's colour tags.
-		if sar != nil {
-			args = append(args, "-vf", sar[0])
-		}
 		args = append(args, "-c:v", codec, "-pix_fmt", "yuv420p")
 		for _, t := range [][2]string{{"-colorspace", cfg.Color.Space}, {"-color_range", cfg.Color.Range},
 			{"-color_primaries", cfg.Color.Primaries}, {"-color_trc", cfg.Color.Transfer}} {
@@ -71,14 +62,17 @@ func encoderArgs(cfg EncoderConfig) []string {
 	default:
 		// Filters run on the bgr24 frames: pad (any size is fine in RGB), then one conversion to yuv420p with an
 		// explicit BT.709 matrix. ffmpeg's default for RGB input is BT.601 untagged, which players show shifted.
-		var vf []string
 		if w, h := cfg.OutputSize(); w != cfg.Width || h != cfg.Height {
 			vf = append(vf, fmt.Sprintf("pad=%d:%d:0:0:black", w, h))
 		}
 		vf = append(vf, "scale=out_color_matrix=bt709:out_range=tv", "format=yuv420p")
-		vf = append(vf, sar...)
-		args = append(args, "-vf", strings.Join(vf, ","), "-c:v", codec,
-			"-pix_fmt", "yuv420p", "-colorspace", "bt709", "-color_range", "tv")
+		args = append(args, "-c:v", codec, "-pix_fmt", "yuv420p", "-colorspace", "bt709", "-color_range", "tv")
+	}
+	if !cfg.SampleAspect.IsZero() {
+		vf = append(vf, "setsar="+cfg.SampleAspect.String()) // rawvideo input has square pixels
+	}
+	if len(vf) > 0 {
+		args = append(args, "-vf", strings.Join(vf, ","))
 	}
 	for _, o := range codecOptions(cfg) {
 		args = append(args, "-"+o[0], o[1])

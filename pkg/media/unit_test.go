@@ -1,6 +1,7 @@
 package media
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -36,6 +37,30 @@ func TestParseRational(t *testing.T) {
 	r := Rational{30000, 1001}
 	if r.String() != "30000/1001" || r.Float() < 29.97 || r.Float() > 29.98 || (Rational{}).Float() != 0 {
 		t.Errorf("String %q Float %v", r.String(), r.Float())
+	}
+}
+
+// TestRationalJSON: job messages carry a Rational as "3/4", and an unknown one not at all.
+func TestRationalJSON(t *testing.T) {
+	type msg struct {
+		R Rational `json:"r,omitzero"`
+	}
+	for _, tc := range []struct {
+		in   Rational
+		want string
+	}{{Rational{3, 4}, `{"r":"3/4"}`}, {Rational{}, `{}`}} {
+		b, err := json.Marshal(msg{tc.in})
+		if err != nil || string(b) != tc.want {
+			t.Errorf("%v: %s, %v; want %s", tc.in, b, err, tc.want)
+		}
+		var back msg
+		if err := json.Unmarshal(b, &back); err != nil || back.R != tc.in {
+			t.Errorf("%s read back as %v, %v", b, back.R, err)
+		}
+	}
+	var bad msg
+	if err := json.Unmarshal([]byte(`{"r":"3/0"}`), &bad); err == nil {
+		t.Error(`"3/0" read without error`)
 	}
 }
 
@@ -91,6 +116,8 @@ func TestConfigValidate(t *testing.T) {
 		{"x265 slow", func(c *EncoderConfig) { c.Codec, c.Preset, c.Quality = CodecH265, "slow", 100 }, ""},
 		{"vp9 webm", func(c *EncoderConfig) { c.Codec, c.Path = CodecVP9, "/x/o.webm" }, ""},
 		{"odd size", func(c *EncoderConfig) { c.Width, c.Height = 401, 301 }, ""},
+		{"anamorphic", func(c *EncoderConfig) { c.SampleAspect = Rational{64, 45} }, ""},
+		{"negative sample aspect", func(c *EncoderConfig) { c.SampleAspect = Rational{-3, 4} }, "sample aspect"},
 		{"no path", func(c *EncoderConfig) { c.Path = "" }, "Path"},
 		{"bad extension", func(c *EncoderConfig) { c.Path = "/x/o.avi" }, "extension"},
 		{"bad codec", func(c *EncoderConfig) { c.Codec = "h264_nvenc" }, "codec"},

@@ -190,9 +190,11 @@ func Run(ctx context.Context, cfg Config, proc Processor, progress func(done int
 		}
 		free <- i
 	}
-	read, write := func(slot int) error { return dec.Read(bufs[slot]) }, func(slot int) error { return enc.Write(bufs[slot]) }
+	read := func(slot int) error { return dec.Read(bufs[slot]) }
+	write := func(slot int) error { return enc.Write(bufs[slot]) }
 	if byRef {
-		read, write = func(slot int) error { return dec.ReadRef(refs[slot]) }, func(slot int) error { return enc.WriteRef(refs[slot]) }
+		read = func(slot int) error { return dec.ReadRef(refs[slot]) }
+		write = func(slot int) error { return enc.WriteRef(refs[slot]) }
 	}
 
 	var (
