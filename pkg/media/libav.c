@@ -130,11 +130,14 @@ static void keep_only(AVFormatContext *fmt, int index) {
 
 // open_input opens path and reads its streams' parameters, as ffmpeg and ffprobe do before anything else; failures
 // are logged under l. On failure *fmt is NULL or still needs avformat_close_input.
-static int open_input(AVFormatContext **fmt, const char *path, fflog *l) {
+static int open_input(AVFormatContext **fmt, const char *path, const AVIOInterruptCB *interrupt, fflog *l) {
 	if ((*fmt = avformat_alloc_context()) == NULL) {
 		return AVERROR(ENOMEM);
 	}
 	(*fmt)->opaque = l;
+	if (interrupt != NULL) {
+		(*fmt)->interrupt_callback = *interrupt;
+	}
 	int r = avformat_open_input(fmt, path, NULL, NULL); // frees and clears *fmt on failure
 	if (r >= 0) {
 		r = avformat_find_stream_info(*fmt, NULL);
@@ -183,7 +186,7 @@ int ffdec_open(ffdec *d, const char *path, int threads, int width, int height, i
 	if (d->pkt == NULL || d->frame == NULL) {
 		return AVERROR(ENOMEM);
 	}
-	int r = open_input(&d->fmt, path, &d->log);
+	int r = open_input(&d->fmt, path, NULL, &d->log);
 	if (r < 0) {
 		return r;
 	}
@@ -685,7 +688,7 @@ int ffscan(const char *path, int packets, ffscan_result *res, char *logbuf, size
 	log_init(&log);
 	AVFormatContext *fmt = NULL;
 	AVPacket *pkt = av_packet_alloc();
-	int r = pkt == NULL ? AVERROR(ENOMEM) : open_input(&fmt, path, &log);
+	int r = pkt == NULL ? AVERROR(ENOMEM) : open_input(&fmt, path, NULL, &log);
 	if (r < 0) {
 		goto out;
 	}
@@ -745,7 +748,7 @@ int ffprobe_file(const char *path, ffprobe_result *res, char *logbuf, size_t log
 	fflog log;
 	log_init(&log);
 	AVFormatContext *fmt = NULL;
-	int r = open_input(&fmt, path, &log);
+	int r = open_input(&fmt, path, NULL, &log);
 	if (r < 0) {
 		goto out;
 	}
@@ -932,11 +935,12 @@ static int64_t packet_time(const remux_input *in) {
 	return t == AV_NOPTS_VALUE ? INT64_MIN : t;
 }
 
-static int open_list(AVFormatContext **fmt, const char *list, fflog *l) {
+static int open_list(AVFormatContext **fmt, const char *list, const AVIOInterruptCB *interrupt, fflog *l) {
 	if ((*fmt = avformat_alloc_context()) == NULL) {
 		return AVERROR(ENOMEM);
 	}
 	(*fmt)->opaque = l;
+	(*fmt)->interrupt_callback = *interrupt; // the concat demuxer gives it to every piece it opens
 	AVDictionary *opts = NULL;
 	av_dict_set(&opts, "safe", "0", 0);
 	int r = avformat_open_input(fmt, list, av_find_input_format("concat"), &opts);
@@ -950,8 +954,13 @@ static int open_list(AVFormatContext **fmt, const char *list, fflog *l) {
 	return r;
 }
 
+// stopped is the interrupt callback of the remux's contexts: FFmpeg's blocking reads and writes give up when it
+// returns non-zero, and the packet loop checks it between packets.
+static int stopped(void *stop) { return __atomic_load_n((const int *)stop, __ATOMIC_RELAXED) != 0; }
+
 int ffremux(const char *list, int64_t list_offset_us, const char *audio, const char *path, const char *format,
-            const char *const *tags, int ntags, const char *rotate, int movflags, char *logbuf, size_t loglen) {
+            const char *const *tags, int ntags, const char *rotate, int movflags, const int *stop, char *logbuf,
+            size_t loglen) {
 	pthread_once(&log_once, log_setup);
 	fflog l;
 	log_init(&l);
@@ -962,7 +971,8 @@ int ffremux(const char *list, int64_t list_offset_us, const char *audio, const c
 	AVFormatContext *out = NULL;
 	AVDictionary *opts = NULL;
 	int opened = 0;
-	int r = open_list(&in[0].fmt, list, &l);
+	AVIOInterruptCB interrupt = {stopped, (void *)stop};
+	int r = open_list(&in[0].fmt, list, &interrupt, &l);
 	if (r < 0) {
 		goto end;
 	}
@@ -972,7 +982,7 @@ int ffremux(const char *list, int64_t list_offset_us, const char *audio, const c
 	}
 	n = 1;
 	if (audio != NULL && audio[0] != 0) {
-		if ((r = open_input(&in[1].fmt, audio, &l)) < 0) {
+		if ((r = open_input(&in[1].fmt, audio, &interrupt, &l)) < 0) {
 			goto end;
 		}
 		if ((in[1].index = first_audio(in[1].fmt)) >= 0) { // "-map 1:a:0?": no audio is no error
@@ -994,6 +1004,7 @@ int ffremux(const char *list, int64_t list_offset_us, const char *audio, const c
 		goto end;
 	}
 	out->opaque = &l;
+	out->interrupt_callback = interrupt;
 	for (int i = 0; i < n; i++) {
 		if ((r = copy_stream(out, &in[i])) < 0) {
 			logf_(&l, path, r);
@@ -1019,7 +1030,7 @@ int ffremux(const char *list, int64_t list_offset_us, const char *audio, const c
 	if (movflags) {
 		av_dict_set(&opts, "movflags", "+use_metadata_tags", 0);
 	}
-	if ((r = avio_open(&out->pb, path, AVIO_FLAG_WRITE)) < 0) {
+	if ((r = avio_open2(&out->pb, path, AVIO_FLAG_WRITE, &interrupt, NULL)) < 0) {
 		logf_(&l, path, r);
 		goto end;
 	}
@@ -1029,6 +1040,10 @@ int ffremux(const char *list, int64_t list_offset_us, const char *audio, const c
 		goto end;
 	}
 	for (;;) {
+		if (stopped((void *)stop)) {
+			r = AVERROR_EXIT;
+			goto end;
+		}
 		int pick = -1;
 		for (int i = 0; i < n; i++) {
 			if ((r = remux_next(&in[i])) < 0) {

@@ -17,6 +17,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -418,10 +419,17 @@ func remux(ctx context.Context, cfg StitchConfig, listPath, out, ext string, del
 	if ext == ".mp4" || ext == ".mov" {
 		movflags = 1
 	}
+	// Cancelling ctx sets the flag the remux polls between packets and in FFmpeg's I/O, so a film's stitch stops
+	// within a packet instead of running to its end. C reads it only during the call, while Go keeps it pinned.
+	stop := new(C.int)
+	defer context.AfterFunc(ctx, func() { atomic.StoreInt32((*int32)(unsafe.Pointer(stop)), 1) })()
 	buf := make([]byte, 4096)
 	r := C.ffremux(cstr(listPath), C.int64_t(offsetMicros(delay)), cstr(cfg.AudioFrom), cstr(out),
-		cstr(containerFormats[ext]), &tags[0], C.int(len(keys)), cstr(rotate), movflags,
+		cstr(containerFormats[ext]), &tags[0], C.int(len(keys)), cstr(rotate), movflags, stop,
 		(*C.char)(unsafe.Pointer(&buf[0])), C.size_t(len(buf)))
+	if r < 0 && ctx.Err() != nil {
+		return fmt.Errorf("media: stitch %s: %w", cfg.Output, ctx.Err())
+	}
 	if r < 0 {
 		return newError(cfg.Output, ErrFFmpeg, logOr(C.GoString((*C.char)(unsafe.Pointer(&buf[0]))), r), out, listPath, cfg.AudioFrom)
 	}

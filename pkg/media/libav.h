@@ -102,9 +102,11 @@ void ffprobe_free(ffprobe_result *res);
 
 // ffremux writes path (container format) from the first video stream of the ffconcat list, shifted by
 // list_offset_us, and the first audio stream of audio ("" for none), both copied; tags are ntags key, value pairs
-// for the container, rotate the video's rotate tag ("" for none), movflags != 0 adds +use_metadata_tags. Returns 0
-// or an error with FFmpeg's messages in logbuf. See libav.c for the ffmpeg command it stands for.
+// for the container, rotate the video's rotate tag ("" for none), movflags != 0 adds +use_metadata_tags. It stops
+// with AVERROR_EXIT once *stop is non-zero (set by another thread). Returns 0 or an error with FFmpeg's messages in
+// logbuf. See libav.c for the ffmpeg command it stands for.
 int ffremux(const char *list, int64_t list_offset_us, const char *audio, const char *path, const char *format,
-            const char *const *tags, int ntags, const char *rotate, int movflags, char *logbuf, size_t loglen);
+            const char *const *tags, int ntags, const char *rotate, int movflags, const int *stop, char *logbuf,
+            size_t loglen);
 
 #endif

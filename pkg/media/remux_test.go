@@ -2,12 +2,15 @@ package media
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // fileView is what ffprobe shows of a file that a player or a later tool reads: every packet (timestamps, size,
@@ -120,4 +123,37 @@ func lineDiff(a, b string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestRemuxCancel: cancelling the context stops the in-process stitch midway (it used to run to the end of the
+// film): a list of 3000 pieces is cancelled once the output has begun, and the remux returns context.Canceled.
+func TestRemuxCancel(t *testing.T) {
+	dir := t.TempDir()
+	piece := filepath.Join(dir, "piece.mp4")
+	encode(t, EncoderConfig{Quality: DefaultQuality, Path: piece, Width: 64, Height: 48, FrameRate: Rational{25, 1}}, frames(64, 48, 25))
+	list, err := concatList(context.Background(), []string{piece})
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, entry, _ := strings.Cut(list, "\n")
+	listPath := filepath.Join(dir, "pieces.txt")
+	if err := os.WriteFile(listPath, []byte(head+"\n"+strings.Repeat(entry, 3000)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out.mp4")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { // cancel once the remux has written its header: it is then in its packet loop
+		for ctx.Err() == nil {
+			if st, err := os.Stat(out); err == nil && st.Size() > 0 {
+				cancel()
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	err = remux(ctx, StitchConfig{Output: out}, listPath, out, ".mp4", 0)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("remux: %v, want %v", err, context.Canceled)
+	}
 }
