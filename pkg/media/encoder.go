@@ -57,7 +57,8 @@ type EncoderConfig struct {
 	// -lag-in-frames); 0 = the codec default. Each frame of lookahead holds pictures in the encoder's memory.
 	Lookahead int
 	// PixFmt is the raw frames' format: PixFmtBGR24 (default when "": converted to yuv420p with the BT.709
-	// matrix and tagged so) or PixFmtYUV420P (encoded as they are, even sizes only, tagged with Color).
+	// matrix and tagged so, with Color's primaries and transfer, which a conversion to BGR does not change) or
+	// PixFmtYUV420P (encoded as they are, even sizes only, tagged with Color).
 	PixFmt string
 	Color  Color
 	// SampleAspect is the shape of a pixel, stored in the stream and container as the ffmpeg command keeps the

@@ -435,6 +435,9 @@ int ffenc_open(ffenc *e, const char *path, const char *format, const char *codec
 	} else if (in_pixfmt == FF_BGR24) {
 		cc->colorspace = AVCOL_SPC_BT709; // converted below with this matrix, limited range
 		cc->color_range = AVCOL_RANGE_MPEG;
+		// The decoder changed only the matrix: the pictures keep the source's primaries and transfer.
+		cc->color_primaries = color(av_color_primaries_from_name, primaries, AVCOL_PRI_UNSPECIFIED);
+		cc->color_trc = color(av_color_transfer_from_name, transfer, AVCOL_TRC_UNSPECIFIED);
 	} else {
 		cc->colorspace = color(av_color_space_from_name, colorspace, AVCOL_SPC_UNSPECIFIED);
 		cc->color_range = color(av_color_range_from_name, range, AVCOL_RANGE_UNSPECIFIED);

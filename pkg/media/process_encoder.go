@@ -53,12 +53,8 @@ func encoderArgs(cfg EncoderConfig) []string {
 	case cfg.PixFmt == PixFmtYUV420P:
 		// Already yuv420p at an even size: encoded as it is, with the source's colour tags.
 		args = append(args, "-c:v", codec, "-pix_fmt", "yuv420p")
-		for _, t := range [][2]string{{"-colorspace", cfg.Color.Space}, {"-color_range", cfg.Color.Range},
-			{"-color_primaries", cfg.Color.Primaries}, {"-color_trc", cfg.Color.Transfer}} {
-			if t[1] != "" {
-				args = append(args, t[0], t[1])
-			}
-		}
+		args = appendTags(args, [2]string{"-colorspace", cfg.Color.Space}, [2]string{"-color_range", cfg.Color.Range},
+			[2]string{"-color_primaries", cfg.Color.Primaries}, [2]string{"-color_trc", cfg.Color.Transfer})
 	default:
 		// Filters run on the bgr24 frames: pad (any size is fine in RGB), then one conversion to yuv420p with an
 		// explicit BT.709 matrix. ffmpeg's default for RGB input is BT.601 untagged, which players show shifted.
@@ -67,6 +63,8 @@ func encoderArgs(cfg EncoderConfig) []string {
 		}
 		vf = append(vf, "scale=out_color_matrix=bt709:out_range=tv", "format=yuv420p")
 		args = append(args, "-c:v", codec, "-pix_fmt", "yuv420p", "-colorspace", "bt709", "-color_range", "tv")
+		// The decoder changed only the matrix: the pictures keep the source's primaries and transfer.
+		args = appendTags(args, [2]string{"-color_primaries", cfg.Color.Primaries}, [2]string{"-color_trc", cfg.Color.Transfer})
 	}
 	if !cfg.SampleAspect.IsZero() {
 		vf = append(vf, "setsar="+cfg.SampleAspect.String()) // rawvideo input has square pixels
@@ -87,6 +85,16 @@ func encoderArgs(cfg EncoderConfig) []string {
 		args = append(args, "-video_track_timescale", strconv.Itoa(ts))
 	}
 	return append(args, "-f", containerFormats[ext], "-y", fileArg(cfg.Path))
+}
+
+// appendTags appends each option whose value is known ("" is not).
+func appendTags(args []string, tags ...[2]string) []string {
+	for _, t := range tags {
+		if t[1] != "" {
+			args = append(args, t[0], t[1])
+		}
+	}
+	return args
 }
 
 func (e *processEncoder) write(frame []byte) error {

@@ -410,19 +410,31 @@ func TestNoneProcessorPassesYUV(t *testing.T) {
 	}
 }
 
-// TestSampleAspectKept: a target of non-square pixels (4:3 pictures stored 16:9 wide) comes out with the same
-// pixel shape, so it plays as wide as the target, whether the frames pass as YUV or are swapped as BGR, and
-// through a stitch of several segments.
-func TestSampleAspectKept(t *testing.T) {
+// TestOutputKeepsPictureShape: a target of non-square pixels (4:3 pictures stored 16:9 wide), tagged BT.2020 and
+// PQ (HDR10), comes out with the same pixel shape, so it plays as wide as the target, and the same primaries and
+// transfer, so its colours are read as the target's; whether the frames pass as YUV or are swapped as BGR (then
+// with the BT.709 matrix they were converted with), and through a stitch of several segments.
+func TestOutputKeepsPictureShape(t *testing.T) {
 	dir := t.TempDir()
 	target := filepath.Join(dir, "anamorphic.mp4")
 	ffmpeg(t, "-i", testenv.Video(t, "pd_apollo11_pan_5s.mp4"), "-t", "2", "-vf", "setsar=3/4", "-c:v", "libx264",
-		"-preset", "ultrafast", "-g", "25", "-c:a", "copy", target)
-	for _, processor := range []string{job.ProcessorNone, job.ProcessorSwapper} {
-		t.Run(processor, func(t *testing.T) {
-			out := filepath.Join(dir, processor+".mp4")
+		"-preset", "ultrafast", "-g", "25", "-colorspace", "bt2020nc", "-color_primaries", "bt2020",
+		"-color_trc", "smpte2084", "-color_range", "tv", "-c:a", "copy", target)
+	src, err := media.Probe(context.Background(), target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		processor string
+		color     media.Color
+	}{
+		{job.ProcessorNone, src.Color},
+		{job.ProcessorSwapper, media.Color{Space: "bt709", Range: "tv", Primaries: "bt2020", Transfer: "smpte2084"}},
+	} {
+		t.Run(tc.processor, func(t *testing.T) {
+			out := filepath.Join(dir, tc.processor+".mp4")
 			cfg := testConfig(t, testenv.Face(t, "astronaut_eileen_collins.png"), target, out)
-			cfg.Face.Processors, cfg.SegmentSeconds = []string{processor}, 1
+			cfg.Face.Processors, cfg.SegmentSeconds = []string{tc.processor}, 1
 			res, err := Run(context.Background(), cfg)
 			if err != nil {
 				t.Fatal(err)
@@ -431,8 +443,9 @@ func TestSampleAspectKept(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if res.Segments < 2 || info.SampleAspect != (media.Rational{Num: 3, Den: 4}) {
-				t.Errorf("%d segments, sample aspect %s; want several and 3/4", res.Segments, info.SampleAspect)
+			if res.Segments < 2 || info.SampleAspect != (media.Rational{Num: 3, Den: 4}) || info.Color != tc.color {
+				t.Errorf("%d segments, sample aspect %s, colour %+v; want several, 3/4 and %+v", res.Segments,
+					info.SampleAspect, info.Color, tc.color)
 			}
 		})
 	}
