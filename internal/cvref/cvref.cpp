@@ -1,8 +1,13 @@
 #include "cvref.h"
 
+#include <cstdio> // before jpeglib.h, which uses FILE
 #include <cstdlib>
 #include <cstring>
 #include <vector>
+
+extern "C" {
+#include <jpeglib.h>
+}
 
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
@@ -43,4 +48,30 @@ unsigned char *cvref_encode(const char *ext, const unsigned char *pix, int rows,
 	if (buf != NULL) memcpy(buf, out.data(), out.size());
 	*n = out.size();
 	return buf;
+}
+
+unsigned char *cvref_encode_cmyk(const unsigned char *cmyk, int width, int height, int ycck, int quality, size_t *n) {
+	struct jpeg_compress_struct cinfo;
+	struct jpeg_error_mgr err;
+	cinfo.err = jpeg_std_error(&err); // exits the test binary on an error: the inputs are the tests' own
+	jpeg_create_compress(&cinfo);
+	unsigned char *out = NULL;
+	unsigned long len = 0;
+	jpeg_mem_dest(&cinfo, &out, &len);
+	cinfo.image_width = (JDIMENSION)width;
+	cinfo.image_height = (JDIMENSION)height;
+	cinfo.input_components = 4;
+	cinfo.in_color_space = JCS_CMYK;
+	jpeg_set_defaults(&cinfo); // writes the Adobe marker, as Photoshop's CMYK JPEGs carry
+	jpeg_set_colorspace(&cinfo, ycck ? JCS_YCCK : JCS_CMYK);
+	jpeg_set_quality(&cinfo, quality, TRUE);
+	jpeg_start_compress(&cinfo, TRUE);
+	while (cinfo.next_scanline < cinfo.image_height) {
+		JSAMPROW row = (JSAMPROW)(cmyk + (size_t)cinfo.next_scanline * (size_t)width * 4);
+		jpeg_write_scanlines(&cinfo, &row, 1);
+	}
+	jpeg_finish_compress(&cinfo);
+	jpeg_destroy_compress(&cinfo);
+	*n = len;
+	return out;
 }

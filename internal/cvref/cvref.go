@@ -6,7 +6,7 @@ package cvref
 /*
 #cgo CXXFLAGS: --std=c++11
 #cgo CPPFLAGS: -I/usr/include/opencv4 -I/usr/local/include/opencv4
-#cgo LDFLAGS: -lopencv_imgcodecs -lopencv_core
+#cgo LDFLAGS: -lopencv_imgcodecs -lopencv_core -ljpeg
 #include <stdlib.h>
 #include "cvref.h"
 */
@@ -71,6 +71,21 @@ func Encode(ext string, pic Picture, params ...int) ([]byte, error) {
 	if p == nil {
 		return nil, fmt.Errorf("cvref: OpenCV cannot encode %s", ext)
 	}
+	return take(p, int(n)), nil
+}
+
+// EncodeCMYK writes cmyk (width x height x 4, Adobe's inverted CMYK) as a four-component JPEG, stored as CMYK or,
+// with ycck, YCCK: pictures OpenCV reads but cannot write.
+func EncodeCMYK(cmyk []byte, width, height int, ycck bool, quality int) ([]byte, error) {
+	if len(cmyk) != width*height*4 || len(cmyk) == 0 {
+		return nil, errors.New("cvref: encode CMYK: pixels do not match the size")
+	}
+	y := C.int(0)
+	if ycck {
+		y = 1
+	}
+	var n C.size_t
+	p := C.cvref_encode_cmyk((*C.uchar)(unsafe.Pointer(&cmyk[0])), C.int(width), C.int(height), y, C.int(quality), &n)
 	return take(p, int(n)), nil
 }
 

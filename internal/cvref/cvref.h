@@ -18,6 +18,10 @@ unsigned char *cvref_decode(const unsigned char *buf, size_t n, int *rows, int *
 unsigned char *cvref_encode(const char *ext, const unsigned char *pix, int rows, int cols, int channels,
                             const int *params, int nparams, size_t *n);
 
+// cvref_encode_cmyk writes a four-component JPEG (CMYK, or YCCK with ycck != 0) with libjpeg: the tests' source of
+// the CMYK JPEGs that print workflows make and that OpenCV reads but cannot write. Malloc'ed, *n bytes.
+unsigned char *cvref_encode_cmyk(const unsigned char *cmyk, int width, int height, int ycck, int quality, size_t *n);
+
 #ifdef __cplusplus
 }
 #endif

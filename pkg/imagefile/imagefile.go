@@ -1,8 +1,8 @@
 // Package imagefile reads and writes still pictures (source faces, image targets, kept frames) as BGR Mats without
 // OpenCV's imgcodecs: that module links GDAL and about a hundred other libraries, which cost every start of the
 // binaries about 0.1 s in the dynamic loader. JPEG goes through libjpeg-turbo with OpenCV's own settings (the
-// pictures are byte for byte cv::imread's and cv::imencode's), PNG through Go's image/png, and any other format
-// through FFmpeg's decoders (pkg/media).
+// pictures are byte for byte cv::imread's and cv::imencode's, CMYK and YCCK included), PNG through Go's
+// image/png, and any other format through FFmpeg's decoders (pkg/media).
 package imagefile
 
 import (
@@ -40,9 +40,6 @@ func Read(path string) (gocv.Mat, error) {
 		m, err = decodePNG(data)
 	case bytes.HasPrefix(data, jpegMagic):
 		m, err = decodeJPEG(data)
-		if errors.Is(err, errCMYK) {
-			m, err = decodeMedia(path)
-		}
 	default:
 		m, err = decodeMedia(path)
 	}

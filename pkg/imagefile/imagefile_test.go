@@ -77,7 +77,8 @@ func read(t *testing.T, path string) gocv.Mat {
 }
 
 // TestReadMatchesOpenCV reads every sample face and pictures made from them (EXIF orientations in both byte
-// orders, 4:4:4, greyscale, BMP, a JPEG whose first APP1 is not EXIF) and wants cv::imread's pixels exactly.
+// orders, 4:4:4, greyscale, CMYK and YCCK, BMP, a JPEG whose first APP1 is not EXIF) and wants cv::imread's pixels
+// exactly.
 func TestReadMatchesOpenCV(t *testing.T) {
 	faces := filepath.Dir(testenv.Face(t, "grace_hopper.jpg"))
 	entries, err := os.ReadDir(faces)
@@ -111,6 +112,31 @@ func TestReadMatchesOpenCV(t *testing.T) {
 	gocv.CvtColor(src, &gray, gocv.ColorBGRToGray)
 	paths = append(paths, writeFile(t, dir, "gray.jpg", encodeCV(t, ".jpg", gray)))
 	paths = append(paths, writeFile(t, dir, "picture.bmp", encodeCV(t, ".bmp", src)))
+	// CMYK and YCCK JPEGs (print workflows), made from the face in Adobe's inverted CMYK (K from the brightest
+	// channel), one with an EXIF orientation too.
+	bgr := src.ToBytes()
+	cmyk := make([]byte, 0, len(bgr)/3*4)
+	for i := 0; i < len(bgr); i += 3 {
+		b, g, r := int(bgr[i]), int(bgr[i+1]), int(bgr[i+2])
+		k := max(r, g, b, 1) // inverted, as every channel: R = C * K / 255
+		cmyk = append(cmyk, byte(r*255/k), byte(g*255/k), byte(b*255/k), byte(k))
+	}
+	for _, ycck := range []bool{false, true} {
+		data, err := cvref.EncodeCMYK(cmyk, src.Cols(), src.Rows(), ycck, 90)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := map[bool]string{false: "cmyk.jpg", true: "ycck.jpg"}[ycck]
+		paths = append(paths, writeFile(t, dir, name, data))
+		back := read(t, paths[len(paths)-1])
+		if rms := math.Sqrt(testenv.SquaredError(back.ToBytes(), bgr) / float64(len(bgr))); rms > 4 {
+			t.Errorf("%s reads %.1f levels RMS from the face it was made from", name, rms)
+		}
+		back.Close()
+		if ycck {
+			paths = append(paths, writeFile(t, dir, "ycck-exif6.jpg", withOrientation(data, 6, binary.LittleEndian)))
+		}
+	}
 	// PNG layouts the sample faces do not have (they cover RGB, RGBA and grey): palette, 16 bits, grey with alpha.
 	for _, pf := range []string{"pal8", "rgb48be", "ya8"} {
 		out := filepath.Join(dir, pf+".png")

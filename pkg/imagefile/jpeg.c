@@ -34,7 +34,7 @@ static struct jpeg_error_mgr *imgjpeg_errors(imgjpeg_error *e, char *msg) {
 }
 
 int imgjpeg_decode_bgr(const unsigned char *data, size_t n, unsigned char *out, size_t out_len, int *width,
-                       int *height, int *components, char *msg) {
+                       int *height, char *msg) {
 	struct jpeg_decompress_struct cinfo;
 	imgjpeg_error err;
 	cinfo.err = imgjpeg_errors(&err, msg);
@@ -47,19 +47,36 @@ int imgjpeg_decode_bgr(const unsigned char *data, size_t n, unsigned char *out, 
 	jpeg_read_header(&cinfo, TRUE);
 	*width = (int)cinfo.image_width;
 	*height = (int)cinfo.image_height;
-	*components = cinfo.num_components;
-	if (out == NULL || cinfo.num_components == 4 || out_len < (size_t)*width * (size_t)*height * 3) {
+	if (out == NULL || out_len < (size_t)*width * (size_t)*height * 3) {
 		jpeg_destroy_decompress(&cinfo);
 		return 0;
 	}
 	// OpenCV 4.6 (grfmt_jpeg.cpp) asks for BGR straight from libjpeg-turbo and leaves every other setting
-	// (ISLOW DCT, fancy upsampling) at its default.
-	cinfo.out_color_space = JCS_EXT_BGR;
-	cinfo.out_color_components = 3;
+	// (ISLOW DCT, fancy upsampling) at its default; four components (CMYK, or YCCK that libjpeg turns into CMYK)
+	// it reads as CMYK and converts row by row.
+	int cmyk = cinfo.num_components == 4;
+	cinfo.out_color_space = cmyk ? JCS_CMYK : JCS_EXT_BGR;
+	cinfo.out_color_components = cmyk ? 4 : 3;
 	jpeg_start_decompress(&cinfo);
+	JSAMPARRAY buf = NULL;
+	if (cmyk) { // libjpeg's own pool: freed by jpeg_destroy_decompress, also after an error
+		buf = (*cinfo.mem->alloc_sarray)((j_common_ptr)&cinfo, JPOOL_IMAGE, cinfo.output_width * 4, 1);
+	}
 	while (cinfo.output_scanline < cinfo.output_height) {
 		JSAMPROW row = out + (size_t)cinfo.output_scanline * (size_t)*width * 3;
-		jpeg_read_scanlines(&cinfo, &row, 1);
+		if (!cmyk) {
+			jpeg_read_scanlines(&cinfo, &row, 1);
+			continue;
+		}
+		jpeg_read_scanlines(&cinfo, buf, 1);
+		// icvCvt_CMYK2BGR_8u_C4C3R: Adobe's inverted CMYK, as Photoshop writes it.
+		const JSAMPLE *p = buf[0];
+		for (int x = 0; x < *width; x++, p += 4, row += 3) {
+			int k = p[3];
+			row[2] = (JSAMPLE)(k - ((255 - p[0]) * k >> 8));
+			row[1] = (JSAMPLE)(k - ((255 - p[1]) * k >> 8));
+			row[0] = (JSAMPLE)(k - ((255 - p[2]) * k >> 8));
+		}
 	}
 	jpeg_finish_decompress(&cinfo);
 	jpeg_destroy_decompress(&cinfo);

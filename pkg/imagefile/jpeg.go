@@ -8,26 +8,19 @@ package imagefile
 import "C"
 
 import (
-	"errors"
 	"fmt"
 	"unsafe"
 
 	"gocv.io/x/gocv"
 )
 
-// errCMYK marks a four-component JPEG, which Read hands to FFmpeg's decoder.
-var errCMYK = errors.New("CMYK JPEG")
-
 func decodeJPEG(data []byte) (gocv.Mat, error) {
 	var msg [C.IMGJPEG_MSG]C.char
-	var w, h, comps C.int
+	var w, h C.int
 	src, n := (*C.uchar)(unsafe.Pointer(&data[0])), C.size_t(len(data))
 	fail := func() error { return fmt.Errorf("%w (JPEG: %s)", ErrNotImage, C.GoString(&msg[0])) }
-	if C.imgjpeg_decode_bgr(src, n, nil, 0, &w, &h, &comps, &msg[0]) < 0 {
+	if C.imgjpeg_decode_bgr(src, n, nil, 0, &w, &h, &msg[0]) < 0 {
 		return gocv.Mat{}, fail()
-	}
-	if comps == 4 {
-		return gocv.Mat{}, errCMYK
 	}
 	m := gocv.NewMatWithSize(int(h), int(w), gocv.MatTypeCV8UC3)
 	pix, err := m.DataPtrUint8()
@@ -36,7 +29,7 @@ func decodeJPEG(data []byte) (gocv.Mat, error) {
 		return gocv.Mat{}, err
 	}
 	// pix is the Mat's C memory, not Go's: libjpeg may write it directly.
-	if C.imgjpeg_decode_bgr(src, n, (*C.uchar)(unsafe.Pointer(&pix[0])), C.size_t(len(pix)), &w, &h, &comps, &msg[0]) != 1 {
+	if C.imgjpeg_decode_bgr(src, n, (*C.uchar)(unsafe.Pointer(&pix[0])), C.size_t(len(pix)), &w, &h, &msg[0]) != 1 {
 		_ = m.Close()
 		return gocv.Mat{}, fail()
 	}
