@@ -201,7 +201,8 @@ func submitCmd() *cobra.Command {
 	f.BoolVar(&o.wait, "wait", false, "follow the job to its end and download the output")
 	f.BoolVar(&o.req.SkipAudio, "skip-audio", false, "leave the target's audio out")
 	f.Float64Var(&o.req.SegmentSeconds, "segment-seconds", 0, "segment length in seconds (0 = the coordinator's default)")
-	f.Float64Var(&o.maxInputGB, "max-input-size", 20, "refuse inputs larger than this many GB before uploading (0 = no limit)")
+	f.Float64Var(&o.maxInputGB, "max-input-size", float64(coordinator.DefaultLimits().MaxInputBytes)/(1<<30),
+		"refuse inputs larger than this many GB before uploading (0 = no limit; the coordinator's default limit)")
 	f.BoolVar(&o.manyFaces, "many-faces", false, "swap every face, not only the largest")
 	faceFlags(f, &o.req.Spec.Face)
 	f.StringVar(&o.req.Spec.Encoder, "output-video-encoder", o.req.Spec.Encoder, "libx264, libx265 or libvpx-vp9")

@@ -401,6 +401,17 @@ func TestRunContext(t *testing.T) {
 	t.Parallel()
 	const w, h = 320, 240
 	in := testsrc(t, w, h, 4) // 100 frames
+	cancelAt10 := func() (context.Context, pipeline.Processor) {
+		ctx, cancel := context.WithCancel(context.Background())
+		t.Cleanup(cancel)
+		return ctx, pipeline.ProcessorFunc(func(_ gocv.Mat, index int) error {
+			if index == 10 {
+				time.Sleep(100 * time.Millisecond) // the decoder fills the pool meanwhile
+				cancel()
+			}
+			return nil
+		})
+	}
 	tests := []struct {
 		name      string
 		want      error
@@ -413,28 +424,8 @@ func TestRunContext(t *testing.T) {
 			cancel()
 			return ctx, noop
 		}, false},
-		{"cancelled at frame 10", context.Canceled, func(n int) bool { return n == 11 }, func() (context.Context, pipeline.Processor) {
-			ctx, cancel := context.WithCancel(context.Background())
-			t.Cleanup(cancel)
-			return ctx, pipeline.ProcessorFunc(func(_ gocv.Mat, index int) error {
-				if index == 10 {
-					time.Sleep(100 * time.Millisecond) // the decoder fills the pool meanwhile
-					cancel()
-				}
-				return nil
-			})
-		}, false},
-		{"cancelled at frame 10, frames by reference", context.Canceled, func(n int) bool { return n == 11 }, func() (context.Context, pipeline.Processor) {
-			ctx, cancel := context.WithCancel(context.Background())
-			t.Cleanup(cancel)
-			return ctx, pipeline.ProcessorFunc(func(_ gocv.Mat, index int) error {
-				if index == 10 {
-					time.Sleep(100 * time.Millisecond) // the decoder fills the pool meanwhile
-					cancel()
-				}
-				return nil
-			})
-		}, true},
+		{"cancelled at frame 10", context.Canceled, func(n int) bool { return n == 11 }, cancelAt10, false},
+		{"cancelled at frame 10, frames by reference", context.Canceled, func(n int) bool { return n == 11 }, cancelAt10, true},
 		{"deadline during a slow run", context.DeadlineExceeded, func(n int) bool { return n < 100 }, func() (context.Context, pipeline.Processor) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second) // the run needs >= 2 s
 			t.Cleanup(cancel)
