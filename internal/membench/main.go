@@ -60,7 +60,7 @@ var (
 	flagORT    = flag.String("onnxruntime-library", "", "passed to --onnxruntime-library when set")
 	flagCache  = flag.String("cache", filepath.Join(os.TempDir(), "facefleet-membench"), "where generated targets are kept between runs (never the repository)")
 	flagParts  = flag.String("parts", "grid,length,overhead,timev", "parts to run")
-	flagRuns   = flag.Int("runs", 3, "overhead: runs of each command")
+	flagRuns   = flag.Int("runs", 5, "overhead: rounds of the commands, each round back to back")
 	// Two lengths split the overhead into what a job costs once and what it costs per frame.
 	flagOverheadSeconds = flag.String("overhead-seconds", "20,60", "overhead: target lengths in seconds, comma-separated")
 	flagLong            = flag.Int("long", 600, "length: the long target's seconds")
