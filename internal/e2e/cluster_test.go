@@ -276,3 +276,39 @@ func (e *env) cliNoConfig(timeout time.Duration, args ...string) (string, string
 	defer func() { e.cfgPath = saved }()
 	return e.cli(timeout, args...)
 }
+
+// TestClusterReference: --face-selector-mode reference on a cluster job. `submit` finds the reference identity in
+// the target with this machine's models and sends it with the job; the worker processes swap the faces that match
+// it, and the output is `coordinator run`'s with the same options, frame for frame.
+func TestClusterReference(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts servers and processes")
+	}
+	e := newEnv(t)
+	e.coordinator("coord-r")
+	e.worker("w1")
+	dir := t.TempDir()
+	face := testenv.Face(t, "astronaut_eileen_collins.png")
+	target := testenv.Video(t, "pd_apollo11_pan_5s.mp4")
+	opts := []string{"--face-selector-mode", "reference", "--reference-frame-number", "60", "--reference-face-position", "1",
+		"--face-recognizer-model", testenv.Model(t, "mobilefacenet_paddlex_128d.onnx")} // TESTS ONLY recognizer
+	clusterOut := filepath.Join(dir, "cluster.mp4")
+	e.mustCLI(3*time.Minute, append([]string{"submit", "-s", face, "-t", target, "--segment-seconds", "2", "--wait", "-o", clusterOut}, opts...)...)
+	runOut := filepath.Join(dir, "run.mp4")
+	e.mustCLI(3*time.Minute, append([]string{"run", "-s", face, "-t", target, "-o", runOut, "--segment-seconds", "2", "-q"}, opts...)...)
+	other := filepath.Join(dir, "other.mp4") // the person at position 0 instead
+	e.mustCLI(3*time.Minute, append([]string{"run", "-s", face, "-t", target, "-o", other, "--segment-seconds", "2", "-q"},
+		append(opts, "--reference-face-position", "0")...)...)
+	na, nb, worst := comparePSNR(t, clusterOut, runOut, 480, 360)
+	_, _, apart := comparePSNR(t, clusterOut, other, 480, 360)
+	t.Logf("cluster vs run: %d vs %d frames, worst PSNR %.1f dB; vs run with the other person %.1f dB", na, nb, worst, apart)
+	if na != 125 || nb != 125 || worst < 40 || apart >= 40 {
+		t.Errorf("cluster vs run: %d vs %d frames (want 125), worst PSNR %.1f dB (want >= 40); vs run with the other "+
+			"person %.1f dB (want < 40: another face swapped)", na, nb, worst, apart)
+	}
+	// A position past the faces in the reference frame fails in submit, before anything is uploaded.
+	if _, stderr, err := e.cli(time.Minute, append([]string{"submit", "-s", face, "-t", target}, append(opts, "--reference-face-position", "9")...)...); err == nil ||
+		!strings.Contains(stderr, "reference-face-position 9") {
+		t.Errorf("submit with a reference position past the faces: %v: %s", err, stderr)
+	}
+}

@@ -118,6 +118,12 @@ func faceFlags(f *pflag.FlagSet, o *job.FaceOptions) {
 	f.IntVar(&o.EnhancerBlend, "face-enhancer-blend", o.EnhancerBlend, "percent of the enhanced face blended over the original")
 }
 
+// referenceFlags pick the reference face of --face-selector-mode reference (`run` and `submit`).
+func referenceFlags(f *pflag.FlagSet, cfg *standalone.Config) {
+	f.IntVar(&cfg.ReferencePosition, "reference-face-position", 0, "reference face: its position, counted left to right")
+	f.IntVar(&cfg.ReferenceFrame, "reference-frame-number", 0, "reference face: the target frame it is taken from")
+}
+
 // sessionFlags are the ONNX Runtime execution choices `run` and `worker` share.
 func sessionFlags(f *pflag.FlagSet, s *ort.SessionConfig, threads *int) {
 	f.StringVar(&s.Provider, "execution-provider", s.Provider, "ONNX Runtime execution provider: "+strings.Join(ort.Providers(), ", "))
@@ -163,8 +169,7 @@ func runCmd() *cobra.Command {
 	f.StringVarP(&cfg.Target, "target", "t", "", "target video or image")
 	f.StringVarP(&cfg.Output, "output", "o", "", "output file, or a directory for <source>-<target>.<ext>")
 	faceFlags(f, &cfg.Face)
-	f.IntVar(&cfg.ReferencePosition, "reference-face-position", 0, "reference face: its position, counted left to right")
-	f.IntVar(&cfg.ReferenceFrame, "reference-frame-number", 0, "reference face: the target frame it is taken from")
+	referenceFlags(f, &cfg)
 	f.StringVar(&cfg.Detector, "face-detector-model", cfg.Detector, "yunet, yunet_2023mar, blazeface_front, blazeface_back, det_10g, or a YuNet/SCRFD/BlazeFace file")
 	f.IntVar(&cfg.DetectorSize, "face-detector-size", 0, "detector input size, a multiple of 32 (0 = the detector's default)")
 	f.Float32Var(&cfg.DetectorScore, "face-detector-score", 0, "minimum detection score (0 = the detector's default)")

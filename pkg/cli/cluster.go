@@ -139,12 +139,14 @@ type submitOptions struct {
 	wait       bool
 	output     string
 	maxInputGB float64
+	// ref finds the reference identity for --face-selector-mode reference (its models, frame and position).
+	ref standalone.Config
 }
 
 func submitCmd() *cobra.Command {
 	var (
 		cc cluster.Config
-		o  = submitOptions{req: client.SubmitRequest{Spec: defaultSpec()}}
+		o  = submitOptions{req: client.SubmitRequest{Spec: defaultSpec()}, ref: standalone.Default()}
 	)
 	c := &cobra.Command{
 		Use:   "submit -s SOURCE -t TARGET [--wait -o OUTPUT]",
@@ -160,7 +162,13 @@ func submitCmd() *cobra.Command {
 				o.req.Spec.Face.Selector = face.SelectMany
 			}
 			if o.req.Spec.Face.Selector == face.SelectReference {
-				return errors.New("--face-selector-mode reference is not available for cluster jobs yet: use coordinator run")
+				// The identity is found here, in the target this client uploads, with this machine's models.
+				o.ref.Target, o.ref.Face = o.req.Target, o.req.Spec.Face
+				ref, err := standalone.ReferenceIdentity(cmd.Context(), o.ref)
+				if err != nil {
+					return err
+				}
+				o.req.Spec.Face.Reference = ref
 			}
 			if err := engine.CheckOptions(o.req.Spec.Face); err != nil {
 				return errors.New(strings.TrimPrefix(err.Error(), engine.ErrBadInput.Error()+": "))
@@ -205,6 +213,10 @@ func submitCmd() *cobra.Command {
 		"refuse inputs larger than this many GB before uploading (0 = no limit; the coordinator's default limit)")
 	f.BoolVar(&o.manyFaces, "many-faces", false, "swap every face, not only the largest")
 	faceFlags(f, &o.req.Spec.Face)
+	referenceFlags(f, &o.ref)
+	f.StringVar(&o.ref.Detector, "face-detector-model", o.ref.Detector, "reference mode: the detector that finds the reference face here")
+	f.StringVar(&o.ref.ModelsDir, "models-dir", o.ref.ModelsDir, "reference mode: this machine's model files")
+	f.StringVar(&o.ref.ORTLibrary, "onnxruntime-library", "", "reference mode: path of libonnxruntime (default: the one make setup installs)")
 	f.StringVar(&o.req.Spec.Encoder, "output-video-encoder", o.req.Spec.Encoder, "libx264, libx265 or libvpx-vp9")
 	f.IntVar(&o.req.Spec.Quality, "output-video-quality", o.req.Spec.Quality, "0-100; crf = (q+1)*51/100")
 	return c

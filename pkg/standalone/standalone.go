@@ -439,6 +439,27 @@ func runVideo(ctx context.Context, cfg Config, info *media.Info, jobID, tmp, out
 	return Result{Frames: r.Frames, Segments: r.Segments, SplitTime: r.SplitTime, StitchTime: r.StitchTime, PeakRSS: rep.Peak()}, nil
 }
 
+// ReferenceIdentity is --face-selector-mode reference's identity for a job that runs elsewhere (`submit`): the
+// face at cfg.ReferencePosition in frame cfg.ReferenceFrame of cfg.Target, found by cfg.Detector and embedded by
+// cfg.Face.Recognizer with this machine's models. The cluster's workers match faces against it with the recognizer
+// the job names, so the job needs the same model on both sides.
+func ReferenceIdentity(ctx context.Context, cfg Config) ([]float32, error) {
+	if cfg.ReferencePosition < 0 || cfg.ReferenceFrame < 0 {
+		return nil, fmt.Errorf("--reference-face-position and --reference-frame-number must be >= 0")
+	}
+	info, err := media.Probe(ctx, cfg.Target)
+	if err != nil {
+		return nil, err
+	}
+	e, err := engine.New(engine.Config{ORTLibrary: cfg.ORTLibrary, ModelsDir: cfg.ModelsDir, Detector: cfg.Detector,
+		DetectorSize: cfg.DetectorSize, DetectorScore: cfg.DetectorScore, Session: cfg.Session})
+	if err != nil {
+		return nil, err
+	}
+	defer e.Close()
+	return reference(ctx, e, cfg, info)
+}
+
 // reference finds the reference identity: the face at --reference-face-position in frame --reference-frame-number.
 func reference(ctx context.Context, e *engine.Engine, cfg Config, info *media.Info) ([]float32, error) {
 	var img gocv.Mat
