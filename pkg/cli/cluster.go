@@ -164,11 +164,11 @@ func submitCmd() *cobra.Command {
 			if o.req.Spec.Face.Selector == face.SelectReference {
 				// The identity is found here, in the target this client uploads, with this machine's models.
 				o.ref.Target, o.ref.Face = o.req.Target, o.req.Spec.Face
-				ref, err := standalone.ReferenceIdentity(cmd.Context(), o.ref)
+				ref, model, err := standalone.ReferenceIdentity(cmd.Context(), o.ref)
 				if err != nil {
 					return err
 				}
-				o.req.Spec.Face.Reference = ref
+				o.req.Spec.Face.Reference, o.req.Spec.Face.ReferenceModel = ref, model
 			}
 			if err := engine.CheckOptions(o.req.Spec.Face); err != nil {
 				return errors.New(strings.TrimPrefix(err.Error(), engine.ErrBadInput.Error()+": "))

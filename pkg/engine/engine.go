@@ -4,6 +4,7 @@
 package engine
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -21,6 +22,7 @@ import (
 	"github.com/facefleet/facefleet/pkg/ort"
 	"github.com/facefleet/facefleet/pkg/pipeline"
 	"github.com/facefleet/facefleet/pkg/processor"
+	"github.com/facefleet/facefleet/pkg/provenance"
 )
 
 // Sentinels callers branch on: bad input fails a job for good, anything else may be retried.
@@ -99,7 +101,8 @@ type Engine struct {
 	recognizers map[string]processor.Embedder
 	inswappers  map[string]*processor.Inswapper // by model path: jobs may name different files
 	enhancers   map[string]*processor.Enhancer
-	models      []string // files loaded, for provenance
+	digests     map[string]string // recognizer file -> sha256
+	models      []string          // files loaded, for provenance
 
 	mu   sync.Mutex
 	jobs []*prepared
@@ -112,7 +115,7 @@ func New(cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	return &Engine{cfg: cfg, recognizers: map[string]processor.Embedder{}, enhancers: map[string]*processor.Enhancer{},
-		inswappers: map[string]*processor.Inswapper{}}, nil
+		inswappers: map[string]*processor.Inswapper{}, digests: map[string]string{}}, nil
 }
 
 // model initialises ONNX Runtime on first use and resolves a model name or file.
@@ -204,6 +207,27 @@ func (e *Engine) loadRecognizer(name string) (processor.Embedder, error) {
 	}
 	e.recognizers[name], e.models = r, append(e.models, filepath.Base(path))
 	return r, nil
+}
+
+// RecognizerDigest is the sha256 of the recognizer's model file (name as in FaceOptions.Recognizer), which names
+// the identity space of its embeddings. Hashed once per file.
+func (e *Engine) RecognizerDigest(name string) (string, error) {
+	if name == "" {
+		name = DefaultRecognizer
+	}
+	path, err := e.model(name)
+	if err != nil {
+		return "", err
+	}
+	if d, ok := e.digests[path]; ok {
+		return d, nil
+	}
+	d, err := provenance.FileSHA256(path)
+	if err != nil {
+		return "", fmt.Errorf("recognizer %s: %w", path, err)
+	}
+	e.digests[path] = d
+	return d, nil
 }
 
 func (e *Engine) loadInswapper(nameOrPath string) (*processor.Inswapper, error) {
@@ -384,6 +408,17 @@ func (e *Engine) ForJob(jobID, sourcePath string, opt job.FaceOptions) (pipeline
 		}
 		if len(opt.Reference) != r.Dim() {
 			return nil, fmt.Errorf("%w: reference embedding has %d values, the recognizer gives %d", ErrBadInput, len(opt.Reference), r.Dim())
+		}
+		if opt.ReferenceModel != "" {
+			d, err := e.RecognizerDigest(opt.Recognizer)
+			if err != nil {
+				return nil, err
+			}
+			if d != opt.ReferenceModel {
+				return nil, fmt.Errorf("%w: the reference face was embedded with a recognizer file of sha256 %.12s..., this "+
+					"machine's %s is %.12s...: identities from two models cannot be compared", ErrBadInput,
+					opt.ReferenceModel, cmp.Or(opt.Recognizer, DefaultRecognizer), d)
+			}
 		}
 		fp.recognizer = r
 	}

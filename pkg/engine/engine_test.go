@@ -143,6 +143,28 @@ func TestSelectorModes(t *testing.T) {
 	if _, err := e.Reference(target, 3, recognizer); !errors.Is(err, ErrBadInput) {
 		t.Fatalf("position 3 of 3 faces: %v", err)
 	}
+
+	// An identity carries its recognizer file's sha256 (a cluster job's, from the client): this engine takes it
+	// only from the same file.
+	ref, err := e.Reference(target, 0, recognizer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	digest, err := e.RecognizerDigest(recognizer)
+	if err != nil || len(digest) != 64 {
+		t.Fatalf("digest %q, %v", digest, err)
+	}
+	for _, c := range []struct {
+		model string
+		ok    bool
+	}{{digest, true}, {"", true}, {strings.Repeat("0", 64), false}} {
+		opt := job.FaceOptions{Processors: []string{job.ProcessorSwapper}, Swapper: job.SwapperClassical,
+			Selector: face.SelectReference, Recognizer: recognizer, Reference: ref, ReferenceModel: c.model}
+		_, err := e.ForJob("job-digest", source, opt)
+		if (err == nil) != c.ok || (err != nil && !errors.Is(err, ErrBadInput)) {
+			t.Errorf("reference model %.12q: %v, want ok=%v", c.model, err, c.ok)
+		}
+	}
 }
 
 // redInswapper is a graph with inswapper_128's contract that paints its whole crop red (in RGB); batch -1 makes

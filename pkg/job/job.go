@@ -135,6 +135,9 @@ type FaceOptions struct {
 	Enhancer        string     `json:"face_enhancer_model"`      // gfpgan_1.4, codeformer, or a file
 	EnhancerBlend   int        `json:"face_enhancer_blend"`      // percent
 	Recognizer      string     `json:"face_recognizer_model"`    // w600k_r50 or a file (inswapper, reference)
+	// ReferenceModel is the sha256 of the recognizer file Reference was made with: a worker whose file differs
+	// refuses the job rather than compare identities of two different models ("" = not checked).
+	ReferenceModel string `json:"reference_model_sha256,omitempty"`
 }
 
 // Task is one segment's unit of work on the queue. Width, Height (in Spec) and the segment's frame count let a

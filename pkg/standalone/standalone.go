@@ -442,22 +442,29 @@ func runVideo(ctx context.Context, cfg Config, info *media.Info, jobID, tmp, out
 // ReferenceIdentity is --face-selector-mode reference's identity for a job that runs elsewhere (`submit`): the
 // face at cfg.ReferencePosition in frame cfg.ReferenceFrame of cfg.Target, found by cfg.Detector and embedded by
 // cfg.Face.Recognizer with this machine's models. The cluster's workers match faces against it with the recognizer
-// the job names, so the job needs the same model on both sides.
-func ReferenceIdentity(ctx context.Context, cfg Config) ([]float32, error) {
+// the job names, so the job needs the same model file on both sides: the file's sha256 comes with the identity
+// (FaceOptions.ReferenceModel), and a worker with another file refuses the job.
+func ReferenceIdentity(ctx context.Context, cfg Config) (identity []float32, model string, err error) {
 	if cfg.ReferencePosition < 0 || cfg.ReferenceFrame < 0 {
-		return nil, fmt.Errorf("--reference-face-position and --reference-frame-number must be >= 0")
+		return nil, "", fmt.Errorf("--reference-face-position and --reference-frame-number must be >= 0")
 	}
 	info, err := media.Probe(ctx, cfg.Target)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	e, err := engine.New(engine.Config{ORTLibrary: cfg.ORTLibrary, ModelsDir: cfg.ModelsDir, Detector: cfg.Detector,
 		DetectorSize: cfg.DetectorSize, DetectorScore: cfg.DetectorScore, Session: cfg.Session})
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	defer e.Close()
-	return reference(ctx, e, cfg, info)
+	if identity, err = reference(ctx, e, cfg, info); err != nil {
+		return nil, "", err
+	}
+	if model, err = e.RecognizerDigest(cfg.Face.Recognizer); err != nil {
+		return nil, "", err
+	}
+	return identity, model, nil
 }
 
 // reference finds the reference identity: the face at --reference-face-position in frame --reference-frame-number.
