@@ -279,7 +279,7 @@ func (e *env) cliNoConfig(timeout time.Duration, args ...string) (string, string
 
 // TestClusterReference: --face-selector-mode reference on a cluster job. `submit` finds the reference identity in
 // the target with this machine's models and sends it with the job; the worker processes swap the faces that match
-// it, and the output is `coordinator run`'s with the same options, frame for frame.
+// it, and the output is `coordinator run`'s with the same options, frame for frame. Then `delete` removes the job.
 func TestClusterReference(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts servers and processes")
@@ -293,7 +293,8 @@ func TestClusterReference(t *testing.T) {
 	opts := []string{"--face-selector-mode", "reference", "--reference-frame-number", "60", "--reference-face-position", "1",
 		"--face-recognizer-model", testenv.Model(t, "mobilefacenet_paddlex_128d.onnx")} // TESTS ONLY recognizer
 	clusterOut := filepath.Join(dir, "cluster.mp4")
-	e.mustCLI(3*time.Minute, append([]string{"submit", "-s", face, "-t", target, "--segment-seconds", "2", "--wait", "-o", clusterOut}, opts...)...)
+	out := e.mustCLI(3*time.Minute, append([]string{"submit", "-s", face, "-t", target, "--segment-seconds", "2", "--wait", "-o", clusterOut}, opts...)...)
+	id, _, _ := strings.Cut(strings.TrimSpace(out), "\n")
 	runOut := filepath.Join(dir, "run.mp4")
 	e.mustCLI(3*time.Minute, append([]string{"run", "-s", face, "-t", target, "-o", runOut, "--segment-seconds", "2", "-q"}, opts...)...)
 	other := filepath.Join(dir, "other.mp4") // the person at position 0 instead
@@ -305,6 +306,16 @@ func TestClusterReference(t *testing.T) {
 	if na != 125 || nb != 125 || worst < 40 || apart >= 40 {
 		t.Errorf("cluster vs run: %d vs %d frames (want 125), worst PSNR %.1f dB (want >= 40); vs run with the other "+
 			"person %.1f dB (want < 40: another face swapped)", na, nb, worst, apart)
+	}
+	// delete leaves nothing of the job in S3 (the uploaded face among it) nor its record.
+	if out := e.mustCLI(30*time.Second, "delete", id); !strings.Contains(out, "deleted") {
+		t.Errorf("delete printed %q", out)
+	}
+	if files, err := e.cl.Blob.List(context.Background(), job.Prefix(id)); err != nil || len(files) != 0 {
+		t.Errorf("files of job %s after delete: %v, %v", id, files, err)
+	}
+	if _, stderr, err := e.cli(10*time.Second, "status", id); err == nil {
+		t.Errorf("status of a deleted job succeeded: %s", stderr)
 	}
 	// A position past the faces in the reference frame fails in submit, before anything is uploaded.
 	if _, stderr, err := e.cli(time.Minute, append([]string{"submit", "-s", face, "-t", target}, append(opts, "--reference-face-position", "9")...)...); err == nil ||

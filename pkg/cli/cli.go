@@ -86,7 +86,7 @@ func Coordinator() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(runCmd(), modelsCmd(), serveCmd(), submitCmd(), statusCmd(), watchCmd(), cancelCmd(), retryCmd(), downloadCmd(), workersCmd())
+	root.AddCommand(runCmd(), modelsCmd(), serveCmd(), submitCmd(), statusCmd(), watchCmd(), cancelCmd(), deleteCmd(), retryCmd(), downloadCmd(), workersCmd())
 	return withConfig(root)
 }
 

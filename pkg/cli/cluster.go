@@ -373,6 +373,17 @@ func cancelCmd() *cobra.Command {
 		})
 }
 
+func deleteCmd() *cobra.Command {
+	return clientCmd("delete JOB", "Delete an ended job: its uploaded face and target, output and records", cobra.ExactArgs(1),
+		func(ctx context.Context, cmd *cobra.Command, _ *cluster.Cluster, cli *client.Client, args []string) error {
+			if err := cli.Delete(ctx, args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s deleted\n", args[0])
+			return nil
+		})
+}
+
 func retryCmd() *cobra.Command {
 	return clientCmd("retry JOB [SEGMENT]", "Queue an ended job again: every unfinished segment, or redo one segment", cobra.RangeArgs(1, 2),
 		func(ctx context.Context, cmd *cobra.Command, _ *cluster.Cluster, cli *client.Client, args []string) error {

@@ -183,6 +183,23 @@ func (c *Client) Cancel(ctx context.Context, id string) error {
 	return c.Tasks.PurgeSubject(ctx, job.Subject(id))
 }
 
+// Delete removes an ended job from the cluster: every file (the uploaded face and target, pieces, results, the
+// output and its provenance), its tasks, KV keys and, last, its record, so that until then the job can still be
+// found and deleted again. A job still queued or running must be cancelled first.
+func (c *Client) Delete(ctx context.Context, id string) error {
+	r, err := c.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	if !r.State.Terminal() {
+		return fmt.Errorf("%w: %s is %s: cancel it first", ErrNotEnded, id, r.State)
+	}
+	if err := job.Forget(ctx, c.Tasks, c.State, c.Blob, id, false); err != nil {
+		return fmt.Errorf("delete %s: %w", id, err)
+	}
+	return c.State.Delete(ctx, job.RecordKey(id))
+}
+
 // Retry queues an ended job again. With segment >= 0 that segment is redone even if it was committed (and the
 // output stitched again); with segment < 0 only segments without a result are. A cancelled job starts over.
 func (c *Client) Retry(ctx context.Context, id string, segment int) error {

@@ -144,3 +144,54 @@ func TestLifecycle(t *testing.T) {
 		t.Errorf("task left after cancel: %v %v", ok, err)
 	}
 }
+
+// TestDelete: an ended job can be deleted, and then nothing of it is left: not the uploaded face and target, the
+// results, the output, nor a KV key; a queued job must be cancelled first.
+func TestDelete(t *testing.T) {
+	ctx := context.Background()
+	c := newClient(t)
+	id, err := c.Submit(ctx, client.SubmitRequest{Source: file(t, "face.png", 10), Target: file(t, "clip.mp4", 100)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Delete(ctx, id); !errors.Is(err, client.ErrNotEnded) {
+		t.Fatalf("delete of a queued job: %v", err)
+	}
+	// What a finished job leaves: a plan, commits, progress, a results piece and the output with its provenance.
+	_, err = c.State.Modify(ctx, job.RecordKey(id), func(old []byte) ([]byte, error) {
+		var r job.Record
+		_ = json.Unmarshal(old, &r)
+		r.State, r.Segments, r.OutputKey = job.Done, 1, job.OutputKey(id, ".mp4")
+		return json.Marshal(r)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{job.PlanKey(id), job.CommitKey(id, 0), job.ProgressKey(id, 0)} {
+		if _, err := c.State.Put(ctx, k, []byte("{}")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, k := range []string{job.ResultKey(id, 0, 0, 1), job.OutputKey(id, ".mp4"), job.ProvenanceKey(job.OutputKey(id, ".mp4"))} {
+		if err := c.Blob.Put(ctx, k, strings.NewReader("x"), 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Delete(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Get(ctx, id); !errors.Is(err, client.ErrNoJob) {
+		t.Errorf("record after delete: %v", err)
+	}
+	if files, err := c.Blob.List(ctx, job.Prefix(id)); err != nil || len(files) != 0 {
+		t.Errorf("files after delete: %v, %v", files, err)
+	}
+	for _, p := range append(job.SegmentKeyPrefixes(id), job.PlanKey(id)) {
+		if keys, err := c.State.Keys(ctx, p); err != nil || len(keys) != 0 {
+			t.Errorf("keys %s* after delete: %v, %v", p, keys, err)
+		}
+	}
+	if err := c.Delete(ctx, id); !errors.Is(err, client.ErrNoJob) {
+		t.Errorf("second delete: %v", err)
+	}
+}

@@ -537,24 +537,12 @@ func (s *Service) followWaiting(ctx context.Context, id string) (stop func()) {
 	return func() { cancel(); <-done }
 }
 
-// cleanup removes a job's tasks, KV keys and blobs. keepInputs leaves the submitted files.
+// cleanup removes a job's tasks, KV keys and blobs. keepInputs leaves the submitted files. What it cannot remove
+// stays for `delete` (or the next cleanup) to find.
 func (s *Service) cleanup(ctx context.Context, id string, keepInputs bool) {
-	_ = s.deps.Tasks.PurgeSubject(ctx, job.Subject(id))
-	for _, p := range job.SegmentKeyPrefixes(id) {
-		keys, _ := s.deps.State.Keys(ctx, p)
-		for _, k := range keys {
-			_ = s.deps.State.Delete(ctx, k)
-		}
+	if err := job.Forget(ctx, s.deps.Tasks, s.deps.State, s.deps.Blob, id, keepInputs); err != nil {
+		s.log.Warn("cleanup incomplete", zap.String("job", id), zap.Error(err))
 	}
-	_ = s.deps.State.Delete(ctx, job.PlanKey(id))
-	_ = s.deps.State.Delete(ctx, job.FailureKey(id))
-	if keepInputs {
-		for _, p := range []string{"segments/", "results/"} {
-			_ = s.deps.Blob.DeletePrefix(ctx, job.Prefix(id)+p)
-		}
-		return
-	}
-	_ = s.deps.Blob.DeletePrefix(ctx, job.Prefix(id))
 }
 
 func (s *Service) record(ctx context.Context, id string) (job.Record, error) {
