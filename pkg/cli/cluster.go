@@ -123,6 +123,7 @@ func serveCmd() *cobra.Command {
 	f.StringVar(&sc.WorkDir, "work-dir", filepath.Join(os.TempDir(), "facefleet-coordinator"), "scratch directory for splits and stitches")
 	f.Float64Var(&sc.SegmentSeconds, "segment-seconds", 30, "default segment length in seconds, snapped to keyframes")
 	f.IntVar(&sc.MaxJobs, "max-jobs", 4, "jobs split, followed and stitched at once")
+	f.DurationVar(&sc.KeepEnded, "keep-ended", 0, "delete ended jobs (their files, the uploaded face among them) this long after they end, e.g. 168h (0 = keep until `delete`)")
 	f.Float64Var(&maxGB, "max-input-size", float64(lim.MaxInputBytes)/(1<<30), "largest target accepted, in GB (0 = no limit)")
 	f.IntVar(&lim.MaxWidth, "max-width", lim.MaxWidth, "widest target accepted, in pixels (0 = no limit)")
 	f.IntVar(&lim.MaxHeight, "max-height", lim.MaxHeight, "tallest target accepted, in pixels (0 = no limit)")

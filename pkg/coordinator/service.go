@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/facefleet/facefleet/pkg/client"
 	"github.com/facefleet/facefleet/pkg/fleet"
 	"github.com/facefleet/facefleet/pkg/job"
 	"github.com/facefleet/facefleet/pkg/media"
@@ -73,6 +74,11 @@ type ServiceConfig struct {
 	MaxJobs int
 	// ProgressEvery throttles frames-done updates of job records.
 	ProgressEvery time.Duration
+	// KeepEnded is how long an ended job (done, failed, cancelled) stays after its last update before it is
+	// deleted with its files, the uploaded face among them; 0 keeps jobs until `delete`. Sweep is how often the
+	// jobs are looked at for it.
+	KeepEnded time.Duration
+	Sweep     time.Duration
 }
 
 // Validate fills defaults and checks the rest.
@@ -101,6 +107,12 @@ func (c *ServiceConfig) Validate() error {
 	}
 	if c.ProgressEvery <= 0 {
 		c.ProgressEvery = time.Second
+	}
+	if c.KeepEnded < 0 {
+		return fmt.Errorf("coordinator: keep ended jobs %s: want 0 (forever) or more", c.KeepEnded)
+	}
+	if c.Sweep <= 0 {
+		c.Sweep = 10 * time.Minute
 	}
 	return nil
 }
@@ -174,6 +186,22 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	if err := s.deps.Tasks.OnDeadLetter(ctx, func(d queue.DeadLetter) { s.deadLetter(ctx, d) }); err != nil {
 		return err
+	}
+	if s.cfg.KeepEnded > 0 {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			sweep := time.NewTicker(s.cfg.Sweep)
+			defer sweep.Stop()
+			for {
+				s.sweep(ctx, time.Now())
+				select {
+				case <-ctx.Done():
+					return
+				case <-sweep.C:
+				}
+			}
+		}()
 	}
 	s.log.Info("coordinator serving")
 	tick := time.NewTicker(s.cfg.Scan)
@@ -535,6 +563,28 @@ func (s *Service) followWaiting(ctx context.Context, id string) (stop func()) {
 		}
 	}()
 	return func() { cancel(); <-done }
+}
+
+// sweep deletes the ended jobs whose last update is older than KeepEnded. Every coordinator sweeps; a job two
+// of them delete at once is deleted once, the other finding nothing left.
+func (s *Service) sweep(ctx context.Context, now time.Time) {
+	cli := client.Client{Tasks: s.deps.Tasks, State: s.deps.State, Blob: s.deps.Blob}
+	recs, err := cli.List(ctx)
+	if err != nil {
+		s.log.Warn("retention: cannot list jobs", zap.Error(err))
+		return
+	}
+	for _, r := range recs {
+		if !r.State.Terminal() || now.Sub(r.Updated) <= s.cfg.KeepEnded {
+			continue
+		}
+		if err := cli.Delete(ctx, r.ID); err != nil && !errors.Is(err, client.ErrNoJob) {
+			s.log.Warn("retention: cannot delete job", zap.String("job", r.ID), zap.Error(err))
+			continue
+		}
+		s.log.Info("retention: job deleted", zap.String("job", r.ID), zap.String("state", string(r.State)),
+			zap.Time("updated", r.Updated))
+	}
 }
 
 // cleanup removes a job's tasks, KV keys and blobs. keepInputs leaves the submitted files. What it cannot remove

@@ -23,7 +23,7 @@ type serviceEnv struct {
 	blob         store.Blob
 }
 
-func newServiceEnv(t *testing.T) (*serviceEnv, context.Context) {
+func newServiceEnv(t *testing.T, configure ...func(*ServiceConfig)) (*serviceEnv, context.Context) {
 	t.Helper()
 	srv, err := queue.StartEmbedded(queue.EmbeddedConfig{Dir: t.TempDir(), Port: -1})
 	if err != nil {
@@ -51,8 +51,11 @@ func newServiceEnv(t *testing.T) (*serviceEnv, context.Context) {
 	if e.blob, err = store.NewLocal(store.LocalConfig{Dir: t.TempDir()}); err != nil {
 		t.Fatal(err)
 	}
-	svc, err := NewService(ServiceConfig{ID: "coord-1", WorkDir: t.TempDir(), Heartbeat: 200 * time.Millisecond, Scan: 200 * time.Millisecond},
-		ServiceDeps{Tasks: e.tasks, State: e.state, Fleet: e.fleet, Blob: e.blob})
+	cfg := ServiceConfig{ID: "coord-1", WorkDir: t.TempDir(), Heartbeat: 200 * time.Millisecond, Scan: 200 * time.Millisecond}
+	for _, c := range configure {
+		c(&cfg)
+	}
+	svc, err := NewService(cfg, ServiceDeps{Tasks: e.tasks, State: e.state, Fleet: e.fleet, Blob: e.blob})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,4 +141,56 @@ func TestServiceDeadLetter(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatal("no failure record for the dead-lettered segment, or the task stayed")
+}
+
+// With KeepEnded, a job that ended longer ago than that is deleted with its files; a job that ended since, or one
+// still running, stays.
+func TestServiceRetention(t *testing.T) {
+	e, ctx := newServiceEnv(t, func(c *ServiceConfig) { c.KeepEnded, c.Sweep = time.Hour, 100*time.Millisecond })
+	now := time.Now().UTC()
+	jobs := map[string]job.Record{}
+	for _, r := range []job.Record{
+		{State: job.Done, Updated: now.Add(-2 * time.Hour)},
+		{State: job.Failed, Updated: now.Add(-3 * time.Hour)},
+		{State: job.Done, Updated: now.Add(-time.Minute)},
+		{State: job.Running, Owner: "coord-elsewhere", Updated: now.Add(-5 * time.Hour)},
+	} {
+		r.ID, r.Created = job.NewID(), r.Updated
+		b, _ := json.Marshal(r)
+		if _, err := e.state.Put(ctx, job.RecordKey(r.ID), b); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.blob.Put(ctx, job.InputKey(r.ID, "source", ".png"), strings.NewReader("face"), 4); err != nil {
+			t.Fatal(err)
+		}
+		jobs[r.ID] = r
+	}
+	gone := func(id string) bool { _, err := e.state.Get(ctx, job.RecordKey(id)); return err != nil }
+	for ctx.Err() == nil {
+		n := 0
+		for id, r := range jobs {
+			if gone(id) {
+				n++
+				if r.Updated.After(now.Add(-time.Hour)) || !r.State.Terminal() {
+					t.Fatalf("job %s (%s, updated %s ago) deleted", id, r.State, now.Sub(r.Updated).Round(time.Minute))
+				}
+				if files, _ := e.blob.List(ctx, job.Prefix(id)); len(files) != 0 {
+					t.Fatalf("job %s deleted, its files left: %v", id, files)
+				}
+			}
+		}
+		if n == 2 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("the two old ended jobs were not deleted")
+	}
+	time.Sleep(300 * time.Millisecond) // more sweeps: the others stay
+	for id, r := range jobs {
+		if (r.Updated.After(now.Add(-time.Hour)) || !r.State.Terminal()) && gone(id) {
+			t.Errorf("job %s (%s) deleted", id, r.State)
+		}
+	}
 }
