@@ -899,8 +899,6 @@ func (e *env) overheadAt(seconds int) (overheadRow, error) {
 		paired, pairs = append(paired, x), append(pairs, fmt.Sprintf("%+.1f%%", 100*x))
 		pairedCPU = append(pairedCPU, b.CPU.Seconds()/a.CPU.Seconds()-1)
 	}
-	slices.Sort(paired)
-	slices.Sort(pairedCPU)
 	var split, took, stitch []float64
 	for _, s := range jobLogs {
 		split, took, stitch = append(split, s.split), append(took, s.took), append(stitch, s.stitch)
@@ -908,8 +906,8 @@ func (e *env) overheadAt(seconds int) (overheadRow, error) {
 	med := func(xs []float64) float64 { slices.Sort(xs); return xs[len(xs)/2] }
 	e.printf("\nOverhead of `coordinator run --frame-processor none` over the plain transcode: **%+.1f%%** by the median of "+
 		"the rounds' own ratios (%s), %+.1f%% by the ratio of the median walls (%.2f s vs %.2f s); the issue's goal is <= 5%%. "+
-		"CPU time: %+.1f%% by the rounds' ratios. Over the bgr24 two-process pipe: %+.0f%%.\n", 100*paired[len(paired)/2],
-		strings.Join(pairs, ", "), 100*(coord/base-1), coord, base, 100*pairedCPU[len(pairedCPU)/2], 100*(coord/pipe-1))
+		"CPU time: %+.1f%% by the rounds' ratios. Over the bgr24 two-process pipe: %+.0f%%.\n", 100*med(paired),
+		strings.Join(pairs, ", "), 100*(coord/base-1), coord, base, 100*med(pairedCPU), 100*(coord/pipe-1))
 	e.printf("Where the coordinator's time went (its -v log, medians): split %.2f s, the segment's decode -> pipeline -> encode "+
 		"%.2f s, stitch %.2f s; the rest (%.2f s) is start-up (the binary's shared libraries, probe, NATS) and shutdown.\n\n",
 		med(split), med(took), med(stitch), coord-med(split)-med(took)-med(stitch))

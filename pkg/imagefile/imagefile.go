@@ -111,12 +111,12 @@ func Write(path string, m gocv.Mat, f Format, quality int, full bool) error {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".partial")
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return err
+	err = os.WriteFile(tmp, data, 0o644)
+	if err == nil {
+		err = os.Rename(tmp, path)
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		_ = os.Remove(tmp)
-		return err
+	if err != nil {
+		_ = os.Remove(tmp) // a full disk leaves no half picture behind
 	}
-	return nil
+	return err
 }

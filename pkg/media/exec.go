@@ -41,8 +41,8 @@ func command(ctx context.Context, name string, args ...string) *exec.Cmd {
 // long-running decoder or encoder's heap fragments: a 10-minute job peaked 8% above a 10-second one. Setting the variable at all
 // turns that adjustment off. At 128 KiB every frame buffer would be mapped and unmapped (+8% wall on a bare 1080p
 // transcode, system time doubled); at 32 MiB frame buffers stay in the heap and are reused, and the 10-minute peak
-// was 2.5% above the 10-second one (docs/BENCHMARKS.md). Our own process sets the same threshold with mallopt
-// (memory.ReduceFragmentation).
+// was 2.5% above the 10-second one (docs/BENCHMARKS.md). Our own process, which now decodes and encodes in
+// process, fixes its threshold at 4 MiB with mallopt instead (memory.ReduceFragmentation says why).
 const mmapThreshold = "MALLOC_MMAP_THRESHOLD_=33554432"
 
 // childEnv is this process's environment with mmapThreshold, unless the user set one.

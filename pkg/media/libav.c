@@ -129,8 +129,10 @@ static void keep_only(AVFormatContext *fmt, int index) {
 }
 
 // open_input opens path and reads its streams' parameters, as ffmpeg and ffprobe do before anything else; failures
-// are logged under l. On failure *fmt is NULL or still needs avformat_close_input.
-static int open_input(AVFormatContext **fmt, const char *path, const AVIOInterruptCB *interrupt, fflog *l) {
+// are logged under l. With list, path is a concat script of absolute paths ("-f concat -safe 0"). interrupt, when
+// not NULL, can stop its reads (the concat demuxer hands it to every piece it opens). On failure *fmt is NULL or
+// still needs avformat_close_input.
+static int open_input(AVFormatContext **fmt, const char *path, int list, const AVIOInterruptCB *interrupt, fflog *l) {
 	if ((*fmt = avformat_alloc_context()) == NULL) {
 		return AVERROR(ENOMEM);
 	}
@@ -138,7 +140,12 @@ static int open_input(AVFormatContext **fmt, const char *path, const AVIOInterru
 	if (interrupt != NULL) {
 		(*fmt)->interrupt_callback = *interrupt;
 	}
-	int r = avformat_open_input(fmt, path, NULL, NULL); // frees and clears *fmt on failure
+	AVDictionary *opts = NULL;
+	if (list) {
+		av_dict_set(&opts, "safe", "0", 0);
+	}
+	int r = avformat_open_input(fmt, path, list ? av_find_input_format("concat") : NULL, &opts); // frees *fmt on failure
+	av_dict_free(&opts);
 	if (r >= 0) {
 		r = avformat_find_stream_info(*fmt, NULL);
 	}
@@ -186,7 +193,7 @@ int ffdec_open(ffdec *d, const char *path, int threads, int width, int height, i
 	if (d->pkt == NULL || d->frame == NULL) {
 		return AVERROR(ENOMEM);
 	}
-	int r = open_input(&d->fmt, path, NULL, &d->log);
+	int r = open_input(&d->fmt, path, 0, NULL, &d->log);
 	if (r < 0) {
 		return r;
 	}
@@ -427,7 +434,10 @@ int ffenc_open(ffenc *e, const char *path, const char *format, const char *codec
 	cc->pix_fmt = out_fmt;
 	cc->time_base = (AVRational){rate_den, rate_num};
 	cc->framerate = (AVRational){rate_num, rate_den};
-	cc->sample_aspect_ratio = (AVRational){sar_num, sar_den > 0 ? sar_den : 1}; // 0/1: unknown
+	cc->sample_aspect_ratio = (AVRational){0, 1}; // unknown
+	if (sar_num > 0 && sar_den > 0) {
+		cc->sample_aspect_ratio = (AVRational){sar_num, sar_den};
+	}
 	cc->thread_count = threads;
 	if (lossless) {
 		cc->color_range = AVCOL_RANGE_JPEG; // RGB, tagged as the command tags it
@@ -691,7 +701,7 @@ int ffscan(const char *path, int packets, ffscan_result *res, char *logbuf, size
 	log_init(&log);
 	AVFormatContext *fmt = NULL;
 	AVPacket *pkt = av_packet_alloc();
-	int r = pkt == NULL ? AVERROR(ENOMEM) : open_input(&fmt, path, NULL, &log);
+	int r = pkt == NULL ? AVERROR(ENOMEM) : open_input(&fmt, path, 0, NULL, &log);
 	if (r < 0) {
 		goto out;
 	}
@@ -751,7 +761,7 @@ int ffprobe_file(const char *path, ffprobe_result *res, char *logbuf, size_t log
 	fflog log;
 	log_init(&log);
 	AVFormatContext *fmt = NULL;
-	int r = open_input(&fmt, path, NULL, &log);
+	int r = open_input(&fmt, path, 0, NULL, &log);
 	if (r < 0) {
 		goto out;
 	}
@@ -938,25 +948,6 @@ static int64_t packet_time(const remux_input *in) {
 	return t == AV_NOPTS_VALUE ? INT64_MIN : t;
 }
 
-static int open_list(AVFormatContext **fmt, const char *list, const AVIOInterruptCB *interrupt, fflog *l) {
-	if ((*fmt = avformat_alloc_context()) == NULL) {
-		return AVERROR(ENOMEM);
-	}
-	(*fmt)->opaque = l;
-	(*fmt)->interrupt_callback = *interrupt; // the concat demuxer gives it to every piece it opens
-	AVDictionary *opts = NULL;
-	av_dict_set(&opts, "safe", "0", 0);
-	int r = avformat_open_input(fmt, list, av_find_input_format("concat"), &opts);
-	av_dict_free(&opts);
-	if (r >= 0) {
-		r = avformat_find_stream_info(*fmt, NULL);
-	}
-	if (r < 0) {
-		logf_(l, list, r);
-	}
-	return r;
-}
-
 // stopped is the interrupt callback of the remux's contexts: FFmpeg's blocking reads and writes give up when it
 // returns non-zero, and the packet loop checks it between packets.
 static int stopped(void *stop) { return __atomic_load_n((const int *)stop, __ATOMIC_RELAXED) != 0; }
@@ -975,7 +966,7 @@ int ffremux(const char *list, int64_t list_offset_us, const char *audio, const c
 	AVDictionary *opts = NULL;
 	int opened = 0;
 	AVIOInterruptCB interrupt = {stopped, (void *)stop};
-	int r = open_list(&in[0].fmt, list, &interrupt, &l);
+	int r = open_input(&in[0].fmt, list, 1, &interrupt, &l);
 	if (r < 0) {
 		goto end;
 	}
@@ -985,7 +976,7 @@ int ffremux(const char *list, int64_t list_offset_us, const char *audio, const c
 	}
 	n = 1;
 	if (audio != NULL && audio[0] != 0) {
-		if ((r = open_input(&in[1].fmt, audio, &interrupt, &l)) < 0) {
+		if ((r = open_input(&in[1].fmt, audio, 0, &interrupt, &l)) < 0) {
 			goto end;
 		}
 		if ((in[1].index = first_audio(in[1].fmt)) >= 0) { // "-map 1:a:0?": no audio is no error

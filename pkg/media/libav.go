@@ -208,13 +208,9 @@ func newLibavEncoder(ctx context.Context, cfg EncoderConfig) (*libavEncoder, err
 	if cfg.codec() == CodecLossless {
 		lossless = 1
 	}
-	var sar Rational // unset: 0/0
-	if !cfg.SampleAspect.IsZero() {
-		sar = cfg.SampleAspect
-	}
 	r := C.ffenc_open(e, cs[0], cs[1], cs[2], C.int(cfg.Width), C.int(cfg.Height), cPixFmt(cfg.PixFmt), lossless,
-		C.int(cfg.FrameRate.Num), C.int(cfg.FrameRate.Den), C.int(sar.Num), C.int(sar.Den), C.int(cfg.timescale()),
-		C.int(cfg.Threads), cs[3], cs[4], cs[5], cs[6], cs[7], tag)
+		C.int(cfg.FrameRate.Num), C.int(cfg.FrameRate.Den), C.int(cfg.SampleAspect.Num), C.int(cfg.SampleAspect.Den),
+		C.int(cfg.timescale()), C.int(cfg.Threads), cs[3], cs[4], cs[5], cs[6], cs[7], tag)
 	enc := &libavEncoder{cfg: cfg, ctx: ctx, e: e}
 	if r < 0 {
 		err := enc.error(r)

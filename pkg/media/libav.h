@@ -33,9 +33,9 @@ int ffdec_damaged(ffdec *d);
 void ffdec_free(ffdec *d);
 
 ffenc *ffenc_new(void);
-// ffenc_open opens the encoder and writes the container header. sar_num/sar_den is the sample aspect ratio (0/0:
-// unset). opts are the codec's options as "key=value" lines separated by '\n'; every one must be used. Colour
-// names may be "" (unspecified).
+// ffenc_open opens the encoder and writes the container header. sar_num/sar_den is the sample aspect ratio (unset
+// unless both are positive). opts are the codec's options as "key=value" lines separated by '\n'; every one must be
+// used. Colour names may be "" (unspecified).
 int ffenc_open(ffenc *e, const char *path, const char *format, const char *codec, int width, int height,
                int in_pixfmt, int lossless, int rate_num, int rate_den, int sar_num, int sar_den, int timescale,
                int threads, const char *opts, const char *colorspace, const char *range, const char *primaries,

@@ -299,9 +299,8 @@ func Run(ctx context.Context, cfg Config, proc Processor, progress func(done int
 					progress(n)
 				}
 			}
-		}
-		if refs[it.slot] != nil {
-			refs[it.slot].Release() // after a failure, the decoder's picture goes back to it now
+		} else if refs[it.slot] != nil {
+			refs[it.slot].Release() // not encoded (WriteRef releases what it encodes): back to the decoder now
 		}
 		free <- it.slot
 		leave()

@@ -137,8 +137,8 @@ func (c *Config) Validate() error {
 	if c.ManyFaces {
 		c.Face.Selector = face.SelectMany
 	}
-	if c.ReferencePosition < 0 || c.ReferenceFrame < 0 {
-		return fmt.Errorf("--reference-face-position and --reference-frame-number must be >= 0")
+	if err := c.checkReference(); err != nil {
+		return err
 	}
 	if len(c.Face.Processors) == 0 {
 		c.Face.Processors = []string{job.ProcessorSwapper}
@@ -221,9 +221,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		}
 	}
 	newEngine := func() (*engine.Engine, error) {
-		return engine.New(engine.Config{ORTLibrary: cfg.ORTLibrary, ModelsDir: cfg.ModelsDir, Detector: cfg.Detector,
-			DetectorSize: cfg.DetectorSize, DetectorScore: cfg.DetectorScore, Session: session, OnOOM: onOOM,
-			Batch: cfg.BatchSize, MemoryOptimization: cfg.MemoryOptimization})
+		ec := cfg.engineConfig()
+		ec.Session, ec.OnOOM = session, onOOM
+		return engine.New(ec)
 	}
 	first, err := newEngine()
 	if err != nil {
@@ -445,15 +445,14 @@ func runVideo(ctx context.Context, cfg Config, info *media.Info, jobID, tmp, out
 // the job names, so the job needs the same model file on both sides: the file's sha256 comes with the identity
 // (FaceOptions.ReferenceModel), and a worker with another file refuses the job.
 func ReferenceIdentity(ctx context.Context, cfg Config) (identity []float32, model string, err error) {
-	if cfg.ReferencePosition < 0 || cfg.ReferenceFrame < 0 {
-		return nil, "", fmt.Errorf("--reference-face-position and --reference-frame-number must be >= 0")
+	if err := cfg.checkReference(); err != nil {
+		return nil, "", err
 	}
 	info, err := media.Probe(ctx, cfg.Target)
 	if err != nil {
 		return nil, "", err
 	}
-	e, err := engine.New(engine.Config{ORTLibrary: cfg.ORTLibrary, ModelsDir: cfg.ModelsDir, Detector: cfg.Detector,
-		DetectorSize: cfg.DetectorSize, DetectorScore: cfg.DetectorScore, Session: cfg.Session})
+	e, err := engine.New(cfg.engineConfig())
 	if err != nil {
 		return nil, "", err
 	}
@@ -465,6 +464,20 @@ func ReferenceIdentity(ctx context.Context, cfg Config) (identity []float32, mod
 		return nil, "", err
 	}
 	return identity, model, nil
+}
+
+func (c Config) checkReference() error {
+	if c.ReferencePosition < 0 || c.ReferenceFrame < 0 {
+		return fmt.Errorf("--reference-face-position and --reference-frame-number must be >= 0")
+	}
+	return nil
+}
+
+// engineConfig is the engine cfg asks for: its models, detector and ONNX Runtime session.
+func (c Config) engineConfig() engine.Config {
+	return engine.Config{ORTLibrary: c.ORTLibrary, ModelsDir: c.ModelsDir, Detector: c.Detector,
+		DetectorSize: c.DetectorSize, DetectorScore: c.DetectorScore, Session: c.Session, Batch: c.BatchSize,
+		MemoryOptimization: c.MemoryOptimization}
 }
 
 // reference finds the reference identity: the face at --reference-face-position in frame --reference-frame-number.

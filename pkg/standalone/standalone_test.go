@@ -424,6 +424,9 @@ func TestOutputKeepsPictureShape(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if want := (media.Color{Space: "bt2020nc", Range: "tv", Primaries: "bt2020", Transfer: "smpte2084"}); src.Color != want {
+		t.Fatalf("target's colour %+v, want %+v", src.Color, want)
+	}
 	for _, tc := range []struct {
 		processor string
 		color     media.Color
