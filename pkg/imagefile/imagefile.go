@@ -16,6 +16,7 @@ import (
 
 	"gocv.io/x/gocv"
 
+	"github.com/facefleet/facefleet/pkg/bgrframe"
 	"github.com/facefleet/facefleet/pkg/media"
 )
 
@@ -57,12 +58,11 @@ func decodeMedia(path string) (gocv.Mat, error) {
 	if err != nil || !info.IsImage || info.Width <= 0 || info.Height <= 0 {
 		return gocv.Mat{}, ErrNotImage
 	}
-	m := gocv.NewMatWithSize(info.Height, info.Width, gocv.MatTypeCV8UC3)
-	pix, err := m.DataPtrUint8()
-	if err == nil {
-		err = media.ReadFrame(ctx, path, 0, pix)
-	}
+	m, pix, err := bgrframe.New(info.Width, info.Height)
 	if err != nil {
+		return gocv.Mat{}, fmt.Errorf("%w (%v)", ErrNotImage, err)
+	}
+	if err = media.ReadFrame(ctx, path, 0, pix); err != nil {
 		_ = m.Close()
 		return gocv.Mat{}, fmt.Errorf("%w (%v)", ErrNotImage, err)
 	}

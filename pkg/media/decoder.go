@@ -29,6 +29,14 @@ const (
 	PixFmtYUV420P = "yuv420p"
 )
 
+// FramePadding is the room after a frame's last byte that lets Decoder.Read and Encoder.Write convert in place:
+// FFmpeg's converters write and read a little past a picture's end (libav.h, FF_FRAME_PADDING). A frame slice
+// whose capacity is FrameBytes + FramePadding is converted without a copy; a shorter one is safe but copied.
+const FramePadding = framePadding
+
+// NewFrameBuffer returns a frame of n bytes with FramePadding more capacity.
+func NewFrameBuffer(n int) []byte { return make([]byte, n, n+FramePadding) }
+
 // FrameBytes is the size of one raw frame of w x h pixels in pixFmt ("" is bgr24).
 func FrameBytes(pixFmt string, w, h int) int {
 	if pixFmt == PixFmtYUV420P {

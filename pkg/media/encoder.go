@@ -149,7 +149,12 @@ func Timescale(r Rational) int {
 func codecOptions(cfg EncoderConfig) [][2]string {
 	codec := cfg.codec()
 	if codec == CodecLossless {
-		return [][2]string{{"level", "3"}} // Quality, Preset and Lookahead do not apply
+		// Quality, Preset and Lookahead do not apply. Level 3 codes slices in parallel, but FFmpeg 5.1's level 3
+		// garbles pictures under 3 pixels wide or high (TestFrameBufferBounds): those take level 1, one slice.
+		if cfg.Width < 3 || cfg.Height < 3 {
+			return [][2]string{{"level", "1"}}
+		}
+		return [][2]string{{"level", "3"}}
 	}
 	opts := [][2]string{{"crf", strconv.Itoa(CRF(codec, cfg.Quality))}}
 	switch codec {

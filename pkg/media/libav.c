@@ -171,6 +171,7 @@ struct ffdec {
 	int pending; // pkt holds a packet the decoder did not take yet
 	int flushed; // the end of the input was sent to the decoder
 	int damaged; // packets or frames that failed to decode, or a read error
+	uint8_t *scratch; // a frame with aligned rows and FF_FRAME_PADDING, converted into first (av_malloc'd, lazily)
 };
 
 ffdec *ffdec_new(void) {
@@ -311,15 +312,61 @@ static int next(ffdec *d) {
 	}
 }
 
-int ffdec_read(ffdec *d, uint8_t *dst) {
+// SCRATCH_ALIGN is the row alignment of the pictures swscale converts into. With rows packed tight (a w x h frame
+// of w*3 bytes a row), FFmpeg 5.1's x86 yuv-to-RGB converters leave the last pixels of every row unwritten at some
+// widths (306, 1366: TestFrameBufferBounds); the ffmpeg command never sees this, its frames' rows are aligned.
+#define SCRATCH_ALIGN 64
+
+// aligned reports whether the rows of every plane of a picture in format f, w pixels wide, packed tight, are
+// multiples of SCRATCH_ALIGN bytes (1920 and 1280 wide bgr24 are; 1080 is not).
+static int aligned(enum AVPixelFormat f, int w) {
+	int packed[4];
+	if (av_image_fill_linesizes(packed, f, w) < 0) {
+		return 0;
+	}
+	for (int i = 0; i < 4; i++) {
+		if (packed[i] % SCRATCH_ALIGN != 0) {
+			return 0;
+		}
+	}
+	return 1;
+}
+
+int ffdec_read(ffdec *d, uint8_t *dst, size_t cap) {
+	int size = av_image_get_buffer_size(d->out, d->width, d->height, 1);
+	if (size < 0) {
+		return size;
+	}
+	if (cap < (size_t)size) {
+		return AVERROR(EINVAL);
+	}
 	int r = next(d);
 	if (r < 0) {
 		return r;
 	}
 	uint8_t *data[4];
 	int linesize[4];
-	if ((r = av_image_fill_arrays(data, linesize, dst, d->out, d->width, d->height, 1)) >= 0) {
+	if ((r = av_image_fill_arrays(data, linesize, dst, d->out, d->width, d->height, 1)) < 0) {
+		av_frame_unref(d->frame);
+		return r;
+	}
+	if (passes(d, d->frame) || (aligned(d->out, d->width) && cap - (size_t)size >= FF_FRAME_PADDING)) {
 		r = convert(d, d->frame, data, linesize);
+	} else {
+		// Converted with aligned rows and room after them (SCRATCH_ALIGN, FF_FRAME_PADDING), then copied to dst.
+		if (d->scratch == NULL) {
+			int n = av_image_get_buffer_size(d->out, d->width, d->height, SCRATCH_ALIGN);
+			if (n < 0 || (d->scratch = av_malloc((size_t)n + FF_FRAME_PADDING)) == NULL) {
+				av_frame_unref(d->frame);
+				return n < 0 ? n : AVERROR(ENOMEM);
+			}
+		}
+		uint8_t *sdata[4];
+		int slinesize[4];
+		if ((r = av_image_fill_arrays(sdata, slinesize, d->scratch, d->out, d->width, d->height, SCRATCH_ALIGN)) >= 0 &&
+		    (r = convert(d, d->frame, sdata, slinesize)) >= 0) {
+			av_image_copy(data, linesize, (const uint8_t **)sdata, slinesize, d->out, d->width, d->height);
+		}
 	}
 	av_frame_unref(d->frame);
 	return r < 0 ? r : 0;
@@ -362,6 +409,7 @@ void ffdec_free(ffdec *d) {
 	avformat_close_input(&d->fmt);
 	av_packet_free(&d->pkt);
 	av_frame_free(&d->frame);
+	av_free(d->scratch);
 	pthread_mutex_destroy(&d->log.mu);
 	free(d);
 }
@@ -377,7 +425,7 @@ struct ffenc {
 	AVFrame *frame; // the converted picture, when the input needs converting
 	AVFrame *lent;  // the caller's picture, when it does not
 	struct SwsContext *sws;
-	uint8_t *padded; // bgr24 frame padded to an even size, for odd sizes
+	uint8_t *padded; // bgr24 frame padded to an even size (odd sizes) or with FF_FRAME_PADDING after it
 	int in_w, in_h;
 	enum AVPixelFormat in_fmt;
 	int64_t pts;
@@ -525,12 +573,6 @@ int ffenc_open(ffenc *e, const char *path, const char *format, const char *codec
 			sws_setColorspaceDetails(e->sws, inv, src_full, sws_getCoefficients(SWS_CS_ITU709), 0, brightness,
 			                         contrast, saturation);
 		}
-		if (out_w != width || out_h != height) {
-			// pad=W:H:0:0:black, in RGB before the conversion as the filter chain does
-			if ((e->padded = av_mallocz((size_t)out_w * out_h * 3)) == NULL) {
-				return AVERROR(ENOMEM);
-			}
-		}
 	}
 	return 0;
 }
@@ -571,10 +613,17 @@ static void no_free(void *opaque, uint8_t *data) {
 	(void)data;
 }
 
-int ffenc_write(ffenc *e, const uint8_t *src) {
+int ffenc_write(ffenc *e, const uint8_t *src, size_t cap) {
 	AVFrame *f;
 	AVBufferRef *buf = NULL;
 	int r;
+	int size = av_image_get_buffer_size(e->in_fmt, e->in_w, e->in_h, 1);
+	if (size < 0) {
+		return size;
+	}
+	if (cap < (size_t)size) {
+		return AVERROR(EINVAL);
+	}
 	if (e->frame != NULL) {
 		f = e->frame;
 		if ((r = av_frame_make_writable(f)) < 0) {
@@ -582,8 +631,13 @@ int ffenc_write(ffenc *e, const uint8_t *src) {
 		}
 		const uint8_t *in = src;
 		int in_stride = e->in_w * 3;
-		if (e->padded != NULL) {
-			int w = f->width;
+		int w = f->width;
+		if (w != e->in_w || f->height != e->in_h || cap - (size_t)size < FF_FRAME_PADDING) {
+			// pad=W:H:0:0:black for odd sizes, in RGB before the conversion as the filter chain does; and swscale
+			// reads past the picture's end (FF_FRAME_PADDING): from this padded copy unless src has the room.
+			if (e->padded == NULL && (e->padded = av_mallocz((size_t)w * f->height * 3 + FF_FRAME_PADDING)) == NULL) {
+				return AVERROR(ENOMEM);
+			}
 			for (int y = 0; y < e->in_h; y++) {
 				memcpy(e->padded + (size_t)y * w * 3, src + (size_t)y * e->in_w * 3, (size_t)e->in_w * 3);
 			}

@@ -21,6 +21,8 @@ import (
 	"unsafe"
 )
 
+const framePadding = C.FF_FRAME_PADDING
+
 // Decoding and encoding in this process with FFmpeg's libraries (libav.c): the same work as the ffmpeg command
 // without a second process, and without every frame crossing a pipe twice (decoder -> us -> encoder). On a 2-core
 // machine the pipes cost more than the 5% a no-op pipeline may add over a plain transcode (docs/BENCHMARKS.md).
@@ -146,7 +148,7 @@ func (d *libavDecoder) read(frame []byte) error {
 	if err := d.ctx.Err(); err != nil {
 		return fmt.Errorf("media: decode %s: %w", d.cfg.Path, err)
 	}
-	return d.result(C.ffdec_read(d.d, (*C.uint8_t)(unsafe.Pointer(&frame[0]))))
+	return d.result(C.ffdec_read(d.d, (*C.uint8_t)(unsafe.Pointer(&frame[0])), C.size_t(cap(frame))))
 }
 
 func (d *libavDecoder) readRef(f *Frame) error {
@@ -231,7 +233,7 @@ func (e *libavEncoder) write(frame []byte) error {
 	if err := e.ctx.Err(); err != nil {
 		return fmt.Errorf("media: encode %s: %w", e.cfg.Path, err)
 	}
-	if r := C.ffenc_write(e.e, (*C.uint8_t)(unsafe.Pointer(&frame[0]))); r < 0 {
+	if r := C.ffenc_write(e.e, (*C.uint8_t)(unsafe.Pointer(&frame[0])), C.size_t(cap(frame))); r < 0 {
 		return e.error(r)
 	}
 	return nil

@@ -13,6 +13,13 @@
 #define FF_ERR_HELD (-0x46460003)     // the encoder kept a reference to a frame it was lent
 #define FF_ERR_OPTION (-0x46460004)   // an encoder option was not used (misspelt or not for this codec)
 
+// FF_FRAME_PADDING is the room a frame buffer needs after its last byte for libswscale to convert into and out of
+// it in place. Its SIMD converters work in blocks of pixels: a yuv420p picture converted to bgr24 gets up to 45
+// bytes written past its last row, and bgr24 read into yuv420p up to 25 bytes read past it (FFmpeg 5.1, x86-64;
+// TestFrameBufferBounds tries every shape against a guard page). Twice the most measured, as a margin for other
+// CPUs' code paths. A buffer without this room is still safe: it is converted through a padded copy.
+#define FF_FRAME_PADDING 128
+
 // Pixel formats of the frames the Go side reads and writes.
 enum { FF_BGR24 = 0, FF_YUV420P = 1 };
 
@@ -22,9 +29,12 @@ typedef struct ffenc ffenc;
 
 ffdec *ffdec_new(void);
 int ffdec_open(ffdec *d, const char *path, int threads, int width, int height, int pixfmt);
-// ffdec_read fills dst (FrameBytes of the configured size and format) with the next frame: 0, AVERROR_EOF after
-// the last frame, or another error. Frames that fail to decode are skipped and counted (ffdec_damaged).
-int ffdec_read(ffdec *d, uint8_t *dst);
+// ffdec_read fills dst (FrameBytes of the configured size and format, cap bytes writable) with the next frame: 0,
+// AVERROR_EOF after the last frame, or another error. Frames that fail to decode are skipped and counted
+// (ffdec_damaged). A frame that must be converted goes straight into dst only when dst's rows are 64-byte
+// multiples and cap leaves FF_FRAME_PADDING; otherwise through a scratch picture, copied: nothing is ever written
+// past dst + FrameBytes.
+int ffdec_read(ffdec *d, uint8_t *dst, size_t cap);
 // ffdec_read_ref is ffdec_read without the copy: dst (unreferenced first) takes the decoded picture itself when
 // it already has the configured size and format, a converted one otherwise. The decoder may still read the
 // picture as a reference for later frames: it must not be written.
@@ -40,7 +50,10 @@ int ffenc_open(ffenc *e, const char *path, const char *format, const char *codec
                int in_pixfmt, int lossless, int rate_num, int rate_den, int sar_num, int sar_den, int timescale,
                int threads, const char *opts, const char *colorspace, const char *range, const char *primaries,
                const char *transfer, uint32_t codec_tag);
-int ffenc_write(ffenc *e, const uint8_t *src);
+// ffenc_write encodes the frame at src (cap bytes readable, at least FrameBytes of the input's size and format);
+// with cap below FrameBytes + FF_FRAME_PADDING a frame that must be converted is copied into a padded buffer
+// first: nothing is ever read past src + FrameBytes.
+int ffenc_write(ffenc *e, const uint8_t *src, size_t cap);
 // ffenc_write_ref encodes a picture held by reference (from ffdec_read_ref), which must have the input's size and
 // format and need no conversion; the encoder takes its own references, src keeps its own.
 int ffenc_write_ref(ffenc *e, const AVFrame *src);

@@ -14,6 +14,7 @@ import (
 
 	"gocv.io/x/gocv"
 
+	"github.com/facefleet/facefleet/pkg/bgrframe"
 	"github.com/facefleet/facefleet/pkg/imagefile"
 	"github.com/facefleet/facefleet/pkg/media"
 )
@@ -183,8 +184,7 @@ func Run(ctx context.Context, cfg Config, proc Processor, progress func(done int
 				return 0, fmt.Errorf("pipeline: %w", err)
 			}
 		} else {
-			pool[i] = gocv.NewMatWithSize(cfg.Height, cfg.Width, gocv.MatTypeCV8UC3)
-			if bufs[i], err = pool[i].DataPtrUint8(); err != nil {
+			if pool[i], bufs[i], err = bgrframe.New(cfg.Width, cfg.Height); err != nil {
 				return 0, fmt.Errorf("pipeline: frame buffer: %w", err)
 			}
 		}

@@ -21,6 +21,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/facefleet/facefleet/models"
+	"github.com/facefleet/facefleet/pkg/bgrframe"
 	"github.com/facefleet/facefleet/pkg/coordinator"
 	"github.com/facefleet/facefleet/pkg/engine"
 	"github.com/facefleet/facefleet/pkg/face"
@@ -489,8 +490,11 @@ func reference(ctx context.Context, e *engine.Engine, cfg Config, info *media.In
 			return nil, err
 		}
 	} else {
-		img = gocv.NewMatWithSize(info.Height, info.Width, gocv.MatTypeCV8UC3)
-		buf, _ := img.DataPtrUint8()
+		var buf []byte
+		var err error
+		if img, buf, err = bgrframe.New(info.Width, info.Height); err != nil {
+			return nil, fmt.Errorf("%s: %w", cfg.Target, err)
+		}
 		if err := media.ReadFrame(ctx, cfg.Target, cfg.ReferenceFrame, buf); err != nil {
 			img.Close()
 			return nil, fmt.Errorf("%s: --reference-frame-number %d: %w", cfg.Target, cfg.ReferenceFrame, err)
