@@ -301,34 +301,20 @@ func (o FaceOptions) check(c *check) {
 	for _, v := range o.Reference {
 		c.float("reference_embedding", float64(v), -1e6, 1e6)
 	}
-	c.float("similar_face_distance", float64(o.SimilarDistance), 0, 1e6)
+	c.float("similar_face_distance", float64(o.SimilarDistance), -1e6, 1e6) // <= 0: the default
 	switch o.Blend { // pkg/engine's blends
 	case "", "feather", "poisson":
 	default:
 		c.fail("face_blend", "%s: want feather or poisson", quote(o.Blend))
 	}
-	c.float("face_mask_blur", float64(o.MaskBlur), 0, 1)
+	c.float("face_mask_blur", float64(o.MaskBlur), -1e6, 1e6) // a fraction of the face; <= 0: the default
 	for _, v := range o.MaskPadding {
-		c.float("face_mask_padding", float64(v), 0, 100)
+		c.float("face_mask_padding", float64(v), -100, 100)
 	}
 	c.model("face_enhancer_model", o.Enhancer)
 	c.intRange("face_enhancer_blend", o.EnhancerBlend, 0, 100)
 	c.model("face_recognizer_model", o.Recognizer)
 	c.sha256("reference_model_sha256", o.ReferenceModel)
-}
-
-// ModelFiles reports the first model the options name by a file path rather than by a name in the worker's
-// models directory. A remote worker refuses such a task: a message must not choose which file of its disk it
-// loads. The in-process run passes its user's own paths, and allows them (worker.Config.ModelPaths).
-func (o FaceOptions) ModelFiles() error {
-	for _, m := range []struct{ field, v string }{{"face_swapper_model", o.Swapper},
-		{"face_enhancer_model", o.Enhancer}, {"face_recognizer_model", o.Recognizer}} {
-		if strings.ContainsAny(m.v, `/\`) || strings.Contains(m.v, "..") {
-			return fmt.Errorf("%w task: spec.face.%s %s: a file path; this worker loads models by name from its "+
-				"models directory only", ErrInvalid, m.field, quote(m.v))
-		}
-	}
-	return nil
 }
 
 // Validate checks a plan: segments in order, contiguous from frame 0 to the last, and the target's properties.
@@ -525,7 +511,7 @@ func (c *check) fileName(field, v string) {
 	}
 }
 
-// model is a model's name, or a file path (refused by remote workers: FaceOptions.ModelFiles).
+// model is a model's name, or a file path on the worker (the engine resolves it, and loads only ONNX models).
 func (c *check) model(field, v string) {
 	c.text(field, v, 4096)
 	if strings.ContainsAny(v, "\x00\n\r\t") {

@@ -117,7 +117,7 @@ func TestValidateTask(t *testing.T) {
 		{"negative start", func(tk *Task) { tk.Segment.Start = -5 }, "segment.start_frame"},
 		{"zero fps", func(tk *Task) { tk.Spec.FrameRateDen = 0 }, "spec.fps_den"},
 		{"huge width", func(tk *Task) { tk.Spec.Width = 1 << 20 }, "spec.width"},
-		{"NaN-like mask blur", func(tk *Task) { tk.Spec.Face.MaskBlur = 1e30 }, "spec.face.face_mask_blur"},
+		{"huge mask blur", func(tk *Task) { tk.Spec.Face.MaskBlur = 1e30 }, "spec.face.face_mask_blur"},
 		{"unknown version", func(tk *Task) { tk.Version = 2 }, "version"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -127,13 +127,6 @@ func TestValidateTask(t *testing.T) {
 			_, err := DecodeTask(b)
 			checkField(t, err, tc.field)
 		})
-	}
-	// A remote worker loads models by name only.
-	if err := (FaceOptions{Swapper: "/home/x/../../etc/model.onnx"}).ModelFiles(); !errors.Is(err, ErrInvalid) {
-		t.Errorf("model path accepted: %v", err)
-	}
-	if err := (FaceOptions{Swapper: SwapperInswapper, Enhancer: "gfpgan_1.4"}).ModelFiles(); err != nil {
-		t.Error(err)
 	}
 }
 

@@ -405,7 +405,7 @@ func runVideo(ctx context.Context, cfg Config, info *media.Info, jobID, tmp, out
 			MaxDeliver: maxDeliver, RetryDelay: time.Second, FetchWait: time.Second, Grace: time.Second,
 			InFlight: plan.FramesInFlight, DecoderThreads: plan.DecoderThreads, EncoderThreads: plan.EncoderThreads,
 			Lookahead: plan.Lookahead, Batch: plan.Batch, Admit: admit, MemoryOptimization: cfg.MemoryOptimization,
-			FramesDir: framesDir, ModelPaths: true},
+			FramesDir: framesDir},
 			worker.Deps{Tasks: tasks, State: state, Blob: blob, NewEngine: engines, Log: cfg.Log})
 		if err != nil {
 			startErr = err

@@ -38,9 +38,9 @@ func TestRefusesHostileTasks(t *testing.T) {
 		}, want: "segment.end_frame"},
 		{name: "unknown encoder", edit: func(tk *job.Task, _ map[string]any, _ *env) { tk.Spec.Encoder = "libx264 -f" }, want: "spec.encoder"},
 		{name: "zero frame rate", edit: func(tk *job.Task, _ map[string]any, _ *env) { tk.Spec.FrameRateDen = 0 }, want: "spec.fps_den"},
-		{name: "model file path", edit: func(tk *job.Task, _ map[string]any, e *env) {
-			tk.Spec.Face.Swapper = filepath.Join(e.dir, "evil.onnx")
-		}, want: "face_swapper_model"},
+		{name: "unknown processor", edit: func(tk *job.Task, _ map[string]any, _ *env) {
+			tk.Spec.Face.Processors = []string{"../../x"}
+		}, want: "spec.face.frame_processors"},
 		{name: "unknown version", edit: func(_ *job.Task, m map[string]any, _ *env) { m["version"] = 9 }, want: "version"},
 		{name: "garbage", raw: "{{{"},
 		{name: "invalid job record", record: "{{{"},

@@ -68,13 +68,11 @@ type Config struct {
 	// deliveries after a crash do not count (the queue's MaxDeliver and the coordinator's dead-letter handling are
 	// the last resort for a worker that dies every time).
 	MaxAttempts int
-	// FramesDir and ModelPaths are for the in-process run only (`coordinator run`), whose tasks carry its own
-	// user's flags. A task is a message anyone on the cluster can publish, so where frames are written and which
-	// model files are loaded are decided here, never by the task: FramesDir, when set, keeps every processed frame
-	// there (--keep-frames, in the task's frame format); ModelPaths lets a task name model files by path. A remote
-	// worker leaves both unset: it writes frames nowhere and loads models by name from its models directory.
-	FramesDir  string
-	ModelPaths bool
+	// FramesDir, when set, keeps every processed frame there (--keep-frames, in the task's frame format). Only the
+	// in-process run (`coordinator run`) sets it, to its user's own directory: a task is a message anyone on the
+	// cluster can publish, so where a worker writes is decided by its config, never by a task. A remote worker
+	// leaves it unset and writes frames nowhere.
+	FramesDir string
 }
 
 // Validate checks the config and fills defaults.
@@ -285,9 +283,6 @@ func (w *Worker) Run(ctx context.Context) error {
 // handle runs one task to a commit, a retry or a failure. It always settles the lease.
 func (w *Worker) handle(ctx context.Context, l *queue.Lease) {
 	t, err := job.DecodeTask(l.Data())
-	if err == nil && !w.cfg.ModelPaths {
-		err = t.Spec.Face.ModelFiles()
-	}
 	if err != nil {
 		w.refuse(l, t, err)
 		return
