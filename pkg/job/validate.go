@@ -302,7 +302,7 @@ func (o FaceOptions) check(c *check) {
 		c.float("reference_embedding", float64(v), -1e6, 1e6)
 	}
 	c.float("similar_face_distance", float64(o.SimilarDistance), -1e6, 1e6) // <= 0: the default
-	switch o.Blend { // pkg/engine's blends
+	switch o.Blend {                                                        // pkg/engine's blends
 	case "", "feather", "poisson":
 	default:
 		c.fail("face_blend", "%s: want feather or poisson", quote(o.Blend))
