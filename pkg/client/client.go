@@ -214,6 +214,9 @@ func (c *Client) Cancel(ctx context.Context, id string) error {
 // found and deleted again. A job still queued or running must be cancelled first. An invalid record is deleted
 // whatever it says its state is: only the id's own keys and files go, never a key the record names.
 func (c *Client) Delete(ctx context.Context, id string) error {
+	if err := job.ValidateID(id); err != nil {
+		return c.deleteStray(ctx, id, err)
+	}
 	r, err := c.Get(ctx, id)
 	switch {
 	case errors.Is(err, job.ErrInvalid):
@@ -224,6 +227,15 @@ func (c *Client) Delete(ctx context.Context, id string) error {
 	}
 	if err := job.Forget(ctx, c.Tasks, c.State, c.Blob, id, false); err != nil {
 		return fmt.Errorf("delete %s: %w", id, err)
+	}
+	return c.State.Delete(ctx, job.RecordKey(id))
+}
+
+// deleteStray deletes a record under a key that gives no valid job id, which List shows as invalid: that one key,
+// as no file or other key can belong to it. Anything else is the id's error.
+func (c *Client) deleteStray(ctx context.Context, id string, invalid error) error {
+	if _, err := c.State.Get(ctx, job.RecordKey(id)); err != nil {
+		return invalid
 	}
 	return c.State.Delete(ctx, job.RecordKey(id))
 }

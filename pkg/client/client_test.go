@@ -276,3 +276,37 @@ func TestInvalidRecords(t *testing.T) {
 		})
 	}
 }
+
+// TestStrayRecordKeys: a record under a key that gives no valid job id is listed as invalid and deleted by the
+// name status shows, that key alone; an id that names no such key stays refused.
+func TestStrayRecordKeys(t *testing.T) {
+	ctx := context.Background()
+	c := newClient(t)
+	for _, tc := range []struct{ name, id string }{{"upper case", "UPPER"}, {"too short", "ab"}, {"a slash", "a/b"}, {"two tokens", "a.b"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := c.State.Put(ctx, job.RecordKey(tc.id), []byte(`{"id":"`+tc.id+`","state":"done"}`)); err != nil {
+				t.Fatal(err)
+			}
+			rs, err := c.List(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			listed := false
+			for _, r := range rs {
+				listed = listed || r.ID == tc.id && errors.Is(r.Invalid, job.ErrInvalidID)
+			}
+			if !listed {
+				t.Fatalf("%s not listed as invalid: %+v", tc.id, rs)
+			}
+			if err := c.Delete(ctx, tc.id); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.State.Get(ctx, job.RecordKey(tc.id)); !errors.Is(err, queue.ErrKeyNotFound) {
+				t.Fatalf("key after delete: %v", err)
+			}
+		})
+	}
+	if err := c.Delete(ctx, "../etc"); !errors.Is(err, job.ErrInvalidID) {
+		t.Errorf("delete of an id with no record: %v", err)
+	}
+}
