@@ -209,7 +209,7 @@ func TestInvalidRecords(t *testing.T) {
 	}{
 		{"garbage", func(string, string) string { return "{{{" }, "cannot decode"},
 		{"NaN", func(id, _ string) string { return `{"id":"` + id + `","state":"queued","split_seconds":NaN}` }, "cannot decode"},
-		{"unknown state", func(id, _ string) string { return `{"id":"` + id + `","state":"exploded"}` }, "state"},
+		{"unknown state", func(id, _ string) string { return `{"id":"` + id + `","state":"exploded"}` }, ": state "},
 		{"another job's keys", func(id, other string) string {
 			return `{"id":"` + id + `","state":"failed","submission":{"source_key":"` + job.InputKey(other, "source", ".png") +
 				`","target_key":"` + job.InputKey(other, "target", ".mp4") + `","output_ext":".mp4"}}`
@@ -217,7 +217,7 @@ func TestInvalidRecords(t *testing.T) {
 		{"output_ext traversal", func(id, _ string) string {
 			return `{"id":"` + id + `","state":"done","output_key":"jobs/` + id + `/output/../../x.mp4"}`
 		}, "output_key"},
-		{"another job's id", func(_, other string) string { return `{"id":"` + other + `","state":"done"}` }, "id"},
+		{"another job's id", func(_, other string) string { return `{"id":"` + other + `","state":"done"}` }, ": id "},
 		{"oversize", func(id, _ string) string {
 			return `{"id":"` + id + `","state":"done","error":"` + strings.Repeat("x", 300<<10) + `"}`
 		}, "bytes, more than"},

@@ -51,14 +51,14 @@ func TestServiceHostileRecords(t *testing.T) {
 		{"source key traversal", func(f *fixture, id, other string) {
 			f.rec.Submission.SourceKey = job.InputKey(id, "source", "/../../"+other+"/input/source.png")
 		}, "submission.source_key"},
-		{"garbage JSON", func(f *fixture, _, _ string) { f.raw = []byte("{{{") }, "cannot decode"},
+		{"garbage JSON", func(f *fixture, _, _ string) { f.raw = []byte("{{{") }, "invalid job record: cannot decode"},
 		{"NaN", func(f *fixture, id, _ string) {
 			f.raw = []byte(`{"id":"` + id + `","state":"queued","split_seconds":NaN}`)
 		}, "cannot decode"},
-		{"unknown state", func(f *fixture, _, _ string) { f.rec.State = "exploded" }, "state"},
-		{"unknown version", func(f *fixture, _, _ string) { f.rec.Version = 99 }, "version"},
+		{"unknown state", func(f *fixture, _, _ string) { f.rec.State = "exploded" }, "invalid job record: state "},
+		{"unknown version", func(f *fixture, _, _ string) { f.rec.Version = 99 }, "invalid job record: version "},
 		{"huge number", func(f *fixture, _, _ string) { f.rec.Submission.SegmentSeconds = 1e300 }, "submission.segment_seconds"},
-		{"another job's id", func(f *fixture, _, other string) { f.rec.ID = other }, "id"},
+		{"another job's id", func(f *fixture, _, other string) { f.rec.ID = other }, "invalid job record: id "},
 		{"oversize", func(f *fixture, _, _ string) {
 			f.rec.Submission.Metadata = map[string]string{"pad": strings.Repeat("x", 300<<10)}
 		}, "bytes, more than"},

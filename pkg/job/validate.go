@@ -52,8 +52,8 @@ var States = []State{Queued, Splitting, Running, Stitching, Done, Failed, Cancel
 
 var (
 	inputExtPattern = regexp.MustCompile(`^(\.[A-Za-z0-9]{1,16})?$`)
-	tokenPattern    = regexp.MustCompile(`^[A-Za-z0-9_.-]*$`) // codec, pixel format and colour names
-	workerPattern   = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
+	tokenPattern    = regexp.MustCompile(`^[A-Za-z0-9_.-]*$`)      // codec, pixel format and colour names
+	workerPattern   = regexp.MustCompile(`^[A-Za-z0-9_-]{1,255}$`) // fleet ids
 	sha256Pattern   = regexp.MustCompile(`^([0-9a-f]{64})?$`)
 )
 
