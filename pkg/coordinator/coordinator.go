@@ -358,6 +358,6 @@ func (c *Coordinator) setState(ctx context.Context, rec *job.Record, s job.State
 }
 
 func (c *Coordinator) failed(ctx context.Context, rec *job.Record, err error) error {
-	c.setState(context.WithoutCancel(ctx), rec, job.Failed, err.Error())
+	c.setState(context.WithoutCancel(ctx), rec, job.Failed, job.Message(err))
 	return err
 }

@@ -350,7 +350,7 @@ func (s *Service) runJob(ctx context.Context, id string) {
 		s.cleanup(context.WithoutCancel(ctx), id, true)
 	default:
 		log.Error("job failed", zap.Error(err))
-		_ = s.update(context.WithoutCancel(ctx), id, func(r *job.Record) { r.State, r.Error = job.Failed, err.Error() })
+		_ = s.update(context.WithoutCancel(ctx), id, func(r *job.Record) { r.State, r.Error = job.Failed, job.Message(err) })
 		_ = s.deps.Tasks.PurgeSubject(context.WithoutCancel(ctx), job.Subject(id))
 	}
 }

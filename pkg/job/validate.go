@@ -72,6 +72,21 @@ func InputExt(name string) string {
 	return ext
 }
 
+// Message is what a record keeps of an error: one line of printable text (control characters, line breaks among
+// them, become spaces), cut to the length a record may hold, so a writer never makes its own record invalid.
+func Message(err error) string {
+	s := strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, err.Error())
+	if len(s) > maxText {
+		s = strings.ToValidUTF8(s[:maxText-3], "") + "..."
+	}
+	return s
+}
+
 // RecordID is the job id of a record key "job.<id>".
 func RecordID(key string) (string, error) {
 	id, ok := strings.CutPrefix(key, RecordKey(""))

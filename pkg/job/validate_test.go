@@ -178,6 +178,25 @@ func TestValidatePlanCommit(t *testing.T) {
 	}
 }
 
+// TestMessage: what a writer keeps of an error is always a valid record field, on one line.
+func TestMessage(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"plain", "plain"},
+		{"two\nlines\r\tand \x1b[2Jescape", "two lines  and  [2Jescape"},
+		{strings.Repeat("é", maxText), strings.Repeat("é", maxText/2-2) + "..."},
+	} {
+		got := Message(errors.New(tc.in))
+		if got != tc.want {
+			t.Errorf("Message(%.20q) = %.20q..., want %.20q...", tc.in, got, tc.want)
+		}
+		r := goodRecord()
+		r.Error = got
+		if err := r.Validate(testID); err != nil {
+			t.Errorf("a record with Message(%.20q) is invalid: %v", tc.in, err)
+		}
+	}
+}
+
 func TestInputExt(t *testing.T) {
 	for in, want := range map[string]string{"a/face.PNG": ".png", "clip.mp4": ".mp4", "noext": "", "x.m p4": "",
 		"x.tar/../y": "", "dir.d/file": "", "x." + strings.Repeat("a", 17): ""} {

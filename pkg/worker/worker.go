@@ -475,7 +475,7 @@ func (w *Worker) Stats() (tasks []string, fps float64) {
 }
 
 func (w *Worker) fail(t job.Task, cause error) {
-	b, _ := json.Marshal(job.Failure{Job: t.Job, Segment: t.Segment.Index, Worker: w.cfg.ID, Reason: cause.Error()})
+	b, _ := json.Marshal(job.Failure{Job: t.Job, Segment: t.Segment.Index, Worker: w.cfg.ID, Reason: job.Message(cause)})
 	if _, err := w.deps.State.Create(context.Background(), job.FailureKey(t.Job), b); err != nil && !errors.Is(err, queue.ErrKeyExists) {
 		w.log.Error("cannot record failure", zap.Error(err))
 	}
