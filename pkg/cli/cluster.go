@@ -322,6 +322,10 @@ func statusCmd() *cobra.Command {
 		func(ctx context.Context, cmd *cobra.Command, _ *cluster.Cluster, cli *client.Client, args []string) error {
 			if len(args) == 1 {
 				r, err := cli.Get(ctx, args[0])
+				if errors.Is(err, job.ErrInvalid) { // shown, so that it can be cancelled or deleted
+					fmt.Fprintln(cmd.OutOrStdout(), err)
+					return nil
+				}
 				if err != nil {
 					return err
 				}
@@ -335,6 +339,10 @@ func statusCmd() *cobra.Command {
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "JOB\tSTATE\tDONE\tFRAMES\tSEGMENTS\tTARGET\tUPDATED\tNOTE")
 			for _, r := range rs {
+				if r.Invalid != nil {
+					fmt.Fprintf(tw, "%s\tinvalid\t-\t-\t-\t-\t-\t%v\n", r.ID, r.Invalid)
+					continue
+				}
 				target, note := "-", r.Error
 				if r.Submission != nil {
 					target = r.Submission.TargetName

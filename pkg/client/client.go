@@ -59,14 +59,20 @@ func (c *Client) Submit(ctx context.Context, req SubmitRequest) (string, error) 
 	}
 	id := job.NewID()
 	sub := &job.Submission{
-		SourceKey:  job.InputKey(id, "source", strings.ToLower(filepath.Ext(req.Source))),
-		TargetKey:  job.InputKey(id, "target", strings.ToLower(filepath.Ext(req.Target))),
+		SourceKey:  job.InputKey(id, "source", job.InputExt(req.Source)),
+		TargetKey:  job.InputKey(id, "target", job.InputExt(req.Target)),
 		SourceName: filepath.Base(req.Source), TargetName: filepath.Base(req.Target), OutputExt: ext,
 		SkipAudio: req.SkipAudio, SegmentSeconds: req.SegmentSeconds, Spec: req.Spec,
 		Metadata: provenance.Tags(provenance.Generator),
 	}
 	sub.SourceSHA256, _ = provenance.FileSHA256(req.Source)
 	sub.TargetSHA256, _ = provenance.FileSHA256(req.Target)
+	now := time.Now().UTC()
+	rec := job.Record{Version: job.Version, ID: id, State: job.Queued, Submission: sub, Created: now, Updated: now}
+	// Checked here as every reader will check it, so a bad choice fails now, before any upload.
+	if err := rec.Validate(id); err != nil {
+		return "", err
+	}
 	if err := c.Blob.PutFile(ctx, sub.SourceKey, req.Source); err != nil {
 		return "", fmt.Errorf("%s: upload: %w", req.Source, err)
 	}
@@ -74,8 +80,7 @@ func (c *Client) Submit(ctx context.Context, req SubmitRequest) (string, error) 
 		_ = c.Blob.DeletePrefix(context.WithoutCancel(ctx), job.Prefix(id))
 		return "", fmt.Errorf("%s: upload: %w", req.Target, err)
 	}
-	now := time.Now().UTC()
-	b, _ := json.Marshal(job.Record{ID: id, State: job.Queued, Submission: sub, Created: now, Updated: now})
+	b, _ := json.Marshal(rec)
 	if _, err := c.State.Create(ctx, job.RecordKey(id), b); err != nil {
 		_ = c.Blob.DeletePrefix(context.WithoutCancel(ctx), job.Prefix(id))
 		return "", fmt.Errorf("queue job: %w", err)
@@ -93,38 +98,55 @@ func checkInput(p string, limit int64) error {
 	return nil
 }
 
-// Get returns a job's record.
+// Get returns a job's record. A record that cannot be decoded or breaks a rule is an error wrapping
+// job.ErrInvalid that names the field.
 func (c *Client) Get(ctx context.Context, id string) (job.Record, error) {
-	var r job.Record
 	if err := job.ValidateID(id); err != nil {
-		return r, err
+		return job.Record{}, err
 	}
 	e, err := c.State.Get(ctx, job.RecordKey(id))
 	if errors.Is(err, queue.ErrKeyNotFound) {
-		return r, fmt.Errorf("%w: %s", ErrNoJob, id)
+		return job.Record{}, fmt.Errorf("%w: %s", ErrNoJob, id)
 	}
 	if err != nil {
-		return r, err
+		return job.Record{}, err
 	}
-	return r, json.Unmarshal(e.Value, &r)
+	r, err := job.DecodeRecord(id, e.Value)
+	if err != nil {
+		return r, fmt.Errorf("%s: %w", id, err)
+	}
+	return r, nil
+}
+
+// Listed is one job of List. A record that cannot be decoded or breaks a rule is listed too, so that it can be
+// seen and removed: Invalid says why, ID is its key's and the rest is untrusted (Created orders it, nothing more).
+type Listed struct {
+	job.Record
+	Invalid error
 }
 
 // List returns every job's record, newest first.
-func (c *Client) List(ctx context.Context) ([]job.Record, error) {
-	keys, err := c.State.Keys(ctx, "job.")
+func (c *Client) List(ctx context.Context) ([]Listed, error) {
+	keys, err := c.State.Keys(ctx, job.RecordKey(""))
 	if err != nil {
 		return nil, err
 	}
-	out := make([]job.Record, 0, len(keys))
+	out := make([]Listed, 0, len(keys))
 	for _, k := range keys {
 		e, err := c.State.Get(ctx, k)
 		if err != nil {
 			continue // deleted since listed
 		}
-		var r job.Record
-		if json.Unmarshal(e.Value, &r) == nil {
-			out = append(out, r)
+		id, err := job.RecordID(k)
+		if err != nil {
+			out = append(out, Listed{Record: job.Record{ID: strings.TrimPrefix(k, job.RecordKey(""))}, Invalid: err})
+			continue
 		}
+		r, err := job.DecodeRecord(id, e.Value)
+		if err != nil {
+			r = job.Record{ID: id, Created: r.Created}
+		}
+		out = append(out, Listed{Record: r, Invalid: err})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
 	return out, nil
@@ -144,8 +166,11 @@ func (c *Client) Watch(ctx context.Context, id string, fn func(job.Record)) (job
 		return r, err
 	}
 	for e := range ch {
-		if e.Deleted || json.Unmarshal(e.Value, &r) != nil {
+		if e.Deleted {
 			continue
+		}
+		if r, err = job.DecodeRecord(id, e.Value); err != nil {
+			return r, fmt.Errorf("%s: %w", id, err)
 		}
 		if fn != nil {
 			fn(r)
@@ -161,15 +186,16 @@ func (c *Client) Watch(ctx context.Context, id string, fn func(job.Record)) (job
 }
 
 // Cancel marks the job cancelled and removes its queued tasks; the coordinator removes its files and workers
-// stop working on it.
+// stop working on it. An invalid record is replaced by a cancelled one that says why (nothing it held is kept).
 func (c *Client) Cancel(ctx context.Context, id string) error {
-	if _, err := c.Get(ctx, id); err != nil {
+	if _, err := c.Get(ctx, id); err != nil && !errors.Is(err, job.ErrInvalid) {
 		return err
 	}
 	_, err := c.State.Modify(ctx, job.RecordKey(id), func(old []byte) ([]byte, error) {
-		var r job.Record
-		if err := json.Unmarshal(old, &r); err != nil {
-			return nil, err
+		r, err := job.DecodeRecord(id, old)
+		if err != nil {
+			now := time.Now().UTC()
+			return json.Marshal(job.Record{Version: job.Version, ID: id, State: job.Cancelled, Error: err.Error(), Created: now, Updated: now})
 		}
 		if r.State.Terminal() {
 			return nil, fmt.Errorf("%w: %s is %s", ErrTerminal, id, r.State)
@@ -185,17 +211,31 @@ func (c *Client) Cancel(ctx context.Context, id string) error {
 
 // Delete removes an ended job from the cluster: every file (the uploaded face and target, pieces, results, the
 // output and its provenance), its tasks, KV keys and, last, its record, so that until then the job can still be
-// found and deleted again. A job still queued or running must be cancelled first.
+// found and deleted again. A job still queued or running must be cancelled first. An invalid record is deleted
+// whatever it says its state is: only the id's own keys and files go, never a key the record names.
 func (c *Client) Delete(ctx context.Context, id string) error {
-	r, err := c.Get(ctx, id)
-	if err != nil {
-		return err
+	if err := job.ValidateID(id); err != nil {
+		return c.deleteStray(ctx, id, err)
 	}
-	if !r.State.Terminal() {
+	r, err := c.Get(ctx, id)
+	switch {
+	case errors.Is(err, job.ErrInvalid):
+	case err != nil:
+		return err
+	case !r.State.Terminal():
 		return fmt.Errorf("%w: %s is %s: cancel it first", ErrNotEnded, id, r.State)
 	}
 	if err := job.Forget(ctx, c.Tasks, c.State, c.Blob, id, false); err != nil {
 		return fmt.Errorf("delete %s: %w", id, err)
+	}
+	return c.State.Delete(ctx, job.RecordKey(id))
+}
+
+// deleteStray deletes a record under a key that gives no valid job id, which List shows as invalid: that one key,
+// as no file or other key can belong to it. Anything else is the id's error.
+func (c *Client) deleteStray(ctx context.Context, id string, invalid error) error {
+	if _, err := c.State.Get(ctx, job.RecordKey(id)); err != nil {
+		return invalid
 	}
 	return c.State.Delete(ctx, job.RecordKey(id))
 }
@@ -233,8 +273,8 @@ func (c *Client) Retry(ctx context.Context, id string, segment int) error {
 		return err
 	}
 	_, err = c.State.Modify(ctx, job.RecordKey(id), func(old []byte) ([]byte, error) {
-		var r job.Record
-		if err := json.Unmarshal(old, &r); err != nil {
+		r, err := job.DecodeRecord(id, old)
+		if err != nil {
 			return nil, err
 		}
 		if !r.State.Terminal() {

@@ -195,3 +195,118 @@ func TestDelete(t *testing.T) {
 		t.Errorf("second delete: %v", err)
 	}
 }
+
+// TestInvalidRecords writes hostile job records straight into a real nats-server's KV. Each must be listed as
+// invalid with the reason, refused by Get, cancelled (replaced by a cancelled record) and deleted; a delete removes
+// the id's own files and keys only, never an object the record names (here another job's inputs).
+func TestInvalidRecords(t *testing.T) {
+	ctx := context.Background()
+	c := newClient(t)
+	for _, tc := range []struct {
+		name  string
+		value func(id, other string) string
+		want  string
+	}{
+		{"garbage", func(string, string) string { return "{{{" }, "cannot decode"},
+		{"NaN", func(id, _ string) string { return `{"id":"` + id + `","state":"queued","split_seconds":NaN}` }, "cannot decode"},
+		{"unknown state", func(id, _ string) string { return `{"id":"` + id + `","state":"exploded"}` }, ": state "},
+		{"another job's keys", func(id, other string) string {
+			return `{"id":"` + id + `","state":"failed","submission":{"source_key":"` + job.InputKey(other, "source", ".png") +
+				`","target_key":"` + job.InputKey(other, "target", ".mp4") + `","output_ext":".mp4"}}`
+		}, "submission.source_key"},
+		{"output_ext traversal", func(id, _ string) string {
+			return `{"id":"` + id + `","state":"done","output_key":"jobs/` + id + `/output/../../x.mp4"}`
+		}, "output_key"},
+		{"another job's id", func(_, other string) string { return `{"id":"` + other + `","state":"done"}` }, ": id "},
+		{"oversize", func(id, _ string) string {
+			return `{"id":"` + id + `","state":"done","error":"` + strings.Repeat("x", 300<<10) + `"}`
+		}, "bytes, more than"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			id, other := job.NewID(), job.NewID()
+			for _, k := range []string{job.InputKey(id, "source", ".png"), job.InputKey(other, "source", ".png"), job.InputKey(other, "target", ".mp4")} {
+				if err := c.Blob.Put(ctx, k, strings.NewReader("x"), 1); err != nil {
+					t.Fatal(err)
+				}
+			}
+			put := func() {
+				if _, err := c.State.Put(ctx, job.RecordKey(id), []byte(tc.value(id, other))); err != nil {
+					t.Fatal(err)
+				}
+			}
+			put()
+			rs, err := c.List(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			listed := false
+			for _, r := range rs {
+				if r.ID == id {
+					listed = true
+					if r.Invalid == nil || !errors.Is(r.Invalid, job.ErrInvalid) || !strings.Contains(r.Invalid.Error(), tc.want) {
+						t.Errorf("listed with %v, want invalid naming %q", r.Invalid, tc.want)
+					}
+				}
+			}
+			if !listed {
+				t.Fatalf("the invalid record is not listed: %d records", len(rs))
+			}
+			if _, err := c.Get(ctx, id); !errors.Is(err, job.ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Get: %v", err)
+			}
+			if err := c.Cancel(ctx, id); err != nil {
+				t.Fatalf("cancel: %v", err)
+			}
+			if r, err := c.Get(ctx, id); err != nil || r.State != job.Cancelled || !strings.Contains(r.Error, tc.want) {
+				t.Fatalf("after cancel: %+v, %v", r, err)
+			}
+			put()
+			if err := c.Delete(ctx, id); err != nil {
+				t.Fatalf("delete: %v", err)
+			}
+			if _, err := c.Get(ctx, id); !errors.Is(err, client.ErrNoJob) {
+				t.Errorf("record after delete: %v", err)
+			}
+			if files, _ := c.Blob.List(ctx, job.Prefix(id)); len(files) != 0 {
+				t.Errorf("the job's files after delete: %v", files)
+			}
+			if files, _ := c.Blob.List(ctx, job.Prefix(other)); len(files) != 2 {
+				t.Errorf("delete followed the record to another job's files: %v left", files)
+			}
+		})
+	}
+}
+
+// TestStrayRecordKeys: a record under a key that gives no valid job id is listed as invalid and deleted by the
+// name status shows, that key alone; an id that names no such key stays refused.
+func TestStrayRecordKeys(t *testing.T) {
+	ctx := context.Background()
+	c := newClient(t)
+	for _, tc := range []struct{ name, id string }{{"upper case", "UPPER"}, {"too short", "ab"}, {"a slash", "a/b"}, {"two tokens", "a.b"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := c.State.Put(ctx, job.RecordKey(tc.id), []byte(`{"id":"`+tc.id+`","state":"done"}`)); err != nil {
+				t.Fatal(err)
+			}
+			rs, err := c.List(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			listed := false
+			for _, r := range rs {
+				listed = listed || r.ID == tc.id && errors.Is(r.Invalid, job.ErrInvalidID)
+			}
+			if !listed {
+				t.Fatalf("%s not listed as invalid: %+v", tc.id, rs)
+			}
+			if err := c.Delete(ctx, tc.id); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.State.Get(ctx, job.RecordKey(tc.id)); !errors.Is(err, queue.ErrKeyNotFound) {
+				t.Fatalf("key after delete: %v", err)
+			}
+		})
+	}
+	if err := c.Delete(ctx, "../etc"); !errors.Is(err, job.ErrInvalidID) {
+		t.Errorf("delete of an id with no record: %v", err)
+	}
+}

@@ -105,12 +105,12 @@ func (c *Coordinator) Run(ctx context.Context, req Request, progress Progress) (
 	defer os.RemoveAll(dir)
 	defer func() { _ = c.deps.Blob.DeletePrefix(context.Background(), job.Prefix(req.ID)) }()
 
-	rec := job.Record{ID: req.ID, State: job.Queued, Created: time.Now().UTC()}
+	rec := job.Record{Version: job.Version, ID: req.ID, State: job.Queued, Created: time.Now().UTC()}
 	c.setState(ctx, &rec, job.Splitting, "")
 
 	t0 := time.Now()
 	spec := req.Spec
-	spec.SourceKey = job.SourceKey(req.ID, filepath.Ext(req.Source))
+	spec.SourceKey = job.SourceKey(req.ID, job.InputExt(req.Source))
 	if err := c.deps.Blob.PutFile(ctx, spec.SourceKey, req.Source); err != nil {
 		return res, c.failed(ctx, &rec, fmt.Errorf("store source: %w", err))
 	}
@@ -205,7 +205,7 @@ func (c *Coordinator) publish(ctx context.Context, id string, plan job.JobPlan, 
 				continue
 			}
 		}
-		t := job.Task{Job: id, Segment: s, SegmentKey: job.SegmentKey(id, s.Index), Spec: spec, Generation: gen}
+		t := job.Task{Version: job.Version, Job: id, Segment: s, SegmentKey: job.SegmentKey(id, s.Index), Spec: spec, Generation: gen}
 		b, _ := json.Marshal(t)
 		if err := c.deps.Tasks.Publish(ctx, job.TaskSubject(id, s.Index), t.MsgID(), b); err != nil {
 			return fmt.Errorf("publish segment %d: %w", s.Index, err)
@@ -268,8 +268,10 @@ func (c *Coordinator) wait(ctx context.Context, id string, segs []job.Segment, p
 		return nil, err
 	}
 	total := 0
+	planned := map[string]int{} // progress key -> the segment's frames: no other key is one of this job's
 	for _, s := range segs {
 		total += s.Frames()
+		planned[job.ProgressKey(id, s.Index)] = s.Frames()
 	}
 	commits := map[int]job.Commit{}
 	done := map[string]int{}
@@ -294,25 +296,45 @@ func (c *Coordinator) wait(ctx context.Context, id string, segs []job.Segment, p
 			if e.Deleted || len(e.Value) == 0 {
 				continue
 			}
-			var f job.Failure
-			_ = json.Unmarshal(e.Value, &f)
+			f, err := job.DecodeFailure(id, e.Value)
+			if err != nil {
+				return nil, fmt.Errorf("%w: %v", ErrJobFailed, err)
+			}
 			return nil, fmt.Errorf("%w: segment %d: %s", ErrJobFailed, f.Segment, f.Reason)
 		case e, ok := <-progCh:
 			if !ok {
 				return nil, ctx.Err()
 			}
-			var p job.Progress
-			if json.Unmarshal(e.Value, &p) == nil {
-				done[e.Key] = p.Frames
-				report()
+			if e.Deleted {
+				continue
 			}
+			p, err := job.DecodeProgress(e.Value)
+			frames, ok := planned[e.Key]
+			switch {
+			case err != nil:
+			case !ok:
+				err = fmt.Errorf("%w progress record: not a segment of the plan", job.ErrInvalid)
+			case p.Frames > frames:
+				err = fmt.Errorf("%w progress record: frames %d: the segment has %d", job.ErrInvalid, p.Frames, frames)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", e.Key, err)
+			}
+			done[e.Key] = p.Frames
+			report()
 		case e, ok := <-commitsCh:
 			if !ok {
 				return nil, ctx.Err()
 			}
-			var cm job.Commit
-			if e.Deleted || json.Unmarshal(e.Value, &cm) != nil {
+			if e.Deleted {
 				continue
+			}
+			cm, err := job.DecodeCommit(id, e.Value)
+			if err == nil && (e.Key != job.CommitKey(id, cm.Segment) || cm.Segment >= len(segs)) {
+				err = fmt.Errorf("%w commit: segment %d of a plan of %d under key %s", job.ErrInvalid, cm.Segment, len(segs), e.Key)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", e.Key, err)
 			}
 			commits[cm.Segment] = cm
 			done[job.ProgressKey(id, cm.Segment)] = cm.Frames
@@ -336,6 +358,6 @@ func (c *Coordinator) setState(ctx context.Context, rec *job.Record, s job.State
 }
 
 func (c *Coordinator) failed(ctx context.Context, rec *job.Record, err error) error {
-	c.setState(context.WithoutCancel(ctx), rec, job.Failed, err.Error())
+	c.setState(context.WithoutCancel(ctx), rec, job.Failed, job.Message(err))
 	return err
 }

@@ -222,8 +222,17 @@ func (s *Service) Run(ctx context.Context) error {
 				}
 				continue
 			}
-			var rec job.Record
-			if e.Deleted || json.Unmarshal(e.Value, &rec) != nil || rec.State.Terminal() {
+			if e.Deleted {
+				delete(open, e.Key)
+				continue
+			}
+			rec, err := decodeRecord(e)
+			if err != nil {
+				delete(open, e.Key)
+				s.failInvalid(ctx, e, err)
+				continue
+			}
+			if rec.State.Terminal() {
 				delete(open, e.Key)
 				continue
 			}
@@ -242,9 +251,9 @@ func (s *Service) Run(ctx context.Context) error {
 
 // consider claims a job if it is queued, ours from a previous life, or orphaned, and starts running it.
 func (s *Service) consider(ctx context.Context, e queue.Entry) {
-	var rec job.Record
-	if json.Unmarshal(e.Value, &rec) != nil || rec.State.Terminal() || job.ValidateID(rec.ID) != nil {
-		return
+	rec, err := decodeRecord(e)
+	if err != nil || rec.State.Terminal() {
+		return // an invalid record is failed where the watch meets it
 	}
 	s.mu.Lock()
 	busy, full := s.running[rec.ID], len(s.running) >= s.cfg.MaxJobs
@@ -277,6 +286,34 @@ func (s *Service) consider(ctx context.Context, e queue.Entry) {
 		defer func() { s.mu.Lock(); delete(s.running, rec.ID); s.mu.Unlock() }()
 		s.runJob(ctx, rec.ID)
 	}()
+}
+
+// decodeRecord reads a job record from the watch: the id is its key's, and the value must be a valid record of it.
+func decodeRecord(e queue.Entry) (job.Record, error) {
+	id, err := job.RecordID(e.Key)
+	if err != nil {
+		return job.Record{}, err
+	}
+	return job.DecodeRecord(id, e.Value)
+}
+
+// failInvalid replaces a job record that cannot be decoded or breaks a rule with a failed record that says why, and
+// removes the job's queued tasks; nothing the bad record names is followed. The replacement is a compare-and-set
+// on the revision seen, so a client's cancel or delete, or another coordinator doing the same, wins. A key that
+// names no valid job id is left alone: `status` lists it.
+func (s *Service) failInvalid(ctx context.Context, e queue.Entry, why error) {
+	id, err := job.RecordID(e.Key)
+	if err != nil {
+		s.log.Warn("a job record under an invalid key", zap.String("key", e.Key), zap.Error(err))
+		return
+	}
+	now := time.Now().UTC()
+	b, _ := json.Marshal(job.Record{Version: job.Version, ID: id, State: job.Failed, Error: why.Error(), Created: now, Updated: now})
+	if _, err := s.deps.State.Update(ctx, e.Key, b, e.Revision); err != nil {
+		return
+	}
+	s.log.Error("job failed: invalid record", zap.String("job", id), zap.Error(why))
+	_ = s.deps.Tasks.PurgeSubject(ctx, job.Subject(id))
 }
 
 func (s *Service) runningJobs() []string {
@@ -313,7 +350,7 @@ func (s *Service) runJob(ctx context.Context, id string) {
 		s.cleanup(context.WithoutCancel(ctx), id, true)
 	default:
 		log.Error("job failed", zap.Error(err))
-		_ = s.update(context.WithoutCancel(ctx), id, func(r *job.Record) { r.State, r.Error = job.Failed, err.Error() })
+		_ = s.update(context.WithoutCancel(ctx), id, func(r *job.Record) { r.State, r.Error = job.Failed, job.Message(err) })
 		_ = s.deps.Tasks.PurgeSubject(context.WithoutCancel(ctx), job.Subject(id))
 	}
 }
@@ -327,11 +364,14 @@ func (s *Service) watchRecord(ctx context.Context, id string, stop context.Cance
 	}
 	go func() {
 		for e := range ch {
-			var r job.Record
-			if e.Deleted || json.Unmarshal(e.Value, &r) != nil {
+			if e.Deleted {
 				continue
 			}
+			r, err := job.DecodeRecord(id, e.Value)
 			switch {
+			case err != nil: // the service's watch fails the job; nothing more of it is done here
+				stop(err)
+				return
 			case r.State == job.Cancelled:
 				stop(ErrCancelled)
 				return
@@ -374,8 +414,8 @@ func (s *Service) execute(ctx context.Context, id, dir string, log *zap.Logger) 
 	pe, err := s.deps.State.Get(ctx, job.PlanKey(id))
 	switch {
 	case err == nil:
-		if err := json.Unmarshal(pe.Value, &plan); err != nil {
-			return fmt.Errorf("plan: %w", err)
+		if plan, err = job.DecodePlan(id, pe.Value); err != nil {
+			return err
 		}
 		log.Info("resuming a planned job", zap.Int("segments", len(plan.Segments)))
 	case errors.Is(err, queue.ErrKeyNotFound):
@@ -476,7 +516,7 @@ func (s *Service) execute(ctx context.Context, id, dir string, log *zap.Logger) 
 	if err := s.deps.Blob.PutFile(ctx, outKey, out); err != nil {
 		return fmt.Errorf("store output: %w", err)
 	}
-	if err := s.storeProvenance(ctx, id, sub, plan, out, outKey); err != nil {
+	if err := s.storeProvenance(ctx, id, sub, plan, dir, out, outKey); err != nil {
 		return err
 	}
 	stitch := time.Since(t1)
@@ -486,14 +526,14 @@ func (s *Service) execute(ctx context.Context, id, dir string, log *zap.Logger) 
 	})
 }
 
-func (s *Service) storeProvenance(ctx context.Context, id string, sub *job.Submission, plan job.JobPlan, out, outKey string) error {
+func (s *Service) storeProvenance(ctx context.Context, id string, sub *job.Submission, plan job.JobPlan, dir, out, outKey string) error {
 	sum, _ := provenance.FileSHA256(out)
 	rec := provenance.Record{SyntheticMedia: true, DigitalSource: provenance.SourceType, Generator: provenance.Generator,
 		Created: time.Now().UTC(), Output: outKey, OutputSHA256: sum, SourceSHA256: sub.SourceSHA256,
 		TargetSHA256: sub.TargetSHA256, Processors: sub.Spec.Face.Processors, Frames: plan.TotalFrames,
 		Segments: len(plan.Segments), Terms: provenance.Terms}
 	b, _ := json.MarshalIndent(rec, "", "  ")
-	p := filepath.Join(os.TempDir(), "facefleet-provenance-"+id+".json")
+	p := filepath.Join(dir, "provenance.json") // the job's work dir: a coordinator writes nowhere else
 	if err := os.WriteFile(p, append(b, '\n'), 0o644); err != nil {
 		return err
 	}
@@ -506,8 +546,8 @@ func (s *Service) storeProvenance(ctx context.Context, id string, sub *job.Submi
 // worker (a placement note exists) is queued again instead. The failure record (first writer wins)
 // is what the job's owner waits on; the task is removed from the stream so it cannot linger.
 func (s *Service) deadLetter(ctx context.Context, d queue.DeadLetter) {
-	var t job.Task
-	if json.Unmarshal(d.Data, &t) != nil || job.ValidateID(t.Job) != nil {
+	t, err := job.DecodeTask(d.Data)
+	if err != nil { // workers refuse such a task and fail its job; it has nothing more to say
 		_ = s.deps.Tasks.Remove(ctx, d.Seq)
 		return
 	}
@@ -545,11 +585,10 @@ func (s *Service) followWaiting(ctx context.Context, id string) (stop func()) {
 		for e := range ch {
 			if e.Deleted {
 				delete(notes, e.Key)
+			} else if w, err := job.DecodeWaiting(e.Value); err == nil {
+				notes[e.Key] = w.Worker + ": " + w.Reason
 			} else {
-				var w job.Waiting
-				if json.Unmarshal(e.Value, &w) == nil {
-					notes[e.Key] = w.Worker + ": " + w.Reason
-				}
+				s.log.Warn("waiting note refused", zap.String("key", e.Key), zap.Error(err))
 			}
 			msg := ""
 			for _, v := range notes {
@@ -575,7 +614,8 @@ func (s *Service) sweep(ctx context.Context, now time.Time) {
 		return
 	}
 	for _, r := range recs {
-		if !r.State.Terminal() || now.Sub(r.Updated) <= s.cfg.KeepEnded {
+		// An invalid record's dates mean nothing: the watch fails it (a valid record, swept later) or `delete` goes.
+		if r.Invalid != nil || !r.State.Terminal() || now.Sub(r.Updated) <= s.cfg.KeepEnded {
 			continue
 		}
 		if err := cli.Delete(ctx, r.ID); err != nil && !errors.Is(err, client.ErrNoJob) {
@@ -596,20 +636,19 @@ func (s *Service) cleanup(ctx context.Context, id string, keepInputs bool) {
 }
 
 func (s *Service) record(ctx context.Context, id string) (job.Record, error) {
-	var r job.Record
 	e, err := s.deps.State.Get(ctx, job.RecordKey(id))
 	if err != nil {
-		return r, err
+		return job.Record{}, err
 	}
-	return r, json.Unmarshal(e.Value, &r)
+	return job.DecodeRecord(id, e.Value)
 }
 
 // update changes the job record with compare-and-set, unless the job was cancelled or taken over meanwhile.
 func (s *Service) update(ctx context.Context, id string, fn func(*job.Record)) error {
 	_, err := s.deps.State.Modify(ctx, job.RecordKey(id), func(old []byte) ([]byte, error) {
-		var r job.Record
-		if err := json.Unmarshal(old, &r); err != nil {
-			return nil, fmt.Errorf("job record: %w", err)
+		r, err := job.DecodeRecord(id, old)
+		if err != nil {
+			return nil, err
 		}
 		switch {
 		case r.State == job.Cancelled:

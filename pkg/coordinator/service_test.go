@@ -113,7 +113,8 @@ func TestServiceClaimsAndFailsBadTarget(t *testing.T) {
 func TestServiceDeadLetter(t *testing.T) {
 	e, ctx := newServiceEnv(t)
 	id := job.NewID()
-	task := job.Task{Job: id, Segment: job.Segment{Index: 2, Start: 20, End: 30}}
+	task := job.Task{Job: id, Segment: job.Segment{Index: 2, Start: 20, End: 30}, SegmentKey: job.SegmentKey(id, 2),
+		Spec: job.Spec{SourceKey: job.InputKey(id, "source", ".png"), FrameRateNum: 25, FrameRateDen: 1, Width: 64, Height: 48}}
 	b, _ := json.Marshal(task)
 	if err := e.tasks.Publish(ctx, job.TaskSubject(id, 2), task.MsgID(), b); err != nil {
 		t.Fatal(err)
@@ -156,11 +157,12 @@ func TestServiceRetention(t *testing.T) {
 		{State: job.Running, Owner: "coord-elsewhere", Updated: now.Add(-5 * time.Hour)},
 	} {
 		r.ID, r.Created = job.NewID(), r.Updated
-		b, _ := json.Marshal(r)
-		if _, err := e.state.Put(ctx, job.RecordKey(r.ID), b); err != nil {
+		// The file first: a sweep may delete the job as soon as its record is there.
+		if err := e.blob.Put(ctx, job.InputKey(r.ID, "source", ".png"), strings.NewReader("face"), 4); err != nil {
 			t.Fatal(err)
 		}
-		if err := e.blob.Put(ctx, job.InputKey(r.ID, "source", ".png"), strings.NewReader("face"), 4); err != nil {
+		b, _ := json.Marshal(r)
+		if _, err := e.state.Put(ctx, job.RecordKey(r.ID), b); err != nil {
 			t.Fatal(err)
 		}
 		jobs[r.ID] = r

@@ -98,8 +98,9 @@ type Spec struct {
 	FrameRateDen int         `json:"fps_den"`
 	Width        int         `json:"width"`
 	Height       int         `json:"height"`
-	// FramesDir, when set, asks in-process workers to keep every processed frame there (--keep-frames).
-	FramesDir    string `json:"frames_dir,omitempty"`
+	// FrameFormat and FrameQuality are how kept frames are written (--keep-frames). Where they go is no part of
+	// a message: the in-process run's workers are told by their own config (worker.Config.FramesDir), and a remote
+	// worker never writes frames where a task says.
 	FrameFormat  string `json:"frame_format,omitempty"`
 	FrameQuality int    `json:"frame_quality,omitempty"`
 	// SourcePixFmt and Color describe the target's video: a processor that reads no pixels lets yuv420p pass
@@ -143,6 +144,7 @@ type FaceOptions struct {
 // Task is one segment's unit of work on the queue. Width, Height (in Spec) and the segment's frame count let a
 // worker decide before downloading anything whether the segment fits its memory.
 type Task struct {
+	Version    int     `json:"version,omitempty"` // the layout (Version); 0 before versions were written
 	Job        string  `json:"job"`
 	Segment    Segment `json:"segment"`
 	SegmentKey string  `json:"segment_key"`
@@ -202,6 +204,7 @@ func Prefix(jobID string) string { return "jobs/" + jobID + "/" }
 // Record is a job's state in the KV bucket. Every writer changes it with compare-and-set, so a client's cancel is
 // never lost under a coordinator's progress update.
 type Record struct {
+	Version     int    `json:"version,omitempty"` // the layout (Version); 0 before versions were written
 	ID          string `json:"id"`
 	State       State  `json:"state"`
 	Segments    int    `json:"segments"`

@@ -394,6 +394,10 @@ func runVideo(ctx context.Context, cfg Config, info *media.Info, jobID, tmp, out
 	if gov != nil {
 		admit = gov // a nil *Governor must not become a non-nil interface
 	}
+	framesDir := "" // this run's own workers keep frames where its user asked (never where a task says)
+	if cfg.KeepFrames {
+		framesDir = strings.TrimSuffix(out, filepath.Ext(out)) + "-frames"
+	}
 	wctx, stopWorkers := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	var startErr error
@@ -401,7 +405,8 @@ func runVideo(ctx context.Context, cfg Config, info *media.Info, jobID, tmp, out
 		w, err := worker.New(worker.Config{ID: fmt.Sprintf("local-%d", i+1), WorkDir: filepath.Join(work, fmt.Sprintf("worker-%d", i+1)),
 			MaxDeliver: maxDeliver, RetryDelay: time.Second, FetchWait: time.Second, Grace: time.Second,
 			InFlight: plan.FramesInFlight, DecoderThreads: plan.DecoderThreads, EncoderThreads: plan.EncoderThreads,
-			Lookahead: plan.Lookahead, Batch: plan.Batch, Admit: admit, MemoryOptimization: cfg.MemoryOptimization},
+			Lookahead: plan.Lookahead, Batch: plan.Batch, Admit: admit, MemoryOptimization: cfg.MemoryOptimization,
+			FramesDir: framesDir},
 			worker.Deps{Tasks: tasks, State: state, Blob: blob, NewEngine: engines, Log: cfg.Log})
 		if err != nil {
 			startErr = err
@@ -423,7 +428,6 @@ func runVideo(ctx context.Context, cfg Config, info *media.Info, jobID, tmp, out
 	}
 	spec := job.Spec{Face: cfg.Face, Encoder: cfg.Encoder, Quality: cfg.Quality}
 	if cfg.KeepFrames {
-		spec.FramesDir = strings.TrimSuffix(out, filepath.Ext(out)) + "-frames"
 		spec.FrameFormat, spec.FrameQuality = cfg.TempFrameFormat, cfg.TempFrameQuality
 	}
 	gpu, _ := memory.NewGPUSampler(cfg.Session.DeviceID)

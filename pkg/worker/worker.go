@@ -68,6 +68,11 @@ type Config struct {
 	// deliveries after a crash do not count (the queue's MaxDeliver and the coordinator's dead-letter handling are
 	// the last resort for a worker that dies every time).
 	MaxAttempts int
+	// FramesDir, when set, keeps every processed frame there (--keep-frames, in the task's frame format). Only the
+	// in-process run (`coordinator run`) sets it, to its user's own directory: a task is a message anyone on the
+	// cluster can publish, so where a worker writes is decided by its config, never by a task. A remote worker
+	// leaves it unset and writes frames nowhere.
+	FramesDir string
 }
 
 // Validate checks the config and fills defaults.
@@ -277,10 +282,9 @@ func (w *Worker) Run(ctx context.Context) error {
 
 // handle runs one task to a commit, a retry or a failure. It always settles the lease.
 func (w *Worker) handle(ctx context.Context, l *queue.Lease) {
-	var t job.Task
-	if err := json.Unmarshal(l.Data(), &t); err != nil || job.ValidateID(t.Job) != nil {
-		w.log.Error("malformed task", zap.String("msg", l.MsgID()))
-		_ = l.Term("malformed task")
+	t, err := job.DecodeTask(l.Data())
+	if err != nil {
+		w.refuse(l, t, err)
 		return
 	}
 	log := w.log.With(zap.String("job", t.Job), zap.Int("segment", t.Segment.Index), zap.Int("attempt", l.Delivered()))
@@ -290,8 +294,13 @@ func (w *Worker) handle(ctx context.Context, l *queue.Lease) {
 		return
 	}
 	if e, err := w.deps.State.Get(ctx, job.RecordKey(t.Job)); err == nil {
-		var rec job.Record
-		if json.Unmarshal(e.Value, &rec) == nil && rec.State.Terminal() {
+		rec, err := job.DecodeRecord(t.Job, e.Value)
+		switch {
+		case err != nil: // the coordinator fails the job for it; nothing the record says is acted on
+			log.Error("job record refused", zap.Error(err))
+			_ = l.Term(err.Error())
+			return
+		case rec.State.Terminal():
 			_ = l.Term("job " + string(rec.State))
 			return
 		}
@@ -340,6 +349,19 @@ func (w *Worker) handle(ctx context.Context, l *queue.Lease) {
 	}
 }
 
+// refuse terminates a task that cannot be decoded or breaks a rule, and fails its job with the reason when the
+// task names a job at all (its coordinator would otherwise wait for the segment). Nothing else in it is used.
+func (w *Worker) refuse(l *queue.Lease, t job.Task, why error) {
+	w.log.Error("task refused", zap.String("msg", l.MsgID()), zap.Error(why))
+	if job.ValidateID(t.Job) == nil {
+		if t.Segment.Index < 0 || t.Segment.Index >= job.MaxSegments {
+			t.Segment.Index = 0
+		}
+		w.fail(t, why)
+	}
+	_ = l.Term(why.Error())
+}
+
 // place plans a task for this worker's memory budget: the pipeline's frames in flight, batch and codec threads.
 // Without a budget the configured values are used.
 func (w *Worker) place(t job.Task) (memory.Plan, error) {
@@ -379,8 +401,11 @@ func (w *Worker) watchJob(ctx context.Context, id string, cancel context.CancelF
 	}
 	go func() {
 		for e := range ch {
-			var rec job.Record
-			if !e.Deleted && json.Unmarshal(e.Value, &rec) == nil && rec.State.Terminal() {
+			if e.Deleted {
+				continue
+			}
+			// A record turned invalid ends the work as a cancel does: its coordinator fails the job.
+			if rec, err := job.DecodeRecord(id, e.Value); err != nil || rec.State.Terminal() {
 				ended.Store(true)
 				cancel()
 			}
@@ -450,7 +475,7 @@ func (w *Worker) Stats() (tasks []string, fps float64) {
 }
 
 func (w *Worker) fail(t job.Task, cause error) {
-	b, _ := json.Marshal(job.Failure{Job: t.Job, Segment: t.Segment.Index, Worker: w.cfg.ID, Reason: cause.Error()})
+	b, _ := json.Marshal(job.Failure{Job: t.Job, Segment: t.Segment.Index, Worker: w.cfg.ID, Reason: job.Message(cause)})
 	if _, err := w.deps.State.Create(context.Background(), job.FailureKey(t.Job), b); err != nil && !errors.Is(err, queue.ErrKeyExists) {
 		w.log.Error("cannot record failure", zap.Error(err))
 	}
@@ -501,7 +526,7 @@ func (w *Worker) process(ctx context.Context, l *queue.Lease, t job.Task, plan m
 			DecoderThreads: plan.DecoderThreads, EncoderThreads: plan.EncoderThreads, Lookahead: plan.Lookahead,
 			Admit: w.cfg.Admit, Batch: plan.Batch,
 			FirstFrame: t.Segment.Start, Expect: frames,
-			FramesDir: t.Spec.FramesDir, FrameFormat: t.Spec.FrameFormat, FrameQuality: t.Spec.FrameQuality,
+			FramesDir: w.cfg.FramesDir, FrameFormat: t.Spec.FrameFormat, FrameQuality: t.Spec.FrameQuality,
 			SourcePixFmt: t.Spec.SourcePixFmt, Color: t.Spec.Color, SampleAspect: t.Spec.SampleAspect,
 		}
 		if i < len(passes)-1 { // an exact intermediate, for the next processor's pass
