@@ -274,6 +274,7 @@ while :; do
     exit 1
   fi
   pid='' status=0
-  wait -n -p pid "${!name_of[@]}" || status=$?
+  # (bash would also print its own "Killed" line for a process ended by a signal: died says it in one line)
+  wait -n -p pid "${!name_of[@]}" 2>/dev/null || status=$?
   if [[ -n $pid && -n ${name_of[$pid]:-} ]]; then died "$pid" "$status"; fi
 done

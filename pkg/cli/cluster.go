@@ -222,7 +222,7 @@ func checkJobModels(opt *job.FaceOptions, remote bool) error {
 			return err
 		}
 		if e.Kind != m.Kind {
-			return fmt.Errorf("model %s is a %s, not a %s", m.Name, e.Kind, m.Kind)
+			return fmt.Errorf("model %s is of kind %s: want a %s", m.Name, e.Kind, m.Kind)
 		}
 	}
 	if !remote {

@@ -37,7 +37,7 @@ func alive(pid int) bool {
 
 // make cluster's script on free ports with a fresh state dir and a config file in a directory that does not exist
 // yet: it writes the file; a worker killed with SIGKILL is reported in one line and started again while every other
-// process keeps running; Ctrl-C stops them all.
+// process keeps running; SIGTERM (as Ctrl-C) stops them all.
 func TestClusterScript(t *testing.T) {
 	root, _ := filepath.Abs("../..")
 	home, _ := os.UserHomeDir()
@@ -131,17 +131,19 @@ func TestClusterScript(t *testing.T) {
 			t.Errorf("%s (pid %d) stopped when worker-1 died:\n%s", name, pid, strings.Join(seen, "\n"))
 		}
 	}
-	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+	// SIGTERM, which the script handles as Ctrl-C: a shell that started the test in the background may have left
+	// SIGINT ignored, and an ignored signal stays ignored in every child.
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	for range lines {
 	}
 	if err := cmd.Wait(); err != nil {
-		t.Fatalf("after Ctrl-C: %v", err)
+		t.Fatalf("after SIGTERM: %v", err)
 	}
 	for name, pid := range pids {
 		if alive(pid) {
-			t.Errorf("%s (pid %d) still running after Ctrl-C", name, pid)
+			t.Errorf("%s (pid %d) still running after SIGTERM", name, pid)
 		}
 	}
 }
