@@ -83,6 +83,10 @@ func signalContext(parent context.Context) (context.Context, context.CancelFunc)
 }
 
 func openCluster(ctx context.Context, cfg cluster.Config, name string, log *zap.Logger) (*cluster.Cluster, error) {
+	// cluster.Config takes 0 for the default; from the command line a zero or negative interval is a mistake.
+	if cfg.Heartbeat <= 0 {
+		return nil, fmt.Errorf("--heartbeat %s: want > 0", cfg.Heartbeat)
+	}
 	cfg.NATS.Name = name
 	return cluster.Open(ctx, cfg, log)
 }

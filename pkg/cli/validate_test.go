@@ -175,6 +175,9 @@ func TestBadNumbersRefused(t *testing.T) {
 		{"serve no segment length", false, []string{"serve", "--segment-seconds", "0"}, "--segment-seconds 0"},
 		{"serve negative width", false, []string{"serve", "--max-width", "-1"}, "--max-width -1"},
 		{"serve negative retention", false, []string{"serve", "--keep-ended", "-1h"}, "--keep-ended"},
+		{"serve no heartbeat", false, []string{"serve", "--heartbeat", "0s"}, "--heartbeat 0s"},
+		{"worker negative heartbeat", true, []string{"--heartbeat", "-1s"}, "--heartbeat -1s"},
+		{"submit no heartbeat", false, append(submit, "--heartbeat", "0s"), "--heartbeat 0s"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cl, store := embeddedCluster(t)
