@@ -31,7 +31,7 @@ func copyFile(t *testing.T, src, dir string) string {
 }
 
 // submit -o must never write over an input, by whatever path it is named, and must find an output directory it
-// cannot write before it uploads anything; the target is left as it was.
+// cannot write before it uploads anything; the target is left as it was. run refuses the same.
 func TestSubmitOutputRefused(t *testing.T) {
 	shared := sharedDir()
 	noConfigFile(t)
@@ -75,6 +75,11 @@ func TestSubmitOutputRefused(t *testing.T) {
 			}
 			if after, _ := os.ReadFile(video); string(after) != string(before) {
 				t.Fatal("the target changed")
+			}
+			// run refuses the same outputs with the same check.
+			err = execute(t, Coordinator(), "run", "-q", "-s", face, "-t", video, "-o", tc.out)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("run: error %v: want %q", err, tc.want)
 			}
 		})
 	}
