@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"context"
 	"net"
 	"os"
 	"os/exec"
@@ -145,5 +146,38 @@ func TestClusterScript(t *testing.T) {
 		if alive(pid) {
 			t.Errorf("%s (pid %d) still running after SIGTERM", name, pid)
 		}
+	}
+}
+
+// make cluster writes the client settings first (`cluster.sh config`), to a FACEFLEET_CONFIG that does not exist
+// yet, and only then runs setup, whose commands read that file: they must find it and accept it.
+func TestClusterConfigFirst(t *testing.T) {
+	root, _ := filepath.Abs("../..")
+	coordinator := filepath.Join(root, "bin", "coordinator")
+	if _, err := os.Stat(coordinator); err != nil {
+		t.Skipf("needs make build: %v", err)
+	}
+	noConfigFile(t)
+	dir := t.TempDir()
+	config := filepath.Join(dir, "missing", "config.yaml")
+	env := append(os.Environ(), "FACEFLEET_CONFIG="+config, "FACEFLEET_CLUSTER_DIR="+filepath.Join(dir, "state"),
+		"CLUSTER_NATS_PORT="+freePort(t), "CLUSTER_S3_PORT="+freePort(t))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	script := exec.CommandContext(ctx, "bash", filepath.Join(root, "scripts", "cluster.sh"), "config")
+	script.Env = env
+	if out, err := script.CombinedOutput(); err != nil || !strings.Contains(string(out), "client settings written to "+config) {
+		t.Fatalf("cluster.sh config: %v\n%s", err, out)
+	}
+	if b, err := os.ReadFile(config); err != nil || !strings.HasPrefix(string(b), "# written by make cluster") {
+		t.Fatalf("config %s: %v", config, err)
+	}
+	if files(t, filepath.Join(dir, "state", "logs")) != nil {
+		t.Fatal("cluster.sh config started processes")
+	}
+	list := exec.CommandContext(ctx, coordinator, "models", "list", "--models-dir", dir)
+	list.Env = env
+	if out, err := list.CombinedOutput(); err != nil {
+		t.Fatalf("a setup command with the new config: %v\n%s", err, out)
 	}
 }
