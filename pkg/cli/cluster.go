@@ -295,7 +295,7 @@ func submitCmd() *cobra.Command {
 	f.StringVarP(&o.req.Source, "source", "s", "", "source face image")
 	f.StringVarP(&o.req.Target, "target", "t", "", "target video")
 	f.StringVarP(&o.output, "output", "o", "", "follow the job and write its output here (implies --wait); a directory means <source>-<target>.<ext> in it")
-	f.BoolVar(&o.wait, "wait", false, "follow the job to its end (with -o, download the output)")
+	f.BoolVar(&o.wait, "wait", false, "follow the job to its end and download the output (needs -o, which implies it)")
 	f.BoolVar(&o.req.SkipAudio, "skip-audio", false, "leave the target's audio out")
 	f.Float64Var(&o.req.SegmentSeconds, "segment-seconds", 0, "segment length in seconds (0 = the coordinator's default)")
 	o.maxInputGB = float64(coordinator.DefaultLimits().MaxInputBytes) / (1 << 30)
