@@ -56,8 +56,12 @@ bench: setup
 	bin/membench -assets "$(ASSETS)" $(MEMBENCH_FLAGS)
 
 ## cluster: a local cluster on 127.0.0.1 until Ctrl-C: nats-server, versitygw (S3), a coordinator and two workers;
-## the client settings go to ~/.config/facefleet/config.yaml (scripts/cluster.sh).
-cluster: setup
+## a process that dies is reported and restarted with backoff; the client settings go to
+## ~/.config/facefleet/config.yaml or $FACEFLEET_CONFIG (scripts/cluster.sh). They are written first: setup's
+## commands read that file, which may not exist yet.
+cluster:
+	@bash scripts/cluster.sh config
+	@$(MAKE) --no-print-directory setup
 	@bash scripts/cluster.sh
 
 ## lint: gofmt and go vet.

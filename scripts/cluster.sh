@@ -2,6 +2,10 @@
 # make cluster: a whole Facefleet cluster on 127.0.0.1, in the foreground until Ctrl-C: nats-server with JetStream,
 # versitygw serving S3 from a directory, a coordinator and two workers. Credentials are generated once and kept in
 # the state dir; the client settings go to the config file every facefleet command reads by default.
+# A process that dies once the cluster is up is reported in one line and started again after a backoff (1 s,
+# doubling to 30 s, back to 1 s once it has run a minute); the others keep running, so faults can be tried on it.
+# CLUSTER_RESTART=0 leaves a dead process dead. `cluster.sh config` only writes the client settings (make cluster
+# runs it before setup, whose commands read them).
 set -euo pipefail
 umask 077 # the state dir holds credentials: everything created here is the user's alone
 
@@ -12,6 +16,7 @@ STATE=${FACEFLEET_CLUSTER_DIR:-$HOME/.local/share/facefleet/cluster}
 STATE=${STATE%/}
 NATS_PORT=${CLUSTER_NATS_PORT:-4222}
 S3_PORT=${CLUSTER_S3_PORT:-7070}
+RESTART=${CLUSTER_RESTART:-1}
 # The same search as config.DefaultPath in pkg/config.
 CONFIG=${FACEFLEET_CONFIG:-${XDG_CONFIG_HOME:-$HOME/.config}/facefleet/config.yaml}
 MARKER='# written by make cluster'
@@ -26,12 +31,11 @@ die() {
   exit 1
 }
 
-for b in "$CACHE/bin/nats-server" "$CACHE/bin/versitygw"; do
-  [[ -x $b ]] || die "$b is missing: run make setup"
-done
-for b in bin/coordinator bin/worker; do
-  [[ -x $b ]] || die "$b is missing: run make build"
-done
+case ${1:-} in
+'' | config) ;;
+*) die "usage: cluster.sh [config]" ;;
+esac
+[[ $RESTART == 0 || $RESTART == 1 ]] || die "CLUSTER_RESTART=$RESTART: want 0 or 1"
 for p in "$NATS_PORT" "$S3_PORT"; do
   if ! [[ $p =~ ^[0-9]+$ ]] || ((10#$p < 1 || 10#$p > 65535)); then die "port $p: want a number from 1 to 65535"; fi
 done
@@ -39,9 +43,6 @@ done
 
 # accepting PORT: something on this host accepts TCP connections on PORT.
 accepting() { (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }
-
-if accepting "$NATS_PORT"; then die "port $NATS_PORT on $HOST is taken (set CLUSTER_NATS_PORT to use another)"; fi
-if accepting "$S3_PORT"; then die "port $S3_PORT on $HOST is taken (set CLUSTER_S3_PORT to use another)"; fi
 
 mkdir -p "$STATE"/{nats,s3,logs,coordinator}
 chmod 700 "$STATE" # it may predate the umask
@@ -88,6 +89,17 @@ else
   say "$CONFIG was not written by make cluster, so it is left alone; the client settings are in $config"
 fi
 
+[[ ${1:-} != config ]] || exit 0
+
+for b in "$CACHE/bin/nats-server" "$CACHE/bin/versitygw"; do
+  [[ -x $b ]] || die "$b is missing: run make setup"
+done
+for b in bin/coordinator bin/worker; do
+  [[ -x $b ]] || die "$b is missing: run make build"
+done
+if accepting "$NATS_PORT"; then die "port $NATS_PORT on $HOST is taken (set CLUSTER_NATS_PORT to use another)"; fi
+if accepting "$S3_PORT"; then die "port $S3_PORT on $HOST is taken (set CLUSTER_S3_PORT to use another)"; fi
+
 # The password lives in this file rather than on the command line, where every user's ps would show it.
 cat >"$STATE/nats.conf" <<EOF
 $MARKER
@@ -103,9 +115,7 @@ authorization {
 }
 EOF
 
-declare -A name_of=() log_of=()
-nats_pid='' s3_pid='' coordinator_pid=''
-worker_pids=()
+declare -A name_of=() log_of=() pid_of=() delay_of=() since_of=()
 
 # start NAME CMD...: runs CMD with its output in STATE/logs/NAME.log, in a session of its own so that Ctrl-C reaches
 # only this script, which then stops the processes in order.
@@ -116,7 +126,35 @@ start() {
   setsid "$@" >"$log" 2>&1 </dev/null &
   name_of[$!]=$name
   log_of[$!]=$log
+  pid_of[$name]=$!
+  since_of[$name]=$SECONDS
   say "started $name: pid $!, log $log"
+}
+
+# launch NAME: starts the process called NAME, the same way at first and on every restart.
+launch() {
+  case $1 in
+  nats-server) start nats-server "$CACHE/bin/nats-server" --config "$STATE/nats.conf" ;;
+  versitygw)
+    # Credentials in the environment, not on the command line, for the same reason as nats.conf.
+    ROOT_ACCESS_KEY_ID=$s3_access_key ROOT_SECRET_ACCESS_KEY=$s3_secret_key \
+      start versitygw "$CACHE/bin/versitygw" --port "$HOST:$S3_PORT" --quiet posix "$STATE/s3"
+    ;;
+  coordinator) start coordinator "${daemon[@]}" bin/coordinator serve --config "$config" --work-dir "$STATE/coordinator" ;;
+  worker-*)
+    local n=${1#worker-}
+    mkdir -p "$STATE/worker-$n"
+    start "worker-$n" "${daemon[@]}" bin/worker --config "$config" --id "local-$n" --work-dir "$STATE/worker-$n"
+    ;;
+  esac
+}
+
+# pids NAME...: the live pids of those processes.
+pids() {
+  local name
+  for name in "$@"; do
+    if [[ -n ${pid_of[$name]:-} ]]; then printf '%s\n' "${pid_of[$name]}"; fi
+  done
 }
 
 # stop PID...: SIGTERM, then wait until each has exited, however long a drain takes (a second Ctrl-C kills).
@@ -137,10 +175,13 @@ stop() {
   done
 }
 
+workers=()
+for ((n = 1; n <= WORKERS; n++)); do workers+=("worker-$n"); done
+
 stop_all() {
-  stop "${worker_pids[@]}" # first: they drain, committing their segments through NATS and S3
-  stop "$coordinator_pid"
-  stop "$s3_pid" "$nats_pid" # last: everything above needs them to stop cleanly
+  stop $(pids "${workers[@]}") # first: they drain, committing their segments through NATS and S3
+  stop $(pids coordinator)
+  stop $(pids versitygw nats-server) # last: everything above needs them to stop cleanly
 }
 
 kill_all() {
@@ -157,16 +198,35 @@ on_signal() {
   exit 0
 }
 
-# crashed PID STATUS: a process exited on its own; show why, stop the rest, fail.
+# crashed PID STATUS: a process failed while the cluster was starting; show why, stop the rest, fail.
 crashed() {
   local pid=$1 status=$2
   printf 'cluster: %s (pid %s) exited with status %s; the end of %s:\n' \
     "${name_of[$pid]}" "$pid" "$status" "${log_of[$pid]}" >&2
   tail -n 20 "${log_of[$pid]}" | sed 's/^/    /' >&2
-  unset "name_of[$pid]"
+  unset "pid_of[${name_of[$pid]}]" "name_of[$pid]"
   trap kill_all INT TERM HUP
   stop_all
   exit 1
+}
+
+# died PID STATUS: a process of the running cluster exited on its own. One line says so; the others keep running,
+# and it starts again after its backoff (unless CLUSTER_RESTART=0), as a supervisor would.
+died() {
+  local pid=$1 status=$2 name=${name_of[$1]} delay
+  unset "pid_of[$name]" "name_of[$pid]"
+  delay=${delay_of[$name]:-1}
+  if ((SECONDS - ${since_of[$name]} >= 60)); then delay=1; fi # it had been running well: a fresh fault
+  if [[ $RESTART == 0 ]]; then
+    say "$name (pid $pid) exited with status $status; the others keep running (log ${log_of[$pid]})" >&2
+    return
+  fi
+  say "$name (pid $pid) exited with status $status; restarting it in ${delay}s (log ${log_of[$pid]}.1)" >&2
+  delay_of[$name]=$((delay * 2 > 30 ? 30 : delay * 2))
+  # In the background so that a signal is handled at once; the others are still supervised meanwhile.
+  sleep "$delay" &
+  wait $! || true
+  launch "$name"
 }
 
 # wait_port PID PORT: until PID's server accepts connections on PORT.
@@ -188,15 +248,6 @@ wait_port() {
 trap on_signal INT TERM HUP
 trap stop_all EXIT # an error under set -e must not leave servers running either
 
-start nats-server "$CACHE/bin/nats-server" --config "$STATE/nats.conf"
-nats_pid=$!
-# Credentials in the environment, not on the command line, for the same reason as nats.conf.
-ROOT_ACCESS_KEY_ID=$s3_access_key ROOT_SECRET_ACCESS_KEY=$s3_secret_key \
-  start versitygw "$CACHE/bin/versitygw" --port "$HOST:$S3_PORT" --quiet posix "$STATE/s3"
-s3_pid=$!
-wait_port "$nats_pid" "$NATS_PORT"
-wait_port "$s3_pid" "$S3_PORT"
-
 # Environment variables beat the config file; these must not point the cluster's own daemons elsewhere.
 daemon=(env)
 for key in nats nats-user nats-password s3-endpoint s3-bucket s3-access-key s3-secret-key s3-create-bucket; do
@@ -204,22 +255,26 @@ for key in nats nats-user nats-password s3-endpoint s3-bucket s3-access-key s3-s
   daemon+=(-u "FACEFLEET_${var//-/_}")
 done
 
-start coordinator "${daemon[@]}" bin/coordinator serve --config "$config" --work-dir "$STATE/coordinator"
-coordinator_pid=$!
-for ((n = 1; n <= WORKERS; n++)); do
-  mkdir -p "$STATE/worker-$n"
-  start "worker-$n" "${daemon[@]}" bin/worker --config "$config" --id "local-$n" --work-dir "$STATE/worker-$n"
-  worker_pids+=("$!")
-done
+launch nats-server
+launch versitygw
+wait_port "${pid_of[nats-server]}" "$NATS_PORT"
+wait_port "${pid_of[versitygw]}" "$S3_PORT"
+launch coordinator
+for name in "${workers[@]}"; do launch "$name"; done
 
 if [[ $config != "$CONFIG" ]]; then
   say "for client commands in another shell:"
   printf 'export FACEFLEET_CONFIG=%q\n' "$config"
 fi
-echo "cluster ready: bin/coordinator submit -s face.jpg -t video.mp4 --wait -o out.mp4"
+echo "cluster ready: bin/coordinator submit -s face.jpg -t video.mp4 -o out.mp4"
 
 while :; do
+  if ((${#name_of[@]} == 0)); then
+    say "every process has exited" >&2
+    exit 1
+  fi
   pid='' status=0
-  wait -n -p pid "${!name_of[@]}" || status=$?
-  if [[ -n $pid ]]; then crashed "$pid" "$status"; fi
+  # (bash would also print its own "Killed" line for a process ended by a signal: died says it in one line)
+  wait -n -p pid "${!name_of[@]}" 2>/dev/null || status=$?
+  if [[ -n $pid && -n ${name_of[$pid]:-} ]]; then died "$pid" "$status"; fi
 done

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -23,59 +22,6 @@ import (
 // OneLine flattens an error to the single line users see.
 func OneLine(err error) string {
 	return strings.Join(strings.Fields(err.Error()), " ")
-}
-
-// padding parses --face-mask-padding like FaceFusion: one value for all sides, two for vertical and horizontal, or
-// top,right,bottom,left.
-type padding struct{ p *[4]float32 }
-
-func (v padding) String() string {
-	if v.p == nil {
-		return "0"
-	}
-	return fmt.Sprintf("%g,%g,%g,%g", v.p[0], v.p[1], v.p[2], v.p[3])
-}
-func (v padding) Type() string { return "top,right,bottom,left" }
-func (v padding) Set(s string) error {
-	parts := strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' })
-	var vals []float32
-	for _, p := range parts {
-		f, err := strconv.ParseFloat(p, 32)
-		if err != nil || f < 0 || f > 100 {
-			return fmt.Errorf("%q: want percentages 0-100", p)
-		}
-		vals = append(vals, float32(f))
-	}
-	switch len(vals) {
-	case 1:
-		*v.p = [4]float32{vals[0], vals[0], vals[0], vals[0]}
-	case 2:
-		*v.p = [4]float32{vals[0], vals[1], vals[0], vals[1]}
-	case 4:
-		copy(v.p[:], vals)
-	default:
-		return fmt.Errorf("%q: want 1, 2 or 4 values", s)
-	}
-	return nil
-}
-
-// gigabytes parses a size in GB into bytes.
-type gigabytes struct{ b *int64 }
-
-func (v gigabytes) String() string {
-	if v.b == nil {
-		return "0"
-	}
-	return strconv.FormatFloat(float64(*v.b)/(1<<30), 'g', -1, 64)
-}
-func (v gigabytes) Type() string { return "GB" }
-func (v gigabytes) Set(s string) error {
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || f < 0 {
-		return fmt.Errorf("%q: want a size in GB", s)
-	}
-	*v.b = int64(f * (1 << 30))
-	return nil
 }
 
 // Coordinator is the `coordinator` command tree.
@@ -131,7 +77,7 @@ func sessionFlags(f *pflag.FlagSet, s *ort.SessionConfig, threads *int) {
 	f.Var(gigabytes{&s.GPUMemLimit}, "execution-gpu-mem-limit", "GPU memory limit of ONNX Runtime's arena in GB (cuda; 0 = none)")
 	f.StringVar(&s.ArenaExtendStrategy, "execution-arena-extend-strategy", "", "cuda arena growth: kNextPowerOfTwo or kSameAsRequested")
 	f.StringVar(&s.CuDNNConvAlgoSearch, "execution-cudnn-conv-algo-search", "", "cuDNN algorithm search: EXHAUSTIVE, HEURISTIC or DEFAULT")
-	f.IntVar(threads, "execution-threads", runtime.NumCPU(), "ONNX Runtime intra-op threads, shared by the in-process workers or slots")
+	f.IntVar(threads, "execution-threads", runtime.NumCPU(), "ONNX Runtime intra-op threads, shared by the in-process workers or slots (at least 1 each; 0 = ONNX Runtime's default in each: all cores)")
 }
 
 func runCmd() *cobra.Command {
@@ -181,11 +127,11 @@ func runCmd() *cobra.Command {
 	f.IntVar(&cfg.TempFrameQuality, "temp-frame-quality", 0, "quality of kept frames, 0 (best) to 100")
 	f.StringVar(&cfg.Encoder, "output-video-encoder", cfg.Encoder, "libx264, libx265 or libvpx-vp9")
 	f.IntVar(&cfg.Quality, "output-video-quality", cfg.Quality, "0-100; crf = (q+1)*51/100")
-	f.Float64Var(&cfg.MaxMemoryGB, "max-memory", 0, "memory budget in GB for the whole job (0 = no budget)")
+	f.Var(sizeGB{&cfg.MaxMemoryGB}, "max-memory", "memory budget in GB for the whole job (0 = no budget)")
 	sessionFlags(f, &cfg.Session, &cfg.ExecutionThreads)
 	f.BoolVar(&cfg.MemoryOptimization, "memory-optimization", false, "trade speed for memory (single-threaded ffmpeg)")
 	f.IntVar(&cfg.BatchSize, "batch-size", cfg.BatchSize, "upper bound on frames per model call")
-	f.Float64Var(&cfg.SegmentSeconds, "segment-seconds", cfg.SegmentSeconds, "segment length in seconds, snapped to keyframes")
+	f.Float64Var(&cfg.SegmentSeconds, "segment-seconds", cfg.SegmentSeconds, "segment length in seconds, snapped to keyframes (0 = one segment)")
 	f.IntVar(&cfg.Workers, "workers", cfg.Workers, "in-process workers")
 	f.StringVar(&cfg.ModelsDir, "models-dir", cfg.ModelsDir, "directory of model files")
 	f.StringVar(&cfg.ORTLibrary, "onnxruntime-library", "", "path of libonnxruntime (default: the one make setup installs)")

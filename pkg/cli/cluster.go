@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/pflag"
 	"go.uber.org/zap"
 
+	"github.com/facefleet/facefleet/models"
 	"github.com/facefleet/facefleet/pkg/client"
 	"github.com/facefleet/facefleet/pkg/cluster"
 	"github.com/facefleet/facefleet/pkg/config"
@@ -62,6 +63,7 @@ func clusterFlags(f *pflag.FlagSet, c *cluster.Config) {
 // FACEFLEET_* environment variables, then the config file (see pkg/config).
 func withConfig(root *cobra.Command) *cobra.Command {
 	root.PersistentFlags().String("config", "", "config file (default $FACEFLEET_CONFIG or ~/.config/facefleet/config.yaml)")
+	finiteFloats(root)
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
 		path, explicit := config.Locate(cmd.Flags(), "config")
 		_, err := config.Apply(cmd.Flags(), path, explicit, config.WithKnown(knownFlags()), config.WithWarnings(os.Stderr))
@@ -81,8 +83,31 @@ func signalContext(parent context.Context) (context.Context, context.CancelFunc)
 }
 
 func openCluster(ctx context.Context, cfg cluster.Config, name string, log *zap.Logger) (*cluster.Cluster, error) {
+	// cluster.Config takes 0 for the default; from the command line a zero or negative interval is a mistake.
+	if cfg.Heartbeat <= 0 {
+		return nil, fmt.Errorf("--heartbeat %s: want > 0", cfg.Heartbeat)
+	}
 	cfg.NATS.Name = name
 	return cluster.Open(ctx, cfg, log)
+}
+
+// checkServe refuses daemon settings that cannot work, with the flag's name: a value is never changed silently.
+func checkServe(sc coordinator.ServiceConfig, lim coordinator.Limits) error {
+	switch {
+	case sc.SegmentSeconds <= 0:
+		return fmt.Errorf("--segment-seconds %g: want > 0", sc.SegmentSeconds)
+	case sc.MaxJobs < 1:
+		return fmt.Errorf("--max-jobs %d: want at least 1", sc.MaxJobs)
+	case sc.KeepEnded < 0:
+		return fmt.Errorf("--keep-ended %s: want >= 0", sc.KeepEnded)
+	case lim.MaxWidth < 0:
+		return fmt.Errorf("--max-width %d: want >= 0", lim.MaxWidth)
+	case lim.MaxHeight < 0:
+		return fmt.Errorf("--max-height %d: want >= 0", lim.MaxHeight)
+	case lim.MaxDuration < 0:
+		return fmt.Errorf("--max-duration %s: want >= 0", lim.MaxDuration)
+	}
+	return nil
 }
 
 func serveCmd() *cobra.Command {
@@ -90,7 +115,7 @@ func serveCmd() *cobra.Command {
 		cc      cluster.Config
 		sc      coordinator.ServiceConfig
 		lim     = coordinator.DefaultLimits()
-		maxGB   float64
+		inputGB float64
 		verbose bool
 	)
 	c := &cobra.Command{
@@ -98,6 +123,9 @@ func serveCmd() *cobra.Command {
 		Short: "Run the coordinator daemon: split queued jobs into segment tasks, follow the workers, stitch outputs",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkServe(sc, lim); err != nil {
+				return err
+			}
 			log := newLogger(verbose)
 			defer log.Sync()
 			ctx, stop := signalContext(cmd.Context())
@@ -107,7 +135,7 @@ func serveCmd() *cobra.Command {
 				return err
 			}
 			defer cl.Close()
-			lim.MaxInputBytes = int64(maxGB * (1 << 30))
+			lim.MaxInputBytes = int64(inputGB * (1 << 30))
 			sc.Limits = lim
 			svc, err := coordinator.NewService(sc, coordinator.ServiceDeps{Tasks: cl.Tasks, State: cl.State, Fleet: cl.Fleet, Blob: cl.Blob, Log: log})
 			if err != nil {
@@ -121,10 +149,11 @@ func serveCmd() *cobra.Command {
 	clusterFlags(f, &cc)
 	f.StringVar(&sc.ID, "id", "", "coordinator id, stable across restarts (default coordinator-<host>)")
 	f.StringVar(&sc.WorkDir, "work-dir", filepath.Join(os.TempDir(), "facefleet-coordinator"), "scratch directory for splits and stitches")
-	f.Float64Var(&sc.SegmentSeconds, "segment-seconds", 30, "default segment length in seconds, snapped to keyframes")
+	f.Float64Var(&sc.SegmentSeconds, "segment-seconds", 30, "default segment length in seconds, snapped to keyframes (> 0)")
 	f.IntVar(&sc.MaxJobs, "max-jobs", 4, "jobs split, followed and stitched at once")
 	f.DurationVar(&sc.KeepEnded, "keep-ended", 0, "delete ended jobs (their files, the uploaded face among them) this long after they end, e.g. 168h (0 = keep until `delete`)")
-	f.Float64Var(&maxGB, "max-input-size", float64(lim.MaxInputBytes)/(1<<30), "largest target accepted, in GB (0 = no limit)")
+	inputGB = float64(lim.MaxInputBytes) / (1 << 30)
+	f.Var(sizeGB{&inputGB}, "max-input-size", "largest target accepted, in GB (0 = no limit)")
 	f.IntVar(&lim.MaxWidth, "max-width", lim.MaxWidth, "widest target accepted, in pixels (0 = no limit)")
 	f.IntVar(&lim.MaxHeight, "max-height", lim.MaxHeight, "tallest target accepted, in pixels (0 = no limit)")
 	f.DurationVar(&lim.MaxDuration, "max-duration", lim.MaxDuration, "longest target accepted (0 = no limit)")
@@ -132,16 +161,84 @@ func serveCmd() *cobra.Command {
 	return c
 }
 
-// submitFlags are the processing choices a cluster job carries; the rest (detector, providers, memory) belong to
+// submitOptions are the processing choices a cluster job carries; the rest (detector, providers, memory) belong to
 // each worker.
 type submitOptions struct {
-	req        client.SubmitRequest
-	manyFaces  bool
-	wait       bool
-	output     string
-	maxInputGB float64
+	req          client.SubmitRequest
+	manyFaces    bool
+	wait         bool
+	output       string
+	maxInputGB   float64
+	remoteModels bool
 	// ref finds the reference identity for --face-selector-mode reference (its models, frame and position).
 	ref standalone.Config
+}
+
+// check refuses, before anything is uploaded, what `run` would refuse (its own validation of the options, shared),
+// a model no worker can have, and an output that cannot be written or would overwrite an input. -o implies --wait.
+func (o *submitOptions) check() error {
+	if o.req.Source == "" || o.req.Target == "" {
+		return errors.New("-s/--source and -t/--target are required")
+	}
+	run := o.ref
+	run.Source, run.Target = o.req.Source, o.req.Target
+	run.Face, run.ManyFaces = o.req.Spec.Face, o.manyFaces
+	run.Encoder, run.Quality, run.SegmentSeconds = o.req.Spec.Encoder, o.req.Spec.Quality, o.req.SegmentSeconds
+	if err := run.ValidateOptions(); err != nil {
+		return err
+	}
+	o.req.Spec.Face = run.Face // --many-faces is the selector now
+	if err := checkJobModels(&o.req.Spec.Face, o.remoteModels); err != nil {
+		return err
+	}
+	if o.output == "" {
+		if o.wait {
+			return errors.New("--wait needs -o/--output")
+		}
+		return nil
+	}
+	o.wait = true
+	o.output = standalone.ResolveOutput(o.req.Source, o.req.Target, o.output)
+	if err := standalone.CheckOutput(o.output, o.req.Source, o.req.Target); err != nil {
+		return err
+	}
+	o.req.OutputExt = strings.ToLower(filepath.Ext(o.output))
+	return nil
+}
+
+// checkJobModels refuses a model the job names that the workers cannot have: a name must be the manifest's, of the
+// right kind (the workers fetch it into their --models-dir); a file must exist on this machine and goes to the
+// workers as an absolute path (theirs must hold the same file there), unless remote says the paths are the
+// workers' own, which this machine cannot check.
+func checkJobModels(opt *job.FaceOptions, remote bool) error {
+	for _, m := range engine.JobModels(*opt) {
+		if engine.IsModelFile(m.Name) {
+			if remote {
+				continue
+			}
+			if st, err := os.Stat(m.Name); err != nil || !st.Mode().IsRegular() {
+				return fmt.Errorf("%s: model file not found on this machine (a file only the workers have: add --remote-models)", m.Name)
+			}
+			continue
+		}
+		e, err := models.Lookup(m.Name)
+		if err != nil {
+			return err
+		}
+		if e.Kind != m.Kind {
+			return fmt.Errorf("model %s is of kind %s: want a %s", m.Name, e.Kind, m.Kind)
+		}
+	}
+	if !remote {
+		for _, p := range []*string{&opt.Swapper, &opt.Enhancer, &opt.Recognizer} {
+			if engine.IsModelFile(*p) {
+				if abs, err := filepath.Abs(*p); err == nil {
+					*p = abs
+				}
+			}
+		}
+	}
+	return nil
 }
 
 func submitCmd() *cobra.Command {
@@ -150,17 +247,15 @@ func submitCmd() *cobra.Command {
 		o  = submitOptions{req: client.SubmitRequest{Spec: defaultSpec()}, ref: standalone.Default()}
 	)
 	c := &cobra.Command{
-		Use:   "submit -s SOURCE -t TARGET [--wait -o OUTPUT]",
-		Short: "Submit a job to the cluster; with --wait follow it and download the output",
+		Use:   "submit -s SOURCE -t TARGET [-o OUTPUT]",
+		Short: "Submit a job to the cluster; with -o follow it and download the output",
 		Long: "Upload SOURCE (a face image) and TARGET (a video) and queue the job. It prints the job id.\n" +
+			"With -o (or --wait) it follows the job to its end and downloads the output.\n" +
 			"For consented, lawful use only: every output is labelled as synthetic media.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if o.req.Source == "" || o.req.Target == "" {
-				return errors.New("-s/--source and -t/--target are required")
-			}
-			if o.manyFaces {
-				o.req.Spec.Face.Selector = face.SelectMany
+			if err := o.check(); err != nil {
+				return err
 			}
 			if o.req.Spec.Face.Selector == face.SelectReference {
 				// The identity is found here, in the target this client uploads, with this machine's models.
@@ -174,14 +269,6 @@ func submitCmd() *cobra.Command {
 			if err := engine.CheckOptions(o.req.Spec.Face); err != nil {
 				return errors.New(strings.TrimPrefix(err.Error(), engine.ErrBadInput.Error()+": "))
 			}
-			if o.output != "" {
-				o.req.OutputExt = strings.ToLower(filepath.Ext(o.output))
-				if err := checkOutputDir(o.output); err != nil {
-					return err
-				}
-			} else if o.wait {
-				return errors.New("--wait needs -o/--output")
-			}
 			o.req.MaxInputBytes = int64(o.maxInputGB * (1 << 30))
 			ctx, stop := signalContext(cmd.Context())
 			defer stop()
@@ -190,13 +277,14 @@ func submitCmd() *cobra.Command {
 				return err
 			}
 			defer cl.Close()
-			cli := &client.Client{Tasks: cl.Tasks, State: cl.State, Blob: cl.Blob}
+			cli := newClient(cl)
 			id, err := cli.Submit(ctx, o.req)
 			if err != nil {
 				return err
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), id)
 			if !o.wait {
+				hintQueued(ctx, cmd.ErrOrStderr(), cli, id)
 				return nil
 			}
 			return waitAndDownload(ctx, cmd.ErrOrStderr(), cli, id, o.output)
@@ -206,14 +294,16 @@ func submitCmd() *cobra.Command {
 	clusterFlags(f, &cc)
 	f.StringVarP(&o.req.Source, "source", "s", "", "source face image")
 	f.StringVarP(&o.req.Target, "target", "t", "", "target video")
-	f.StringVarP(&o.output, "output", "o", "", "with --wait: where the output is written")
-	f.BoolVar(&o.wait, "wait", false, "follow the job to its end and download the output")
+	f.StringVarP(&o.output, "output", "o", "", "follow the job and write its output here (implies --wait); a directory means <source>-<target>.<ext> in it")
+	f.BoolVar(&o.wait, "wait", false, "follow the job to its end and download the output (needs -o, which implies it)")
 	f.BoolVar(&o.req.SkipAudio, "skip-audio", false, "leave the target's audio out")
 	f.Float64Var(&o.req.SegmentSeconds, "segment-seconds", 0, "segment length in seconds (0 = the coordinator's default)")
-	f.Float64Var(&o.maxInputGB, "max-input-size", float64(coordinator.DefaultLimits().MaxInputBytes)/(1<<30),
+	o.maxInputGB = float64(coordinator.DefaultLimits().MaxInputBytes) / (1 << 30)
+	f.Var(sizeGB{&o.maxInputGB}, "max-input-size",
 		"refuse inputs larger than this many GB before uploading (0 = no limit; the coordinator's default limit)")
 	f.BoolVar(&o.manyFaces, "many-faces", false, "swap every face, not only the largest")
 	faceFlags(f, &o.req.Spec.Face)
+	f.BoolVar(&o.remoteModels, "remote-models", false, "model files given by path are on the workers, not on this machine: send the paths unchecked")
 	referenceFlags(f, &o.ref)
 	f.StringVar(&o.ref.Detector, "face-detector-model", o.ref.Detector, "reference mode: the detector that finds the reference face here")
 	f.StringVar(&o.ref.ModelsDir, "models-dir", o.ref.ModelsDir, "reference mode: this machine's model files")
@@ -229,16 +319,37 @@ func defaultSpec() job.Spec {
 	return job.Spec{Face: d.Face, Encoder: d.Encoder, Quality: d.Quality}
 }
 
-func checkOutputDir(out string) error {
-	st, err := os.Stat(filepath.Dir(out))
-	if err != nil || !st.IsDir() {
-		return fmt.Errorf("%s: output directory does not exist", filepath.Dir(out))
+// newClient is the client of an open cluster.
+func newClient(cl *cluster.Cluster) *client.Client {
+	return &client.Client{Tasks: cl.Tasks, State: cl.State, Blob: cl.Blob, Fleet: cl.Fleet}
+}
+
+// noCoordinator is the note of a queued job while no coordinator's heartbeat is alive.
+const noCoordinator = "no coordinator is running (start `coordinator serve`)"
+
+// queuedNote is noCoordinator for a queued job when no coordinator runs, else "".
+func queuedNote(ctx context.Context, cli *client.Client, r job.Record) string {
+	if r.State != job.Queued {
+		return ""
 	}
-	return nil
+	if ok, err := cli.CoordinatorRunning(ctx); err != nil || ok {
+		return ""
+	}
+	return noCoordinator
+}
+
+// hintQueued prints one line when job id is queued and no coordinator will take it.
+func hintQueued(ctx context.Context, w io.Writer, cli *client.Client, id string) {
+	if r, err := cli.Get(ctx, id); err == nil {
+		if note := queuedNote(ctx, cli, r); note != "" {
+			fmt.Fprintf(w, "%s queued: %s\n", id, note)
+		}
+	}
 }
 
 // waitAndDownload follows a job with a progress line and downloads its output.
 func waitAndDownload(ctx context.Context, w io.Writer, cli *client.Client, id, out string) error {
+	hintQueued(ctx, w, cli, id)
 	r, err := cli.Watch(ctx, id, progressPrinter(w))
 	if err != nil {
 		return err
@@ -310,7 +421,7 @@ func clientCmd(use, short string, args cobra.PositionalArgs, run func(ctx contex
 				return err
 			}
 			defer cl.Close()
-			return run(ctx, cmd, cl, &client.Client{Tasks: cl.Tasks, State: cl.State, Blob: cl.Blob}, args)
+			return run(ctx, cmd, cl, newClient(cl), args)
 		},
 	}
 	clusterFlags(c.Flags(), &cc)
@@ -328,6 +439,9 @@ func statusCmd() *cobra.Command {
 				}
 				if err != nil {
 					return err
+				}
+				if note := queuedNote(ctx, cli, r); note != "" && r.Waiting == "" {
+					r.Waiting = note
 				}
 				fmt.Fprintln(cmd.OutOrStdout(), statusLine(r))
 				return nil
@@ -350,6 +464,9 @@ func statusCmd() *cobra.Command {
 				if note == "" {
 					note = r.Waiting
 				}
+				if note == "" {
+					note = queuedNote(ctx, cli, r.Record)
+				}
 				fmt.Fprintf(tw, "%s\t%s\t%.1f%%\t%d/%d\t%d\t%s\t%s\t%s\n", r.ID, r.State, r.Percent(), r.FramesDone,
 					r.TotalFrames, r.Segments, target, r.Updated.Local().Format(time.DateTime), note)
 			}
@@ -360,6 +477,7 @@ func statusCmd() *cobra.Command {
 func watchCmd() *cobra.Command {
 	return clientCmd("watch JOB", "Follow a job's progress until it ends", cobra.ExactArgs(1),
 		func(ctx context.Context, cmd *cobra.Command, _ *cluster.Cluster, cli *client.Client, args []string) error {
+			hintQueued(ctx, cmd.OutOrStdout(), cli, args[0])
 			r, err := cli.Watch(ctx, args[0], progressPrinter(cmd.OutOrStdout()))
 			if err != nil {
 				return err
@@ -419,7 +537,7 @@ func downloadCmd() *cobra.Command {
 			if out == "" {
 				return errors.New("-o/--output is required")
 			}
-			if err := checkOutputDir(out); err != nil {
+			if err := standalone.CheckOutput(out); err != nil {
 				return err
 			}
 			if err := cli.Download(ctx, args[0], out); err != nil {

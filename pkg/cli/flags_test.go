@@ -15,6 +15,8 @@ func TestPaddingFlag(t *testing.T) {
 		{"-1", [4]float32{}, false},
 		{"101", [4]float32{}, false},
 		{"x", [4]float32{}, false},
+		{"NaN", [4]float32{}, false},
+		{"10,Inf", [4]float32{}, false},
 	} {
 		var p [4]float32
 		err := padding{&p}.Set(tc.in)
@@ -33,7 +35,7 @@ func TestGigabytesFlag(t *testing.T) {
 	if g.String() != "1.5" {
 		t.Fatalf("String() = %q", g.String())
 	}
-	if g.Set("-1") == nil || g.Set("lots") == nil {
+	if g.Set("-1") == nil || g.Set("lots") == nil || g.Set("NaN") == nil || g.Set("Inf") == nil || g.Set("1e12") == nil {
 		t.Fatal("bad sizes accepted")
 	}
 }

@@ -37,14 +37,17 @@ func Worker() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkWorker(slots, batch, threads, grace); err != nil {
+				return err
+			}
+			if err := session.Validate(); err != nil {
+				return err
+			}
 			log := newLogger(verbose)
 			defer log.Sync()
 			memory.ReduceFragmentation()
 			ctx, stop := signalContext(cmd.Context())
 			defer stop()
-			if err := session.Validate(); err != nil {
-				return err
-			}
 			before, _ := memory.NewSampler(os.Getpid()).Sample()
 			cl, err := openCluster(ctx, cc, "facefleet-worker", log)
 			if err != nil {
@@ -54,7 +57,7 @@ func Worker() *cobra.Command {
 			// The first engine is loaded here so its footprint is measured; the worker gets it for its first slot.
 			newEngine := func() (*engine.Engine, error) {
 				s := session
-				s.IntraOpThreads = max(1, threads/slots)
+				s.IntraOpThreads = ort.ShareThreads(threads, slots)
 				return engine.New(engine.Config{ORTLibrary: ortLib, ModelsDir: modelsDir, Detector: detector, Session: s,
 					Batch: batch, MemoryOptimization: memoryOptimization})
 			}
@@ -114,13 +117,28 @@ func Worker() *cobra.Command {
 	f.StringVar(&id, "id", "", "worker id (default host-pid)")
 	f.IntVar(&slots, "slots", 1, "segments processed at once")
 	f.IntVar(&batch, "batch-size", 1, "upper bound on frames per model call")
-	f.Float64Var(&maxMemoryGB, "max-memory", 0, "memory budget in GB for this worker process and any children (0 = none): tasks that do not fit are handed to bigger workers")
+	f.Var(sizeGB{&maxMemoryGB}, "max-memory", "memory budget in GB for this worker process and any children (0 = none): tasks that do not fit are handed to bigger workers")
 	f.BoolVar(&memoryOptimization, "memory-optimization", false, "trade speed for memory (single-threaded ffmpeg, short lookahead)")
 	f.DurationVar(&grace, "grace", 30*time.Second, "on SIGTERM, how long in-flight segments may finish before they go back to the queue")
 	f.StringVar(&detector, "face-detector-model", engine.DefaultDetector, "face detector: a manifest name or a file")
 	sessionFlags(f, &session, &threads)
 	f.BoolVarP(&verbose, "verbose", "v", false, "log as JSON on stderr")
 	return withConfig(c)
+}
+
+// checkWorker refuses worker settings that cannot run, with the flag's name: a value is never changed silently.
+func checkWorker(slots, batch, threads int, grace time.Duration) error {
+	switch {
+	case slots < 1:
+		return fmt.Errorf("--slots %d: want at least 1", slots)
+	case batch < 1:
+		return fmt.Errorf("--batch-size %d: want at least 1", batch)
+	case threads < 0:
+		return fmt.Errorf("--execution-threads %d: want >= 0 (0 = ONNX Runtime's default)", threads)
+	case grace < 0:
+		return fmt.Errorf("--grace %s: want >= 0", grace)
+	}
+	return nil
 }
 
 func budgetText(b uint64) string {

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/facefleet/facefleet/pkg/fleet"
 	"github.com/facefleet/facefleet/pkg/job"
 	"github.com/facefleet/facefleet/pkg/media"
 	"github.com/facefleet/facefleet/pkg/provenance"
@@ -34,6 +35,21 @@ type Client struct {
 	Tasks *queue.Tasks
 	State *queue.State
 	Blob  store.Blob
+	// Fleet holds the processes' heartbeats (pkg/fleet); nil: CoordinatorRunning cannot tell and says yes.
+	Fleet *queue.State
+}
+
+// CoordinatorRunning reports whether any coordinator's heartbeat is alive. Without one a queued job only waits:
+// submitting works with no coordinator, so nothing else would say why the job never starts.
+func (c *Client) CoordinatorRunning(ctx context.Context) (bool, error) {
+	if c.Fleet == nil {
+		return true, nil
+	}
+	hs, err := fleet.List(ctx, c.Fleet, fleet.KindCoordinator)
+	if err != nil {
+		return false, err
+	}
+	return len(hs) > 0, nil
 }
 
 // SubmitRequest is one job.

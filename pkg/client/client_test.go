@@ -12,6 +12,7 @@ import (
 
 	"github.com/facefleet/facefleet/pkg/client"
 	"github.com/facefleet/facefleet/pkg/cluster"
+	"github.com/facefleet/facefleet/pkg/fleet"
 	"github.com/facefleet/facefleet/pkg/job"
 	"github.com/facefleet/facefleet/pkg/queue"
 )
@@ -31,7 +32,7 @@ func newClient(t *testing.T) *client.Client {
 		t.Fatal(err)
 	}
 	t.Cleanup(cl.Close)
-	return &client.Client{Tasks: cl.Tasks, State: cl.State, Blob: cl.Blob}
+	return &client.Client{Tasks: cl.Tasks, State: cl.State, Blob: cl.Blob, Fleet: cl.Fleet}
 }
 
 func file(t *testing.T, name string, size int) string {
@@ -66,6 +67,36 @@ func TestSubmitRefusesBadInputs(t *testing.T) {
 	}
 	if rs, _ := c.List(context.Background()); len(rs) != 0 {
 		t.Fatalf("refused submissions left %d records", len(rs))
+	}
+}
+
+// Whether any coordinator runs is read from the fleet's heartbeats, as `coordinator serve` publishes them.
+func TestCoordinatorRunning(t *testing.T) {
+	ctx := context.Background()
+	c := newClient(t)
+	put := func(kind, id string) {
+		key, _ := fleet.Key(kind, id)
+		b, _ := json.Marshal(fleet.Heartbeat{Kind: kind, ID: id, Updated: time.Now().UTC()})
+		if _, err := c.Fleet.Put(ctx, key, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		add  func()
+		want bool
+	}{
+		{"nothing", func() {}, false},
+		{"only a worker", func() { put(fleet.KindWorker, "w1") }, false},
+		{"a coordinator", func() { put(fleet.KindCoordinator, "c1") }, true},
+	} {
+		tc.add()
+		if got, err := c.CoordinatorRunning(ctx); err != nil || got != tc.want {
+			t.Errorf("%s: %v, %v; want %v", tc.name, got, err, tc.want)
+		}
+	}
+	if got, err := (&client.Client{}).CoordinatorRunning(ctx); err != nil || !got {
+		t.Errorf("without a fleet bucket: %v, %v; want true (cannot tell)", got, err)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -128,7 +129,7 @@ func (e *Engine) model(nameOrPath string) (string, error) {
 
 // resolve turns a manifest name or a file path into a verified model file.
 func (c Config) resolve(nameOrPath string) (string, error) {
-	if strings.ContainsRune(nameOrPath, os.PathSeparator) || strings.HasSuffix(nameOrPath, ".onnx") {
+	if IsModelFile(nameOrPath) {
 		if _, err := os.Stat(nameOrPath); err != nil {
 			return "", fmt.Errorf("%s: model file not found", nameOrPath)
 		}
@@ -360,7 +361,60 @@ func CheckOptions(opt job.FaceOptions) error {
 	if opt.EnhancerBlend < 0 || opt.EnhancerBlend > 100 {
 		return fmt.Errorf("%w: face enhancer blend %d: want 0-100", ErrBadInput, opt.EnhancerBlend)
 	}
+	// !(x >= 0) also refuses NaN, which every other comparison lets through.
+	if !(opt.SimilarDistance >= 0) || math.IsInf(float64(opt.SimilarDistance), 0) {
+		return fmt.Errorf("%w: similar face distance %g: want a number >= 0", ErrBadInput, opt.SimilarDistance)
+	}
+	if !(opt.MaskBlur >= 0) || math.IsInf(float64(opt.MaskBlur), 0) {
+		return fmt.Errorf("%w: face mask blur %g: want a number >= 0", ErrBadInput, opt.MaskBlur)
+	}
+	for _, p := range opt.MaskPadding {
+		if !(p >= 0 && p <= 100) {
+			return fmt.Errorf("%w: face mask padding %g: want 0-100", ErrBadInput, p)
+		}
+	}
 	return nil
+}
+
+// inswapperModel is the model --face-swapper-model inswapper_128 or a file names.
+func inswapperModel(swapper string) string {
+	if strings.HasSuffix(swapper, ".onnx") {
+		return swapper
+	}
+	return job.SwapperInswapper
+}
+
+// IsModelFile reports whether a model option names a file (a path, or an .onnx name) rather than a manifest entry.
+func IsModelFile(nameOrPath string) bool {
+	return strings.ContainsRune(nameOrPath, os.PathSeparator) || strings.HasSuffix(nameOrPath, ".onnx")
+}
+
+// JobModels lists the models a job's options load besides the detector (a worker's own choice): manifest names or
+// files, as the options give them, with the kind each must be.
+func JobModels(opt job.FaceOptions) []JobModel {
+	var out []JobModel
+	recognizer := opt.Selector == face.SelectReference
+	for _, p := range opt.Processors {
+		switch p {
+		case job.ProcessorSwapper:
+			if swapperKind(opt.Swapper) == job.SwapperInswapper {
+				out = append(out, JobModel{models.Swapper, inswapperModel(opt.Swapper)})
+				recognizer = true
+			}
+		case job.ProcessorEnhancer:
+			out = append(out, JobModel{models.Enhancer, cmp.Or(opt.Enhancer, DefaultEnhancer)})
+		}
+	}
+	if recognizer {
+		out = append(out, JobModel{models.Recognizer, cmp.Or(opt.Recognizer, DefaultRecognizer)})
+	}
+	return out
+}
+
+// JobModel is one model a job names: a manifest name or a file (IsModelFile).
+type JobModel struct {
+	Kind models.Kind
+	Name string
 }
 
 // swapperKind maps --face-swapper-model to a swapper: the model-free ones by name, inswapper by name or by file.
@@ -506,11 +560,7 @@ func (e *Engine) prepare(jobID, sourcePath string, opt job.FaceOptions) (*prepar
 		}
 		p.close = func() { _ = sw.Close() }
 	case job.SwapperInswapper:
-		model := opt.Swapper
-		if !strings.HasSuffix(model, ".onnx") {
-			model = job.SwapperInswapper
-		}
-		ins, err := e.loadInswapper(model)
+		ins, err := e.loadInswapper(inswapperModel(opt.Swapper))
 		if err != nil {
 			return nil, err
 		}

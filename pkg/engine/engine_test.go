@@ -3,7 +3,9 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"math"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -12,6 +14,7 @@ import (
 	"github.com/facefleet/facefleet/internal/onnxtest"
 	"github.com/facefleet/facefleet/internal/testenv"
 	"github.com/facefleet/facefleet/internal/testimage"
+	"github.com/facefleet/facefleet/models"
 	"github.com/facefleet/facefleet/pkg/face"
 	"github.com/facefleet/facefleet/pkg/job"
 	"github.com/facefleet/facefleet/pkg/ort"
@@ -324,6 +327,13 @@ func TestCheckOptions(t *testing.T) {
 		{"blend over 100", func(o *job.FaceOptions) { o.EnhancerBlend = 101 }, false},
 		{"none", func(o *job.FaceOptions) { o.Processors = []string{job.ProcessorNone} }, true},
 		{"none with a swap", func(o *job.FaceOptions) { o.Processors = append(o.Processors, job.ProcessorNone) }, false},
+		{"negative distance", func(o *job.FaceOptions) { o.SimilarDistance = -1 }, false},
+		{"NaN distance", func(o *job.FaceOptions) { o.SimilarDistance = float32(math.NaN()) }, false},
+		{"infinite distance", func(o *job.FaceOptions) { o.SimilarDistance = float32(math.Inf(1)) }, false},
+		{"negative mask blur", func(o *job.FaceOptions) { o.MaskBlur = -0.1 }, false},
+		{"NaN mask blur", func(o *job.FaceOptions) { o.MaskBlur = float32(math.NaN()) }, false},
+		{"padding over 100", func(o *job.FaceOptions) { o.MaskPadding = [4]float32{0, 101, 0, 0} }, false},
+		{"NaN padding", func(o *job.FaceOptions) { o.MaskPadding = [4]float32{float32(math.NaN()), 0, 0, 0} }, false},
 	}
 	for _, tc := range tests {
 		o := ok
@@ -331,6 +341,30 @@ func TestCheckOptions(t *testing.T) {
 		err := CheckOptions(o)
 		if (err == nil) != tc.good || (err != nil && !errors.Is(err, ErrBadInput)) {
 			t.Errorf("%s: %v", tc.name, err)
+		}
+	}
+}
+
+// JobModels names what a job loads besides the detector, as the options give it, with the kind each must be.
+func TestJobModels(t *testing.T) {
+	swap, enhance := job.ProcessorSwapper, job.ProcessorEnhancer
+	for _, tc := range []struct {
+		name string
+		opt  job.FaceOptions
+		want []JobModel
+	}{
+		{"mesh", job.FaceOptions{Processors: []string{swap}}, nil},
+		{"mesh, reference", job.FaceOptions{Processors: []string{swap}, Selector: face.SelectReference},
+			[]JobModel{{models.Recognizer, DefaultRecognizer}}},
+		{"inswapper", job.FaceOptions{Processors: []string{swap}, Swapper: job.SwapperInswapper, Recognizer: "/r.onnx"},
+			[]JobModel{{models.Swapper, job.SwapperInswapper}, {models.Recognizer, "/r.onnx"}}},
+		{"inswapper file and enhancer", job.FaceOptions{Processors: []string{swap, enhance}, Swapper: "my.onnx", Enhancer: "codeformer"},
+			[]JobModel{{models.Swapper, "my.onnx"}, {models.Enhancer, "codeformer"}, {models.Recognizer, DefaultRecognizer}}},
+		{"enhancer alone", job.FaceOptions{Processors: []string{enhance}}, []JobModel{{models.Enhancer, DefaultEnhancer}}},
+		{"none", job.FaceOptions{Processors: []string{job.ProcessorNone}, Enhancer: "x"}, nil},
+	} {
+		if got := JobModels(tc.opt); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
 		}
 	}
 }

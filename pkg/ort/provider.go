@@ -62,6 +62,15 @@ type SessionConfig struct {
 	CuDNNConvAlgoSearch string
 }
 
+// ShareThreads is each of n sessions' IntraOpThreads when they share total threads: at least one each, and 0 (ONNX
+// Runtime's default, all cores for each session) stays 0.
+func ShareThreads(total, n int) int {
+	if total <= 0 || n <= 0 {
+		return 0
+	}
+	return max(1, total/n)
+}
+
 func (c SessionConfig) gpu() bool {
 	return c.Provider == ProviderCUDA || c.Provider == ProviderTensorRT
 }

@@ -106,6 +106,14 @@ func (c *Config) Validate() error {
 		return errors.New("missing target: -t/--target is required")
 	case c.Output == "":
 		return errors.New("missing output: -o/--output is required")
+	}
+	return c.ValidateOptions()
+}
+
+// ValidateOptions checks the values of everything but the files: how the job is processed and run. `submit` checks
+// a cluster job's options with it too, so that both refuse the same values before any work.
+func (c *Config) ValidateOptions() error {
+	switch {
 	case c.Quality < 0 || c.Quality > 100:
 		return fmt.Errorf("--output-video-quality %d: want 0-100", c.Quality)
 	case c.TempFrameQuality < 0 || c.TempFrameQuality > 100:
@@ -129,8 +137,8 @@ func (c *Config) Validate() error {
 	default:
 		return fmt.Errorf("--temp-frame-format %q: want png or jpg", c.TempFrameFormat)
 	}
-	if c.ExecutionThreads <= 0 {
-		c.ExecutionThreads = runtime.NumCPU()
+	if c.ExecutionThreads < 0 {
+		return fmt.Errorf("--execution-threads %d: want >= 0 (0 = ONNX Runtime's default)", c.ExecutionThreads)
 	}
 	if err := c.Session.Validate(); err != nil {
 		return err
@@ -198,8 +206,8 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return res, err
 	}
 	out := ResolveOutput(cfg.Source, cfg.Target, cfg.Output)
-	if same(out, cfg.Source) || same(out, cfg.Target) {
-		return res, fmt.Errorf("%s: output would overwrite an input", out)
+	if err := CheckOutput(out, cfg.Source, cfg.Target); err != nil {
+		return res, err
 	}
 	// Creating the temporary output now proves the directory is writable before any work is done.
 	tmp, err := tempOutput(out)
@@ -214,7 +222,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}()
 
 	session := cfg.Session
-	session.IntraOpThreads = max(1, cfg.ExecutionThreads/cfg.Workers)
+	session.IntraOpThreads = ort.ShareThreads(cfg.ExecutionThreads, cfg.Workers)
 	var gov atomic.Pointer[memory.Governor] // set once the plan is known; engines report model OOMs to it
 	onOOM := func() {
 		if g := gov.Load(); g != nil {
@@ -562,6 +570,22 @@ func tempOutput(out string) (string, error) {
 	}
 	f.Close()
 	return f.Name(), nil
+}
+
+// CheckOutput is every command's check of an output path before any work: it must not be one of the inputs, by
+// any path (a symlink or a hard link is the same file), and its directory must take a new file (one is created and
+// removed: a read-only or missing directory is found now, not after the job).
+func CheckOutput(out string, inputs ...string) error {
+	for _, in := range inputs {
+		if same(out, in) {
+			return fmt.Errorf("%s: output would overwrite an input (%s)", out, in)
+		}
+	}
+	tmp, err := tempOutput(out)
+	if err != nil {
+		return err
+	}
+	return os.Remove(tmp)
 }
 
 func same(a, b string) bool {
