@@ -127,7 +127,7 @@ func (c *Coordinator) Run(ctx context.Context, req Request, progress Progress) (
 	if err := c.publish(ctx, req.ID, plan, spec, 0, nil); err != nil {
 		return res, c.failed(ctx, &rec, err)
 	}
-	commits, err := c.wait(ctx, req.ID, plan.Segments, progress)
+	commits, err := c.wait(ctx, req.ID, req.Target, plan.Segments, progress)
 	if err != nil {
 		_ = c.deps.Tasks.PurgeSubject(context.Background(), job.Subject(req.ID))
 		return res, c.failed(ctx, &rec, err)
@@ -251,8 +251,9 @@ func (c *Coordinator) stitch(ctx context.Context, plan job.JobPlan, commits []jo
 	return nil
 }
 
-// wait follows commits, progress and failures until every segment is committed.
-func (c *Coordinator) wait(ctx context.Context, id string, segs []job.Segment, progress Progress) ([]job.Commit, error) {
+// wait follows commits, progress and failures until every segment is committed. target is the user's name for the
+// target file, which a failure names.
+func (c *Coordinator) wait(ctx context.Context, id, target string, segs []job.Segment, progress Progress) ([]job.Commit, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	commitsCh, err := c.deps.State.Watch(ctx, job.CommitPattern(id))
@@ -296,7 +297,7 @@ func (c *Coordinator) wait(ctx context.Context, id string, segs []job.Segment, p
 			}
 			var f job.Failure
 			_ = json.Unmarshal(e.Value, &f)
-			return nil, fmt.Errorf("%w: segment %d: %s", ErrJobFailed, f.Segment, f.Reason)
+			return nil, fmt.Errorf("%w: %s: segment %d: %s", ErrJobFailed, target, f.Segment, f.Reason)
 		case e, ok := <-progCh:
 			if !ok {
 				return nil, ctx.Err()

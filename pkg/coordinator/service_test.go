@@ -25,6 +25,12 @@ type serviceEnv struct {
 
 func newServiceEnv(t *testing.T, configure ...func(*ServiceConfig)) (*serviceEnv, context.Context) {
 	t.Helper()
+	return newServiceEnvBlob(t, nil, configure...)
+}
+
+// newServiceEnvBlob is newServiceEnv with the given store (a local one when nil).
+func newServiceEnvBlob(t *testing.T, blob store.Blob, configure ...func(*ServiceConfig)) (*serviceEnv, context.Context) {
+	t.Helper()
 	srv, err := queue.StartEmbedded(queue.EmbeddedConfig{Dir: t.TempDir(), Port: -1})
 	if err != nil {
 		t.Fatal(err)
@@ -48,8 +54,11 @@ func newServiceEnv(t *testing.T, configure ...func(*ServiceConfig)) (*serviceEnv
 	if e.fleet, err = conn.State(ctx, fleet.BucketConfig(200*time.Millisecond)); err != nil {
 		t.Fatal(err)
 	}
-	if e.blob, err = store.NewLocal(store.LocalConfig{Dir: t.TempDir()}); err != nil {
-		t.Fatal(err)
+	e.blob = blob
+	if blob == nil {
+		if e.blob, err = store.NewLocal(store.LocalConfig{Dir: t.TempDir()}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	cfg := ServiceConfig{ID: "coord-1", WorkDir: t.TempDir(), Heartbeat: 200 * time.Millisecond, Scan: 200 * time.Millisecond}
 	for _, c := range configure {
@@ -156,11 +165,13 @@ func TestServiceRetention(t *testing.T) {
 		{State: job.Running, Owner: "coord-elsewhere", Updated: now.Add(-5 * time.Hour)},
 	} {
 		r.ID, r.Created = job.NewID(), r.Updated
-		b, _ := json.Marshal(r)
-		if _, err := e.state.Put(ctx, job.RecordKey(r.ID), b); err != nil {
+		// The file before the record: the service sweeps while the jobs are made, and a job's record found
+		// must mean its files are there to delete.
+		if err := e.blob.Put(ctx, job.InputKey(r.ID, "source", ".png"), strings.NewReader("face"), 4); err != nil {
 			t.Fatal(err)
 		}
-		if err := e.blob.Put(ctx, job.InputKey(r.ID, "source", ".png"), strings.NewReader("face"), 4); err != nil {
+		b, _ := json.Marshal(r)
+		if _, err := e.state.Put(ctx, job.RecordKey(r.ID), b); err != nil {
 			t.Fatal(err)
 		}
 		jobs[r.ID] = r
