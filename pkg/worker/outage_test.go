@@ -256,3 +256,38 @@ func TestUnfitWorkerStopsBouncing(t *testing.T) {
 		t.Fatalf("%d hand-backs: the tiny worker keeps pulling work it cannot fit", n)
 	}
 }
+
+// TestResultKeptThroughOutage: the storage goes down (a real versitygw stopped) as a segment's last frame is
+// processed; the worker keeps the finished result and retries its upload until the server is back, instead of
+// redoing the segment: the commit is the first attempt's, and the engine ran once.
+func TestResultKeptThroughOutage(t *testing.T) {
+	e := newEnvDeliver(t, 30*time.Second, clusterDeliver)
+	srv := testenv.StartS3(t, testenv.S3Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	s3, err := store.NewS3(ctx, store.S3Config{Endpoint: srv.Endpoint, Bucket: "outage", AccessKey: srv.AccessKey,
+		SecretKey: srv.Secret, CreateBucket: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.blob = s3
+	task := e.publish(t, "job-keep")
+	restarted := make(chan struct{})
+	eng := &fakeEngine{hook: func(attempt int32, frame int) error {
+		if attempt == 1 && frame == 24 {
+			srv.Stop()
+			go func() { // longer than the S3 client's own retries last (about 4 s)
+				time.Sleep(8 * time.Second)
+				srv.Restart(t)
+				close(restarted)
+			}()
+		}
+		return nil
+	}}
+	e.startWith(t, eng, nil)
+	<-restarted
+	c := e.commit(t, task.Job)
+	if c.Attempt != 1 || eng.calls.Load() != 1 {
+		t.Fatalf("commit %+v after %d engine runs: the finished result was not kept through the outage", c, eng.calls.Load())
+	}
+}

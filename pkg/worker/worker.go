@@ -49,6 +49,9 @@ type Config struct {
 	// fetches nothing for a jittered delay, doubling from TroubleBase up to TroubleMax, then tries one task; a
 	// success clears the trouble.
 	TroubleBase, TroubleMax time.Duration
+	// HoldResult is how long a finished segment's upload and commit are retried in place through an outage before
+	// the segment is handed back (and done again later).
+	HoldResult time.Duration
 	// MaxDeliver must match the consumer's: the delivery that reaches it records the job's failure.
 	MaxDeliver int
 	// Grace is how long in-flight segments may run on after shutdown begins before they are Nak'ed.
@@ -119,6 +122,9 @@ func (c *Config) Validate() error {
 	}
 	if c.TroubleMax <= 0 {
 		c.TroubleMax = 30 * time.Second
+	}
+	if c.HoldResult <= 0 {
+		c.HoldResult = 2 * time.Minute
 	}
 	if c.TroubleMax < c.TroubleBase {
 		return fmt.Errorf("worker: TroubleMax %s is below TroubleBase %s", c.TroubleMax, c.TroubleBase)
@@ -635,13 +641,29 @@ func (w *Worker) process(ctx context.Context, l *queue.Lease, t job.Task, plan m
 		in = cfg.Output
 	}
 	key := job.ResultKey(t.Job, t.Segment.Index, t.Generation, attempt)
-	if err := w.deps.Blob.PutFile(ctx, key, out); err != nil {
+	if err := w.keep(ctx, "upload", log, func() error { return w.deps.Blob.PutFile(ctx, key, out) }); err != nil {
 		return fmt.Errorf("upload result: %w", err)
 	}
 	c := job.Commit{Job: t.Job, Segment: t.Segment.Index, Attempt: attempt, Generation: t.Generation, Worker: w.cfg.ID, ResultKey: key,
 		Frames: n, Seconds: time.Since(start).Seconds()}
 	b, _ := json.Marshal(c)
-	if _, err := w.deps.State.Create(ctx, job.CommitKey(t.Job, t.Segment.Index), b); err != nil {
+	commitKey := job.CommitKey(t.Job, t.Segment.Index)
+	tries := 0
+	err = w.keep(ctx, "commit", log, func() error {
+		tries++
+		_, err := w.deps.State.Create(ctx, commitKey, b)
+		return err
+	})
+	if err != nil && tries > 1 && errors.Is(err, queue.ErrKeyExists) {
+		// A create the server stored but whose answer was lost in the outage: the commit found may be this one.
+		if en, gerr := w.deps.State.Get(ctx, commitKey); gerr == nil {
+			var got job.Commit
+			if json.Unmarshal(en.Value, &got) == nil && got.ResultKey == key {
+				err = nil
+			}
+		}
+	}
+	if err != nil {
 		if errors.Is(err, queue.ErrKeyExists) {
 			log.Info("another attempt committed first; discarding this result")
 			_ = w.deps.Blob.Delete(ctx, key)
@@ -651,6 +673,28 @@ func (w *Worker) process(ctx context.Context, l *queue.Lease, t job.Task, plan m
 	}
 	log.Info("segment committed", zap.Int("frames", n), zap.Duration("took", time.Since(start)))
 	return nil
+}
+
+// keep runs op, a finished segment's upload or commit, again while it fails for an outage (storage or queue
+// unreachable), with the worker's trouble backoff, for up to HoldResult: the result in hand is worth more than a
+// redo. The lease is kept alive meanwhile (while the queue answers at all).
+func (w *Worker) keep(ctx context.Context, what string, log *zap.Logger, op func() error) error {
+	b := backoff.Backoff{Base: w.cfg.TroubleBase, Max: w.cfg.TroubleMax}
+	deadline := w.clock.Now().Add(w.cfg.HoldResult)
+	for {
+		err := op()
+		if c := fault.Of(err); c != fault.ErrStorage && c != fault.ErrQueue {
+			return err
+		}
+		d := b.Next()
+		if w.clock.Now().Add(d).After(deadline) {
+			return err
+		}
+		log.Warn(what+" failed for an outage; retrying with the result in hand", zap.Error(err), zap.Duration("retry_in", d))
+		if backoff.Sleep(ctx, w.clock, d) != nil {
+			return err
+		}
+	}
 }
 
 // keepSources is how many jobs' source images a worker keeps on disk; the engine keeps the prepared faces.
