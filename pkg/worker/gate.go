@@ -64,6 +64,16 @@ func (g *gate) ok() error {
 	return was
 }
 
+// lasted is how long the trouble has lasted at now; 0 when healthy.
+func (g *gate) lasted(now time.Time) time.Duration {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.class == nil {
+		return 0
+	}
+	return now.Sub(g.since)
+}
+
 func (g *gate) troubled() bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()

@@ -291,3 +291,23 @@ func TestResultKeptThroughOutage(t *testing.T) {
 		t.Fatalf("commit %+v after %d engine runs: the finished result was not kept through the outage", c, eng.calls.Load())
 	}
 }
+
+// With TroubleLimit (`coordinator run`: one machine, nobody else to take the segment), trouble that outlasts it
+// counts again: a disk that stays full ends the job with the disk's error instead of a wait without end.
+func TestTroubleLimitEndsTheWait(t *testing.T) {
+	e := newEnvDeliver(t, 30*time.Second, clusterDeliver)
+	task := e.publish(t, "job-still-full")
+	full := &fs.PathError{Op: "write", Path: "/x", Err: syscall.ENOSPC}
+	eng := &fakeEngine{hook: func(int32, int) error { return full }}
+	e.startWith(t, eng, func(c *Config) { c.TroubleLimit = 300 * time.Millisecond })
+	var f job.Failure
+	if err := json.Unmarshal(e.waitKey(t, job.FailureKey(task.Job), 20*time.Second), &f); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(f.Reason, "no space left on device") {
+		t.Fatalf("failure %+v", f)
+	}
+	if n := eng.calls.Load(); n <= maxAttempts {
+		t.Fatalf("%d attempts: the trouble was counted before TroubleLimit", n)
+	}
+}

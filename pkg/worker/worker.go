@@ -49,6 +49,10 @@ type Config struct {
 	// fetches nothing for a jittered delay, doubling from TroubleBase up to TroubleMax, then tries one task; a
 	// success clears the trouble.
 	TroubleBase, TroubleMax time.Duration
+	// TroubleLimit, when set, is how long a worker's own trouble may last before its failures count against the
+	// segment again: `coordinator run` has no other worker to wait for, and a full disk must end it with an error
+	// rather than a wait. 0 (a cluster worker) waits as long as the trouble lasts.
+	TroubleLimit time.Duration
 	// HoldResult is how long a finished segment's upload and commit are retried in place through an outage before
 	// the segment is handed back (and done again later).
 	HoldResult time.Duration
@@ -382,7 +386,7 @@ func (w *Worker) handle(ctx context.Context, l *queue.Lease) {
 	case ended.Load():
 		log.Info("job ended while its segment was processed")
 		_ = l.Term("job ended")
-	case fault.Of(err) != nil:
+	case fault.Of(err) != nil && (w.cfg.TroubleLimit == 0 || w.gate.lasted(w.clock.Now()) <= w.cfg.TroubleLimit):
 		w.ownTrouble(ctx, l, t, err, log)
 	case errors.Is(err, engine.ErrBadInput) || errors.Is(err, engine.ErrNoFace):
 		log.Error("bad input", zap.Error(err))
