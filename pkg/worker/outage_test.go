@@ -273,20 +273,18 @@ func TestResultKeptThroughOutage(t *testing.T) {
 	}
 	e.blob = s3
 	task := e.publish(t, "job-keep")
-	restarted := make(chan struct{})
+	stopped := make(chan struct{})
 	eng := &fakeEngine{hook: func(attempt int32, frame int) error {
 		if attempt == 1 && frame == 24 {
 			srv.Stop()
-			go func() { // longer than the S3 client's own retries last (about 4 s)
-				time.Sleep(8 * time.Second)
-				srv.Restart(t)
-				close(restarted)
-			}()
+			close(stopped)
 		}
 		return nil
 	}}
 	e.startWith(t, eng, nil)
-	<-restarted
+	<-stopped
+	time.Sleep(8 * time.Second) // longer than the S3 client's own retries last (about 4 s)
+	srv.Restart(t)
 	c := e.commit(t, task.Job)
 	if c.Attempt != 1 || eng.calls.Load() != 1 {
 		t.Fatalf("commit %+v after %d engine runs: the finished result was not kept through the outage", c, eng.calls.Load())
