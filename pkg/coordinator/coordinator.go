@@ -290,7 +290,7 @@ func (c *Coordinator) wait(ctx context.Context, id, target string, segs []job.Se
 			return nil, ctx.Err()
 		case e, ok := <-failCh:
 			if !ok {
-				return nil, ctx.Err()
+				return nil, watchEnded(ctx)
 			}
 			if e.Deleted || len(e.Value) == 0 {
 				continue
@@ -300,7 +300,7 @@ func (c *Coordinator) wait(ctx context.Context, id, target string, segs []job.Se
 			return nil, fmt.Errorf("%w: %s: segment %d: %s", ErrJobFailed, target, f.Segment, f.Reason)
 		case e, ok := <-progCh:
 			if !ok {
-				return nil, ctx.Err()
+				return nil, watchEnded(ctx)
 			}
 			var p job.Progress
 			if json.Unmarshal(e.Value, &p) == nil {
@@ -309,7 +309,7 @@ func (c *Coordinator) wait(ctx context.Context, id, target string, segs []job.Se
 			}
 		case e, ok := <-commitsCh:
 			if !ok {
-				return nil, ctx.Err()
+				return nil, watchEnded(ctx)
 			}
 			var cm job.Commit
 			if e.Deleted || json.Unmarshal(e.Value, &cm) != nil {
@@ -326,6 +326,15 @@ func (c *Coordinator) wait(ctx context.Context, id, target string, segs []job.Se
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Segment < out[j].Segment })
 	return out, nil
+}
+
+// watchEnded is why a watch's channel closed: ctx ended, or the connection closed under it, which must not read as
+// success (no commits is not every commit) but as the queue being unavailable, which a job waits out.
+func watchEnded(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return fmt.Errorf("coordinator: watching the job: %w", queue.ErrUnavailable)
 }
 
 func (c *Coordinator) setState(ctx context.Context, rec *job.Record, s job.State, reason string) {

@@ -3,6 +3,7 @@ package coordinator
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -10,7 +11,9 @@ import (
 	"time"
 
 	"github.com/facefleet/facefleet/internal/testenv"
+	"github.com/facefleet/facefleet/pkg/fault"
 	"github.com/facefleet/facefleet/pkg/job"
+	"github.com/facefleet/facefleet/pkg/queue"
 	"github.com/facefleet/facefleet/pkg/store"
 )
 
@@ -113,5 +116,39 @@ func TestServiceFailureNamesTarget(t *testing.T) {
 	r := e.until(t, ctx, id, "failed", func(r job.Record) bool { return r.State == job.Failed || r.State.Terminal() })
 	if want := "job failed: clip.mp4: segment 1: frames 25-49 of the target: ffmpeg failed (Invalid data)"; r.Error != want {
 		t.Fatalf("error %q, want %q", r.Error, want)
+	}
+}
+
+// A watch that ends under wait because the connection closed (not because ctx ended) is the queue's trouble, not a
+// finished job: wait used to return no commits and no error, and the job went on to stitch nothing.
+func TestWaitWatchEndedIsNotSuccess(t *testing.T) {
+	srv, err := queue.StartEmbedded(queue.EmbeddedConfig{Dir: t.TempDir(), Port: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := queue.Connect(ctx, queue.ConnConfig{URL: srv.URL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	state, err := conn.State(ctx, queue.StateConfig{Bucket: "jobs", Storage: queue.StorageMemory})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Coordinator{deps: Deps{State: state}}
+	done := make(chan error, 1)
+	go func() {
+		commits, err := c.wait(ctx, "j1", "clip.mp4", []job.Segment{{Index: 0, Start: 0, End: 25}}, nil)
+		if err == nil && len(commits) != 1 {
+			err = errors.New("no error and no commit")
+		}
+		done <- err
+	}()
+	time.Sleep(200 * time.Millisecond) // the watches are set up
+	conn.Close()
+	if err := <-done; fault.Of(err) != fault.ErrQueue {
+		t.Fatalf("wait after the connection closed: %v (class %v)", err, fault.Of(err))
 	}
 }

@@ -177,7 +177,7 @@ func (s *State) Watch(ctx context.Context, pattern string) (<-chan Entry, error)
 	// The library ties the watch to ctx too: it unsubscribes when ctx ends.
 	w, err := s.kv.Watch(ctx, pattern)
 	if err != nil {
-		return nil, fmt.Errorf("queue: watch %s: %w", pattern, err)
+		return nil, fmt.Errorf("queue: watch %s: %w", pattern, unavailable(ctx, err))
 	}
 	out := make(chan Entry, 64)
 	go func() {
