@@ -131,10 +131,24 @@ type S3Server struct {
 	Secret    string
 	Dir       string
 	proc      *process
+	args      []string
+	port      int
 }
 
 // Stop kills the server now rather than at the end of the test; calling it again does nothing.
 func (s *S3Server) Stop() { s.proc.stop() }
+
+// Restart starts a stopped server again on the same port and directory: what clients see after an outage.
+func (s *S3Server) Restart(tb testing.TB) {
+	tb.Helper()
+	s.proc.stop()
+	p, err := startProcess(tb, "versitygw", s.args, s.port)
+	if err != nil {
+		tb.Fatalf("versitygw restart: %v\n%s", err, p.tail())
+	}
+	tb.Cleanup(p.stop)
+	s.proc = p
+}
 
 // StartS3 runs versitygw on a free port and stops it when the test ends.
 func StartS3(tb testing.TB, opt S3Options) *S3Server {
@@ -153,7 +167,8 @@ func StartS3(tb testing.TB, opt S3Options) *S3Server {
 		if opt.TLS != nil {
 			args = append(args, "--cert", opt.TLS.Cert, "--key", opt.TLS.Key)
 		}
-		return append(args, "posix", s.Dir)
+		s.args, s.port = append(args, "posix", s.Dir), port
+		return s.args
 	})
 	return s
 }

@@ -94,7 +94,8 @@ func Worker() *cobra.Command {
 				tasks, fps := w.Stats()
 				return fleet.Heartbeat{Kind: fleet.KindWorker, ID: w.ID(), Host: host, PID: os.Getpid(), CPUs: cpus,
 					RAMTotal: total, RAMFree: free, GPUs: gpus, Providers: []string{session.Provider}, Slots: slots,
-					MemoryBudget: budget, Batch1080p: min(fit, max(1, batch)), Tasks: tasks, FPS: fps, Started: started}
+					MemoryBudget: budget, Batch1080p: min(fit, max(1, batch)), Tasks: tasks, FPS: fps, Trouble: w.Trouble(),
+					Started: started}
 			}, log)
 			if err != nil {
 				return err

@@ -127,7 +127,7 @@ func (c *Coordinator) Run(ctx context.Context, req Request, progress Progress) (
 	if err := c.publish(ctx, req.ID, plan, spec, 0, nil); err != nil {
 		return res, c.failed(ctx, &rec, err)
 	}
-	commits, err := c.wait(ctx, req.ID, plan.Segments, progress)
+	commits, err := c.wait(ctx, req.ID, req.Target, plan.Segments, progress)
 	if err != nil {
 		_ = c.deps.Tasks.PurgeSubject(context.Background(), job.Subject(req.ID))
 		return res, c.failed(ctx, &rec, err)
@@ -251,8 +251,9 @@ func (c *Coordinator) stitch(ctx context.Context, plan job.JobPlan, commits []jo
 	return nil
 }
 
-// wait follows commits, progress and failures until every segment is committed.
-func (c *Coordinator) wait(ctx context.Context, id string, segs []job.Segment, progress Progress) ([]job.Commit, error) {
+// wait follows commits, progress and failures until every segment is committed. target is the user's name for the
+// target file, which a failure names.
+func (c *Coordinator) wait(ctx context.Context, id, target string, segs []job.Segment, progress Progress) ([]job.Commit, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	commitsCh, err := c.deps.State.Watch(ctx, job.CommitPattern(id))
@@ -291,19 +292,19 @@ func (c *Coordinator) wait(ctx context.Context, id string, segs []job.Segment, p
 			return nil, ctx.Err()
 		case e, ok := <-failCh:
 			if !ok {
-				return nil, ctx.Err()
+				return nil, watchEnded(ctx)
 			}
 			if e.Deleted || len(e.Value) == 0 {
 				continue
 			}
 			f, err := job.DecodeFailure(id, e.Value)
 			if err != nil {
-				return nil, fmt.Errorf("%w: %v", ErrJobFailed, err)
+				return nil, fmt.Errorf("%w: %s: %v", ErrJobFailed, target, err)
 			}
-			return nil, fmt.Errorf("%w: segment %d: %s", ErrJobFailed, f.Segment, f.Reason)
+			return nil, fmt.Errorf("%w: %s: segment %d: %s", ErrJobFailed, target, f.Segment, f.Reason)
 		case e, ok := <-progCh:
 			if !ok {
-				return nil, ctx.Err()
+				return nil, watchEnded(ctx)
 			}
 			if e.Deleted {
 				continue
@@ -324,7 +325,7 @@ func (c *Coordinator) wait(ctx context.Context, id string, segs []job.Segment, p
 			report()
 		case e, ok := <-commitsCh:
 			if !ok {
-				return nil, ctx.Err()
+				return nil, watchEnded(ctx)
 			}
 			if e.Deleted {
 				continue
@@ -347,6 +348,15 @@ func (c *Coordinator) wait(ctx context.Context, id string, segs []job.Segment, p
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Segment < out[j].Segment })
 	return out, nil
+}
+
+// watchEnded is why a watch's channel closed: ctx ended, or the connection closed under it, which must not read as
+// success (no commits is not every commit) but as the queue being unavailable, which a job waits out.
+func watchEnded(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return fmt.Errorf("coordinator: watching the job: %w", queue.ErrUnavailable)
 }
 
 func (c *Coordinator) setState(ctx context.Context, rec *job.Record, s job.State, reason string) {

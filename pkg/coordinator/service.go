@@ -12,7 +12,9 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/facefleet/facefleet/pkg/backoff"
 	"github.com/facefleet/facefleet/pkg/client"
+	"github.com/facefleet/facefleet/pkg/fault"
 	"github.com/facefleet/facefleet/pkg/fleet"
 	"github.com/facefleet/facefleet/pkg/job"
 	"github.com/facefleet/facefleet/pkg/media"
@@ -79,6 +81,11 @@ type ServiceConfig struct {
 	// jobs are looked at for it.
 	KeepEnded time.Duration
 	Sweep     time.Duration
+	// OutageBase and OutageMax bound the backoff of a job whose own steps (download, split upload, stitch, output
+	// upload) meet the coordinator's trouble (pkg/fault: storage or queue unreachable, disk full): the job is not
+	// failed but waits, its status saying why and since when, and runs again from where it stands (a stored plan
+	// is resumed, committed segments are kept) after a jittered delay doubling from OutageBase up to OutageMax.
+	OutageBase, OutageMax time.Duration
 }
 
 // Validate fills defaults and checks the rest.
@@ -113,6 +120,15 @@ func (c *ServiceConfig) Validate() error {
 	}
 	if c.Sweep <= 0 {
 		c.Sweep = 10 * time.Minute
+	}
+	if c.OutageBase <= 0 {
+		c.OutageBase = time.Second
+	}
+	if c.OutageMax <= 0 {
+		c.OutageMax = 30 * time.Second
+	}
+	if c.OutageMax < c.OutageBase {
+		return fmt.Errorf("coordinator: OutageMax %s is below OutageBase %s", c.OutageMax, c.OutageBase)
 	}
 	return nil
 }
@@ -335,7 +351,7 @@ func (s *Service) runJob(ctx context.Context, id string) {
 	defer cancel(nil)
 	s.watchRecord(jctx, id, cancel)
 
-	err := s.execute(jctx, id, dir, log)
+	err := s.executeThroughOutages(jctx, id, dir, log)
 	if cause := context.Cause(jctx); ctx.Err() == nil && cause != nil && !errors.Is(cause, context.Canceled) {
 		err = cause // stopped by the record (a cancel, a new owner) whatever step was running
 	}
@@ -352,6 +368,38 @@ func (s *Service) runJob(ctx context.Context, id string) {
 		log.Error("job failed", zap.Error(err))
 		_ = s.update(context.WithoutCancel(ctx), id, func(r *job.Record) { r.State, r.Error = job.Failed, job.Message(err) })
 		_ = s.deps.Tasks.PurgeSubject(context.WithoutCancel(ctx), job.Subject(id))
+	}
+}
+
+// executeThroughOutages runs the job, and runs it again, after a backoff, while it stops on trouble that is not
+// the job's (pkg/fault: storage or queue unreachable, a full disk): an outage of minutes makes the job wait, with its
+// status saying so ("storage unreachable since 12:01:03 UTC, retrying"), never fail. execute resumes from the
+// stored plan and commits, so a second run redoes nothing done.
+func (s *Service) executeThroughOutages(ctx context.Context, id, dir string, log *zap.Logger) error {
+	b := backoff.Backoff{Base: s.cfg.OutageBase, Max: s.cfg.OutageMax}
+	var since time.Time
+	for {
+		err := s.execute(ctx, id, dir, log)
+		class := fault.Of(err)
+		if class == nil || ctx.Err() != nil {
+			if !since.IsZero() && err == nil {
+				log.Info("job went through an outage", zap.Duration("waited", time.Since(since)))
+			}
+			return err
+		}
+		if since.IsZero() {
+			since = time.Now()
+		}
+		d := b.Next()
+		log.Warn("job waits out trouble that is not its own", zap.Error(err), zap.Duration("retry_in", d))
+		msg := fmt.Sprintf("%v since %s, retrying", class, since.UTC().Format("15:04:05 UTC"))
+		if err := s.update(ctx, id, func(r *job.Record) { r.Waiting = msg }); errors.Is(err, ErrCancelled) ||
+			errors.Is(err, ErrNotOwner) || errors.Is(err, errEnded) {
+			return err
+		}
+		if err := backoff.Sleep(ctx, backoff.System{}, d); err != nil {
+			return err
+		}
 	}
 }
 
@@ -468,7 +516,8 @@ func (s *Service) execute(ctx context.Context, id, dir string, log *zap.Logger) 
 	}
 
 	if err := s.update(ctx, id, func(r *job.Record) {
-		r.State, r.Segments, r.TotalFrames, r.Error = job.Running, len(plan.Segments), plan.TotalFrames, ""
+		// Waiting is cleared: an outage the job waited out (executeThroughOutages) is over.
+		r.State, r.Segments, r.TotalFrames, r.Error, r.Waiting = job.Running, len(plan.Segments), plan.TotalFrames, "", ""
 	}); err != nil {
 		return err
 	}
@@ -485,7 +534,7 @@ func (s *Service) execute(ctx context.Context, id, dir string, log *zap.Logger) 
 	}
 	stopWaiting := s.followWaiting(ctx, id)
 	var last time.Time
-	commits, err := s.coord.wait(ctx, id, plan.Segments, func(done, total int) {
+	commits, err := s.coord.wait(ctx, id, sub.TargetName, plan.Segments, func(done, total int) {
 		if time.Since(last) < s.cfg.ProgressEvery && done != total {
 			return
 		}

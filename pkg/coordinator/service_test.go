@@ -25,6 +25,12 @@ type serviceEnv struct {
 
 func newServiceEnv(t *testing.T, configure ...func(*ServiceConfig)) (*serviceEnv, context.Context) {
 	t.Helper()
+	return newServiceEnvBlob(t, nil, configure...)
+}
+
+// newServiceEnvBlob is newServiceEnv with the given store (a local one when nil).
+func newServiceEnvBlob(t *testing.T, blob store.Blob, configure ...func(*ServiceConfig)) (*serviceEnv, context.Context) {
+	t.Helper()
 	srv, err := queue.StartEmbedded(queue.EmbeddedConfig{Dir: t.TempDir(), Port: -1})
 	if err != nil {
 		t.Fatal(err)
@@ -48,8 +54,11 @@ func newServiceEnv(t *testing.T, configure ...func(*ServiceConfig)) (*serviceEnv
 	if e.fleet, err = conn.State(ctx, fleet.BucketConfig(200*time.Millisecond)); err != nil {
 		t.Fatal(err)
 	}
-	if e.blob, err = store.NewLocal(store.LocalConfig{Dir: t.TempDir()}); err != nil {
-		t.Fatal(err)
+	e.blob = blob
+	if blob == nil {
+		if e.blob, err = store.NewLocal(store.LocalConfig{Dir: t.TempDir()}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	cfg := ServiceConfig{ID: "coord-1", WorkDir: t.TempDir(), Heartbeat: 200 * time.Millisecond, Scan: 200 * time.Millisecond}
 	for _, c := range configure {

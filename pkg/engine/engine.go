@@ -18,6 +18,7 @@ import (
 
 	"github.com/facefleet/facefleet/models"
 	"github.com/facefleet/facefleet/pkg/face"
+	"github.com/facefleet/facefleet/pkg/fault"
 	"github.com/facefleet/facefleet/pkg/imagefile"
 	"github.com/facefleet/facefleet/pkg/job"
 	"github.com/facefleet/facefleet/pkg/ort"
@@ -152,12 +153,12 @@ func (e *Engine) Detector() (processor.Detector, error) {
 	}
 	path, err := e.model(e.cfg.Detector)
 	if err != nil {
-		return nil, err
+		return nil, modelError(err)
 	}
 	det, err := processor.NewDetector(processor.DetectorConfig{ModelPath: path, InputSize: e.cfg.DetectorSize,
 		ScoreThreshold: e.cfg.DetectorScore, Session: e.cfg.Session})
 	if err != nil {
-		return nil, err
+		return nil, modelError(err)
 	}
 	e.detector, e.models = det, append(e.models, filepath.Base(path))
 	return det, nil
@@ -179,13 +180,13 @@ func (e *Engine) loadLandmarker() (processor.Landmarker, error) {
 	}
 	path, err := e.model(DefaultLandmarker)
 	if err != nil {
-		return nil, err
+		return nil, modelError(err)
 	}
 	cfg := processor.DefaultFaceMeshConfig(path)
 	cfg.Session = e.cfg.Session
 	lm, err := processor.NewFaceMesh(cfg)
 	if err != nil {
-		return nil, err
+		return nil, modelError(err)
 	}
 	e.landmarker, e.models = lm, append(e.models, filepath.Base(path))
 	return lm, nil
@@ -200,11 +201,11 @@ func (e *Engine) loadRecognizer(name string) (processor.Embedder, error) {
 	}
 	path, err := e.model(name)
 	if err != nil {
-		return nil, err
+		return nil, modelError(err)
 	}
 	r, err := processor.NewArcFace(processor.ArcFaceConfig{ModelPath: path, MaxBatch: e.cfg.Batch, Session: e.cfg.Session})
 	if err != nil {
-		return nil, err
+		return nil, modelError(err)
 	}
 	e.recognizers[name], e.models = r, append(e.models, filepath.Base(path))
 	return r, nil
@@ -234,7 +235,7 @@ func (e *Engine) RecognizerDigest(name string) (string, error) {
 func (e *Engine) loadInswapper(nameOrPath string) (*processor.Inswapper, error) {
 	path, err := e.model(nameOrPath)
 	if err != nil {
-		return nil, err
+		return nil, modelError(err)
 	}
 	if s, ok := e.inswappers[path]; ok {
 		return s, nil
@@ -242,7 +243,7 @@ func (e *Engine) loadInswapper(nameOrPath string) (*processor.Inswapper, error) 
 	s, err := processor.NewInswapper(processor.InswapperConfig{ModelPath: path, MaxBatch: e.cfg.Batch, Session: e.cfg.Session,
 		PasteCap: e.cfg.pasteCap()})
 	if err != nil {
-		return nil, err
+		return nil, modelError(err)
 	}
 	e.inswappers[path], e.models = s, append(e.models, filepath.Base(path))
 	return s, nil
@@ -258,13 +259,13 @@ func (e *Engine) loadEnhancer(name string) (*processor.Enhancer, error) {
 	}
 	path, err := e.model(name)
 	if err != nil {
-		return nil, err
+		return nil, modelError(err)
 	}
 	cfg := processor.DefaultEnhancerConfig(path)
 	cfg.Session, cfg.PasteCap = e.cfg.Session, e.cfg.pasteCap()
 	en, err := processor.NewEnhancer(cfg)
 	if err != nil {
-		return nil, err
+		return nil, modelError(err)
 	}
 	e.enhancers[name], e.models = en, append(e.models, filepath.Base(path))
 	return en, nil
@@ -712,7 +713,25 @@ func (p *FrameProcessor) Process(frame gocv.Mat, index int) error {
 	if p.none {
 		return nil
 	}
-	return p.process(frame, index)
+	return outOfMemory(p.process(frame, index))
+}
+
+// outOfMemory marks an allocation failure that outlived its retry as the worker's own trouble
+// (fault.ErrOutOfMemory), not the frame's: another worker, or this one with fewer frames in flight, may process it.
+func outOfMemory(err error) error {
+	if err != nil && IsOutOfMemory(err) && !errors.Is(err, fault.ErrOutOfMemory) {
+		return fmt.Errorf("%w: %w", fault.ErrOutOfMemory, err)
+	}
+	return err
+}
+
+// modelError marks a model that would not load (a missing file, ONNX Runtime refusing it) as the worker's own
+// trouble (fault.ErrModel): another worker, whose files are in order, can take the segment.
+func modelError(err error) error {
+	if errors.Is(err, fault.ErrModel) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", fault.ErrModel, err)
 }
 
 // again runs one unit of work (detection, or one step on one frame) and, when a model reports an allocation
@@ -756,6 +775,10 @@ func (p *FrameProcessor) ProcessBatch(frames []gocv.Mat, indices []int) error {
 	if p.none {
 		return nil
 	}
+	return outOfMemory(p.processBatch(frames, indices))
+}
+
+func (p *FrameProcessor) processBatch(frames []gocv.Mat, indices []int) error {
 	var (
 		withFaces []gocv.Mat
 		faces     [][]face.Face

@@ -16,6 +16,7 @@ import (
 	"github.com/facefleet/facefleet/internal/testimage"
 	"github.com/facefleet/facefleet/models"
 	"github.com/facefleet/facefleet/pkg/face"
+	"github.com/facefleet/facefleet/pkg/fault"
 	"github.com/facefleet/facefleet/pkg/job"
 	"github.com/facefleet/facefleet/pkg/ort"
 	"github.com/facefleet/facefleet/pkg/processor"
@@ -306,6 +307,10 @@ func TestMissingUserModelSaysHowToGetIt(t *testing.T) {
 	if strings.Contains(err.Error(), "\n") {
 		t.Fatalf("error is not one line: %q", err)
 	}
+	// A worker lacking a model is its own trouble, not the segment's: another worker may have the file.
+	if fault.Of(err) != fault.ErrModel {
+		t.Fatalf("error %v is of class %v, want %v", err, fault.Of(err), fault.ErrModel)
+	}
 }
 
 func TestCheckOptions(t *testing.T) {
@@ -463,10 +468,11 @@ func TestOutOfMemoryRetriesOnce(t *testing.T) {
 		wantOOM   int
 		wantCalls int
 		wantErr   bool
+		class     error // fault.Of the error: an allocation failure that outlives its retry is the worker's trouble
 	}{
-		{"recovers", 1, errors.New("onnxruntime: Failed to allocate memory for requested buffer of size 67108864"), 1, 2, false},
-		{"fails twice", 2, errors.New("CUDA failure 2: out of memory"), 1, 2, true},
-		{"other errors are not retried", 1, errors.New("shape mismatch"), 0, 1, true},
+		{"recovers", 1, errors.New("onnxruntime: Failed to allocate memory for requested buffer of size 67108864"), 1, 2, false, nil},
+		{"fails twice", 2, errors.New("CUDA failure 2: out of memory"), 1, 2, true, fault.ErrOutOfMemory},
+		{"other errors are not retried", 1, errors.New("shape mismatch"), 0, 1, true, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			calls, ooms := 0, 0
@@ -479,8 +485,8 @@ func TestOutOfMemoryRetriesOnce(t *testing.T) {
 			}
 			fp := &FrameProcessor{detector: mustDetector(t, e), steps: []step{{one: flaky}}, onOOM: func() { ooms++ }}
 			err := fp.Process(img, 0)
-			if (err != nil) != tc.wantErr || ooms != tc.wantOOM || calls != tc.wantCalls {
-				t.Fatalf("err %v, OnOOM %d times, step %d times", err, ooms, calls)
+			if (err != nil) != tc.wantErr || ooms != tc.wantOOM || calls != tc.wantCalls || fault.Of(err) != tc.class {
+				t.Fatalf("err %v (class %v), OnOOM %d times, step %d times", err, fault.Of(err), ooms, calls)
 			}
 		})
 	}

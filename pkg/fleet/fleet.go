@@ -67,11 +67,14 @@ type Heartbeat struct {
 	Slots        int      `json:"slots"`
 	MemoryBudget uint64   `json:"memory_budget"` // bytes; 0 = no budget
 	// Batch1080p is the batch a 1920x1080 segment runs with under MemoryBudget (FitBatch1080p); 0 = it cannot.
-	Batch1080p int       `json:"batch_1080p"`
-	Tasks      []string  `json:"tasks"` // segments in progress, "job/segment"
-	FPS        float64   `json:"fps"`   // frames per second, recently
-	Started    time.Time `json:"started"`
-	Updated    time.Time `json:"updated"` // when the publisher wrote it, by the publisher's clock
+	Batch1080p int      `json:"batch_1080p"`
+	Tasks      []string `json:"tasks"` // segments in progress, "job/segment"
+	FPS        float64  `json:"fps"`   // frames per second, recently
+	// Trouble is a worker's own trouble (disk full, storage unreachable, ...) while it lasts: it takes no tasks
+	// until a retry succeeds. "" when healthy.
+	Trouble string    `json:"trouble,omitempty"`
+	Started time.Time `json:"started"`
+	Updated time.Time `json:"updated"` // when the publisher wrote it, by the publisher's clock
 }
 
 // Key is the KV key of kind's record id: "worker.<id>" or "coordinator.<id>". id must be letters, digits, '-' or

@@ -314,3 +314,19 @@ func TestSafeID(t *testing.T) {
 		}
 	}
 }
+
+// A worker in trouble of its own gets a line of its own under the table, saying what and since when.
+func TestWriteTableTrouble(t *testing.T) {
+	now := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+	hs := []fleet.Heartbeat{
+		{Kind: fleet.KindWorker, ID: "ok-1", Host: "a", Updated: now},
+		{Kind: fleet.KindWorker, ID: "full-1", Host: "b", Updated: now,
+			Trouble: "disk full since 11:58:00 UTC, taking no tasks (3 failures; last: no space left on device)"},
+	}
+	var buf bytes.Buffer
+	fleet.WriteTable(&buf, hs, now)
+	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+	if len(lines) != 4 || lines[3] != "full-1: "+hs[1].Trouble {
+		t.Fatalf("want a header, 2 rows and the trouble line:\n%s", buf.String())
+	}
+}

@@ -11,8 +11,8 @@ import (
 	"github.com/facefleet/facefleet/pkg/memory"
 )
 
-// WriteTable prints hs as an aligned table, one line per record, with how long ago each was written as of now;
-// an empty hs prints "no workers are alive". Write errors are w's to report (a failed terminal is not ours to fix).
+// WriteTable prints hs as an aligned table, one line per record, with how long ago each was written as of now,
+// then a line for each worker in trouble of its own; an empty hs prints "no workers are alive". Write errors are w's to report (a failed terminal is not ours to fix).
 func WriteTable(w io.Writer, hs []Heartbeat, now time.Time) {
 	if len(hs) == 0 {
 		fmt.Fprintln(w, "no workers are alive")
@@ -26,6 +26,11 @@ func WriteTable(w io.Writer, hs []Heartbeat, now time.Time) {
 			h.Slots, budgetCell(h.MemoryBudget), h.Batch1080p, listCell(h.Tasks), h.FPS, seenCell(now.Sub(h.Updated)))
 	}
 	_ = tw.Flush()
+	for _, h := range hs { // under the table: a sentence does not fit a column
+		if h.Trouble != "" {
+			fmt.Fprintf(w, "%s: %s\n", h.ID, h.Trouble)
+		}
+	}
 }
 
 // gb renders bytes in GB (2^30) with one decimal.

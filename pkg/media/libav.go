@@ -18,7 +18,10 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"unsafe"
+
+	"github.com/facefleet/facefleet/pkg/fault"
 )
 
 const framePadding = C.FF_FRAME_PADDING
@@ -60,8 +63,15 @@ func logOr(log string, code C.int) string {
 	return log
 }
 
-// libavError is the *Error for code: the detail is the last line FFmpeg logged, or the code's meaning.
+// libavError is the *Error for code: the detail is the last line FFmpeg logged, or the code's meaning. A code
+// that is the system's ENOSPC, EDQUOT or ENOMEM (FFmpeg's AVERROR(e) is -e) is the machine's trouble, not the
+// file's: the error then also wraps the errno, which pkg/fault classifies.
 func libavError(path string, sentinel error, code C.int, log string) *Error {
+	if code < 0 {
+		if errno := syscall.Errno(-code); fault.Of(errno) != nil {
+			sentinel = fmt.Errorf("%w: %w", sentinel, errno)
+		}
+	}
 	return newError(path, sentinel, logOr(log, code), path)
 }
 

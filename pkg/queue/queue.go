@@ -10,11 +10,35 @@ package queue
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/facefleet/facefleet/pkg/fault"
 )
+
+// ErrUnavailable is returned (wrapped) when the server cannot be reached or does not answer in time: a worker's
+// own trouble, not a task's (fault.ErrQueue), retried and never counted as a segment's failure.
+var ErrUnavailable = fault.New("server unavailable", fault.ErrQueue)
+
+// unavailable wraps err with ErrUnavailable when it says the server is gone or silent. A deadline of the caller's
+// own context is the caller's business, not an outage.
+func unavailable(ctx context.Context, err error) error {
+	if err == nil || ctx.Err() != nil {
+		return err
+	}
+	for _, e := range []error{nats.ErrTimeout, context.DeadlineExceeded, nats.ErrNoResponders, nats.ErrConnectionClosed,
+		nats.ErrDisconnected, nats.ErrConnectionReconnecting, nats.ErrNoServers, jetstream.ErrNoHeartbeat,
+		jetstream.ErrServerShutdown, jetstream.ErrJetStreamNotEnabled} {
+		if errors.Is(err, e) {
+			return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+	}
+	return err
+}
 
 // Storage names accepted in TasksConfig.Storage and StateConfig.Storage.
 const (

@@ -92,7 +92,7 @@ func (s *State) Create(ctx context.Context, key string, value []byte) (uint64, e
 		if isWrongLastSequence(err) {
 			err = ErrKeyExists
 		}
-		return 0, fmt.Errorf("queue: create %s: %w", key, err)
+		return 0, fmt.Errorf("queue: create %s: %w", key, unavailable(ctx, err))
 	}
 	return rev, nil
 }
@@ -104,7 +104,7 @@ func (s *State) Get(ctx context.Context, key string) (Entry, error) {
 		if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
 			err = ErrKeyNotFound
 		}
-		return Entry{}, fmt.Errorf("queue: get %s: %w", key, err)
+		return Entry{}, fmt.Errorf("queue: get %s: %w", key, unavailable(ctx, err))
 	}
 	return toEntry(e), nil
 }
@@ -113,7 +113,7 @@ func (s *State) Get(ctx context.Context, key string) (Entry, error) {
 func (s *State) Put(ctx context.Context, key string, value []byte) (uint64, error) {
 	rev, err := s.kv.Put(ctx, key, value)
 	if err != nil {
-		return 0, fmt.Errorf("queue: put %s: %w", key, err)
+		return 0, fmt.Errorf("queue: put %s: %w", key, unavailable(ctx, err))
 	}
 	return rev, nil
 }
@@ -125,7 +125,7 @@ func (s *State) Update(ctx context.Context, key string, value []byte, rev uint64
 		if isWrongLastSequence(err) {
 			err = ErrConflict
 		}
-		return 0, fmt.Errorf("queue: update %s: %w", key, err)
+		return 0, fmt.Errorf("queue: update %s: %w", key, unavailable(ctx, err))
 	}
 	return newRev, nil
 }
@@ -133,7 +133,7 @@ func (s *State) Update(ctx context.Context, key string, value []byte, rev uint64
 // Delete removes key's value (a delete marker, which Watch reports). A missing key is not an error.
 func (s *State) Delete(ctx context.Context, key string) error {
 	if err := s.kv.Delete(ctx, key); err != nil {
-		return fmt.Errorf("queue: delete %s: %w", key, err)
+		return fmt.Errorf("queue: delete %s: %w", key, unavailable(ctx, err))
 	}
 	return nil
 }
@@ -177,7 +177,7 @@ func (s *State) Watch(ctx context.Context, pattern string) (<-chan Entry, error)
 	// The library ties the watch to ctx too: it unsubscribes when ctx ends.
 	w, err := s.kv.Watch(ctx, pattern)
 	if err != nil {
-		return nil, fmt.Errorf("queue: watch %s: %w", pattern, err)
+		return nil, fmt.Errorf("queue: watch %s: %w", pattern, unavailable(ctx, err))
 	}
 	out := make(chan Entry, 64)
 	go func() {

@@ -126,7 +126,7 @@ func (t *Tasks) Publish(ctx context.Context, subject, msgID string, data []byte)
 		opts = append(opts, jetstream.WithMsgID(msgID))
 	}
 	if _, err := t.js.PublishMsg(ctx, &nats.Msg{Subject: subject, Data: data}, opts...); err != nil {
-		return fmt.Errorf("queue: publish %s: %w", subject, err)
+		return fmt.Errorf("queue: publish %s: %w", subject, unavailable(ctx, err))
 	}
 	return nil
 }
@@ -184,7 +184,7 @@ func (t *Tasks) pull(ctx context.Context, n int, wait time.Duration) ([]*Lease, 
 		batch, err = t.consumer.FetchNoWait(n)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("queue: fetch: %w", err)
+		return nil, fmt.Errorf("queue: fetch: %w", unavailable(ctx, err))
 	}
 	leases := make([]*Lease, 0, n)
 	msgs := batch.Messages()
@@ -195,7 +195,7 @@ func (t *Tasks) pull(ctx context.Context, n int, wait time.Duration) ([]*Lease, 
 				// An error after some tasks arrived (a missed heartbeat, say) will show again on the next Fetch;
 				// the tasks in hand are good.
 				if err := batch.Error(); err != nil && len(leases) == 0 {
-					return nil, fmt.Errorf("queue: fetch: %w", err)
+					return nil, fmt.Errorf("queue: fetch: %w", unavailable(ctx, err))
 				}
 				return leases, nil
 			}
@@ -338,7 +338,7 @@ func (l *Lease) InProgress() error {
 // Ack removes the task from the queue and waits for the server to confirm.
 func (l *Lease) Ack(ctx context.Context) error {
 	if err := l.msg.DoubleAck(ctx); err != nil {
-		return fmt.Errorf("queue: ack: %w", err)
+		return fmt.Errorf("queue: ack: %w", unavailable(ctx, err))
 	}
 	return nil
 }

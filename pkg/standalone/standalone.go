@@ -383,7 +383,9 @@ func runVideo(ctx context.Context, cfg Config, info *media.Info, jobID, tmp, out
 		return res, err
 	}
 	defer conn.Close()
-	const maxDeliver = 3
+	// Deliveries include the hand-backs of a worker's own trouble (a full disk); the workers' TroubleLimit ends
+	// such a wait, and their three counted attempts end a segment that keeps failing.
+	const maxDeliver = 100
 	tasks, err := conn.Tasks(ctx, queue.TasksConfig{Stream: "FACEFLEET_TASKS", Subjects: []string{job.SubjectAll},
 		Consumer: "workers", AckWait: time.Minute, MaxDeliver: maxDeliver})
 	if err != nil {
@@ -412,7 +414,8 @@ func runVideo(ctx context.Context, cfg Config, info *media.Info, jobID, tmp, out
 	for i := 0; i < cfg.Workers; i++ {
 		w, err := worker.New(worker.Config{ID: fmt.Sprintf("local-%d", i+1), WorkDir: filepath.Join(work, fmt.Sprintf("worker-%d", i+1)),
 			MaxDeliver: maxDeliver, RetryDelay: time.Second, FetchWait: time.Second, Grace: time.Second,
-			InFlight: plan.FramesInFlight, DecoderThreads: plan.DecoderThreads, EncoderThreads: plan.EncoderThreads,
+			TroubleLimit: 20 * time.Second, // one machine: a full disk ends the run, after a short wait
+			InFlight:     plan.FramesInFlight, DecoderThreads: plan.DecoderThreads, EncoderThreads: plan.EncoderThreads,
 			Lookahead: plan.Lookahead, Batch: plan.Batch, Admit: admit, MemoryOptimization: cfg.MemoryOptimization,
 			FramesDir: framesDir},
 			worker.Deps{Tasks: tasks, State: state, Blob: blob, NewEngine: engines, Log: cfg.Log})

@@ -18,14 +18,17 @@ import (
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/minio/minio-go/v7/pkg/s3utils"
+
+	"github.com/facefleet/facefleet/pkg/fault"
 )
 
 // ErrAccessDenied is returned (wrapped) when the S3 server refuses the credentials or their permissions.
 var ErrAccessDenied = errors.New("access denied")
 
-// ErrUnreachable is returned (wrapped) when the S3 server cannot be reached: refused or dropped connections, no
-// answer in time, an unknown host.
-var ErrUnreachable = errors.New("unreachable")
+// ErrUnreachable is returned (wrapped) when the S3 server cannot be reached or cannot serve now: refused or dropped
+// connections, no answer in time, an unknown host, a 5xx answer. It is a worker's own trouble, not a segment's
+// (fault.ErrStorage): retried, never counted as the segment's failure.
+var ErrUnreachable = fault.New("unreachable", fault.ErrStorage)
 
 // S3Config configures an S3 store.
 type S3Config struct {
@@ -322,11 +325,16 @@ func (s *S3) fail(ctx context.Context, err error) error {
 			return fmt.Errorf("%w: %s", ErrAccessDenied, oneLine(describe(err)))
 		case er.Code == "NoSuchKey" || er.StatusCode == 404 && er.Code != "NoSuchBucket" && er.Code != "NoSuchUpload":
 			return ErrNotFound
+		case er.StatusCode >= 500: // the server is there but cannot serve now (503 SlowDown, 500 InternalError)
+			return fmt.Errorf("s3 %s: %w: %s", s.endpoint, ErrUnreachable, oneLine(describe(err)))
 		}
 		return fmt.Errorf("s3 %s: %s", s.endpoint, oneLine(describe(err)))
 	}
 	var dnsErr *net.DNSError
-	if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.As(err, &dnsErr) {
+	var netErr net.Error
+	if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, syscall.ECONNABORTED) || errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &dnsErr) ||
+		errors.As(err, &netErr) && netErr.Timeout() {
 		return fmt.Errorf("s3 %s: %w: %w", s.endpoint, ErrUnreachable, err)
 	}
 	return err

@@ -19,6 +19,7 @@ import (
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/facefleet/facefleet/internal/testenv"
+	"github.com/facefleet/facefleet/pkg/fault"
 	"github.com/facefleet/facefleet/pkg/store"
 	"github.com/facefleet/facefleet/pkg/store/storetest"
 )
@@ -292,4 +293,47 @@ func closedPort(t *testing.T) string {
 	addr := l.Addr().String()
 	l.Close()
 	return addr
+}
+
+// TestS3Outage stops a real versitygw: every operation fails as a worker's own trouble (fault.ErrStorage, through
+// ErrUnreachable), never as a missing blob; after a restart on the same port the same store works again.
+func TestS3Outage(t *testing.T) {
+	srv := testenv.StartS3(t, testenv.S3Options{})
+	b := newS3(t, srv)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := b.Put(ctx, "a", strings.NewReader("abc"), 3); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	if err := os.WriteFile(src, []byte("xyz"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	srv.Stop()
+	for _, op := range []struct {
+		name string
+		do   func() error
+	}{
+		{"GetFile", func() error { return b.GetFile(ctx, "a", filepath.Join(dir, "got")) }},
+		{"Get", func() error { return b.Get(ctx, "a", io.Discard) }},
+		{"PutFile", func() error { return b.PutFile(ctx, "b", src) }},
+		{"Stat", func() error { _, err := b.Stat(ctx, "a"); return err }},
+		{"List", func() error { _, err := b.List(ctx, ""); return err }},
+		{"Delete", func() error { return b.Delete(ctx, "a") }},
+	} {
+		t.Run(op.name, func(t *testing.T) {
+			err := op.do()
+			if !errors.Is(err, store.ErrUnreachable) || fault.Of(err) != fault.ErrStorage || errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("%s during an outage: %v (class %v)", op.name, err, fault.Of(err))
+			}
+		})
+	}
+	if _, err := os.Stat(filepath.Join(dir, "got")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a failed GetFile left a file: %v", err)
+	}
+	srv.Restart(t)
+	if err := b.GetFile(ctx, "a", filepath.Join(dir, "got")); err != nil {
+		t.Fatalf("after the restart: %v", err)
+	}
 }

@@ -12,13 +12,16 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/facefleet/facefleet/pkg/backoff"
 	"github.com/facefleet/facefleet/pkg/engine"
+	"github.com/facefleet/facefleet/pkg/fault"
 	"github.com/facefleet/facefleet/pkg/fleet"
 	"github.com/facefleet/facefleet/pkg/job"
 	"github.com/facefleet/facefleet/pkg/media"
@@ -38,8 +41,21 @@ type Config struct {
 	FetchWait time.Duration
 	// KeepAlive is how often InProgress is sent while a segment is processed (well under the stream's AckWait).
 	KeepAlive time.Duration
-	// RetryDelay is the NakWithDelay for a retryable failure.
+	// RetryDelay is the NakWithDelay after a segment's own failure (one counted against MaxAttempts).
 	RetryDelay time.Duration
+	// TroubleBase and TroubleMax bound the backoff of a worker in trouble of its own (pkg/fault: disk full, out of
+	// memory, a model that will not load, storage or queue unreachable). Such a failure is never counted against
+	// the segment: the task goes back at once for another worker, a note says why the job waits, and this worker
+	// fetches nothing for a jittered delay, doubling from TroubleBase up to TroubleMax, then tries one task; a
+	// success clears the trouble.
+	TroubleBase, TroubleMax time.Duration
+	// TroubleLimit, when set, is how long a worker's own trouble may last before its failures count against the
+	// segment again: `coordinator run` has no other worker to wait for, and a full disk must end it with an error
+	// rather than a wait. 0 (a cluster worker) waits as long as the trouble lasts.
+	TroubleLimit time.Duration
+	// HoldResult is how long a finished segment's upload and commit are retried in place through an outage before
+	// the segment is handed back (and done again later).
+	HoldResult time.Duration
 	// MaxDeliver must match the consumer's: the delivery that reaches it records the job's failure.
 	MaxDeliver int
 	// Grace is how long in-flight segments may run on after shutdown begins before they are Nak'ed.
@@ -57,8 +73,10 @@ type Config struct {
 	Admit pipeline.Admitter
 
 	// MemoryBudget, when set, is the memory this worker process tree may use (--max-memory): each task is planned
-	// for it (frames in flight, batch, codec threads), and a task that cannot fit even batch 1 is handed back with
-	// PlacementDelay so a bigger worker takes it. ModelBytes is the measured footprint of one slot's models.
+	// for it (frames in flight, batch, codec threads), and a task that cannot fit even batch 1 is handed back at
+	// once so a bigger worker takes it. The worker remembers the job (its segments share a resolution) and backs
+	// its fetches off, doubling up to PlacementDelay, while it is handed only work it cannot fit.
+	// ModelBytes is the measured footprint of one slot's models.
 	MemoryBudget   uint64
 	ModelBytes     uint64
 	PlacementDelay time.Duration
@@ -107,6 +125,18 @@ func (c *Config) Validate() error {
 	}
 	if c.PlacementDelay <= 0 {
 		c.PlacementDelay = 10 * time.Second
+	}
+	if c.TroubleBase <= 0 {
+		c.TroubleBase = time.Second
+	}
+	if c.TroubleMax <= 0 {
+		c.TroubleMax = 30 * time.Second
+	}
+	if c.HoldResult <= 0 {
+		c.HoldResult = 2 * time.Minute
+	}
+	if c.TroubleMax < c.TroubleBase {
+		return fmt.Errorf("worker: TroubleMax %s is below TroubleBase %s", c.TroubleMax, c.TroubleBase)
 	}
 	if c.MaxAttempts <= 0 {
 		c.MaxAttempts = min(3, c.MaxDeliver)
@@ -164,6 +194,8 @@ type Deps struct {
 	Blob      store.Blob
 	NewEngine func() (Engine, error)
 	Log       *zap.Logger
+	// Clock times the backoffs; the system's when nil.
+	Clock backoff.Clock
 }
 
 // Worker processes segment tasks.
@@ -178,6 +210,10 @@ type Worker struct {
 	statMu sync.Mutex
 	active map[string]bool // "job/segment" being processed
 	frames []frameMark     // recent frame counts, for the heartbeat's fps
+
+	clock backoff.Clock
+	gate  *gate
+	unfit unfitJobs
 }
 
 type frameMark struct {
@@ -198,11 +234,15 @@ func New(cfg Config, deps Deps) (*Worker, error) {
 	if deps.Log == nil {
 		deps.Log = zap.NewNop()
 	}
+	if deps.Clock == nil {
+		deps.Clock = backoff.System{}
+	}
 	if err := os.MkdirAll(cfg.WorkDir, 0o755); err != nil {
 		return nil, fmt.Errorf("worker: %w", err)
 	}
 	w := &Worker{cfg: cfg, deps: deps, log: deps.Log.With(zap.String("worker", cfg.ID)),
-		engines: make(chan Engine, cfg.Slots), active: map[string]bool{}}
+		engines: make(chan Engine, cfg.Slots), active: map[string]bool{}, clock: deps.Clock,
+		gate: newGate(cfg.TroubleBase, cfg.TroubleMax, cfg.FetchWait/4, cfg.PlacementDelay)}
 	for i := 0; i < cfg.Slots; i++ {
 		e, err := deps.NewEngine()
 		if err != nil {
@@ -237,6 +277,11 @@ func (w *Worker) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	slots := make(chan struct{}, w.cfg.Slots)
 	for ctx.Err() == nil {
+		// Held back by trouble of its own, or by hand-backs of work it cannot fit: fetch nothing for a while.
+		if d := w.gate.wait(w.clock.Now()); d > 0 {
+			_ = backoff.Sleep(ctx, w.clock, d)
+			continue
+		}
 		free := w.cfg.Slots - len(slots)
 		if free == 0 {
 			select {
@@ -245,6 +290,9 @@ func (w *Worker) Run(ctx context.Context) error {
 			case <-ctx.Done():
 			}
 			continue
+		}
+		if w.gate.troubled() {
+			free = 1 // one task tells whether the trouble has cleared
 		}
 		leases, err := w.deps.Tasks.Fetch(ctx, free, jitter(w.cfg.FetchWait))
 		if err != nil {
@@ -305,11 +353,19 @@ func (w *Worker) handle(ctx context.Context, l *queue.Lease) {
 			return
 		}
 	}
-	plan, err := w.place(t)
-	if err != nil {
-		w.handBack(ctx, l, t, err, log)
+	// All of a job's segments share a resolution: a job that did not fit once never will on this worker.
+	if why := w.unfit.get(t.Job); why != "" {
+		w.handBack(ctx, l, t, why, log)
 		return
 	}
+	plan, err := w.place(t)
+	if err != nil {
+		why := fmt.Sprintf("%dx%d does not fit: %v", t.Spec.Width, t.Spec.Height, err)
+		w.unfit.add(t.Job, why)
+		w.handBack(ctx, l, t, why, log)
+		return
+	}
+	w.gate.fitted()
 	if _, err := w.deps.State.Get(ctx, job.WaitingKey(t.Job, t.Segment.Index)); err == nil {
 		_ = w.deps.State.Delete(ctx, job.WaitingKey(t.Job, t.Segment.Index)) // a bigger worker took it
 	}
@@ -322,10 +378,14 @@ func (w *Worker) handle(ctx context.Context, l *queue.Lease) {
 	defer cancel()
 	ended := w.watchJob(pctx, t.Job, cancel)
 	stop := l.KeepAlive(pctx, w.cfg.KeepAlive)
-	err = w.process(pctx, l, t, plan, log)
+	dir := w.segmentDir(t, l.Delivered())
+	err = w.process(pctx, l, t, plan, dir, log)
 	stop()
 	switch {
 	case err == nil:
+		if was := w.gate.ok(); was != nil {
+			log.Info("trouble cleared: fetching again", zap.NamedError("was", was))
+		}
 		if err := l.Ack(ctx); err != nil {
 			log.Warn("ack failed; the commit already fences the result", zap.Error(err))
 		}
@@ -335,14 +395,18 @@ func (w *Worker) handle(ctx context.Context, l *queue.Lease) {
 	case ended.Load():
 		log.Info("job ended while its segment was processed")
 		_ = l.Term("job ended")
+	case fault.Of(err) != nil && (w.cfg.TroubleLimit == 0 || w.gate.lasted(w.clock.Now()) <= w.cfg.TroubleLimit):
+		w.ownTrouble(ctx, l, t, err, log)
 	case errors.Is(err, engine.ErrBadInput) || errors.Is(err, engine.ErrNoFace):
 		log.Error("bad input", zap.Error(err))
-		w.fail(t, err)
-		_ = l.Term(err.Error())
+		reason := w.userFacing(err, dir, t)
+		w.fail(t, reason)
+		_ = l.Term(reason)
 	case w.countFailure(ctx, t) >= w.cfg.MaxAttempts:
 		log.Error("segment failed on its last attempt", zap.Error(err))
-		w.fail(t, err)
-		_ = l.Term(err.Error())
+		reason := w.userFacing(err, dir, t)
+		w.fail(t, reason)
+		_ = l.Term(reason)
 	default:
 		log.Warn("segment failed, will retry", zap.Error(err))
 		_ = l.NakWithDelay(w.cfg.RetryDelay)
@@ -357,7 +421,7 @@ func (w *Worker) refuse(l *queue.Lease, t job.Task, why error) {
 		if t.Segment.Index < 0 || t.Segment.Index >= job.MaxSegments {
 			t.Segment.Index = 0
 		}
-		w.fail(t, why)
+		w.fail(t, why.Error())
 	}
 	_ = l.Term(why.Error())
 }
@@ -375,15 +439,42 @@ func (w *Worker) place(t job.Task) (memory.Plan, error) {
 		DecoderThreads: w.cfg.DecoderThreads, EncoderThreads: w.cfg.EncoderThreads})
 }
 
-// handBack returns a task this worker cannot fit, with a delay so others get it first, and leaves a note that the
-// coordinator shows in the job's status. Hand-backs never fail a job: a bigger worker may join the fleet later.
-func (w *Worker) handBack(ctx context.Context, l *queue.Lease, t job.Task, why error, log *zap.Logger) {
-	log.Info("segment does not fit this worker; handing it back", zap.Error(why))
-	reason := fmt.Sprintf("%dx%d does not fit: %v", t.Spec.Width, t.Spec.Height, why)
-	b, _ := json.Marshal(job.Waiting{Worker: w.cfg.ID, Reason: reason, At: time.Now().UTC()})
-	_, _ = w.deps.State.Put(ctx, job.WaitingKey(t.Job, t.Segment.Index), b)
-	_ = l.NakWithDelay(jitter(w.cfg.PlacementDelay))
+// handBack returns a task this worker cannot fit at once, so that a worker that can fit it and is waiting for
+// work gets it now, leaves a note that the coordinator shows in the job's status, and holds this worker's fetches
+// back (doubling up to PlacementDelay) so that it stops pulling work it cannot take. Hand-backs never fail a job: a
+// bigger worker may join the fleet later.
+func (w *Worker) handBack(ctx context.Context, l *queue.Lease, t job.Task, why string, log *zap.Logger) {
+	d := w.gate.handedBack(w.clock.Now())
+	log.Info("segment does not fit this worker; handing it back", zap.String("why", why), zap.Duration("fetch_pause", d))
+	w.note(ctx, t, why)
+	_ = l.Nak()
 }
+
+// ownTrouble hands back a task that failed for this worker's own trouble (fault.Of), uncounted: the task goes back
+// at once for another worker, the job's status says why it waits, and this worker fetches nothing for a backoff.
+func (w *Worker) ownTrouble(ctx context.Context, l *queue.Lease, t job.Task, err error, log *zap.Logger) {
+	class := fault.Of(err)
+	since, d, fresh := w.gate.fail(class, err, w.clock.Now())
+	f := []zap.Field{zap.Error(err), zap.Duration("fetch_pause", d), zap.Time("since", since)}
+	if fresh {
+		log.Warn("trouble of this worker's own, not the segment's: handed back uncounted, fetching paused", f...)
+	} else {
+		log.Info("still in trouble: handed back uncounted, fetching paused", f...)
+	}
+	w.note(ctx, t, fmt.Sprintf("%v since %s, retrying", class, since.UTC().Format("15:04:05 UTC")))
+	_ = l.Nak()
+}
+
+// note tells the job's coordinator why a segment waits (waiting.<job>.<n>); it shows in the job's status, and a
+// task with a note that reaches the queue's MaxDeliver is queued again rather than failing its job.
+func (w *Worker) note(ctx context.Context, t job.Task, reason string) {
+	b, _ := json.Marshal(job.Waiting{Worker: w.cfg.ID, Reason: reason, At: w.clock.Now().UTC()})
+	_, _ = w.deps.State.Put(context.WithoutCancel(ctx), job.WaitingKey(t.Job, t.Segment.Index), b)
+}
+
+// Trouble is the worker's own trouble, for its heartbeat and `coordinator workers`: "" when it is healthy, else
+// what is wrong, since when, and that it takes no tasks meanwhile.
+func (w *Worker) Trouble() string { return w.gate.status() }
 
 // jitter spreads d over [0.75d, 1.25d). JetStream hands a redelivered task to the oldest waiting pull request; with
 // fixed delays and fetch waits, a worker that hands a task back re-pulls in the same phase every time and is handed
@@ -474,17 +565,38 @@ func (w *Worker) Stats() (tasks []string, fps float64) {
 	return tasks, float64(n) / fpsWindow.Seconds()
 }
 
-func (w *Worker) fail(t job.Task, cause error) {
-	b, _ := json.Marshal(job.Failure{Job: t.Job, Segment: t.Segment.Index, Worker: w.cfg.ID, Reason: job.Message(cause)})
+// fail records why the job fails; reason is what users read (userFacing), made one printable line.
+func (w *Worker) fail(t job.Task, reason string) {
+	b, _ := json.Marshal(job.Failure{Job: t.Job, Segment: t.Segment.Index, Worker: w.cfg.ID, Reason: job.Message(errors.New(reason))})
 	if _, err := w.deps.State.Create(context.Background(), job.FailureKey(t.Job), b); err != nil && !errors.Is(err, queue.ErrKeyExists) {
 		w.log.Error("cannot record failure", zap.Error(err))
 	}
 }
 
-func (w *Worker) process(ctx context.Context, l *queue.Lease, t job.Task, plan memory.Plan, log *zap.Logger) error {
+// segmentDir is the scratch directory of one attempt at a segment.
+func (w *Worker) segmentDir(t job.Task, attempt int) string {
+	return filepath.Join(w.cfg.WorkDir, fmt.Sprintf("%s-%05d-%d", t.Job, t.Segment.Index, attempt))
+}
+
+// userFacing is err's text for the job's failure record, which users read in `status` and in run's exit line: the
+// worker's scratch files are named for what they hold (the segment's frames of the target, the job's source
+// image), never by their path on this worker. The paths replaced are the worker's own, built here, so the
+// replacement is exact.
+func (w *Worker) userFacing(err error, dir string, t job.Task) string {
+	frames := fmt.Sprintf("frames %d-%d", t.Segment.Start, t.Segment.End-1)
+	return strings.NewReplacer(
+		filepath.Join(dir, "segment.mkv"), frames+" of the target",
+		filepath.Join(dir, "result.mp4"), "the result of "+frames,
+		dir+string(filepath.Separator), frames+", ",
+		dir, "the scratch directory of "+frames,
+		w.sourcePath(t), "the source image",
+		w.cfg.WorkDir, "the worker's work directory",
+	).Replace(err.Error())
+}
+
+func (w *Worker) process(ctx context.Context, l *queue.Lease, t job.Task, plan memory.Plan, dir string, log *zap.Logger) error {
 	start := time.Now()
 	attempt := l.Delivered()
-	dir := filepath.Join(w.cfg.WorkDir, fmt.Sprintf("%s-%05d-%d", t.Job, t.Segment.Index, attempt))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -558,13 +670,29 @@ func (w *Worker) process(ctx context.Context, l *queue.Lease, t job.Task, plan m
 		in = cfg.Output
 	}
 	key := job.ResultKey(t.Job, t.Segment.Index, t.Generation, attempt)
-	if err := w.deps.Blob.PutFile(ctx, key, out); err != nil {
+	if err := w.keep(ctx, "upload", log, func() error { return w.deps.Blob.PutFile(ctx, key, out) }); err != nil {
 		return fmt.Errorf("upload result: %w", err)
 	}
 	c := job.Commit{Job: t.Job, Segment: t.Segment.Index, Attempt: attempt, Generation: t.Generation, Worker: w.cfg.ID, ResultKey: key,
 		Frames: n, Seconds: time.Since(start).Seconds()}
 	b, _ := json.Marshal(c)
-	if _, err := w.deps.State.Create(ctx, job.CommitKey(t.Job, t.Segment.Index), b); err != nil {
+	commitKey := job.CommitKey(t.Job, t.Segment.Index)
+	tries := 0
+	err = w.keep(ctx, "commit", log, func() error {
+		tries++
+		_, err := w.deps.State.Create(ctx, commitKey, b)
+		return err
+	})
+	if err != nil && tries > 1 && errors.Is(err, queue.ErrKeyExists) {
+		// A create the server stored but whose answer was lost in the outage: the commit found may be this one.
+		if en, gerr := w.deps.State.Get(ctx, commitKey); gerr == nil {
+			var got job.Commit
+			if json.Unmarshal(en.Value, &got) == nil && got.ResultKey == key {
+				err = nil
+			}
+		}
+	}
+	if err != nil {
 		if errors.Is(err, queue.ErrKeyExists) {
 			log.Info("another attempt committed first; discarding this result")
 			_ = w.deps.Blob.Delete(ctx, key)
@@ -574,6 +702,28 @@ func (w *Worker) process(ctx context.Context, l *queue.Lease, t job.Task, plan m
 	}
 	log.Info("segment committed", zap.Int("frames", n), zap.Duration("took", time.Since(start)))
 	return nil
+}
+
+// keep runs op, a finished segment's upload or commit, again while it fails for an outage (storage or queue
+// unreachable), with the worker's trouble backoff, for up to HoldResult: the result in hand is worth more than a
+// redo. The lease is kept alive meanwhile (while the queue answers at all).
+func (w *Worker) keep(ctx context.Context, what string, log *zap.Logger, op func() error) error {
+	b := backoff.Backoff{Base: w.cfg.TroubleBase, Max: w.cfg.TroubleMax}
+	deadline := w.clock.Now().Add(w.cfg.HoldResult)
+	for {
+		err := op()
+		if c := fault.Of(err); c != fault.ErrStorage && c != fault.ErrQueue {
+			return err
+		}
+		d := b.Next()
+		if w.clock.Now().Add(d).After(deadline) {
+			return err
+		}
+		log.Warn(what+" failed for an outage; retrying with the result in hand", zap.Error(err), zap.Duration("retry_in", d))
+		if backoff.Sleep(ctx, w.clock, d) != nil {
+			return err
+		}
+	}
 }
 
 // keepSources is how many jobs' source images a worker keeps on disk; the engine keeps the prepared faces.
@@ -589,7 +739,7 @@ func (w *Worker) source(ctx context.Context, t job.Task) (string, error) {
 			return s.path, nil
 		}
 	}
-	p := filepath.Join(w.cfg.WorkDir, "sources", t.Job+filepath.Ext(t.Spec.SourceKey))
+	p := w.sourcePath(t)
 	if err := w.deps.Blob.GetFile(ctx, t.Spec.SourceKey, p); err != nil {
 		return "", fmt.Errorf("download source: %w", err)
 	}
@@ -599,4 +749,9 @@ func (w *Worker) source(ctx context.Context, t job.Task) (string, error) {
 		w.sources = w.sources[1:]
 	}
 	return p, nil
+}
+
+// sourcePath is where a job's source image is kept on this worker.
+func (w *Worker) sourcePath(t job.Task) string {
+	return filepath.Join(w.cfg.WorkDir, "sources", t.Job+filepath.Ext(t.Spec.SourceKey))
 }

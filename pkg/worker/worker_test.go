@@ -30,7 +30,7 @@ import (
 type env struct {
 	tasks *queue.Tasks
 	state *queue.State
-	blob  *store.Local
+	blob  store.Blob
 	dir   string
 }
 
@@ -40,6 +40,12 @@ const (
 )
 
 func newEnv(t *testing.T, ackWait time.Duration) *env {
+	t.Helper()
+	return newEnvDeliver(t, ackWait, maxDeliver)
+}
+
+// newEnvDeliver is newEnv with the consumer's MaxDeliver: hand-backs count as deliveries.
+func newEnvDeliver(t *testing.T, ackWait time.Duration, deliver int) *env {
 	t.Helper()
 	dir := t.TempDir()
 	srv, err := queue.StartEmbedded(queue.EmbeddedConfig{Dir: filepath.Join(dir, "nats"), Port: -1})
@@ -54,7 +60,7 @@ func newEnv(t *testing.T, ackWait time.Duration) *env {
 	}
 	t.Cleanup(conn.Close)
 	tasks, err := conn.Tasks(ctx, queue.TasksConfig{Stream: "T", Subjects: []string{job.SubjectAll}, Consumer: "w",
-		AckWait: ackWait, MaxDeliver: maxDeliver, Storage: queue.StorageMemory})
+		AckWait: ackWait, MaxDeliver: deliver, Storage: queue.StorageMemory})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,13 +126,24 @@ func (f *fakeEngine) Close() error { return nil }
 
 func (e *env) start(t *testing.T, eng *fakeEngine, grace time.Duration) (stop func()) {
 	t.Helper()
+	stop, _ = e.startWith(t, eng, func(c *Config) { c.Grace = grace })
+	return stop
+}
+
+// startWith runs a worker with the tests' settings, changed by mod.
+func (e *env) startWith(t *testing.T, eng *fakeEngine, mod func(*Config)) (stop func(), w *Worker) {
+	t.Helper()
 	if eng.calls == nil {
 		eng.calls = &atomic.Int32{}
 	}
-	w, err := New(Config{ID: "w-" + t.Name(), WorkDir: filepath.Join(e.dir, "work"), FetchWait: 200 * time.Millisecond,
-		KeepAlive: 200 * time.Millisecond, RetryDelay: 100 * time.Millisecond, MaxDeliver: maxDeliver, MaxAttempts: maxAttempts,
-		Grace: grace},
-		Deps{Tasks: e.tasks, State: e.state, Blob: e.blob, NewEngine: func() (Engine, error) { return eng, nil }})
+	cfg := Config{ID: "w-" + strings.ReplaceAll(t.Name(), "/", "-"), WorkDir: filepath.Join(e.dir, "work"),
+		FetchWait: 200 * time.Millisecond, KeepAlive: 200 * time.Millisecond, RetryDelay: 100 * time.Millisecond,
+		MaxDeliver: maxDeliver, MaxAttempts: maxAttempts, Grace: time.Second,
+		TroubleBase: 20 * time.Millisecond, TroubleMax: 200 * time.Millisecond}
+	if mod != nil {
+		mod(&cfg)
+	}
+	w, err := New(cfg, Deps{Tasks: e.tasks, State: e.state, Blob: e.blob, NewEngine: func() (Engine, error) { return eng, nil }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +153,7 @@ func (e *env) start(t *testing.T, eng *fakeEngine, grace time.Duration) (stop fu
 	var once sync.Once
 	stop = func() { once.Do(func() { cancel(); <-done }) }
 	t.Cleanup(stop)
-	return stop
+	return stop, w
 }
 
 // waitKey polls the state for a key.
