@@ -210,9 +210,12 @@ func TestUnfitWorkerStopsBouncing(t *testing.T) {
 	task := e.publish(t, id)
 	ctx := context.Background()
 	for i := 1; i < segments; i++ {
-		tk := task
-		tk.Segment.Index = i
-		tk.SegmentKey = task.SegmentKey // the same 25 frames for every segment
+		tk := task // the same 25 frames for every segment, each under its own key (a task may name no other)
+		tk.Segment = job.Segment{Index: i, Start: 25 * i, End: 25 * (i + 1)}
+		tk.SegmentKey = job.SegmentKey(id, i)
+		if err := e.blob.PutFile(ctx, tk.SegmentKey, filepath.Join(e.dir, id+".mkv")); err != nil {
+			t.Fatal(err)
+		}
 		b, _ := json.Marshal(tk)
 		if err := e.tasks.Publish(ctx, job.TaskSubject(id, i), tk.MsgID(), b); err != nil {
 			t.Fatal(err)
