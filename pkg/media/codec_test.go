@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -106,19 +107,56 @@ func encode(t *testing.T, cfg EncoderConfig, fs [][]byte) {
 	}
 }
 
+func ratFloat(r *big.Rat) float64 { f, _ := r.Float64(); return f }
+
+// TestEncoderOddSize: a 641x481 target displays at its own aspect whatever the codec: H.264 and H.265 (4:2:0, whose
+// cropping works in 2-pixel units) are padded to 642x482 with a sample aspect that makes the padded picture display
+// at 641:481, and say so; VP9 codes 641x481 as it is.
 func TestEncoderOddSize(t *testing.T) {
-	out := filepath.Join(t.TempDir(), "odd.mp4")
-	cfg := EncoderConfig{Quality: DefaultQuality, Path: out, Width: 41, Height: 31, FrameRate: Rational{25, 1}}
-	encode(t, cfg, frames(41, 31, 10))
-	info, err := Probe(testCtx(t), out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if w, h := cfg.OutputSize(); info.Width != w || info.Height != h || w != 42 || h != 32 {
-		t.Errorf("encoded %dx%d, OutputSize %dx%d, want 42x32", info.Width, info.Height, w, h)
-	}
-	if n := mustCount(t, out); n != 10 {
-		t.Errorf("%d frames, want 10", n)
+	for _, tc := range []struct {
+		codec, ext string
+		w, h       int // coded size
+		sar        Rational
+		padded     bool
+	}{
+		{CodecH264, ".mp4", 642, 482, Rational{1, 1}, true},
+		{CodecH265, ".mp4", 642, 482, Rational{1, 1}, true},
+		{CodecH264, ".mov", 642, 482, Rational{4, 3}, true}, // anamorphic as well
+		{CodecVP9, ".webm", 641, 481, Rational{}, false},
+	} {
+		t.Run(tc.codec+tc.ext+"-"+tc.sar.String(), func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "odd"+tc.ext)
+			cfg := EncoderConfig{Quality: DefaultQuality, Path: out, Width: 641, Height: 481, FrameRate: Rational{25, 1},
+				Codec: tc.codec, SampleAspect: tc.sar}
+			encode(t, cfg, frames(641, 481, 5))
+			info, err := Probe(testCtx(t), out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if w, h := cfg.OutputSize(); info.Width != tc.w || info.Height != tc.h || w != tc.w || h != tc.h {
+				t.Errorf("encoded %dx%d, OutputSize %dx%d, want %dx%d", info.Width, info.Height, w, h, tc.w, tc.h)
+			}
+			sar, src := info.SampleAspect, tc.sar
+			if sar.IsZero() {
+				sar = Rational{1, 1}
+			}
+			if src.IsZero() {
+				src = Rational{1, 1}
+			}
+			got := big.NewRat(int64(info.Width*sar.Num), int64(info.Height*sar.Den))
+			want := big.NewRat(int64(641*src.Num), int64(481*src.Den))
+			// Exact where the sample aspect fits the stream's 16-bit fields (H.264/H.265 VUI); 154481:154401 does
+			// not, and the encoder stores the nearest that does (1931:1930, 1e-8 off).
+			if gf, _ := got.Float64(); math.Abs(gf/ratFloat(want)-1) > 1e-6 {
+				t.Errorf("displays at %s (sample aspect %s), want %s", got.RatString(), info.SampleAspect, want.RatString())
+			}
+			if note := cfg.SizeNote(); (note != "") != tc.padded || (tc.padded && !strings.Contains(note, "padded to 642x482")) {
+				t.Errorf("size note %q", note)
+			}
+			if n := mustCount(t, out); n != 5 {
+				t.Errorf("%d frames, want 5", n)
+			}
+		})
 	}
 }
 

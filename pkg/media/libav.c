@@ -171,6 +171,7 @@ struct ffdec {
 	int pending; // pkt holds a packet the decoder did not take yet
 	int flushed; // the end of the input was sent to the decoder
 	int damaged; // packets or frames that failed to decode, or a read error
+	int64_t pts; // the last frame's presentation time (best effort, as -fps_mode passthrough), stream time base
 };
 
 ffdec *ffdec_new(void) {
@@ -266,6 +267,7 @@ static int next(ffdec *d) {
 	for (;;) {
 		int r = avcodec_receive_frame(d->cc, d->frame);
 		if (r == 0) {
+			d->pts = d->frame->best_effort_timestamp;
 			return 0;
 		}
 		if (r == AVERROR_EOF) {
@@ -351,6 +353,13 @@ int ffdec_read_ref(ffdec *d, AVFrame *dst) {
 
 int ffdec_damaged(ffdec *d) { return d->damaged; }
 
+int64_t ffdec_pts(ffdec *d, int *tb_num, int *tb_den) {
+	AVRational tb = d->fmt->streams[d->stream]->time_base;
+	*tb_num = tb.num;
+	*tb_den = tb.den;
+	return d->pts;
+}
+
 void ffdec_log(ffdec *d, char *buf, size_t n) { log_copy(&d->log, buf, n); }
 
 void ffdec_free(ffdec *d) {
@@ -380,7 +389,19 @@ struct ffenc {
 	uint8_t *padded; // bgr24 frame padded to an even size, for odd sizes
 	int in_w, in_h;
 	enum AVPixelFormat in_fmt;
-	int64_t pts;
+	int64_t pts;      // the next frame's time when none is given: frame i at i
+	int64_t stamp; // the next frame's time given by ffenc_stamp, when stamped
+	int stamped;
+	// Stamped frames the encoder holds: time and duration (-1 until the next frame's time says it), so that each
+	// packet gets its frame's duration, and a track ends where its last frame does.
+	struct {
+		int64_t pts, dur;
+	} * held;
+	int nheld, capheld;
+	AVPacket *back;    // with stamps: the last packet, written by ffenc_finish
+	int64_t nwritten;  // packets drained
+	AVRational tb;     // ffenc_time_base's, else 1/rate
+	int out_w, out_h; // ffenc_size's, else the input's
 };
 
 ffenc *ffenc_new(void) {
@@ -410,9 +431,11 @@ int ffenc_open(ffenc *e, const char *path, const char *format, const char *codec
 	int out_w = width, out_h = height;
 	enum AVPixelFormat out_fmt = AV_PIX_FMT_BGR0;
 	if (!lossless) {
-		out_w = (width + 1) & ~1; // yuv420p needs even sizes: padded at the right and bottom
-		out_h = (height + 1) & ~1;
 		out_fmt = AV_PIX_FMT_YUV420P;
+		if (e->out_w >= width && e->out_h >= height) {
+			out_w = e->out_w; // padded at the right and bottom to the size ffenc_size gave (EncoderConfig.OutputSize)
+			out_h = e->out_h;
+		}
 	}
 	int r = avformat_alloc_output_context2(&e->fmt, NULL, format, path);
 	if (r < 0) {
@@ -432,7 +455,7 @@ int ffenc_open(ffenc *e, const char *path, const char *format, const char *codec
 	cc->width = out_w;
 	cc->height = out_h;
 	cc->pix_fmt = out_fmt;
-	cc->time_base = (AVRational){rate_den, rate_num};
+	cc->time_base = e->tb.num > 0 ? e->tb : (AVRational){rate_den, rate_num};
 	cc->framerate = (AVRational){rate_num, rate_den};
 	cc->sample_aspect_ratio = (AVRational){0, 1}; // unknown
 	if (sar_num > 0 && sar_den > 0) {
@@ -535,7 +558,19 @@ int ffenc_open(ffenc *e, const char *path, const char *format, const char *codec
 	return 0;
 }
 
-// drain writes every packet the encoder has ready.
+// write_packet hands pkt, in the encoder's time base, to the muxer (which takes it).
+static int write_packet(ffenc *e, AVPacket *pkt) {
+	av_packet_rescale_ts(pkt, e->cc->time_base, e->st->time_base);
+	pkt->stream_index = e->st->index;
+	int r = av_interleaved_write_frame(e->fmt, pkt);
+	if (r < 0) {
+		logf_(&e->log, "Error writing a packet", r);
+	}
+	return r;
+}
+
+// drain writes every packet the encoder has ready. With stamps, each packet gets its frame's duration, and the
+// last one is kept back (e->back) for ffenc_finish.
 static int drain(ffenc *e) {
 	for (;;) {
 		int r = avcodec_receive_packet(e->cc, e->pkt);
@@ -546,18 +581,53 @@ static int drain(ffenc *e) {
 			logf_(&e->log, "Error encoding a frame", r);
 			return r;
 		}
-		av_packet_rescale_ts(e->pkt, e->cc->time_base, e->st->time_base);
-		e->pkt->stream_index = e->st->index;
-		if ((r = av_interleaved_write_frame(e->fmt, e->pkt)) < 0) { // takes the packet
-			logf_(&e->log, "Error writing a packet", r);
+		if (e->tb.num <= 0) {
+			if ((r = write_packet(e, e->pkt)) < 0) {
+				return r;
+			}
+			continue;
+		}
+		for (int i = 0; i < e->nheld; i++) {
+			if (e->held[i].pts == e->pkt->pts) {
+				if (e->held[i].dur > 0) {
+					e->pkt->duration = e->held[i].dur;
+				}
+				memmove(&e->held[i], &e->held[i + 1], (size_t)(--e->nheld - i) * sizeof *e->held); // kept in order
+				break;
+			}
+		}
+		if (e->back == NULL && (e->back = av_packet_alloc()) == NULL) {
+			return AVERROR(ENOMEM);
+		}
+		if (e->nwritten++ > 0 && (r = write_packet(e, e->back)) < 0) {
 			return r;
 		}
+		av_packet_move_ref(e->back, e->pkt);
 	}
 }
 
 // send stamps f with the next frame's time and encodes it.
 static int send(ffenc *e, AVFrame *f) {
 	f->pts = e->pts++;
+	if (e->stamped) {
+		f->pts = e->stamp;
+		e->stamped = 0;
+		if (e->nheld > 0 && e->held[e->nheld - 1].dur < 0) {
+			e->held[e->nheld - 1].dur = f->pts - e->held[e->nheld - 1].pts; // the frame before lasts until this one
+		}
+		if (e->nheld == e->capheld) {
+			int cap = e->capheld ? 2 * e->capheld : 64;
+			void *h = av_realloc_array(e->held, (size_t)cap, sizeof *e->held);
+			if (h == NULL) {
+				return AVERROR(ENOMEM);
+			}
+			e->held = h;
+			e->capheld = cap;
+		}
+		e->held[e->nheld].pts = f->pts;
+		e->held[e->nheld].dur = -1;
+		e->nheld++;
+	}
 	int r = avcodec_send_frame(e->cc, f);
 	if (r < 0) {
 		logf_(&e->log, "Error sending a frame to the encoder", r);
@@ -650,13 +720,41 @@ int ffenc_write_ref(ffenc *e, const AVFrame *src) {
 	return r;
 }
 
-int ffenc_finish(ffenc *e) {
+void ffenc_time_base(ffenc *e, int num, int den) { e->tb = (AVRational){num, den}; }
+
+void ffenc_size(ffenc *e, int width, int height) {
+	e->out_w = width;
+	e->out_h = height;
+}
+
+void ffenc_stamp(ffenc *e, int64_t pts) {
+	e->stamp = pts;
+	e->stamped = 1;
+}
+
+int ffenc_finish(ffenc *e, int64_t end) {
+	for (int i = 0; i < e->nheld; i++) {
+		if (e->held[i].dur < 0 && end > e->held[i].pts) {
+			e->held[i].dur = end - e->held[i].pts; // the last frame: until the end the caller gives
+		}
+	}
 	int r = avcodec_send_frame(e->cc, NULL);
 	if (r < 0 && r != AVERROR_EOF) {
 		return r;
 	}
 	if ((r = drain(e)) < 0) {
 		return r;
+	}
+	if (e->back != NULL && e->nwritten > 0) {
+		// ffmpeg 5.1's mov muxer ends the track's edit (the duration players and the concat demuxer read) at the
+		// last packet's pts plus its duration: with B-frames that packet is not the last frame shown, so its
+		// duration is what makes the piece end at end, and the next one start where the target's does.
+		if (end > e->back->pts) {
+			e->back->duration = end - e->back->pts;
+		}
+		if ((r = write_packet(e, e->back)) < 0) {
+			return r;
+		}
 	}
 	if ((r = av_write_trailer(e->fmt)) < 0) {
 		logf_(&e->log, "Error writing trailer", r);
@@ -685,6 +783,8 @@ void ffenc_free(ffenc *e) {
 	av_packet_free(&e->pkt);
 	av_frame_free(&e->frame);
 	av_frame_free(&e->lent);
+	av_free(e->held);
+	av_packet_free(&e->back);
 	sws_freeContext(e->sws);
 	av_free(e->padded);
 	pthread_mutex_destroy(&e->log.mu);
@@ -731,7 +831,7 @@ int ffscan(const char *path, int packets, ffscan_result *res, char *logbuf, size
 				}
 				res->packets = p;
 			}
-			res->packets[res->n++] = (ffpacket){pkt->pts, pkt->dts, pkt->flags};
+			res->packets[res->n++] = (ffpacket){pkt->pts, pkt->dts, pkt->duration, pkt->flags};
 		}
 		av_packet_unref(pkt);
 	}

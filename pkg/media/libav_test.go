@@ -268,7 +268,7 @@ func TestInProcessEncoderMatchesFFmpeg(t *testing.T) {
 				!strings.Contains(a, "color_space=bt709\ncolor_transfer="+c.Transfer+"\ncolor_primaries="+c.Primaries+"\n") {
 				t.Errorf("want the BT.709 matrix with the source's transfer %s and primaries %s:\n%s", c.Transfer, c.Primaries, a)
 			}
-			if sar := tc.cfg.SampleAspect; !sar.IsZero() && !strings.Contains(a, fmt.Sprintf("sample_aspect_ratio=%d:%d\n", sar.Num, sar.Den)) {
+			if sar := tc.cfg.OutputSampleAspect(); !sar.IsZero() && !strings.Contains(a, fmt.Sprintf("sample_aspect_ratio=%d:%d\n", sar.Num, sar.Den)) {
 				t.Errorf("sample aspect %s not kept:\n%s", sar, a)
 			}
 		})
@@ -297,7 +297,12 @@ func describe(t *testing.T, path string) string {
 func ffprobeIndex(t *testing.T, path string) *FrameIndex {
 	t.Helper()
 	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "V:0",
-		"-show_entries", "packet=pts_time,dts_time,flags", "-of", "compact=p=0", path).Output()
+		"-show_entries", "packet=pts_time,dts_time,duration_time,flags", "-of", "compact=p=0", path).Output()
+	if err != nil {
+		t.Fatalf("ffprobe %s: %v", path, err)
+	}
+	tbOut, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "V:0",
+		"-show_entries", "stream=time_base", "-of", "csv=p=0", path).Output()
 	if err != nil {
 		t.Fatalf("ffprobe %s: %v", path, err)
 	}
@@ -312,13 +317,17 @@ func ffprobeIndex(t *testing.T, path string) *FrameIndex {
 				p.pts = f
 			case k == "dts_time" && err == nil:
 				p.dts = f
+			case k == "duration_time" && err == nil:
+				p.duration = f
 			case k == "flags":
 				p.key, p.discard = strings.Contains(v, "K"), strings.Contains(v, "D")
 			}
 		}
 		raw = append(raw, p)
 	}
-	return indexPackets(raw)
+	idx := indexPackets(raw)
+	idx.TimeBase, _ = ParseRational(strings.TrimSpace(string(tbOut)))
+	return idx
 }
 
 // TestScanMatchesFFprobe: the in-process scan gives ffprobe's packets, times and flags: B-frames, a variable
