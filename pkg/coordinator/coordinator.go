@@ -123,6 +123,9 @@ func (c *Coordinator) Run(ctx context.Context, req Request, progress Progress) (
 	rec.Segments, rec.TotalFrames = len(plan.Segments), plan.TotalFrames
 	c.setState(ctx, &rec, job.Running, "")
 	log.Info("job planned", zap.Int("segments", len(plan.Segments)), zap.Int("frames", plan.TotalFrames), zap.Duration("split", res.SplitTime))
+	if note := (media.EncoderConfig{Width: plan.Width, Height: plan.Height, Codec: spec.Encoder}).SizeNote(); note != "" {
+		log.Info(note) // an odd size is padded, never silently
+	}
 
 	if err := c.publish(ctx, req.ID, plan, spec, 0, nil); err != nil {
 		return res, c.failed(ctx, &rec, err)

@@ -252,7 +252,8 @@ func (c EncoderConfig) timescale() int {
 }
 
 // Encoder writes raw frames into a video file: codec and crf from the config, yuv420p (bgr24 frames converted with
-// the BT.709 matrix, limited range, and tagged so), constant frame rate, no audio. It encodes in this process with
+// the BT.709 matrix, limited range, and tagged so), constant frame rate or, with TimeBase, each frame's own time;
+// no audio. It encodes in this process with
 // FFmpeg's libraries, or with EncoderConfig.Process in an ffmpeg child fed through a pipe. Not safe for concurrent
 // use.
 type Encoder struct {

@@ -4,7 +4,8 @@
 //   every decoded frame of the first video stream that is not a cover picture, converted by libswscale with
 //   bicubic scaling and the frame's own matrix and range, as ffmpeg's scale filter does;
 // - the encoder is "-f rawvideo ... -i pipe: [-vf pad,scale=out_color_matrix=bt709:out_range=tv] -c:v C ...":
-//   frame i stamped i/rate, options given to the codec by name.
+//   frame i stamped i/rate, options given to the codec by name. Frames stamped with their own times
+//   (ffenc_stamp: a variable rate) have no command line here: a raw pipe carries no timestamps.
 // FFmpeg's log goes through one callback that files each message under the decoder or encoder whose context
 // logged it (nothing reaches our stderr), so errors carry what ffmpeg would have printed.
 #include "libav.h"

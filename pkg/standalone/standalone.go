@@ -196,6 +196,11 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err != nil {
 		return res, err
 	}
+	// An odd size the codec cannot code is padded, never silently.
+	if note := (media.EncoderConfig{Width: info.Width, Height: info.Height, Codec: cfg.Encoder}).SizeNote(); note != "" &&
+		!info.IsImage && cfg.Progress != nil {
+		fmt.Fprintf(cfg.Progress, "%s: %s\n", cfg.Target, note)
+	}
 	out := ResolveOutput(cfg.Source, cfg.Target, cfg.Output)
 	if same(out, cfg.Source) || same(out, cfg.Target) {
 		return res, fmt.Errorf("%s: output would overwrite an input", out)
