@@ -290,9 +290,15 @@ type FrameIndex struct {
 
 // OutputTimeBase is the time base an output needs to keep these frames' times, given the nominal rate: zero when
 // every frame is where frame i of a constant rate is (i/rate after the first, within the stream's own rounding),
-// so that stamping frame i at i/rate loses nothing; else 1/T, T the stream's time base denominator doubled up to
-// at least 10000 (as ffmpeg's mov muxer does for a copy), in which every time of the stream is exact.
+// so that stamping frame i at i/rate loses nothing, or when the stream has no times to keep (a raw H.264 file);
+// else 1/T, T the stream's time base denominator doubled up to at least 10000 (as ffmpeg's mov muxer does for a
+// copy), in which every time of the stream is exact.
 func (x *FrameIndex) OutputTimeBase(rate Rational) Rational {
+	for _, t := range x.PTS {
+		if math.IsNaN(t) || math.IsInf(t, 0) {
+			return Rational{}
+		}
+	}
 	tb := x.TimeBase.reduced()
 	if tb.Num <= 0 || tb.Den <= 0 {
 		tb = Rational{1, 1_000_000} // unknown: microseconds, the precision PTS holds
