@@ -398,25 +398,60 @@ func TestDecoderVFRPassthrough(t *testing.T) {
 // TestEncoderLossless: the intermediate codec gives back exactly the frames written, through our own Decoder; odd
 // sizes need no padding in RGB.
 func TestEncoderLossless(t *testing.T) {
-	out := filepath.Join(t.TempDir(), "pass1.mkv")
-	in := frames(41, 31, 6)
-	encode(t, EncoderConfig{Path: out, Codec: CodecLossless, Width: 41, Height: 31, FrameRate: Rational{30000, 1001}, Threads: 1}, in)
-	d, err := NewDecoder(testCtx(t), DecoderConfig{Path: out, Width: 41, Height: 31})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	buf := make([]byte, d.FrameSize())
-	for i, want := range in {
-		if err := d.Read(buf); err != nil {
-			t.Fatalf("frame %d: %v", i, err)
-		}
-		if !bytes.Equal(buf, want) {
-			t.Fatalf("frame %d differs after the lossless round trip", i)
-		}
-	}
-	if err := d.Read(buf); !errors.Is(err, io.EOF) {
-		t.Fatalf("after %d frames: %v", len(in), err)
+	for _, tc := range []struct {
+		ext string
+		tb  Rational // frames written with their own times, read back exactly (MOV keeps any time base)
+	}{
+		{".mkv", Rational{}},
+		{".mov", Rational{}},
+		{".mov", Rational{1, 15360}},
+	} {
+		t.Run(tc.ext+"-"+tc.tb.String(), func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "pass1"+tc.ext)
+			in := frames(41, 31, 6)
+			cfg := EncoderConfig{Path: out, Codec: CodecLossless, Width: 41, Height: 31, FrameRate: Rational{30000, 1001},
+				Threads: 1, TimeBase: tc.tb}
+			times := []int64{0, 512, 1536, 1537, 4096, 5000} // a variable rate, two frames one tick apart
+			enc, err := NewEncoder(testCtx(t), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, f := range in {
+				if err := enc.WriteAt(f, Time{TS: times[i], Base: tc.tb}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := enc.Close(); err != nil {
+				t.Fatal(err)
+			}
+			d, err := NewDecoder(testCtx(t), DecoderConfig{Path: out, Width: 41, Height: 31})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			buf := make([]byte, d.FrameSize())
+			var first Time
+			for i, want := range in {
+				if err := d.Read(buf); err != nil {
+					t.Fatalf("frame %d: %v", i, err)
+				}
+				if !bytes.Equal(buf, want) {
+					t.Fatalf("frame %d differs after the lossless round trip", i)
+				}
+				if i == 0 {
+					first = d.Time()
+				}
+				if tb := tc.tb; !tb.IsZero() {
+					got := new(big.Rat).Sub(d.Time().seconds(), first.seconds())
+					if want := big.NewRat(times[i], int64(tb.Den)); got.Cmp(want) != 0 {
+						t.Errorf("frame %d at %s s, written at %s s", i, got.RatString(), want.RatString())
+					}
+				}
+			}
+			if err := d.Read(buf); !errors.Is(err, io.EOF) {
+				t.Fatalf("after %d frames: %v", len(in), err)
+			}
+		})
 	}
 	if err := (EncoderConfig{Path: "x.mp4", Codec: CodecLossless, Width: 2, Height: 2, FrameRate: Rational{25, 1}}).Validate(); err == nil {
 		t.Error("lossless into .mp4 accepted")

@@ -18,8 +18,9 @@ const (
 	CodecH264 = "libx264"
 	CodecH265 = "libx265"
 	CodecVP9  = "libvpx-vp9"
-	// CodecLossless is FFV1 on bgr0 in .mkv: exact frames, for an intermediate file between two passes (never an
-	// output; Quality, Preset and Lookahead do not apply).
+	// CodecLossless is FFV1 on bgr0 in .mkv, or .mov where frames keep their own times (matroska rounds them to
+	// milliseconds): exact frames, for an intermediate file between two passes (never an output; Quality, Preset
+	// and Lookahead do not apply).
 	CodecLossless = "ffv1"
 )
 
@@ -92,8 +93,8 @@ func (c EncoderConfig) Validate() error {
 		return fmt.Errorf("media: encoder config: %s: extension must be .mp4, .mov, .mkv or .webm", c.Path)
 	case codec != CodecH264 && codec != CodecH265 && codec != CodecVP9 && codec != CodecLossless:
 		return fmt.Errorf("media: encoder config: codec %q must be %s, %s, %s or %s", c.Codec, CodecH264, CodecH265, CodecVP9, CodecLossless)
-	case codec == CodecLossless && ext != ".mkv":
-		return fmt.Errorf("media: encoder config: %s: %s is written to .mkv only", c.Path, CodecLossless)
+	case codec == CodecLossless && ext != ".mkv" && ext != ".mov":
+		return fmt.Errorf("media: encoder config: %s: %s is written to .mkv or .mov only", c.Path, CodecLossless)
 	case ext == ".webm" && codec != CodecVP9:
 		return fmt.Errorf("media: encoder config: %s: webm holds only %s here, not %s", c.Path, CodecVP9, codec)
 	case c.Quality < 0 || c.Quality > 100:
