@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"math/big"
 	"path/filepath"
 	"slices"
@@ -82,6 +81,10 @@ type EncoderConfig struct {
 	Process bool
 }
 
+// maxDuration bounds EncoderConfig.Duration (seconds; 1000 days), which comes from a task: its ticks stay far
+// inside int64.
+const maxDuration = 1000 * 24 * 3600.0
+
 // Validate reports the first problem with c.
 func (c EncoderConfig) Validate() error {
 	codec := c.codec()
@@ -119,8 +122,8 @@ func (c EncoderConfig) Validate() error {
 		return fmt.Errorf("media: encoder config: time base %s must be 1/T", c.TimeBase)
 	case !c.TimeBase.IsZero() && c.Process:
 		return fmt.Errorf("media: encoder config: frames keep their times (TimeBase) in process only: a raw pipe carries no timestamps")
-	case c.Duration < 0 || math.IsNaN(c.Duration) || math.IsInf(c.Duration, 0):
-		return fmt.Errorf("media: encoder config: duration %v must be a positive number of seconds or 0", c.Duration)
+	case !(c.Duration >= 0 && c.Duration <= maxDuration): // NaN too
+		return fmt.Errorf("media: encoder config: duration %v must be 0 or a positive number of seconds up to %v", c.Duration, maxDuration)
 	}
 	if err := checkPixFmt(c.PixFmt, c.Width, c.Height); err != nil {
 		return fmt.Errorf("media: encoder config: %w", err)
@@ -254,9 +257,8 @@ func (c EncoderConfig) timescale() int {
 
 // Encoder writes raw frames into a video file: codec and crf from the config, yuv420p (bgr24 frames converted with
 // the BT.709 matrix, limited range, and tagged so), constant frame rate or, with TimeBase, each frame's own time;
-// no audio. It encodes in this process with
-// FFmpeg's libraries, or with EncoderConfig.Process in an ffmpeg child fed through a pipe. Not safe for concurrent
-// use.
+// no audio. It encodes in this process with FFmpeg's libraries, or with EncoderConfig.Process in an ffmpeg child
+// fed through a pipe. Not safe for concurrent use.
 type Encoder struct {
 	cfg  EncoderConfig
 	sink frameSink

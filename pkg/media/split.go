@@ -11,7 +11,7 @@ import (
 	"strings"
 )
 
-// segmentPattern names Split's pieces inside dir; the extension is the container's (pieceFormat).
+// segmentPattern names Split's pieces inside dir; the extension is the container's (pieceExt).
 const segmentPattern = "segment-%05d"
 
 // pieceExts are the containers of Split's pieces by extension, as the segment muxer names them.
