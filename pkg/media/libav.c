@@ -400,6 +400,7 @@ struct ffenc {
 	} * held;
 	int nheld, capheld;
 	AVPacket *back;    // with stamps: the last packet, written by ffenc_finish
+	int64_t first_dts; // the first packet's
 	int64_t nwritten;  // packets drained
 	AVRational tb;     // ffenc_time_base's, else 1/rate
 	int out_w, out_h; // ffenc_size's, else the input's
@@ -600,7 +601,9 @@ static int drain(ffenc *e) {
 		if (e->back == NULL && (e->back = av_packet_alloc()) == NULL) {
 			return AVERROR(ENOMEM);
 		}
-		if (e->nwritten++ > 0 && (r = write_packet(e, e->back)) < 0) {
+		if (e->nwritten++ == 0) {
+			e->first_dts = e->pkt->dts;
+		} else if ((r = write_packet(e, e->back)) < 0) {
 			return r;
 		}
 		av_packet_move_ref(e->back, e->pkt);
@@ -747,11 +750,15 @@ int ffenc_finish(ffenc *e, int64_t end) {
 		return r;
 	}
 	if (e->back != NULL && e->nwritten > 0) {
-		// ffmpeg 5.1's mov muxer ends the track's edit (the duration players and the concat demuxer read) at the
-		// last packet's pts plus its duration: with B-frames that packet is not the last frame shown, so its
-		// duration is what makes the piece end at end, and the next one start where the target's does.
-		if (end > e->back->pts) {
-			e->back->duration = end - e->back->pts;
+		// ffmpeg 5.1's mov muxer ends the track's edit at the last packet's pts plus its duration, and its
+		// samples at that packet's dts plus its duration (from the first dts); the demuxer, and so the concat
+		// demuxer, reads the piece as lasting the shorter of the two. With B-frames over a variable rate the two
+		// differ, so the last packet lasts long enough for both to reach end: the piece then lasts exactly until
+		// end, where the next one starts as the target's does.
+		int64_t by_pts = end - e->back->pts, by_dts = end - (e->back->dts - e->first_dts);
+		int64_t d = by_pts > by_dts ? by_pts : by_dts;
+		if (d > 0) {
+			e->back->duration = d;
 		}
 		if ((r = write_packet(e, e->back)) < 0) {
 			return r;
