@@ -145,8 +145,8 @@ func TestEncoderOddSize(t *testing.T) {
 			}
 			got := big.NewRat(int64(info.Width*sar.Num), int64(info.Height*sar.Den))
 			want := big.NewRat(int64(641*src.Num), int64(481*src.Den))
-			// Exact where the sample aspect fits the stream's 16-bit fields (H.264/H.265 VUI); 154481:154401 does
-			// not, and the encoder stores the nearest that does (1931:1930, 1e-8 off).
+			// The container's sample aspect (MP4/MOV pasp) is exact, 154481:154401; the stream's, which Probe reads
+			// as ffprobe does, is the nearest libx264 stores (1931:1930, 1e-8 off).
 			if gf, _ := got.Float64(); math.Abs(gf/ratFloat(want)-1) > 1e-6 {
 				t.Errorf("displays at %s (sample aspect %s), want %s", got.RatString(), info.SampleAspect, want.RatString())
 			}
