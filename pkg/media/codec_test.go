@@ -3,6 +3,7 @@ package media
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -149,6 +150,17 @@ func TestEncoderOddSize(t *testing.T) {
 			// as ffprobe does, is the nearest libx264 stores (1931:1930, 1e-8 off).
 			if gf, _ := got.Float64(); math.Abs(gf/ratFloat(want)-1) > 1e-6 {
 				t.Errorf("displays at %s (sample aspect %s), want %s", got.RatString(), info.SampleAspect, want.RatString())
+			}
+			if tc.padded {
+				b, err := os.ReadFile(out)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if i := bytes.Index(b, []byte("pasp")); i < 0 || i+12 > len(b) {
+					t.Error("no pasp box")
+				} else if got := big.NewRat(int64(binary.BigEndian.Uint32(b[i+4:]))*642, int64(binary.BigEndian.Uint32(b[i+8:]))*482); got.Cmp(want) != 0 {
+					t.Errorf("the container displays at %s, want %s", got.RatString(), want.RatString())
+				}
 			}
 			if note := cfg.SizeNote(); (note != "") != tc.padded || (tc.padded && !strings.Contains(note, "padded to 642x482")) {
 				t.Errorf("size note %q", note)
