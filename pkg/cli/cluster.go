@@ -27,6 +27,7 @@ import (
 	"github.com/facefleet/facefleet/pkg/face"
 	"github.com/facefleet/facefleet/pkg/fleet"
 	"github.com/facefleet/facefleet/pkg/job"
+	"github.com/facefleet/facefleet/pkg/media"
 	"github.com/facefleet/facefleet/pkg/memory"
 	"github.com/facefleet/facefleet/pkg/standalone"
 )
@@ -270,6 +271,13 @@ func submitCmd() *cobra.Command {
 				return errors.New(strings.TrimPrefix(err.Error(), engine.ErrBadInput.Error()+": "))
 			}
 			o.req.MaxInputBytes = int64(o.maxInputGB * (1 << 30))
+			// An odd size the codec cannot code is padded, never silently (the coordinator logs it too).
+			if info, err := media.Probe(cmd.Context(), o.req.Target); err == nil && !info.IsImage {
+				cfg := media.EncoderConfig{Width: info.Width, Height: info.Height, Codec: o.req.Spec.Encoder}
+				if note := cfg.SizeNote(); note != "" {
+					fmt.Fprintf(cmd.ErrOrStderr(), "%s: %s\n", o.req.Target, note)
+				}
+			}
 			ctx, stop := signalContext(cmd.Context())
 			defer stop()
 			cl, err := openCluster(ctx, cc, "facefleet-client", nil)

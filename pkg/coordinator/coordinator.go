@@ -123,6 +123,9 @@ func (c *Coordinator) Run(ctx context.Context, req Request, progress Progress) (
 	rec.Segments, rec.TotalFrames = len(plan.Segments), plan.TotalFrames
 	c.setState(ctx, &rec, job.Running, "")
 	log.Info("job planned", zap.Int("segments", len(plan.Segments)), zap.Int("frames", plan.TotalFrames), zap.Duration("split", res.SplitTime))
+	if note := (media.EncoderConfig{Width: plan.Width, Height: plan.Height, Codec: spec.Encoder}).SizeNote(); note != "" {
+		log.Info(note) // an odd size is padded, never silently
+	}
 
 	if err := c.publish(ctx, req.ID, plan, spec, 0, nil); err != nil {
 		return res, c.failed(ctx, &rec, err)
@@ -158,11 +161,12 @@ func (c *Coordinator) split(ctx context.Context, id, target string, info *media.
 	if err != nil {
 		return plan, err
 	}
-	segs, err := job.Plan(idx.Keyframes, idx.PTS, idx.Count, seconds)
+	segs, err := job.Plan(idx, seconds)
 	if err != nil {
 		return plan, fmt.Errorf("%s: %w", target, err)
 	}
 	plan.Segments, plan.TotalFrames = segs, idx.Count
+	plan.TimeBase = idx.OutputTimeBase(info.FrameRate) // zero for a constant rate: frame i at i/rate, as before
 	if len(segs) == 1 {
 		// One segment is the whole target: stored as it is, without a copy through ffmpeg. Its decoder reads the
 		// first video stream only, frames an edit list hides stay hidden (which a stream copy cannot promise), and
@@ -195,6 +199,7 @@ func (c *Coordinator) publish(ctx context.Context, id string, plan job.JobPlan, 
 	spec.Width, spec.Height = plan.Width, plan.Height
 	spec.FrameRateNum, spec.FrameRateDen = plan.FPSNum, plan.FPSDen
 	spec.SourcePixFmt, spec.Color, spec.SampleAspect = plan.PixFmt, plan.Color, plan.SampleAspect
+	spec.TimeBase = plan.TimeBase
 	for _, s := range plan.Segments {
 		if skip != nil {
 			ok, err := skip(s)

@@ -55,16 +55,38 @@ type Segment struct {
 	Index int `json:"index"`
 	Start int `json:"start_frame"`
 	End   int `json:"end_frame"`
+	// Duration is the time from the segment's first frame to the next segment's (the end of the stream for the
+	// last), in seconds from the target's timestamps; 0 where unknown. A piece whose frames keep their times
+	// (Spec.TimeBase) lasts exactly this long, so that the stitched pieces keep the target's timing.
+	Duration float64 `json:"duration,omitempty"`
 }
 
 // Frames is the number of frames in the segment.
 func (s Segment) Frames() int { return s.End - s.Start }
 
-// Plan cuts a stream into segments of about target seconds, each starting on a keyframe.
-// keyframes are ascending frame indices (the first is 0), pts the presentation time of every frame.
-// A segment ends at the first keyframe whose time is at least target seconds after the segment's start,
-// so segments are never shorter than target unless the stream ends.
-func Plan(keyframes []int, pts []float64, total int, target float64) ([]Segment, error) {
+// Plan cuts a stream (its frame scan: keyframes, the presentation time of every frame, where the last ends) into
+// segments of about target seconds, each starting on a keyframe, with their durations. A segment ends at the
+// first keyframe whose time is at least target seconds after the segment's start, so segments are never shorter
+// than target unless the stream ends.
+func Plan(idx *media.FrameIndex, target float64) ([]Segment, error) {
+	segs, err := cut(idx.Keyframes, idx.PTS, idx.Count, target)
+	if err != nil {
+		return nil, err
+	}
+	for i := range segs {
+		end := idx.End
+		if segs[i].End < idx.Count {
+			end = idx.PTS[segs[i].End]
+		}
+		if d := end - idx.PTS[segs[i].Start]; d > 0 {
+			segs[i].Duration = d
+		}
+	}
+	return segs, nil
+}
+
+// cut is Plan's choice of segments.
+func cut(keyframes []int, pts []float64, total int, target float64) ([]Segment, error) {
 	if total <= 0 || len(pts) != total {
 		return nil, fmt.Errorf("plan: %d frames but %d timestamps", total, len(pts))
 	}
@@ -109,6 +131,9 @@ type Spec struct {
 	Color        media.Color `json:"color,omitempty"`
 	// SampleAspect is the target's pixel shape, kept on every output (zero: square or unknown).
 	SampleAspect media.Rational `json:"sample_aspect,omitzero"`
+	// TimeBase, when not zero, makes every frame keep the target's time (a variable frame rate) in this output
+	// time base, instead of frame i at i/FrameRate; see media.FrameIndex.OutputTimeBase.
+	TimeBase media.Rational `json:"time_base,omitzero"`
 }
 
 // Frame processors and face swapper models a job can ask for.
@@ -267,6 +292,8 @@ type JobPlan struct {
 	Color       media.Color `json:"color,omitempty"`
 	// SampleAspect is the target's pixel shape (zero: square or unknown).
 	SampleAspect media.Rational `json:"sample_aspect,omitzero"`
+	// TimeBase is Spec.TimeBase: zero for a constant frame rate.
+	TimeBase media.Rational `json:"time_base,omitzero"`
 }
 
 // Waiting is a worker's note that it cannot take a segment (it does not fit its memory).

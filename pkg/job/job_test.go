@@ -2,9 +2,11 @@ package job
 
 import (
 	"errors"
-	"reflect"
+	"math"
 	"strings"
 	"testing"
+
+	"github.com/facefleet/facefleet/pkg/media"
 )
 
 func pts(n int, fps float64) []float64 {
@@ -15,50 +17,79 @@ func pts(n int, fps float64) []float64 {
 	return p
 }
 
+// index is a frame scan with these keyframes and times, the last frame lasting as long as the one before.
+func index(keyframes []int, pts []float64) *media.FrameIndex {
+	idx := &media.FrameIndex{Count: len(pts), Keyframes: keyframes, PTS: pts}
+	if n := len(pts); n > 1 {
+		idx.End = 2*pts[n-1] - pts[n-2]
+	}
+	return idx
+}
+
 func TestPlan(t *testing.T) {
+	// vfr: 30 frames at 1/30 s, then 30 at 1/10 s, starting at 0.5 s (as a late MPEG-TS stream does).
+	vfr := make([]float64, 60)
+	for i := range vfr {
+		vfr[i] = 0.5 + float64(min(i, 30))/30 + float64(max(i-30, 0))/10
+	}
 	tests := []struct {
 		name      string
 		keyframes []int
-		total     int
+		pts       []float64
 		target    float64
 		want      []Segment
 	}{
-		{"one segment when target is 0", []int{0, 25, 50}, 75, 0, []Segment{{0, 0, 75}}},
-		{"cuts on keyframes at the target", []int{0, 25, 50, 75}, 100, 1, []Segment{{0, 0, 25}, {1, 25, 50}, {2, 50, 75}, {3, 75, 100}}},
-		{"snaps forward to the next keyframe", []int{0, 30, 60, 90}, 100, 1, []Segment{{0, 0, 30}, {1, 30, 60}, {2, 60, 90}, {3, 90, 100}}},
-		{"skips keyframes that come too soon", []int{0, 10, 20, 50, 60, 110}, 120, 2, []Segment{{0, 0, 50}, {1, 50, 110}, {2, 110, 120}}},
-		{"no keyframe after the first", []int{0}, 300, 2, []Segment{{0, 0, 300}}},
-		{"a long target", []int{0, 250, 500, 750}, 1000, 60, []Segment{{0, 0, 1000}}},
+		{"one segment when target is 0", []int{0, 25, 50}, pts(75, 25), 0, []Segment{{0, 0, 75, 3}}},
+		{"cuts on keyframes at the target", []int{0, 25, 50, 75}, pts(100, 25), 1, []Segment{{0, 0, 25, 1}, {1, 25, 50, 1}, {2, 50, 75, 1}, {3, 75, 100, 1}}},
+		{"snaps forward to the next keyframe", []int{0, 30, 60, 90}, pts(100, 25), 1, []Segment{{0, 0, 30, 1.2}, {1, 30, 60, 1.2}, {2, 60, 90, 1.2}, {3, 90, 100, 0.4}}},
+		{"skips keyframes that come too soon", []int{0, 10, 20, 50, 60, 110}, pts(120, 25), 2, []Segment{{0, 0, 50, 2}, {1, 50, 110, 2.4}, {2, 110, 120, 0.4}}},
+		{"no keyframe after the first", []int{0}, pts(300, 25), 2, []Segment{{0, 0, 300, 12}}},
+		{"a long target", []int{0, 250, 500, 750}, pts(1000, 25), 60, []Segment{{0, 0, 1000, 40}}},
+		// Durations follow the timestamps, not the frame count: the second segment has 20 frames and 1.5 s.
+		{"variable rate", []int{0, 20, 40}, vfr, 0.5, []Segment{{0, 0, 20, 20.0 / 30}, {1, 20, 40, 10.0/30 + 1}, {2, 40, 60, 2}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := Plan(tc.keyframes, pts(tc.total, 25), tc.total, tc.target)
+			total := len(tc.pts)
+			got, err := Plan(index(tc.keyframes, tc.pts), tc.target)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !reflect.DeepEqual(got, tc.want) {
+			if len(got) != len(tc.want) {
 				t.Fatalf("got %v want %v", got, tc.want)
 			}
-			// Invariant: contiguous, complete, each start a keyframe.
-			next := 0
+			for i := range got {
+				g, w := got[i], tc.want[i]
+				if g.Index != w.Index || g.Start != w.Start || g.End != w.End || math.Abs(g.Duration-w.Duration) > 1e-9 {
+					t.Fatalf("got %v want %v", got, tc.want)
+				}
+			}
+			// Invariant: contiguous, complete, each start a keyframe, durations adding up to the stream's.
+			next, sum := 0, 0.0
 			for _, s := range got {
 				if s.Start != next || s.Frames() <= 0 {
 					t.Fatalf("gap or empty segment in %v", got)
 				}
 				next = s.End
+				sum += s.Duration
 			}
-			if next != tc.total {
-				t.Fatalf("plan covers %d of %d frames", next, tc.total)
+			if next != total {
+				t.Fatalf("plan covers %d of %d frames", next, total)
+			}
+			if span := index(nil, tc.pts).End - tc.pts[0]; math.Abs(sum-span) > 1e-9 {
+				t.Fatalf("durations add up to %v s, the stream lasts %v s", sum, span)
 			}
 		})
 	}
 }
 
 func TestPlanRejects(t *testing.T) {
-	if _, err := Plan([]int{5}, pts(10, 25), 10, 1); err == nil {
+	if _, err := Plan(index([]int{5}, pts(10, 25)), 1); err == nil {
 		t.Fatal("a stream not starting on a keyframe was accepted")
 	}
-	if _, err := Plan([]int{0}, pts(9, 25), 10, 1); err == nil {
+	mismatched := index([]int{0}, pts(9, 25))
+	mismatched.Count = 10
+	if _, err := Plan(mismatched, 1); err == nil {
 		t.Fatal("mismatched timestamps accepted")
 	}
 }

@@ -251,6 +251,7 @@ func (s Segment) check(c *check) {
 	c.intRange("index", s.Index, 0, MaxSegments-1)
 	c.intRange("start_frame", s.Start, 0, MaxFrames-1)
 	c.intRange("end_frame", s.End, s.Start+1, MaxFrames)
+	c.float("duration", s.Duration, 0, maxSeconds)
 }
 
 // Validate checks a job's processing settings. The size, rate and source key are filled in by the coordinator, so
@@ -293,6 +294,7 @@ func (s Spec) check(c *check, id string, task bool) {
 	c.token("source_pix_fmt", s.SourcePixFmt)
 	checkColor(c.in("color"), s.Color)
 	c.rational("sample_aspect", s.SampleAspect)
+	c.timeBase("time_base", s.TimeBase)
 }
 
 func (o FaceOptions) check(c *check) {
@@ -345,9 +347,10 @@ func (p JobPlan) Validate() error {
 			c.fail("segments", "segment %d is %d [%d, %d): want index %d from frame %d, not empty", i, s.Index, s.Start, s.End, i, next)
 			break
 		}
+		s.check(c.in(fmt.Sprintf("segments[%d]", i)))
 		next = s.End
 	}
-	if c.err == nil && next != p.TotalFrames {
+	if c.ok() && next != p.TotalFrames {
 		c.fail("segments", "end at frame %d of %d", next, p.TotalFrames)
 	}
 	c.intRange("width", p.Width, 1, MaxDimension)
@@ -362,6 +365,7 @@ func (p JobPlan) Validate() error {
 	c.token("pix_fmt", p.PixFmt)
 	checkColor(c.in("color"), p.Color)
 	c.rational("sample_aspect", p.SampleAspect)
+	c.timeBase("time_base", p.TimeBase)
 	return c.result("plan")
 }
 
@@ -375,7 +379,7 @@ func (cm Commit) Validate(id string) error {
 	c.intRange("attempt", cm.Attempt, 0, MaxCount)
 	c.intRange("generation", cm.Generation, 0, MaxCount)
 	c.text("worker", cm.Worker, maxName)
-	if c.err == nil && cm.ResultKey != ResultKey(id, cm.Segment, cm.Generation, cm.Attempt) {
+	if c.ok() && cm.ResultKey != ResultKey(id, cm.Segment, cm.Generation, cm.Attempt) {
 		c.fail("result_key", "%s: not a result of segment %d of job %s", quote(cm.ResultKey), cm.Segment, id)
 	}
 	c.intRange("frames", cm.Frames, 0, MaxFrames)
@@ -458,6 +462,9 @@ func (c *check) fail(field, format string, a ...any) {
 	}
 }
 
+// ok reports whether no rule is broken so far.
+func (c *check) ok() bool { return c.err == nil || *c.err == nil }
+
 func (c *check) result(what string) error {
 	if c.err == nil || *c.err == nil {
 		return nil
@@ -488,6 +495,13 @@ func (c *check) float(field string, v, lo, hi float64) {
 func (c *check) rational(field string, r media.Rational) {
 	if r.Num < 0 || r.Den < 0 || r.Num > MaxRational || r.Den > MaxRational {
 		c.fail(field, "%d/%d: want 0-%d for each", r.Num, r.Den, MaxRational)
+	}
+}
+
+// timeBase allows an unset time base (zero) or a positive one: a frame time is divided by it.
+func (c *check) timeBase(field string, r media.Rational) {
+	if r != (media.Rational{}) && (r.Num <= 0 || r.Den <= 0 || r.Num > MaxRational || r.Den > MaxRational) {
+		c.fail(field, "%d/%d: want 0/0 or 1-%d for each", r.Num, r.Den, MaxRational)
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/facefleet/facefleet/pkg/media"
 )
 
 const (
@@ -132,7 +134,7 @@ func TestValidateTask(t *testing.T) {
 
 // TestValidatePlanCommit: plans are contiguous and in range; a commit names only its own segment's result.
 func TestValidatePlanCommit(t *testing.T) {
-	good := JobPlan{Segments: []Segment{{0, 0, 25}, {1, 25, 50}}, TotalFrames: 50, Width: 64, Height: 48, FPSNum: 25, FPSDen: 1}
+	good := JobPlan{Segments: []Segment{{Index: 0, Start: 0, End: 25}, {Index: 1, Start: 25, End: 50}}, TotalFrames: 50, Width: 64, Height: 48, FPSNum: 25, FPSDen: 1}
 	for _, tc := range []struct {
 		name  string
 		edit  func(*JobPlan)
@@ -145,6 +147,9 @@ func TestValidatePlanCommit(t *testing.T) {
 		{"no segments", func(p *JobPlan) { p.Segments = nil }, "segments"},
 		{"fps den 0", func(p *JobPlan) { p.FPSDen = 0 }, "fps_den"},
 		{"rotation", func(p *JobPlan) { p.Rotation = 45 }, "rotation"},
+		{"duration huge", func(p *JobPlan) { p.Segments[0].Duration = 1e300 }, "segments[0].duration"},
+		{"duration negative", func(p *JobPlan) { p.Segments[1].Duration = -1 }, "segments[1].duration"},
+		{"time base negative", func(p *JobPlan) { p.TimeBase = media.Rational{Num: -1, Den: 25} }, "time_base"},
 		{"pix_fmt path", func(p *JobPlan) { p.PixFmt = "../x" }, "pix_fmt"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

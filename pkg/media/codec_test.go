@@ -3,10 +3,12 @@ package media
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"math"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -106,19 +108,67 @@ func encode(t *testing.T, cfg EncoderConfig, fs [][]byte) {
 	}
 }
 
+func ratFloat(r *big.Rat) float64 { f, _ := r.Float64(); return f }
+
+// TestEncoderOddSize: a 641x481 target displays at its own aspect whatever the codec: H.264 and H.265 (4:2:0, whose
+// cropping works in 2-pixel units) are padded to 642x482 with a sample aspect that makes the padded picture display
+// at 641:481, and say so; VP9 codes 641x481 as it is.
 func TestEncoderOddSize(t *testing.T) {
-	out := filepath.Join(t.TempDir(), "odd.mp4")
-	cfg := EncoderConfig{Quality: DefaultQuality, Path: out, Width: 41, Height: 31, FrameRate: Rational{25, 1}}
-	encode(t, cfg, frames(41, 31, 10))
-	info, err := Probe(testCtx(t), out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if w, h := cfg.OutputSize(); info.Width != w || info.Height != h || w != 42 || h != 32 {
-		t.Errorf("encoded %dx%d, OutputSize %dx%d, want 42x32", info.Width, info.Height, w, h)
-	}
-	if n := mustCount(t, out); n != 10 {
-		t.Errorf("%d frames, want 10", n)
+	for _, tc := range []struct {
+		codec, ext string
+		w, h       int // coded size
+		sar        Rational
+		padded     bool
+	}{
+		{CodecH264, ".mp4", 642, 482, Rational{1, 1}, true},
+		{CodecH265, ".mp4", 642, 482, Rational{1, 1}, true},
+		{CodecH264, ".mov", 642, 482, Rational{4, 3}, true}, // anamorphic as well
+		{CodecVP9, ".webm", 641, 481, Rational{}, false},
+	} {
+		t.Run(tc.codec+tc.ext+"-"+tc.sar.String(), func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "odd"+tc.ext)
+			cfg := EncoderConfig{Quality: DefaultQuality, Path: out, Width: 641, Height: 481, FrameRate: Rational{25, 1},
+				Codec: tc.codec, SampleAspect: tc.sar}
+			encode(t, cfg, frames(641, 481, 5))
+			info, err := Probe(testCtx(t), out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if w, h := cfg.OutputSize(); info.Width != tc.w || info.Height != tc.h || w != tc.w || h != tc.h {
+				t.Errorf("encoded %dx%d, OutputSize %dx%d, want %dx%d", info.Width, info.Height, w, h, tc.w, tc.h)
+			}
+			sar, src := info.SampleAspect, tc.sar
+			if sar.IsZero() {
+				sar = Rational{1, 1}
+			}
+			if src.IsZero() {
+				src = Rational{1, 1}
+			}
+			got := big.NewRat(int64(info.Width*sar.Num), int64(info.Height*sar.Den))
+			want := big.NewRat(int64(641*src.Num), int64(481*src.Den))
+			// The container's sample aspect (MP4/MOV pasp) is exact, 154481:154401; the stream's, which Probe reads
+			// as ffprobe does, is the nearest libx264 stores (1931:1930, 1e-8 off).
+			if gf, _ := got.Float64(); math.Abs(gf/ratFloat(want)-1) > 1e-6 {
+				t.Errorf("displays at %s (sample aspect %s), want %s", got.RatString(), info.SampleAspect, want.RatString())
+			}
+			if tc.padded {
+				b, err := os.ReadFile(out)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if i := bytes.Index(b, []byte("pasp")); i < 0 || i+12 > len(b) {
+					t.Error("no pasp box")
+				} else if got := big.NewRat(int64(binary.BigEndian.Uint32(b[i+4:]))*642, int64(binary.BigEndian.Uint32(b[i+8:]))*482); got.Cmp(want) != 0 {
+					t.Errorf("the container displays at %s, want %s", got.RatString(), want.RatString())
+				}
+			}
+			if note := cfg.SizeNote(); (note != "") != tc.padded || (tc.padded && !strings.Contains(note, "padded to 642x482")) {
+				t.Errorf("size note %q", note)
+			}
+			if n := mustCount(t, out); n != 5 {
+				t.Errorf("%d frames, want 5", n)
+			}
+		})
 	}
 }
 
@@ -360,25 +410,60 @@ func TestDecoderVFRPassthrough(t *testing.T) {
 // TestEncoderLossless: the intermediate codec gives back exactly the frames written, through our own Decoder; odd
 // sizes need no padding in RGB.
 func TestEncoderLossless(t *testing.T) {
-	out := filepath.Join(t.TempDir(), "pass1.mkv")
-	in := frames(41, 31, 6)
-	encode(t, EncoderConfig{Path: out, Codec: CodecLossless, Width: 41, Height: 31, FrameRate: Rational{30000, 1001}, Threads: 1}, in)
-	d, err := NewDecoder(testCtx(t), DecoderConfig{Path: out, Width: 41, Height: 31})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	buf := make([]byte, d.FrameSize())
-	for i, want := range in {
-		if err := d.Read(buf); err != nil {
-			t.Fatalf("frame %d: %v", i, err)
-		}
-		if !bytes.Equal(buf, want) {
-			t.Fatalf("frame %d differs after the lossless round trip", i)
-		}
-	}
-	if err := d.Read(buf); !errors.Is(err, io.EOF) {
-		t.Fatalf("after %d frames: %v", len(in), err)
+	for _, tc := range []struct {
+		ext string
+		tb  Rational // frames written with their own times, read back exactly (MOV keeps any time base)
+	}{
+		{".mkv", Rational{}},
+		{".mov", Rational{}},
+		{".mov", Rational{1, 15360}},
+	} {
+		t.Run(tc.ext+"-"+tc.tb.String(), func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "pass1"+tc.ext)
+			in := frames(41, 31, 6)
+			cfg := EncoderConfig{Path: out, Codec: CodecLossless, Width: 41, Height: 31, FrameRate: Rational{30000, 1001},
+				Threads: 1, TimeBase: tc.tb}
+			times := []int64{0, 512, 1536, 1537, 4096, 5000} // a variable rate, two frames one tick apart
+			enc, err := NewEncoder(testCtx(t), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, f := range in {
+				if err := enc.WriteAt(f, Time{TS: times[i], Base: tc.tb}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := enc.Close(); err != nil {
+				t.Fatal(err)
+			}
+			d, err := NewDecoder(testCtx(t), DecoderConfig{Path: out, Width: 41, Height: 31})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			buf := make([]byte, d.FrameSize())
+			var first Time
+			for i, want := range in {
+				if err := d.Read(buf); err != nil {
+					t.Fatalf("frame %d: %v", i, err)
+				}
+				if !bytes.Equal(buf, want) {
+					t.Fatalf("frame %d differs after the lossless round trip", i)
+				}
+				if i == 0 {
+					first = d.Time()
+				}
+				if tb := tc.tb; !tb.IsZero() {
+					got := new(big.Rat).Sub(d.Time().seconds(), first.seconds())
+					if want := big.NewRat(times[i], int64(tb.Den)); got.Cmp(want) != 0 {
+						t.Errorf("frame %d at %s s, written at %s s", i, got.RatString(), want.RatString())
+					}
+				}
+			}
+			if err := d.Read(buf); !errors.Is(err, io.EOF) {
+				t.Fatalf("after %d frames: %v", len(in), err)
+			}
+		})
 	}
 	if err := (EncoderConfig{Path: "x.mp4", Codec: CodecLossless, Width: 2, Height: 2, FrameRate: Rational{25, 1}}).Validate(); err == nil {
 		t.Error("lossless into .mp4 accepted")

@@ -123,6 +123,21 @@ func (d *Decoder) Read(frame []byte) error {
 	return d.next(func() error { return d.src.read(frame) })
 }
 
+// timeSource is a frameSource that knows its frames' times (the in-process decoder).
+type timeSource interface {
+	time() Time
+}
+
+// Time is the presentation time of the last frame read (its best-effort timestamp, the one ffmpeg's -fps_mode
+// passthrough keeps), for Encoder.WriteAt. It is the zero Time (unknown) for a frame without one, before the
+// first frame, and from the ffmpeg child (DecoderConfig.Process), whose raw frames carry no timestamps.
+func (d *Decoder) Time() Time {
+	if ts, ok := d.src.(timeSource); ok && !d.closed && d.end == nil {
+		return ts.time()
+	}
+	return Time{}
+}
+
 // errNoRefs is returned by ReadRef and WriteRef on the ffmpeg child processes, whose frames cross a pipe.
 var errNoRefs = errors.New("frames by reference need the in-process decoder and encoder")
 

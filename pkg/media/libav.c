@@ -4,7 +4,8 @@
 //   every decoded frame of the first video stream that is not a cover picture, converted by libswscale with
 //   bicubic scaling and the frame's own matrix and range, as ffmpeg's scale filter does;
 // - the encoder is "-f rawvideo ... -i pipe: [-vf pad,scale=out_color_matrix=bt709:out_range=tv] -c:v C ...":
-//   frame i stamped i/rate, options given to the codec by name.
+//   frame i stamped i/rate, options given to the codec by name. Frames stamped with their own times
+//   (ffenc_stamp: a variable rate) have no command line here: a raw pipe carries no timestamps.
 // FFmpeg's log goes through one callback that files each message under the decoder or encoder whose context
 // logged it (nothing reaches our stderr), so errors carry what ffmpeg would have printed.
 #include "libav.h"
@@ -172,6 +173,7 @@ struct ffdec {
 	int flushed; // the end of the input was sent to the decoder
 	int damaged; // packets or frames that failed to decode, or a read error
 	uint8_t *scratch; // a frame with aligned rows and FF_FRAME_PADDING, converted into first (av_malloc'd, lazily)
+	int64_t pts; // the last frame's presentation time (best effort, as -fps_mode passthrough), stream time base
 };
 
 ffdec *ffdec_new(void) {
@@ -267,6 +269,7 @@ static int next(ffdec *d) {
 	for (;;) {
 		int r = avcodec_receive_frame(d->cc, d->frame);
 		if (r == 0) {
+			d->pts = d->frame->best_effort_timestamp;
 			return 0;
 		}
 		if (r == AVERROR_EOF) {
@@ -398,6 +401,13 @@ int ffdec_read_ref(ffdec *d, AVFrame *dst) {
 
 int ffdec_damaged(ffdec *d) { return d->damaged; }
 
+int64_t ffdec_pts(ffdec *d, int *tb_num, int *tb_den) {
+	AVRational tb = d->fmt->streams[d->stream]->time_base;
+	*tb_num = tb.num;
+	*tb_den = tb.den;
+	return d->pts;
+}
+
 void ffdec_log(ffdec *d, char *buf, size_t n) { log_copy(&d->log, buf, n); }
 
 void ffdec_free(ffdec *d) {
@@ -428,7 +438,20 @@ struct ffenc {
 	uint8_t *padded; // bgr24 frame padded to an even size (odd sizes) or with FF_FRAME_PADDING after it
 	int in_w, in_h;
 	enum AVPixelFormat in_fmt;
-	int64_t pts;
+	int64_t pts;      // the next frame's time when none is given: frame i at i
+	int64_t stamp; // the next frame's time given by ffenc_stamp, when stamped
+	int stamped;
+	// Stamped frames the encoder holds: time and duration (-1 until the next frame's time says it), so that each
+	// packet gets its frame's duration, and a track ends where its last frame does.
+	struct {
+		int64_t pts, dur;
+	} * held;
+	int nheld, capheld;
+	AVPacket *back;    // with stamps: the last packet, written by ffenc_finish
+	int64_t first_dts; // the first packet's
+	int64_t nwritten;  // packets drained
+	AVRational tb;     // ffenc_time_base's, else 1/rate
+	int out_w, out_h; // ffenc_size's, else the input's
 };
 
 ffenc *ffenc_new(void) {
@@ -458,9 +481,11 @@ int ffenc_open(ffenc *e, const char *path, const char *format, const char *codec
 	int out_w = width, out_h = height;
 	enum AVPixelFormat out_fmt = AV_PIX_FMT_BGR0;
 	if (!lossless) {
-		out_w = (width + 1) & ~1; // yuv420p needs even sizes: padded at the right and bottom
-		out_h = (height + 1) & ~1;
 		out_fmt = AV_PIX_FMT_YUV420P;
+		if (e->out_w >= width && e->out_h >= height) {
+			out_w = e->out_w; // padded at the right and bottom to the size ffenc_size gave (EncoderConfig.OutputSize)
+			out_h = e->out_h;
+		}
 	}
 	int r = avformat_alloc_output_context2(&e->fmt, NULL, format, path);
 	if (r < 0) {
@@ -480,7 +505,7 @@ int ffenc_open(ffenc *e, const char *path, const char *format, const char *codec
 	cc->width = out_w;
 	cc->height = out_h;
 	cc->pix_fmt = out_fmt;
-	cc->time_base = (AVRational){rate_den, rate_num};
+	cc->time_base = e->tb.num > 0 ? e->tb : (AVRational){rate_den, rate_num};
 	cc->framerate = (AVRational){rate_num, rate_den};
 	cc->sample_aspect_ratio = (AVRational){0, 1}; // unknown
 	if (sar_num > 0 && sar_den > 0) {
@@ -577,7 +602,19 @@ int ffenc_open(ffenc *e, const char *path, const char *format, const char *codec
 	return 0;
 }
 
-// drain writes every packet the encoder has ready.
+// write_packet hands pkt, in the encoder's time base, to the muxer (which takes it).
+static int write_packet(ffenc *e, AVPacket *pkt) {
+	av_packet_rescale_ts(pkt, e->cc->time_base, e->st->time_base);
+	pkt->stream_index = e->st->index;
+	int r = av_interleaved_write_frame(e->fmt, pkt);
+	if (r < 0) {
+		logf_(&e->log, "Error writing a packet", r);
+	}
+	return r;
+}
+
+// drain writes every packet the encoder has ready. With stamps, each packet gets its frame's duration, and the
+// last one is kept back (e->back) for ffenc_finish.
 static int drain(ffenc *e) {
 	for (;;) {
 		int r = avcodec_receive_packet(e->cc, e->pkt);
@@ -588,18 +625,55 @@ static int drain(ffenc *e) {
 			logf_(&e->log, "Error encoding a frame", r);
 			return r;
 		}
-		av_packet_rescale_ts(e->pkt, e->cc->time_base, e->st->time_base);
-		e->pkt->stream_index = e->st->index;
-		if ((r = av_interleaved_write_frame(e->fmt, e->pkt)) < 0) { // takes the packet
-			logf_(&e->log, "Error writing a packet", r);
+		if (e->tb.num <= 0) {
+			if ((r = write_packet(e, e->pkt)) < 0) {
+				return r;
+			}
+			continue;
+		}
+		for (int i = 0; i < e->nheld; i++) {
+			if (e->held[i].pts == e->pkt->pts) {
+				if (e->held[i].dur > 0) {
+					e->pkt->duration = e->held[i].dur;
+				}
+				memmove(&e->held[i], &e->held[i + 1], (size_t)(--e->nheld - i) * sizeof *e->held); // kept in order
+				break;
+			}
+		}
+		if (e->back == NULL && (e->back = av_packet_alloc()) == NULL) {
+			return AVERROR(ENOMEM);
+		}
+		if (e->nwritten++ == 0) {
+			e->first_dts = e->pkt->dts;
+		} else if ((r = write_packet(e, e->back)) < 0) {
 			return r;
 		}
+		av_packet_move_ref(e->back, e->pkt);
 	}
 }
 
 // send stamps f with the next frame's time and encodes it.
 static int send(ffenc *e, AVFrame *f) {
 	f->pts = e->pts++;
+	if (e->stamped) {
+		f->pts = e->stamp;
+		e->stamped = 0;
+		if (e->nheld > 0 && e->held[e->nheld - 1].dur < 0) {
+			e->held[e->nheld - 1].dur = f->pts - e->held[e->nheld - 1].pts; // the frame before lasts until this one
+		}
+		if (e->nheld == e->capheld) {
+			int cap = e->capheld ? 2 * e->capheld : 64;
+			void *h = av_realloc_array(e->held, (size_t)cap, sizeof *e->held);
+			if (h == NULL) {
+				return AVERROR(ENOMEM);
+			}
+			e->held = h;
+			e->capheld = cap;
+		}
+		e->held[e->nheld].pts = f->pts;
+		e->held[e->nheld].dur = -1;
+		e->nheld++;
+	}
 	int r = avcodec_send_frame(e->cc, f);
 	if (r < 0) {
 		logf_(&e->log, "Error sending a frame to the encoder", r);
@@ -652,7 +726,6 @@ int ffenc_write(ffenc *e, const uint8_t *src, size_t cap) {
 	} else {
 		// The caller's yuv420p frame, lent without a copy: the encoders we use copy the picture in
 		// avcodec_send_frame; FF_ERR_HELD reports one that did not, before the caller reuses the buffer.
-		int size = av_image_get_buffer_size(e->in_fmt, e->in_w, e->in_h, 1);
 		if ((buf = av_buffer_create((uint8_t *)src, size, no_free, NULL, AV_BUFFER_FLAG_READONLY)) == NULL) {
 			return AVERROR(ENOMEM);
 		}
@@ -704,13 +777,45 @@ int ffenc_write_ref(ffenc *e, const AVFrame *src) {
 	return r;
 }
 
-int ffenc_finish(ffenc *e) {
+void ffenc_time_base(ffenc *e, int num, int den) { e->tb = (AVRational){num, den}; }
+
+void ffenc_size(ffenc *e, int width, int height) {
+	e->out_w = width;
+	e->out_h = height;
+}
+
+void ffenc_stamp(ffenc *e, int64_t pts) {
+	e->stamp = pts;
+	e->stamped = 1;
+}
+
+int ffenc_finish(ffenc *e, int64_t end) {
+	for (int i = 0; i < e->nheld; i++) {
+		if (e->held[i].dur < 0 && end > e->held[i].pts) {
+			e->held[i].dur = end - e->held[i].pts; // the last frame: until the end the caller gives
+		}
+	}
 	int r = avcodec_send_frame(e->cc, NULL);
 	if (r < 0 && r != AVERROR_EOF) {
 		return r;
 	}
 	if ((r = drain(e)) < 0) {
 		return r;
+	}
+	if (e->back != NULL && e->nwritten > 0) {
+		// ffmpeg 5.1's mov muxer ends the track's edit at the last packet's pts plus its duration, and its
+		// samples at that packet's dts plus its duration (from the first dts); the demuxer, and so the concat
+		// demuxer, reads the piece as lasting the shorter of the two. With B-frames over a variable rate the two
+		// differ, so the last packet lasts long enough for both to reach end: the piece then lasts exactly until
+		// end, where the next one starts as the target's does.
+		int64_t by_pts = end - e->back->pts, by_dts = end - (e->back->dts - e->first_dts);
+		int64_t d = by_pts > by_dts ? by_pts : by_dts;
+		if (d > 0) {
+			e->back->duration = d;
+		}
+		if ((r = write_packet(e, e->back)) < 0) {
+			return r;
+		}
 	}
 	if ((r = av_write_trailer(e->fmt)) < 0) {
 		logf_(&e->log, "Error writing trailer", r);
@@ -739,6 +844,8 @@ void ffenc_free(ffenc *e) {
 	av_packet_free(&e->pkt);
 	av_frame_free(&e->frame);
 	av_frame_free(&e->lent);
+	av_free(e->held);
+	av_packet_free(&e->back);
 	sws_freeContext(e->sws);
 	av_free(e->padded);
 	pthread_mutex_destroy(&e->log.mu);
@@ -785,7 +892,7 @@ int ffscan(const char *path, int packets, ffscan_result *res, char *logbuf, size
 				}
 				res->packets = p;
 			}
-			res->packets[res->n++] = (ffpacket){pkt->pts, pkt->dts, pkt->flags};
+			res->packets[res->n++] = (ffpacket){pkt->pts, pkt->dts, pkt->duration, pkt->flags};
 		}
 		av_packet_unref(pkt);
 	}

@@ -184,6 +184,15 @@ func (d *libavDecoder) result(r C.int) error {
 	return endOfStream(d.cfg.Path, log, d.cfg.Path)
 }
 
+func (d *libavDecoder) time() Time {
+	var num, den C.int
+	pts := int64(C.ffdec_pts(d.d, &num, &den))
+	if pts == avNoPTS {
+		return Time{}
+	}
+	return Time{TS: pts, Base: Rational{int(num), int(den)}}
+}
+
 func (d *libavDecoder) close() {
 	C.ffdec_free(d.d)
 	d.d = nil
@@ -194,7 +203,11 @@ type libavEncoder struct {
 	cfg EncoderConfig
 	ctx context.Context
 	e   *C.ffenc
+	end int64 // where the last frame ends, in the time base, when frames have their own times (0: not given)
 }
+
+func (e *libavEncoder) stamp(pts int64) { C.ffenc_stamp(e.e, C.int64_t(pts)) }
+func (e *libavEncoder) endAt(end int64) { e.end = end }
 
 func newLibavEncoder(ctx context.Context, cfg EncoderConfig) (*libavEncoder, error) {
 	e := C.ffenc_new()
@@ -220,8 +233,14 @@ func newLibavEncoder(ctx context.Context, cfg EncoderConfig) (*libavEncoder, err
 	if cfg.codec() == CodecLossless {
 		lossless = 1
 	}
+	if !cfg.TimeBase.IsZero() {
+		C.ffenc_time_base(e, C.int(cfg.TimeBase.Num), C.int(cfg.TimeBase.Den))
+	}
+	w, h := cfg.OutputSize()
+	C.ffenc_size(e, C.int(w), C.int(h))
+	sar := cfg.OutputSampleAspect()
 	r := C.ffenc_open(e, cs[0], cs[1], cs[2], C.int(cfg.Width), C.int(cfg.Height), cPixFmt(cfg.PixFmt), lossless,
-		C.int(cfg.FrameRate.Num), C.int(cfg.FrameRate.Den), C.int(cfg.SampleAspect.Num), C.int(cfg.SampleAspect.Den),
+		C.int(cfg.FrameRate.Num), C.int(cfg.FrameRate.Den), C.int(sar.Num), C.int(sar.Den),
 		C.int(cfg.timescale()), C.int(cfg.Threads), cs[3], cs[4], cs[5], cs[6], cs[7], tag)
 	enc := &libavEncoder{cfg: cfg, ctx: ctx, e: e}
 	if r < 0 {
@@ -264,7 +283,7 @@ func (e *libavEncoder) finish() error {
 	if err := e.ctx.Err(); err != nil {
 		return fmt.Errorf("media: encode %s: %w", e.cfg.Path, err)
 	}
-	if r := C.ffenc_finish(e.e); r < 0 {
+	if r := C.ffenc_finish(e.e, C.int64_t(e.end)); r < 0 {
 		return e.error(r)
 	}
 	return nil
@@ -323,6 +342,9 @@ func scanVideo(ctx context.Context, path string, packets bool) (*videoScan, erro
 			}
 			if p.dts != avNoPTS {
 				raw.dts = ffprobeTime(int64(p.dts), s.timeBase)
+			}
+			if p.duration > 0 {
+				raw.duration = ffprobeTime(int64(p.duration), s.timeBase)
 			}
 			s.packets = append(s.packets, raw)
 		}

@@ -40,6 +40,9 @@ int ffdec_read(ffdec *d, uint8_t *dst, size_t cap);
 // picture as a reference for later frames: it must not be written.
 int ffdec_read_ref(ffdec *d, AVFrame *dst);
 int ffdec_damaged(ffdec *d);
+// ffdec_pts is the last frame's presentation time in the stream's time base (tb_num/tb_den), AV_NOPTS_VALUE if it
+// has none.
+int64_t ffdec_pts(ffdec *d, int *tb_num, int *tb_den);
 void ffdec_free(ffdec *d);
 
 ffenc *ffenc_new(void);
@@ -50,6 +53,10 @@ int ffenc_open(ffenc *e, const char *path, const char *format, const char *codec
                int in_pixfmt, int lossless, int rate_num, int rate_den, int sar_num, int sar_den, int timescale,
                int threads, const char *opts, const char *colorspace, const char *range, const char *primaries,
                const char *transfer, uint32_t codec_tag);
+// Before ffenc_open: ffenc_time_base sets the encoder's time base (default 1/rate, frame i at i); ffenc_size the
+// coded size of a yuv420p output (default the input's), which the input is padded to at the right and bottom.
+void ffenc_time_base(ffenc *e, int num, int den);
+void ffenc_size(ffenc *e, int width, int height);
 // ffenc_write encodes the frame at src (cap bytes readable, at least FrameBytes of the input's size and format);
 // with cap below FrameBytes + FF_FRAME_PADDING a frame that must be converted is copied into a padded buffer
 // first: nothing is ever read past src + FrameBytes.
@@ -57,8 +64,12 @@ int ffenc_write(ffenc *e, const uint8_t *src, size_t cap);
 // ffenc_write_ref encodes a picture held by reference (from ffdec_read_ref), which must have the input's size and
 // format and need no conversion; the encoder takes its own references, src keeps its own.
 int ffenc_write_ref(ffenc *e, const AVFrame *src);
-// ffenc_finish drains the encoder and writes the trailer; the file is complete when it returns 0.
-int ffenc_finish(ffenc *e);
+// ffenc_stamp gives the next frame written its time, in the encoder's time base; unstamped frames are numbered 0,
+// 1, 2 ... (constant rate).
+void ffenc_stamp(ffenc *e, int64_t pts);
+// ffenc_finish drains the encoder and writes the trailer; the file is complete when it returns 0. With stamps,
+// end > 0 is where the last frame ends (time base units), and the track ends there.
+int ffenc_finish(ffenc *e, int64_t end);
 void ffenc_free(ffenc *e);
 
 // The last error-level messages FFmpeg logged about this decoder's or encoder's contexts ("" if none), as the
@@ -68,10 +79,10 @@ void ffenc_log(ffenc *e, char *buf, size_t n);
 
 // ffscan reads what ffprobe -select_streams V:0 would show of path's first video stream (stream -1 if none):
 // its time base, start and duration, the container's start (AV_TIME_BASE units), and with packets != 0 every
-// packet's timestamps and flags, in file order. Times are AV_NOPTS_VALUE where unknown. packets is malloc'd:
+// packet's timestamps, duration and flags, in file order. Times are AV_NOPTS_VALUE where unknown. packets is malloc'd:
 // ffscan_free releases it.
 typedef struct {
-	int64_t pts, dts;
+	int64_t pts, dts, duration;
 	int flags;
 } ffpacket;
 

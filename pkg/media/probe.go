@@ -281,6 +281,51 @@ type FrameIndex struct {
 	// Discarded counts packets an MP4/MOV edit list hides (ffprobe flag "D"). They are not in Count, but a stream
 	// copy into matroska shows them, so Split cannot cut such a file exactly: re-encode it first.
 	Discarded int
+	// End is when the last frame ends, in seconds on PTS's clock: its time plus its packet's duration, or plus the
+	// gap before it where the container gives none.
+	End float64
+	// TimeBase is the stream's time base: every time in it is a whole number of these.
+	TimeBase Rational
+}
+
+// OutputTimeBase is the time base an output needs to keep these frames' times, given the nominal rate: zero when
+// every frame is where frame i of a constant rate is (i/rate after the first, within the stream's own rounding),
+// so that stamping frame i at i/rate loses nothing, or when the stream has no times to keep (a raw H.264 file);
+// else 1/T, T the stream's time base denominator doubled up to at least 10000 (as ffmpeg's mov muxer does for a
+// copy), in which every time of the stream is exact.
+func (x *FrameIndex) OutputTimeBase(rate Rational) Rational {
+	for _, t := range x.PTS {
+		if math.IsNaN(t) || math.IsInf(t, 0) {
+			return Rational{}
+		}
+	}
+	tb := x.TimeBase.reduced()
+	if tb.Num <= 0 || tb.Den <= 0 {
+		tb = Rational{1, 1_000_000} // unknown: microseconds, the precision PTS holds
+	}
+	if x.onGrid(rate, tb) {
+		return Rational{}
+	}
+	T := tb.Den
+	for T < 10000 {
+		T *= 2
+	}
+	return Rational{1, T}
+}
+
+// onGrid reports whether every frame is at i/rate from the first, within half a tick of tb and the microsecond
+// PTS are rounded to.
+func (x *FrameIndex) onGrid(rate Rational, tb Rational) bool {
+	if rate.Num <= 0 || rate.Den <= 0 || len(x.PTS) == 0 {
+		return false
+	}
+	tol := tb.Float()/2 + 2e-6
+	for i, t := range x.PTS {
+		if math.Abs(t-x.PTS[0]-float64(i)*float64(rate.Den)/float64(rate.Num)) > tol {
+			return false
+		}
+	}
+	return true
 }
 
 // ScanFrames lists the packets of the first video stream, as ffprobe -show_entries packet=pts_time,dts_time,flags
@@ -295,20 +340,21 @@ func ScanFrames(ctx context.Context, path string) (*FrameIndex, error) {
 	if idx.Count == 0 {
 		return nil, &Error{Path: path, Err: ErrNoVideo, Detail: "no video packets"}
 	}
+	idx.TimeBase = s.timeBase
 	return idx, nil
 }
 
-// rawPacket is one packet as read: times in seconds, NaN when absent.
+// rawPacket is one packet as read: times in seconds, NaN when absent; duration 0 when unknown.
 type rawPacket struct {
-	pts, dts     float64
-	key, discard bool
+	pts, dts, duration float64
+	key, discard       bool
 }
 
 // indexPackets builds the FrameIndex of a stream's packets in file order.
 func indexPackets(raw []rawPacket) *FrameIndex {
 	type packet struct {
-		pts float64
-		key bool
+		pts, duration float64
+		key           bool
 	}
 	var pkts []packet
 	idx := &FrameIndex{}
@@ -325,7 +371,7 @@ func indexPackets(raw []rawPacket) *FrameIndex {
 			}
 		}
 		last = t
-		pkts = append(pkts, packet{pts: t, key: r.key})
+		pkts = append(pkts, packet{pts: t, duration: r.duration, key: r.key})
 	}
 	sort.SliceStable(pkts, func(i, j int) bool { return pkts[i].pts < pkts[j].pts })
 	idx.Count = len(pkts)
@@ -335,6 +381,13 @@ func indexPackets(raw []rawPacket) *FrameIndex {
 		if p.key || i == 0 {
 			idx.Keyframes = append(idx.Keyframes, i)
 		}
+	}
+	if n := len(pkts); n > 0 {
+		d := pkts[n-1].duration
+		if d <= 0 && n > 1 {
+			d = pkts[n-1].pts - pkts[n-2].pts
+		}
+		idx.End = pkts[n-1].pts + d
 	}
 	return idx
 }

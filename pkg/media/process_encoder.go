@@ -66,8 +66,10 @@ func encoderArgs(cfg EncoderConfig) []string {
 		// The decoder changed only the matrix: the pictures keep the source's primaries and transfer.
 		args = appendTags(args, [2]string{"-color_primaries", cfg.Color.Primaries}, [2]string{"-color_trc", cfg.Color.Transfer})
 	}
-	if !cfg.SampleAspect.IsZero() {
-		vf = append(vf, "setsar="+cfg.SampleAspect.String()) // rawvideo input has square pixels
+	if sar := cfg.OutputSampleAspect(); !sar.IsZero() {
+		// rawvideo input has square pixels; max lets setsar keep an odd size's exact correction (656/651), which
+		// its default (100) would round.
+		vf = append(vf, "setsar=r="+sar.String()+":max="+strconv.Itoa(max(sar.Num, sar.Den)))
 	}
 	if len(vf) > 0 {
 		args = append(args, "-vf", strings.Join(vf, ","))

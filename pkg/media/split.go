@@ -11,13 +11,36 @@ import (
 	"strings"
 )
 
-// segmentPattern names Split's pieces inside dir.
-const segmentPattern = "segment-%05d.mkv"
+// segmentPattern names Split's pieces inside dir; the extension is the container's (pieceExt).
+const segmentPattern = "segment-%05d"
+
+// pieceExts are the containers of Split's pieces by extension, as the segment muxer names them.
+var pieceExts = map[string]string{".mkv": "matroska", ".mov": "mov"}
+
+// pieceExt picks the container of src's pieces. Matroska stores copied streams with B-frames and any timestamps
+// robustly, but only to the millisecond: enough where frames are restamped at i/rate (a constant rate), not for a
+// variable-rate source whose frames keep their own times (FrameIndex.OutputTimeBase) in a finer time base. Its
+// pieces are MOV, which keeps the source's time base, so every frame's time reaches the encoder exactly.
+func pieceExt(ctx context.Context, src string) (string, error) {
+	info, err := Probe(ctx, src)
+	if err != nil {
+		return "", err
+	}
+	idx, err := ScanFrames(ctx, src)
+	if err != nil {
+		return "", err
+	}
+	if tb := idx.OutputTimeBase(info.FrameRate); !tb.IsZero() && idx.TimeBase.reduced().Den > 1000 {
+		return ".mov", nil
+	}
+	return ".mkv", nil
+}
 
 // Split cuts the first video stream of src into pieces starting at the given frame indices (presentation order)
 // and writes them as dir/segment-%05d.mkv, returning their paths in order. Pieces are video only (-an) and stream
 // copied (-c copy), in matroska because it stores copied streams with B-frames and any timestamps robustly, with
-// timestamps reset to start at 0 in every piece.
+// timestamps reset to start at 0 in every piece; a variable-rate source with times finer than a millisecond is cut
+// into dir/segment-%05d.mov instead, which keeps them (pieceExt).
 //
 // starts[0] must be 0, starts must increase, and each start must be a keyframe from ScanFrames: the segment
 // muxer (-segment_frames) can only cut where a decoder can start and moves a cut to the next keyframe otherwise.
@@ -34,12 +57,16 @@ func Split(ctx context.Context, src string, starts []int, total int, dir string)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("media: split %s: %w", src, err)
 	}
-	if old, _ := filepath.Glob(filepath.Join(dir, "segment-*.mkv")); len(old) > 0 {
+	if old := pieces(dir); len(old) > 0 {
 		return nil, fmt.Errorf("media: split %s: %s already holds pieces (%s); use an empty directory", src, dir, filepath.Base(old[0]))
+	}
+	ext, err := pieceExt(ctx, src)
+	if err != nil {
+		return nil, err
 	}
 	paths := make([]string, len(starts))
 	for i := range starts {
-		paths[i] = filepath.Join(dir, fmt.Sprintf(segmentPattern, i))
+		paths[i] = filepath.Join(dir, fmt.Sprintf(segmentPattern, i)+ext)
 	}
 	// The segment muxer counts the reference stream's packets in decode order; at a closed-GOP keyframe that count
 	// equals the keyframe's presentation index, so cutting "at frame N" is exact there.
@@ -55,10 +82,10 @@ func Split(ctx context.Context, src string, starts []int, total int, dir string)
 	_, stderr, err := run(ctx, ffmpegBin, ffmpegArgs(
 		"-i", arg, "-map", "0:V:0", "-an", "-sn", "-dn", "-c", "copy",
 		"-map_metadata", "-1", "-map_chapters", "-1",
-		"-f", "segment", "-segment_format", "matroska",
+		"-f", "segment", "-segment_format", pieceExts[ext],
 		"-segment_frames", strings.Join(list, ","), "-reset_timestamps", "1",
 		// The muxer expands % in the whole name, so a % in dir is escaped.
-		fileArg(filepath.Join(strings.ReplaceAll(dir, "%", "%%"), segmentPattern)))...)
+		fileArg(filepath.Join(strings.ReplaceAll(dir, "%", "%%"), segmentPattern+ext)))...)
 	if err != nil {
 		removePieces(dir)
 		if !isExitError(err) {
@@ -95,7 +122,7 @@ func checkPlan(starts []int, total int) error {
 
 // checkPieces verifies that the muxer wrote exactly the planned pieces, each with its planned packet count.
 func checkPieces(ctx context.Context, src string, paths []string, starts []int, total int) error {
-	extra := filepath.Join(filepath.Dir(paths[0]), fmt.Sprintf(segmentPattern, len(paths)))
+	extra := filepath.Join(filepath.Dir(paths[0]), fmt.Sprintf(segmentPattern, len(paths))+filepath.Ext(paths[0]))
 	if _, err := os.Stat(extra); err == nil {
 		return &Error{Path: src, Err: ErrFrameCount,
 			Detail: fmt.Sprintf("split wrote more than %d pieces: the source has more than %d frames", len(paths), total)}
@@ -126,8 +153,17 @@ func checkPieces(ctx context.Context, src string, paths []string, starts []int, 
 // removePieces deletes Split's output in dir; Split refuses to start on a directory that holds pieces, so these
 // are all its own.
 func removePieces(dir string) {
-	old, _ := filepath.Glob(filepath.Join(dir, "segment-*.mkv"))
-	for _, p := range old {
+	for _, p := range pieces(dir) {
 		_ = os.Remove(p)
 	}
+}
+
+// pieces lists the files in dir named as Split's pieces.
+func pieces(dir string) []string {
+	var all []string
+	for ext := range pieceExts {
+		found, _ := filepath.Glob(filepath.Join(dir, "segment-*"+ext))
+		all = append(all, found...)
+	}
+	return all
 }

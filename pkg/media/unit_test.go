@@ -3,6 +3,7 @@ package media
 import (
 	"encoding/json"
 	"errors"
+	"math"
 	"strings"
 	"testing"
 )
@@ -130,6 +131,10 @@ func TestConfigValidate(t *testing.T) {
 		{"threads", func(c *EncoderConfig) { c.Threads = -1 }, "Threads"},
 		{"vp9 preset", func(c *EncoderConfig) { c.Codec, c.Path, c.Preset = CodecVP9, "/x/o.mkv", "fast" }, "preset"},
 		{"unknown preset", func(c *EncoderConfig) { c.Preset = "turbo" }, "preset"},
+		{"frame times", func(c *EncoderConfig) { c.TimeBase, c.Duration = Rational{1, 15360}, 2.5 }, ""},
+		{"time base not 1/T", func(c *EncoderConfig) { c.TimeBase = Rational{1001, 30000} }, "time base"},
+		{"frame times through a pipe", func(c *EncoderConfig) { c.TimeBase, c.Process = Rational{1, 15360}, true }, "in process only"},
+		{"negative duration", func(c *EncoderConfig) { c.TimeBase, c.Duration = Rational{1, 15360}, -1 }, "duration"},
 	}
 	for _, tt := range encTests {
 		c := ok
@@ -267,5 +272,40 @@ func TestPixFmtConfigs(t *testing.T) {
 	if !strings.Contains(args, "-pix_fmt yuv420p -video_size 4x2") || strings.Contains(args, "scale=") ||
 		!strings.Contains(args, "-colorspace bt470bg -color_range tv") || strings.Contains(args, "-color_trc") {
 		t.Errorf("yuv420p encoder args: %s", args)
+	}
+}
+
+// TestOutputTimeBase: frames on a constant rate's grid (within their container's rounding) or without times keep
+// today's constant-rate stamping (zero); others get a time base in which every time of the stream is exact.
+func TestOutputTimeBase(t *testing.T) {
+	grid := func(n int, step float64, round float64) []float64 {
+		p := make([]float64, n)
+		for i := range p {
+			p[i] = math.Round((1.4+float64(i)*step)/round) * round
+		}
+		return p
+	}
+	vfr := append(grid(10, 1.0/30, 1e-6), 2, 2.1, 2.5)
+	for _, tc := range []struct {
+		name string
+		pts  []float64
+		tb   Rational
+		rate Rational
+		want Rational
+	}{
+		{"25 fps mp4", grid(50, 0.04, 1e-6), Rational{1, 12800}, Rational{25, 1}, Rational{}},
+		{"29.97 fps in matroska milliseconds", grid(100, 1001.0/30000, 1e-3), Rational{1, 1000}, Rational{30000, 1001}, Rational{}},
+		{"29.97 fps MPEG-TS", grid(100, 1001.0/30000, 1e-6), Rational{1, 90000}, Rational{30000, 1001}, Rational{}},
+		{"variable mp4", vfr, Rational{1, 15360}, Rational{30, 1}, Rational{1, 15360}},
+		{"variable matroska", vfr, Rational{1, 1000}, Rational{30, 1}, Rational{1, 16000}},
+		{"variable phone video", vfr, Rational{1, 600}, Rational{30, 1}, Rational{1, 19200}},
+		{"a dropped frame", append(grid(10, 0.04, 1e-6), 1.4+11*0.04), Rational{1, 12800}, Rational{25, 1}, Rational{1, 12800}},
+		{"nominal rate unknown", grid(10, 0.04, 1e-6), Rational{1, 12800}, Rational{}, Rational{1, 12800}},
+		{"no times (raw H.264)", []float64{math.NaN(), math.NaN()}, Rational{1, 1200000}, Rational{25, 1}, Rational{}},
+	} {
+		idx := &FrameIndex{Count: len(tc.pts), PTS: tc.pts, TimeBase: tc.tb}
+		if got := idx.OutputTimeBase(tc.rate); got != tc.want {
+			t.Errorf("%s: %s, want %s", tc.name, got, tc.want)
+		}
 	}
 }

@@ -82,6 +82,10 @@ type Config struct {
 	Color        media.Color
 	// SampleAspect is the input's pixel shape, kept on the output (zero: square or unknown).
 	SampleAspect media.Rational
+	// TimeBase, when not zero, hands every frame's time from the decoder to the encoder (variable frame rate;
+	// media.EncoderConfig.TimeBase), and Duration is the segment's length, where its last frame ends.
+	TimeBase media.Rational
+	Duration float64
 }
 
 // PixelsUnused is implemented by a processor that may report it never reads or writes a frame's pixels (frame
@@ -149,7 +153,8 @@ func Run(ctx context.Context, cfg Config, proc Processor, progress func(done int
 	defer dec.Close()
 	enc, err := media.NewEncoder(ctx, media.EncoderConfig{Path: cfg.Output, Width: cfg.Width, Height: cfg.Height,
 		FrameRate: cfg.FrameRate, Codec: cfg.Encoder, Quality: cfg.Quality, Threads: cfg.EncoderThreads,
-		Lookahead: cfg.Lookahead, PixFmt: pixFmt, Color: cfg.Color, SampleAspect: cfg.SampleAspect})
+		Lookahead: cfg.Lookahead, PixFmt: pixFmt, Color: cfg.Color, SampleAspect: cfg.SampleAspect,
+		TimeBase: cfg.TimeBase, Duration: cfg.Duration})
 	if err != nil {
 		return 0, err
 	}
@@ -190,11 +195,12 @@ func Run(ctx context.Context, cfg Config, proc Processor, progress func(done int
 		}
 		free <- i
 	}
+	times := make([]media.Time, cfg.InFlight) // each slot's frame time, handed from the decoder to the encoder
 	read := func(slot int) error { return dec.Read(bufs[slot]) }
-	write := func(slot int) error { return enc.Write(bufs[slot]) }
+	write := func(slot int) error { return enc.WriteAt(bufs[slot], times[slot]) }
 	if byRef {
 		read = func(slot int) error { return dec.ReadRef(refs[slot]) }
-		write = func(slot int) error { return enc.WriteRef(refs[slot]) }
+		write = func(slot int) error { return enc.WriteRefAt(refs[slot], times[slot]) }
 	}
 
 	var (
@@ -234,6 +240,7 @@ func Run(ctx context.Context, cfg Config, proc Processor, progress func(done int
 				}
 				return
 			}
+			times[slot] = dec.Time()
 			toProc <- item{slot, i} // never blocks: at most InFlight slots exist
 		}
 	}()

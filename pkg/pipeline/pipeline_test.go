@@ -7,8 +7,10 @@ import (
 	"image"
 	"image/color"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -714,4 +716,71 @@ func TestRunTruncatedInput(t *testing.T) {
 		t.Errorf("processor called %d times, want some of the 50 frames", c)
 	}
 	t.Logf("%d frames processed, %d encoded: %v", calls.Load(), r.n, r.err)
+}
+
+// TestRunKeepsFrameTimes: with a TimeBase, every frame of a variable-rate segment reaches the output at its own time
+// (relative to the first), on the BGR path and the by-reference YUV path, and the piece lasts Duration.
+func TestRunKeepsFrameTimes(t *testing.T) {
+	in := filepath.Join(t.TempDir(), "vfr.mp4")
+	ffmpeg(t, "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=30:duration=2",
+		"-vf", "setpts='(if(lt(N,20),N/30,20/30+(N-20)/10))/TB'", "-fps_mode", "passthrough",
+		"-c:v", "libx264", "-preset", "ultrafast", "-bf", "2", in)
+	want, err := media.ScanFrames(testCtx(t), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb := want.OutputTimeBase(media.Rational{Num: 30, Den: 1})
+	if tb.IsZero() {
+		t.Fatal("test clip has a constant rate")
+	}
+	duration := want.End - want.PTS[0] + 0.5 // the next segment starts half a second after the last frame ends
+	for _, tc := range []struct {
+		name string
+		proc pipeline.Processor
+	}{
+		{"bgr24", pipeline.ProcessorFunc(func(gocv.Mat, int) error { return nil })},
+		{"yuv420p by reference", pixelsUnused{pipeline.ProcessorFunc(func(gocv.Mat, int) error { return nil })}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "out.mp4")
+			cfg := pipeline.Config{Input: in, Output: out, Width: 64, Height: 48, FrameRate: media.Rational{Num: 30, Den: 1},
+				Encoder: media.CodecH264, Quality: 35, InFlight: 3, SourcePixFmt: media.PixFmtYUV420P,
+				TimeBase: tb, Duration: duration}
+			ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+			defer cancel()
+			if _, err := pipeline.Run(ctx, cfg, tc.proc, nil); err != nil {
+				t.Fatal(err)
+			}
+			got, err := media.ScanFrames(testCtx(t), out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Count != want.Count {
+				t.Fatalf("%d frames, want %d", got.Count, want.Count)
+			}
+			for i := range got.PTS {
+				if d := (got.PTS[i] - got.PTS[0]) - (want.PTS[i] - want.PTS[0]); d > tb.Float() || d < -tb.Float() {
+					t.Fatalf("frame %d at %.6f s, input's at %.6f s", i, got.PTS[i]-got.PTS[0], want.PTS[i]-want.PTS[0])
+				}
+			}
+			if d := probeDuration(t, out); d < duration-tb.Float() || d > duration+tb.Float() {
+				t.Errorf("output lasts %.6f s, want %.6f s", d, duration)
+			}
+		})
+	}
+}
+
+// probeDuration is the first video stream's duration in seconds, as ffprobe reads it.
+func probeDuration(t *testing.T, path string) float64 {
+	t.Helper()
+	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "V:0", "-show_entries", "stream=duration",
+		"-of", "csv=p=0", path).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
+	if err != nil {
+		t.Fatalf("%s: duration %q", path, out)
+	}
+	return d
 }

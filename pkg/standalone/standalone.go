@@ -205,6 +205,11 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err != nil {
 		return res, err
 	}
+	// An odd size the codec cannot code is padded, never silently.
+	if note := (media.EncoderConfig{Width: info.Width, Height: info.Height, Codec: cfg.Encoder}).SizeNote(); note != "" &&
+		!info.IsImage && cfg.Progress != nil {
+		fmt.Fprintf(cfg.Progress, "%s: %s\n", cfg.Target, note)
+	}
 	out := ResolveOutput(cfg.Source, cfg.Target, cfg.Output)
 	if err := CheckOutput(out, cfg.Source, cfg.Target); err != nil {
 		return res, err

@@ -503,3 +503,57 @@ func TestNoneLoadsNoModel(t *testing.T) {
 		t.Errorf("provenance lists a model for frame processor none: %s", rec)
 	}
 }
+
+// TestVFRTargetKeepsTimestamps: a variable-rate target (30, then 12, then 24 fps; 122 frames over 5.97 s, 30 fps
+// nominal) comes out with its own frames at its own times, through one segment and through several, with its full
+// audio in sync: before, every frame was restamped at the nominal rate and the video came out 4.07 s long.
+func TestVFRTargetKeepsTimestamps(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "vfr.mp4")
+	ffmpeg(t, "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+		"-t", "6", "-vf", "setpts='(if(lt(N,40),N/30,if(lt(N,70),40/30+(N-40)/12,40/30+30/12+(N-70)/24)))/TB'",
+		"-fps_mode", "passthrough", "-c:v", "libx264", "-preset", "ultrafast", "-g", "20", "-keyint_min", "20",
+		"-sc_threshold", "0", "-c:a", "aac", target)
+	want, err := media.ScanFrames(context.Background(), target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name     string
+		seconds  float64
+		segments int
+	}{
+		{"one segment", 60, 1},
+		{"several segments", 1, 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-")+".mp4")
+			cfg := testConfig(t, testenv.Face(t, "astronaut_eileen_collins.png"), target, out)
+			cfg.Face.Processors, cfg.SegmentSeconds = []string{job.ProcessorNone}, tc.seconds
+			res, err := Run(context.Background(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := media.ScanFrames(context.Background(), out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Segments < tc.segments || got.Count != want.Count {
+				t.Fatalf("%d segments, %d frames; want %d+ and the target's %d", res.Segments, got.Count, tc.segments, want.Count)
+			}
+			tick := 1 / 15360.0 // the target's time base, kept
+			for i := range got.PTS {
+				if d := (got.PTS[i] - got.PTS[0]) - (want.PTS[i] - want.PTS[0]); math.Abs(d) > tick {
+					t.Fatalf("frame %d at %.6f s, target's at %.6f s", i, got.PTS[i]-got.PTS[0], want.PTS[i]-want.PTS[0])
+				}
+			}
+			s, o := streams(t, target), streams(t, out)
+			if math.Abs(o["video"].dur()-s["video"].dur()) > tick || math.Abs(o["audio"].dur()-s["audio"].dur()) > 1e-6 ||
+				math.Abs((o["video"].start()-o["audio"].start())-(s["video"].start()-s["audio"].start())) > tick {
+				t.Errorf("video %.6f s from %.6f, audio %.6f s from %.6f; target %.6f from %.6f, %.6f from %.6f",
+					o["video"].dur(), o["video"].start(), o["audio"].dur(), o["audio"].start(),
+					s["video"].dur(), s["video"].start(), s["audio"].dur(), s["audio"].start())
+			}
+		})
+	}
+}

@@ -640,9 +640,14 @@ func (w *Worker) process(ctx context.Context, l *queue.Lease, t job.Task, plan m
 			FirstFrame: t.Segment.Start, Expect: frames,
 			FramesDir: w.cfg.FramesDir, FrameFormat: t.Spec.FrameFormat, FrameQuality: t.Spec.FrameQuality,
 			SourcePixFmt: t.Spec.SourcePixFmt, Color: t.Spec.Color, SampleAspect: t.Spec.SampleAspect,
+			TimeBase: t.Spec.TimeBase, Duration: t.Segment.Duration,
 		}
 		if i < len(passes)-1 { // an exact intermediate, for the next processor's pass
-			cfg.Output, cfg.Encoder, cfg.FramesDir = filepath.Join(dir, fmt.Sprintf("pass-%d.mkv", i+1)), media.CodecLossless, ""
+			ext := ".mkv"
+			if !t.Spec.TimeBase.IsZero() {
+				ext = ".mov" // keeps the frames' own times exactly; matroska rounds them to milliseconds
+			}
+			cfg.Output, cfg.Encoder, cfg.FramesDir = filepath.Join(dir, fmt.Sprintf("pass-%d", i+1)+ext), media.CodecLossless, ""
 		}
 		// Progress counts every pass: pass i of P covers frames (i*N .. (i+1)*N)/P.
 		progress := func(done int) {
