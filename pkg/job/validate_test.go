@@ -149,7 +149,7 @@ func TestValidatePlanCommit(t *testing.T) {
 		{"rotation", func(p *JobPlan) { p.Rotation = 45 }, "rotation"},
 		{"duration huge", func(p *JobPlan) { p.Segments[0].Duration = 1e300 }, "segments[0].duration"},
 		{"duration negative", func(p *JobPlan) { p.Segments[1].Duration = -1 }, "segments[1].duration"},
-		{"time base negative", func(p *JobPlan) { p.TimeBase = media.Rational{Num: -1, Den: 25} }, "time_base"},
+		{"time base too fine", func(p *JobPlan) { p.TimeBase = media.Rational{Num: 1, Den: 1 << 31} }, "time_base"},
 		{"pix_fmt path", func(p *JobPlan) { p.PixFmt = "../x" }, "pix_fmt"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
