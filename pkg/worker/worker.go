@@ -68,6 +68,10 @@ type Config struct {
 	// deliveries after a crash do not count (the queue's MaxDeliver and the coordinator's dead-letter handling are
 	// the last resort for a worker that dies every time).
 	MaxAttempts int
+	// SourceCheck is how often the records of jobs whose source faces this worker keeps are checked (the face is
+	// removed once its job ends or is deleted); SourceIdle removes a face no task asked for in that long (disk.go).
+	SourceCheck time.Duration
+	SourceIdle  time.Duration
 }
 
 // Validate checks the config and fills defaults.
@@ -105,6 +109,12 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxAttempts <= 0 {
 		c.MaxAttempts = min(3, c.MaxDeliver)
+	}
+	if c.SourceCheck <= 0 {
+		c.SourceCheck = DefaultSourceCheck
+	}
+	if c.SourceIdle <= 0 {
+		c.SourceIdle = DefaultSourceIdle
 	}
 	return nil
 }
@@ -167,6 +177,7 @@ type Worker struct {
 	deps    Deps
 	log     *zap.Logger
 	engines chan Engine
+	dir     *workDir // this worker's own directory under WorkDir
 	srcMu   sync.Mutex
 	sources []cachedSource // oldest first
 
@@ -180,7 +191,10 @@ type frameMark struct {
 	n  int
 }
 
-type cachedSource struct{ job, path string }
+type cachedSource struct {
+	job, path string
+	used      time.Time // when a task of the job last asked for it
+}
 
 // New loads one engine per slot.
 func New(cfg Config, deps Deps) (*Worker, error) {
@@ -193,15 +207,18 @@ func New(cfg Config, deps Deps) (*Worker, error) {
 	if deps.Log == nil {
 		deps.Log = zap.NewNop()
 	}
-	if err := os.MkdirAll(cfg.WorkDir, 0o755); err != nil {
-		return nil, fmt.Errorf("worker: %w", err)
+	log := deps.Log.With(zap.String("worker", cfg.ID))
+	dir, err := openWorkDir(cfg.WorkDir, cfg.ID, log)
+	if err != nil {
+		return nil, err
 	}
-	w := &Worker{cfg: cfg, deps: deps, log: deps.Log.With(zap.String("worker", cfg.ID)),
+	w := &Worker{cfg: cfg, deps: deps, log: log, dir: dir,
 		engines: make(chan Engine, cfg.Slots), active: map[string]bool{}}
 	for i := 0; i < cfg.Slots; i++ {
 		e, err := deps.NewEngine()
 		if err != nil {
 			w.closeEngines()
+			dir.close(log)
 			return nil, err
 		}
 		w.engines <- e
@@ -224,11 +241,13 @@ func (w *Worker) closeEngines() {
 }
 
 // Run fetches and processes tasks until ctx ends. Then it stops fetching, lets in-flight segments finish for up to
-// Grace, Naks what is left so another worker takes it at once, closes the engines and returns.
+// Grace, Naks what is left so another worker takes it at once, closes the engines, removes its files and returns.
 func (w *Worker) Run(ctx context.Context) error {
 	workCtx, cancelWork := context.WithCancel(context.Background())
 	defer cancelWork()
+	defer w.dir.close(w.log) // after the engines: nothing reads a source any more
 	defer w.closeEngines()
+	go w.janitor(workCtx)
 	var wg sync.WaitGroup
 	slots := make(chan struct{}, w.cfg.Slots)
 	for ctx.Err() == nil {
@@ -292,6 +311,7 @@ func (w *Worker) handle(ctx context.Context, l *queue.Lease) {
 	if e, err := w.deps.State.Get(ctx, job.RecordKey(t.Job)); err == nil {
 		var rec job.Record
 		if json.Unmarshal(e.Value, &rec) == nil && rec.State.Terminal() {
+			w.dropSource(t.Job, "job "+string(rec.State))
 			_ = l.Term("job " + string(rec.State))
 			return
 		}
@@ -325,6 +345,7 @@ func (w *Worker) handle(ctx context.Context, l *queue.Lease) {
 		_ = l.Nak()
 	case ended.Load():
 		log.Info("job ended while its segment was processed")
+		w.dropSource(t.Job, "job ended")
 		_ = l.Term("job ended")
 	case errors.Is(err, engine.ErrBadInput) || errors.Is(err, engine.ErrNoFace):
 		log.Error("bad input", zap.Error(err))
@@ -459,8 +480,8 @@ func (w *Worker) fail(t job.Task, cause error) {
 func (w *Worker) process(ctx context.Context, l *queue.Lease, t job.Task, plan memory.Plan, log *zap.Logger) error {
 	start := time.Now()
 	attempt := l.Delivered()
-	dir := filepath.Join(w.cfg.WorkDir, fmt.Sprintf("%s-%05d-%d", t.Job, t.Segment.Index, attempt))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	dir, err := w.segmentDir(t, attempt)
+	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
@@ -559,16 +580,21 @@ const keepSources = 8
 func (w *Worker) source(ctx context.Context, t job.Task) (string, error) {
 	w.srcMu.Lock()
 	defer w.srcMu.Unlock()
-	for _, s := range w.sources {
+	for i, s := range w.sources {
 		if s.job == t.Job {
+			w.sources[i].used = time.Now()
 			return s.path, nil
 		}
 	}
-	p := filepath.Join(w.cfg.WorkDir, "sources", t.Job+filepath.Ext(t.Spec.SourceKey))
+	p, err := w.sourcePath(t)
+	if err != nil {
+		return "", err
+	}
 	if err := w.deps.Blob.GetFile(ctx, t.Spec.SourceKey, p); err != nil {
 		return "", fmt.Errorf("download source: %w", err)
 	}
-	w.sources = append(w.sources, cachedSource{job: t.Job, path: p})
+	_ = os.Chmod(p, 0o600) // the store writes 0644; the face is the user's alone (its directory is 0700 too)
+	w.sources = append(w.sources, cachedSource{job: t.Job, path: p, used: time.Now()})
 	if len(w.sources) > keepSources {
 		_ = os.Remove(w.sources[0].path)
 		w.sources = w.sources[1:]
