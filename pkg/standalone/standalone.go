@@ -200,8 +200,10 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if same(out, cfg.Source) || same(out, cfg.Target) {
 		return res, fmt.Errorf("%s: output would overwrite an input", out)
 	}
+	me, _ := self() // without /proc the names carry pid 0: nothing will judge them
+	cleanLeftovers(cfg, out)
 	// Creating the temporary output now proves the directory is writable before any work is done.
-	tmp, err := tempOutput(out)
+	tmp, err := tempOutput(out, me)
 	if err != nil {
 		return res, err
 	}
@@ -266,7 +268,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			// The Go heap limit is process-wide: the next run (a test, a library caller) must not inherit ours.
 			defer debug.SetMemoryLimit(debug.SetMemoryLimit(plan.GoHeapLimit))
 		}
-		r, err := runVideo(ctx, cfg, info, jobID, tmp, out, first, plan, g,
+		r, err := runVideo(ctx, cfg, info, jobID, tmp, out, me, first, plan, g,
 			func() (worker.Engine, error) { return newEngine() })
 		if err != nil {
 			return res, err
@@ -352,13 +354,13 @@ func memoryPlan(ctx context.Context, cfg Config, info *media.Info, before, loade
 	return plan, g, nil
 }
 
-func runVideo(ctx context.Context, cfg Config, info *media.Info, jobID, tmp, out string, first *engine.Engine,
+func runVideo(ctx context.Context, cfg Config, info *media.Info, jobID, tmp, out string, me owner, first *engine.Engine,
 	plan memory.Plan, gov *memory.Governor, newEngine func() (worker.Engine, error)) (Result, error) {
 	var res Result
 	// In-process workers: the first reuses the engine that checked the source; release closes it if none took it.
 	engines, release := worker.ReuseFirst(first, newEngine)
 	defer release()
-	work, err := os.MkdirTemp(cfg.WorkDir, "facefleet-")
+	work, err := os.MkdirTemp(cfg.WorkDir, workDirPrefix+me.String()+"-") // 0700
 	if err != nil {
 		return res, fmt.Errorf("work dir: %w", err)
 	}
@@ -538,8 +540,8 @@ func swapImage(proc pipeline.Processor, cfg Config, tmp string) error {
 }
 
 // tempOutput creates the hidden temporary file the output is written to, keeping the extension so ffmpeg picks
-// the container from it.
-func tempOutput(out string) (string, error) {
+// the container from it; its name carries its owner (leftovers.go).
+func tempOutput(out string, me owner) (string, error) {
 	dir := filepath.Dir(out)
 	st, err := os.Stat(dir)
 	if err != nil {
@@ -548,12 +550,28 @@ func tempOutput(out string) (string, error) {
 	if !st.IsDir() {
 		return "", fmt.Errorf("%s: output directory is not a directory", dir)
 	}
-	f, err := os.CreateTemp(dir, "."+strings.TrimSuffix(filepath.Base(out), filepath.Ext(out))+".tmp-*"+filepath.Ext(out))
+	f, err := os.CreateTemp(dir, tempOutputPrefix(out)+me.String()+"-*"+filepath.Ext(out))
 	if err != nil {
 		return "", fmt.Errorf("%s: output directory is not writable (%v)", dir, errors.Unwrap(err))
 	}
 	f.Close()
 	return f.Name(), nil
+}
+
+// cleanLeftovers removes what killed runs left: temporary outputs of the same output, and work directories in the
+// same work directory.
+func cleanLeftovers(cfg Config, out string) {
+	workParent := cfg.WorkDir
+	if workParent == "" {
+		workParent = os.TempDir()
+	}
+	removed := append(removeStale(filepath.Dir(out), tempOutputPrefix(out)), removeStale(workParent, workDirPrefix)...)
+	for _, p := range removed {
+		cfg.Log.Info("removed a leftover of an interrupted run", zap.String("path", p))
+		if cfg.Progress != nil {
+			fmt.Fprintf(cfg.Progress, "Removed %s, left by an interrupted run\n", p)
+		}
+	}
 }
 
 func same(a, b string) bool {
