@@ -481,8 +481,13 @@ func (s *Service) execute(ctx context.Context, id, dir string, log *zap.Logger) 
 	}
 	stitch := time.Since(t1)
 	log.Info("job done", zap.Duration("stitch", stitch))
+	warning := ""
+	if faces, counted := job.FacesFound(commits); counted && faces == 0 {
+		warning = job.NoFaceWarning(sub.TargetName)
+	}
 	return s.update(ctx, id, func(r *job.Record) {
 		r.State, r.FramesDone, r.OutputKey, r.Waiting, r.StitchSeconds = job.Done, r.TotalFrames, outKey, "", stitch.Seconds()
+		r.Warning = warning
 	})
 }
 

@@ -208,6 +208,8 @@ type Record struct {
 	TotalFrames int    `json:"total_frames"`
 	FramesDone  int    `json:"frames_done"`
 	Error       string `json:"error,omitempty"`
+	// Warning is set on a job that finished with something the user should know: no face found in the target.
+	Warning string `json:"warning,omitempty"`
 	// Waiting says why segments are not being processed, when no worker can take them (placement).
 	Waiting string `json:"waiting,omitempty"`
 	// Owner is the coordinator running the job; another takes it over when the owner's heartbeat expires.
@@ -284,6 +286,25 @@ type Commit struct {
 	ResultKey  string  `json:"result_key"`
 	Frames     int     `json:"frames"`
 	Seconds    float64 `json:"seconds"`
+	// Faces is how many faces were found and worked on in the segment's frames; nil when the worker did not count
+	// (frame processor none, or an older worker).
+	Faces *int `json:"faces,omitempty"`
+}
+
+// NoFaceWarning is the line that tells a user no face was found in any frame of target, so nothing was swapped.
+func NoFaceWarning(target string) string {
+	return fmt.Sprintf("warning: no face found in %s; the output equals the input re-encoded", target)
+}
+
+// FacesFound sums the faces of commits; counted is false when any commit did not count them.
+func FacesFound(commits []Commit) (faces int, counted bool) {
+	for _, c := range commits {
+		if c.Faces == nil {
+			return 0, false
+		}
+		faces += *c.Faces
+	}
+	return faces, len(commits) > 0
 }
 
 // Failure is written when a segment cannot be processed: bad input or retries exhausted.

@@ -166,6 +166,8 @@ type Result struct {
 	Wall       time.Duration
 	SplitTime  time.Duration
 	StitchTime time.Duration
+	// Warning is one line for the user when the output is not what they asked for: no face found in the target.
+	Warning string
 }
 
 // ResolveOutput applies roop's rule: an output directory means <source>-<target>.<target ext> inside it.
@@ -255,6 +257,11 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			return res, err
 		}
 		res.Frames = 1
+		if fc, ok := proc.(worker.FaceCounter); ok {
+			if n, counted := fc.Faces(); counted && n == 0 {
+				res.Warning = job.NoFaceWarning(cfg.Target)
+			}
+		}
 	} else {
 		gctx, stopGovernor := context.WithCancel(ctx)
 		defer stopGovernor()
@@ -438,7 +445,11 @@ func runVideo(ctx context.Context, cfg Config, info *media.Info, jobID, tmp, out
 	if err != nil {
 		return res, err
 	}
-	return Result{Frames: r.Frames, Segments: r.Segments, SplitTime: r.SplitTime, StitchTime: r.StitchTime, PeakRSS: rep.Peak()}, nil
+	res = Result{Frames: r.Frames, Segments: r.Segments, SplitTime: r.SplitTime, StitchTime: r.StitchTime, PeakRSS: rep.Peak()}
+	if r.FacesCounted && r.Faces == 0 {
+		res.Warning = job.NoFaceWarning(cfg.Target)
+	}
+	return res, nil
 }
 
 // ReferenceIdentity is --face-selector-mode reference's identity for a job that runs elsewhere (`submit`): the

@@ -147,8 +147,11 @@ func removeLogged(p string, log *zap.Logger) {
 func (d *workDir) close(log *zap.Logger) {
 	entries, _ := os.ReadDir(d.path)
 	for _, e := range entries {
-		if e.Name() != lockName {
-			removeLogged(filepath.Join(d.path, e.Name()), log)
+		if e.Name() == lockName {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(d.path, e.Name())); err != nil {
+			log.Warn("cannot remove a work file", zap.Error(err))
 		}
 	}
 	_ = d.lock.Close()

@@ -140,6 +140,12 @@ func (w *Worker) passes(eng Engine, processors []string) [][]string {
 	return out
 }
 
+// FaceCounter is a processor that counts the faces it found (engine.FrameProcessor): the commit carries the count,
+// so that a job in which no face was found anywhere can say so.
+type FaceCounter interface {
+	Faces() (n int, counted bool)
+}
+
 // Engine is what a slot needs from the face engine.
 type Engine interface {
 	ForJob(jobID, sourcePath string, opt job.FaceOptions) (pipeline.Processor, error)
@@ -502,6 +508,7 @@ func (w *Worker) process(ctx context.Context, l *queue.Lease, t job.Task, plan m
 	passes := w.passes(eng, t.Spec.Face.Processors)
 	faces := engine.NewFaceLog()
 	n := 0
+	var found *int // faces found in the segment: the first pass's count, the one that detects
 	for i, procs := range passes {
 		opt := t.Spec.Face
 		opt.Processors = procs
@@ -541,6 +548,11 @@ func (w *Worker) process(ctx context.Context, l *queue.Lease, t job.Task, plan m
 			_, _ = w.deps.State.Put(ctx, job.ProgressKey(t.Job, t.Segment.Index), b)
 		}
 		n, err = pipeline.Run(ctx, cfg, proc, progress)
+		if fc, ok := proc.(FaceCounter); ok && i == 0 {
+			if f, counted := fc.Faces(); counted {
+				found = &f
+			}
+		}
 		memory.ReleaseFreed() // the pass's decoder and encoder are closed: their threads' freed pages go back
 		if len(passes) > 1 {
 			eng.(MultiPass).Unload(procs[0])
@@ -558,7 +570,7 @@ func (w *Worker) process(ctx context.Context, l *queue.Lease, t job.Task, plan m
 		return fmt.Errorf("upload result: %w", err)
 	}
 	c := job.Commit{Job: t.Job, Segment: t.Segment.Index, Attempt: attempt, Generation: t.Generation, Worker: w.cfg.ID, ResultKey: key,
-		Frames: n, Seconds: time.Since(start).Seconds()}
+		Frames: n, Seconds: time.Since(start).Seconds(), Faces: found}
 	b, _ := json.Marshal(c)
 	if _, err := w.deps.State.Create(ctx, job.CommitKey(t.Job, t.Segment.Index), b); err != nil {
 		if errors.Is(err, queue.ErrKeyExists) {
