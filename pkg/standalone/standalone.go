@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -194,11 +195,17 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err := media.CheckInput(cfg.Source); err != nil {
 		return res, err
 	}
+	out := ResolveOutput(cfg.Source, cfg.Target, cfg.Output)
+	// A picture too large for the budget is refused from its header: FFmpeg's probe would decode it whole.
+	if w, h, ok, _ := imagefile.Size(cfg.Target); ok {
+		if _, err := imagePlan(cfg, out, w, h, before.RSS, 0); err != nil {
+			return res, err
+		}
+	}
 	info, err := media.Probe(ctx, cfg.Target)
 	if err != nil {
 		return res, err
 	}
-	out := ResolveOutput(cfg.Source, cfg.Target, cfg.Output)
 	if same(out, cfg.Source) || same(out, cfg.Target) {
 		return res, fmt.Errorf("%s: output would overwrite an input", out)
 	}
@@ -251,6 +258,15 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	rec := provenance.Record{SyntheticMedia: true, DigitalSource: provenance.SourceType, Generator: Generator,
 		Processors: cfg.Face.Processors, Models: first.Models(), Terms: provenance.Terms}
 	if info.IsImage {
+		est, err := imagePlan(cfg, out, info.Width, info.Height, before.RSS, loaded)
+		if err != nil {
+			_ = first.Close()
+			return res, err
+		}
+		if cfg.Progress != nil {
+			fmt.Fprintf(cfg.Progress, "Memory plan: image %dx%d, estimated peak %s (models %s)\n", info.Width, info.Height,
+				memory.FormatGB(est.Peak), memory.FormatGB(modelShare(before.RSS, loaded)))
+		}
 		err = swapImage(proc, cfg, tmp)
 		_ = first.Close()
 		if err != nil {
@@ -324,18 +340,53 @@ func check(first *engine.Engine, sampler *memory.Sampler, jobID string, cfg Conf
 	return nil, loaded, nil
 }
 
+// imagePlan checks that an image target of w x h fits --max-memory before it is decoded; loaded is the RSS with the
+// models loaded (0: not yet).
+func imagePlan(cfg Config, out string, w, h int, before, loaded uint64) (memory.Estimate, error) {
+	in := memory.ImageInput{Width: w, Height: h, ProcessBytes: before, ModelBytes: modelShare(before, loaded)}
+	if st, err := os.Stat(cfg.Target); err == nil {
+		in.FileBytes = uint64(st.Size())
+	}
+	f, _ := imagefile.FormatOf(cfg.Target)
+	in.JPEGIn = f == imagefile.JPEG
+	f, _ = imagefile.FormatOf(out)
+	in.JPEGOut = f == imagefile.JPEG
+	est, err := memory.Budget{Total: uint64(cfg.MaxMemoryGB * memory.GB)}.PlanImage(in)
+	if err != nil {
+		return est, fmt.Errorf("%s: %w", cfg.Target, err)
+	}
+	return est, nil
+}
+
+// frameBound is about how many frames the target has, from its duration and the higher of its frame rates, one more
+// for rounding; 0 when unknown. A short clip's plan counts only the pictures its encoder can hold; a file whose
+// duration lies is met by the governor.
+func frameBound(info *media.Info) int {
+	fps := max(info.FrameRate.Float(), info.AvgFrameRate.Float())
+	if info.Duration <= 0 || fps <= 0 || info.Duration*fps > 1e6 {
+		return 0
+	}
+	return int(math.Ceil(info.Duration*fps)) + 1
+}
+
+// modelShare is the models' footprint: the RSS with them loaded less the RSS before.
+func modelShare(before, loaded uint64) uint64 {
+	if loaded > before {
+		return loaded - before
+	}
+	return 0
+}
+
 // memoryPlan sizes the job for the budget from the models' measured footprint (RSS after loading them minus RSS
 // before) and, with a budget, starts the governor; it lives until ctx ends. A budget that cannot hold even one frame
 // at batch 1 fails here, before any ffmpeg runs.
 func memoryPlan(ctx context.Context, cfg Config, info *media.Info, before, loaded uint64) (memory.Plan, *memory.Governor, error) {
-	var modelBytes uint64
-	if loaded > before {
-		modelBytes = loaded - before
-	}
+	modelBytes := modelShare(before, loaded)
 	budget := uint64(cfg.MaxMemoryGB * memory.GB)
 	plan, err := memory.Budget{Total: budget}.Plan(memory.PlanInput{
 		Width: info.Width, Height: info.Height, Workers: cfg.Workers, ModelBytes: modelBytes, Encoder: cfg.Encoder,
-		MaxBatch: cfg.BatchSize, MemoryOptimization: cfg.MemoryOptimization, ProcessBytes: before})
+		MaxBatch: cfg.BatchSize, MemoryOptimization: cfg.MemoryOptimization, ProcessBytes: before,
+		Frames: frameBound(info)})
 	if err != nil {
 		return plan, nil, fmt.Errorf("%s: %w", cfg.Target, err)
 	}

@@ -377,7 +377,7 @@ func (w *Worker) place(t job.Task) (memory.Plan, error) {
 	}
 	return memory.Budget{Total: w.cfg.MemoryBudget}.Plan(memory.PlanInput{Width: t.Spec.Width, Height: t.Spec.Height,
 		Workers: w.cfg.Slots, ModelBytes: w.cfg.ModelBytes, Encoder: t.Spec.Encoder, MaxBatch: max(1, w.cfg.Batch),
-		DecoderThreads: w.cfg.DecoderThreads, EncoderThreads: w.cfg.EncoderThreads})
+		DecoderThreads: w.cfg.DecoderThreads, EncoderThreads: w.cfg.EncoderThreads, Frames: t.Segment.Frames()})
 }
 
 // handBack returns a task this worker cannot fit, with a delay so others get it first, and leaves a note that the
