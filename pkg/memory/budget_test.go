@@ -124,7 +124,7 @@ func TestPlan(t *testing.T) {
 		{"4K, VP9, 3 GB", gb(3), func(in *PlanInput) { in.Encoder = "libvpx-vp9" }, 4, 1, 3, 2, 25, 1534, false},
 		{"480p, 1 GB, 2 workers", gb(1), func(in *PlanInput) { in.Workers = 2 }, 4, 1, 3, 3, 10, 472, false},
 		{"no budget: the largest pool, no Go limit", Budget{}, func(in *PlanInput) { in.MaxBatch = 3 }, 8, 3, 3, 3, 10, 595, true},
-		// The 10000x10000 job of the issue (5 frames: measured 6.17 GiB peak, /usr/bin/time -v; docs/BENCHMARKS.md):
+		// The 10000x10000 job of the issue (5 frames: measured 6.18 GiB peak, /usr/bin/time -v; docs/BENCHMARKS.md):
 		// the old model planned 16.41 GiB, counting a decoder measured through the ffmpeg command and a full encoder.
 		{"10k, 5 frames, no budget: the encoder holds only the 5 pictures it is given", Budget{},
 			func(in *PlanInput) { in.Frames = 5 }, 4, 1, 3, 3, 10, 7914, true},
