@@ -103,7 +103,7 @@ func (c *Coordinator) Run(ctx context.Context, req Request, progress Progress) (
 	}
 	log := c.log.With(zap.String("job", req.ID))
 	dir := filepath.Join(c.cfg.WorkDir, req.ID)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil { // the job's face and target: the user's alone
 		return res, err
 	}
 	defer os.RemoveAll(dir)

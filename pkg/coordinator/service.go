@@ -346,7 +346,7 @@ func (s *Service) watchRecord(ctx context.Context, id string, stop context.Cance
 // execute is the job's life: download inputs, check limits, split (unless a plan exists), publish what is not
 // committed or queued, follow the workers, stitch, store the output.
 func (s *Service) execute(ctx context.Context, id, dir string, log *zap.Logger) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
 	rec, err := s.record(ctx, id)
