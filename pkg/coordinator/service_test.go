@@ -156,11 +156,12 @@ func TestServiceRetention(t *testing.T) {
 		{State: job.Running, Owner: "coord-elsewhere", Updated: now.Add(-5 * time.Hour)},
 	} {
 		r.ID, r.Created = job.NewID(), r.Updated
-		b, _ := json.Marshal(r)
-		if _, err := e.state.Put(ctx, job.RecordKey(r.ID), b); err != nil {
+		// The file first: a sweep between the record and the file would delete the job before its file existed.
+		if err := e.blob.Put(ctx, job.InputKey(r.ID, "source", ".png"), strings.NewReader("face"), 4); err != nil {
 			t.Fatal(err)
 		}
-		if err := e.blob.Put(ctx, job.InputKey(r.ID, "source", ".png"), strings.NewReader("face"), 4); err != nil {
+		b, _ := json.Marshal(r)
+		if _, err := e.state.Put(ctx, job.RecordKey(r.ID), b); err != nil {
 			t.Fatal(err)
 		}
 		jobs[r.ID] = r
