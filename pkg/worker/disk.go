@@ -14,6 +14,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/facefleet/facefleet/pkg/fleet"
 	"github.com/facefleet/facefleet/pkg/job"
 	"github.com/facefleet/facefleet/pkg/queue"
 )
@@ -59,7 +60,7 @@ func openWorkDir(parent, id string, log *zap.Logger) (*workDir, error) {
 	if err := os.MkdirAll(parent, 0o700); err != nil {
 		return nil, fmt.Errorf("worker: %w", err)
 	}
-	own := filepath.Join(parent, ownDirPrefix+id)
+	own := filepath.Join(parent, ownDirPrefix+fleet.SafeID(id)) // --id is the user's: no slashes or dots in a path
 	if err := os.MkdirAll(own, 0o700); err != nil {
 		return nil, fmt.Errorf("worker: %w", err)
 	}

@@ -94,6 +94,16 @@ func TestWorkDirLeftovers(t *testing.T) {
 	if err != nil || st.Mode().Perm() != 0o700 {
 		t.Fatalf("own dir: %v %v, want 0700", st.Mode(), err)
 	}
+	// An id is not a path: its directory stays under the work dir.
+	w2, err := New(Config{ID: "../../escape", WorkDir: work}, Deps{Tasks: e.tasks, State: e.state, Blob: e.blob,
+		NewEngine: func() (Engine, error) { return &fakeEngine{}, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if filepath.Dir(w2.dir.path) != work {
+		t.Errorf("worker \"../../escape\" keeps its files in %s, outside %s", w2.dir.path, work)
+	}
+	w2.dir.close(w2.log)
 	// The same id twice at once is refused: two workers must not clean each other's files.
 	_, err = New(Config{ID: "me", WorkDir: work}, Deps{Tasks: e.tasks, State: e.state, Blob: e.blob,
 		NewEngine: func() (Engine, error) { return &fakeEngine{}, nil }})
