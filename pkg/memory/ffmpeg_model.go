@@ -74,7 +74,8 @@ type codecModel struct {
 
 // shortClip is an encoder's per-pixel cost when it is given only frames frames: fixed + perFrame*frames.
 //
-// x264 veryfast in process (pkg/media's encoder, VmHWM less the RSS before), bytes per pixel by frames given:
+// x264 veryfast in process (pkg/media's encoder, VmHWM less the RSS before: internal/codecmem), bytes per pixel by
+// frames given:
 //
 //	3840x2160,   3 threads:  5 frames 41.9, 10 frames 68.0, 30 frames 102.0 (the model: 103)
 //	10000x10000, 3 threads:  5 frames 38.0, 16 frames 87.1
@@ -100,8 +101,8 @@ func (m codecModel) autoThreads(cpus int) int {
 }
 
 // decoderModel is pkg/media's decoder in process: VmHWM less VmRSS before the decoder opened, in a process that
-// decodes the same 60-frame x264 files as the table above into one bgr24 buffer (max of 3 runs, which agreed
-// within 1 MiB). MiB at 480p, 1080p, 4K, then 10000x10000 (16 frames, x264 veryfast), and the model with its
+// decodes the same 60-frame x264 files as the table above into one bgr24 buffer (internal/codecmem; max of 3 runs,
+// which agreed within 1 MiB). MiB at 480p, 1080p, 4K, then 10000x10000 (16 frames, x264 veryfast), and the model with its
 // margin:
 //
 //	threads 1   14   31   95  1112   model 15  37 119 1324
