@@ -286,9 +286,10 @@ type Commit struct {
 	ResultKey  string  `json:"result_key"`
 	Frames     int     `json:"frames"`
 	Seconds    float64 `json:"seconds"`
-	// Faces is how many faces were found and worked on in the segment's frames; nil when the worker did not count
-	// (frame processor none, or an older worker).
-	Faces *int `json:"faces,omitempty"`
+	// Faces is how many faces were found and worked on in the segment's frames, when FacesCounted (not with frame
+	// processor none, nor from an older worker). No pointer: commits are compared as values.
+	Faces        int  `json:"faces,omitempty"`
+	FacesCounted bool `json:"faces_counted,omitempty"`
 }
 
 // NoFaceWarning is the line that tells a user no face was found in any frame of target, so nothing was swapped.
@@ -299,10 +300,10 @@ func NoFaceWarning(target string) string {
 // FacesFound sums the faces of commits; counted is false when any commit did not count them.
 func FacesFound(commits []Commit) (faces int, counted bool) {
 	for _, c := range commits {
-		if c.Faces == nil {
+		if !c.FacesCounted {
 			return 0, false
 		}
-		faces += *c.Faces
+		faces += c.Faces
 	}
 	return faces, len(commits) > 0
 }

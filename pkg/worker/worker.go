@@ -508,7 +508,7 @@ func (w *Worker) process(ctx context.Context, l *queue.Lease, t job.Task, plan m
 	passes := w.passes(eng, t.Spec.Face.Processors)
 	faces := engine.NewFaceLog()
 	n := 0
-	var found *int // faces found in the segment: the first pass's count, the one that detects
+	found, counted := 0, false // faces found in the segment: the first pass's count, the one that detects
 	for i, procs := range passes {
 		opt := t.Spec.Face
 		opt.Processors = procs
@@ -549,9 +549,7 @@ func (w *Worker) process(ctx context.Context, l *queue.Lease, t job.Task, plan m
 		}
 		n, err = pipeline.Run(ctx, cfg, proc, progress)
 		if fc, ok := proc.(FaceCounter); ok && i == 0 {
-			if f, counted := fc.Faces(); counted {
-				found = &f
-			}
+			found, counted = fc.Faces()
 		}
 		memory.ReleaseFreed() // the pass's decoder and encoder are closed: their threads' freed pages go back
 		if len(passes) > 1 {
@@ -570,7 +568,7 @@ func (w *Worker) process(ctx context.Context, l *queue.Lease, t job.Task, plan m
 		return fmt.Errorf("upload result: %w", err)
 	}
 	c := job.Commit{Job: t.Job, Segment: t.Segment.Index, Attempt: attempt, Generation: t.Generation, Worker: w.cfg.ID, ResultKey: key,
-		Frames: n, Seconds: time.Since(start).Seconds(), Faces: found}
+		Frames: n, Seconds: time.Since(start).Seconds(), Faces: found, FacesCounted: counted}
 	b, _ := json.Marshal(c)
 	if _, err := w.deps.State.Create(ctx, job.CommitKey(t.Job, t.Segment.Index), b); err != nil {
 		if errors.Is(err, queue.ErrKeyExists) {
