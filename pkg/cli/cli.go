@@ -100,6 +100,9 @@ func runCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if res.Warning != "" {
+				fmt.Fprintln(cmd.ErrOrStderr(), res.Warning) // even with -q: the output is not what was asked for
+			}
 			if res.Segments == 0 {
 				fmt.Fprintf(cmd.OutOrStdout(), "Output: %s (image, %.1fs)\n", res.Output, res.Wall.Seconds())
 				return nil

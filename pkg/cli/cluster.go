@@ -373,6 +373,9 @@ func waitAndDownload(ctx context.Context, w io.Writer, cli *client.Client, id, o
 		return err
 	}
 	fmt.Fprintf(w, "Output: %s\n", out)
+	if r.Warning != "" {
+		fmt.Fprintln(w, r.Warning)
+	}
 	return nil
 }
 
@@ -412,6 +415,9 @@ func statusLine(r job.Record) string {
 	}
 	if r.Error != "" {
 		s += ", error: " + r.Error
+	}
+	if r.Warning != "" {
+		s += ", " + r.Warning
 	}
 	return s
 }

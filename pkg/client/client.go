@@ -296,7 +296,7 @@ func (c *Client) Retry(ctx context.Context, id string, segment int) error {
 		if !r.State.Terminal() {
 			return nil, fmt.Errorf("%w: %s is %s", ErrNotEnded, id, r.State)
 		}
-		r.State, r.Error, r.Waiting, r.Owner, r.OutputKey = job.Queued, "", "", "", ""
+		r.State, r.Error, r.Waiting, r.Owner, r.OutputKey, r.Warning = job.Queued, "", "", "", "", ""
 		r.Generation++
 		r.Updated = time.Now().UTC()
 		return json.Marshal(r)

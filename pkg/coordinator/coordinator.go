@@ -83,8 +83,12 @@ type Request struct {
 // Result summarises a finished job.
 type Result struct {
 	Frames, Segments int
-	SplitTime        time.Duration
-	StitchTime       time.Duration
+	// Faces is how many faces the workers found in all frames; FacesCounted is false when a worker did not count
+	// (frame processor none).
+	Faces        int
+	FacesCounted bool
+	SplitTime    time.Duration
+	StitchTime   time.Duration
 }
 
 // Progress reports frames done of total.
@@ -99,7 +103,7 @@ func (c *Coordinator) Run(ctx context.Context, req Request, progress Progress) (
 	}
 	log := c.log.With(zap.String("job", req.ID))
 	dir := filepath.Join(c.cfg.WorkDir, req.ID)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil { // the job's face and target: the user's alone
 		return res, err
 	}
 	defer os.RemoveAll(dir)
@@ -135,6 +139,7 @@ func (c *Coordinator) Run(ctx context.Context, req Request, progress Progress) (
 		_ = c.deps.Tasks.PurgeSubject(context.Background(), job.Subject(req.ID))
 		return res, c.failed(ctx, &rec, err)
 	}
+	res.Faces, res.FacesCounted = job.FacesFound(commits)
 
 	c.setState(ctx, &rec, job.Stitching, "")
 	t1 := time.Now()

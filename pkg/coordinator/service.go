@@ -434,7 +434,7 @@ func (s *Service) watchRecord(ctx context.Context, id string, stop context.Cance
 // execute is the job's life: download inputs, check limits, split (unless a plan exists), publish what is not
 // committed or queued, follow the workers, stitch, store the output.
 func (s *Service) execute(ctx context.Context, id, dir string, log *zap.Logger) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
 	rec, err := s.record(ctx, id)
@@ -570,8 +570,13 @@ func (s *Service) execute(ctx context.Context, id, dir string, log *zap.Logger) 
 	}
 	stitch := time.Since(t1)
 	log.Info("job done", zap.Duration("stitch", stitch))
+	warning := ""
+	if faces, counted := job.FacesFound(commits); counted && faces == 0 {
+		warning = job.NoFaceWarning(sub.TargetName)
+	}
 	return s.update(ctx, id, func(r *job.Record) {
 		r.State, r.FramesDone, r.OutputKey, r.Waiting, r.StitchSeconds = job.Done, r.TotalFrames, outKey, "", stitch.Seconds()
+		r.Warning = warning
 	})
 }
 

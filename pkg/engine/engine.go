@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"gocv.io/x/gocv"
 
@@ -661,7 +662,13 @@ type FrameProcessor struct {
 	// log, when set, records each frame's selected faces (replay false) or supplies them (replay true).
 	log    *FaceLog
 	replay bool
+	// faces counts the faces selected so far (replayed ones are the first pass's, not counted again).
+	faces atomic.Int64
 }
+
+// Faces is how many faces the processor has selected, and so worked on, in the frames it processed: 0 after a
+// segment tells that no face was found in it. Frame processor none looks for none: counted is false.
+func (p *FrameProcessor) Faces() (n int, counted bool) { return int(p.faces.Load()), !p.none }
 
 // FaceLog carries the faces the first pass of a multi-pass run selected in each frame to the later passes, so
 // every pass works on the faces found in the original frame, and detection runs once.
@@ -701,6 +708,7 @@ func (p *FrameProcessor) facesOf(frame gocv.Mat, index int) ([]face.Face, error)
 		return p.log.get(index), nil
 	}
 	sel, err := p.selectFaces(frame)
+	p.faces.Add(int64(len(sel)))
 	if err == nil && p.log != nil {
 		p.log.put(index, sel)
 	}

@@ -236,6 +236,8 @@ type Record struct {
 	TotalFrames int    `json:"total_frames"`
 	FramesDone  int    `json:"frames_done"`
 	Error       string `json:"error,omitempty"`
+	// Warning is set on a job that finished with something the user should know: no face found in the target.
+	Warning string `json:"warning,omitempty"`
 	// Waiting says why segments are not being processed, when no worker can take them (placement).
 	Waiting string `json:"waiting,omitempty"`
 	// Owner is the coordinator running the job; another takes it over when the owner's heartbeat expires.
@@ -314,6 +316,26 @@ type Commit struct {
 	ResultKey  string  `json:"result_key"`
 	Frames     int     `json:"frames"`
 	Seconds    float64 `json:"seconds"`
+	// Faces is how many faces were found and worked on in the segment's frames, when FacesCounted (not with frame
+	// processor none, nor from an older worker). No pointer: commits are compared as values.
+	Faces        int  `json:"faces,omitempty"`
+	FacesCounted bool `json:"faces_counted,omitempty"`
+}
+
+// NoFaceWarning is the line that tells a user no face was found in any frame of target, so nothing was swapped.
+func NoFaceWarning(target string) string {
+	return fmt.Sprintf("warning: no face found in %s; the output equals the input re-encoded", target)
+}
+
+// FacesFound sums the faces of commits; counted is false when any commit did not count them.
+func FacesFound(commits []Commit) (faces int, counted bool) {
+	for _, c := range commits {
+		if !c.FacesCounted {
+			return 0, false
+		}
+		faces += c.Faces
+	}
+	return faces, len(commits) > 0
 }
 
 // Failure is written when a segment cannot be processed: bad input or retries exhausted.

@@ -23,9 +23,14 @@ type BudgetError struct {
 	Budget, Need  uint64 // bytes; Need is rounded up to 0.1 GB
 	Width, Height int
 	Workers       int
+	Image         bool // an image target (PlanImage): no workers
 }
 
 func (e *BudgetError) Error() string {
+	if e.Image {
+		return fmt.Sprintf("--max-memory %s GB is too small for the %dx%d image: needs at least %s GB",
+			gbString(e.Budget), e.Width, e.Height, gbString(e.Need))
+	}
 	workers := "1 worker"
 	if e.Workers != 1 {
 		workers = fmt.Sprintf("%d workers", e.Workers)
@@ -103,6 +108,9 @@ type PlanInput struct {
 	ScratchBytes uint64
 	// BatchItemBytes is the working memory of one frame in a model call; 0 is DefaultBatchItemBytes.
 	BatchItemBytes uint64
+	// Frames is the most frames one pipeline encodes (the longest segment, or the whole target); 0 is unknown. An
+	// encoder never holds more pictures than it is given: a short clip's plan counts only those.
+	Frames int
 }
 
 // Item is one line of an estimate.
@@ -191,9 +199,9 @@ func (in PlanInput) Estimate(p Plan) Estimate {
 		{fmt.Sprintf("crops x%d", n), n * in.ScratchBytes},
 		{fmt.Sprintf("model inputs x%d (batch %d)", n, p.Batch), n * uint64(p.Batch) * in.BatchItemBytes},
 		{fmt.Sprintf("decoder x%d (%d threads)", n, p.DecoderThreads),
-			n * inProcess(DecoderRSS(in.Width, in.Height, p.DecoderThreads))},
+			n * DecoderRSS(in.Width, in.Height, p.DecoderThreads)},
 		{fmt.Sprintf("encoder x%d (%s, %d threads, lookahead %d)", n, in.Encoder, p.EncoderThreads, p.Lookahead),
-			n * inProcess(EncoderRSS(in.Encoder, in.Width, in.Height, p.EncoderThreads, p.Lookahead))},
+			n * inProcess(EncoderRSSFrames(in.Encoder, in.Width, in.Height, p.EncoderThreads, p.Lookahead, in.Frames))},
 	}
 	var total uint64
 	for _, it := range items {

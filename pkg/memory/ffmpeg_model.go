@@ -1,13 +1,19 @@
 package memory
 
-// The decoder's and encoder's memory. pkg/media now decodes and encodes in this process with FFmpeg's libraries;
-// the model below was measured on the ffmpeg command doing the same work, so each figure also holds that process's
-// own base (its binary and shared libraries, ~40-60 MiB), which in process is already counted once in ProcessBytes:
-// the estimate errs high by that much per decoder and encoder.
+// The decoder's and encoder's memory. pkg/media decodes and encodes in this process with FFmpeg's libraries. The
+// encoders' model below was measured on the ffmpeg command doing the same work, so each figure also holds that
+// process's own base (its binary and shared libraries, ~40-60 MiB), which in process is already counted once in
+// ProcessBytes (inProcess takes it off), and the command's queue of raw frames read from its pipe: the estimate errs
+// high by that (4K, x264, 3 threads: 853 MiB modelled, 807 MiB measured in process).
 //
-// The ffmpeg children's peak RSS, measured on machine A (2 cores AMD EPYC, 24 GiB, no GPU; Debian ffmpeg 5.1.9,
-// libx264 164, x265 3.5, libvpx 1.12) with /usr/bin/time's maximum RSS, running exactly the argument lists of
-// pkg/media: the decoder reads an x264 (preset medium, crf 20, 3 refs, 3 b-frames) file made from the webcam sample
+// The decoder is measured in process (decoderModel below): the ffmpeg command's figures held its output queue and
+// scaler frames, which pkg/media's decoder does not have, and were 2.5 to 4 times its real cost (4K, 3 threads: 477
+// MiB modelled from the command, 145 MiB measured in process), so that a 10000x10000 plan asked for 5.3 GB of
+// decoder where 1.7 GB were used.
+//
+// The ffmpeg children's peak RSS (the decoder's rows are the old model's, kept for comparison), measured on machine
+// A (2 cores AMD EPYC, 24 GiB, no GPU; Debian ffmpeg 5.1.9, libx264 164, x265 3.5, libvpx 1.12) with
+// /usr/bin/time's maximum RSS, running exactly the argument lists of pkg/media: the decoder reads an x264 (preset medium, crf 20, 3 refs, 3 b-frames) file made from the webcam sample
 // scaled to 854x480, 1920x1080 or 3840x2160 (60 frames) and writes bgr24 to a pipe; the encoder reads bgr24 from a
 // pipe and writes crf 18 (VP9: crf 22), preset veryfast (VP9: -deadline good -cpu-used 4 -row-mt 1). Peaks in MiB;
 // "max of n" where runs were repeated. The decoder's peak is bimodal from run to run (glibc's dynamic mmap threshold
@@ -61,6 +67,29 @@ type codecModel struct {
 	lookaheadPerPixel float64 // bytes per pixel per lookahead frame
 	maxAutoThreads    int
 	autoPerCore       float64 // the encoder's own default threads per core (x264: 1.5); 0 is 1
+	// short, when set, bounds the per-pixel cost of an encoder fed only a few frames: it never holds more pictures
+	// (lookahead, frame threads, references) than it was given.
+	short *shortClip
+}
+
+// shortClip is an encoder's per-pixel cost when it is given only frames frames: fixed + perFrame*frames.
+//
+// x264 veryfast in process (pkg/media's encoder, VmHWM less the RSS before: internal/codecmem), bytes per pixel by
+// frames given:
+//
+//	3840x2160,   3 threads:  5 frames 41.9, 10 frames 68.0, 30 frames 102.0 (the model: 103)
+//	10000x10000, 3 threads:  5 frames 38.0, 16 frames 87.1
+//	10000x10000, 1 thread:   5 frames 35.0, 16 frames 67.7
+//
+// 16 + 5.3 per frame lies above all of them (the steepest is 5.2 a frame; with 5.3 the largest intercept is 15.4).
+type shortClip struct{ fixed, perFrame float64 }
+
+// shortPerPixel is the per-pixel cost of frames frames, when the model has one and frames is known (> 0).
+func (m codecModel) shortPerPixel(frames int) (float64, bool) {
+	if m.short == nil || frames <= 0 {
+		return 0, false
+	}
+	return m.short.fixed + m.short.perFrame*float64(frames), true
 }
 
 // autoThreads is the thread count the codec picks by itself on cpus cores.
@@ -71,21 +100,32 @@ func (m codecModel) autoThreads(cpus int) int {
 	return max(1, int(float64(cpus)*m.autoPerCore))
 }
 
+// decoderModel is pkg/media's decoder in process: VmHWM less VmRSS before the decoder opened, in a process that
+// decodes the same 60-frame x264 files as the table above into one bgr24 buffer (internal/codecmem; max of 3 runs,
+// which agreed within 1 MiB). MiB at 480p, 1080p, 4K, then 10000x10000 (16 frames, x264 veryfast), and the model with its
+// margin:
+//
+//	threads 1   14   31   95  1112   model 15  37 119 1324
+//	threads 2   17   40  126  1454   model 18  46 150 1680
+//	threads 4   23   56  167  1927   model 27  62 193 2119
+//	threads 8   32   81  260         model 34  87 284
+//	threads 16  50  133  444         model 51 139 468
 var decoderModel = codecModel{points: []threadPoint{
-	{1, 53, 44.1},  // measured max 68, 128, 375 MiB; model 70, 140, 402
-	{2, 56, 47.7},  // 73, 137, 406; model 75, 150, 433
-	{4, 61, 52.2},  // 79, 156, 448; model 81, 164, 474
-	{8, 66, 63.3},  // 89, 182, 541; model 91, 191, 567
-	{16, 71, 84.9}, // 102, 228, 716; model 104, 239, 743
+	{1, 10, 10.8},
+	{2, 11, 14.5},
+	{4, 18, 19.0},
+	{8, 21, 30.3},
+	{16, 30, 52.4},
 }}
 
 var encoderModels = map[string]codecModel{
-	"libx264": {defaultLookahead: 10, lookaheadPerPixel: 3.0, maxAutoThreads: maxAutoEncoderThreads, autoPerCore: 1.5, points: []threadPoint{
-		{1, 71, 76.2},   // 87, 221, 663; model 101, 222, 674
-		{2, 80, 97.6},   // 98, 272, 837; model 118, 273, 852
-		{4, 101, 108.4}, // 105, 314, 932; model 143, 315, 958
-		{8, 123, 134.5}, // 121, 389, 1149; model 176, 389, 1187
-	}},
+	"libx264": {defaultLookahead: 10, lookaheadPerPixel: 3.0, maxAutoThreads: maxAutoEncoderThreads, autoPerCore: 1.5,
+		short: &shortClip{fixed: 16, perFrame: 5.3}, points: []threadPoint{
+			{1, 71, 76.2},   // 87, 221, 663; model 101, 222, 674
+			{2, 80, 97.6},   // 98, 272, 837; model 118, 273, 852
+			{4, 101, 108.4}, // 105, 314, 932; model 143, 315, 958
+			{8, 123, 134.5}, // 121, 389, 1149; model 176, 389, 1187
+		}},
 	"libx265": {defaultLookahead: 15, lookaheadPerPixel: 3.5, maxAutoThreads: 4, points: []threadPoint{
 		{1, 108, 151.0}, // 157, 406, 1295; model 167, 407, 1302
 		{2, 108, 162.0}, // 160, 428, 1381; model 171, 428, 1389
@@ -130,11 +170,13 @@ func inProcess(rss uint64) uint64 {
 	return rss - min(rss, ffmpegProcessBytes)
 }
 
-// decoderMargin is the decoder's allowance for the heap's run-to-run variation: one bgr24 frame.
+// decoderMargin is the decoder's allowance for streams that hold more reference pictures than the measured ones
+// (the 10000x10000 file needed 0.9 B/px more than the fit at 1 thread): one bgr24 frame.
 const decoderMargin = 3
 
-// DecoderRSS is the modelled peak RSS of pkg/media's decoder (h264 input, bgr24 out) at width x height with threads
-// decoder threads (0 is modelled as 1: callers must pass an explicit count, ffmpeg's default grows with the machine).
+// DecoderRSS is the modelled peak memory of pkg/media's decoder in this process (h264 input, bgr24 out) at width x
+// height with threads decoder threads (0 is modelled as 1: callers must pass an explicit count, ffmpeg's default
+// grows with the machine).
 func DecoderRSS(width, height, threads int) uint64 {
 	return decoderModel.rss(width, height, threads, decoderMargin)
 }
@@ -142,6 +184,26 @@ func DecoderRSS(width, height, threads int) uint64 {
 // EncoderRSS is the modelled peak RSS of pkg/media's encoder for codec (libx264 when unknown or "") at width x height
 // with threads encoder threads and lookahead frames (0 is the codec's default).
 func EncoderRSS(codec string, width, height, threads, lookahead int) uint64 {
+	return EncoderRSSFrames(codec, width, height, threads, lookahead, 0)
+}
+
+// EncoderRSSFrames is EncoderRSS for an encoder given at most frames frames (0: unknown, as many as it holds): a
+// clip shorter than what the encoder buffers never allocates the rest.
+func EncoderRSSFrames(codec string, width, height, threads, lookahead, frames int) uint64 {
+	full := encoderRSS(codec, width, height, threads, lookahead)
+	m, ok := encoderModels[codec]
+	if !ok {
+		m = encoderModels["libx264"]
+	}
+	perPixel, ok := m.shortPerPixel(frames)
+	if !ok {
+		return full
+	}
+	base, _ := m.at(threads)
+	return min(full, uint64(base+float64(max(width, 0))*float64(max(height, 0))*perPixel))
+}
+
+func encoderRSS(codec string, width, height, threads, lookahead int) uint64 {
 	m, ok := encoderModels[codec]
 	if !ok {
 		m = encoderModels["libx264"]

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -175,6 +176,8 @@ type Result struct {
 	Wall       time.Duration
 	SplitTime  time.Duration
 	StitchTime time.Duration
+	// Warning is one line for the user when the output is not what they asked for: no face found in the target.
+	Warning string
 }
 
 // ResolveOutput applies roop's rule: an output directory means <source>-<target>.<target ext> inside it.
@@ -201,6 +204,13 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err := media.CheckInput(cfg.Source); err != nil {
 		return res, err
 	}
+	out := ResolveOutput(cfg.Source, cfg.Target, cfg.Output)
+	// A picture too large for the budget is refused from its header: FFmpeg's probe would decode it whole.
+	if w, h, ok, _ := imagefile.Size(cfg.Target); ok {
+		if _, err := imagePlan(cfg, out, w, h, before.RSS, 0); err != nil {
+			return res, err
+		}
+	}
 	info, err := media.Probe(ctx, cfg.Target)
 	if err != nil {
 		return res, err
@@ -210,12 +220,13 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		!info.IsImage && cfg.Progress != nil {
 		fmt.Fprintf(cfg.Progress, "%s: %s\n", cfg.Target, note)
 	}
-	out := ResolveOutput(cfg.Source, cfg.Target, cfg.Output)
 	if err := CheckOutput(out, cfg.Source, cfg.Target); err != nil {
 		return res, err
 	}
+	me, _ := self() // without /proc the names carry pid 0: nothing will judge them
+	cleanLeftovers(cfg, out)
 	// Creating the temporary output now proves the directory is writable before any work is done.
-	tmp, err := tempOutput(out)
+	tmp, err := tempOutput(out, me)
 	if err != nil {
 		return res, err
 	}
@@ -261,12 +272,26 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	rec := provenance.Record{SyntheticMedia: true, DigitalSource: provenance.SourceType, Generator: Generator,
 		Processors: cfg.Face.Processors, Models: first.Models(), Terms: provenance.Terms}
 	if info.IsImage {
+		est, err := imagePlan(cfg, out, info.Width, info.Height, before.RSS, loaded)
+		if err != nil {
+			_ = first.Close()
+			return res, err
+		}
+		if cfg.Progress != nil {
+			fmt.Fprintf(cfg.Progress, "Memory plan: image %dx%d, estimated peak %s (models %s)\n", info.Width, info.Height,
+				memory.FormatGB(est.Peak), memory.FormatGB(modelShare(before.RSS, loaded)))
+		}
 		err = swapImage(proc, cfg, tmp)
 		_ = first.Close()
 		if err != nil {
 			return res, err
 		}
 		res.Frames = 1
+		if fc, ok := proc.(worker.FaceCounter); ok {
+			if n, counted := fc.Faces(); counted && n == 0 {
+				res.Warning = job.NoFaceWarning(cfg.Target)
+			}
+		}
 	} else {
 		gctx, stopGovernor := context.WithCancel(ctx)
 		defer stopGovernor()
@@ -280,7 +305,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			// The Go heap limit is process-wide: the next run (a test, a library caller) must not inherit ours.
 			defer debug.SetMemoryLimit(debug.SetMemoryLimit(plan.GoHeapLimit))
 		}
-		r, err := runVideo(ctx, cfg, info, jobID, tmp, out, first, plan, g,
+		r, err := runVideo(ctx, cfg, info, jobID, tmp, out, me, first, plan, g,
 			func() (worker.Engine, error) { return newEngine() })
 		if err != nil {
 			return res, err
@@ -329,18 +354,53 @@ func check(first *engine.Engine, sampler *memory.Sampler, jobID string, cfg Conf
 	return nil, loaded, nil
 }
 
+// imagePlan checks that an image target of w x h fits --max-memory before it is decoded; loaded is the RSS with the
+// models loaded (0: not yet).
+func imagePlan(cfg Config, out string, w, h int, before, loaded uint64) (memory.Estimate, error) {
+	in := memory.ImageInput{Width: w, Height: h, ProcessBytes: before, ModelBytes: modelShare(before, loaded)}
+	if st, err := os.Stat(cfg.Target); err == nil {
+		in.FileBytes = uint64(st.Size())
+	}
+	f, _ := imagefile.FormatOf(cfg.Target)
+	in.JPEGIn = f == imagefile.JPEG
+	f, _ = imagefile.FormatOf(out)
+	in.JPEGOut = f == imagefile.JPEG
+	est, err := memory.Budget{Total: uint64(cfg.MaxMemoryGB * memory.GB)}.PlanImage(in)
+	if err != nil {
+		return est, fmt.Errorf("%s: %w", cfg.Target, err)
+	}
+	return est, nil
+}
+
+// frameBound is about how many frames the target has, from its duration and the higher of its frame rates, one more
+// for rounding; 0 when unknown. A short clip's plan counts only the pictures its encoder can hold; a file whose
+// duration lies is met by the governor.
+func frameBound(info *media.Info) int {
+	fps := max(info.FrameRate.Float(), info.AvgFrameRate.Float())
+	if info.Duration <= 0 || fps <= 0 || info.Duration*fps > 1e6 {
+		return 0
+	}
+	return int(math.Ceil(info.Duration*fps)) + 1
+}
+
+// modelShare is the models' footprint: the RSS with them loaded less the RSS before.
+func modelShare(before, loaded uint64) uint64 {
+	if loaded > before {
+		return loaded - before
+	}
+	return 0
+}
+
 // memoryPlan sizes the job for the budget from the models' measured footprint (RSS after loading them minus RSS
 // before) and, with a budget, starts the governor; it lives until ctx ends. A budget that cannot hold even one frame
 // at batch 1 fails here, before any ffmpeg runs.
 func memoryPlan(ctx context.Context, cfg Config, info *media.Info, before, loaded uint64) (memory.Plan, *memory.Governor, error) {
-	var modelBytes uint64
-	if loaded > before {
-		modelBytes = loaded - before
-	}
+	modelBytes := modelShare(before, loaded)
 	budget := uint64(cfg.MaxMemoryGB * memory.GB)
 	plan, err := memory.Budget{Total: budget}.Plan(memory.PlanInput{
 		Width: info.Width, Height: info.Height, Workers: cfg.Workers, ModelBytes: modelBytes, Encoder: cfg.Encoder,
-		MaxBatch: cfg.BatchSize, MemoryOptimization: cfg.MemoryOptimization, ProcessBytes: before})
+		MaxBatch: cfg.BatchSize, MemoryOptimization: cfg.MemoryOptimization, ProcessBytes: before,
+		Frames: frameBound(info)})
 	if err != nil {
 		return plan, nil, fmt.Errorf("%s: %w", cfg.Target, err)
 	}
@@ -366,13 +426,13 @@ func memoryPlan(ctx context.Context, cfg Config, info *media.Info, before, loade
 	return plan, g, nil
 }
 
-func runVideo(ctx context.Context, cfg Config, info *media.Info, jobID, tmp, out string, first *engine.Engine,
+func runVideo(ctx context.Context, cfg Config, info *media.Info, jobID, tmp, out string, me owner, first *engine.Engine,
 	plan memory.Plan, gov *memory.Governor, newEngine func() (worker.Engine, error)) (Result, error) {
 	var res Result
 	// In-process workers: the first reuses the engine that checked the source; release closes it if none took it.
 	engines, release := worker.ReuseFirst(first, newEngine)
 	defer release()
-	work, err := os.MkdirTemp(cfg.WorkDir, "facefleet-")
+	work, err := os.MkdirTemp(cfg.WorkDir, workDirPrefix+me.String()+"-") // 0700
 	if err != nil {
 		return res, fmt.Errorf("work dir: %w", err)
 	}
@@ -457,7 +517,11 @@ func runVideo(ctx context.Context, cfg Config, info *media.Info, jobID, tmp, out
 	if err != nil {
 		return res, err
 	}
-	return Result{Frames: r.Frames, Segments: r.Segments, SplitTime: r.SplitTime, StitchTime: r.StitchTime, PeakRSS: rep.Peak()}, nil
+	res = Result{Frames: r.Frames, Segments: r.Segments, SplitTime: r.SplitTime, StitchTime: r.StitchTime, PeakRSS: rep.Peak()}
+	if r.FacesCounted && r.Faces == 0 {
+		res.Warning = job.NoFaceWarning(cfg.Target)
+	}
+	return res, nil
 }
 
 // ReferenceIdentity is --face-selector-mode reference's identity for a job that runs elsewhere (`submit`): the
@@ -562,8 +626,8 @@ func swapImage(proc pipeline.Processor, cfg Config, tmp string) error {
 }
 
 // tempOutput creates the hidden temporary file the output is written to, keeping the extension so ffmpeg picks
-// the container from it.
-func tempOutput(out string) (string, error) {
+// the container from it; its name carries its owner (leftovers.go).
+func tempOutput(out string, me owner) (string, error) {
 	dir := filepath.Dir(out)
 	st, err := os.Stat(dir)
 	if err != nil {
@@ -572,7 +636,7 @@ func tempOutput(out string) (string, error) {
 	if !st.IsDir() {
 		return "", fmt.Errorf("%s: output directory is not a directory", dir)
 	}
-	f, err := os.CreateTemp(dir, "."+strings.TrimSuffix(filepath.Base(out), filepath.Ext(out))+".tmp-*"+filepath.Ext(out))
+	f, err := os.CreateTemp(dir, tempOutputPrefix(out)+me.String()+"-*"+filepath.Ext(out))
 	if err != nil {
 		return "", fmt.Errorf("%s: output directory is not writable (%v)", dir, errors.Unwrap(err))
 	}
@@ -589,11 +653,28 @@ func CheckOutput(out string, inputs ...string) error {
 			return fmt.Errorf("%s: output would overwrite an input (%s)", out, in)
 		}
 	}
-	tmp, err := tempOutput(out)
+	me, _ := self()
+	tmp, err := tempOutput(out, me)
 	if err != nil {
 		return err
 	}
 	return os.Remove(tmp)
+}
+
+// cleanLeftovers removes what killed runs left: temporary outputs of the same output, and work directories in the
+// same work directory.
+func cleanLeftovers(cfg Config, out string) {
+	workParent := cfg.WorkDir
+	if workParent == "" {
+		workParent = os.TempDir()
+	}
+	removed := append(removeStale(filepath.Dir(out), tempOutputPrefix(out)), removeStale(workParent, workDirPrefix)...)
+	for _, p := range removed {
+		cfg.Log.Info("removed a leftover of an interrupted run", zap.String("path", p))
+		if cfg.Progress != nil {
+			fmt.Fprintf(cfg.Progress, "Removed %s, left by an interrupted run\n", p)
+		}
+	}
 }
 
 func same(a, b string) bool {

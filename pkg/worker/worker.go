@@ -91,6 +91,10 @@ type Config struct {
 	// cluster can publish, so where a worker writes is decided by its config, never by a task. A remote worker
 	// leaves it unset and writes frames nowhere.
 	FramesDir string
+	// SourceCheck is how often the records of jobs whose source faces this worker keeps are checked (the face is
+	// removed once its job ends or is deleted); SourceIdle removes a face no task asked for in that long (disk.go).
+	SourceCheck time.Duration
+	SourceIdle  time.Duration
 }
 
 // Validate checks the config and fills defaults.
@@ -141,6 +145,12 @@ func (c *Config) Validate() error {
 	if c.MaxAttempts <= 0 {
 		c.MaxAttempts = min(3, c.MaxDeliver)
 	}
+	if c.SourceCheck <= 0 {
+		c.SourceCheck = DefaultSourceCheck
+	}
+	if c.SourceIdle <= 0 {
+		c.SourceIdle = DefaultSourceIdle
+	}
 	return nil
 }
 
@@ -163,6 +173,12 @@ func (w *Worker) passes(eng Engine, processors []string) [][]string {
 		out[i] = []string{p}
 	}
 	return out
+}
+
+// FaceCounter is a processor that counts the faces it found (engine.FrameProcessor): the commit carries the count,
+// so that a job in which no face was found anywhere can say so.
+type FaceCounter interface {
+	Faces() (n int, counted bool)
 }
 
 // Engine is what a slot needs from the face engine.
@@ -204,6 +220,7 @@ type Worker struct {
 	deps    Deps
 	log     *zap.Logger
 	engines chan Engine
+	dir     *workDir // this worker's own directory under WorkDir
 	srcMu   sync.Mutex
 	sources []cachedSource // oldest first
 
@@ -221,7 +238,10 @@ type frameMark struct {
 	n  int
 }
 
-type cachedSource struct{ job, path string }
+type cachedSource struct {
+	job, path string
+	used      time.Time // when a task of the job last asked for it
+}
 
 // New loads one engine per slot.
 func New(cfg Config, deps Deps) (*Worker, error) {
@@ -237,16 +257,19 @@ func New(cfg Config, deps Deps) (*Worker, error) {
 	if deps.Clock == nil {
 		deps.Clock = backoff.System{}
 	}
-	if err := os.MkdirAll(cfg.WorkDir, 0o755); err != nil {
-		return nil, fmt.Errorf("worker: %w", err)
+	log := deps.Log.With(zap.String("worker", cfg.ID))
+	dir, err := openWorkDir(cfg.WorkDir, cfg.ID, log)
+	if err != nil {
+		return nil, err
 	}
-	w := &Worker{cfg: cfg, deps: deps, log: deps.Log.With(zap.String("worker", cfg.ID)),
+	w := &Worker{cfg: cfg, deps: deps, log: log, dir: dir,
 		engines: make(chan Engine, cfg.Slots), active: map[string]bool{}, clock: deps.Clock,
 		gate: newGate(cfg.TroubleBase, cfg.TroubleMax, cfg.FetchWait/4, cfg.PlacementDelay)}
 	for i := 0; i < cfg.Slots; i++ {
 		e, err := deps.NewEngine()
 		if err != nil {
 			w.closeEngines()
+			dir.close(log)
 			return nil, err
 		}
 		w.engines <- e
@@ -269,11 +292,13 @@ func (w *Worker) closeEngines() {
 }
 
 // Run fetches and processes tasks until ctx ends. Then it stops fetching, lets in-flight segments finish for up to
-// Grace, Naks what is left so another worker takes it at once, closes the engines and returns.
+// Grace, Naks what is left so another worker takes it at once, closes the engines, removes its files and returns.
 func (w *Worker) Run(ctx context.Context) error {
 	workCtx, cancelWork := context.WithCancel(context.Background())
 	defer cancelWork()
+	defer w.dir.close(w.log) // after the engines: nothing reads a source any more
 	defer w.closeEngines()
+	go w.janitor(workCtx)
 	var wg sync.WaitGroup
 	slots := make(chan struct{}, w.cfg.Slots)
 	for ctx.Err() == nil {
@@ -349,6 +374,7 @@ func (w *Worker) handle(ctx context.Context, l *queue.Lease) {
 			_ = l.Term(err.Error())
 			return
 		case rec.State.Terminal():
+			w.dropSource(t.Job, "job "+string(rec.State))
 			_ = l.Term("job " + string(rec.State))
 			return
 		}
@@ -394,6 +420,7 @@ func (w *Worker) handle(ctx context.Context, l *queue.Lease) {
 		_ = l.Nak()
 	case ended.Load():
 		log.Info("job ended while its segment was processed")
+		w.dropSource(t.Job, "job ended")
 		_ = l.Term("job ended")
 	case fault.Of(err) != nil && (w.cfg.TroubleLimit == 0 || w.gate.lasted(w.clock.Now()) <= w.cfg.TroubleLimit):
 		w.ownTrouble(ctx, l, t, err, log)
@@ -436,7 +463,7 @@ func (w *Worker) place(t job.Task) (memory.Plan, error) {
 	}
 	return memory.Budget{Total: w.cfg.MemoryBudget}.Plan(memory.PlanInput{Width: t.Spec.Width, Height: t.Spec.Height,
 		Workers: w.cfg.Slots, ModelBytes: w.cfg.ModelBytes, Encoder: t.Spec.Encoder, MaxBatch: max(1, w.cfg.Batch),
-		DecoderThreads: w.cfg.DecoderThreads, EncoderThreads: w.cfg.EncoderThreads})
+		DecoderThreads: w.cfg.DecoderThreads, EncoderThreads: w.cfg.EncoderThreads, Frames: t.Segment.Frames()})
 }
 
 // handBack returns a task this worker cannot fit at once, so that a worker that can fit it and is waiting for
@@ -573,9 +600,9 @@ func (w *Worker) fail(t job.Task, reason string) {
 	}
 }
 
-// segmentDir is the scratch directory of one attempt at a segment.
+// segmentDir is the scratch directory of one attempt at a segment, in this worker's private directory.
 func (w *Worker) segmentDir(t job.Task, attempt int) string {
-	return filepath.Join(w.cfg.WorkDir, fmt.Sprintf("%s-%05d-%d", t.Job, t.Segment.Index, attempt))
+	return filepath.Join(w.dir.path, fmt.Sprintf("%s-%05d-%d", t.Job, t.Segment.Index, attempt))
 }
 
 // userFacing is err's text for the job's failure record, which users read in `status` and in run's exit line: the
@@ -597,7 +624,7 @@ func (w *Worker) userFacing(err error, dir string, t job.Task) string {
 func (w *Worker) process(ctx context.Context, l *queue.Lease, t job.Task, plan memory.Plan, dir string, log *zap.Logger) error {
 	start := time.Now()
 	attempt := l.Delivered()
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
@@ -618,6 +645,7 @@ func (w *Worker) process(ctx context.Context, l *queue.Lease, t job.Task, plan m
 	passes := w.passes(eng, t.Spec.Face.Processors)
 	faces := engine.NewFaceLog()
 	n := 0
+	found, counted := 0, false // faces found in the segment: the first pass's count, the one that detects
 	for i, procs := range passes {
 		opt := t.Spec.Face
 		opt.Processors = procs
@@ -662,6 +690,9 @@ func (w *Worker) process(ctx context.Context, l *queue.Lease, t job.Task, plan m
 			_, _ = w.deps.State.Put(ctx, job.ProgressKey(t.Job, t.Segment.Index), b)
 		}
 		n, err = pipeline.Run(ctx, cfg, proc, progress)
+		if fc, ok := proc.(FaceCounter); ok && i == 0 {
+			found, counted = fc.Faces()
+		}
 		memory.ReleaseFreed() // the pass's decoder and encoder are closed: their threads' freed pages go back
 		if len(passes) > 1 {
 			eng.(MultiPass).Unload(procs[0])
@@ -679,7 +710,7 @@ func (w *Worker) process(ctx context.Context, l *queue.Lease, t job.Task, plan m
 		return fmt.Errorf("upload result: %w", err)
 	}
 	c := job.Commit{Job: t.Job, Segment: t.Segment.Index, Attempt: attempt, Generation: t.Generation, Worker: w.cfg.ID, ResultKey: key,
-		Frames: n, Seconds: time.Since(start).Seconds()}
+		Frames: n, Seconds: time.Since(start).Seconds(), Faces: found, FacesCounted: counted}
 	b, _ := json.Marshal(c)
 	commitKey := job.CommitKey(t.Job, t.Segment.Index)
 	tries := 0
@@ -739,16 +770,21 @@ const keepSources = 8
 func (w *Worker) source(ctx context.Context, t job.Task) (string, error) {
 	w.srcMu.Lock()
 	defer w.srcMu.Unlock()
-	for _, s := range w.sources {
+	for i, s := range w.sources {
 		if s.job == t.Job {
+			w.sources[i].used = time.Now()
 			return s.path, nil
 		}
 	}
 	p := w.sourcePath(t)
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return "", err
+	}
 	if err := w.deps.Blob.GetFile(ctx, t.Spec.SourceKey, p); err != nil {
 		return "", fmt.Errorf("download source: %w", err)
 	}
-	w.sources = append(w.sources, cachedSource{job: t.Job, path: p})
+	_ = os.Chmod(p, 0o600) // the store writes 0644; the face is the user's alone (its directory is 0700 too)
+	w.sources = append(w.sources, cachedSource{job: t.Job, path: p, used: time.Now()})
 	if len(w.sources) > keepSources {
 		_ = os.Remove(w.sources[0].path)
 		w.sources = w.sources[1:]
@@ -756,7 +792,7 @@ func (w *Worker) source(ctx context.Context, t job.Task) (string, error) {
 	return p, nil
 }
 
-// sourcePath is where a job's source image is kept on this worker.
+// sourcePath is where a job's source face is kept, in a directory only this user can read (made by source).
 func (w *Worker) sourcePath(t job.Task) string {
-	return filepath.Join(w.cfg.WorkDir, "sources", t.Job+filepath.Ext(t.Spec.SourceKey))
+	return filepath.Join(w.dir.path, sourcesDir, t.Job+filepath.Ext(t.Spec.SourceKey))
 }
