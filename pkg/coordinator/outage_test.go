@@ -95,9 +95,12 @@ func TestServiceWaitsOutStorageOutage(t *testing.T) {
 	if r.Segments != 2 || r.Waiting != "" || r.Error != "" {
 		t.Fatalf("record after the outage: %+v", r)
 	}
-	for i := 0; i < 2; i++ {
-		if ok, err := e.tasks.Has(ctx, job.TaskSubject(id, i)); !ok || err != nil {
-			t.Fatalf("segment %d not queued: %v", i, err)
+	for i := 0; i < 2; i++ { // the record says running just before the tasks are published
+		for ok := false; !ok; time.Sleep(20 * time.Millisecond) {
+			var err error
+			if ok, err = e.tasks.Has(ctx, job.TaskSubject(id, i)); err != nil || ctx.Err() != nil {
+				t.Fatalf("segment %d not queued: %v (%v)", i, err, ctx.Err())
+			}
 		}
 	}
 }
