@@ -75,14 +75,15 @@ func TestServiceWaitsOutStorageOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	target := clip(t)
-	if err := s3.PutFile(bctx, "warm", target); err != nil {
+	id := job.NewID()
+	// The target is stored under the job's own key: a record naming any other key is invalid (job.Record.Validate).
+	sub := &job.Submission{SourceKey: job.InputKey(id, "source", ".png"), TargetKey: job.InputKey(id, "target", ".mp4"),
+		TargetName: "clip.mp4", OutputExt: ".mp4", SegmentSeconds: 1}
+	if err := s3.PutFile(bctx, sub.TargetKey, target); err != nil {
 		t.Fatal(err)
 	}
 	srv.Stop()
 	e, ctx := newServiceEnvBlob(t, s3, func(c *ServiceConfig) { c.OutageBase, c.OutageMax = 50*time.Millisecond, 200*time.Millisecond })
-	id := job.NewID()
-	sub := &job.Submission{SourceKey: job.InputKey(id, "source", ".png"), TargetKey: "warm", TargetName: "clip.mp4",
-		OutputExt: ".mp4", SegmentSeconds: 1}
 	b, _ := json.Marshal(job.Record{ID: id, State: job.Queued, Submission: sub})
 	if _, err := e.state.Create(ctx, job.RecordKey(id), b); err != nil {
 		t.Fatal(err)
