@@ -291,9 +291,14 @@ func ScanFrames(ctx context.Context, path string) (*FrameIndex, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !s.found {
+		return nil, &Error{Path: path, Err: ErrNoVideo}
+	}
 	idx := indexPackets(s.packets)
 	if idx.Count == 0 {
-		return nil, &Error{Path: path, Err: ErrNoVideo, Detail: "no video packets"}
+		// The header declares a video stream but no packet of it is there: a moov cut short (an interrupted
+		// recording or copy), not a file without video.
+		return nil, &Error{Path: path, Err: ErrTruncated, Detail: "its video stream has no packets"}
 	}
 	return idx, nil
 }
