@@ -212,7 +212,12 @@ func TestUnfitWorkerStopsBouncing(t *testing.T) {
 	for i := 1; i < segments; i++ {
 		tk := task
 		tk.Segment.Index = i
-		tk.SegmentKey = task.SegmentKey // the same 25 frames for every segment
+		// The same 25 frames for every segment, stored under each segment's own key (job.Task.Validate refuses a task
+		// naming another segment's).
+		tk.SegmentKey = job.SegmentKey(id, i)
+		if err := e.blob.PutFile(ctx, tk.SegmentKey, filepath.Join(e.dir, id+".mkv")); err != nil {
+			t.Fatal(err)
+		}
 		b, _ := json.Marshal(tk)
 		if err := e.tasks.Publish(ctx, job.TaskSubject(id, i), tk.MsgID(), b); err != nil {
 			t.Fatal(err)
