@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -80,6 +81,10 @@ type Config struct {
 	ORTLibrary string
 	WorkDir    string // parent of the job's temporary work directory; default the system temp dir
 
+	// Limits bound a video target's resolution and duration, as the cluster's coordinator does (its size limit is
+	// an upload's: unset here). A frame's buffers grow with its size: a 16384x8640 frame took 3.35 GB.
+	Limits coordinator.Limits
+
 	Progress io.Writer // the live line; nil = none
 	Terminal bool      // redraw the live line in place
 	Log      *zap.Logger
@@ -93,7 +98,7 @@ func Default() Config {
 			Enhancer: engine.DefaultEnhancer, EnhancerBlend: 80, Recognizer: engine.DefaultRecognizer},
 		Detector: engine.DefaultDetector, TempFrameFormat: "png", Encoder: "libx264", Quality: 35,
 		Session: ort.SessionConfig{Provider: ort.ProviderCPU}, ExecutionThreads: runtime.NumCPU(), BatchSize: 1,
-		SegmentSeconds: 60, Workers: 1, ModelsDir: models.DefaultDir(),
+		SegmentSeconds: 60, Workers: 1, ModelsDir: models.DefaultDir(), Limits: runLimits(),
 	}
 }
 
@@ -126,6 +131,10 @@ func (c *Config) ValidateOptions() error {
 		return fmt.Errorf("--segment-seconds %g: want >= 0", c.SegmentSeconds)
 	case c.MaxMemoryGB < 0:
 		return fmt.Errorf("--max-memory %g: want >= 0", c.MaxMemoryGB)
+	case c.Limits.MaxWidth < 0:
+		return fmt.Errorf("--max-width %d: want >= 0", c.Limits.MaxWidth)
+	case c.Limits.MaxHeight < 0:
+		return fmt.Errorf("--max-height %d: want >= 0", c.Limits.MaxHeight)
 	}
 	switch c.Encoder {
 	case "libx264", "libx265", "libvpx-vp9":
@@ -164,6 +173,14 @@ func (c *Config) ValidateOptions() error {
 		c.Log = zap.NewNop()
 	}
 	return nil
+}
+
+// runLimits are the coordinator's default resolution limits; a local run has no upload to bound and its memory
+// does not grow with the duration.
+func runLimits() coordinator.Limits {
+	l := coordinator.DefaultLimits()
+	l.MaxInputBytes, l.MaxDuration = 0, 0
+	return l
 }
 
 // Result is what a run produced.
@@ -205,8 +222,16 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err != nil {
 		return res, err
 	}
+	if !info.IsImage {
+		if err := cfg.Limits.Check(cfg.Target, 0, info); err != nil {
+			return res, err
+		}
+	}
 	out := ResolveOutput(cfg.Source, cfg.Target, cfg.Output)
 	if err := CheckOutput(out, cfg.Source, cfg.Target); err != nil {
+		return res, err
+	}
+	if err := CheckOutputFormat(out, cfg.Target, info.IsImage); err != nil {
 		return res, err
 	}
 	// Creating the temporary output now proves the directory is writable before any work is done.
@@ -573,6 +598,22 @@ func tempOutput(out string) (string, error) {
 	}
 	f.Close()
 	return f.Name(), nil
+}
+
+// CheckOutputFormat refuses, before any work, an output whose name asks for a format the target cannot be written
+// in: a picture's output is a picture (.png, .jpg), a video's one of the containers jobs write (job.OutputExts).
+// Found after the work, it failed naming the hidden temporary file.
+func CheckOutputFormat(out, target string, image bool) error {
+	if image {
+		if _, err := imagefile.FormatOf(out); err != nil {
+			return fmt.Errorf("%s: the target %s is an image: its output must be .png or .jpg", out, target)
+		}
+		return nil
+	}
+	if !slices.Contains(job.OutputExts, strings.ToLower(filepath.Ext(out))) {
+		return fmt.Errorf("%s: a video's output must be %s", out, strings.Join(job.OutputExts, ", "))
+	}
+	return nil
 }
 
 // CheckOutput is every command's check of an output path before any work: it must not be one of the inputs, by
