@@ -212,6 +212,9 @@ func CheckInput(path string) error {
 		return &Error{Path: path, Err: err}
 	case fi.IsDir():
 		return &Error{Path: path, Err: ErrNotMedia, Detail: "is a directory"}
+	case !fi.Mode().IsRegular():
+		// A named pipe or a device: reading one may block forever or never end, and its size says nothing.
+		return &Error{Path: path, Err: ErrNotMedia, Detail: "not a regular file"}
 	case fi.Size() == 0:
 		return &Error{Path: path, Err: ErrEmpty}
 	}
