@@ -543,7 +543,10 @@ func (s *Service) execute(ctx context.Context, id, dir string, log *zap.Logger) 
 	stopWaiting()
 	if err != nil {
 		// A worker names the source by what it is; the user knows it by its file name.
-		return userFile(err, job.SourceImage, job.SourceImage+" "+sub.SourceName)
+		if msg := err.Error(); strings.Contains(msg, job.SourceImage) {
+			return &renamedError{msg: strings.Replace(msg, job.SourceImage, job.SourceImage+" "+sub.SourceName, 1), err: err}
+		}
+		return err
 	}
 
 	if err := s.update(ctx, id, func(r *job.Record) { r.State, r.Waiting = job.Stitching, "" }); err != nil {
