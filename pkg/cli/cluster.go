@@ -138,7 +138,9 @@ func serveCmd() *cobra.Command {
 			}
 			defer cl.Close()
 			lim.MaxInputBytes = int64(inputGB * (1 << 30))
-			sc.Limits = lim
+			// The record's interval is the bucket's: left at the 5 s default under --heartbeat 1s (a 3 s TTL), the
+			// coordinator vanished from the fleet 40% of the time ("no coordinator is running" while it ran).
+			sc.Limits, sc.Heartbeat = lim, cc.Heartbeat
 			svc, err := coordinator.NewService(sc, coordinator.ServiceDeps{Tasks: cl.Tasks, State: cl.State, Fleet: cl.Fleet, Blob: cl.Blob, Log: log})
 			if err != nil {
 				return err
