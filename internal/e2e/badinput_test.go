@@ -43,6 +43,7 @@ type corpusCase struct {
 	names        string // "source", "target", "output" or "output directory"
 	relativeArgs bool   // pass the inputs relative to the input directory (the process runs there)
 	outIsDir     bool   // -o names the output directory itself: the output is <source>-<target>.<ext> in it
+	outExists    bool   // a file is already there under the output's name (a previous run's): it is replaced
 }
 
 func badInputCorpus() []corpusCase {
@@ -129,6 +130,13 @@ func badInputCorpus() []corpusCase {
 			return p
 		}), run: refuse("no video stream"), submit: refuse("no video stream"), names: "target"},
 
+		{name: "mp3 with cover art", setup: tgt(func(t *testing.T, f corpusFiles, in string) string {
+			p := filepath.Join(in, "song.mp3") // its only picture is an attached one: no video to swap
+			ffmpeg(t, "-f", "lavfi", "-i", "sine=d=1", "-i", f.noFace, "-map", "0", "-map", "1", "-c:a", "libmp3lame",
+				"-c:v", "png", "-disposition:v", "attached_pic", p)
+			return p
+		}), run: refuse("no video stream"), submit: refuse("no video stream"), names: "target"},
+
 		// Pictures of unusual shapes and formats.
 		{name: "1x1 ffv1", setup: tgt(func(t *testing.T, _ corpusFiles, in string) string {
 			p := filepath.Join(in, "one-pixel.mkv") // lavfi's sources draw nothing under 2x2: scaled down
@@ -192,6 +200,12 @@ func badInputCorpus() []corpusCase {
 			ffmpeg(t, "-f", "lavfi", "-i", "testsrc2=s=160x120:r=25:d=1", "-f", "lavfi", "-i", "sine=d=1",
 				"-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-af", "pan=5.1|c0=c0|c1=c0|c2=c0|c3=c0|c4=c0|c5=c0",
 				"-c:a", "pcm_s16le", p)
+			return p
+		}), run: processed, submit: processed},
+		{name: "audio longer than the video", setup: tgt(func(t *testing.T, _ corpusFiles, in string) string {
+			p := filepath.Join(in, "long-audio.mp4")
+			ffmpeg(t, "-f", "lavfi", "-i", "testsrc2=s=160x120:r=25:d=1", "-f", "lavfi", "-i", "sine=d=2",
+				"-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", p)
 			return p
 		}), run: processed, submit: processed},
 		{name: "mkv with opus", setup: clipOf("clip.mkv", "160x120", 1, true, "-c:a", "libopus"), run: processed, submit: processed},
@@ -293,6 +307,10 @@ func badInputCorpus() []corpusCase {
 		{name: "output in a missing directory", setup: out(func(t *testing.T, _ corpusFiles, in string) string {
 			return filepath.Join(in, "no", "such", "out.mp4")
 		}), run: refuse("does not exist"), submit: refuse("does not exist"), names: "output directory"},
+		{name: "output already exists", setup: out(func(t *testing.T, _ corpusFiles, in string) string { return "" }), outExists: true,
+			run: processed, submit: processed},
+		{name: "output name with unicode and spaces", setup: out(func(t *testing.T, _ corpusFiles, in string) string { return "résultat 出力.mkv" }),
+			run: processed, submit: processed},
 		{name: "output with an upper-case extension", setup: out(func(t *testing.T, _ corpusFiles, in string) string { return "OUT.MP4" }),
 			run: processed, submit: processed},
 		{name: "missing source", setup: src(func(t *testing.T, _ corpusFiles, in string) string { return filepath.Join(in, "nobody.png") }),
@@ -371,6 +389,9 @@ func (e *env) corpusCase(t *testing.T, tc corpusCase, mode string, want outcome,
 		}
 		return filepath.Join(in, p)
 	}
+	if tc.outExists {
+		writeFile(t, outDir, filepath.Base(output), []byte("a previous output"))
+	}
 	inputs := map[string]string{}
 	for _, p := range []string{source, target} {
 		if st, err := os.Stat(abs(p)); err == nil && st.Mode().IsRegular() {
@@ -397,6 +418,9 @@ func (e *env) corpusCase(t *testing.T, tc corpusCase, mode string, want outcome,
 	}
 	if m := crashText(stdout + stderr); m != "" {
 		t.Errorf("output shows a crash (%q)", m)
+	}
+	if strings.Contains(stderr, "no coordinator is running") { // the cluster's coordinator runs throughout
+		t.Errorf("submit says no coordinator is running while one serves")
 	}
 	for p, sum := range inputs {
 		if sha256File(t, p) != sum {
