@@ -135,7 +135,7 @@ func badInputCorpus() []corpusCase {
 			ffmpeg(t, "-f", "lavfi", "-i", "sine=d=1", "-i", f.noFace, "-map", "0", "-map", "1", "-c:a", "libmp3lame",
 				"-c:v", "png", "-disposition:v", "attached_pic", p)
 			return p
-		}), run: refuse("no video stream"), submit: refuse("no video stream"), names: "target"},
+		}), run: refuse("no video stream (streams: audio, cover art)"), submit: refuse("no video stream (streams: audio, cover art)"), names: "target"},
 
 		// Pictures of unusual shapes and formats.
 		{name: "1x1 ffv1", setup: tgt(func(t *testing.T, _ corpusFiles, in string) string {

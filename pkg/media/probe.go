@@ -123,7 +123,11 @@ func infoFrom(path string, p *probeOutput) (*Info, error) {
 	var kinds []string
 	for i := range p.Streams {
 		s := &p.Streams[i]
-		kinds = append(kinds, s.CodecType)
+		kind := s.CodecType
+		if kind == "video" && s.Disposition["attached_pic"] != 0 {
+			kind = "cover art" // a picture, not video: "streams: audio, video" read as a contradiction
+		}
+		kinds = append(kinds, kind)
 		switch {
 		case s.CodecType == "video" && s.Disposition["attached_pic"] == 0 && video == nil:
 			video = s
