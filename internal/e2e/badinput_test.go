@@ -246,6 +246,11 @@ func badInputCorpus() []corpusCase {
 			return copyAs(t, f.clip, in, "vidéo 東京 🎬.mp4")
 		}),
 			run: processed, submit: processed},
+		{name: "path with a newline and a tab", setup: tgt(func(t *testing.T, f corpusFiles, in string) string { return copyAs(t, f.clip, in, "two\nlines\t.mp4") }),
+			run: processed, submit: processed},
+		{name: "longest file name", setup: tgt(func(t *testing.T, f corpusFiles, in string) string {
+			return copyAs(t, f.clip, in, strings.Repeat("n", 251)+".mp4")
+		}), run: processed, submit: processed},
 		{name: "leading dash", setup: func(t *testing.T, f corpusFiles, in string) (string, string, string) {
 			copyAs(t, f.face, in, "-face.png")
 			copyAs(t, f.clip, in, "-clip.mp4")
@@ -311,6 +316,13 @@ func badInputCorpus() []corpusCase {
 			run: processed, submit: processed},
 		{name: "output name with unicode and spaces", setup: out(func(t *testing.T, _ corpusFiles, in string) string { return "résultat 出力.mkv" }),
 			run: processed, submit: processed},
+		{name: "output under a regular file", setup: out(func(t *testing.T, _ corpusFiles, in string) string {
+			return filepath.Join(writeFile(t, in, "plain.txt", []byte("x")), "out.mp4")
+		}), run: refuse("not a directory"), submit: refuse("not a directory"), names: "output directory"},
+		{name: "longest output name", setup: out(func(t *testing.T, _ corpusFiles, in string) string { return strings.Repeat("o", 226) + ".mp4" }),
+			run: processed, submit: processed},
+		{name: "output name too long", setup: out(func(t *testing.T, _ corpusFiles, in string) string { return strings.Repeat("o", 251) + ".mp4" }),
+			run: refuse("file name too long: at most 230 bytes"), submit: refuse("file name too long: at most 230 bytes"), names: "output"},
 		{name: "output with an upper-case extension", setup: out(func(t *testing.T, _ corpusFiles, in string) string { return "OUT.MP4" }),
 			run: processed, submit: processed},
 		{name: "missing source", setup: src(func(t *testing.T, _ corpusFiles, in string) string { return filepath.Join(in, "nobody.png") }),

@@ -600,6 +600,14 @@ func tempOutput(out string) (string, error) {
 	return f.Name(), nil
 }
 
+// nameMax is the longest file name Linux file systems take (NAME_MAX).
+const nameMax = 255
+
+// nameRoom is how much longer than an output's name the longest name written beside it is: run's hidden temporary
+// output ("." + stem + ".tmp-" + up to 10 digits + ext: 16 more) holding the stitch's partial file ("." + name +
+// ".partial": 9 more). The provenance record (".provenance.json", 16 more) fits within it.
+const nameRoom = 16 + 9
+
 // CheckOutputFormat refuses, before any work, an output whose name asks for a format the target cannot be written
 // in: a picture's output is a picture (.png, .jpg), a video's one of the containers jobs write (job.OutputExts).
 // Found after the work, it failed naming the hidden temporary file.
@@ -620,6 +628,12 @@ func CheckOutputFormat(out, target string, image bool) error {
 // any path (a symlink or a hard link is the same file), and its directory must take a new file (one is created and
 // removed: a read-only or missing directory is found now, not after the job).
 func CheckOutput(out string, inputs ...string) error {
+	if len(filepath.Base(out))+nameRoom > nameMax {
+		// Found only when a name beside it was made: "output directory is not writable (file name too long)",
+		// or "ffmpeg failed (File name too long)" after the whole job.
+		return fmt.Errorf("%s: file name too long: at most %d bytes, to leave room for the files written beside it",
+			out, nameMax-nameRoom)
+	}
 	for _, in := range inputs {
 		if same(out, in) {
 			return fmt.Errorf("%s: output would overwrite an input (%s)", out, in)
