@@ -136,6 +136,8 @@ func runCmd() *cobra.Command {
 	f.IntVar(&cfg.BatchSize, "batch-size", cfg.BatchSize, "upper bound on frames per model call")
 	f.Float64Var(&cfg.SegmentSeconds, "segment-seconds", cfg.SegmentSeconds, "segment length in seconds, snapped to keyframes (0 = one segment)")
 	f.IntVar(&cfg.Workers, "workers", cfg.Workers, "in-process workers")
+	f.IntVar(&cfg.Limits.MaxWidth, "max-width", cfg.Limits.MaxWidth, "widest video target accepted, in pixels (0 = no limit)")
+	f.IntVar(&cfg.Limits.MaxHeight, "max-height", cfg.Limits.MaxHeight, "tallest video target accepted, in pixels (0 = no limit)")
 	f.StringVar(&cfg.ModelsDir, "models-dir", cfg.ModelsDir, "directory of model files")
 	f.StringVar(&cfg.ORTLibrary, "onnxruntime-library", "", "path of libonnxruntime (default: the one make setup installs)")
 	f.StringVar(&cfg.WorkDir, "work-dir", "", "parent directory for temporary work (default: system temp)")

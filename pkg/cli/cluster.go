@@ -26,6 +26,7 @@ import (
 	"github.com/facefleet/facefleet/pkg/engine"
 	"github.com/facefleet/facefleet/pkg/face"
 	"github.com/facefleet/facefleet/pkg/fleet"
+	"github.com/facefleet/facefleet/pkg/imagefile"
 	"github.com/facefleet/facefleet/pkg/job"
 	"github.com/facefleet/facefleet/pkg/media"
 	"github.com/facefleet/facefleet/pkg/memory"
@@ -137,7 +138,9 @@ func serveCmd() *cobra.Command {
 			}
 			defer cl.Close()
 			lim.MaxInputBytes = int64(inputGB * (1 << 30))
-			sc.Limits = lim
+			// The record's interval is the bucket's: left at the 5 s default under --heartbeat 1s (a 3 s TTL), the
+			// coordinator vanished from the fleet 40% of the time ("no coordinator is running" while it ran).
+			sc.Limits, sc.Heartbeat = lim, cc.Heartbeat
 			svc, err := coordinator.NewService(sc, coordinator.ServiceDeps{Tasks: cl.Tasks, State: cl.State, Fleet: cl.Fleet, Blob: cl.Blob, Log: log})
 			if err != nil {
 				return err
@@ -177,7 +180,7 @@ type submitOptions struct {
 
 // check refuses, before anything is uploaded, what `run` would refuse (its own validation of the options, shared),
 // a model no worker can have, and an output that cannot be written or would overwrite an input. -o implies --wait.
-func (o *submitOptions) check() error {
+func (o *submitOptions) check(ctx context.Context) error {
 	if o.req.Source == "" || o.req.Target == "" {
 		return errors.New("-s/--source and -t/--target are required")
 	}
@@ -192,6 +195,9 @@ func (o *submitOptions) check() error {
 	if err := checkJobModels(&o.req.Spec.Face, o.remoteModels); err != nil {
 		return err
 	}
+	if err := checkSubmitInputs(ctx, o.req.Source, o.req.Target); err != nil {
+		return err
+	}
 	if o.output == "" {
 		if o.wait {
 			return errors.New("--wait needs -o/--output")
@@ -203,7 +209,35 @@ func (o *submitOptions) check() error {
 	if err := standalone.CheckOutput(o.output, o.req.Source, o.req.Target); err != nil {
 		return err
 	}
+	if err := standalone.CheckOutputFormat(o.output, o.req.Target, false); err != nil {
+		return err
+	}
 	o.req.OutputExt = strings.ToLower(filepath.Ext(o.output))
+	return nil
+}
+
+// checkSubmitInputs reads the inputs here as the cluster will, so that a file it would refuse is refused now, by its
+// path on this machine and before any upload (found by a worker, a bad source was named "the source image" of
+// segment 0 of the target): the source must decode as a picture, the target must be a video. Whether the source
+// shows a face needs the models, which are the workers'.
+func checkSubmitInputs(ctx context.Context, source, target string) error {
+	for _, p := range []string{source, target} {
+		if err := media.CheckInput(p); err != nil {
+			return err
+		}
+	}
+	m, err := imagefile.Read(source)
+	if err != nil {
+		return err
+	}
+	_ = m.Close()
+	info, err := media.Probe(ctx, target)
+	if err != nil {
+		return err
+	}
+	if info.IsImage {
+		return fmt.Errorf("%s: %w", target, coordinator.ErrImageTarget)
+	}
 	return nil
 }
 
@@ -255,7 +289,7 @@ func submitCmd() *cobra.Command {
 			"For consented, lawful use only: every output is labelled as synthetic media.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.check(); err != nil {
+			if err := o.check(cmd.Context()); err != nil {
 				return err
 			}
 			if o.req.Spec.Face.Selector == face.SelectReference {
@@ -365,7 +399,7 @@ func waitAndDownload(ctx context.Context, w io.Writer, cli *client.Client, id, o
 	switch r.State {
 	case job.Done:
 	case job.Failed:
-		return fmt.Errorf("job %s failed: %s", id, r.Error)
+		return jobFailed(r)
 	default:
 		return fmt.Errorf("job %s %s", id, r.State)
 	}
@@ -377,6 +411,12 @@ func waitAndDownload(ctx context.Context, w io.Writer, cli *client.Client, id, o
 		fmt.Fprintln(w, r.Warning)
 	}
 	return nil
+}
+
+// jobFailed is a failed job's line: "job <id> failed: <why>" (the reason's own "job failed: " dropped: it said it
+// twice).
+func jobFailed(r job.Record) error {
+	return fmt.Errorf("job %s failed: %s", r.ID, strings.TrimPrefix(r.Error, coordinator.ErrJobFailed.Error()+": "))
 }
 
 // progressPrinter shows a job's progress: one line redrawn in place on a terminal; elsewhere (logs, CI) a line when
@@ -497,7 +537,7 @@ func watchCmd() *cobra.Command {
 				return err
 			}
 			if r.State == job.Failed {
-				return fmt.Errorf("job %s failed: %s", r.ID, r.Error)
+				return jobFailed(r)
 			}
 			return nil
 		})

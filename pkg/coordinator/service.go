@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -25,6 +26,8 @@ import (
 
 // Sentinels a job's run ends with besides its own errors.
 var (
+	// ErrImageTarget: a cluster job's target is a still picture (`submit` refuses it too, before the upload).
+	ErrImageTarget = errors.New("is an image: cluster jobs take videos (use coordinator run for images)")
 	// ErrCancelled: a client cancelled the job.
 	ErrCancelled = errors.New("job cancelled")
 	// ErrNotOwner: another coordinator took the job over (this one was presumed dead).
@@ -483,14 +486,10 @@ func (s *Service) execute(ctx context.Context, id, dir string, log *zap.Logger) 
 		}
 		info, err := media.Probe(ctx, target)
 		if err != nil {
-			var me *media.Error
-			if errors.As(err, &me) {
-				me.Path = sub.TargetName // the user's name for the file, not our download's
-			}
-			return err
+			return userFile(err, target, sub.TargetName)
 		}
 		if info.IsImage {
-			return fmt.Errorf("%s: is an image: cluster jobs take videos (use coordinator run for images)", sub.TargetName)
+			return fmt.Errorf("%s: %w", sub.TargetName, ErrImageTarget)
 		}
 		if err := s.cfg.Limits.Check(sub.TargetName, st.Size, info); err != nil {
 			return err
@@ -500,7 +499,7 @@ func (s *Service) execute(ctx context.Context, id, dir string, log *zap.Logger) 
 			seconds = s.cfg.SegmentSeconds
 		}
 		if plan, err = s.coord.split(ctx, id, target, info, seconds, dir); err != nil {
-			return err
+			return userFile(err, target, sub.TargetName)
 		}
 		b, _ := json.Marshal(plan)
 		if _, err := s.deps.State.Put(ctx, job.PlanKey(id), b); err != nil {
@@ -543,6 +542,10 @@ func (s *Service) execute(ctx context.Context, id, dir string, log *zap.Logger) 
 	})
 	stopWaiting()
 	if err != nil {
+		// A worker names the source by what it is; the user knows it by its file name.
+		if msg := err.Error(); strings.Contains(msg, job.SourceImage) {
+			return &renamedError{msg: strings.Replace(msg, job.SourceImage, job.SourceImage+" "+sub.SourceName, 1), err: err}
+		}
 		return err
 	}
 
@@ -718,3 +721,25 @@ func (s *Service) update(ctx context.Context, id string, fn func(*job.Record)) e
 	})
 	return err
 }
+
+// userFile names the user's file (name) in err instead of the coordinator's download of it (local): a failure the
+// user reads must not name a scratch path (a target cut mid-moov failed the packet scan with one).
+func userFile(err error, local, name string) error {
+	var me *media.Error
+	if errors.As(err, &me) && me.Path == local {
+		me.Path = name
+	}
+	if msg := err.Error(); strings.Contains(msg, local) {
+		return &renamedError{msg: strings.ReplaceAll(msg, local, name), err: err}
+	}
+	return err
+}
+
+// renamedError is err with another message; errors.Is and As still see err.
+type renamedError struct {
+	msg string
+	err error
+}
+
+func (e *renamedError) Error() string { return e.msg }
+func (e *renamedError) Unwrap() error { return e.err }

@@ -23,6 +23,25 @@ import (
 // ErrNotImage reports a file that no decoder reads as a picture.
 var ErrNotImage = errors.New("not an image")
 
+// ErrTooLarge reports a picture whose header claims more than MaxPixels: refused before anything is allocated for
+// it (a 78-byte PNG claiming 65535x65535 at 16 bits made Go's decoder ask for 32 GB and the process die).
+var ErrTooLarge = errors.New("picture too large")
+
+// MaxPixels is the largest picture read, 16384x16384: Go's PNG decoder holds a 16-bit RGBA picture at 8 bytes a
+// pixel (2 GB here) beside its 3-byte BGR copy.
+const MaxPixels = 1 << 28
+
+// checkSize refuses a picture of w x h before it is decoded.
+func checkSize(w, h int) error {
+	if w <= 0 || h <= 0 {
+		return fmt.Errorf("%w (%dx%d)", ErrNotImage, w, h)
+	}
+	if int64(w)*int64(h) > MaxPixels {
+		return fmt.Errorf("%w: %dx%d is over %d megapixels", ErrTooLarge, w, h, MaxPixels>>20)
+	}
+	return nil
+}
+
 var (
 	jpegMagic = []byte{0xFF, 0xD8, 0xFF}
 	pngMagic  = []byte("\x89PNG\r\n\x1a\n")
@@ -55,8 +74,11 @@ func Read(path string) (gocv.Mat, error) {
 func decodeMedia(path string) (gocv.Mat, error) {
 	ctx := context.Background()
 	info, err := media.Probe(ctx, path)
-	if err != nil || !info.IsImage || info.Width <= 0 || info.Height <= 0 {
+	if err != nil || !info.IsImage {
 		return gocv.Mat{}, ErrNotImage
+	}
+	if err := checkSize(info.Width, info.Height); err != nil {
+		return gocv.Mat{}, err
 	}
 	m, pix, err := bgrframe.New(info.Width, info.Height)
 	if err != nil {

@@ -22,6 +22,9 @@ func decodeJPEG(data []byte) (gocv.Mat, error) {
 	if C.imgjpeg_decode_bgr(src, n, nil, 0, &w, &h, &msg[0]) < 0 {
 		return gocv.Mat{}, fail()
 	}
+	if err := checkSize(int(w), int(h)); err != nil {
+		return gocv.Mat{}, err
+	}
 	m := gocv.NewMatWithSize(int(h), int(w), gocv.MatTypeCV8UC3)
 	pix, err := m.DataPtrUint8()
 	if err != nil {

@@ -13,6 +13,13 @@ import (
 // decodePNG decodes with Go rather than libpng, which prints warnings (such as "iCCP: known incorrect sRGB
 // profile") straight to stderr.
 func decodePNG(data []byte) (gocv.Mat, error) {
+	cfg, err := png.DecodeConfig(bytes.NewReader(data))
+	if err != nil {
+		return gocv.Mat{}, fmt.Errorf("%w (PNG: %v)", ErrNotImage, err)
+	}
+	if err := checkSize(cfg.Width, cfg.Height); err != nil {
+		return gocv.Mat{}, err
+	}
 	img, err := png.Decode(bytes.NewReader(data))
 	if err != nil {
 		return gocv.Mat{}, fmt.Errorf("%w (PNG: %v)", ErrNotImage, err)

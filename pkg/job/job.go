@@ -262,6 +262,10 @@ func (r Record) Percent() float64 {
 	return 100 * float64(r.FramesDone) / float64(r.TotalFrames)
 }
 
+// SourceImage is how a worker's failure names the job's source picture, which it knows by its own path only; the
+// coordinator adds the user's file name.
+const SourceImage = "the source image"
+
 // Submission is a cluster job as the client submitted it: inputs already in the blob store, and how to process them.
 type Submission struct {
 	SourceKey      string  `json:"source_key"`

@@ -123,7 +123,11 @@ func infoFrom(path string, p *probeOutput) (*Info, error) {
 	var kinds []string
 	for i := range p.Streams {
 		s := &p.Streams[i]
-		kinds = append(kinds, s.CodecType)
+		kind := s.CodecType
+		if kind == "video" && s.Disposition["attached_pic"] != 0 {
+			kind = "cover art" // a picture, not video: "streams: audio, video" read as a contradiction
+		}
+		kinds = append(kinds, kind)
 		switch {
 		case s.CodecType == "video" && s.Disposition["attached_pic"] == 0 && video == nil:
 			video = s
@@ -212,6 +216,9 @@ func CheckInput(path string) error {
 		return &Error{Path: path, Err: err}
 	case fi.IsDir():
 		return &Error{Path: path, Err: ErrNotMedia, Detail: "is a directory"}
+	case !fi.Mode().IsRegular():
+		// A named pipe or a device: reading one may block forever or never end, and its size says nothing.
+		return &Error{Path: path, Err: ErrNotMedia, Detail: "not a regular file"}
 	case fi.Size() == 0:
 		return &Error{Path: path, Err: ErrEmpty}
 	}
@@ -336,9 +343,14 @@ func ScanFrames(ctx context.Context, path string) (*FrameIndex, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !s.found {
+		return nil, &Error{Path: path, Err: ErrNoVideo}
+	}
 	idx := indexPackets(s.packets)
 	if idx.Count == 0 {
-		return nil, &Error{Path: path, Err: ErrNoVideo, Detail: "no video packets"}
+		// The header declares a video stream but no packet of it is there: a moov cut short (an interrupted
+		// recording or copy), not a file without video.
+		return nil, &Error{Path: path, Err: ErrTruncated, Detail: "its video stream has no packets"}
 	}
 	idx.TimeBase = s.timeBase
 	return idx, nil

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -81,6 +82,10 @@ type Config struct {
 	ORTLibrary string
 	WorkDir    string // parent of the job's temporary work directory; default the system temp dir
 
+	// Limits bound a video target's resolution and duration, as the cluster's coordinator does (its size limit is
+	// an upload's: unset here). A frame's buffers grow with its size: a 16384x8640 frame took 3.35 GB.
+	Limits coordinator.Limits
+
 	Progress io.Writer // the live line; nil = none
 	Terminal bool      // redraw the live line in place
 	Log      *zap.Logger
@@ -94,7 +99,7 @@ func Default() Config {
 			Enhancer: engine.DefaultEnhancer, EnhancerBlend: 80, Recognizer: engine.DefaultRecognizer},
 		Detector: engine.DefaultDetector, TempFrameFormat: "png", Encoder: "libx264", Quality: 35,
 		Session: ort.SessionConfig{Provider: ort.ProviderCPU}, ExecutionThreads: runtime.NumCPU(), BatchSize: 1,
-		SegmentSeconds: 60, Workers: 1, ModelsDir: models.DefaultDir(),
+		SegmentSeconds: 60, Workers: 1, ModelsDir: models.DefaultDir(), Limits: runLimits(),
 	}
 }
 
@@ -127,6 +132,10 @@ func (c *Config) ValidateOptions() error {
 		return fmt.Errorf("--segment-seconds %g: want >= 0", c.SegmentSeconds)
 	case c.MaxMemoryGB < 0:
 		return fmt.Errorf("--max-memory %g: want >= 0", c.MaxMemoryGB)
+	case c.Limits.MaxWidth < 0:
+		return fmt.Errorf("--max-width %d: want >= 0", c.Limits.MaxWidth)
+	case c.Limits.MaxHeight < 0:
+		return fmt.Errorf("--max-height %d: want >= 0", c.Limits.MaxHeight)
 	}
 	switch c.Encoder {
 	case "libx264", "libx265", "libvpx-vp9":
@@ -165,6 +174,14 @@ func (c *Config) ValidateOptions() error {
 		c.Log = zap.NewNop()
 	}
 	return nil
+}
+
+// runLimits are the coordinator's default resolution limits; a local run has no upload to bound and its memory
+// does not grow with the duration.
+func runLimits() coordinator.Limits {
+	l := coordinator.DefaultLimits()
+	l.MaxInputBytes, l.MaxDuration = 0, 0
+	return l
 }
 
 // Result is what a run produced.
@@ -215,12 +232,20 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err != nil {
 		return res, err
 	}
+	if !info.IsImage {
+		if err := cfg.Limits.Check(cfg.Target, 0, info); err != nil {
+			return res, err
+		}
+	}
 	// An odd size the codec cannot code is padded, never silently.
 	if note := (media.EncoderConfig{Width: info.Width, Height: info.Height, Codec: cfg.Encoder}).SizeNote(); note != "" &&
 		!info.IsImage && cfg.Progress != nil {
 		fmt.Fprintf(cfg.Progress, "%s: %s\n", cfg.Target, note)
 	}
 	if err := CheckOutput(out, cfg.Source, cfg.Target); err != nil {
+		return res, err
+	}
+	if err := CheckOutputFormat(out, cfg.Target, info.IsImage); err != nil {
 		return res, err
 	}
 	me, _ := self() // without /proc the names carry pid 0: nothing will judge them
@@ -644,10 +669,40 @@ func tempOutput(out string, me owner) (string, error) {
 	return f.Name(), nil
 }
 
+// nameMax is the longest file name Linux file systems take (NAME_MAX).
+const nameMax = 255
+
+// nameRoom is how much longer than an output's name the longest name written beside it is: run's hidden temporary
+// output ("." + stem + ".tmp-" + up to 10 digits + ext: 16 more) holding the stitch's partial file ("." + name +
+// ".partial": 9 more). The provenance record (".provenance.json", 16 more) fits within it.
+const nameRoom = 16 + 9
+
+// CheckOutputFormat refuses, before any work, an output whose name asks for a format the target cannot be written
+// in: a picture's output is a picture (.png, .jpg), a video's one of the containers jobs write (job.OutputExts).
+// Found after the work, it failed naming the hidden temporary file.
+func CheckOutputFormat(out, target string, image bool) error {
+	if image {
+		if _, err := imagefile.FormatOf(out); err != nil {
+			return fmt.Errorf("%s: the target %s is an image: its output must be .png or .jpg", out, target)
+		}
+		return nil
+	}
+	if !slices.Contains(job.OutputExts, strings.ToLower(filepath.Ext(out))) {
+		return fmt.Errorf("%s: a video's output must be %s", out, strings.Join(job.OutputExts, ", "))
+	}
+	return nil
+}
+
 // CheckOutput is every command's check of an output path before any work: it must not be one of the inputs, by
 // any path (a symlink or a hard link is the same file), and its directory must take a new file (one is created and
 // removed: a read-only or missing directory is found now, not after the job).
 func CheckOutput(out string, inputs ...string) error {
+	if len(filepath.Base(out))+nameRoom > nameMax {
+		// Found only when a name beside it was made: "output directory is not writable (file name too long)",
+		// or "ffmpeg failed (File name too long)" after the whole job.
+		return fmt.Errorf("%s: file name too long: at most %d bytes, to leave room for the files written beside it",
+			out, nameMax-nameRoom)
+	}
 	for _, in := range inputs {
 		if same(out, in) {
 			return fmt.Errorf("%s: output would overwrite an input (%s)", out, in)

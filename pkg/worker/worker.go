@@ -616,7 +616,7 @@ func (w *Worker) userFacing(err error, dir string, t job.Task) string {
 		filepath.Join(dir, "result.mp4"), "the result of "+frames,
 		dir+string(filepath.Separator), frames+", ",
 		dir, "the scratch directory of "+frames,
-		w.sourcePath(t), "the source image",
+		w.sourcePath(t), job.SourceImage,
 		w.cfg.WorkDir, "the worker's work directory",
 	).Replace(err.Error())
 }
