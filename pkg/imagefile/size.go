@@ -34,5 +34,8 @@ func Size(path string) (width, height int, ok bool, err error) {
 	if err != nil || cfg.Width <= 0 || cfg.Height <= 0 {
 		return 0, 0, false, nil
 	}
+	if err := checkSize(cfg.Width, cfg.Height); err != nil {
+		return 0, 0, false, fmt.Errorf("%s: %w", path, err)
+	}
 	return cfg.Width, cfg.Height, true, nil
 }

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"unicode/utf8"
 )
 
 // A run that is SIGKILLed (or loses power) cannot remove its hidden temporary output or its work directory. Both
@@ -87,9 +88,21 @@ func (o owner) gone() bool {
 	return start != o.start
 }
 
-// tempOutputPrefix is the name every temporary output of out begins with; the owner follows it.
+// tempOutputPrefix is the name every temporary output of out begins with; the owner follows it. A long name is
+// shortened (its first 48 bytes and a hash of the whole) so that the temporary name, owner and all, fits where the
+// output's own name does (CheckOutput allows names up to 230 bytes; a file name may have 255).
 func tempOutputPrefix(out string) string {
-	return "." + strings.TrimSuffix(filepath.Base(out), filepath.Ext(out)) + ".tmp-"
+	base := filepath.Base(out)
+	stem := strings.TrimSuffix(base, filepath.Ext(base))
+	if len(stem) > 64 {
+		cut := 48
+		for cut > 0 && !utf8.RuneStart(stem[cut]) {
+			cut--
+		}
+		sum := sha256.Sum256([]byte(base))
+		stem = stem[:cut] + "~" + hex.EncodeToString(sum[:4])
+	}
+	return "." + stem + ".tmp-"
 }
 
 // workDirPrefix begins the name of every run's work directory; the owner follows it.

@@ -6,8 +6,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/facefleet/facefleet/internal/testenv"
 	"github.com/facefleet/facefleet/pkg/media"
@@ -106,5 +108,30 @@ func TestKilledRunLeftoversRemoved(t *testing.T) {
 	}
 	if _, err := os.Stat(out + ".provenance.json"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestTempOutputName: the temporary output of the longest name CheckOutput allows still fits in a file name (it
+// did not once the owner joined it: "output directory is not writable (file name too long)"), and every temporary
+// output of one output shares its prefix, so leftovers are still found.
+func TestTempOutputName(t *testing.T) {
+	dir := t.TempDir()
+	me, err := self()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"out.mp4", strings.Repeat("o", 226) + ".mp4", strings.Repeat("é", 113) + ".mkv"} {
+		out := filepath.Join(dir, name)
+		if err := CheckOutput(out); err != nil {
+			t.Fatalf("%d-byte name: %v", len(name), err)
+		}
+		tmp, err := tempOutput(out, me)
+		if err != nil {
+			t.Fatalf("%d-byte name: %v", len(name), err)
+		}
+		if !strings.HasPrefix(filepath.Base(tmp), tempOutputPrefix(out)) || !utf8.ValidString(tmp) {
+			t.Errorf("%s does not begin with %s", tmp, tempOutputPrefix(out))
+		}
+		os.Remove(tmp)
 	}
 }

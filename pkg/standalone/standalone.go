@@ -222,8 +222,14 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return res, err
 	}
 	out := ResolveOutput(cfg.Source, cfg.Target, cfg.Output)
+	// Nothing is opened before it is known to be a file: a named pipe would block the header read below.
+	if err := media.CheckInput(cfg.Target); err != nil {
+		return res, err
+	}
 	// A picture too large for the budget is refused from its header: FFmpeg's probe would decode it whole.
-	if w, h, ok, _ := imagefile.Size(cfg.Target); ok {
+	if w, h, ok, err := imagefile.Size(cfg.Target); err != nil {
+		return res, err
+	} else if ok {
 		if _, err := imagePlan(cfg, out, w, h, before.RSS, 0); err != nil {
 			return res, err
 		}
