@@ -102,14 +102,8 @@ func checkServe(sc coordinator.ServiceConfig, lim coordinator.Limits) error {
 		return fmt.Errorf("--max-jobs %d: want at least 1", sc.MaxJobs)
 	case sc.KeepEnded < 0:
 		return fmt.Errorf("--keep-ended %s: want >= 0", sc.KeepEnded)
-	case lim.MaxWidth < 0:
-		return fmt.Errorf("--max-width %d: want >= 0", lim.MaxWidth)
-	case lim.MaxHeight < 0:
-		return fmt.Errorf("--max-height %d: want >= 0", lim.MaxHeight)
-	case lim.MaxDuration < 0:
-		return fmt.Errorf("--max-duration %s: want >= 0", lim.MaxDuration)
 	}
-	return nil
+	return lim.Validate()
 }
 
 func serveCmd() *cobra.Command {

@@ -51,6 +51,21 @@ func DefaultLimits() Limits {
 	return Limits{MaxInputBytes: 20 << 30, MaxWidth: 4096, MaxHeight: 4096, MaxDuration: 4 * time.Hour}
 }
 
+// Validate refuses negative limits (0 means none), naming the flag that sets each one.
+func (l Limits) Validate() error {
+	switch {
+	case l.MaxInputBytes < 0:
+		return fmt.Errorf("--max-input-size %d bytes: want >= 0", l.MaxInputBytes)
+	case l.MaxWidth < 0:
+		return fmt.Errorf("--max-width %d: want >= 0", l.MaxWidth)
+	case l.MaxHeight < 0:
+		return fmt.Errorf("--max-height %d: want >= 0", l.MaxHeight)
+	case l.MaxDuration < 0:
+		return fmt.Errorf("--max-duration %s: want >= 0", l.MaxDuration)
+	}
+	return nil
+}
+
 // Check refuses a target over a limit, naming the file, the value and the limit.
 func (l Limits) Check(name string, size int64, info *media.Info) error {
 	switch {

@@ -132,10 +132,9 @@ func (c *Config) ValidateOptions() error {
 		return fmt.Errorf("--segment-seconds %g: want >= 0", c.SegmentSeconds)
 	case c.MaxMemoryGB < 0:
 		return fmt.Errorf("--max-memory %g: want >= 0", c.MaxMemoryGB)
-	case c.Limits.MaxWidth < 0:
-		return fmt.Errorf("--max-width %d: want >= 0", c.Limits.MaxWidth)
-	case c.Limits.MaxHeight < 0:
-		return fmt.Errorf("--max-height %d: want >= 0", c.Limits.MaxHeight)
+	}
+	if err := c.Limits.Validate(); err != nil {
+		return err
 	}
 	switch c.Encoder {
 	case "libx264", "libx265", "libvpx-vp9":
