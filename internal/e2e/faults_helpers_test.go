@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -357,19 +358,33 @@ func (d *drill) commitsNow(id string) map[int]job.Commit {
 	return out
 }
 
-// ballast is the squeeze case's memory hog, a Python program run as the worker's child: it waits for a file naming
-// a byte count, then holds that many touched bytes until its parent (the worker) is gone.
-const ballast = `
-import os, sys, time
-path, parent = sys.argv[1], os.getppid()
-while not os.path.exists(path):
-    if os.getppid() != parent:
-        sys.exit()
-    time.sleep(0.1)
-hog = bytearray(b"\x01") * int(open(path).read())
-while os.getppid() == parent:
-    time.sleep(0.5)
-`
+// ballastEnv names the file TestBallastProcess waits for.
+const ballastEnv = "E2E_BALLAST_FILE"
+
+// TestBallastProcess is not a test: it is the squeeze case's memory hog, this test binary run as the worker's
+// child. It waits for the file $E2E_BALLAST_FILE to name a byte count, then holds that many touched bytes until its
+// parent (the worker) is gone.
+func TestBallastProcess(t *testing.T) {
+	path := os.Getenv(ballastEnv)
+	if path == "" {
+		t.Skip("run by TestFaults as a worker's child")
+	}
+	parent := os.Getppid()
+	var hog []byte
+	for os.Getppid() == parent {
+		if hog == nil {
+			if b, err := os.ReadFile(path); err == nil {
+				n, _ := strconv.Atoi(string(b))
+				hog = make([]byte, n)
+				for i := 0; i < len(hog); i += 4096 {
+					hog[i] = 1
+				}
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	runtime.KeepAlive(hog)
+}
 
 // progress is the frames a segment's worker reported done, false when there is no record (or NATS does not answer).
 func (d *drill) progress(id string, n int) (int, bool) {

@@ -271,11 +271,12 @@ func TestFaults(t *testing.T) {
 		}
 		defer func() { d.worker("w1"); d.worker("w2") }()
 		budgetGB := 1.5
-		fill, script := filepath.Join(t.TempDir(), "ballast-bytes"), filepath.Join(t.TempDir(), "ballast.py")
-		if err := os.WriteFile(script, []byte(ballast), 0o644); err != nil {
+		fill := filepath.Join(t.TempDir(), "ballast-bytes")
+		self, err := os.Executable() // this test binary, run as TestBallastProcess
+		if err != nil {
 			t.Fatal(err)
 		}
-		ws := d.start("worker-squeezed", "sh", "-c", `python3 "$0" "$1" & shift; exec "$@"`, script, fill,
+		ws := d.start("worker-squeezed", "sh", "-c", ballastEnv+`="$1" "$0" -test.run='^TestBallastProcess$' & shift; exec "$@"`, self, fill,
 			d.wrk, "--id", "squeezed", "--work-dir", t.TempDir(), "--execution-threads", "1", "--grace", "1s", "-v",
 			"--max-memory", strconv.FormatFloat(budgetGB, 'f', -1, 64))
 		// The worker is up once its heartbeat is; the ballast fills then, and the job is submitted once the governor
