@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/facefleet/facefleet/internal/testenv"
-	"github.com/facefleet/facefleet/pkg/fleet"
 	"github.com/facefleet/facefleet/pkg/job"
 )
 
@@ -96,47 +95,55 @@ func (d *drill) submit(t *testing.T, target string) string {
 	return id
 }
 
-// busyWith waits until worker id's heartbeat lists a segment of job, and returns it ("<job>/<n>").
-func (d *drill) busyWith(t *testing.T, worker, id string, timeout time.Duration) string {
+// downloaded waits until worker has downloaded a segment of job (segment.mkv appears in its work dir, renamed from
+// its temporary name: the segment is under way, its result not yet made) and returns the segment's number.
+func (d *drill) downloaded(t *testing.T, worker, id string, timeout time.Duration) int {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		hs, _ := fleet.List(context.Background(), d.cl.Fleet, fleet.KindWorker)
-		for _, h := range hs {
-			if h.ID != worker {
-				continue
-			}
-			for _, task := range h.Tasks {
-				if strings.HasPrefix(task, id+"/") {
-					return task
-				}
-			}
+	dir := d.workDir[worker]
+	if !until(timeout, func() bool { return fileIn(dir, id, "segment.mkv") }) {
+		t.Fatalf("worker %s never downloaded a segment of job %s in %s", worker, id, timeout)
+	}
+	seg := -1
+	_ = filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
+		if err == nil && e.Name() == "segment.mkv" && strings.Contains(p, id) {
+			rest := strings.TrimPrefix(filepath.Base(filepath.Dir(p)), id+"-")
+			fmt.Sscanf(rest, "%05d-", &seg)
+			return filepath.SkipAll
 		}
-		time.Sleep(100 * time.Millisecond)
+		return nil
+	})
+	if seg < 0 {
+		t.Fatalf("worker %s: no segment directory of job %s", worker, id)
 	}
-	t.Fatalf("worker %s never took a segment of job %s in %s", worker, id, timeout)
-	return ""
+	return seg
 }
 
-// segmentOf is n of a heartbeat task "<job>/<n>".
-func segmentOf(t *testing.T, task string) int {
-	t.Helper()
-	_, s, _ := strings.Cut(task, "/")
-	n, err := strconv.Atoi(s)
-	if err != nil {
-		t.Fatalf("heartbeat task %q: %v", task, err)
-	}
-	return n
-}
-
-// finished waits for the job to be done, downloads its output and checks it against the fault-free run: every frame
+// finished waits for the job to be done (with orphans results of killed workers left), downloads its output and checks it against the fault-free run: every frame
 // (count and PSNR), the audio track in sync, the target untouched, no partial file beside the download, and after
 // `delete` nothing of the job left in S3 (so nothing the faults left behind outlives the job).
-func (d *drill) finished(t *testing.T, id string, timeout time.Duration) job.Record {
+func (d *drill) finished(t *testing.T, id string, timeout time.Duration, orphans int) job.Record {
 	t.Helper()
 	rec := d.wait(t, id, timeout, "done", func(r job.Record) bool { return r.State == job.Done })
 	if rec.FramesDone != d.frames || rec.TotalFrames != d.frames {
 		t.Errorf("done record: %d/%d frames, want %d", rec.FramesDone, rec.TotalFrames, d.frames)
+	}
+	// The uploaded target is the user's, byte for byte; every result object is a commit's, but for the uploads of
+	// workers killed before their commit, which the design leaves until delete.
+	if rec.Submission != nil && fileSum(t, filepath.Join(d.s3.Dir, "facefleet", rec.Submission.TargetKey)) != d.targetSum {
+		t.Errorf("the uploaded target %s changed", rec.Submission.TargetKey)
+	}
+	named := map[string]bool{}
+	for _, c := range d.commitsNow(id) {
+		named[filepath.Base(c.ResultKey)] = true
+	}
+	stray := 0
+	for _, r := range d.results(id) {
+		if !named[filepath.Base(r)] {
+			stray++
+		}
+	}
+	if stray != orphans {
+		t.Errorf("%d result objects no commit names, want %d", stray, orphans)
 	}
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out.mp4")
@@ -394,17 +401,4 @@ func (d *drill) progress(id string, n int) (int, bool) {
 		return 0, false
 	}
 	return p.Frames, true
-}
-
-func mustReadDir(t testing.TB, dir string) []string {
-	t.Helper()
-	es, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range es {
-		names = append(names, e.Name())
-	}
-	return names
 }

@@ -53,13 +53,13 @@ func TestFaults(t *testing.T) {
 	// A killed worker sends no Nak: its task comes back when the stream's AckWait (1 min) expires.
 	t.Run("worker kill -9 mid-segment", func(t *testing.T) {
 		id := d.submit(t, d.target)
-		seg := segmentOf(t, d.busyWith(t, "w1", id, 2*time.Minute))
+		seg := d.downloaded(t, "w1", id, 2*time.Minute)
 		d.workers["w1"].stop(syscall.SIGKILL, 0)
-		if c, ok := d.commitsNow(id)[seg]; ok && c.Worker == "w1" {
-			t.Logf("w1 committed segment %d before the kill landed", seg)
+		if c, ok := d.commitsNow(id)[seg]; ok {
+			t.Errorf("segment %d was committed before the kill landed: %+v", seg, c)
 		}
 		d.worker("w1")
-		d.finished(t, id, 4*time.Minute)
+		d.finished(t, id, 4*time.Minute, 0)
 	})
 
 	// The worker has uploaded its result and is about to commit it. The window is made wide, with no hook in the
@@ -74,20 +74,10 @@ func TestFaults(t *testing.T) {
 		id := d.submit(t, d.target)
 		// A segment takes well under a second here: S3 is paused as soon as w1's download of it lands (segment.mkv
 		// appears, renamed from its temporary name), before its encode can end.
-		if !until(3*time.Minute, func() bool { return fileIn(d.workDir["w1"], id, "segment.mkv") }) {
-			t.Fatal("w1 never downloaded a segment")
-		}
+		seg := d.downloaded(t, "w1", id, 3*time.Minute)
 		d.s3.Pause()
-		defer d.s3.Resume() // whatever happens below, the next case finds the servers running
-		seg := -1
-		for _, e := range mustReadDir(t, d.workDir["w1"]) {
-			if n, err := fmt.Sscanf(strings.TrimPrefix(e, id+"-"), "%05d-", &seg); strings.HasPrefix(e, id+"-") && n == 1 && err == nil {
-				break
-			}
-		}
-		if seg < 0 {
-			t.Fatalf("no segment directory of job %s in w1's work dir", id)
-		}
+		// Whatever happens below, the next case finds the servers running.
+		defer d.s3.Resume()
 		planned := 50 // 2 s at 25 fps
 		if !until(2*time.Minute, func() bool { p, _ := d.progress(id, seg); return p == planned }) {
 			t.Fatalf("segment %d never reached %d frames", seg, planned)
@@ -113,7 +103,7 @@ func TestFaults(t *testing.T) {
 		if len(orphans) != 1 || strings.HasSuffix(orphans[0], filepath.Base(c.ResultKey)) {
 			t.Errorf("segment %d was not redone: the commit names the killed worker's upload %v", seg, orphans)
 		}
-		d.finished(t, id, time.Minute)
+		d.finished(t, id, time.Minute, 1)
 	})
 
 	t.Run("coordinator kill -9 mid-job", func(t *testing.T) {
@@ -121,7 +111,7 @@ func TestFaults(t *testing.T) {
 		d.wait(t, id, 2*time.Minute, "frames", func(r job.Record) bool { return r.State == job.Running && r.FramesDone > 0 })
 		d.coords["c1"].stop(syscall.SIGKILL, 0)
 		d.coordinator("c1")
-		rec := d.finished(t, id, 3*time.Minute)
+		rec := d.finished(t, id, 3*time.Minute, 0)
 		if rec.Owner != "c1" {
 			t.Errorf("owner %s, want c1 (restarted)", rec.Owner)
 		}
@@ -146,7 +136,7 @@ func TestFaults(t *testing.T) {
 			t.Logf("killed in state %s", r.State)
 		}
 		d.coordinator("c1")
-		d.finished(t, id, 3*time.Minute)
+		d.finished(t, id, 3*time.Minute, 0)
 	})
 
 	// nats-server is killed and started again 20 s later on the same port with the same file store: streams,
@@ -166,7 +156,7 @@ func TestFaults(t *testing.T) {
 		}) {
 			t.Errorf("heartbeats did not come back after the NATS restart")
 		}
-		d.finished(t, id, 4*time.Minute)
+		d.finished(t, id, 4*time.Minute, 0)
 	})
 
 	t.Run("S3 down 60 s mid-job", func(t *testing.T) {
@@ -175,13 +165,13 @@ func TestFaults(t *testing.T) {
 		d.s3.Stop()
 		time.Sleep(60 * time.Second)
 		d.s3.Restart(d.t)
-		d.finished(t, id, 4*time.Minute)
+		d.finished(t, id, 4*time.Minute, 0)
 	})
 
 	// SIGTERM: the worker stops fetching, gives its segment --grace (1 s here), hands it back and exits 0.
 	t.Run("worker SIGTERM mid-segment", func(t *testing.T) {
 		id := d.submit(t, d.target)
-		d.busyWith(t, "w1", id, 2*time.Minute)
+		d.downloaded(t, "w1", id, 2*time.Minute)
 		w1 := d.workers["w1"]
 		w1.stop(syscall.SIGTERM, 30*time.Second)
 		if code := w1.exitCode(); code != 0 {
@@ -191,7 +181,7 @@ func TestFaults(t *testing.T) {
 			t.Errorf("w1's log shows neither a hand-back nor a commit after SIGTERM:\n%s", tail(w1.log, 10))
 		}
 		d.worker("w1")
-		d.finished(t, id, 3*time.Minute)
+		d.finished(t, id, 3*time.Minute, 0)
 	})
 
 	// Frames 100-149 are noise: every worker's decoder fails on their segment. The job fails once it has failed
@@ -242,7 +232,7 @@ func TestFaults(t *testing.T) {
 		small := testenv.SmallDisk(t, 64<<10)
 		w3 := d.start("worker-w3", d.wrk, "--id", "w3", "--work-dir", small, "--execution-threads", "1", "--grace", "1s", "-v")
 		id := d.submit(t, d.target)
-		d.finished(t, id, 3*time.Minute)
+		d.finished(t, id, 3*time.Minute, 0)
 		w3.stop(syscall.SIGTERM, 20*time.Second)
 		t.Logf("w3: %d uncounted hand-backs", logCount(w3.log, "not the segment's"))
 	})
@@ -257,7 +247,7 @@ func TestFaults(t *testing.T) {
 			if stitched != 1 {
 				t.Errorf("job %s stitched %d times", id, stitched)
 			}
-			d.finished(t, id, time.Minute)
+			d.finished(t, id, time.Minute, 0)
 		}
 		c2.stop(syscall.SIGTERM, 20*time.Second)
 	})
@@ -308,7 +298,7 @@ func TestFaults(t *testing.T) {
 			t.Fatalf("the ballast never filled: tree at %s", memory.FormatGB(memory.TreeRSS(ws.cmd.Process.Pid)))
 		}
 		id := d.submit(t, d.target)
-		d.finished(t, id, 4*time.Minute)
+		d.finished(t, id, 4*time.Minute, 0)
 		ws.stop(syscall.SIGTERM, 20*time.Second)
 		if logCount(ws.log, `"alert"`, "frames in flight") == 0 {
 			t.Errorf("no memory alert in the squeezed worker's log:\n%s", tail(ws.log, 15))
