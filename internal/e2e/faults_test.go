@@ -139,12 +139,12 @@ func TestFaults(t *testing.T) {
 		d.finished(t, id, 3*time.Minute, 0)
 	})
 
-	// nats-server is killed and started again 20 s later on the same port with the same file store: streams,
+	// nats-server is killed (SIGKILL) and started again 20 s later on the same port with the same file store: streams,
 	// buckets, the plan and commits survive; every process reconnects.
 	t.Run("NATS down 20 s mid-job", func(t *testing.T) {
 		id := d.submit(t, d.target)
 		d.wait(t, id, 2*time.Minute, "frames", func(r job.Record) bool { return r.State == job.Running && r.FramesDone > 0 })
-		d.nats.Stop()
+		d.nats.Kill()
 		time.Sleep(20 * time.Second)
 		d.nats.Restart(d.t) // the parent: the server outlives this case
 		// The fleet's heartbeat bucket lives in memory and is lost; the running processes' next heartbeats make it

@@ -115,6 +115,10 @@ func (s *NATSServer) Restart(tb testing.TB) {
 	s.proc = p
 }
 
+// Kill kills the server with SIGKILL (no shutdown: what a crash or an OOM kill leaves of its store) and waits for
+// it to exit.
+func (s *NATSServer) Kill() { s.proc.kill() }
+
 // Pause stops the server's process (SIGSTOP): connections stay open and nothing answers, as with a hung server or
 // a lost network. Resume continues it.
 func (s *NATSServer) Pause() { s.proc.signal(syscall.SIGSTOP) }
@@ -313,6 +317,14 @@ func (p *process) stop() {
 			<-p.done
 		}
 	})
+}
+
+// kill sends SIGKILL and waits for the exit; a later stop finds it done.
+func (p *process) kill() {
+	p.signal(syscall.SIGKILL)
+	if p.done != nil {
+		<-p.done
+	}
 }
 
 // signal sends sig to a running process; a process that has exited is left alone.
