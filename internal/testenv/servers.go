@@ -70,6 +70,7 @@ type NATSServer struct {
 	URL  string // nats://127.0.0.1:port, or tls:// with TLS
 	Port int
 	proc *process
+	args []string
 }
 
 // Stop kills the server now rather than at the end of the test; calling it again does nothing.
@@ -97,8 +98,33 @@ func StartNATS(tb testing.TB, opt NATSOptions) *NATSServer {
 		}
 		return []string{bin, "-c", conf}
 	})
-	return &NATSServer{URL: fmt.Sprintf("%s://127.0.0.1:%d", scheme, port), Port: port, proc: proc}
+	return &NATSServer{URL: fmt.Sprintf("%s://127.0.0.1:%d", scheme, port), Port: port, proc: proc,
+		args: []string{bin, "-c", filepath.Join(dir, "nats.conf")}}
 }
+
+// Restart starts a stopped server again on the same port with the same configuration and JetStream store (a file
+// store on disk, so streams and buckets survive): what clients see after the server's own restart.
+func (s *NATSServer) Restart(tb testing.TB) {
+	tb.Helper()
+	s.proc.stop()
+	p, err := startProcess(tb, "nats-server", s.args, s.Port)
+	if err != nil {
+		tb.Fatalf("nats-server restart: %v\n%s", err, p.tail())
+	}
+	tb.Cleanup(p.stop)
+	s.proc = p
+}
+
+// Kill kills the server with SIGKILL (no shutdown: what a crash or an OOM kill leaves of its store) and waits for
+// it to exit.
+func (s *NATSServer) Kill() { s.proc.kill() }
+
+// Pause stops the server's process (SIGSTOP): connections stay open and nothing answers, as with a hung server or
+// a lost network. Resume continues it.
+func (s *NATSServer) Pause() { s.proc.signal(syscall.SIGSTOP) }
+
+// Resume continues a paused server (SIGCONT).
+func (s *NATSServer) Resume() { s.proc.signal(syscall.SIGCONT) }
 
 func natsConfig(port int, store string, opt NATSOptions) string {
 	var b strings.Builder
@@ -149,6 +175,12 @@ func (s *S3Server) Restart(tb testing.TB) {
 	tb.Cleanup(p.stop)
 	s.proc = p
 }
+
+// Pause stops the server's process (SIGSTOP): connections stay open and nothing answers. Resume continues it.
+func (s *S3Server) Pause() { s.proc.signal(syscall.SIGSTOP) }
+
+// Resume continues a paused server (SIGCONT).
+func (s *S3Server) Resume() { s.proc.signal(syscall.SIGCONT) }
 
 // StartS3 runs versitygw on a free port and stops it when the test ends.
 func StartS3(tb testing.TB, opt S3Options) *S3Server {
@@ -277,6 +309,7 @@ func (p *process) stop() {
 		default:
 		}
 		p.cmd.Process.Signal(syscall.SIGTERM)
+		p.cmd.Process.Signal(syscall.SIGCONT) // a paused server gets its SIGTERM
 		select {
 		case <-p.done:
 		case <-time.After(3 * time.Second):
@@ -284,6 +317,26 @@ func (p *process) stop() {
 			<-p.done
 		}
 	})
+}
+
+// kill sends SIGKILL and waits for the exit; a later stop finds it done.
+func (p *process) kill() {
+	p.signal(syscall.SIGKILL)
+	if p.done != nil {
+		<-p.done
+	}
+}
+
+// signal sends sig to a running process; a process that has exited is left alone.
+func (p *process) signal(sig syscall.Signal) {
+	if p.cmd == nil || p.cmd.Process == nil {
+		return
+	}
+	select {
+	case <-p.done:
+	default:
+		_ = p.cmd.Process.Signal(sig)
+	}
 }
 
 // tail is the end of the log, enough to show why a server failed.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.uber.org/zap"
 
 	"github.com/facefleet/facefleet/models"
 	"github.com/facefleet/facefleet/pkg/cluster"
@@ -82,6 +83,19 @@ func Worker() *cobra.Command {
 			if memoryOptimization {
 				wcfg.DecoderThreads, wcfg.EncoderThreads, wcfg.Lookahead = 1, 1, 8
 				wcfg.MemoryOptimization = true
+			}
+			if budget > 0 {
+				// The governor holds the process tree to the budget at run time, as coordinator run's does: pressure the
+				// plan did not foresee (another program's memory in the tree, a model bigger than measured) shrinks the
+				// frames in flight instead of running past --max-memory. Each pipeline's pool is at most 2*batch+2.
+				gov, err := memory.NewGovernor(memory.GovernorConfig{Budget: budget, Sampler: memory.NewSampler(os.Getpid()).Sample,
+					MaxInFlight: slots * (2*batch + 2),
+					Alert:       func(msg string) { log.Warn("memory", zap.String("alert", msg)) }})
+				if err != nil {
+					return err
+				}
+				go gov.Run(ctx)
+				wcfg.Admit = gov
 			}
 			host, _ := os.Hostname()
 			started := time.Now().UTC()

@@ -3,8 +3,11 @@ package queue_test
 import (
 	"context"
 	"errors"
+	"net/url"
+	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/facefleet/facefleet/pkg/fault"
 	"github.com/facefleet/facefleet/pkg/queue"
@@ -51,5 +54,65 @@ func TestServerGoneIsUnavailable(t *testing.T) {
 		if err := errs[i]; !errors.Is(err, queue.ErrUnavailable) || fault.Of(err) != fault.ErrQueue {
 			t.Errorf("%s with the server gone: %v (class %v)", op.name, err, fault.Of(err))
 		}
+	}
+}
+
+// TestBucketAfterRestart restarts a real server on the same port and store under a connected client. A file bucket
+// keeps its values; a memory bucket (the fleet's heartbeats) is lost, and the next Put creates it again: before,
+// every Put failed with "no response from stream" until some other process opened the bucket, so every
+// coordinator and worker looked dead after a NATS restart.
+func TestBucketAfterRestart(t *testing.T) {
+	cases := []struct {
+		storage string
+		kept    bool // the value written before the restart is still there
+	}{
+		{queue.StorageFile, true},
+		{queue.StorageMemory, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.storage, func(t *testing.T) {
+			dir := t.TempDir()
+			srv := startServer(t, dir)
+			u, err := url.Parse(srv.URL())
+			if err != nil {
+				t.Fatal(err)
+			}
+			port, _ := strconv.Atoi(u.Port())
+			c := connect(t, srv)
+			ctx := testCtx(t)
+			state, err := c.State(ctx, queue.StateConfig{Bucket: "b", Storage: tc.storage})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := state.Put(ctx, "before", []byte("1")); err != nil {
+				t.Fatal(err)
+			}
+			srv.Shutdown()
+			again, err := queue.StartEmbedded(queue.EmbeddedConfig{Dir: dir, Port: port})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(again.Shutdown)
+			var putErr error
+			for range 20 { // the client reconnects within its reconnect wait; a Put made meanwhile may fail or hang
+				pctx, cancel := context.WithTimeout(ctx, time.Second)
+				_, putErr = state.Put(pctx, "after", []byte("2"))
+				cancel()
+				if putErr == nil {
+					break
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			if putErr != nil {
+				t.Fatalf("Put after the restart: %v", putErr)
+			}
+			if e, err := state.Get(ctx, "after"); err != nil || string(e.Value) != "2" {
+				t.Errorf("Get after: %+v, %v", e, err)
+			}
+			_, err = state.Get(ctx, "before")
+			if kept := err == nil; kept != tc.kept {
+				t.Errorf("value written before the restart kept: %v (%v), want %v", kept, err, tc.kept)
+			}
+		})
 	}
 }

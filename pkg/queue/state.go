@@ -55,6 +55,9 @@ func (c StateConfig) Validate() error {
 // "job.7f3a.segment.0003").
 type State struct {
 	kv jetstream.KeyValue
+	js jetstream.JetStream
+	// cfg is the bucket's configuration, to create a memory bucket again after a server restart lost it.
+	cfg jetstream.KeyValueConfig
 }
 
 // Entry is one value of a key. Deleted marks a delete (only Watch delivers those).
@@ -73,16 +76,29 @@ func (c *Conn) State(ctx context.Context, cfg StateConfig) (*State, error) {
 	}
 	storage, _ := parseStorage(cfg.Storage)
 	history := max(cfg.History, 1)
-	kv, err := c.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	kc := jetstream.KeyValueConfig{
 		Bucket:  cfg.Bucket,
 		TTL:     cfg.TTL,
 		History: uint8(history),
 		Storage: storage,
-	})
+	}
+	kv, err := c.js.CreateOrUpdateKeyValue(ctx, kc)
 	if err != nil {
 		return nil, fmt.Errorf("queue: state: bucket %s: %w", cfg.Bucket, err)
 	}
-	return &State{kv: kv}, nil
+	return &State{kv: kv, js: c.js, cfg: kc}, nil
+}
+
+// recreate makes a memory bucket again when a write finds its stream gone (a server restart loses memory
+// streams; the heartbeats kept there stopped for good: every coordinator looked dead until some process started
+// and created the bucket). It reports whether the write is worth retrying. File buckets survive restarts, so a
+// missing one is an error to report, not to paper over.
+func (s *State) recreate(ctx context.Context, err error) bool {
+	if s.js == nil || s.cfg.Storage != jetstream.MemoryStorage || !errors.Is(err, jetstream.ErrNoStreamResponse) {
+		return false
+	}
+	_, cerr := s.js.CreateOrUpdateKeyValue(ctx, s.cfg)
+	return cerr == nil
 }
 
 // Create sets key only if it holds no value (never set, or deleted), and returns the new revision.
@@ -112,6 +128,9 @@ func (s *State) Get(ctx context.Context, key string) (Entry, error) {
 // Put sets key whatever it holds, and returns the new revision.
 func (s *State) Put(ctx context.Context, key string, value []byte) (uint64, error) {
 	rev, err := s.kv.Put(ctx, key, value)
+	if err != nil && s.recreate(ctx, err) {
+		rev, err = s.kv.Put(ctx, key, value)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("queue: put %s: %w", key, unavailable(ctx, err))
 	}
