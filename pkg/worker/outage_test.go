@@ -111,20 +111,28 @@ func (e *env) waitNote(t *testing.T, id, want string, within time.Duration) job.
 	return w
 }
 
-// TestStorageOutage stops a real S3 server (versitygw) under a worker: the job waits, saying why, for longer than
-// the segment's failure budget would last (MaxAttempts x RetryDelay), and the segment commits once the server
-// is back. Retry timing is short here; the behaviour is the same with the defaults (1 s doubling to 30 s).
-func TestStorageOutage(t *testing.T) {
+// newS3Env is a worker test env whose store is a real S3 server (versitygw), for outages of it, and a context
+// that bounds the test.
+func newS3Env(t *testing.T) (*env, *testenv.S3Server, context.Context) {
+	t.Helper()
 	e := newEnvDeliver(t, 30*time.Second, clusterDeliver)
 	srv := testenv.StartS3(t, testenv.S3Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
+	t.Cleanup(cancel)
 	s3, err := store.NewS3(ctx, store.S3Config{Endpoint: srv.Endpoint, Bucket: "outage", AccessKey: srv.AccessKey,
 		SecretKey: srv.Secret, CreateBucket: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.blob = s3
+	return e, srv, ctx
+}
+
+// TestStorageOutage stops a real S3 server (versitygw) under a worker: the job waits, saying why, for longer than
+// the segment's failure budget would last (MaxAttempts x RetryDelay), and the segment commits once the server
+// is back. Retry timing is short here; the behaviour is the same with the defaults (1 s doubling to 30 s).
+func TestStorageOutage(t *testing.T) {
+	e, srv, ctx := newS3Env(t)
 	task := e.publish(t, "job-outage")
 	srv.Stop()
 	t0 := time.Now()
@@ -265,16 +273,7 @@ func TestUnfitWorkerStopsBouncing(t *testing.T) {
 // processed; the worker keeps the finished result and retries its upload until the server is back, instead of
 // redoing the segment: the commit is the first attempt's, and the engine ran once.
 func TestResultKeptThroughOutage(t *testing.T) {
-	e := newEnvDeliver(t, 30*time.Second, clusterDeliver)
-	srv := testenv.StartS3(t, testenv.S3Options{})
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	s3, err := store.NewS3(ctx, store.S3Config{Endpoint: srv.Endpoint, Bucket: "outage", AccessKey: srv.AccessKey,
-		SecretKey: srv.Secret, CreateBucket: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.blob = s3
+	e, srv, _ := newS3Env(t)
 	task := e.publish(t, "job-keep")
 	stopped := make(chan struct{})
 	eng := &fakeEngine{hook: func(attempt int32, frame int) error {
