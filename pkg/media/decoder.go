@@ -34,9 +34,6 @@ const (
 // whose capacity is FrameBytes + FramePadding is converted without a copy; a shorter one is safe but copied.
 const FramePadding = framePadding
 
-// NewFrameBuffer returns a frame of n bytes with FramePadding more capacity.
-func NewFrameBuffer(n int) []byte { return make([]byte, n, n+FramePadding) }
-
 // FrameBytes is the size of one raw frame of w x h pixels in pixFmt ("" is bgr24).
 func FrameBytes(pixFmt string, w, h int) int {
 	if pixFmt == PixFmtYUV420P {
