@@ -31,7 +31,8 @@ const (
 
 // FramePadding is the room after a frame's last byte that lets Decoder.Read and Encoder.Write convert in place:
 // FFmpeg's converters write and read a little past a picture's end (libav.h, FF_FRAME_PADDING). A frame slice
-// whose capacity is FrameBytes + FramePadding is converted without a copy; a shorter one is safe but copied.
+// whose capacity is FrameBytes + FramePadding is converted without a copy (by the decoder, when its rows are also
+// 64-byte multiples, e.g. 1920 or 1280 wide); any other is safe but goes through a copy.
 const FramePadding = framePadding
 
 // FrameBytes is the size of one raw frame of w x h pixels in pixFmt ("" is bgr24).
