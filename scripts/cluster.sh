@@ -273,8 +273,16 @@ while :; do
     say "every process has exited" >&2
     exit 1
   fi
-  pid='' status=0
-  # (bash would also print its own "Killed" line for a process ended by a signal: died says it in one line)
-  wait -n -p pid "${!name_of[@]}" 2>/dev/null || status=$?
-  if [[ -n $pid && -n ${name_of[$pid]:-} ]]; then died "$pid" "$status"; fi
+  # Polled, not `wait -n`: a process that dies while this shell runs another command is reaped and reported by
+  # bash then ("Killed"), and a later `wait -n` never returns it (TestClusterScript hung on that once in a while).
+  # `wait PID` still gives the remembered status of a child already reaped.
+  for pid in "${!name_of[@]}"; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      status=0
+      wait "$pid" 2>/dev/null || status=$?
+      died "$pid" "$status"
+    fi
+  done
+  sleep 0.5 &
+  wait $! || true
 done
