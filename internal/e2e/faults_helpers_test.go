@@ -347,20 +347,9 @@ func (d *drill) must(t *testing.T, timeout time.Duration, args ...string) string
 
 // commitsNow is the job's commits by segment; none when NATS does not answer.
 func (d *drill) commitsNow(id string) map[int]job.Commit {
-	out := map[int]job.Commit{}
-	keys, err := d.cl.State.Keys(context.Background(), "commit."+id+".")
-	if err != nil {
-		return out
-	}
-	for _, k := range keys {
-		en, err := d.cl.State.Get(context.Background(), k)
-		if err != nil {
-			continue
-		}
-		var c job.Commit
-		if json.Unmarshal(en.Value, &c) == nil {
-			out[c.Segment] = c
-		}
+	out, _ := commitsOf(d.cl.State, id)
+	if out == nil {
+		out = map[int]job.Commit{}
 	}
 	return out
 }

@@ -205,22 +205,30 @@ func (e *env) waitFor(id string, timeout time.Duration, what string, cond func(j
 
 func (e *env) commits(id string) map[int]job.Commit {
 	e.t.Helper()
-	keys, err := e.cl.State.Keys(context.Background(), "commit."+id+".")
+	out, err := commitsOf(e.cl.State, id)
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	return out
+}
+
+// commitsOf is job id's commits by segment, each decoded and checked as the coordinator reads them.
+func commitsOf(st *queue.State, id string) (map[int]job.Commit, error) {
+	keys, err := st.Keys(context.Background(), "commit."+id+".")
+	if err != nil {
+		return nil, err
+	}
 	out := map[int]job.Commit{}
 	for _, k := range keys {
-		en, err := e.cl.State.Get(context.Background(), k)
+		en, err := st.Get(context.Background(), k)
 		if err != nil {
 			continue
 		}
-		var c job.Commit
-		if json.Unmarshal(en.Value, &c) == nil {
+		if c, err := job.DecodeCommit(id, en.Value); err == nil {
 			out[c.Segment] = c
 		}
 	}
-	return out
+	return out, nil
 }
 
 func tail(path string, n int) string {

@@ -343,6 +343,8 @@ func (c *Coordinator) wait(ctx context.Context, id, target string, segs []job.Se
 			cm, err := job.DecodeCommit(id, e.Value)
 			if err == nil && (e.Key != job.CommitKey(id, cm.Segment) || cm.Segment >= len(segs)) {
 				err = fmt.Errorf("%w commit: segment %d of a plan of %d under key %s", job.ErrInvalid, cm.Segment, len(segs), e.Key)
+			} else if err == nil && cm.Frames > segs[cm.Segment].Frames() {
+				err = fmt.Errorf("%w commit: frames %d, more than segment %d's %d", job.ErrInvalid, cm.Frames, cm.Segment, segs[cm.Segment].Frames())
 			}
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", e.Key, err)

@@ -69,6 +69,7 @@ func TestServiceHostileRecords(t *testing.T) {
 		{"commit of another job's result", func(f *fixture, _, other string) {
 			f.commit.ResultKey = job.ResultKey(other, 0, 0, 1)
 		}, "result_key"},
+		{"commit of more frames than its segment", func(f *fixture, _, _ string) { f.commit.Frames = 100_000 }, "frames"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -27,17 +27,18 @@ var ErrInvalid = errors.New("invalid")
 const (
 	// MaxValueBytes is the largest record or task accepted (a submission with a reference embedding and the
 	// provenance tags is a few KB).
-	MaxValueBytes = 256 << 10
-	MaxFrames     = 100_000_000 // a day at 1000 fps
-	MaxSegments   = 1 << 20
-	MaxDimension  = 16384    // width or height in pixels
-	MaxRational   = 1 << 30  // numerator or denominator of a frame rate or pixel shape
-	MaxCount      = 1 << 20  // generations, attempts
-	maxSeconds    = 1e7      // durations a record reports (segment length, split and stitch times)
-	maxText       = 64 << 10 // an error or a reason
-	maxName       = 255      // a file name, an id, a codec or colour name
-	maxMetadata   = 64       // container tags
-	maxReference  = 4096     // values of a reference embedding
+	MaxValueBytes    = 256 << 10
+	MaxFrames        = 100_000_000 // a day at 1000 fps
+	MaxSegments      = 1 << 20
+	MaxDimension     = 16384    // width or height in pixels
+	MaxRational      = 1 << 30  // numerator or denominator of a frame rate or pixel shape
+	MaxCount         = 1 << 20  // generations, attempts
+	maxSeconds       = 1e7      // durations a record reports (segment length, split and stitch times)
+	maxText          = 64 << 10 // an error or a reason
+	maxName          = 255      // a file name, an id, a codec or colour name
+	maxMetadata      = 64       // container tags
+	maxReference     = 4096     // values of a reference embedding
+	maxFacesPerFrame = 1024     // a crowd, far past what a detector returns
 )
 
 // Version is the layout of the records and tasks this build writes. 0 is the layout before versions were
@@ -184,6 +185,7 @@ func (r Record) Validate(id string) error {
 	c.intRange("frames_done", r.FramesDone, 0, MaxFrames)
 	c.text("error", r.Error, maxText)
 	c.text("waiting", r.Waiting, maxText)
+	c.text("warning", r.Warning, maxText)
 	if r.Owner != "" && !workerPattern.MatchString(r.Owner) {
 		c.fail("owner", "%s: want letters, digits, '-' or '_'", quote(r.Owner))
 	}
@@ -383,6 +385,7 @@ func (cm Commit) Validate(id string) error {
 		c.fail("result_key", "%s: not a result of segment %d of job %s", quote(cm.ResultKey), cm.Segment, id)
 	}
 	c.intRange("frames", cm.Frames, 0, MaxFrames)
+	c.intRange("faces", cm.Faces, 0, MaxFrames*maxFacesPerFrame) // summed by FacesFound
 	c.float("seconds", cm.Seconds, 0, maxSeconds)
 	return c.result("commit")
 }

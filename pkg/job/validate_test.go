@@ -39,6 +39,7 @@ func TestValidateRecord(t *testing.T) {
 		{"in-process record without a submission", func(r *Record) { r.Submission = nil; r.State = Running }, ""},
 		{"output_ext traversal", func(r *Record) { r.Submission.OutputExt = "/../../../../x.mp4" }, "submission.output_ext"},
 		{"output_ext not allowed", func(r *Record) { r.Submission.OutputExt = ".sh" }, "submission.output_ext"},
+		{"warning with a terminal escape", func(r *Record) { r.Warning = "no face\x1b[2J" }, "warning"},
 		{"another job's target", func(r *Record) { r.Submission.TargetKey = InputKey(otherID, "target", ".mp4") }, "submission.target_key"},
 		{"another job's source", func(r *Record) { r.Submission.SourceKey = InputKey(otherID, "source", ".png") }, "submission.source_key"},
 		{"source key traversal", func(r *Record) {
@@ -172,6 +173,8 @@ func TestValidatePlanCommit(t *testing.T) {
 		{"any object", func(c *Commit) { c.ResultKey = "jobs/" + testID + "/input/target.mp4" }, "result_key"},
 		{"another job", func(c *Commit) { c.Job = otherID }, "job"},
 		{"negative frames", func(c *Commit) { c.Frames = -1 }, "frames"},
+		{"negative faces", func(c *Commit) { c.Faces, c.FacesCounted = -3, true }, "faces"},
+		{"frames past the segment's end are the caller's to check", func(c *Commit) { c.Frames = 1000 }, ""},
 	} {
 		t.Run("commit "+tc.name, func(t *testing.T) {
 			c := cm

@@ -59,6 +59,9 @@ func TestFrameBufferBounds(t *testing.T) {
 			want := decodeAll(t, DecoderConfig{Path: src, Width: c.w, Height: c.h, Threads: 1, Process: true})
 			exact := decodeGuarded(t, DecoderConfig{Path: src, Width: c.w, Height: c.h, Threads: 1}, 0)
 			padded := decodeGuarded(t, DecoderConfig{Path: src, Width: c.w, Height: c.h, Threads: 1}, FramePadding)
+			if len(want) != 2 || len(exact) != len(want) || len(padded) != len(want) {
+				t.Fatalf("frames: ffmpeg %d, exact buffers %d, padded %d; want 2 each", len(want), len(exact), len(padded))
+			}
 			for i := range want {
 				if !bytes.Equal(exact[i], want[i]) || !bytes.Equal(padded[i], want[i]) {
 					t.Fatalf("frame %d differs from the ffmpeg command's", i)
@@ -73,6 +76,9 @@ func TestFrameBufferBounds(t *testing.T) {
 				encodeGuarded(t, EncoderConfig{Path: out, Width: c.w, Height: c.h, FrameRate: Rational{25, 1},
 					Codec: CodecLossless, Threads: 1}, want, pad)
 				got := decodeAll(t, DecoderConfig{Path: out, Width: c.w, Height: c.h, Threads: 1, Process: true})
+				if len(got) != len(want) {
+					t.Fatalf("pad %d: lossless output has %d frames, want %d", pad, len(got), len(want))
+				}
 				for i := range want {
 					if !bytes.Equal(got[i], want[i]) {
 						t.Fatalf("pad %d: lossless frame %d differs from what was written", pad, i)

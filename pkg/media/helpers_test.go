@@ -3,8 +3,6 @@ package media
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"io"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -97,38 +95,8 @@ func mustCount(t *testing.T, path string) int {
 }
 
 // transcodePiece decodes src with Decoder and re-encodes it with Encoder into dst: the worker's data path without
-// the face work.
+// the face work, at a constant rate (retime with no time base).
 func transcodePiece(t *testing.T, src, dst string, rate Rational) {
 	t.Helper()
-	ctx := testCtx(t)
-	info, err := Probe(ctx, src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dec, err := NewDecoder(ctx, DecoderConfig{Path: src, Width: info.Width, Height: info.Height, Threads: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dec.Close()
-	enc, err := NewEncoder(ctx, EncoderConfig{Quality: DefaultQuality, Path: dst, Width: info.Width, Height: info.Height, FrameRate: rate, Threads: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer enc.Abort()
-	frame := make([]byte, dec.FrameSize())
-	for {
-		err := dec.Read(frame)
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			t.Fatalf("decode %s: %v", src, err)
-		}
-		if err := enc.Write(frame); err != nil {
-			t.Fatalf("encode %s: %v", dst, err)
-		}
-	}
-	if err := enc.Close(); err != nil {
-		t.Fatalf("close encoder %s: %v", dst, err)
-	}
+	retime(t, src, dst, rate, Rational{}, 0)
 }

@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 )
@@ -166,24 +164,8 @@ func TestStitchKeepsLipSync(t *testing.T) {
 	if err := Stitch(testCtx(t), StitchConfig{Pieces: []string{piece}, AudioFrom: src, Output: out}); err != nil {
 		t.Fatal(err)
 	}
-	starts := func(path string) (video, audio float64) {
-		b, err := exec.Command("ffprobe", "-v", "error", "-show_entries", "stream=codec_type,start_time", "-of", "csv=p=0", path).Output()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, line := range strings.Fields(string(b)) {
-			kind, v, _ := strings.Cut(line, ",")
-			f, _ := strconv.ParseFloat(v, 64)
-			if kind == "video" {
-				video = f
-			} else {
-				audio = f
-			}
-		}
-		return video, audio
-	}
-	sv, sa := starts(src)
-	ov, oa := starts(out)
+	sv, sa := startTimes(t, src)
+	ov, oa := startTimes(t, out)
 	if math.Abs((ov-oa)-(sv-sa)) > 0.005 {
 		t.Errorf("video starts %.3f s after the audio, source %.3f s", ov-oa, sv-sa)
 	}

@@ -137,7 +137,7 @@ func (c *Config) ValidateOptions() error {
 		return err
 	}
 	switch c.Encoder {
-	case "libx264", "libx265", "libvpx-vp9":
+	case media.CodecH264, media.CodecH265, media.CodecVP9:
 	default:
 		return fmt.Errorf("--output-video-encoder %q: want libx264, libx265 or libvpx-vp9", c.Encoder)
 	}
