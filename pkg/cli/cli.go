@@ -50,6 +50,46 @@ func newLogger(verbose bool) *zap.Logger {
 	return l
 }
 
+// Help of the flags `run` and `worker` share: they mean the same on both (worker.BudgetConfig).
+const (
+	memoryOptimizationHelp = "trade speed for memory (one thread per ffmpeg, short encoder lookahead, one pass per frame processor)"
+	batchSizeHelp          = "upper bound on frames per model call"
+)
+
+// runFlags binds run's flags to cfg.
+func runFlags(f *pflag.FlagSet, cfg *standalone.Config, verbose, quiet *bool) {
+	f.SortFlags = false
+	f.StringVarP(&cfg.Source, "source", "s", "", "source face image")
+	f.StringVarP(&cfg.Target, "target", "t", "", "target video or image")
+	f.StringVarP(&cfg.Output, "output", "o", "", "output file, or a directory for <source>-<target>.<ext>")
+	faceFlags(f, &cfg.Face)
+	referenceFlags(f, cfg)
+	f.StringVar(&cfg.Detector, "face-detector-model", cfg.Detector, "yunet, yunet_2023mar, blazeface_front, blazeface_back, det_10g, or a YuNet/SCRFD/BlazeFace file")
+	f.IntVar(&cfg.DetectorSize, "face-detector-size", 0, "detector input size, a multiple of 32 (0 = the detector's default)")
+	f.Float32Var(&cfg.DetectorScore, "face-detector-score", 0, "minimum detection score (0 = the detector's default)")
+	f.BoolVar(&cfg.KeepFPS, "keep-fps", false, "keep the target frame rate (always kept; accepted for roop compatibility)")
+	f.BoolVar(&cfg.KeepFrames, "keep-frames", false, "keep the processed frames in <output>-frames/")
+	f.BoolVar(&cfg.SkipAudio, "skip-audio", false, "leave the target's audio out")
+	f.BoolVar(&cfg.ManyFaces, "many-faces", false, "swap every face, not only the largest")
+	f.StringVar(&cfg.TempFrameFormat, "temp-frame-format", cfg.TempFrameFormat, "format of kept frames: png or jpg")
+	f.IntVar(&cfg.TempFrameQuality, "temp-frame-quality", 0, "quality of kept frames, 0 (best) to 100")
+	f.StringVar(&cfg.Encoder, "output-video-encoder", cfg.Encoder, "libx264, libx265 or libvpx-vp9")
+	f.IntVar(&cfg.Quality, "output-video-quality", cfg.Quality, "0-100; crf = (q+1)*51/100")
+	f.Var(sizeGB{&cfg.MaxMemoryGB}, "max-memory", "memory budget in GB for the whole job (0 = no budget)")
+	sessionFlags(f, &cfg.Session, &cfg.ExecutionThreads)
+	f.BoolVar(&cfg.MemoryOptimization, "memory-optimization", false, memoryOptimizationHelp)
+	f.IntVar(&cfg.BatchSize, "batch-size", cfg.BatchSize, batchSizeHelp)
+	f.Float64Var(&cfg.SegmentSeconds, "segment-seconds", cfg.SegmentSeconds, "segment length in seconds, snapped to keyframes (0 = one segment)")
+	f.IntVar(&cfg.Workers, "workers", cfg.Workers, "in-process workers")
+	f.IntVar(&cfg.Limits.MaxWidth, "max-width", cfg.Limits.MaxWidth, "widest video target accepted, in pixels (0 = no limit)")
+	f.IntVar(&cfg.Limits.MaxHeight, "max-height", cfg.Limits.MaxHeight, "tallest video target accepted, in pixels (0 = no limit)")
+	f.StringVar(&cfg.ModelsDir, "models-dir", cfg.ModelsDir, "directory of model files")
+	f.StringVar(&cfg.ORTLibrary, "onnxruntime-library", "", "path of libonnxruntime (default: the one make setup installs)")
+	f.StringVar(&cfg.WorkDir, "work-dir", "", "parent directory for temporary work (default: system temp)")
+	f.BoolVarP(verbose, "verbose", "v", false, "log every step as JSON on stderr")
+	f.BoolVarP(quiet, "quiet", "q", false, "no progress line")
+}
+
 // faceFlags are the face-processing choices `run` and `submit` share (roop's and FaceFusion's names).
 func faceFlags(f *pflag.FlagSet, o *job.FaceOptions) {
 	f.StringSliceVar(&o.Processors, "frame-processor", o.Processors, "frame processors, in order: face_swapper, face_enhancer; or none alone (no detection, frames untouched: measures the pipeline)")
@@ -112,36 +152,6 @@ func runCmd() *cobra.Command {
 			return nil
 		},
 	}
-	f := c.Flags()
-	f.SortFlags = false
-	f.StringVarP(&cfg.Source, "source", "s", "", "source face image")
-	f.StringVarP(&cfg.Target, "target", "t", "", "target video or image")
-	f.StringVarP(&cfg.Output, "output", "o", "", "output file, or a directory for <source>-<target>.<ext>")
-	faceFlags(f, &cfg.Face)
-	referenceFlags(f, &cfg)
-	f.StringVar(&cfg.Detector, "face-detector-model", cfg.Detector, "yunet, yunet_2023mar, blazeface_front, blazeface_back, det_10g, or a YuNet/SCRFD/BlazeFace file")
-	f.IntVar(&cfg.DetectorSize, "face-detector-size", 0, "detector input size, a multiple of 32 (0 = the detector's default)")
-	f.Float32Var(&cfg.DetectorScore, "face-detector-score", 0, "minimum detection score (0 = the detector's default)")
-	f.BoolVar(&cfg.KeepFPS, "keep-fps", false, "keep the target frame rate (always kept; accepted for roop compatibility)")
-	f.BoolVar(&cfg.KeepFrames, "keep-frames", false, "keep the processed frames in <output>-frames/")
-	f.BoolVar(&cfg.SkipAudio, "skip-audio", false, "leave the target's audio out")
-	f.BoolVar(&cfg.ManyFaces, "many-faces", false, "swap every face, not only the largest")
-	f.StringVar(&cfg.TempFrameFormat, "temp-frame-format", cfg.TempFrameFormat, "format of kept frames: png or jpg")
-	f.IntVar(&cfg.TempFrameQuality, "temp-frame-quality", 0, "quality of kept frames, 0 (best) to 100")
-	f.StringVar(&cfg.Encoder, "output-video-encoder", cfg.Encoder, "libx264, libx265 or libvpx-vp9")
-	f.IntVar(&cfg.Quality, "output-video-quality", cfg.Quality, "0-100; crf = (q+1)*51/100")
-	f.Var(sizeGB{&cfg.MaxMemoryGB}, "max-memory", "memory budget in GB for the whole job (0 = no budget)")
-	sessionFlags(f, &cfg.Session, &cfg.ExecutionThreads)
-	f.BoolVar(&cfg.MemoryOptimization, "memory-optimization", false, "trade speed for memory (single-threaded ffmpeg)")
-	f.IntVar(&cfg.BatchSize, "batch-size", cfg.BatchSize, "upper bound on frames per model call")
-	f.Float64Var(&cfg.SegmentSeconds, "segment-seconds", cfg.SegmentSeconds, "segment length in seconds, snapped to keyframes (0 = one segment)")
-	f.IntVar(&cfg.Workers, "workers", cfg.Workers, "in-process workers")
-	f.IntVar(&cfg.Limits.MaxWidth, "max-width", cfg.Limits.MaxWidth, "widest video target accepted, in pixels (0 = no limit)")
-	f.IntVar(&cfg.Limits.MaxHeight, "max-height", cfg.Limits.MaxHeight, "tallest video target accepted, in pixels (0 = no limit)")
-	f.StringVar(&cfg.ModelsDir, "models-dir", cfg.ModelsDir, "directory of model files")
-	f.StringVar(&cfg.ORTLibrary, "onnxruntime-library", "", "path of libonnxruntime (default: the one make setup installs)")
-	f.StringVar(&cfg.WorkDir, "work-dir", "", "parent directory for temporary work (default: system temp)")
-	f.BoolVarP(&verbose, "verbose", "v", false, "log every step as JSON on stderr")
-	f.BoolVarP(&quiet, "quiet", "q", false, "no progress line")
+	runFlags(c.Flags(), &cfg, &verbose, &quiet)
 	return c
 }

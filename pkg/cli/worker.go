@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"go.uber.org/zap"
 
 	"github.com/facefleet/facefleet/models"
 	"github.com/facefleet/facefleet/pkg/cluster"
@@ -18,127 +17,133 @@ import (
 	"github.com/facefleet/facefleet/pkg/worker"
 )
 
+// workerOptions are the worker command's settings.
+type workerOptions struct {
+	cc                             cluster.Config
+	modelsDir, ortLib, workDir, id string
+	detector                       string
+	session                        ort.SessionConfig
+	threads                        int
+	budget                         worker.BudgetConfig // --slots, --batch-size, --memory-optimization
+	maxMemoryGB                    float64
+	verbose                        bool
+	grace                          time.Duration
+}
+
+// budgetConfig is the worker's memory budget: its flags mean what `run`'s do (standalone.Config.BudgetConfig).
+func (o *workerOptions) budgetConfig() worker.BudgetConfig {
+	b := o.budget
+	b.MaxMemory = memory.Bytes(o.maxMemoryGB)
+	return b
+}
+
 // Worker is the `worker` command: a daemon that pulls segment tasks from NATS JetStream, with the blob store the
 // coordinator shares (S3, or a directory on one machine).
 func Worker() *cobra.Command {
-	var (
-		cc                             cluster.Config
-		modelsDir, ortLib, workDir, id string
-		detector                       string
-		session                        = ort.SessionConfig{Provider: ort.ProviderCPU}
-		slots, threads, batch          int
-		maxMemoryGB                    float64
-		memoryOptimization, verbose    bool
-		grace                          time.Duration
-	)
+	o := &workerOptions{session: ort.SessionConfig{Provider: ort.ProviderCPU}}
+	c := workerCommand(o)
+	c.RunE = func(cmd *cobra.Command, _ []string) error { return runWorker(cmd, o) }
+	return withConfig(c)
+}
+
+// workerCommand is the worker command with its flags bound to o, without its action.
+func workerCommand(o *workerOptions) *cobra.Command {
 	c := &cobra.Command{
 		Use:           "worker --nats URL --s3-endpoint HOST:PORT",
 		Short:         "Process Facefleet segment tasks from NATS JetStream",
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkWorker(slots, batch, threads, grace); err != nil {
-				return err
-			}
-			if err := session.Validate(); err != nil {
-				return err
-			}
-			log := newLogger(verbose)
-			defer log.Sync()
-			memory.ReduceFragmentation()
-			ctx, stop := signalContext(cmd.Context())
-			defer stop()
-			before, _ := memory.NewSampler(os.Getpid()).Sample()
-			cl, err := openCluster(ctx, cc, "facefleet-worker", log)
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			// The first engine is loaded here so its footprint is measured; the worker gets it for its first slot.
-			newEngine := func() (*engine.Engine, error) {
-				s := session
-				s.IntraOpThreads = ort.ShareThreads(threads, slots)
-				return engine.New(engine.Config{ORTLibrary: ortLib, ModelsDir: modelsDir, Detector: detector, Session: s,
-					Batch: batch, MemoryOptimization: memoryOptimization})
-			}
-			first, err := newEngine()
-			if err != nil {
-				return err
-			}
-			if err := first.Preload(); err != nil {
-				_ = first.Close()
-				return err
-			}
-			loaded, _ := memory.NewSampler(os.Getpid()).Sample()
-			modelBytes := uint64(0)
-			if loaded.RSS > before.RSS {
-				modelBytes = loaded.RSS - before.RSS
-			}
-			engines, release := worker.ReuseFirst(first, func() (worker.Engine, error) { return newEngine() })
-			defer release()
-			budget := uint64(maxMemoryGB * memory.GB)
-			wcfg := worker.Config{ID: id, WorkDir: workDir, Slots: slots, Batch: batch, MemoryBudget: budget,
-				ModelBytes: modelBytes, Grace: grace, MaxDeliver: cluster.TasksConfig().MaxDeliver}
-			if memoryOptimization {
-				wcfg.DecoderThreads, wcfg.EncoderThreads, wcfg.Lookahead = 1, 1, 8
-				wcfg.MemoryOptimization = true
-			}
-			if budget > 0 {
-				// The governor holds the process tree to the budget at run time, as coordinator run's does: pressure the
-				// plan did not foresee (another program's memory in the tree, a model bigger than measured) shrinks the
-				// frames in flight instead of running past --max-memory. Each pipeline's pool is at most 2*batch+2.
-				gov, err := memory.NewGovernor(memory.GovernorConfig{Budget: budget, Sampler: memory.NewSampler(os.Getpid()).Sample,
-					MaxInFlight: slots * (2*batch + 2),
-					Alert:       func(msg string) { log.Warn("memory", zap.String("alert", msg)) }})
-				if err != nil {
-					return err
-				}
-				go gov.Run(ctx)
-				wcfg.Admit = gov
-			}
-			host, _ := os.Hostname()
-			started := time.Now().UTC()
-			fit := fleet.FitBatch1080p(budget, slots, modelBytes)
-			// The publisher is made before the worker (which owns the engines from then on) so that nothing can fail
-			// between the worker's creation and its Run, which closes them.
-			var w *worker.Worker
-			pub, err := fleet.NewPublisher(fleet.PublisherConfig{Interval: cc.Heartbeat}, cl.Fleet, func() fleet.Heartbeat {
-				cpus, total, free, gpus := fleet.HostInfo()
-				tasks, fps := w.Stats()
-				return fleet.Heartbeat{Kind: fleet.KindWorker, ID: w.ID(), Host: host, PID: os.Getpid(), CPUs: cpus,
-					RAMTotal: total, RAMFree: free, GPUs: gpus, Providers: []string{session.Provider}, Slots: slots,
-					MemoryBudget: budget, Batch1080p: min(fit, max(1, batch)), Tasks: tasks, FPS: fps, Trouble: w.Trouble(),
-					Started: started}
-			}, log)
-			if err != nil {
-				return err
-			}
-			w, err = worker.New(wcfg, worker.Deps{Tasks: cl.Tasks, State: cl.State, Blob: cl.Blob, Log: log, NewEngine: engines})
-			if err != nil {
-				return err
-			}
-			defer pub.Start(ctx)()
-			fmt.Fprintf(cmd.ErrOrStderr(), "worker %s: %d slot(s), models %s, budget %s, batch at 1080p %d\n",
-				w.ID(), slots, memory.FormatGB(modelBytes), budgetText(budget), fit)
-			return w.Run(ctx)
-		},
 	}
 	f := c.Flags()
-	clusterFlags(f, &cc)
-	f.StringVar(&modelsDir, "models-dir", models.DefaultDir(), "directory of model files")
-	f.StringVar(&ortLib, "onnxruntime-library", "", "path of libonnxruntime (default: the one make setup installs)")
-	f.StringVar(&workDir, "work-dir", filepath.Join(os.TempDir(), "facefleet-worker"), "scratch directory")
-	f.StringVar(&id, "id", "", "worker id (default host-pid)")
-	f.IntVar(&slots, "slots", 1, "segments processed at once")
-	f.IntVar(&batch, "batch-size", 1, "upper bound on frames per model call")
-	f.Var(sizeGB{&maxMemoryGB}, "max-memory", "memory budget in GB for this worker process and any children (0 = none): tasks that do not fit are handed to bigger workers")
-	f.BoolVar(&memoryOptimization, "memory-optimization", false, "trade speed for memory (single-threaded ffmpeg, short lookahead)")
-	f.DurationVar(&grace, "grace", 30*time.Second, "on SIGTERM, how long in-flight segments may finish before they go back to the queue")
-	f.StringVar(&detector, "face-detector-model", engine.DefaultDetector, "face detector: a manifest name or a file")
-	sessionFlags(f, &session, &threads)
-	f.BoolVarP(&verbose, "verbose", "v", false, "log as JSON on stderr")
-	return withConfig(c)
+	clusterFlags(f, &o.cc)
+	f.StringVar(&o.modelsDir, "models-dir", models.DefaultDir(), "directory of model files")
+	f.StringVar(&o.ortLib, "onnxruntime-library", "", "path of libonnxruntime (default: the one make setup installs)")
+	f.StringVar(&o.workDir, "work-dir", filepath.Join(os.TempDir(), "facefleet-worker"), "scratch directory")
+	f.StringVar(&o.id, "id", "", "worker id (default host-pid)")
+	f.IntVar(&o.budget.Pipelines, "slots", 1, "segments processed at once")
+	f.IntVar(&o.budget.MaxBatch, "batch-size", 1, batchSizeHelp)
+	f.Var(sizeGB{&o.maxMemoryGB}, "max-memory", "memory budget in GB for this worker process and any children (0 = none): tasks that do not fit are handed to bigger workers")
+	f.BoolVar(&o.budget.MemoryOptimization, "memory-optimization", false, memoryOptimizationHelp)
+	f.DurationVar(&o.grace, "grace", 30*time.Second, "on SIGTERM, how long in-flight segments may finish before they go back to the queue")
+	f.StringVar(&o.detector, "face-detector-model", engine.DefaultDetector, "face detector: a manifest name or a file")
+	sessionFlags(f, &o.session, &o.threads)
+	f.BoolVarP(&o.verbose, "verbose", "v", false, "log as JSON on stderr")
+	return c
+}
+
+func runWorker(cmd *cobra.Command, o *workerOptions) error {
+	slots, batch := o.budget.Pipelines, o.budget.MaxBatch
+	if err := checkWorker(slots, batch, o.threads, o.grace); err != nil {
+		return err
+	}
+	if err := o.session.Validate(); err != nil {
+		return err
+	}
+	log := newLogger(o.verbose)
+	defer log.Sync()
+	memory.ReduceFragmentation()
+	ctx, stop := signalContext(cmd.Context())
+	defer stop()
+	// The budget samples the process before any model is loaded.
+	budget, err := worker.NewBudget(o.budgetConfig(), worker.BudgetDeps{Log: log})
+	if err != nil {
+		return err
+	}
+	cl, err := openCluster(ctx, o.cc, "facefleet-worker", log)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	// The first engine is loaded here so its footprint is measured; the worker gets it for its first slot.
+	newEngine := func() (*engine.Engine, error) {
+		s := o.session
+		s.IntraOpThreads = ort.ShareThreads(o.threads, slots)
+		return engine.New(engine.Config{ORTLibrary: o.ortLib, ModelsDir: o.modelsDir, Detector: o.detector, Session: s,
+			Batch: batch, MemoryOptimization: o.budget.MemoryOptimization, OnOOM: budget.OOM})
+	}
+	first, err := newEngine()
+	if err != nil {
+		return err
+	}
+	if err := first.Preload(); err != nil {
+		_ = first.Close()
+		return err
+	}
+	budget.MeasureModels()
+	engines, release := worker.ReuseFirst(first, func() (worker.Engine, error) { return newEngine() })
+	defer release()
+	if err := budget.Start(ctx); err != nil {
+		return err
+	}
+	defer budget.Stop()
+	wcfg := worker.Config{ID: o.id, WorkDir: o.workDir, Slots: slots, Budget: budget, Grace: o.grace,
+		MaxDeliver: cluster.TasksConfig().MaxDeliver}
+	host, _ := os.Hostname()
+	started := time.Now().UTC()
+	fit := budget.Batch1080p() // what a 1080p segment runs with here: the start line and the heartbeat say the same
+	// The publisher is made before the worker (which owns the engines from then on) so that nothing can fail
+	// between the worker's creation and its Run, which closes them.
+	var w *worker.Worker
+	pub, err := fleet.NewPublisher(fleet.PublisherConfig{Interval: o.cc.Heartbeat}, cl.Fleet, func() fleet.Heartbeat {
+		cpus, total, free, gpus := fleet.HostInfo()
+		tasks, fps := w.Stats()
+		return fleet.Heartbeat{Kind: fleet.KindWorker, ID: w.ID(), Host: host, PID: os.Getpid(), CPUs: cpus,
+			RAMTotal: total, RAMFree: free, GPUs: gpus, Providers: []string{o.session.Provider}, Slots: slots,
+			MemoryBudget: budget.Total(), Batch1080p: fit, Tasks: tasks, FPS: fps, Trouble: w.Trouble(),
+			Started: started}
+	}, log)
+	if err != nil {
+		return err
+	}
+	w, err = worker.New(wcfg, worker.Deps{Tasks: cl.Tasks, State: cl.State, Blob: cl.Blob, Log: log, NewEngine: engines})
+	if err != nil {
+		return err
+	}
+	defer pub.Start(ctx)()
+	fmt.Fprintf(cmd.ErrOrStderr(), "worker %s: %d slot(s), models %s, budget %s, batch at 1080p %d\n",
+		w.ID(), slots, memory.FormatGB(budget.ModelBytes()), budget, fit)
+	return w.Run(ctx)
 }
 
 // checkWorker refuses worker settings that cannot run, with the flag's name: a value is never changed silently.
@@ -154,11 +159,4 @@ func checkWorker(slots, batch, threads int, grace time.Duration) error {
 		return fmt.Errorf("--grace %s: want >= 0", grace)
 	}
 	return nil
-}
-
-func budgetText(b uint64) string {
-	if b == 0 {
-		return "none"
-	}
-	return memory.FormatGB(b)
 }

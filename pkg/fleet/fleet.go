@@ -66,7 +66,8 @@ type Heartbeat struct {
 	Providers    []string `json:"providers"` // ONNX Runtime execution providers, in preference order
 	Slots        int      `json:"slots"`
 	MemoryBudget uint64   `json:"memory_budget"` // bytes; 0 = no budget
-	// Batch1080p is the batch a 1920x1080 segment runs with under MemoryBudget (FitBatch1080p); 0 = it cannot.
+	// Batch1080p is the batch a 1920x1080 libx264 segment runs with on this worker (worker.Budget.Batch1080p);
+	// 0 = its budget cannot hold one.
 	Batch1080p int      `json:"batch_1080p"`
 	Tasks      []string `json:"tasks"` // segments in progress, "job/segment"
 	FPS        float64  `json:"fps"`   // frames per second, recently
@@ -172,24 +173,4 @@ func HostInfo() (cpus int, ramTotal, ramFree uint64, gpus []GPU) {
 		gpus = append(gpus, GPU{Index: g.Index, Name: g.Name, MemTotal: g.MemTotal, MemFree: g.MemFree})
 	}
 	return cpus, ramTotal, ramFree, gpus
-}
-
-// Batch1080pCap is the most frames per model call FitBatch1080p considers: without it the plan's MaxBatch
-// defaults to 1 and the answer could only be "fits" or "does not". 8 is the largest default batch of our models
-// (ArcFace's).
-const Batch1080pCap = 8
-
-// FitBatch1080p is the batch memory.Budget.Plan picks for a 1920x1080 libx264 segment with slots pipelines at once,
-// each with models of modelBytes, under budget bytes (0: no budget, so the cap), up to Batch1080pCap; 0 when the
-// plan refuses (the budget cannot hold even batch 1). The plan's other inputs take their defaults (this machine's
-// cores, the default process size).
-func FitBatch1080p(budget uint64, slots int, modelBytes uint64) int {
-	p, err := memory.Budget{Total: budget}.Plan(memory.PlanInput{
-		Width: 1920, Height: 1080, Encoder: "libx264", Workers: slots, ModelBytes: modelBytes,
-		MaxBatch: Batch1080pCap,
-	})
-	if err != nil {
-		return 0
-	}
-	return p.Batch
 }

@@ -2,7 +2,6 @@ package fleet_test
 
 import (
 	"bytes"
-	"errors"
 	"os"
 	"slices"
 	"strings"
@@ -257,49 +256,6 @@ func TestWriteTable(t *testing.T) {
 	fleet.WriteTable(&buf, nil, now)
 	if got := buf.String(); got != "no workers are alive\n" {
 		t.Errorf("empty: %q", got)
-	}
-}
-
-func TestFitBatch1080p(t *testing.T) {
-	const gb = memory.GB
-	const model = 600 << 20
-	tests := []struct {
-		name   string
-		budget uint64
-		slots  int
-		want   func(int) bool
-	}{
-		{"no budget gets the cap", 0, 4, func(b int) bool { return b == fleet.Batch1080pCap }},
-		{"1 GB cannot hold a 1080p pipeline", 1 * gb, 1, func(b int) bool { return b == 0 }},
-		{"64 GB, one slot, runs the cap", 64 * gb, 1, func(b int) bool { return b == fleet.Batch1080pCap }},
-		{"4 GB, one slot, runs something", 4 * gb, 1, func(b int) bool { return b >= 1 }},
-	}
-	for _, tt := range tests {
-		if got := fleet.FitBatch1080p(tt.budget, tt.slots, model); !tt.want(got) {
-			t.Errorf("%s: batch %d", tt.name, got)
-		}
-	}
-	// It is the plan's answer, and never grows with more slots in the same budget.
-	p, err := memory.Budget{Total: 6 * gb}.Plan(memory.PlanInput{Width: 1920, Height: 1080, Workers: 2,
-		ModelBytes: model, MaxBatch: fleet.Batch1080pCap})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := fleet.FitBatch1080p(6*gb, 2, model); got != p.Batch {
-		t.Errorf("6 GB, 2 slots: %d, plan says %d", got, p.Batch)
-	}
-	prev := fleet.Batch1080pCap
-	for slots := 1; slots <= 8; slots++ {
-		b := fleet.FitBatch1080p(8*gb, slots, model)
-		if b > prev {
-			t.Errorf("8 GB: %d slots batch %d > %d with fewer", slots, b, prev)
-		}
-		prev = b
-	}
-	var be *memory.BudgetError
-	if _, err := (memory.Budget{Total: gb}).Plan(memory.PlanInput{Width: 1920, Height: 1080,
-		ModelBytes: model}); !errors.As(err, &be) {
-		t.Errorf("1 GB plan: %v, want a BudgetError (the case FitBatch1080p maps to 0)", err)
 	}
 }
 

@@ -14,6 +14,9 @@ const GB = 1 << 30
 
 const mib = 1 << 20
 
+// Bytes converts a size in GB (--max-memory's unit) to bytes.
+func Bytes(gb float64) uint64 { return uint64(gb * GB) }
+
 // ErrBudgetTooSmall is wrapped by the *BudgetError that Plan returns when even the smallest settings (2 frames in
 // flight, batch 1, one thread per ffmpeg, short lookahead) do not fit the budget.
 var ErrBudgetTooSmall = errors.New("memory budget too small")
@@ -65,8 +68,8 @@ const (
 	// it as ProcessBytes.
 	DefaultProcessBytes = 128 * mib
 	// GoHeapBytes is what the Go runtime may grow by during a job (JetStream buffers, messages, logs). A 20 s
-	// 400x300 job's heap stayed at 3-7 MB live, 8 MB GC goal (GODEBUG=gctrace=1); the allowance is generous. The
-	// plan's GoHeapLimit starts from it.
+	// 400x300 job's heap stayed at 3-7 MB live, 8 MB GC goal (GODEBUG=gctrace=1); the allowance is generous.
+	// Budget.GoHeapLimit starts from it.
 	GoHeapBytes = 32 * mib
 	// DefaultBatchItemBytes is the working memory of one frame in a model call when the engine does not say:
 	// the detector's resized copy and float input (at most 640x640) and ONNX Runtime's activations for it.
@@ -125,9 +128,11 @@ type Plan struct {
 	Batch          int // frames per model call
 	DecoderThreads int // never 0: ffmpeg's own default grows with the machine
 	EncoderThreads int
-	Lookahead      int   // encoder lookahead frames (x264/x265 rc-lookahead, VP9 lag-in-frames)
-	GoHeapLimit    int64 // for debug.SetMemoryLimit; math.MaxInt64 without a budget
-	EstimatedPeak  uint64
+	Lookahead      int // encoder lookahead frames (x264/x265 rc-lookahead, VP9 lag-in-frames)
+	// OnePassPerProcessor runs a job's processors one pass each, unloading each one's models before the next
+	// loads its own (--memory-optimization; worker.MultiPass): the peak holds one processor's models.
+	OnePassPerProcessor bool
+	EstimatedPeak       uint64
 	Breakdown      []Item
 }
 
@@ -265,12 +270,19 @@ func (b Budget) Plan(in PlanInput) (Plan, error) {
 	}
 	e := in.Estimate(p)
 	p.EstimatedPeak, p.Breakdown = e.Peak, e.Breakdown
-	p.GoHeapLimit = math.MaxInt64
-	if b.Total > 0 {
-		// The Go runtime may use its own allowance and half of what the plan leaves free.
-		p.GoHeapLimit = int64(GoHeapBytes + (b.Total-e.Peak)/2)
-	}
+	p.OnePassPerProcessor = in.MemoryOptimization
 	return p, nil
+}
+
+// GoHeapLimit is the process's soft Go heap limit (debug.SetMemoryLimit) under the budget; math.MaxInt64 without
+// one. Frames, models and codecs live outside the Go heap, and every plan fills at most PlanFraction of the budget
+// (its own GoHeapBytes included): the runtime may grow past its allowance by half of the rest, whatever the tasks
+// a worker is given, so one limit serves the whole process.
+func (b Budget) GoHeapLimit() int64 {
+	if b.Total == 0 {
+		return math.MaxInt64
+	}
+	return int64(GoHeapBytes + uint64(float64(b.Total)*(1-PlanFraction)/2))
 }
 
 func batchFor(frames, maxBatch int) int {

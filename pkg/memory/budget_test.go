@@ -154,8 +154,8 @@ func TestPlan(t *testing.T) {
 				t.Errorf("plan %s (%d MiB)\nwant %d frames, batch %d, threads %d/%d, lookahead %d, %d MiB",
 					p, p.EstimatedPeak/mib, tt.frames, tt.batch, tt.dec, tt.enc, tt.la, tt.peakMiB)
 			}
-			if (p.GoHeapLimit == math.MaxInt64) != tt.unlimitedGoHeap {
-				t.Errorf("GoHeapLimit %d", p.GoHeapLimit)
+			if (tt.budget.GoHeapLimit() == math.MaxInt64) != tt.unlimitedGoHeap {
+				t.Errorf("GoHeapLimit %d", tt.budget.GoHeapLimit())
 			}
 			checkPlan(t, tt.budget, in, p)
 		})
@@ -183,8 +183,8 @@ func checkPlan(t *testing.T, b Budget, in PlanInput, p Plan) {
 	if float64(p.EstimatedPeak) > PlanFraction*float64(b.Total) {
 		t.Errorf("estimated peak %d above %.0f%% of the budget %d", p.EstimatedPeak, PlanFraction*100, b.Total)
 	}
-	if p.GoHeapLimit < GoHeapBytes || p.EstimatedPeak+uint64(p.GoHeapLimit)-GoHeapBytes > b.Total {
-		t.Errorf("Go heap limit %d: with the rest of the plan (%d) it exceeds the budget %d", p.GoHeapLimit, p.EstimatedPeak, b.Total)
+	if l := b.GoHeapLimit(); l < GoHeapBytes || p.EstimatedPeak+uint64(l)-GoHeapBytes > b.Total {
+		t.Errorf("Go heap limit %d: with the rest of the plan (%d) it exceeds the budget %d", l, p.EstimatedPeak, b.Total)
 	}
 }
 

@@ -12,11 +12,9 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -214,9 +212,16 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return res, err
 	}
 	memory.ReduceFragmentation()
-	// The process's memory before any model or ffmpeg: the plan's base, and the baseline of the models' footprint.
-	sampler := memory.NewSampler(os.Getpid())
-	before, _ := sampler.Sample()
+	// The budget samples the process before any model or ffmpeg: the plan's base, and the baseline of the models'
+	// footprint.
+	budget, err := worker.NewBudget(cfg.BudgetConfig(), worker.BudgetDeps{Log: cfg.Log, Alert: func(msg string) {
+		if cfg.Progress != nil {
+			fmt.Fprintf(cfg.Progress, "\n%s\n", msg)
+		}
+	}})
+	if err != nil {
+		return res, err
+	}
 	if err := media.CheckInput(cfg.Source); err != nil {
 		return res, err
 	}
@@ -229,7 +234,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if w, h, ok, err := imagefile.Size(cfg.Target); err != nil {
 		return res, err
 	} else if ok {
-		if _, err := imagePlan(cfg, out, w, h, before.RSS, 0); err != nil {
+		if _, err := imagePlan(cfg, budget, out, w, h); err != nil {
 			return res, err
 		}
 	}
@@ -269,15 +274,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 
 	session := cfg.Session
 	session.IntraOpThreads = ort.ShareThreads(cfg.ExecutionThreads, cfg.Workers)
-	var gov atomic.Pointer[memory.Governor] // set once the plan is known; engines report model OOMs to it
-	onOOM := func() {
-		if g := gov.Load(); g != nil {
-			g.OOM()
-		}
-	}
 	newEngine := func() (*engine.Engine, error) {
 		ec := cfg.engineConfig()
-		ec.Session, ec.OnOOM = session, onOOM
+		ec.Session, ec.OnOOM = session, budget.OOM
 		return engine.New(ec)
 	}
 	first, err := newEngine()
@@ -293,7 +292,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			return res, err
 		}
 	}
-	proc, loaded, err := check(first, sampler, jobID, cfg, info)
+	proc, err := check(first, budget, jobID, cfg, info)
 	if err != nil {
 		_ = first.Close()
 		return res, err
@@ -302,14 +301,14 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	rec := provenance.Record{SyntheticMedia: true, DigitalSource: provenance.SourceType, Generator: Generator,
 		Processors: cfg.Face.Processors, Models: first.Models(), Terms: provenance.Terms}
 	if info.IsImage {
-		est, err := imagePlan(cfg, out, info.Width, info.Height, before.RSS, loaded)
+		est, err := imagePlan(cfg, budget, out, info.Width, info.Height)
 		if err != nil {
 			_ = first.Close()
 			return res, err
 		}
 		if cfg.Progress != nil {
 			fmt.Fprintf(cfg.Progress, "Memory plan: image %dx%d, estimated peak %s (models %s)\n", info.Width, info.Height,
-				memory.FormatGB(est.Peak), memory.FormatGB(modelShare(before.RSS, loaded)))
+				memory.FormatGB(est.Peak), memory.FormatGB(budget.ModelBytes()))
 		}
 		err = swapImage(proc, cfg, tmp)
 		_ = first.Close()
@@ -323,19 +322,17 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			}
 		}
 	} else {
-		gctx, stopGovernor := context.WithCancel(ctx)
-		defer stopGovernor()
-		plan, g, err := memoryPlan(gctx, cfg, info, before.RSS, loaded)
+		plan, err := memoryPlan(cfg, budget, info)
 		if err != nil {
 			_ = first.Close()
 			return res, err
 		}
-		gov.Store(g)
-		if g != nil {
-			// The Go heap limit is process-wide: the next run (a test, a library caller) must not inherit ours.
-			defer debug.SetMemoryLimit(debug.SetMemoryLimit(plan.GoHeapLimit))
+		if err := budget.Start(ctx); err != nil {
+			_ = first.Close()
+			return res, err
 		}
-		r, err := runVideo(ctx, cfg, info, jobID, tmp, out, me, first, plan, g,
+		defer budget.Stop()
+		r, err := runVideo(ctx, cfg, info, jobID, tmp, out, me, first, plan, budget,
 			func() (worker.Engine, error) { return newEngine() })
 		if err != nil {
 			return res, err
@@ -362,32 +359,31 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 }
 
 // check prepares the job's processors on the first engine, so that everything that can fail before the work starts
-// fails here, and measures the process's RSS with the models loaded. With --memory-optimization a video's processors
-// run one pass each with only their own models loaded, so they are checked one at a time the same way, unloaded
-// after, and the RSS is the largest of them; proc is then nil.
-func check(first *engine.Engine, sampler *memory.Sampler, jobID string, cfg Config, info *media.Info) (proc pipeline.Processor, loaded uint64, err error) {
+// fails here, and has the budget measure the models' footprint. With --memory-optimization a video's processors run
+// one pass each with only their own models loaded, so they are checked one at a time the same way, unloaded after,
+// and the footprint is the largest of them; proc is then nil.
+func check(first *engine.Engine, budget *worker.Budget, jobID string, cfg Config, info *media.Info) (proc pipeline.Processor, err error) {
 	if !cfg.MemoryOptimization || len(cfg.Face.Processors) < 2 || info.IsImage {
 		proc, err = first.ForJob(jobID, cfg.Source, cfg.Face)
-		s, _ := sampler.Sample()
-		return proc, s.RSS, err
+		budget.MeasureModels()
+		return proc, err
 	}
 	for _, p := range cfg.Face.Processors {
 		opt := cfg.Face
 		opt.Processors = []string{p}
 		if _, err := first.ForJob(jobID, cfg.Source, opt); err != nil {
-			return nil, 0, err
+			return nil, err
 		}
-		s, _ := sampler.Sample()
-		loaded = max(loaded, s.RSS)
+		budget.MeasureModels()
 		first.Unload(p)
 	}
-	return nil, loaded, nil
+	return nil, nil
 }
 
-// imagePlan checks that an image target of w x h fits --max-memory before it is decoded; loaded is the RSS with the
-// models loaded (0: not yet).
-func imagePlan(cfg Config, out string, w, h int, before, loaded uint64) (memory.Estimate, error) {
-	in := memory.ImageInput{Width: w, Height: h, ProcessBytes: before, ModelBytes: modelShare(before, loaded)}
+// imagePlan checks that an image target of w x h fits --max-memory before it is decoded, with the models' footprint
+// the budget has measured so far (none before they load).
+func imagePlan(cfg Config, budget *worker.Budget, out string, w, h int) (memory.Estimate, error) {
+	in := memory.ImageInput{Width: w, Height: h}
 	if st, err := os.Stat(cfg.Target); err == nil {
 		in.FileBytes = uint64(st.Size())
 	}
@@ -395,7 +391,7 @@ func imagePlan(cfg Config, out string, w, h int, before, loaded uint64) (memory.
 	in.JPEGIn = f == imagefile.JPEG
 	f, _ = imagefile.FormatOf(out)
 	in.JPEGOut = f == imagefile.JPEG
-	est, err := memory.Budget{Total: uint64(cfg.MaxMemoryGB * memory.GB)}.PlanImage(in)
+	est, err := budget.PlanImage(in)
 	if err != nil {
 		return est, fmt.Errorf("%s: %w", cfg.Target, err)
 	}
@@ -413,51 +409,22 @@ func frameBound(info *media.Info) int {
 	return int(math.Ceil(info.Duration*fps)) + 1
 }
 
-// modelShare is the models' footprint: the RSS with them loaded less the RSS before.
-func modelShare(before, loaded uint64) uint64 {
-	if loaded > before {
-		return loaded - before
-	}
-	return 0
-}
-
-// memoryPlan sizes the job for the budget from the models' measured footprint (RSS after loading them minus RSS
-// before) and, with a budget, starts the governor; it lives until ctx ends. A budget that cannot hold even one frame
-// at batch 1 fails here, before any ffmpeg runs.
-func memoryPlan(ctx context.Context, cfg Config, info *media.Info, before, loaded uint64) (memory.Plan, *memory.Governor, error) {
-	modelBytes := modelShare(before, loaded)
-	budget := uint64(cfg.MaxMemoryGB * memory.GB)
-	plan, err := memory.Budget{Total: budget}.Plan(memory.PlanInput{
-		Width: info.Width, Height: info.Height, Workers: cfg.Workers, ModelBytes: modelBytes, Encoder: cfg.Encoder,
-		MaxBatch: cfg.BatchSize, MemoryOptimization: cfg.MemoryOptimization, ProcessBytes: before,
-		Frames: frameBound(info)})
+// memoryPlan is what the job's segments run with, from the budget's one planner (the workers plan each segment
+// the same way): a budget that cannot hold even one frame at batch 1 fails here, before any ffmpeg runs.
+func memoryPlan(cfg Config, budget *worker.Budget, info *media.Info) (memory.Plan, error) {
+	plan, err := budget.Plan(info.Width, info.Height, cfg.Encoder, frameBound(info))
 	if err != nil {
-		return plan, nil, fmt.Errorf("%s: %w", cfg.Target, err)
+		return plan, fmt.Errorf("%s: %w", cfg.Target, err)
 	}
 	if cfg.Progress != nil {
-		fmt.Fprintf(cfg.Progress, "Memory plan: %s (models %s)\n", plan, memory.FormatGB(modelBytes))
+		fmt.Fprintf(cfg.Progress, "Memory plan: %s (models %s)\n", plan, memory.FormatGB(budget.ModelBytes()))
 	}
-	cfg.Log.Info("memory plan", zap.String("plan", plan.String()), zap.Uint64("model_bytes", modelBytes))
-	if budget == 0 {
-		return plan, nil, nil
-	}
-	g, err := memory.NewGovernor(memory.GovernorConfig{Budget: budget, Sampler: memory.NewSampler(os.Getpid()).Sample,
-		MaxInFlight: cfg.Workers * plan.FramesInFlight,
-		Alert: func(msg string) {
-			cfg.Log.Warn("memory", zap.String("alert", msg))
-			if cfg.Progress != nil {
-				fmt.Fprintf(cfg.Progress, "\n%s\n", msg)
-			}
-		}})
-	if err != nil {
-		return plan, nil, err
-	}
-	go g.Run(ctx)
-	return plan, g, nil
+	cfg.Log.Info("memory plan", zap.String("plan", plan.String()), zap.Uint64("model_bytes", budget.ModelBytes()))
+	return plan, nil
 }
 
 func runVideo(ctx context.Context, cfg Config, info *media.Info, jobID, tmp, out string, me owner, first *engine.Engine,
-	plan memory.Plan, gov *memory.Governor, newEngine func() (worker.Engine, error)) (Result, error) {
+	plan memory.Plan, budget *worker.Budget, newEngine func() (worker.Engine, error)) (Result, error) {
 	var res Result
 	// In-process workers: the first reuses the engine that checked the source; release closes it if none took it.
 	engines, release := worker.ReuseFirst(first, newEngine)
@@ -495,10 +462,6 @@ func runVideo(ctx context.Context, cfg Config, info *media.Info, jobID, tmp, out
 		return res, err
 	}
 
-	var admit pipeline.Admitter
-	if gov != nil {
-		admit = gov // a nil *Governor must not become a non-nil interface
-	}
 	framesDir := "" // this run's own workers keep frames where its user asked (never where a task says)
 	if cfg.KeepFrames {
 		framesDir = strings.TrimSuffix(out, filepath.Ext(out)) + "-frames"
@@ -510,9 +473,7 @@ func runVideo(ctx context.Context, cfg Config, info *media.Info, jobID, tmp, out
 		w, err := worker.New(worker.Config{ID: fmt.Sprintf("local-%d", i+1), WorkDir: filepath.Join(work, fmt.Sprintf("worker-%d", i+1)),
 			MaxDeliver: maxDeliver, RetryDelay: time.Second, FetchWait: time.Second, Grace: time.Second,
 			TroubleLimit: 20 * time.Second, // one machine: a full disk ends the run, after a short wait
-			InFlight:     plan.FramesInFlight, DecoderThreads: plan.DecoderThreads, EncoderThreads: plan.EncoderThreads,
-			Lookahead: plan.Lookahead, Batch: plan.Batch, Admit: admit, MemoryOptimization: cfg.MemoryOptimization,
-			FramesDir: framesDir},
+			Budget:       budget, FramesDir: framesDir},
 			worker.Deps{Tasks: tasks, State: state, Blob: blob, NewEngine: engines, Log: cfg.Log})
 		if err != nil {
 			startErr = err
@@ -586,6 +547,13 @@ func (c Config) checkReference() error {
 		return fmt.Errorf("--reference-face-position and --reference-frame-number must be >= 0")
 	}
 	return nil
+}
+
+// BudgetConfig is the run's memory budget: its flags mean what a cluster worker's do (each in-process worker is
+// one pipeline).
+func (c Config) BudgetConfig() worker.BudgetConfig {
+	return worker.BudgetConfig{MaxMemory: memory.Bytes(c.MaxMemoryGB), Pipelines: c.Workers, MaxBatch: c.BatchSize,
+		MemoryOptimization: c.MemoryOptimization}
 }
 
 // engineConfig is the engine cfg asks for: its models, detector and ONNX Runtime session.

@@ -251,7 +251,11 @@ func TestUnfitWorkerStopsBouncing(t *testing.T) {
 	slow := func(int32, int) error { time.Sleep(frameSleep); return nil }
 	t0 := time.Now()
 	e.startWith(t, &fakeEngine{hook: slow}, func(c *Config) {
-		c.ID, c.WorkDir, c.MemoryBudget, c.ModelBytes = "tiny", filepath.Join(e.dir, "tiny"), 1<<20, 1<<30
+		b, err := NewBudget(BudgetConfig{MaxMemory: 1 << 20, Pipelines: 1, MaxBatch: 1}, BudgetDeps{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.ID, c.WorkDir, c.Budget = "tiny", filepath.Join(e.dir, "tiny"), b
 		c.PlacementDelay = 2 * time.Second
 	})
 	e.startWith(t, &fakeEngine{hook: slow}, func(c *Config) { c.ID, c.WorkDir = "big", filepath.Join(e.dir, "big") })

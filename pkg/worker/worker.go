@@ -62,26 +62,12 @@ type Config struct {
 	Grace time.Duration
 	// ProgressEvery throttles progress records.
 	ProgressEvery time.Duration
-	// InFlight frames per segment pipeline; DecoderThreads/EncoderThreads for its decoder and encoder.
-	InFlight       int
-	DecoderThreads int
-	EncoderThreads int
-	Lookahead      int
-	// Batch is the most frames handed to the frame processor at once (the memory plan's batch).
-	Batch int
-	// Admit, when set, is the memory governor every segment pipeline of this worker asks before decoding a frame.
-	Admit pipeline.Admitter
-
-	// MemoryBudget, when set, is the memory this worker process tree may use (--max-memory): each task is planned
-	// for it (frames in flight, batch, codec threads), and a task that cannot fit even batch 1 is handed back at
-	// once so a bigger worker takes it. The worker remembers the job (its segments share a resolution) and backs
+	// Budget plans every task and keeps the process's memory at run time; one per process, shared by every worker
+	// in it. Nil: a budget of none for this worker's slots at batch 1. A task whose plan does not fit is handed back
+	// at once so a bigger worker takes it: the worker remembers the job (its segments share a resolution) and backs
 	// its fetches off, doubling up to PlacementDelay, while it is handed only work it cannot fit.
-	// ModelBytes is the measured footprint of one slot's models.
-	MemoryBudget   uint64
-	ModelBytes     uint64
+	Budget         *Budget
 	PlacementDelay time.Duration
-	// MemoryOptimization runs a job's processors one pass at a time, unloading each one's models (see MultiPass).
-	MemoryOptimization bool
 	// MaxAttempts is how many failed attempts a segment gets before the job fails; placement hand-backs and
 	// deliveries after a crash do not count (the queue's MaxDeliver and the coordinator's dead-letter handling are
 	// the last resort for a worker that dies every time).
@@ -151,10 +137,18 @@ func (c *Config) Validate() error {
 	if c.SourceIdle <= 0 {
 		c.SourceIdle = DefaultSourceIdle
 	}
+	if c.Budget == nil {
+		b, err := NewBudget(BudgetConfig{Pipelines: c.Slots, MaxBatch: 1}, BudgetDeps{})
+		if err != nil {
+			return err
+		}
+		c.Budget = b
+	}
 	return nil
 }
 
-// MultiPass is an Engine that can run a job's processors one pass at a time. With MemoryOptimization a job with
+// MultiPass is an Engine that can run a job's processors one pass at a time. Under a plan with OnePassPerProcessor
+// (--memory-optimization) a job with
 // several processors runs them so, through an exact intermediate file, unloading each processor's models before the
 // next loads its own: the peak holds one processor's models, not all of them, at the cost of a decode and an encode
 // per extra pass. The faces the first pass found are replayed to the later ones.
@@ -163,9 +157,9 @@ type MultiPass interface {
 	Unload(processor string)
 }
 
-// passes splits a job's processors into the passes this worker runs.
-func (w *Worker) passes(eng Engine, processors []string) [][]string {
-	if _, ok := eng.(MultiPass); !ok || !w.cfg.MemoryOptimization || len(processors) < 2 {
+// splitPasses splits a job's processors into the passes this worker runs under plan.
+func splitPasses(eng Engine, plan memory.Plan, processors []string) [][]string {
+	if _, ok := eng.(MultiPass); !ok || !plan.OnePassPerProcessor || len(processors) < 2 {
 		return [][]string{processors}
 	}
 	out := make([][]string, len(processors))
@@ -453,17 +447,9 @@ func (w *Worker) refuse(l *queue.Lease, t job.Task, why error) {
 	_ = l.Term(why.Error())
 }
 
-// place plans a task for this worker's memory budget: the pipeline's frames in flight, batch and codec threads.
-// Without a budget the configured values are used.
+// place plans a task for this process's budget: the pipeline's frames in flight, batch and codec threads.
 func (w *Worker) place(t job.Task) (memory.Plan, error) {
-	p := memory.Plan{FramesInFlight: w.cfg.InFlight, Batch: w.cfg.Batch, DecoderThreads: w.cfg.DecoderThreads,
-		EncoderThreads: w.cfg.EncoderThreads, Lookahead: w.cfg.Lookahead}
-	if w.cfg.MemoryBudget == 0 {
-		return p, nil
-	}
-	return memory.Budget{Total: w.cfg.MemoryBudget}.Plan(memory.PlanInput{Width: t.Spec.Width, Height: t.Spec.Height,
-		Workers: w.cfg.Slots, ModelBytes: w.cfg.ModelBytes, Encoder: t.Spec.Encoder, MaxBatch: max(1, w.cfg.Batch),
-		DecoderThreads: w.cfg.DecoderThreads, EncoderThreads: w.cfg.EncoderThreads, Frames: t.Segment.Frames()})
+	return w.cfg.Budget.Plan(t.Spec.Width, t.Spec.Height, t.Spec.Encoder, t.Segment.Frames())
 }
 
 // handBack returns a task this worker cannot fit at once, so that a worker that can fit it and is waiting for
@@ -642,7 +628,7 @@ func (w *Worker) process(ctx context.Context, l *queue.Lease, t job.Task, plan m
 	out := filepath.Join(dir, "result.mp4")
 	var lastProgress time.Time
 	reported, frames := 0, t.Segment.Frames()
-	passes := w.passes(eng, t.Spec.Face.Processors)
+	passes := splitPasses(eng, plan, t.Spec.Face.Processors)
 	faces := engine.NewFaceLog()
 	n := 0
 	found, counted := 0, false // faces found in the segment: the first pass's count, the one that detects
@@ -664,7 +650,7 @@ func (w *Worker) process(ctx context.Context, l *queue.Lease, t job.Task, plan m
 			FrameRate: media.Rational{Num: t.Spec.FrameRateNum, Den: t.Spec.FrameRateDen},
 			Encoder:   t.Spec.Encoder, Quality: t.Spec.Quality, InFlight: plan.FramesInFlight,
 			DecoderThreads: plan.DecoderThreads, EncoderThreads: plan.EncoderThreads, Lookahead: plan.Lookahead,
-			Admit: w.cfg.Admit, Batch: plan.Batch,
+			Admit: w.cfg.Budget.Admitter(), Batch: plan.Batch,
 			FirstFrame: t.Segment.Start, Expect: frames,
 			FramesDir: w.cfg.FramesDir, FrameFormat: t.Spec.FrameFormat, FrameQuality: t.Spec.FrameQuality,
 			SourcePixFmt: t.Spec.SourcePixFmt, Color: t.Spec.Color, SampleAspect: t.Spec.SampleAspect,

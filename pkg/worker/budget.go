@@ -1,0 +1,216 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+
+	"go.uber.org/zap"
+
+	"github.com/facefleet/facefleet/pkg/memory"
+	"github.com/facefleet/facefleet/pkg/pipeline"
+)
+
+// BudgetConfig is what a process's memory budget is made of: the flags `coordinator run` and `worker` share, with
+// the same meaning on both paths.
+type BudgetConfig struct {
+	// MaxMemory is --max-memory in bytes: what the whole process tree (ffmpeg children included) may use. 0 = none.
+	MaxMemory uint64
+	// Pipelines is how many segments the process works on at once: run's --workers, a worker's --slots. Each loads
+	// its own models.
+	Pipelines int
+	// MaxBatch is --batch-size, the most frames per model call.
+	MaxBatch int
+	// MemoryOptimization is --memory-optimization: one thread per ffmpeg, the small encoder lookahead, and a job's
+	// processors one pass each. It is interpreted by the plan alone.
+	MemoryOptimization bool
+	// DecoderThreads and EncoderThreads bound each ffmpeg's threads; 0 lets the plan choose.
+	DecoderThreads, EncoderThreads int
+}
+
+// Validate checks c; it changes nothing.
+func (c BudgetConfig) Validate() error {
+	switch {
+	case c.Pipelines < 1:
+		return fmt.Errorf("worker: budget: %d pipelines: want at least 1", c.Pipelines)
+	case c.MaxBatch < 1:
+		return fmt.Errorf("--batch-size %d: want at least 1", c.MaxBatch)
+	case c.DecoderThreads < 0 || c.EncoderThreads < 0:
+		return fmt.Errorf("worker: budget: codec threads %d/%d: want >= 0", c.DecoderThreads, c.EncoderThreads)
+	}
+	return nil
+}
+
+// BudgetDeps are what a Budget measures with and reports to.
+type BudgetDeps struct {
+	// Sample reads the process tree's memory; memory.NewSampler(os.Getpid()).Sample when nil.
+	Sample func() (memory.Sample, error)
+	// Alert receives the governor's lines for people (the 85% alert, a model's OOM); they are logged at Warn too.
+	Alert func(msg string)
+	// Observe, when set, sees the governor's state after every sample (tests, the live line).
+	Observe func(memory.GovernorState)
+	Clock   memory.Clock
+	Log     *zap.Logger
+}
+
+// Budget is a process's one memory path, built once and shared by every pipeline in it, in `coordinator run` and in
+// `bin/worker` alike: it measures the models' footprint, plans each task (memory.Budget.Plan), and, with a budget,
+// keeps the process tree inside it at run time (the governor admits frames, a model's OOM halves the frames in
+// flight) with the Go heap limit set for it.
+type Budget struct {
+	cfg   BudgetConfig
+	deps  BudgetDeps
+	total uint64
+
+	mu     sync.Mutex
+	before uint64 // the process tree's RSS before any model was loaded
+	models uint64 // one pipeline's models: the largest RSS over before seen while they loaded
+
+	gov       atomic.Pointer[memory.Governor] // set by Start; engines may report an OOM before
+	stop      context.CancelFunc
+	done      chan struct{}
+	heapLimit int64 // the Go heap limit before Start, restored by Stop
+}
+
+// NewBudget samples the process before any model is loaded: call it first.
+func NewBudget(cfg BudgetConfig, deps BudgetDeps) (*Budget, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if deps.Sample == nil {
+		deps.Sample = memory.NewSampler(os.Getpid()).Sample
+	}
+	if deps.Log == nil {
+		deps.Log = zap.NewNop()
+	}
+	b := &Budget{cfg: cfg, deps: deps, total: cfg.MaxMemory}
+	if s, err := deps.Sample(); err == nil {
+		b.before = s.RSS
+	}
+	return b, nil
+}
+
+// Total is the budget in bytes; 0 = none.
+func (b *Budget) Total() uint64 { return b.total }
+
+// Pipelines is how many segments the process works on at once.
+func (b *Budget) Pipelines() int { return b.cfg.Pipelines }
+
+// MeasureModels samples the process now, with one pipeline's models loaded: their footprint is the RSS over the
+// one NewBudget saw. Called more than once (one processor's models at a time), it keeps the largest.
+func (b *Budget) MeasureModels() {
+	s, err := b.deps.Sample()
+	if err != nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if s.RSS > b.before {
+		b.models = max(b.models, s.RSS-b.before)
+	}
+}
+
+// ModelBytes is one pipeline's measured model footprint.
+func (b *Budget) ModelBytes() uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.models
+}
+
+// Plan is the settings a w x h segment of frames frames (0: unknown) coded with encoder runs with in each pipeline.
+// Without a budget it is the fastest plan the flags allow. A budget too small for it fails with a
+// *memory.BudgetError.
+func (b *Budget) Plan(w, h int, encoder string, frames int) (memory.Plan, error) {
+	b.mu.Lock()
+	before, models := b.before, b.models
+	b.mu.Unlock()
+	return memory.Budget{Total: b.total}.Plan(memory.PlanInput{Width: w, Height: h, Workers: b.cfg.Pipelines,
+		ModelBytes: models, ProcessBytes: before, Encoder: encoder, MaxBatch: b.cfg.MaxBatch,
+		MemoryOptimization: b.cfg.MemoryOptimization, DecoderThreads: b.cfg.DecoderThreads,
+		EncoderThreads: b.cfg.EncoderThreads, Frames: frames})
+}
+
+// PlanImage checks that a w x h image target fits the budget; in carries what only the caller knows (the file's
+// size and formats), the process and model bytes are the budget's.
+func (b *Budget) PlanImage(in memory.ImageInput) (memory.Estimate, error) {
+	b.mu.Lock()
+	in.ProcessBytes, in.ModelBytes = b.before, b.models
+	b.mu.Unlock()
+	return memory.Budget{Total: b.total}.PlanImage(in)
+}
+
+// Batch1080p is the batch a 1920x1080 libx264 segment runs with here, the figure the fleet compares workers by;
+// 0 when the budget cannot hold one.
+func (b *Budget) Batch1080p() int {
+	p, err := b.Plan(1920, 1080, "libx264", 0)
+	if err != nil {
+		return 0
+	}
+	return p.Batch
+}
+
+// Start sets the Go heap limit for the budget and starts the governor; both live until Stop. Without a budget it
+// does nothing.
+func (b *Budget) Start(ctx context.Context) error {
+	if b.total == 0 || b.gov.Load() != nil {
+		return nil
+	}
+	alert := func(msg string) {
+		b.deps.Log.Warn("memory", zap.String("alert", msg))
+		if b.deps.Alert != nil {
+			b.deps.Alert(msg)
+		}
+	}
+	g, err := memory.NewGovernor(memory.GovernorConfig{Budget: b.total, Sampler: b.deps.Sample, Clock: b.deps.Clock,
+		MaxInFlight: b.cfg.Pipelines * (2*b.cfg.MaxBatch + 2), // every pipeline's largest pool (memory.Budget.Plan)
+		Alert:       alert, Observe: b.deps.Observe})
+	if err != nil {
+		return err
+	}
+	b.gov.Store(g)
+	b.heapLimit = debug.SetMemoryLimit(memory.Budget{Total: b.total}.GoHeapLimit())
+	gctx, cancel := context.WithCancel(ctx)
+	b.stop, b.done = cancel, make(chan struct{})
+	go func() { defer close(b.done); g.Run(gctx) }()
+	return nil
+}
+
+// Stop stops the governor and restores the Go heap limit: the limit is process-wide, and the next job in the same
+// process (a test, a library caller) must not inherit this one's.
+func (b *Budget) Stop() {
+	if b.gov.Load() == nil {
+		return
+	}
+	b.stop()
+	<-b.done
+	debug.SetMemoryLimit(b.heapLimit)
+}
+
+// Admitter is what every pipeline asks before decoding a frame: the governor, or nil without a budget.
+func (b *Budget) Admitter() pipeline.Admitter {
+	g := b.gov.Load()
+	if g == nil {
+		return nil // a nil *Governor must not become a non-nil interface
+	}
+	return g
+}
+
+// OOM takes a model's out-of-memory error (engine.Config.OnOOM): the frames in flight are halved at once.
+func (b *Budget) OOM() {
+	if g := b.gov.Load(); g != nil {
+		g.OOM()
+		return
+	}
+	b.deps.Log.Warn("a model ran out of memory; without --max-memory nothing shrinks the frames in flight")
+}
+
+// String is the budget for a start line: "4.00 GB" or "none".
+func (b *Budget) String() string {
+	if b.total == 0 {
+		return "none"
+	}
+	return memory.FormatGB(b.total)
+}
