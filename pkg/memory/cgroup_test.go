@@ -1,6 +1,7 @@
 package memory
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -255,19 +256,18 @@ func TestSamplerCgroup(t *testing.T) {
 			"fs/memory/memory.stat": v1Stat(mib),
 		}, 0, float64(mib) / limit * 100, false, ""},
 		{"no limit: RSS and the machine", map[string]string{"proc": "0::/\n", "fs/memory.max": "max\n"}, 0, 0, true, ""},
-		{"garbage limit: the error names the file", map[string]string{"proc": "0::/\n", "fs/memory.max": "x\n"}, 0, 0, false, "memory.max"},
+		{"garbage limit: the tree's and the machine's numbers, and an error naming the file", map[string]string{
+			"proc": "0::/\n", "fs/memory.max": "x\n"}, 0, 0, true, "memory.max: \"x\""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			r, _ := cgroupTree(t, tc.files)
 			s, err := NewSampler(os.Getpid()).WithCgroup(&r).Sample()
 			if tc.err != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.err) {
-					t.Fatalf("Sample() = %+v, %v; want an error saying %q", s, err, tc.err)
+				if !errors.Is(err, ErrCgroup) || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("Sample() = %+v, %v; want an ErrCgroup saying %q", s, err, tc.err)
 				}
-				return
-			}
-			if err != nil {
+			} else if err != nil {
 				t.Fatal(err)
 			}
 			want := max(s.RSS, tc.workingSet)

@@ -208,23 +208,30 @@ func (g *Governor) Run(ctx context.Context) {
 	}
 }
 
-// step takes one sample and applies the rules.
+// step takes one sample and applies the rules. A failing sampler alerts once per streak and leaves the state alone,
+// except one that could not read the cgroup only (ErrCgroup): its tree's numbers still apply.
 func (g *Governor) step() {
 	s, err := g.cfg.Sampler()
+	partial := errors.Is(err, ErrCgroup)
 	now := g.cfg.Clock.Now()
 	var msgs []string
 	g.mu.Lock()
-	if err != nil {
-		if !g.failing {
-			g.failing = true
-			g.alerts++
+	if err != nil && !g.failing {
+		g.failing = true
+		g.alerts++
+		if partial {
+			msgs = append(msgs, fmt.Sprintf("memory sampler: %v", err))
+		} else {
 			msgs = append(msgs, fmt.Sprintf("memory sampler failing, frames in flight stay at %d: %v", g.limit, err))
 		}
-	} else {
+	}
+	if err == nil {
 		g.failing = false
+	}
+	if err == nil || partial {
 		g.last, g.at = s, now
 		g.usage = float64(s.charged()) / float64(g.cfg.Budget)
-		msgs = g.applyLocked()
+		msgs = append(msgs, g.applyLocked()...)
 	}
 	st := g.stateLocked()
 	g.wakeLocked()

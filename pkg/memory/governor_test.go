@@ -3,6 +3,7 @@ package memory
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -349,6 +350,38 @@ func TestGovernorSamplerFailure(t *testing.T) {
 	}
 	if n := r.alertCount(); n != 2 {
 		t.Errorf("%d alerts, want 2 (the 85%% one and one for the failure streak)", n)
+	}
+}
+
+// TestGovernorCgroupUnreadable: a sampler that could not read the cgroup (ErrCgroup) still gives the tree's RSS,
+// and the governor goes on with it: one alert naming the problem, then the 85% rule on RSS. (Any other sampler
+// error freezes the state: TestGovernorSamplerFailure.)
+func TestGovernorCgroupUnreadable(t *testing.T) {
+	r := newRig(t, 4)
+	bad := fmt.Errorf("%w: %w", ErrCgroup, errors.New("memory: cgroup: /sys/fs/cgroup/memory.max: \"lots\" is not a byte count"))
+	tests := []struct {
+		pct    float64
+		limit  int
+		alerts int
+		why    string
+	}{
+		{50, 4, 1, "the cgroup alert; 50% of RSS: nothing else"},
+		{90, 2, 2, "90% of RSS: the 85% alert and halving"},
+		{90, 2, 2, "the same streak: no second cgroup alert"},
+	}
+	for i, tc := range tests {
+		r.mu.Lock()
+		r.rss, r.err = uint64(tc.pct/100*testBudget), bad
+		r.mu.Unlock()
+		if st := r.tick(); st.Limit != tc.limit || st.Alerts != tc.alerts || st.Usage != tc.pct/100 {
+			t.Fatalf("step %d (%s): %+v, want limit %d, %d alerts", i, tc.why, st, tc.limit, tc.alerts)
+		}
+	}
+	r.mu.Lock()
+	first := r.alerts[0]
+	r.mu.Unlock()
+	if !strings.Contains(first, "memory.max") || !strings.Contains(first, "RSS alone") {
+		t.Errorf("alert %q does not name the file and what the governor weighs", first)
 	}
 }
 

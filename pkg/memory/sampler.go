@@ -5,6 +5,7 @@
 package memory
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/shirou/gopsutil/v4/mem"
@@ -24,6 +25,11 @@ type Sample struct {
 
 // charged is Charged, never below RSS: a Sample built by hand with RSS alone weighs its RSS.
 func (s Sample) charged() uint64 { return max(s.Charged, s.RSS) }
+
+// ErrCgroup is wrapped by Sample's error when the cgroup could not be read (a file the kernel would not have
+// written): the Sample returned with it holds the tree's and the machine's numbers (Charged is RSS), so a caller that
+// measures RSS, and the governor, go on with those.
+var ErrCgroup = errors.New("cgroup unreadable, weighing the process tree's RSS alone")
 
 // Sampler reads a process tree's memory.
 type Sampler struct {
@@ -50,17 +56,18 @@ func (s *Sampler) WithCgroup(r *CgroupReader) *Sampler {
 }
 
 // Sample reads the tree's RSS and the cgroup now. Children that exit between listing and reading are skipped. A
-// cgroup file the kernel would not have written is an error naming it.
+// cgroup file the kernel would not have written gives the sample without the cgroup and an error wrapping ErrCgroup
+// that names the file.
 func (s *Sampler) Sample() (Sample, error) {
 	rss := TreeRSS(int(s.pid))
 	if rss == 0 {
 		return Sample{}, fmt.Errorf("memory: process %d is gone", s.pid)
 	}
 	var cg CgroupInfo
+	var cgErr error
 	if s.cgroup != nil {
-		var err error
-		if cg, err = s.cgroup.Read(); err != nil {
-			return Sample{}, err
+		if cg, cgErr = s.cgroup.Read(); cgErr != nil {
+			cg, cgErr = CgroupInfo{}, fmt.Errorf("%w: %w", ErrCgroup, cgErr)
 		}
 	}
 	if rss > s.peak {
@@ -78,5 +85,5 @@ func (s *Sampler) Sample() (Sample, error) {
 	} else if vm, err := mem.VirtualMemory(); err == nil {
 		out.SystemPct = vm.UsedPercent
 	}
-	return out, nil
+	return out, cgErr
 }
