@@ -60,7 +60,7 @@ type Heartbeat struct {
 	PID          int      `json:"pid"`
 	Version      string   `json:"version"`
 	CPUs         int      `json:"cpus"`
-	RAMTotal     uint64   `json:"ram_total"` // bytes
+	RAMTotal     uint64   `json:"ram_total"` // bytes; the container's memory limit when it has one (HostInfo)
 	RAMFree      uint64   `json:"ram_free"`  // bytes, available to new allocations (page cache counts as free)
 	GPUs         []GPU    `json:"gpus"`
 	Providers    []string `json:"providers"` // ONNX Runtime execution providers, in preference order
@@ -160,12 +160,34 @@ func Alive(ctx context.Context, state *queue.State, kind, id string) (bool, erro
 	}
 }
 
-// HostInfo reads this machine's cores, RAM (ramFree is what is available to new allocations) and GPUs. The RAM
-// numbers are 0 if the system cannot be read; gpus is empty without a usable NVML (no driver, no GPU).
+// HostInfo reads this machine's cores, RAM and GPUs, the RAM of this process's container when its cgroup has a
+// memory limit (HostInfoIn the real cgroup).
 func HostInfo() (cpus int, ramTotal, ramFree uint64, gpus []GPU) {
+	return HostInfoIn(&memory.CgroupReader{})
+}
+
+// HostInfoIn reads the machine's cores, RAM (ramFree is what is available to new allocations) and GPUs, with the
+// RAM read through cg (nil: the machine's): in a cgroup with a memory limit, ramTotal is the limit and ramFree the
+// limit less the cgroup's working set, or what the machine has available if that is less. The RAM numbers are 0
+// if the system cannot be read, the machine's if the cgroup cannot (a heartbeat reports, it decides nothing; the
+// worker's budget reads the cgroup at start and says what is wrong); gpus is empty without a usable NVML (no
+// driver, no GPU).
+func HostInfoIn(cg *memory.CgroupReader) (cpus int, ramTotal, ramFree uint64, gpus []GPU) {
 	cpus = runtime.NumCPU()
 	if vm, err := mem.VirtualMemory(); err == nil {
 		ramTotal, ramFree = vm.Total, vm.Available
+	}
+	if cg != nil {
+		if c, err := cg.Read(); err == nil && c.Limited() {
+			free := uint64(0)
+			if c.WorkingSet < c.Limit {
+				free = c.Limit - c.WorkingSet
+			}
+			if ramTotal > 0 {
+				free = min(free, ramFree)
+			}
+			ramTotal, ramFree = c.Limit, free
+		}
 	}
 	// A machine without GPUs is normal here; why is for a worker's startup log, not for every heartbeat.
 	infos, _ := memory.GPUs()

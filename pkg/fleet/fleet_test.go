@@ -3,7 +3,9 @@ package fleet_test
 import (
 	"bytes"
 	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -55,6 +57,63 @@ func TestHostInfo(t *testing.T) {
 		}
 	}
 	t.Logf("%d cpus, RAM %d/%d, GPUs %+v (NVML: %q)", cpus, ramFree, ramTotal, gpus, why)
+}
+
+// TestHostInfoInContainer: in a cgroup with a memory limit the heartbeat's RAM is the container's (the limit, and
+// the limit less the working set free); otherwise, or when the cgroup cannot be read, the machine's. The cgroup is
+// a tree the test writes (this machine's real one is unlimited and cannot be changed here).
+func TestHostInfoInContainer(t *testing.T) {
+	_, machineTotal, _, _ := fleet.HostInfoIn(nil)
+	if machineTotal < 4<<30 {
+		t.Skipf("machine RAM %d: the cases need 4 GiB", machineTotal)
+	}
+	const mib = 1 << 20
+	num := func(b uint64) string { return strconv.FormatUint(b, 10) + "\n" }
+	tests := []struct {
+		name        string
+		files       map[string]string
+		total, free uint64 // 0: the machine's
+		freeBelow   bool   // free is the machine's available, below total - working set
+	}{
+		{"v2 limited", map[string]string{"proc": "0::/\n", "fs/memory.max": num(1024 * mib),
+			"fs/memory.current": num(400 * mib), "fs/memory.stat": "active_file 9\ninactive_file " + num(100*mib)},
+			1024 * mib, 724 * mib, false},
+		{"v1 limited, charged past the limit: nothing free", map[string]string{"proc": "4:memory:/ctr\n",
+			"fs/memory/ctr/memory.limit_in_bytes": num(2048 * mib), "fs/memory/ctr/memory.usage_in_bytes": num(2560 * mib)},
+			2048 * mib, 0, false},
+		{"limit just under the machine's RAM: free is what the machine has", map[string]string{"proc": "0::/\n",
+			"fs/memory.max": num(machineTotal - 1), "fs/memory.current": num(0)}, machineTotal - 1, 0, true},
+		{"no limit", map[string]string{"proc": "0::/\n", "fs/memory.max": "max\n"}, 0, 0, false},
+		{"garbage in the cgroup: the machine's", map[string]string{"proc": "0::/\n", "fs/memory.max": "lots\n"}, 0, 0, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			for name, body := range tc.files {
+				p := filepath.Join(root, name)
+				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			cg := &memory.CgroupReader{ProcCgroup: filepath.Join(root, "proc"), Mount: filepath.Join(root, "fs"), RAM: machineTotal}
+			cpus, total, free, _ := fleet.HostInfoIn(cg)
+			switch {
+			case cpus < 1:
+				t.Errorf("%d cpus", cpus)
+			case tc.total == 0 && (total != machineTotal || free == 0 || free > total):
+				t.Errorf("RAM %d free of %d, want the machine's (%d total)", free, total, machineTotal)
+			case tc.total != 0 && total != tc.total:
+				t.Errorf("RAM total %d, want the limit %d", total, tc.total)
+			case tc.total != 0 && !tc.freeBelow && free != tc.free:
+				t.Errorf("RAM free %d, want %d", free, tc.free)
+			case tc.freeBelow && (free == 0 || free >= total):
+				t.Errorf("RAM free %d of %d, want the machine's available", free, total)
+			}
+		})
+	}
 }
 
 func TestBucketConfig(t *testing.T) {

@@ -39,7 +39,7 @@ const (
 
 // GovernorConfig configures a Governor. Budget, Sampler and MaxInFlight are required.
 type GovernorConfig struct {
-	Budget  uint64                 // bytes for the whole process tree (--max-memory)
+	Budget  uint64                 // bytes for the whole process tree (--max-memory), weighed against Sample.Charged
 	Sampler func() (Sample, error) // the process tree's memory, e.g. NewSampler(os.Getpid()).Sample
 	Clock   Clock                  // SystemClock{} when nil
 	// Interval is the sampling period, 1s when 0.
@@ -62,14 +62,15 @@ type GovernorState struct {
 	InFlight int     // frames admitted and not yet Done
 	Paused   bool    // the last sample was above PauseFraction
 	Episode  bool    // usage reached AlertFraction and has not fallen below CalmFraction since
-	Usage    float64 // last sample's RSS / Budget
+	Usage    float64 // last sample's Charged / Budget
 	Last     Sample
 	At       time.Time // when the last sample was taken
 	Alerts   int       // alerts sent so far
 }
 
 // Governor keeps a process tree inside a memory budget by admission: every frame that enters a pipeline calls
-// Admit, and Done when it leaves. Run samples the tree every Interval:
+// Admit, and Done when it leaves. Run samples the tree every Interval and weighs what it is charged (Sample.Charged:
+// in a container with a memory limit, what the kernel counts against that limit):
 //   - at or above 85% of the budget it alerts (once per episode) and halves the limit on frames in flight,
 //     and halves it again every HalveEvery samples while usage stays there;
 //   - above 95% it admits no frame while any is in flight; if none is in flight for StallSamples samples in a row,
@@ -207,23 +208,30 @@ func (g *Governor) Run(ctx context.Context) {
 	}
 }
 
-// step takes one sample and applies the rules.
+// step takes one sample and applies the rules. A failing sampler alerts once per streak and leaves the state alone,
+// except one that could not read the cgroup only (ErrCgroup): its tree's numbers still apply.
 func (g *Governor) step() {
 	s, err := g.cfg.Sampler()
+	partial := errors.Is(err, ErrCgroup)
 	now := g.cfg.Clock.Now()
 	var msgs []string
 	g.mu.Lock()
-	if err != nil {
-		if !g.failing {
-			g.failing = true
-			g.alerts++
+	if err != nil && !g.failing {
+		g.failing = true
+		g.alerts++
+		if partial {
+			msgs = append(msgs, fmt.Sprintf("memory sampler: %v", err))
+		} else {
 			msgs = append(msgs, fmt.Sprintf("memory sampler failing, frames in flight stay at %d: %v", g.limit, err))
 		}
-	} else {
+	}
+	if err == nil {
 		g.failing = false
+	}
+	if err == nil || partial {
 		g.last, g.at = s, now
-		g.usage = float64(s.RSS) / float64(g.cfg.Budget)
-		msgs = g.applyLocked()
+		g.usage = float64(s.charged()) / float64(g.cfg.Budget)
+		msgs = append(msgs, g.applyLocked()...)
 	}
 	st := g.stateLocked()
 	g.wakeLocked()
@@ -249,7 +257,7 @@ func (g *Governor) applyLocked() []string {
 			g.high = 0
 			g.alerts++
 			msgs = append(msgs, fmt.Sprintf("memory at %.0f%% of the %s budget (%s): frames in flight %d -> %d",
-				u*100, FormatGB(g.cfg.Budget), FormatGB(g.last.RSS), before, g.limit))
+				u*100, FormatGB(g.cfg.Budget), FormatGB(g.last.charged()), before, g.limit))
 		} else if g.high++; g.high >= g.cfg.HalveEvery {
 			g.halveLocked()
 			g.high = 0

@@ -3,6 +3,9 @@ package memory
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -96,14 +99,21 @@ const testBudget = 1000 << 20
 
 func newRig(t *testing.T, maxInFlight int) *rig {
 	t.Helper()
-	r := &rig{t: t, clock: newFakeClock(), seen: make(chan GovernorState, 1)}
+	r := &rig{}
+	return r.start(t, maxInFlight, testBudget, func() (Sample, error) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return Sample{RSS: r.rss, GPUPct: -1}, r.err
+	})
+}
+
+// start runs the rig's governor with budget and sampler.
+func (r *rig) start(t *testing.T, maxInFlight int, budget uint64, sampler func() (Sample, error)) *rig {
+	t.Helper()
+	r.t, r.clock, r.seen = t, newFakeClock(), make(chan GovernorState, 1)
 	g, err := NewGovernor(GovernorConfig{
-		Budget: testBudget,
-		Sampler: func() (Sample, error) {
-			r.mu.Lock()
-			defer r.mu.Unlock()
-			return Sample{RSS: r.rss, GPUPct: -1}, r.err
-		},
+		Budget:      budget,
+		Sampler:     sampler,
 		Clock:       r.clock,
 		Interval:    time.Second,
 		Alert:       func(m string) { r.mu.Lock(); r.alerts = append(r.alerts, m); r.mu.Unlock() },
@@ -128,6 +138,12 @@ func (r *rig) step(pct float64) GovernorState {
 	r.mu.Lock()
 	r.rss, r.err = uint64(pct/100*testBudget), nil
 	r.mu.Unlock()
+	return r.tick()
+}
+
+// tick advances the clock one interval and returns the state the governor's sample left.
+func (r *rig) tick() GovernorState {
+	r.t.Helper()
 	r.clock.Advance(time.Second)
 	select {
 	case s := <-r.seen:
@@ -337,6 +353,38 @@ func TestGovernorSamplerFailure(t *testing.T) {
 	}
 }
 
+// TestGovernorCgroupUnreadable: a sampler that could not read the cgroup (ErrCgroup) still gives the tree's RSS,
+// and the governor goes on with it: one alert naming the problem, then the 85% rule on RSS. (Any other sampler
+// error freezes the state: TestGovernorSamplerFailure.)
+func TestGovernorCgroupUnreadable(t *testing.T) {
+	r := newRig(t, 4)
+	bad := fmt.Errorf("%w: %w", ErrCgroup, errors.New("memory: cgroup: /sys/fs/cgroup/memory.max: \"lots\" is not a byte count"))
+	tests := []struct {
+		pct    float64
+		limit  int
+		alerts int
+		why    string
+	}{
+		{50, 4, 1, "the cgroup alert; 50% of RSS: nothing else"},
+		{90, 2, 2, "90% of RSS: the 85% alert and halving"},
+		{90, 2, 2, "the same streak: no second cgroup alert"},
+	}
+	for i, tc := range tests {
+		r.mu.Lock()
+		r.rss, r.err = uint64(tc.pct/100*testBudget), bad
+		r.mu.Unlock()
+		if st := r.tick(); st.Limit != tc.limit || st.Alerts != tc.alerts || st.Usage != tc.pct/100 {
+			t.Fatalf("step %d (%s): %+v, want limit %d, %d alerts", i, tc.why, st, tc.limit, tc.alerts)
+		}
+	}
+	r.mu.Lock()
+	first := r.alerts[0]
+	r.mu.Unlock()
+	if !strings.Contains(first, "memory.max") || !strings.Contains(first, "RSS alone") {
+		t.Errorf("alert %q does not name the file and what the governor weighs", first)
+	}
+}
+
 func TestNewGovernorChecks(t *testing.T) {
 	s := func() (Sample, error) { return Sample{}, nil }
 	for _, cfg := range []GovernorConfig{
@@ -347,5 +395,61 @@ func TestNewGovernorChecks(t *testing.T) {
 		if _, err := NewGovernor(cfg); err == nil {
 			t.Errorf("NewGovernor(%+v) succeeded", cfg)
 		}
+	}
+}
+
+// TestGovernorCountsCgroup: in a container, what the kernel charges the cgroup (its working set: page cache in use,
+// other processes) pushes the governor past its alert line while the process tree's RSS is low. The sampler is the
+// real one, on this process, reading a cgroup tree whose memory.current the test raises. Before Sample.Charged the
+// governor weighed RSS alone and never alerted here.
+func TestGovernorCountsCgroup(t *testing.T) {
+	const limit = 2 * GB
+	reader, root := cgroupTree(t, map[string]string{
+		"proc": "0::/\n", "fs/memory.max": n(limit), "fs/memory.stat": v2Stat(64 * mib),
+	})
+	setCurrent := func(b uint64) {
+		if err := os.WriteFile(filepath.Join(root, "fs", "memory.current"), []byte(n(b)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setCurrent(GB)
+	info, err := reader.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	budget, _ := ContainerBudget(0, info) // 2 GiB less 256 MiB
+	r := (&rig{}).start(t, 8, budget, NewSampler(os.Getpid()).WithCgroup(&reader).Sample)
+
+	steps := []struct {
+		current uint64
+		limit   int
+		paused  bool
+		alerts  int
+		why     string
+	}{
+		{GB, 8, false, 0, "working set 0.94 GB: 54% of 1.75 GB"},
+		{1600 * mib, 4, false, 1, "working set 1.5 GB: 86%, alert and halve"},
+		{1800 * mib, 4, true, 1, "working set 1.7 GB: 97%, paused"},
+		{GB, 4, false, 1, "back to 54%: admitting"},
+	}
+	for i, s := range steps {
+		setCurrent(s.current)
+		st := r.tick()
+		if st.Last.RSS >= uint64(CalmFraction*float64(budget)) {
+			t.Fatalf("step %d: the tree's own RSS %s is not low against the %s budget", i, FormatGB(st.Last.RSS), FormatGB(budget))
+		}
+		if st.Limit != s.limit || st.Paused != s.paused || st.Alerts != s.alerts {
+			t.Fatalf("step %d (%s): limit %d paused %v alerts %d (usage %.2f, sample %+v), want limit %d paused %v alerts %d",
+				i, s.why, st.Limit, st.Paused, st.Alerts, st.Usage, st.Last, s.limit, s.paused, s.alerts)
+		}
+		if want := s.current - 64*mib; st.Last.Charged != want {
+			t.Fatalf("step %d: charged %d, want the working set %d", i, st.Last.Charged, want)
+		}
+	}
+	r.mu.Lock()
+	alert := r.alerts[0]
+	r.mu.Unlock()
+	if !strings.Contains(alert, "1.50 GB") || !strings.Contains(alert, "of the 1.75 GB budget") {
+		t.Errorf("alert %q does not name the charged 1.50 GB and the 1.75 GB budget", alert)
 	}
 }
