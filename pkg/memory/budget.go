@@ -133,7 +133,7 @@ type Plan struct {
 	// loads its own (--memory-optimization; worker.MultiPass): the peak holds one processor's models.
 	OnePassPerProcessor bool
 	EstimatedPeak       uint64
-	Breakdown      []Item
+	Breakdown           []Item
 }
 
 // String is the line a worker prints about its plan.
