@@ -70,6 +70,9 @@ func referenceFlags(f *pflag.FlagSet, cfg *standalone.Config) {
 	f.IntVar(&cfg.ReferenceFrame, "reference-frame-number", 0, "reference face: the target frame it is taken from")
 }
 
+// maxGPUMemoryUsage is --max-gpu-memory's help, `run`'s and `worker`'s.
+const maxGPUMemoryUsage = "GPU memory budget in GB on the execution device for every session of this process (cuda, tensorrt; 0 = the device's free memory at start less a margin)"
+
 // sessionFlags are the ONNX Runtime execution choices `run` and `worker` share.
 func sessionFlags(f *pflag.FlagSet, s *ort.SessionConfig, threads *int) {
 	f.StringVar(&s.Provider, "execution-provider", s.Provider, "ONNX Runtime execution provider: "+strings.Join(ort.Providers(), ", "))
@@ -131,6 +134,7 @@ func runCmd() *cobra.Command {
 	f.StringVar(&cfg.Encoder, "output-video-encoder", cfg.Encoder, "libx264, libx265 or libvpx-vp9")
 	f.IntVar(&cfg.Quality, "output-video-quality", cfg.Quality, "0-100; crf = (q+1)*51/100")
 	f.Var(sizeGB{&cfg.MaxMemoryGB}, "max-memory", "memory budget in GB for the whole job (0 = no budget)")
+	f.Var(sizeGB{&cfg.MaxGPUMemoryGB}, "max-gpu-memory", maxGPUMemoryUsage)
 	sessionFlags(f, &cfg.Session, &cfg.ExecutionThreads)
 	f.BoolVar(&cfg.MemoryOptimization, "memory-optimization", false, "trade speed for memory (single-threaded ffmpeg)")
 	f.IntVar(&cfg.BatchSize, "batch-size", cfg.BatchSize, "upper bound on frames per model call")

@@ -15,6 +15,7 @@ import (
 	"github.com/facefleet/facefleet/pkg/fleet"
 	"github.com/facefleet/facefleet/pkg/memory"
 	"github.com/facefleet/facefleet/pkg/ort"
+	"github.com/facefleet/facefleet/pkg/standalone"
 	"github.com/facefleet/facefleet/pkg/worker"
 )
 
@@ -27,7 +28,7 @@ func Worker() *cobra.Command {
 		detector                       string
 		session                        = ort.SessionConfig{Provider: ort.ProviderCPU}
 		slots, threads, batch          int
-		maxMemoryGB                    float64
+		maxMemoryGB, maxGPUMemoryGB    float64
 		memoryOptimization, verbose    bool
 		grace                          time.Duration
 	)
@@ -42,6 +43,9 @@ func Worker() *cobra.Command {
 				return err
 			}
 			if err := session.Validate(); err != nil {
+				return err
+			}
+			if err := standalone.CheckMaxGPUMemory(maxGPUMemoryGB, session); err != nil {
 				return err
 			}
 			log := newLogger(verbose)
@@ -132,6 +136,7 @@ func Worker() *cobra.Command {
 	f.StringVar(&id, "id", "", "worker id (default host-pid)")
 	f.IntVar(&slots, "slots", 1, "segments processed at once")
 	f.IntVar(&batch, "batch-size", 1, "upper bound on frames per model call")
+	f.Var(sizeGB{&maxGPUMemoryGB}, "max-gpu-memory", maxGPUMemoryUsage)
 	f.Var(sizeGB{&maxMemoryGB}, "max-memory", "memory budget in GB for this worker process and any children (0 = none): tasks that do not fit are handed to bigger workers")
 	f.BoolVar(&memoryOptimization, "memory-optimization", false, "trade speed for memory (single-threaded ffmpeg, short lookahead)")
 	f.DurationVar(&grace, "grace", 30*time.Second, "on SIGTERM, how long in-flight segments may finish before they go back to the queue")

@@ -4,6 +4,7 @@
 package standalone
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -74,6 +75,9 @@ type Config struct {
 	MemoryOptimization bool
 	BatchSize          int
 	MaxMemoryGB        float64
+	// MaxGPUMemoryGB is --max-gpu-memory: the GPU memory the workers' sessions may take on Session.DeviceID, in GB;
+	// 0 is the device's free memory at start less memory.GPUMargin (memory.PlanGPU). Only with a GPU provider.
+	MaxGPUMemoryGB float64
 
 	SegmentSeconds float64
 	Workers        int
@@ -101,6 +105,19 @@ func Default() Config {
 		Session: ort.SessionConfig{Provider: ort.ProviderCPU}, ExecutionThreads: runtime.NumCPU(), BatchSize: 1,
 		SegmentSeconds: 60, Workers: 1, ModelsDir: models.DefaultDir(), Limits: runLimits(),
 	}
+}
+
+// CheckMaxGPUMemory refuses --max-gpu-memory gb that no plan could use: negative, or with a provider that runs no
+// model on a GPU (a budget there would plan nothing and say nothing). `run` and `worker` share it.
+func CheckMaxGPUMemory(gb float64, s ort.SessionConfig) error {
+	switch {
+	case gb < 0:
+		return fmt.Errorf("--max-gpu-memory %g: want >= 0", gb)
+	case gb > 0 && !s.OnGPU():
+		return fmt.Errorf("--max-gpu-memory %g: applies to the %s and %s execution providers, not %s", gb,
+			ort.ProviderCUDA, ort.ProviderTensorRT, cmp.Or(s.Provider, ort.ProviderCPU))
+	}
+	return nil
 }
 
 // Validate checks flag values (not the files: Run reports those with their paths).
@@ -150,6 +167,9 @@ func (c *Config) ValidateOptions() error {
 		return fmt.Errorf("--execution-threads %d: want >= 0 (0 = ONNX Runtime's default)", c.ExecutionThreads)
 	}
 	if err := c.Session.Validate(); err != nil {
+		return err
+	}
+	if err := CheckMaxGPUMemory(c.MaxGPUMemoryGB, c.Session); err != nil {
 		return err
 	}
 	if c.ManyFaces {
