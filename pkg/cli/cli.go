@@ -56,6 +56,9 @@ const (
 	batchSizeHelp          = "upper bound on frames per model call"
 )
 
+// maxGPUMemoryUsage is --max-gpu-memory's help, `run`'s and `worker`'s.
+const maxGPUMemoryUsage = "GPU memory budget in GB on the execution device for every session of this process (cuda, tensorrt; 0 = the device's free memory at start less a margin)"
+
 // runFlags binds run's flags to cfg.
 func runFlags(f *pflag.FlagSet, cfg *standalone.Config, verbose, quiet *bool) {
 	f.SortFlags = false
@@ -76,6 +79,7 @@ func runFlags(f *pflag.FlagSet, cfg *standalone.Config, verbose, quiet *bool) {
 	f.StringVar(&cfg.Encoder, "output-video-encoder", cfg.Encoder, "libx264, libx265 or libvpx-vp9")
 	f.IntVar(&cfg.Quality, "output-video-quality", cfg.Quality, "0-100; crf = (q+1)*51/100")
 	f.Var(sizeGB{&cfg.MaxMemoryGB}, "max-memory", "memory budget in GB for the whole job (0 = no budget)")
+	f.Var(sizeGB{&cfg.MaxGPUMemoryGB}, "max-gpu-memory", maxGPUMemoryUsage)
 	sessionFlags(f, &cfg.Session, &cfg.ExecutionThreads)
 	f.BoolVar(&cfg.MemoryOptimization, "memory-optimization", false, memoryOptimizationHelp)
 	f.IntVar(&cfg.BatchSize, "batch-size", cfg.BatchSize, batchSizeHelp)

@@ -177,6 +177,10 @@ func TestBadNumbersRefused(t *testing.T) {
 		{"serve negative retention", false, []string{"serve", "--keep-ended", "-1h"}, "--keep-ended"},
 		{"serve no heartbeat", false, []string{"serve", "--heartbeat", "0s"}, "--heartbeat 0s"},
 		{"worker negative heartbeat", true, []string{"--heartbeat", "-1s"}, "--heartbeat -1s"},
+		{"worker GPU budget on the CPU", true, []string{"--max-gpu-memory", "8"}, "--max-gpu-memory 8: applies to the cuda and tensorrt execution providers, not cpu"},
+		{"worker negative GPU budget", true, []string{"--max-gpu-memory", "-1"}, "max-gpu-memory"},
+		{"run GPU budget on the CPU", false, []string{"run", "-s", face, "-t", video, "-o", filepath.Join(t.TempDir(), "o.mp4"), "--max-gpu-memory", "0.5"}, "--max-gpu-memory 0.5: applies to the cuda and tensorrt execution providers, not cpu"},
+		{"run absurd GPU budget", false, []string{"run", "-s", face, "-t", video, "-o", filepath.Join(t.TempDir(), "o.mp4"), "--execution-provider", "cuda", "--max-gpu-memory", "1e12"}, "max-gpu-memory"},
 		{"submit no heartbeat", false, append(submit, "--heartbeat", "0s"), "--heartbeat 0s"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

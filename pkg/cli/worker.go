@@ -14,6 +14,7 @@ import (
 	"github.com/facefleet/facefleet/pkg/fleet"
 	"github.com/facefleet/facefleet/pkg/memory"
 	"github.com/facefleet/facefleet/pkg/ort"
+	"github.com/facefleet/facefleet/pkg/standalone"
 	"github.com/facefleet/facefleet/pkg/worker"
 )
 
@@ -25,7 +26,7 @@ type workerOptions struct {
 	session                        ort.SessionConfig
 	threads                        int
 	budget                         worker.BudgetConfig // --slots, --batch-size, --memory-optimization
-	maxMemoryGB                    float64
+	maxMemoryGB, maxGPUMemoryGB    float64
 	verbose                        bool
 	grace                          time.Duration
 }
@@ -33,7 +34,8 @@ type workerOptions struct {
 // budgetConfig is the worker's memory budget: its flags mean what `run`'s do (standalone.Config.BudgetConfig).
 func (o *workerOptions) budgetConfig() worker.BudgetConfig {
 	b := o.budget
-	b.MaxMemory = memory.Bytes(o.maxMemoryGB)
+	b.MaxMemory, b.MaxGPUMemory = memory.Bytes(o.maxMemoryGB), memory.Bytes(o.maxGPUMemoryGB)
+	b.Session = o.session
 	return b
 }
 
@@ -64,6 +66,7 @@ func workerCommand(o *workerOptions) *cobra.Command {
 	f.IntVar(&o.budget.Pipelines, "slots", 1, "segments processed at once")
 	f.IntVar(&o.budget.MaxBatch, "batch-size", 1, batchSizeHelp)
 	f.Var(sizeGB{&o.maxMemoryGB}, "max-memory", "memory budget in GB for this worker process and any children (0 = none): tasks that do not fit are handed to bigger workers")
+	f.Var(sizeGB{&o.maxGPUMemoryGB}, "max-gpu-memory", maxGPUMemoryUsage)
 	f.BoolVar(&o.budget.MemoryOptimization, "memory-optimization", false, memoryOptimizationHelp)
 	f.DurationVar(&o.grace, "grace", 30*time.Second, "on SIGTERM, how long in-flight segments may finish before they go back to the queue")
 	f.StringVar(&o.detector, "face-detector-model", engine.DefaultDetector, "face detector: a manifest name or a file")
@@ -73,11 +76,13 @@ func workerCommand(o *workerOptions) *cobra.Command {
 }
 
 func runWorker(cmd *cobra.Command, o *workerOptions) error {
-	slots, batch := o.budget.Pipelines, o.budget.MaxBatch
-	if err := checkWorker(slots, batch, o.threads, o.grace); err != nil {
+	if err := checkWorker(o.budget.Pipelines, o.budget.MaxBatch, o.threads, o.grace); err != nil {
 		return err
 	}
 	if err := o.session.Validate(); err != nil {
+		return err
+	}
+	if err := standalone.CheckMaxGPUMemory(o.maxGPUMemoryGB, o.session); err != nil {
 		return err
 	}
 	log := newLogger(o.verbose)
@@ -86,7 +91,7 @@ func runWorker(cmd *cobra.Command, o *workerOptions) error {
 	ctx, stop := signalContext(cmd.Context())
 	defer stop()
 	// The budget samples the process before any model is loaded.
-	budget, err := worker.NewBudget(o.budgetConfig(), worker.BudgetDeps{Log: log})
+	budget, err := worker.NewBudget(o.budgetConfig(), worker.BudgetDeps{Log: log, Cgroup: &memory.CgroupReader{}})
 	if err != nil {
 		return err
 	}
@@ -95,22 +100,23 @@ func runWorker(cmd *cobra.Command, o *workerOptions) error {
 		return err
 	}
 	defer cl.Close()
-	// The first engine is loaded here so its footprint is measured; the worker gets it for its first slot.
+	// The first engine is loaded here so its footprint is measured; the worker gets it for its first slot. The
+	// engines made after it run the budget's plan: its slots, and on a GPU its arena limit.
 	newEngine := func() (*engine.Engine, error) {
-		s := o.session
-		s.IntraOpThreads = ort.ShareThreads(o.threads, slots)
+		s := budget.Session(o.session)
+		s.IntraOpThreads = ort.ShareThreads(o.threads, budget.Pipelines())
 		return engine.New(engine.Config{ORTLibrary: o.ortLib, ModelsDir: o.modelsDir, Detector: o.detector, Session: s,
-			Batch: batch, MemoryOptimization: o.budget.MemoryOptimization, OnOOM: budget.OOM})
+			Batch: o.budget.MaxBatch, MemoryOptimization: o.budget.MemoryOptimization, OnOOM: budget.OOM})
 	}
 	first, err := newEngine()
 	if err != nil {
 		return err
 	}
-	if err := first.Preload(); err != nil {
+	if err := budget.LoadFirst(first.Preload, first.WarmUp); err != nil {
 		_ = first.Close()
 		return err
 	}
-	budget.MeasureModels()
+	slots := budget.Pipelines()
 	engines, release := worker.ReuseFirst(first, func() (worker.Engine, error) { return newEngine() })
 	defer release()
 	if err := budget.Start(ctx); err != nil {
@@ -127,6 +133,9 @@ func runWorker(cmd *cobra.Command, o *workerOptions) error {
 	var w *worker.Worker
 	pub, err := fleet.NewPublisher(fleet.PublisherConfig{Interval: o.cc.Heartbeat}, cl.Fleet, func() fleet.Heartbeat {
 		cpus, total, free, gpus := fleet.HostInfo()
+		if p, ok := budget.GPUPlan(); ok {
+			gpus = fleet.WithGPUPlan(gpus, p)
+		}
 		tasks, fps := w.Stats()
 		return fleet.Heartbeat{Kind: fleet.KindWorker, ID: w.ID(), Host: host, PID: os.Getpid(), CPUs: cpus,
 			RAMTotal: total, RAMFree: free, GPUs: gpus, Providers: []string{o.session.Provider}, Slots: slots,
@@ -141,8 +150,12 @@ func runWorker(cmd *cobra.Command, o *workerOptions) error {
 		return err
 	}
 	defer pub.Start(ctx)()
-	fmt.Fprintf(cmd.ErrOrStderr(), "worker %s: %d slot(s), models %s, budget %s, batch at 1080p %d\n",
-		w.ID(), slots, memory.FormatGB(budget.ModelBytes()), budget, fit)
+	gpuLine := ""
+	if p, ok := budget.GPUPlan(); ok {
+		gpuLine = ", " + p.String()
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "worker %s: %d slot(s), models %s, budget %s, batch at 1080p %d%s\n",
+		w.ID(), slots, memory.FormatGB(budget.ModelBytes()), budget, fit, gpuLine)
 	return w.Run(ctx)
 }
 

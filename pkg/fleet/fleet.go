@@ -50,6 +50,42 @@ type GPU struct {
 	Name     string `json:"name"`
 	MemTotal uint64 `json:"mem_total"` // bytes
 	MemFree  uint64 `json:"mem_free"`  // bytes
+	// Budget and Planned are the worker's GPU plan on this device (memory.GPUPlan): the bytes it may use and those
+	// its slots at their batch take. 0 on a device the worker does not plan (a coordinator's, or a CPU worker's).
+	Budget  uint64 `json:"budget,omitempty"`
+	Planned uint64 `json:"planned,omitempty"`
+}
+
+// maxGPUName bounds a GPU's name in a record: NVML's names are under 96 bytes (NVML_DEVICE_NAME_V2_BUFFER_SIZE).
+const maxGPUName = 96
+
+// check reports a GPU entry that cannot be true, or a name that would garble the table (control characters).
+func (g GPU) check() error {
+	switch {
+	case g.Index < 0:
+		return fmt.Errorf("gpu index %d", g.Index)
+	case len(g.Name) > maxGPUName || strings.IndexFunc(g.Name, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0:
+		return fmt.Errorf("gpu %d: name %.100q: want at most %d printable bytes", g.Index, g.Name, maxGPUName)
+	case g.MemFree > g.MemTotal:
+		return fmt.Errorf("gpu %d: %d bytes free of %d", g.Index, g.MemFree, g.MemTotal)
+	case g.Budget > g.MemTotal:
+		return fmt.Errorf("gpu %d: budget %d bytes of %d", g.Index, g.Budget, g.MemTotal)
+	case g.Planned > g.Budget:
+		return fmt.Errorf("gpu %d: %d bytes planned under a budget of %d", g.Index, g.Planned, g.Budget)
+	}
+	return nil
+}
+
+// WithGPUPlan returns gpus with p (the plan of the device p.Device) set on that device's entry; a list without the
+// device (NVML could not read it) is returned as it is.
+func WithGPUPlan(gpus []GPU, p memory.GPUPlan) []GPU {
+	out := slices.Clone(gpus)
+	for i := range out {
+		if out[i].Index == p.Device {
+			out[i].Budget, out[i].Planned = p.Budget, p.Planned
+		}
+	}
+	return out
 }
 
 // Heartbeat is one process's record.
@@ -76,6 +112,17 @@ type Heartbeat struct {
 	Trouble string    `json:"trouble,omitempty"`
 	Started time.Time `json:"started"`
 	Updated time.Time `json:"updated"` // when the publisher wrote it, by the publisher's clock
+}
+
+// Validate reports a record whose fields cannot be true: records are read from a KV bucket any process with access
+// can write, and the table and operators trust what they show.
+func (h Heartbeat) Validate() error {
+	for _, g := range h.GPUs {
+		if err := g.check(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Key is the KV key of kind's record id: "worker.<id>" or "coordinator.<id>". id must be letters, digits, '-' or
@@ -135,6 +182,9 @@ func List(ctx context.Context, state *queue.State, kind string) ([]Heartbeat, er
 		}
 		var h Heartbeat
 		if err := json.Unmarshal(e.Value, &h); err != nil {
+			return nil, fmt.Errorf("fleet: list %s: record %s: %w", kind, k, err)
+		}
+		if err := h.Validate(); err != nil {
 			return nil, fmt.Errorf("fleet: list %s: record %s: %w", kind, k, err)
 		}
 		hs = append(hs, h)

@@ -266,7 +266,7 @@ func TestWriteTable(t *testing.T) {
 			Providers: []string{"cpu"}, Slots: 1, Batch1080p: 8, Updated: now.Add(-2 * time.Second)},
 		{Kind: fleet.KindWorker, ID: "gpu-1", Host: "rig", CPUs: 16, RAMTotal: 128 * gb, RAMFree: 100 * gb,
 			GPUs: []fleet.GPU{
-				{Index: 0, Name: "NVIDIA A10", MemTotal: 22 * gb, MemFree: 20 * gb},
+				{Index: 0, Name: "NVIDIA A10", MemTotal: 22 * gb, MemFree: 20 * gb, Budget: 18 * gb, Planned: 95 * gb / 10},
 				{Index: 1, Name: "NVIDIA A10", MemTotal: 22 * gb, MemFree: 3 * gb / 2},
 			},
 			Providers: []string{"cuda", "cpu"}, Slots: 2, MemoryBudget: 12 * gb, Batch1080p: 4,
@@ -295,8 +295,8 @@ func TestWriteTable(t *testing.T) {
 		}
 	}
 	for i, want := range [][]string{
-		{"cpu-1", "8", "3.1/23.4 GB", "G: n/a", "cpu", "none", "2s ago"},
-		{"gpu-1", "NVIDIA A10 20.0/22.0 GB; NVIDIA A10 1.5/22.0 GB", "cuda,cpu", "12.0 GB", "7f3a/0003,7f3a/0004",
+		{"cpu-1", "8", "3.1/23.4 GB", "cpu", "none", "2s ago"},
+		{"gpu-1", "NVIDIA A10 20.0/22.0 GB planned 9.5/18.0 GB; NVIDIA A10 1.5/22.0 GB", "cuda,cpu", "12.0 GB", "7f3a/0003,7f3a/0004",
 			"41.3", "1m1s ago"},
 		{"skewed", "0.0/0.0 GB", "0.0", "0s ago"},
 	} {
@@ -304,6 +304,13 @@ func TestWriteTable(t *testing.T) {
 			if !strings.Contains(lines[i+1], w) {
 				t.Errorf("row %d lacks %q: %q", i, w, lines[i+1])
 			}
+		}
+	}
+	// The GPU column, cut where the header's GPU and PROVIDERS start: "-" without a GPU, the plan where there is one.
+	from, to := strings.Index(lines[0], "GPU"), strings.Index(lines[0], "PROVIDERS")
+	for i, want := range []string{"-", "NVIDIA A10 20.0/22.0 GB planned 9.5/18.0 GB; NVIDIA A10 1.5/22.0 GB", "-"} {
+		if got := strings.TrimSpace(lines[i+1][from:to]); got != want {
+			t.Errorf("row %d: GPU %q, want %q", i, got, want)
 		}
 	}
 	// Fields from the end: "ago", the age, FPS, then TASKS.
@@ -343,5 +350,58 @@ func TestWriteTableTrouble(t *testing.T) {
 	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
 	if len(lines) != 4 || lines[3] != "full-1: "+hs[1].Trouble {
 		t.Fatalf("want a header, 2 rows and the trouble line:\n%s", buf.String())
+	}
+}
+
+// The GPU plan a worker advertises survives the round trip through the bucket; a record whose GPU figures cannot be
+// true (written by a broken or hostile process) is refused by List, naming the record and the field.
+func TestListValidatesGPUs(t *testing.T) {
+	const gb = memory.GB
+	good := fleet.GPU{Index: 0, Name: "NVIDIA H100 80GB HBM3", MemTotal: 80 * gb, MemFree: 70 * gb, Budget: 69 * gb,
+		Planned: 37 * gb}
+	tests := []struct {
+		name    string
+		gpu     func(g *fleet.GPU)
+		wantErr string // "" is a valid record
+	}{
+		{"a planned GPU", func(*fleet.GPU) {}, ""},
+		{"an unplanned GPU", func(g *fleet.GPU) { g.Budget, g.Planned = 0, 0 }, ""},
+		{"negative index", func(g *fleet.GPU) { g.Index = -1 }, "gpu index -1"},
+		{"more free than total", func(g *fleet.GPU) { g.MemFree = 81 * gb }, "free of"},
+		{"budget above total", func(g *fleet.GPU) { g.Budget = 81 * gb }, "budget"},
+		{"planned above budget", func(g *fleet.GPU) { g.Planned = 70 * gb }, "planned under a budget"},
+		{"escape sequence in the name", func(g *fleet.GPU) { g.Name = "A10\x1b[2J" }, "printable"},
+		{"name too long", func(g *fleet.GPU) { g.Name = strings.Repeat("A", 97) }, "printable"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newState(t, 0)
+			g := good
+			tt.gpu(&g)
+			putRecord(t, s, fleet.Heartbeat{Kind: fleet.KindWorker, ID: "w1", GPUs: []fleet.GPU{g}})
+			hs, err := fleet.List(testCtx(t), s, fleet.KindWorker)
+			if tt.wantErr == "" {
+				if err != nil || len(hs) != 1 || !slices.Equal(hs[0].GPUs, []fleet.GPU{g}) {
+					t.Fatalf("List: %v, %+v; want the record back", err, hs)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), "worker.w1") || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("List: %v, want an error naming worker.w1 and %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+// WithGPUPlan sets the plan on its device's entry only, and leaves the list it was given alone.
+func TestWithGPUPlan(t *testing.T) {
+	gpus := []fleet.GPU{{Index: 0, Name: "a", MemTotal: 80}, {Index: 1, Name: "b", MemTotal: 80}}
+	got := fleet.WithGPUPlan(gpus, memory.GPUPlan{Device: 1, Budget: 60, Planned: 40})
+	want := []fleet.GPU{{Index: 0, Name: "a", MemTotal: 80}, {Index: 1, Name: "b", MemTotal: 80, Budget: 60, Planned: 40}}
+	if !slices.Equal(got, want) || gpus[1].Budget != 0 {
+		t.Errorf("WithGPUPlan: %+v (input now %+v)", got, gpus)
+	}
+	if got := fleet.WithGPUPlan(gpus, memory.GPUPlan{Device: 2, Budget: 60}); !slices.Equal(got, gpus) {
+		t.Errorf("a plan for a device not listed changed the list: %+v", got)
 	}
 }

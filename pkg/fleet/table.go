@@ -38,13 +38,18 @@ func gb(b uint64) string { return strconv.FormatFloat(float64(b)/memory.GB, 'f',
 
 func freeOfTotal(free, total uint64) string { return gb(free) + "/" + gb(total) + " GB" }
 
+// gpuCell is each GPU's name and free/total memory, then, on the device the worker plans, what it planned of its
+// budget: "NVIDIA A10 20.0/22.0 GB planned 9.5/18.0 GB". "-" without a GPU.
 func gpuCell(gpus []GPU) string {
 	if len(gpus) == 0 {
-		return "G: n/a"
+		return "-"
 	}
 	cells := make([]string, len(gpus))
 	for i, g := range gpus {
 		cells[i] = g.Name + " " + freeOfTotal(g.MemFree, g.MemTotal)
+		if g.Budget > 0 {
+			cells[i] += " planned " + gb(g.Planned) + "/" + gb(g.Budget) + " GB"
+		}
 	}
 	return strings.Join(cells, "; ")
 }

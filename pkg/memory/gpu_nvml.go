@@ -18,28 +18,54 @@ var nvmlInit struct {
 	ret  nvml.Return
 }
 
-// newNVMLSampler initialises NVML once per process (go-nvml loads libnvidia-ml.so.1 with dlopen, so a machine
-// without the driver gets ERROR_LIBRARY_NOT_FOUND rather than a failed start) and opens device index.
+// newNVMLSampler opens device index for the live line's G%.
 func newNVMLSampler(index int) (GPUSampler, error) {
+	d, err := openNVMLDevice(index)
+	if err != nil {
+		return nil, err
+	}
+	return nvmlSampler{dev: d.dev}, nil
+}
+
+// openNVMLDevice initialises NVML once per process (go-nvml loads libnvidia-ml.so.1 with dlopen, so a machine
+// without the driver gets ERROR_LIBRARY_NOT_FOUND rather than a failed start) and opens device index, reading its
+// memory once so that a device that cannot be read fails here.
+func openNVMLDevice(index int) (nvmlDevice, error) {
 	nvmlInit.once.Do(func() { nvmlInit.ret = nvml.Init() })
 	if ret := nvmlInit.ret; ret != nvml.SUCCESS {
-		return nil, fmt.Errorf("memory: NVML: %s", nvml.ErrorString(ret))
+		return nvmlDevice{}, fmt.Errorf("memory: NVML: %s", nvml.ErrorString(ret))
 	}
 	n, ret := nvml.DeviceGetCount()
 	if ret != nvml.SUCCESS {
-		return nil, fmt.Errorf("memory: NVML device count: %s", nvml.ErrorString(ret))
+		return nvmlDevice{}, fmt.Errorf("memory: NVML device count: %s", nvml.ErrorString(ret))
 	}
 	if index < 0 || index >= n {
-		return nil, fmt.Errorf("memory: NVML: no GPU %d (%d devices)", index, n)
+		return nvmlDevice{}, fmt.Errorf("memory: NVML: no GPU %d (%d devices)", index, n)
 	}
 	dev, ret := nvml.DeviceGetHandleByIndex(index)
 	if ret != nvml.SUCCESS {
-		return nil, fmt.Errorf("memory: NVML device %d: %s", index, nvml.ErrorString(ret))
+		return nvmlDevice{}, fmt.Errorf("memory: NVML device %d: %s", index, nvml.ErrorString(ret))
 	}
-	if _, ret := nvml.DeviceGetMemoryInfo(dev); ret != nvml.SUCCESS {
-		return nil, fmt.Errorf("memory: NVML device %d memory: %s", index, nvml.ErrorString(ret))
+	d := nvmlDevice{dev: dev, index: index}
+	if _, err := d.Memory(); err != nil {
+		return nvmlDevice{}, err
 	}
-	return nvmlSampler{dev: dev}, nil
+	return d, nil
+}
+
+// nvmlDevice is a GPUDevice read with nvmlDeviceGetMemoryInfo.
+type nvmlDevice struct {
+	dev   nvml.Device
+	index int
+}
+
+// Memory reads the device now.
+func (d nvmlDevice) Memory() (GPUMemory, error) {
+	m, ret := nvml.DeviceGetMemoryInfo(d.dev)
+	if ret != nvml.SUCCESS {
+		return GPUMemory{}, fmt.Errorf("memory: NVML device %d memory: %s", d.index, nvml.ErrorString(ret))
+	}
+	return GPUMemory{Total: m.Total, Free: m.Free, Used: m.Used}, nil
 }
 
 // Sample reads the device's memory now; ok is false if NVML fails (the GPU fell off the bus, the driver went away).

@@ -71,7 +71,8 @@ func ShareThreads(total, n int) int {
 	return max(1, total/n)
 }
 
-func (c SessionConfig) gpu() bool {
+// OnGPU reports whether the provider runs models on a GPU (cuda, tensorrt).
+func (c SessionConfig) OnGPU() bool {
 	return c.Provider == ProviderCUDA || c.Provider == ProviderTensorRT
 }
 
@@ -105,7 +106,7 @@ func (c SessionConfig) Validate() error {
 	default:
 		return fmt.Errorf("ort: unknown cudnn_conv_algo_search %q (want %s, %s or %s)", c.CuDNNConvAlgoSearch, CuDNNExhaustive, CuDNNHeuristic, CuDNNDefault)
 	}
-	if !c.gpu() && (c.DeviceID != 0 || c.GPUMemLimit != 0 || c.ArenaExtendStrategy != "" || c.CuDNNConvAlgoSearch != "") {
+	if !c.OnGPU() && (c.DeviceID != 0 || c.GPUMemLimit != 0 || c.ArenaExtendStrategy != "" || c.CuDNNConvAlgoSearch != "") {
 		return fmt.Errorf("ort: device id, gpu_mem_limit, arena_extend_strategy and cudnn_conv_algo_search apply to the cuda and tensorrt providers only, not %q",
 			cmp.Or(c.Provider, ProviderCPU))
 	}
@@ -156,7 +157,7 @@ func NewSessionOptions(cfg SessionConfig) (*onnxruntime.SessionOptions, error) {
 			return nil, fmt.Errorf("ort: setting inter-op threads: %w", err)
 		}
 	}
-	if cfg.gpu() {
+	if cfg.OnGPU() {
 		if err := appendGPU(opts, cfg); err != nil {
 			opts.Destroy()
 			return nil, err

@@ -4,6 +4,7 @@
 package standalone
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -72,6 +73,9 @@ type Config struct {
 	MemoryOptimization bool
 	BatchSize          int
 	MaxMemoryGB        float64
+	// MaxGPUMemoryGB is --max-gpu-memory: the GPU memory the workers' sessions may take on Session.DeviceID, in GB;
+	// 0 is the device's free memory at start less memory.GPUMargin (memory.PlanGPU). Only with a GPU provider.
+	MaxGPUMemoryGB float64
 
 	SegmentSeconds float64
 	Workers        int
@@ -99,6 +103,19 @@ func Default() Config {
 		Session: ort.SessionConfig{Provider: ort.ProviderCPU}, ExecutionThreads: runtime.NumCPU(), BatchSize: 1,
 		SegmentSeconds: 60, Workers: 1, ModelsDir: models.DefaultDir(), Limits: runLimits(),
 	}
+}
+
+// CheckMaxGPUMemory refuses --max-gpu-memory gb that no plan could use: negative, or with a provider that runs no
+// model on a GPU (a budget there would plan nothing and say nothing). `run` and `worker` share it.
+func CheckMaxGPUMemory(gb float64, s ort.SessionConfig) error {
+	switch {
+	case gb < 0:
+		return fmt.Errorf("--max-gpu-memory %g: want >= 0", gb)
+	case gb > 0 && !s.OnGPU():
+		return fmt.Errorf("--max-gpu-memory %g: applies to the %s and %s execution providers, not %s", gb,
+			ort.ProviderCUDA, ort.ProviderTensorRT, cmp.Or(s.Provider, ort.ProviderCPU))
+	}
+	return nil
 }
 
 // Validate checks flag values (not the files: Run reports those with their paths).
@@ -148,6 +165,9 @@ func (c *Config) ValidateOptions() error {
 		return fmt.Errorf("--execution-threads %d: want >= 0 (0 = ONNX Runtime's default)", c.ExecutionThreads)
 	}
 	if err := c.Session.Validate(); err != nil {
+		return err
+	}
+	if err := CheckMaxGPUMemory(c.MaxGPUMemoryGB, c.Session); err != nil {
 		return err
 	}
 	if c.ManyFaces {
@@ -214,7 +234,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	memory.ReduceFragmentation()
 	// The budget samples the process before any model or ffmpeg: the plan's base, and the baseline of the models'
 	// footprint.
-	budget, err := worker.NewBudget(cfg.BudgetConfig(), worker.BudgetDeps{Log: cfg.Log, Alert: func(msg string) {
+	budget, err := worker.NewBudget(cfg.BudgetConfig(), worker.BudgetDeps{Log: cfg.Log, Cgroup: &memory.CgroupReader{}, Alert: func(msg string) {
 		if cfg.Progress != nil {
 			fmt.Fprintf(cfg.Progress, "\n%s\n", msg)
 		}
@@ -272,9 +292,10 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		}
 	}()
 
-	session := cfg.Session
-	session.IntraOpThreads = ort.ShareThreads(cfg.ExecutionThreads, cfg.Workers)
+	// The engines made after the first run the budget's plan: its workers, and on a GPU its arena limit.
 	newEngine := func() (*engine.Engine, error) {
+		session := budget.Session(cfg.Session)
+		session.IntraOpThreads = ort.ShareThreads(cfg.ExecutionThreads, budget.Pipelines())
 		ec := cfg.engineConfig()
 		ec.Session, ec.OnOOM = session, budget.OOM
 		return engine.New(ec)
@@ -292,8 +313,11 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			return res, err
 		}
 	}
-	proc, err := check(first, budget, jobID, cfg, info)
-	if err != nil {
+	var proc pipeline.Processor
+	if err := budget.LoadFirst(func() error {
+		proc, err = check(first, budget, jobID, cfg, info)
+		return err
+	}, first.WarmUp); err != nil {
 		_ = first.Close()
 		return res, err
 	}
@@ -469,7 +493,7 @@ func runVideo(ctx context.Context, cfg Config, info *media.Info, jobID, tmp, out
 	wctx, stopWorkers := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	var startErr error
-	for i := 0; i < cfg.Workers; i++ {
+	for i := 0; i < budget.Pipelines(); i++ {
 		w, err := worker.New(worker.Config{ID: fmt.Sprintf("local-%d", i+1), WorkDir: filepath.Join(work, fmt.Sprintf("worker-%d", i+1)),
 			MaxDeliver: maxDeliver, RetryDelay: time.Second, FetchWait: time.Second, Grace: time.Second,
 			TroubleLimit: 20 * time.Second, // one machine: a full disk ends the run, after a short wait
@@ -553,7 +577,7 @@ func (c Config) checkReference() error {
 // one pipeline).
 func (c Config) BudgetConfig() worker.BudgetConfig {
 	return worker.BudgetConfig{MaxMemory: memory.Bytes(c.MaxMemoryGB), Pipelines: c.Workers, MaxBatch: c.BatchSize,
-		MemoryOptimization: c.MemoryOptimization}
+		MemoryOptimization: c.MemoryOptimization, Session: c.Session, MaxGPUMemory: memory.Bytes(c.MaxGPUMemoryGB)}
 }
 
 // engineConfig is the engine cfg asks for: its models, detector and ONNX Runtime session.

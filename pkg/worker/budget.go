@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/facefleet/facefleet/pkg/memory"
+	"github.com/facefleet/facefleet/pkg/ort"
 	"github.com/facefleet/facefleet/pkg/pipeline"
 )
 
@@ -29,6 +30,12 @@ type BudgetConfig struct {
 	MemoryOptimization bool
 	// DecoderThreads and EncoderThreads bound each ffmpeg's threads; 0 lets the plan choose.
 	DecoderThreads, EncoderThreads int
+	// Session is the models' execution provider: on a GPU (cuda, tensorrt) the GPU is planned too.
+	Session ort.SessionConfig
+	// MaxGPUMemory is --max-gpu-memory in bytes: what every session of the process may hold on Session.DeviceID;
+	// 0 = the device's free memory at start less memory.GPUMargin. Commands refuse it without a GPU provider
+	// (standalone.CheckMaxGPUMemory).
+	MaxGPUMemory uint64
 }
 
 // Validate checks c; it changes nothing.
@@ -48,8 +55,14 @@ func (c BudgetConfig) Validate() error {
 type BudgetDeps struct {
 	// Sample reads the process tree's memory; memory.NewSampler(os.Getpid()).Sample when nil.
 	Sample func() (memory.Sample, error)
+	// GPU reads the execution device's memory when the session runs on one; memory.OpenGPU(Session.DeviceID)
+	// (NVML) when nil.
+	GPU memory.GPUDevice
 	// Alert receives the governor's lines for people (the 85% alert, a model's OOM); they are logged at Warn too.
 	Alert func(msg string)
+	// Cgroup reads the container's memory limit; nil plans without one (tests). Processes pass
+	// &memory.CgroupReader{}, the real files.
+	Cgroup *memory.CgroupReader
 	// Observe, when set, sees the governor's state after every sample (tests, the live line).
 	Observe func(memory.GovernorState)
 	Clock   memory.Clock
@@ -68,6 +81,7 @@ type Budget struct {
 	mu     sync.Mutex
 	before uint64 // the process tree's RSS before any model was loaded
 	models uint64 // one pipeline's models: the largest RSS over before seen while they loaded
+	gpu    *memory.GPUPlan
 
 	gov       atomic.Pointer[memory.Governor] // set by Start; engines may report an OOM before
 	stop      context.CancelFunc
@@ -87,6 +101,22 @@ func NewBudget(cfg BudgetConfig, deps BudgetDeps) (*Budget, error) {
 		deps.Log = zap.NewNop()
 	}
 	b := &Budget{cfg: cfg, deps: deps, total: cfg.MaxMemory}
+	if deps.Cgroup != nil {
+		// In a container the kernel kills at its memory limit: with no --max-memory the budget is the limit less
+		// a margin, and a --max-memory above that is lowered to it.
+		info, err := deps.Cgroup.Read()
+		if err != nil {
+			deps.Log.Warn("cannot read the container's memory limit; planning without it", zap.Error(err))
+		}
+		var note string
+		b.total, note = memory.ContainerBudget(cfg.MaxMemory, info)
+		if note != "" {
+			deps.Log.Warn(note)
+			if deps.Alert != nil {
+				deps.Alert(note)
+			}
+		}
+	}
 	if s, err := deps.Sample(); err == nil {
 		b.before = s.RSS
 	}
@@ -96,8 +126,99 @@ func NewBudget(cfg BudgetConfig, deps BudgetDeps) (*Budget, error) {
 // Total is the budget in bytes; 0 = none.
 func (b *Budget) Total() uint64 { return b.total }
 
-// Pipelines is how many segments the process works on at once.
-func (b *Budget) Pipelines() int { return b.cfg.Pipelines }
+// Pipelines is how many segments the process works on at once: what was asked for, fewer when the GPU cannot hold
+// that many slots' sessions.
+func (b *Budget) Pipelines() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.gpu != nil {
+		return min(b.cfg.Pipelines, b.gpu.Slots)
+	}
+	return b.cfg.Pipelines
+}
+
+// maxBatch is --batch-size, less when the GPU cannot hold that batch in every slot.
+func (b *Budget) maxBatch() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.gpu != nil {
+		return max(1, min(b.cfg.MaxBatch, b.gpu.Batch))
+	}
+	return b.cfg.MaxBatch
+}
+
+// LoadFirst loads the process's first pipeline's models with load and measures what they take: the RAM always
+// (MeasureModels), and on a GPU the device's memory around load and two warm-up calls (warm, at batch 1 and 2 or
+// --batch-size), from which the GPU is planned: the slots and batch that fit --max-gpu-memory, and each session's
+// arena limit (Session). Call it once, before the other pipelines' engines are made. A GPU that cannot be read is
+// logged and planned as none; a GPU budget too small for one slot at batch 1 is a *memory.GPUBudgetError.
+func (b *Budget) LoadFirst(load func() error, warm func(batch int) error) error {
+	defer b.MeasureModels()
+	if !b.cfg.Session.OnGPU() {
+		return load()
+	}
+	dev := b.deps.GPU
+	if dev == nil {
+		var err error
+		if dev, err = memory.OpenGPU(b.cfg.Session.DeviceID); err != nil {
+			b.deps.Log.Warn("cannot read the GPU's memory: its use is not planned", zap.Error(err))
+			return load()
+		}
+	}
+	loaded, loadErr := false, error(nil)
+	m, err := memory.MeasureGPU(dev, func() error { loaded, loadErr = true, load(); return loadErr }, warm,
+		max(2, b.cfg.MaxBatch))
+	switch {
+	case loadErr != nil:
+		return loadErr
+	case err != nil:
+		b.deps.Log.Warn("cannot measure the models' GPU memory: its use is not planned", zap.Error(err))
+		if !loaded {
+			return load()
+		}
+		return nil
+	}
+	p, err := memory.PlanGPU(memory.GPUPlanInput{Device: b.cfg.Session.DeviceID, Free: m.Start.Free,
+		Max: b.cfg.MaxGPUMemory, Cost: m.Cost, Slots: b.cfg.Pipelines, MaxBatch: b.cfg.MaxBatch})
+	if err != nil {
+		return err
+	}
+	if p.Warning != "" {
+		b.deps.Log.Warn(p.Warning)
+	}
+	b.deps.Log.Info("GPU plan", zap.String("plan", p.String()), zap.Uint64("session_bytes", m.Cost.SessionBytes),
+		zap.Uint64("frame_bytes", m.Cost.FrameBytes))
+	b.mu.Lock()
+	b.gpu = &p
+	b.mu.Unlock()
+	return nil
+}
+
+// GPUPlan is the GPU's plan; ok is false when none was made (no GPU provider, no readable GPU).
+func (b *Budget) GPUPlan() (p memory.GPUPlan, ok bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.gpu == nil {
+		return p, false
+	}
+	return *b.gpu, true
+}
+
+// Session is s as the plan runs it: on a GPU the arena grows by what is asked (the default doubling would make the
+// measured deltas the chunk sizes, not the need), capped at the plan's share of each session unless a lower
+// --execution-gpu-mem-limit was asked for.
+func (b *Budget) Session(s ort.SessionConfig) ort.SessionConfig {
+	if !s.OnGPU() {
+		return s
+	}
+	if s.ArenaExtendStrategy == "" {
+		s.ArenaExtendStrategy = ort.ArenaSameAsRequested
+	}
+	if p, ok := b.GPUPlan(); ok && (s.GPUMemLimit == 0 || p.ArenaLimit < s.GPUMemLimit) {
+		s.GPUMemLimit = p.ArenaLimit
+	}
+	return s
+}
 
 // MeasureModels samples the process now, with one pipeline's models loaded: their footprint is the RSS over the
 // one NewBudget saw. Called more than once (one processor's models at a time), it keeps the largest.
@@ -127,8 +248,8 @@ func (b *Budget) Plan(w, h int, encoder string, frames int) (memory.Plan, error)
 	b.mu.Lock()
 	before, models := b.before, b.models
 	b.mu.Unlock()
-	return memory.Budget{Total: b.total}.Plan(memory.PlanInput{Width: w, Height: h, Workers: b.cfg.Pipelines,
-		ModelBytes: models, ProcessBytes: before, Encoder: encoder, MaxBatch: b.cfg.MaxBatch,
+	return memory.Budget{Total: b.total}.Plan(memory.PlanInput{Width: w, Height: h, Workers: b.Pipelines(),
+		ModelBytes: models, ProcessBytes: before, Encoder: encoder, MaxBatch: b.maxBatch(),
 		MemoryOptimization: b.cfg.MemoryOptimization, DecoderThreads: b.cfg.DecoderThreads,
 		EncoderThreads: b.cfg.EncoderThreads, Frames: frames})
 }
@@ -165,7 +286,7 @@ func (b *Budget) Start(ctx context.Context) error {
 		}
 	}
 	g, err := memory.NewGovernor(memory.GovernorConfig{Budget: b.total, Sampler: b.deps.Sample, Clock: b.deps.Clock,
-		MaxInFlight: b.cfg.Pipelines * (2*b.cfg.MaxBatch + 2), // every pipeline's largest pool (memory.Budget.Plan)
+		MaxInFlight: b.Pipelines() * (2*b.maxBatch() + 2), // every pipeline's largest pool (memory.Budget.Plan)
 		Alert:       alert, Observe: b.deps.Observe})
 	if err != nil {
 		return err

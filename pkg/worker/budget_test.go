@@ -3,12 +3,17 @@ package worker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"testing"
 
 	"github.com/facefleet/facefleet/pkg/memory"
+	"github.com/facefleet/facefleet/pkg/ort"
 )
 
 // fixedRSS is a process whose RSS the test sets.
@@ -163,5 +168,145 @@ func TestBudgetConfigValidate(t *testing.T) {
 	b, _ := NewBudget(BudgetConfig{MaxMemory: 256 << 20, Pipelines: 1, MaxBatch: 1}, BudgetDeps{})
 	if _, err := b.Plan(3840, 2160, "libx264", 0); !errors.As(err, &be) {
 		t.Errorf("4K in 256 MB: %v, want a BudgetError", err)
+	}
+}
+
+// TestBudgetGPU: on a GPU provider the first pipeline's load is measured on the device and the GPU is planned: the
+// slots and batch the budget runs, and each session's arena limit. The readings are recorded NVML figures (stand-ins
+// for an inswapper slot on an A10G, as in pkg/memory's GPU tests, until a device check records real ones).
+func TestBudgetGPU(t *testing.T) {
+	const mib = 1 << 20
+	const total = 23028 * mib
+	reading := func(usedMiB uint64) memory.GPUReading {
+		return memory.GPUReading{Mem: memory.GPUMemory{Total: total, Used: usedMiB * mib, Free: total - usedMiB*mib}}
+	}
+	// Load +1220 MiB, a batch-1 call +256, a batch-8 call +896 more: 1348 MiB a slot, 128 a frame.
+	a10g := []memory.GPUReading{reading(430), reading(1650), reading(1906), reading(2802)}
+	cuda := ort.SessionConfig{Provider: ort.ProviderCUDA}
+	tests := []struct {
+		name            string
+		cfg             BudgetConfig
+		readings        []memory.GPUReading
+		slots, batch    int  // what the budget runs
+		planned, tooBig bool // a GPU plan was made; the budget is too small for one slot
+	}{
+		{"CPU provider: nothing read, nothing planned", BudgetConfig{Pipelines: 2, MaxBatch: 8}, nil, 2, 8, false, false},
+		{"A10G, 8 slots at batch 8 fit", BudgetConfig{Pipelines: 8, MaxBatch: 8, Session: cuda}, a10g, 8, 8, true, false},
+		{"A10G, --max-gpu-memory 2: one slot at batch 5", BudgetConfig{Pipelines: 4, MaxBatch: 8, Session: cuda,
+			MaxGPUMemory: 2 << 30}, a10g, 1, 5, true, false},
+		{"A10G, --max-gpu-memory 1: too small", BudgetConfig{Pipelines: 1, MaxBatch: 1, Session: cuda,
+			MaxGPUMemory: 1 << 30}, a10g, 0, 0, true, true},
+		{"NVML fails before load: loaded, planned as no GPU", BudgetConfig{Pipelines: 3, MaxBatch: 2, Session: cuda},
+			[]memory.GPUReading{{Err: errors.New("NVML: GPU is lost")}}, 3, 2, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := &fixedRSS{rss: 200 << 20}
+			b, err := NewBudget(tt.cfg, BudgetDeps{Sample: p.sample, GPU: memory.NewRecordedGPU(tt.readings...)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			loads, warms := 0, []int{}
+			err = b.LoadFirst(func() error { loads++; p.set(900 << 20); return nil },
+				func(n int) error { warms = append(warms, n); return nil })
+			if loads != 1 || b.ModelBytes() != 700<<20 {
+				t.Fatalf("loaded %d times, models %d", loads, b.ModelBytes())
+			}
+			if tt.tooBig {
+				var ge *memory.GPUBudgetError
+				if !errors.As(err, &ge) {
+					t.Fatalf("err %v, want a GPUBudgetError", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			gp, ok := b.GPUPlan()
+			if ok != tt.planned {
+				t.Fatalf("GPU plan %v made %v, want %v", gp, ok, tt.planned)
+			}
+			if tt.planned && !slices.Equal(warms, []int{1, max(2, tt.cfg.MaxBatch)}) {
+				t.Errorf("warm-ups %v", warms)
+			}
+			if b.Pipelines() != tt.slots {
+				t.Errorf("pipelines %d, want %d", b.Pipelines(), tt.slots)
+			}
+			plan, err := b.Plan(640, 360, "libx264", 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if plan.Batch != tt.batch {
+				t.Errorf("batch %d, want %d (plan %v)", plan.Batch, tt.batch, plan)
+			}
+			s := b.Session(tt.cfg.Session)
+			switch {
+			case !tt.cfg.Session.OnGPU():
+				if s != tt.cfg.Session {
+					t.Errorf("CPU session changed: %+v", s)
+				}
+			case tt.planned && (s.GPUMemLimit != gp.ArenaLimit || s.ArenaExtendStrategy != ort.ArenaSameAsRequested):
+				t.Errorf("session %+v, want the arena limit %d grown as requested", s, gp.ArenaLimit)
+			case !tt.planned && s.GPUMemLimit != 0:
+				t.Errorf("no plan, yet an arena limit %d", s.GPUMemLimit)
+			}
+			// A lower --execution-gpu-mem-limit the user asked for stays.
+			if tt.planned {
+				low := tt.cfg.Session
+				low.GPUMemLimit = 1 << 20
+				if got := b.Session(low).GPUMemLimit; got != 1<<20 {
+					t.Errorf("the user's lower arena limit became %d", got)
+				}
+			}
+		})
+	}
+}
+
+// TestBudgetContainer: in a container with a memory limit (a cgroup v2 tree the test writes: the real hierarchy
+// cannot be changed here) a budget with no --max-memory is the limit less the margin, and one above it is lowered
+// to that with a warning. Before, a worker in a pod without --max-memory had no budget at all.
+func TestBudgetContainer(t *testing.T) {
+	const limit = 4 << 30
+	dir := t.TempDir()
+	mount := filepath.Join(dir, "sys")
+	if err := os.MkdirAll(mount, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, v := range map[string]string{"memory.max": fmt.Sprint(limit), "memory.current": "104857600",
+		"memory.stat": "anon 100000000\ninactive_file 0\n"} {
+		if err := os.WriteFile(filepath.Join(mount, name), []byte(v), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	proc := filepath.Join(dir, "cgroup")
+	if err := os.WriteFile(proc, []byte("0::/\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cg := &memory.CgroupReader{ProcCgroup: proc, Mount: mount, RAM: 64 << 30}
+	inPod := uint64(limit) - memory.ContainerMargin(limit)
+	tests := []struct {
+		name      string
+		maxMemory uint64
+		cg        *memory.CgroupReader
+		want      uint64
+		warned    bool
+	}{
+		{"no container, no --max-memory: none", 0, nil, 0, false},
+		{"in a pod, no --max-memory: the limit less the margin", 0, cg, inPod, false},
+		{"in a pod, --max-memory 2: as asked", 2 << 30, cg, 2 << 30, false},
+		{"in a pod, --max-memory 8: the limit wins, with a warning", 8 << 30, cg, inPod, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var alerts []string
+			b, err := NewBudget(BudgetConfig{MaxMemory: tt.maxMemory, Pipelines: 1, MaxBatch: 1},
+				BudgetDeps{Cgroup: tt.cg, Sample: (&fixedRSS{rss: 1}).sample, Alert: func(m string) { alerts = append(alerts, m) }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b.Total() != tt.want || (len(alerts) > 0) != tt.warned {
+				t.Errorf("budget %d (alerts %q), want %d (warned %v)", b.Total(), alerts, tt.want, tt.warned)
+			}
+		})
 	}
 }
