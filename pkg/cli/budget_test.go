@@ -25,6 +25,7 @@ func TestRunAndWorkerPlanAlike(t *testing.T) {
 		{"memory optimization, no budget", []string{"--memory-optimization", "--batch-size", "4"}, nil, nil},
 		{"memory optimization and a budget", []string{"--memory-optimization", "--max-memory", "2", "--batch-size", "3"}, nil, nil},
 		{"two pipelines", []string{"--max-memory", "6", "--batch-size", "8"}, []string{"--workers", "2"}, []string{"--slots", "2"}},
+		{"on a GPU", []string{"--execution-provider", "cuda", "--max-gpu-memory", "10", "--batch-size", "2"}, nil, nil},
 	}
 	// Both sides measure the same process: 150 MiB before the models, 700 MiB with them.
 	rss := []uint64{150 << 20, 850 << 20}
@@ -44,7 +45,7 @@ func TestRunAndWorkerPlanAlike(t *testing.T) {
 			if err := fs.Parse(append(append([]string{}, tt.shared...), tt.runArgs...)); err != nil {
 				t.Fatal(err)
 			}
-			o := &workerOptions{}
+			o := newWorkerOptions()
 			if err := workerCommand(o).Flags().Parse(append(append([]string{}, tt.shared...), tt.wrkArgs...)); err != nil {
 				t.Fatal(err)
 			}

@@ -39,10 +39,15 @@ func (o *workerOptions) budgetConfig() worker.BudgetConfig {
 	return b
 }
 
+// newWorkerOptions are the worker's defaults, before its flags.
+func newWorkerOptions() *workerOptions {
+	return &workerOptions{session: ort.SessionConfig{Provider: ort.ProviderCPU}}
+}
+
 // Worker is the `worker` command: a daemon that pulls segment tasks from NATS JetStream, with the blob store the
 // coordinator shares (S3, or a directory on one machine).
 func Worker() *cobra.Command {
-	o := &workerOptions{session: ort.SessionConfig{Provider: ort.ProviderCPU}}
+	o := newWorkerOptions()
 	c := workerCommand(o)
 	c.RunE = func(cmd *cobra.Command, _ []string) error { return runWorker(cmd, o) }
 	return withConfig(c)
