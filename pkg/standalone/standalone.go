@@ -442,6 +442,9 @@ func memoryPlan(cfg Config, budget *worker.Budget, info *media.Info) (memory.Pla
 	}
 	if cfg.Progress != nil {
 		fmt.Fprintf(cfg.Progress, "Memory plan: %s (models %s)\n", plan, memory.FormatGB(budget.ModelBytes()))
+		if gp, ok := budget.GPUPlan(); ok {
+			fmt.Fprintf(cfg.Progress, "GPU plan: %s\n", gp)
+		}
 	}
 	cfg.Log.Info("memory plan", zap.String("plan", plan.String()), zap.Uint64("model_bytes", budget.ModelBytes()))
 	return plan, nil
