@@ -44,6 +44,9 @@ type Config struct {
 	// S3 is the blob store; StoreDir, when set instead, is a directory every process shares (one machine, tests).
 	S3       store.S3Config
 	StoreDir string
+	// StoreLinks hard-links files into and out of StoreDir instead of copying them (store.LocalConfig.Link): for
+	// coordinator run, whose store lives and dies with it.
+	StoreLinks bool
 	// Heartbeat is how often processes publish their fleet record; records expire after fleet.TTLIntervals of them.
 	Heartbeat time.Duration
 }
@@ -85,7 +88,7 @@ func Open(ctx context.Context, cfg Config, log *zap.Logger) (*Cluster, error) {
 	var blob store.Blob
 	var err error
 	if cfg.StoreDir != "" {
-		blob, err = store.NewLocal(store.LocalConfig{Dir: cfg.StoreDir})
+		blob, err = store.NewLocal(store.LocalConfig{Dir: cfg.StoreDir, Link: cfg.StoreLinks})
 	} else {
 		blob, err = store.NewS3(ctx, cfg.S3)
 	}
