@@ -25,9 +25,10 @@ const (
 )
 
 // DefaultSegmentSeconds is a job's segment length when its command gives none, for `run` and `serve` alike: about
-// this long, snapped to keyframes. 30 s rather than 60: a crashed or redone segment costs half as much, a fleet gets
-// twice the pieces to share, and a segment's fixed cost (opening its decoder and encoder, one split cut) stays near
-// 0.1 s, under 1% of the minutes a worker spends on 30 s of video.
+// this long, snapped to keyframes. 30 s rather than 60: a crashed or redone segment costs half as much and a fleet
+// (or run's --workers) gets twice the pieces to share, while a segment's fixed cost (its decoder and encoder opened,
+// one more split cut, a task and a commit) stays a fraction of a second, under 1% of the minutes a worker spends on
+// 30 s of video.
 const DefaultSegmentSeconds = 30
 
 // TasksConfig is the work queue's configuration. AckWait is long enough for a worker's InProgress heartbeats to
