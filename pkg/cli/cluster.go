@@ -147,7 +147,7 @@ func serveCmd() *cobra.Command {
 	clusterFlags(f, &cc)
 	f.StringVar(&sc.ID, "id", "", "coordinator id, stable across restarts (default coordinator-<host>)")
 	f.StringVar(&sc.WorkDir, "work-dir", filepath.Join(os.TempDir(), "facefleet-coordinator"), "scratch directory for splits and stitches")
-	f.Float64Var(&sc.SegmentSeconds, "segment-seconds", 30, "default segment length in seconds, snapped to keyframes (> 0)")
+	f.Float64Var(&sc.SegmentSeconds, "segment-seconds", cluster.DefaultSegmentSeconds, "default segment length in seconds, snapped to keyframes (> 0)")
 	f.IntVar(&sc.MaxJobs, "max-jobs", 4, "jobs split, followed and stitched at once")
 	f.DurationVar(&sc.KeepEnded, "keep-ended", 0, "delete ended jobs (their files, the uploaded face among them) this long after they end, e.g. 168h (0 = keep until `delete`)")
 	inputGB = float64(lim.MaxInputBytes) / (1 << 30)

@@ -1,7 +1,8 @@
-// Package coordinator runs a job's coordinator side: it plans segments at keyframes, splits the target, stores the
-// pieces, publishes one task per segment, follows the commits, then stitches the results frame-exactly, muxes the
-// original audio once and labels the output. It holds no algorithms: media cuts and joins, job plans, queue and
-// store move bytes.
+// Package coordinator runs a job's coordinator side, one lifecycle for `coordinator serve` and `coordinator run`
+// alike: it plans segments at keyframes, splits the target, stores the pieces, publishes one task per segment,
+// follows the commits, then stitches the results frame-exactly, muxes the original audio once and labels the output.
+// This file holds those steps; service.go the job's life around them. It holds no algorithms: media cuts and joins,
+// job plans, queue and store move bytes.
 package coordinator
 
 import (
@@ -12,153 +13,21 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"time"
-
-	"go.uber.org/zap"
 
 	"github.com/facefleet/facefleet/pkg/job"
 	"github.com/facefleet/facefleet/pkg/media"
 	"github.com/facefleet/facefleet/pkg/queue"
-	"github.com/facefleet/facefleet/pkg/store"
 )
 
 // ErrJobFailed wraps the reason a worker gave for failing a job.
 var ErrJobFailed = errors.New("job failed")
 
-// Config is the coordinator's settings.
-type Config struct {
-	WorkDir        string
-	SegmentSeconds float64 // about this long, snapped to keyframes; <= 0 means one segment
-}
-
-// Validate checks the config and fills defaults.
-func (c *Config) Validate() error {
-	if c.WorkDir == "" {
-		return errors.New("coordinator: work dir is required")
-	}
-	return nil
-}
-
-// Deps are the coordinator's collaborators.
-type Deps struct {
-	Tasks *queue.Tasks
-	State *queue.State
-	Blob  store.Blob
-	Log   *zap.Logger
-}
-
-// Coordinator runs jobs.
-type Coordinator struct {
-	cfg  Config
-	deps Deps
-	log  *zap.Logger
-}
-
-// New returns a coordinator.
-func New(cfg Config, deps Deps) (*Coordinator, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	if deps.Tasks == nil || deps.State == nil || deps.Blob == nil {
-		return nil, errors.New("coordinator: tasks, state and blob are required")
-	}
-	if deps.Log == nil {
-		deps.Log = zap.NewNop()
-	}
-	return &Coordinator{cfg: cfg, deps: deps, log: deps.Log}, nil
-}
-
-// Request is one video job.
-type Request struct {
-	ID        string
-	Source    string      // local path of the source face image
-	Target    string      // local path of the target video
-	Info      *media.Info // the target's probe
-	Output    string      // final path; written under a temporary name by the caller's choice of TempOutput
-	SkipAudio bool
-	Spec      job.Spec // processing settings (SourceKey, sizes and rate are filled in here)
-	Metadata  map[string]string
-}
-
-// Result summarises a finished job.
-type Result struct {
-	Frames, Segments int
-	// Faces is how many faces the workers found in all frames; FacesCounted is false when a worker did not count
-	// (frame processor none).
-	Faces        int
-	FacesCounted bool
-	SplitTime    time.Duration
-	StitchTime   time.Duration
-}
-
 // Progress reports frames done of total.
 type Progress func(done, total int)
 
-// Run takes a job from plan to a stitched output at req.Output. It returns once the output is complete or the
-// job failed; the caller renames the output into place.
-func (c *Coordinator) Run(ctx context.Context, req Request, progress Progress) (Result, error) {
-	var res Result
-	if err := job.ValidateID(req.ID); err != nil {
-		return res, err
-	}
-	log := c.log.With(zap.String("job", req.ID))
-	dir := filepath.Join(c.cfg.WorkDir, req.ID)
-	if err := os.MkdirAll(dir, 0o700); err != nil { // the job's face and target: the user's alone
-		return res, err
-	}
-	defer os.RemoveAll(dir)
-	defer func() { _ = c.deps.Blob.DeletePrefix(context.Background(), job.Prefix(req.ID)) }()
-
-	rec := job.Record{Version: job.Version, ID: req.ID, State: job.Queued, Created: time.Now().UTC()}
-	c.setState(ctx, &rec, job.Splitting, "")
-
-	t0 := time.Now()
-	spec := req.Spec
-	spec.SourceKey = job.SourceKey(req.ID, job.InputExt(req.Source))
-	if err := c.deps.Blob.PutFile(ctx, spec.SourceKey, req.Source); err != nil {
-		return res, c.failed(ctx, &rec, fmt.Errorf("store source: %w", err))
-	}
-	plan, err := c.split(ctx, req.ID, req.Target, req.Info, c.cfg.SegmentSeconds, dir)
-	if err != nil {
-		return res, c.failed(ctx, &rec, err)
-	}
-	res.SplitTime = time.Since(t0)
-	res.Segments, res.Frames = len(plan.Segments), plan.TotalFrames
-	rec.Segments, rec.TotalFrames = len(plan.Segments), plan.TotalFrames
-	c.setState(ctx, &rec, job.Running, "")
-	log.Info("job planned", zap.Int("segments", len(plan.Segments)), zap.Int("frames", plan.TotalFrames), zap.Duration("split", res.SplitTime))
-	if note := (media.EncoderConfig{Width: plan.Width, Height: plan.Height, Codec: spec.Encoder}).SizeNote(); note != "" {
-		log.Info(note) // an odd size is padded, never silently
-	}
-
-	if err := c.publish(ctx, req.ID, plan, spec, 0, nil); err != nil {
-		return res, c.failed(ctx, &rec, err)
-	}
-	commits, err := c.wait(ctx, req.ID, req.Target, plan.Segments, progress)
-	if err != nil {
-		_ = c.deps.Tasks.PurgeSubject(context.Background(), job.Subject(req.ID))
-		return res, c.failed(ctx, &rec, err)
-	}
-	res.Faces, res.FacesCounted = job.FacesFound(commits)
-
-	c.setState(ctx, &rec, job.Stitching, "")
-	t1 := time.Now()
-	audio := req.Target
-	if req.SkipAudio || !plan.HasAudio {
-		audio = ""
-	}
-	if err := c.stitch(ctx, plan, commits, dir, audio, req.Output, req.Metadata); err != nil {
-		return res, c.failed(ctx, &rec, err)
-	}
-	res.StitchTime = time.Since(t1)
-	c.setState(ctx, &rec, job.Done, "")
-	log.Info("job done", zap.Duration("stitch", res.StitchTime))
-	return res, nil
-}
-
 // split plans segments at keyframes, cuts the target into video-only pieces and stores them under the job's
 // segment keys.
-func (c *Coordinator) split(ctx context.Context, id, target string, info *media.Info, seconds float64, dir string) (job.JobPlan, error) {
+func (s *Service) split(ctx context.Context, id, target string, info *media.Info, seconds float64, dir string) (job.JobPlan, error) {
 	plan := job.JobPlan{Width: info.Width, Height: info.Height, FPSNum: info.FrameRate.Num, FPSDen: info.FrameRate.Den,
 		HasAudio: info.HasAudio, Rotation: info.Rotation, PixFmt: info.PixFmt, Color: info.Color,
 		SampleAspect: info.SampleAspect}
@@ -176,7 +45,7 @@ func (c *Coordinator) split(ctx context.Context, id, target string, info *media.
 		// One segment is the whole target: stored as it is, without a copy through ffmpeg. Its decoder reads the
 		// first video stream only, frames an edit list hides stay hidden (which a stream copy cannot promise), and
 		// the pipeline checks the frame count against the plan.
-		if err := c.deps.Blob.PutFile(ctx, job.SegmentKey(id, 0), target); err != nil {
+		if err := s.deps.Blob.PutFile(ctx, job.SegmentKey(id, 0), target); err != nil {
 			return plan, fmt.Errorf("store segment 0: %w", err)
 		}
 		return plan, nil
@@ -190,7 +59,7 @@ func (c *Coordinator) split(ctx context.Context, id, target string, info *media.
 		return plan, err
 	}
 	for i, p := range pieces {
-		if err := c.deps.Blob.PutFile(ctx, job.SegmentKey(id, i), p); err != nil {
+		if err := s.deps.Blob.PutFile(ctx, job.SegmentKey(id, i), p); err != nil {
 			return plan, fmt.Errorf("store segment %d: %w", i, err)
 		}
 		_ = os.Remove(p)
@@ -200,14 +69,14 @@ func (c *Coordinator) split(ctx context.Context, id, target string, info *media.
 
 // publish queues one task per segment. With skip, segments it reports true for (committed, or already queued) are
 // left alone. Message ids make a republish inside the deduplication window harmless.
-func (c *Coordinator) publish(ctx context.Context, id string, plan job.JobPlan, spec job.Spec, gen int, skip func(job.Segment) (bool, error)) error {
+func (s *Service) publish(ctx context.Context, id string, plan job.JobPlan, spec job.Spec, gen int, skip func(job.Segment) (bool, error)) error {
 	spec.Width, spec.Height = plan.Width, plan.Height
 	spec.FrameRateNum, spec.FrameRateDen = plan.FPSNum, plan.FPSDen
 	spec.SourcePixFmt, spec.Color, spec.SampleAspect = plan.PixFmt, plan.Color, plan.SampleAspect
 	spec.TimeBase = plan.TimeBase
-	for _, s := range plan.Segments {
+	for _, seg := range plan.Segments {
 		if skip != nil {
-			ok, err := skip(s)
+			ok, err := skip(seg)
 			if err != nil {
 				return err
 			}
@@ -215,10 +84,10 @@ func (c *Coordinator) publish(ctx context.Context, id string, plan job.JobPlan, 
 				continue
 			}
 		}
-		t := job.Task{Version: job.Version, Job: id, Segment: s, SegmentKey: job.SegmentKey(id, s.Index), Spec: spec, Generation: gen}
+		t := job.Task{Version: job.Version, Job: id, Segment: seg, SegmentKey: job.SegmentKey(id, seg.Index), Spec: spec, Generation: gen}
 		b, _ := json.Marshal(t)
-		if err := c.deps.Tasks.Publish(ctx, job.TaskSubject(id, s.Index), t.MsgID(), b); err != nil {
-			return fmt.Errorf("publish segment %d: %w", s.Index, err)
+		if err := s.deps.Tasks.Publish(ctx, job.TaskSubject(id, seg.Index), t.MsgID(), b); err != nil {
+			return fmt.Errorf("publish segment %d: %w", seg.Index, err)
 		}
 	}
 	return nil
@@ -226,7 +95,7 @@ func (c *Coordinator) publish(ctx context.Context, id string, plan job.JobPlan, 
 
 // stitch fetches every committed result, checks its frame count against the plan, concatenates them, muxes the
 // original audio once (audioFrom "" for none) and checks the output's frame count.
-func (c *Coordinator) stitch(ctx context.Context, plan job.JobPlan, commits []job.Commit, dir, audioFrom, output string, metadata map[string]string) error {
+func (s *Service) stitch(ctx context.Context, plan job.JobPlan, commits []job.Commit, dir, audioFrom, output string, metadata map[string]string) error {
 	results := make([]string, len(commits))
 	defer func() {
 		for _, r := range results {
@@ -237,7 +106,7 @@ func (c *Coordinator) stitch(ctx context.Context, plan job.JobPlan, commits []jo
 	}()
 	for i, cm := range commits {
 		results[i] = filepath.Join(dir, fmt.Sprintf("result-%05d.mp4", i))
-		if err := c.deps.Blob.GetFile(ctx, cm.ResultKey, results[i]); err != nil {
+		if err := s.deps.Blob.GetFile(ctx, cm.ResultKey, results[i]); err != nil {
 			return fmt.Errorf("fetch result %d: %w", i, err)
 		}
 		got, err := media.ScanFrames(ctx, results[i])
@@ -263,18 +132,18 @@ func (c *Coordinator) stitch(ctx context.Context, plan job.JobPlan, commits []jo
 
 // wait follows commits, progress and failures until every segment is committed. target is the user's name for the
 // target file, which a failure names.
-func (c *Coordinator) wait(ctx context.Context, id, target string, segs []job.Segment, progress Progress) ([]job.Commit, error) {
+func (s *Service) wait(ctx context.Context, id, target string, segs []job.Segment, progress Progress) ([]job.Commit, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	commitsCh, err := c.deps.State.Watch(ctx, job.CommitPattern(id))
+	commitsCh, err := s.deps.State.Watch(ctx, job.CommitPattern(id))
 	if err != nil {
 		return nil, err
 	}
-	progCh, err := c.deps.State.Watch(ctx, job.ProgressPattern(id))
+	progCh, err := s.deps.State.Watch(ctx, job.ProgressPattern(id))
 	if err != nil {
 		return nil, err
 	}
-	failCh, err := c.deps.State.Watch(ctx, job.FailureKey(id))
+	failCh, err := s.deps.State.Watch(ctx, job.FailureKey(id))
 	if err != nil {
 		return nil, err
 	}
@@ -369,17 +238,4 @@ func watchEnded(ctx context.Context) error {
 		return err
 	}
 	return fmt.Errorf("coordinator: watching the job: %w", queue.ErrUnavailable)
-}
-
-func (c *Coordinator) setState(ctx context.Context, rec *job.Record, s job.State, reason string) {
-	rec.State, rec.Error, rec.Updated = s, reason, time.Now().UTC()
-	b, _ := json.Marshal(rec)
-	if _, err := c.deps.State.Put(ctx, job.RecordKey(rec.ID), b); err != nil {
-		c.log.Warn("cannot record job state", zap.String("job", rec.ID), zap.Error(err))
-	}
-}
-
-func (c *Coordinator) failed(ctx context.Context, rec *job.Record, err error) error {
-	c.setState(context.WithoutCancel(ctx), rec, job.Failed, job.Message(err))
-	return err
 }

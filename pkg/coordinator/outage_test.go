@@ -139,7 +139,7 @@ func TestWaitWatchEndedIsNotSuccess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &Coordinator{deps: Deps{State: state}}
+	c := &Service{deps: ServiceDeps{State: state}}
 	done := make(chan error, 1)
 	go func() {
 		commits, err := c.wait(ctx, "j1", "clip.mp4", []job.Segment{{Index: 0, Start: 0, End: 25}}, nil)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/facefleet/facefleet/pkg/backoff"
 	"github.com/facefleet/facefleet/pkg/client"
+	"github.com/facefleet/facefleet/pkg/cluster"
 	"github.com/facefleet/facefleet/pkg/fault"
 	"github.com/facefleet/facefleet/pkg/fleet"
 	"github.com/facefleet/facefleet/pkg/job"
@@ -119,7 +120,7 @@ func (c *ServiceConfig) Validate() error {
 		return errors.New("coordinator: work dir is required")
 	}
 	if c.SegmentSeconds <= 0 {
-		c.SegmentSeconds = 30
+		c.SegmentSeconds = cluster.DefaultSegmentSeconds
 	}
 	if c.Heartbeat <= 0 {
 		c.Heartbeat = fleet.DefaultInterval
@@ -164,10 +165,9 @@ type ServiceDeps struct {
 // split to stitched output, and takes over the jobs of coordinators whose heartbeat expired. All of a job's state
 // lives in NATS and the store, so any coordinator can resume any job.
 type Service struct {
-	cfg   ServiceConfig
-	deps  ServiceDeps
-	log   *zap.Logger
-	coord *Coordinator
+	cfg  ServiceConfig
+	deps ServiceDeps
+	log  *zap.Logger
 
 	mu      sync.Mutex
 	running map[string]bool
@@ -179,18 +179,13 @@ func NewService(cfg ServiceConfig, deps ServiceDeps) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if deps.Fleet == nil {
-		return nil, errors.New("coordinator: fleet state is required")
+	if deps.Tasks == nil || deps.State == nil || deps.Fleet == nil || deps.Blob == nil {
+		return nil, errors.New("coordinator: tasks, state, fleet state and blob are required")
 	}
 	if deps.Log == nil {
 		deps.Log = zap.NewNop()
 	}
-	c, err := New(Config{WorkDir: cfg.WorkDir, SegmentSeconds: cfg.SegmentSeconds},
-		Deps{Tasks: deps.Tasks, State: deps.State, Blob: deps.Blob, Log: deps.Log})
-	if err != nil {
-		return nil, err
-	}
-	return &Service{cfg: cfg, deps: deps, log: deps.Log.With(zap.String("coordinator", cfg.ID)), coord: c,
+	return &Service{cfg: cfg, deps: deps, log: deps.Log.With(zap.String("coordinator", cfg.ID)),
 		running: map[string]bool{}}, nil
 }
 
@@ -318,7 +313,7 @@ func (s *Service) consider(ctx context.Context, e queue.Entry) {
 	go func() {
 		defer s.wg.Done()
 		defer func() { s.mu.Lock(); delete(s.running, rec.ID); s.mu.Unlock() }()
-		s.runJob(ctx, rec.ID)
+		_, _ = s.runJob(ctx, rec.ID, nil)
 	}()
 }
 
@@ -360,8 +355,9 @@ func (s *Service) runningJobs() []string {
 	return out
 }
 
-// runJob takes a claimed job to done, failed or cancelled, or leaves it for a resume if ctx ends.
-func (s *Service) runJob(ctx context.Context, id string) {
+// runJob takes a claimed job to done, failed or cancelled, or leaves it for a resume if ctx ends. A submitted job
+// (local nil) waits out outages; a local run's job (RunLocal) fails on the first, and returns what it made.
+func (s *Service) runJob(ctx context.Context, id string, local *LocalJob) (outcome, error) {
 	log := s.log.With(zap.String("job", id))
 	dir := filepath.Join(s.cfg.WorkDir, id)
 	defer os.RemoveAll(dir)
@@ -369,14 +365,22 @@ func (s *Service) runJob(ctx context.Context, id string) {
 	defer cancel(nil)
 	s.watchRecord(jctx, id, cancel)
 
-	err := s.executeThroughOutages(jctx, id, dir, log)
+	var out outcome
+	var err error
+	if local != nil {
+		out, err = s.execute(jctx, id, dir, log, local)
+	} else {
+		err = s.executeThroughOutages(jctx, id, dir, log)
+	}
 	if cause := context.Cause(jctx); ctx.Err() == nil && cause != nil && !errors.Is(cause, context.Canceled) {
 		err = cause // stopped by the record (a cancel, a new owner) whatever step was running
 	}
 	switch {
 	case err == nil, errors.Is(err, errEnded):
 	case ctx.Err() != nil:
-		log.Info("coordinator stopping; the job resumes on restart or takeover")
+		if local == nil {
+			log.Info("coordinator stopping; the job resumes on restart or takeover")
+		}
 	case errors.Is(err, ErrNotOwner):
 		log.Warn("another coordinator owns the job now; leaving it")
 	case errors.Is(err, ErrCancelled):
@@ -387,6 +391,7 @@ func (s *Service) runJob(ctx context.Context, id string) {
 		_ = s.update(context.WithoutCancel(ctx), id, func(r *job.Record) { r.State, r.Error = job.Failed, job.Message(err) })
 		_ = s.deps.Tasks.PurgeSubject(context.WithoutCancel(ctx), job.Subject(id))
 	}
+	return out, err
 }
 
 // executeThroughOutages runs the job, and runs it again, after a backoff, while it stops on trouble that is not
@@ -397,7 +402,7 @@ func (s *Service) executeThroughOutages(ctx context.Context, id, dir string, log
 	b := backoff.Backoff{Base: s.cfg.OutageBase, Max: s.cfg.OutageMax}
 	var since time.Time
 	for {
-		err := s.execute(ctx, id, dir, log)
+		_, err := s.execute(ctx, id, dir, log, nil)
 		class := fault.Of(err)
 		if class == nil || ctx.Err() != nil {
 			if !since.IsZero() && err == nil {
@@ -449,31 +454,155 @@ func (s *Service) watchRecord(ctx context.Context, id string, stop context.Cance
 	}()
 }
 
-// execute is the job's life: download inputs, check limits, split (unless a plan exists), publish what is not
-// committed or queued, follow the workers, stitch, store the output.
-func (s *Service) execute(ctx context.Context, id, dir string, log *zap.Logger) error {
+// LocalJob is a job whose files are on this machine (`coordinator run`). It takes the same lifecycle as a submitted
+// job, but its target is read where it is (never copied into the store), its output is stitched straight into
+// Output (the caller renames it into place), and its progress is reported as it comes.
+type LocalJob struct {
+	ID             string
+	Source, Target string      // the user's files, named in messages as given
+	Info           *media.Info // the target's probe, when the caller has one
+	Output         string      // where the stitched output is written
+	SkipAudio      bool
+	SegmentSeconds float64 // about this long, snapped to keyframes; <= 0 means one segment
+	Spec           job.Spec
+	Progress       Progress // frames done, as workers report them; nil: none
+}
+
+// LocalResult is what a local job made.
+type LocalResult struct {
+	Frames, Segments      int
+	SplitTime, StitchTime time.Duration
+	// Warning is one line for the user when the output is not what they asked for (no face found in the target).
+	Warning string
+	// Provenance is the output's record; the caller writes it beside the output once it is renamed into place.
+	Provenance provenance.Record
+}
+
+// RunLocal runs a local job to its end on this service's queue and store, with no need of Run: the job record is
+// created owned by this service, and every later write to it is a compare-and-set like a submitted job's.
+func (s *Service) RunLocal(ctx context.Context, j LocalJob) (LocalResult, error) {
+	if err := job.ValidateID(j.ID); err != nil {
+		return LocalResult{}, err
+	}
+	// The source picture goes into the store, where the workers fetch it; the target is only read, in place.
+	key := job.InputKey(j.ID, "source", job.InputExt(j.Source))
+	if err := s.deps.Blob.PutFile(ctx, key, j.Source); err != nil {
+		return LocalResult{}, fmt.Errorf("%s: %w", j.Source, err)
+	}
+	defer func() { _ = s.deps.Blob.DeletePrefix(context.WithoutCancel(ctx), job.Prefix(j.ID)) }()
+	now := time.Now().UTC()
+	b, _ := json.Marshal(job.Record{Version: job.Version, ID: j.ID, State: job.Queued, Owner: s.cfg.ID, Created: now, Updated: now})
+	if _, err := s.deps.State.Create(ctx, job.RecordKey(j.ID), b); err != nil {
+		return LocalResult{}, fmt.Errorf("queue job: %w", err)
+	}
+	out, err := s.runJob(ctx, j.ID, &j)
+	if err != nil {
+		return LocalResult{}, err
+	}
+	return LocalResult{Frames: out.plan.TotalFrames, Segments: len(out.plan.Segments), SplitTime: out.split,
+		StitchTime: out.stitch, Warning: out.warning, Provenance: out.provenance}, nil
+}
+
+// files is where a job's lifecycle finds its inputs and puts its output, and how the user knows them: a submitted
+// job's are in the store (submitted), a local job's are the user's own files (LocalJob.files).
+type files struct {
+	sourceKey              string // the source picture in the store, where workers fetch it
+	sourceName, targetName string // the user's names of the inputs, in messages
+	// targetSize is the target's size before it is fetched; target is the target as a file here (fetched once).
+	targetSize func(context.Context) (int64, error)
+	target     func(context.Context) (string, error)
+	info       *media.Info // the target's probe, if known
+	output     string      // where the stitch writes
+	store      bool        // the output and its provenance go into the store under the job's keys
+	skipAudio  bool
+	seconds    float64 // segment length; <= 0: one segment
+	spec       job.Spec
+	metadata   map[string]string
+	// hashes are the inputs' sha256 for the provenance record.
+	hashes   func() (source, target string)
+	progress Progress
+}
+
+// submitted is where a submitted job's files are: its inputs in the store (the target fetched into dir when
+// needed), its output stitched in dir and stored.
+func (s *Service) submitted(sub *job.Submission, dir string) files {
+	local := filepath.Join(dir, "target"+filepath.Ext(sub.TargetKey))
+	fetched := false
+	seconds := sub.SegmentSeconds
+	if seconds <= 0 {
+		seconds = s.cfg.SegmentSeconds
+	}
+	spec := sub.Spec
+	spec.SourceKey = sub.SourceKey
+	return files{sourceKey: sub.SourceKey, sourceName: sub.SourceName, targetName: sub.TargetName,
+		targetSize: func(ctx context.Context) (int64, error) {
+			st, err := s.deps.Blob.Stat(ctx, sub.TargetKey)
+			return st.Size, err
+		},
+		target: func(ctx context.Context) (string, error) {
+			if !fetched {
+				if err := s.deps.Blob.GetFile(ctx, sub.TargetKey, local); err != nil {
+					return "", fmt.Errorf("%s: download: %w", sub.TargetName, err)
+				}
+				fetched = true
+			}
+			return local, nil
+		},
+		output: filepath.Join(dir, "output"+sub.OutputExt), store: true, skipAudio: sub.SkipAudio, seconds: seconds,
+		spec: spec, metadata: sub.Metadata,
+		hashes: func() (string, string) { return sub.SourceSHA256, sub.TargetSHA256 }}
+}
+
+func (j *LocalJob) files() files {
+	spec := j.Spec
+	spec.SourceKey = job.InputKey(j.ID, "source", job.InputExt(j.Source))
+	return files{sourceKey: spec.SourceKey, sourceName: j.Source, targetName: j.Target,
+		targetSize: func(context.Context) (int64, error) {
+			st, err := os.Stat(j.Target)
+			if err != nil {
+				return 0, err
+			}
+			return st.Size(), nil
+		},
+		target: func(context.Context) (string, error) { return j.Target, nil },
+		info:   j.Info, output: j.Output, skipAudio: j.SkipAudio, seconds: j.SegmentSeconds, spec: spec,
+		metadata: provenance.Tags(provenance.Generator),
+		hashes: func() (string, string) {
+			src, _ := provenance.FileSHA256(j.Source)
+			tgt, _ := provenance.FileSHA256(j.Target)
+			return src, tgt
+		},
+		progress: j.Progress}
+}
+
+// outcome is what execute made.
+type outcome struct {
+	plan          job.JobPlan
+	split, stitch time.Duration
+	warning       string
+	provenance    provenance.Record
+}
+
+// execute is the job's life, the same for a submitted job (local nil) and a local one: check limits, split (unless
+// a plan exists), publish what is not committed or queued, follow the workers, stitch, store the output and its
+// provenance.
+func (s *Service) execute(ctx context.Context, id, dir string, log *zap.Logger, local *LocalJob) (outcome, error) {
+	var res outcome
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
+		return res, err
 	}
 	rec, err := s.record(ctx, id)
 	if err != nil {
-		return err
+		return res, err
 	}
-	sub := rec.Submission
-	if sub == nil {
-		return errors.New("the job record has no submission")
-	}
-	target := filepath.Join(dir, "target"+filepath.Ext(sub.TargetKey))
-	haveTarget := false
-	getTarget := func() error {
-		if haveTarget {
-			return nil
-		}
-		if err := s.deps.Blob.GetFile(ctx, sub.TargetKey, target); err != nil {
-			return fmt.Errorf("%s: download: %w", sub.TargetName, err)
-		}
-		haveTarget = true
-		return nil
+	var in files
+	switch {
+	case local != nil:
+		in = local.files()
+	case rec.Submission == nil:
+		return res, errors.New("the job record has no submission")
+	default:
+		in = s.submitted(rec.Submission, dir)
 	}
 
 	var plan job.JobPlan
@@ -481,74 +610,52 @@ func (s *Service) execute(ctx context.Context, id, dir string, log *zap.Logger) 
 	switch {
 	case err == nil:
 		if plan, err = job.DecodePlan(id, pe.Value); err != nil {
-			return err
+			return res, err
 		}
 		log.Info("resuming a planned job", zap.Int("segments", len(plan.Segments)))
 	case errors.Is(err, queue.ErrKeyNotFound):
 		if err := s.update(ctx, id, func(r *job.Record) { r.State, r.FramesDone = job.Splitting, 0 }); err != nil {
-			return err
+			return res, err
 		}
 		t0 := time.Now()
-		st, err := s.deps.Blob.Stat(ctx, sub.TargetKey)
-		if err != nil {
-			return fmt.Errorf("%s: %w", sub.TargetName, err)
-		}
-		if l := s.cfg.Limits; l.MaxInputBytes > 0 && st.Size > l.MaxInputBytes {
-			return l.Check(sub.TargetName, st.Size, &media.Info{})
-		}
-		if err := getTarget(); err != nil {
-			return err
-		}
-		info, err := media.Probe(ctx, target)
-		if err != nil {
-			return userFile(err, target, sub.TargetName)
-		}
-		if info.IsImage {
-			return fmt.Errorf("%s: %w", sub.TargetName, ErrImageTarget)
-		}
-		if err := s.cfg.Limits.Check(sub.TargetName, st.Size, info); err != nil {
-			return err
-		}
-		seconds := sub.SegmentSeconds
-		if seconds <= 0 {
-			seconds = s.cfg.SegmentSeconds
-		}
-		if plan, err = s.coord.split(ctx, id, target, info, seconds, dir); err != nil {
-			return userFile(err, target, sub.TargetName)
+		if plan, err = s.plan(ctx, id, dir, in); err != nil {
+			return res, err
 		}
 		b, _ := json.Marshal(plan)
 		if _, err := s.deps.State.Put(ctx, job.PlanKey(id), b); err != nil {
-			return err
+			return res, err
 		}
-		split := time.Since(t0).Seconds()
-		if err := s.update(ctx, id, func(r *job.Record) { r.SplitSeconds = split }); err != nil {
-			return err
+		res.split = time.Since(t0)
+		if err := s.update(ctx, id, func(r *job.Record) { r.SplitSeconds = res.split.Seconds() }); err != nil {
+			return res, err
 		}
-		log.Info("job planned", zap.Int("segments", len(plan.Segments)), zap.Int("frames", plan.TotalFrames), zap.Duration("split", time.Since(t0)))
+		log.Info("job planned", zap.Int("segments", len(plan.Segments)), zap.Int("frames", plan.TotalFrames), zap.Duration("split", res.split))
 	default:
-		return err
+		return res, err
 	}
+	res.plan = plan
 
 	if err := s.update(ctx, id, func(r *job.Record) {
 		// Waiting is cleared: an outage the job waited out (executeThroughOutages) is over.
 		r.State, r.Segments, r.TotalFrames, r.Error, r.Waiting = job.Running, len(plan.Segments), plan.TotalFrames, "", ""
 	}); err != nil {
-		return err
+		return res, err
 	}
-	spec := sub.Spec
-	spec.SourceKey = sub.SourceKey
-	err = s.coord.publish(ctx, id, plan, spec, rec.Generation, func(seg job.Segment) (bool, error) {
+	err = s.publish(ctx, id, plan, in.spec, rec.Generation, func(seg job.Segment) (bool, error) {
 		if _, err := s.deps.State.Get(ctx, job.CommitKey(id, seg.Index)); err == nil {
 			return true, nil
 		}
 		return s.deps.Tasks.Has(ctx, job.TaskSubject(id, seg.Index))
 	})
 	if err != nil {
-		return err
+		return res, err
 	}
 	stopWaiting := s.followWaiting(ctx, id)
 	var last time.Time
-	commits, err := s.coord.wait(ctx, id, sub.TargetName, plan.Segments, func(done, total int) {
+	commits, err := s.wait(ctx, id, in.targetName, plan.Segments, func(done, total int) {
+		if in.progress != nil {
+			in.progress(done, total)
+		}
 		if time.Since(last) < s.cfg.ProgressEvery && done != total {
 			return
 		}
@@ -559,51 +666,93 @@ func (s *Service) execute(ctx context.Context, id, dir string, log *zap.Logger) 
 	if err != nil {
 		// A worker names the source by what it is; the user knows it by its file name.
 		if msg := err.Error(); strings.Contains(msg, job.SourceImage) {
-			return &renamedError{msg: strings.Replace(msg, job.SourceImage, job.SourceImage+" "+sub.SourceName, 1), err: err}
+			return res, &renamedError{msg: strings.Replace(msg, job.SourceImage, job.SourceImage+" "+in.sourceName, 1), err: err}
 		}
-		return err
+		return res, err
 	}
 
 	if err := s.update(ctx, id, func(r *job.Record) { r.State, r.Waiting = job.Stitching, "" }); err != nil {
-		return err
+		return res, err
 	}
 	t1 := time.Now()
 	audio := ""
-	if plan.HasAudio && !sub.SkipAudio {
-		if err := getTarget(); err != nil {
-			return err
+	if plan.HasAudio && !in.skipAudio {
+		if audio, err = in.target(ctx); err != nil {
+			return res, err
 		}
-		audio = target
 	}
-	out := filepath.Join(dir, "output"+sub.OutputExt)
-	if err := s.coord.stitch(ctx, plan, commits, dir, audio, out, sub.Metadata); err != nil {
-		return err
+	if err := s.stitch(ctx, plan, commits, dir, audio, in.output, in.metadata); err != nil {
+		return res, err
 	}
-	outKey := job.OutputKey(id, sub.OutputExt)
-	if err := s.deps.Blob.PutFile(ctx, outKey, out); err != nil {
-		return fmt.Errorf("store output: %w", err)
+	res.provenance = provenanceOf(in, plan, in.output)
+	outKey := ""
+	if in.store {
+		outKey = job.OutputKey(id, filepath.Ext(in.output))
+		if err := s.deps.Blob.PutFile(ctx, outKey, in.output); err != nil {
+			return res, fmt.Errorf("store output: %w", err)
+		}
+		res.provenance.Output = outKey
+		if err := s.storeProvenance(ctx, res.provenance, dir, outKey); err != nil {
+			return res, err
+		}
 	}
-	if err := s.storeProvenance(ctx, id, sub, plan, dir, out, outKey); err != nil {
-		return err
-	}
-	stitch := time.Since(t1)
-	log.Info("job done", zap.Duration("stitch", stitch))
-	warning := ""
+	res.stitch = time.Since(t1)
+	log.Info("job done", zap.Duration("stitch", res.stitch))
 	if faces, counted := job.FacesFound(commits); counted && faces == 0 {
-		warning = job.NoFaceWarning(sub.TargetName)
+		res.warning = job.NoFaceWarning(in.targetName)
 	}
-	return s.update(ctx, id, func(r *job.Record) {
-		r.State, r.FramesDone, r.OutputKey, r.Waiting, r.StitchSeconds = job.Done, r.TotalFrames, outKey, "", stitch.Seconds()
-		r.Warning = warning
+	return res, s.update(ctx, id, func(r *job.Record) {
+		r.State, r.FramesDone, r.OutputKey, r.Waiting, r.StitchSeconds = job.Done, r.TotalFrames, outKey, "", res.stitch.Seconds()
+		r.Warning = res.warning
 	})
 }
 
-func (s *Service) storeProvenance(ctx context.Context, id string, sub *job.Submission, plan job.JobPlan, dir, out, outKey string) error {
-	sum, _ := provenance.FileSHA256(out)
-	rec := provenance.Record{SyntheticMedia: true, DigitalSource: provenance.SourceType, Generator: provenance.Generator,
-		Created: time.Now().UTC(), Output: outKey, OutputSHA256: sum, SourceSHA256: sub.SourceSHA256,
-		TargetSHA256: sub.TargetSHA256, Processors: sub.Spec.Face.Processors, Frames: plan.TotalFrames,
-		Segments: len(plan.Segments), Terms: provenance.Terms}
+// plan checks the target against the limits, probes it, splits it and stores the pieces.
+func (s *Service) plan(ctx context.Context, id, dir string, in files) (job.JobPlan, error) {
+	size, err := in.targetSize(ctx)
+	if err != nil {
+		return job.JobPlan{}, fmt.Errorf("%s: %w", in.targetName, err)
+	}
+	if l := s.cfg.Limits; l.MaxInputBytes > 0 && size > l.MaxInputBytes {
+		return job.JobPlan{}, l.Check(in.targetName, size, &media.Info{})
+	}
+	target, err := in.target(ctx)
+	if err != nil {
+		return job.JobPlan{}, err
+	}
+	info := in.info
+	if info == nil {
+		if info, err = media.Probe(ctx, target); err != nil {
+			return job.JobPlan{}, userFile(err, target, in.targetName)
+		}
+	}
+	if info.IsImage {
+		return job.JobPlan{}, fmt.Errorf("%s: %w", in.targetName, ErrImageTarget)
+	}
+	if err := s.cfg.Limits.Check(in.targetName, size, info); err != nil {
+		return job.JobPlan{}, err
+	}
+	if note := (media.EncoderConfig{Width: info.Width, Height: info.Height, Codec: in.spec.Encoder}).SizeNote(); note != "" {
+		s.log.Info(note, zap.String("job", id)) // an odd size is padded, never silently
+	}
+	plan, err := s.split(ctx, id, target, info, in.seconds, dir)
+	if err != nil {
+		return plan, userFile(err, target, in.targetName)
+	}
+	return plan, nil
+}
+
+// provenanceOf is the record of a job's stitched output at path, named by its path until the caller knows better.
+func provenanceOf(in files, plan job.JobPlan, path string) provenance.Record {
+	rec := provenance.New(path, in.spec.Face.Processors)
+	rec.OutputSHA256, _ = provenance.FileSHA256(path)
+	rec.SourceSHA256, rec.TargetSHA256 = in.hashes()
+	rec.Frames, rec.Segments = plan.TotalFrames, len(plan.Segments)
+	return rec
+}
+
+// storeProvenance stores rec beside the output stored under outKey.
+func (s *Service) storeProvenance(ctx context.Context, rec provenance.Record, dir, outKey string) error {
 	b, _ := json.MarshalIndent(rec, "", "  ")
 	p := filepath.Join(dir, "provenance.json") // the job's work dir: a coordinator writes nowhere else
 	if err := os.WriteFile(p, append(b, '\n'), 0o644); err != nil {

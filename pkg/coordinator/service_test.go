@@ -31,6 +31,30 @@ func newServiceEnv(t *testing.T, configure ...func(*ServiceConfig)) (*serviceEnv
 // newServiceEnvBlob is newServiceEnv with the given store (a local one when nil).
 func newServiceEnvBlob(t *testing.T, blob store.Blob, configure ...func(*ServiceConfig)) (*serviceEnv, context.Context) {
 	t.Helper()
+	e, ctx := newQueueEnvBlob(t, blob)
+	cfg := ServiceConfig{ID: "coord-1", WorkDir: t.TempDir(), Heartbeat: 200 * time.Millisecond, Scan: 200 * time.Millisecond}
+	for _, c := range configure {
+		c(&cfg)
+	}
+	svc, err := NewService(cfg, ServiceDeps{Tasks: e.tasks, State: e.state, Fleet: e.fleet, Blob: e.blob})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { _ = svc.Run(sctx); close(done) }()
+	t.Cleanup(func() { stop(); <-done })
+	return e, ctx
+}
+
+// newQueueEnv is a real embedded nats-server with the work queue and buckets, and a local store: no service runs.
+func newQueueEnv(t *testing.T) (*serviceEnv, context.Context) {
+	t.Helper()
+	return newQueueEnvBlob(t, nil)
+}
+
+func newQueueEnvBlob(t *testing.T, blob store.Blob) (*serviceEnv, context.Context) {
+	t.Helper()
 	srv, err := queue.StartEmbedded(queue.EmbeddedConfig{Dir: t.TempDir(), Port: -1})
 	if err != nil {
 		t.Fatal(err)
@@ -60,18 +84,6 @@ func newServiceEnvBlob(t *testing.T, blob store.Blob, configure ...func(*Service
 			t.Fatal(err)
 		}
 	}
-	cfg := ServiceConfig{ID: "coord-1", WorkDir: t.TempDir(), Heartbeat: 200 * time.Millisecond, Scan: 200 * time.Millisecond}
-	for _, c := range configure {
-		c(&cfg)
-	}
-	svc, err := NewService(cfg, ServiceDeps{Tasks: e.tasks, State: e.state, Fleet: e.fleet, Blob: e.blob})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sctx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { _ = svc.Run(sctx); close(done) }()
-	t.Cleanup(func() { stop(); <-done })
 	return e, ctx
 }
 

@@ -197,7 +197,6 @@ func Subject(jobID string) string { return "facefleet.tasks." + jobID + ".>" }
 const SubjectAll = "facefleet.tasks.>"
 
 // Keys of the blob store: everything a job writes stays under jobs/<id>/.
-func SourceKey(jobID, ext string) string { return "jobs/" + jobID + "/source" + ext }
 
 // SegmentKey is where the coordinator stores segment n of a job's target. The name says .mkv (Split's pieces); the
 // only segment of a one-segment job is the target itself in its own container, which readers tell by content.
@@ -214,7 +213,8 @@ func ResultKey(jobID string, n, generation, attempt int) string {
 	return fmt.Sprintf("jobs/%s/results/%05d-%d.mp4", jobID, n, attempt)
 }
 
-// InputKey is where a submitted job's inputs are stored: name is "source" or "target", ext the file's extension.
+// InputKey is where a job's inputs are stored, submitted or run locally: name is "source" or "target", ext the
+// file's extension (InputExt).
 func InputKey(jobID, name, ext string) string { return "jobs/" + jobID + "/input/" + name + ext }
 
 // OutputKey is where the coordinator stores a finished job's output; its provenance record sits beside it.

@@ -104,7 +104,7 @@ func TestIDs(t *testing.T) {
 			t.Errorf("ValidateID(%q) = %v", bad, err)
 		}
 	}
-	for _, k := range []string{SegmentKey(id, 3), ResultKey(id, 3, 0, 2), ResultKey(id, 3, 1, 2), SourceKey(id, ".png")} {
+	for _, k := range []string{SegmentKey(id, 3), ResultKey(id, 3, 0, 2), ResultKey(id, 3, 1, 2), InputKey(id, "source", ".png")} {
 		if !strings.HasPrefix(k, Prefix(id)) {
 			t.Errorf("%s escapes %s", k, Prefix(id))
 		}

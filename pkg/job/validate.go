@@ -267,8 +267,6 @@ func (s Spec) Validate(id string, task bool) error {
 func (s Spec) check(c *check, id string, task bool) {
 	switch {
 	case s.SourceKey == "" && !task:
-	case strings.HasPrefix(s.SourceKey, SourceKey(id, "")):
-		c.ext("source_key", s.SourceKey, SourceKey(id, ""))
 	default:
 		c.inputKey("source_key", s.SourceKey, id, "source")
 	}

@@ -110,7 +110,9 @@ func TestValidateTask(t *testing.T) {
 		field string
 	}{
 		{"good", func(*Task) {}, ""},
-		{"in-process source key", func(tk *Task) { tk.Spec.SourceKey = SourceKey(testID, ".PNG") }, ""},
+		{"upper-case source extension", func(tk *Task) { tk.Spec.SourceKey = InputKey(testID, "source", ".PNG") }, ""},
+		// One source key scheme: run's own former key is no longer one.
+		{"source outside input/", func(tk *Task) { tk.Spec.SourceKey = Prefix(testID) + "source.png" }, "spec.source_key"},
 		{"bad job id", func(tk *Task) { tk.Job = "../x" }, "job"},
 		{"segment key of another job", func(tk *Task) { tk.SegmentKey = SegmentKey(otherID, 1) }, "segment_key"},
 		{"segment key of another segment", func(tk *Task) { tk.SegmentKey = SegmentKey(testID, 2) }, "segment_key"},

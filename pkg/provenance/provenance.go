@@ -51,6 +51,13 @@ const Generator = "Facefleet"
 // Terms is the use statement every record carries.
 const Terms = "Face-swapped with consent for lawful use only; see the Facefleet README."
 
+// New is the record of output made by processors, with the label every record carries and the time it is made;
+// the caller adds the hashes, models, frames and segments it knows. Every command builds its records here.
+func New(output string, processors []string) Record {
+	return Record{SyntheticMedia: true, DigitalSource: SourceType, Generator: Generator, Created: time.Now().UTC(),
+		Output: output, Processors: processors, Terms: Terms}
+}
+
 // Tags returns the container metadata tags for a video output.
 func Tags(generator string) map[string]string {
 	return map[string]string{

@@ -23,6 +23,7 @@ import (
 
 	"github.com/facefleet/facefleet/models"
 	"github.com/facefleet/facefleet/pkg/bgrframe"
+	"github.com/facefleet/facefleet/pkg/cluster"
 	"github.com/facefleet/facefleet/pkg/coordinator"
 	"github.com/facefleet/facefleet/pkg/engine"
 	"github.com/facefleet/facefleet/pkg/face"
@@ -34,7 +35,6 @@ import (
 	"github.com/facefleet/facefleet/pkg/pipeline"
 	"github.com/facefleet/facefleet/pkg/provenance"
 	"github.com/facefleet/facefleet/pkg/queue"
-	"github.com/facefleet/facefleet/pkg/store"
 	"github.com/facefleet/facefleet/pkg/worker"
 )
 
@@ -101,7 +101,7 @@ func Default() Config {
 			Enhancer: engine.DefaultEnhancer, EnhancerBlend: 80, Recognizer: engine.DefaultRecognizer},
 		Detector: engine.DefaultDetector, TempFrameFormat: "png", Encoder: "libx264", Quality: 35,
 		Session: ort.SessionConfig{Provider: ort.ProviderCPU}, ExecutionThreads: runtime.NumCPU(), BatchSize: 1,
-		SegmentSeconds: 60, Workers: 1, ModelsDir: models.DefaultDir(), Limits: runLimits(),
+		SegmentSeconds: cluster.DefaultSegmentSeconds, Workers: 1, ModelsDir: models.DefaultDir(), Limits: runLimits(),
 	}
 }
 
@@ -212,6 +212,8 @@ type Result struct {
 	StitchTime time.Duration
 	// Warning is one line for the user when the output is not what they asked for: no face found in the target.
 	Warning string
+
+	provenance provenance.Record // a video's, from the job's lifecycle
 }
 
 // ResolveOutput applies roop's rule: an output directory means <source>-<target>.<target ext> inside it.
@@ -322,8 +324,8 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return res, err
 	}
 
-	rec := provenance.Record{SyntheticMedia: true, DigitalSource: provenance.SourceType, Generator: Generator,
-		Processors: cfg.Face.Processors, Models: first.Models(), Terms: provenance.Terms}
+	rec := provenance.New(out, cfg.Face.Processors)
+	models := first.Models() // a video's engines are closed by the time its record is written
 	if info.IsImage {
 		est, err := imagePlan(cfg, budget, out, info.Width, info.Height)
 		if err != nil {
@@ -340,6 +342,8 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			return res, err
 		}
 		res.Frames = 1
+		rec.SourceSHA256, _ = provenance.FileSHA256(cfg.Source)
+		rec.TargetSHA256, _ = provenance.FileSHA256(cfg.Target)
 		if fc, ok := proc.(worker.FaceCounter); ok {
 			if n, counted := fc.Faces(); counted && n == 0 {
 				res.Warning = job.NoFaceWarning(cfg.Target)
@@ -362,19 +366,19 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			return res, err
 		}
 		res = r
-		rec.Frames, rec.Segments = r.Frames, r.Segments
+		rec = r.provenance // the lifecycle's record of the stitched output
 	}
 	if err := os.Rename(tmp, out); err != nil {
 		return res, fmt.Errorf("%s: %w", out, err)
 	}
 	keep = true
-	rec.Created, rec.Output = time.Now().UTC(), out
+	rec.Output, rec.Models = out, models
 	if abs, err := filepath.Abs(out); err == nil {
 		rec.Output = abs
 	}
-	rec.OutputSHA256, _ = provenance.FileSHA256(out)
-	rec.SourceSHA256, _ = provenance.FileSHA256(cfg.Source)
-	rec.TargetSHA256, _ = provenance.FileSHA256(cfg.Target)
+	if info.IsImage {
+		rec.OutputSHA256, _ = provenance.FileSHA256(out)
+	}
 	if err := provenance.WriteSidecar(rec); err != nil {
 		return res, err
 	}
@@ -467,27 +471,17 @@ func runVideo(ctx context.Context, cfg Config, info *media.Info, jobID, tmp, out
 		return res, err
 	}
 	defer srv.Shutdown()
-	conn, err := queue.Connect(ctx, queue.ConnConfig{URL: srv.URL(), Name: "facefleet-run"})
+	// The cluster's own stream, consumer, buckets and MaxDeliver, on the embedded server and a store in the work
+	// directory that links files rather than copy them (a one-segment job's piece is the target itself, which the
+	// store and a worker's download then share with the user's file instead of copying it twice): deliveries include the hand-backs of a worker's own trouble (a full disk); the workers'
+	// TroubleLimit ends such a wait, and their three counted attempts end a segment that keeps failing.
+	cl, err := cluster.Open(ctx, cluster.Config{NATS: queue.ConnConfig{URL: srv.URL(), Name: "facefleet-run"},
+		StoreDir: filepath.Join(work, "blobs"), StoreLinks: true}, cfg.Log)
 	if err != nil {
 		return res, err
 	}
-	defer conn.Close()
-	// Deliveries include the hand-backs of a worker's own trouble (a full disk); the workers' TroubleLimit ends
-	// such a wait, and their three counted attempts end a segment that keeps failing.
-	const maxDeliver = 100
-	tasks, err := conn.Tasks(ctx, queue.TasksConfig{Stream: "FACEFLEET_TASKS", Subjects: []string{job.SubjectAll},
-		Consumer: "workers", AckWait: time.Minute, MaxDeliver: maxDeliver})
-	if err != nil {
-		return res, err
-	}
-	state, err := conn.State(ctx, queue.StateConfig{Bucket: "facefleet"})
-	if err != nil {
-		return res, err
-	}
-	blob, err := store.NewLocal(store.LocalConfig{Dir: filepath.Join(work, "blobs")})
-	if err != nil {
-		return res, err
-	}
+	defer cl.Close()
+	tasks, state, blob := cl.Tasks, cl.State, cl.Blob
 
 	framesDir := "" // this run's own workers keep frames where its user asked (never where a task says)
 	if cfg.KeepFrames {
@@ -498,7 +492,7 @@ func runVideo(ctx context.Context, cfg Config, info *media.Info, jobID, tmp, out
 	var startErr error
 	for i := 0; i < budget.Pipelines(); i++ {
 		w, err := worker.New(worker.Config{ID: fmt.Sprintf("local-%d", i+1), WorkDir: filepath.Join(work, fmt.Sprintf("worker-%d", i+1)),
-			MaxDeliver: maxDeliver, RetryDelay: time.Second, FetchWait: time.Second, Grace: time.Second,
+			MaxDeliver: cluster.TasksConfig().MaxDeliver, RetryDelay: time.Second, FetchWait: time.Second, Grace: time.Second,
 			TroubleLimit: 20 * time.Second, // one machine: a full disk ends the run, after a short wait
 			Budget:       budget, FramesDir: framesDir},
 			worker.Deps{Tasks: tasks, State: state, Blob: blob, NewEngine: engines, Log: cfg.Log})
@@ -515,8 +509,10 @@ func runVideo(ctx context.Context, cfg Config, info *media.Info, jobID, tmp, out
 		return res, startErr
 	}
 
-	coord, err := coordinator.New(coordinator.Config{WorkDir: filepath.Join(work, "coordinator"), SegmentSeconds: cfg.SegmentSeconds},
-		coordinator.Deps{Tasks: tasks, State: state, Blob: blob, Log: cfg.Log})
+	// The job takes the cluster's lifecycle (coordinator.Service), run here in process: the target read in place,
+	// the output stitched straight into tmp.
+	svc, err := coordinator.NewService(coordinator.ServiceConfig{ID: "run", WorkDir: filepath.Join(work, "coordinator"),
+		Limits: cfg.Limits}, coordinator.ServiceDeps{Tasks: tasks, State: state, Fleet: cl.Fleet, Blob: blob, Log: cfg.Log})
 	if err != nil {
 		return res, err
 	}
@@ -528,18 +524,15 @@ func runVideo(ctx context.Context, cfg Config, info *media.Info, jobID, tmp, out
 	rep := memory.NewReporter(memory.ReporterConfig{Out: cfg.Progress, Terminal: cfg.Terminal, GPU: gpu,
 		Providers: []string{ort.ProviderName(cfg.Session)}, Threads: cfg.ExecutionThreads, Batch: plan.Batch})
 	rep.Start(ctx) // samples even when quiet: the peak goes into the result
-	r, err := coord.Run(ctx, coordinator.Request{ID: jobID, Source: cfg.Source, Target: cfg.Target, Info: info,
-		Output: tmp, SkipAudio: cfg.SkipAudio, Spec: spec, Metadata: provenance.Tags(Generator)},
-		func(done, total int) { rep.SetTotal(total); rep.SetDone(done) })
+	r, err := svc.RunLocal(ctx, coordinator.LocalJob{ID: jobID, Source: cfg.Source, Target: cfg.Target, Info: info,
+		Output: tmp, SkipAudio: cfg.SkipAudio, SegmentSeconds: cfg.SegmentSeconds, Spec: spec,
+		Progress: func(done, total int) { rep.SetTotal(total); rep.SetDone(done) }})
 	rep.Stop()
 	if err != nil {
 		return res, err
 	}
-	res = Result{Frames: r.Frames, Segments: r.Segments, SplitTime: r.SplitTime, StitchTime: r.StitchTime, PeakRSS: rep.Peak()}
-	if r.FacesCounted && r.Faces == 0 {
-		res.Warning = job.NoFaceWarning(cfg.Target)
-	}
-	return res, nil
+	return Result{Frames: r.Frames, Segments: r.Segments, SplitTime: r.SplitTime, StitchTime: r.StitchTime,
+		PeakRSS: rep.Peak(), Warning: r.Warning, provenance: r.Provenance}, nil
 }
 
 // ReferenceIdentity is --face-selector-mode reference's identity for a job that runs elsewhere (`submit`): the

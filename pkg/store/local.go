@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +23,11 @@ const tmpPrefix = ".facefleet-tmp-"
 type LocalConfig struct {
 	// Dir is the root directory; it is created if missing.
 	Dir string
+	// Link makes PutFile and GetFile hard-link a file instead of copying it wherever both sides share a file
+	// system (a copy otherwise), for a store whose files live no longer than one process that only reads them
+	// (coordinator run): a multi-GB target is then never copied. Nothing writes a stored file in place (every Put
+	// is a new file renamed over its key), so a linked file is never changed through the store.
+	Link bool
 }
 
 // Validate reports a configuration NewLocal cannot use.
@@ -37,7 +44,8 @@ func (c LocalConfig) Validate() error {
 // ".facefleet-tmp-". Because a name cannot be a file and a directory at once, Local cannot hold both "a" and "a/b" (S3 can): the
 // second Put fails. Directories left empty by Delete are removed.
 type Local struct {
-	dir string
+	dir  string
+	link bool
 }
 
 var _ Blob = (*Local)(nil)
@@ -54,7 +62,7 @@ func NewLocal(cfg LocalConfig) (*Local, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("store: local: %w", err)
 	}
-	return &Local{dir: dir}, nil
+	return &Local{dir: dir, link: cfg.Link}, nil
 }
 
 // Dir returns the absolute root directory.
@@ -110,6 +118,9 @@ func (l *Local) PutFile(ctx context.Context, key, path string) error {
 	if !st.Mode().IsRegular() {
 		return fmt.Errorf("store: put %s: %s is not a regular file", clip(key), path)
 	}
+	if l.link && l.checkKey(key) == nil && ctx.Err() == nil && linkAtomic(path, st, l.path(key)) == nil {
+		return nil
+	}
 	return l.Put(ctx, key, f, st.Size())
 }
 
@@ -146,6 +157,9 @@ func (l *Local) getFile(ctx context.Context, key, path string) error {
 		return err
 	}
 	defer f.Close()
+	if st, err := f.Stat(); err == nil && l.link && linkAtomic(f.Name(), st, path) == nil {
+		return nil
+	}
 	return writeAtomic(path, func(dst *os.File) error {
 		_, err := io.Copy(dst, ctxReader{ctx, f})
 		return err
@@ -351,6 +365,32 @@ func mapNotFound(err error) error {
 	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
 		return ErrNotFound
 	}
+	return err
+}
+
+// linkAtomic hard-links src, the file want describes, to dst through a temporary name beside dst, so that dst
+// appears whole or not at all. A symlink is followed: a link to the link itself would dangle or point elsewhere.
+func linkAtomic(src string, want os.FileInfo, dst string) error {
+	src, err := filepath.EvalSymlinks(src)
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(dst)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	var r [8]byte
+	_, _ = rand.Read(r[:])
+	tmp := filepath.Join(dir, tmpPrefix+hex.EncodeToString(r[:]))
+	if err := os.Link(src, tmp); err != nil {
+		return err
+	}
+	if st, err := os.Lstat(tmp); err != nil || !os.SameFile(st, want) { // replaced since it was opened
+		_ = os.Remove(tmp)
+		return errors.New("store: the file changed while it was linked")
+	}
+	err = os.Rename(tmp, dst)
+	_ = os.Remove(tmp) // renaming a link over another link of the same file leaves both (rename(2))
 	return err
 }
 

@@ -115,3 +115,88 @@ func TestLocalLongElement(t *testing.T) {
 		t.Fatalf("Put with a 256-byte element = %v, want ErrInvalidKey", err)
 	}
 }
+
+// A linking store passes the same conformance suite as a copying one.
+func TestLocalLinkConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Blob {
+		b, err := store.NewLocal(store.LocalConfig{Dir: filepath.Join(t.TempDir(), "blobs"), Link: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	})
+}
+
+// With Link, PutFile and GetFile share the file (through a symlink too) instead of copying it, and nothing the store
+// does later (a Put over the key, a Delete) changes the file it linked.
+func TestLocalLinks(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name          string
+		link, symlink bool
+	}{
+		{"copy", false, false},
+		{"link", true, false},
+		{"link through a symlink", true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			b, err := store.NewLocal(store.LocalConfig{Dir: filepath.Join(dir, "blobs"), Link: tc.link})
+			if err != nil {
+				t.Fatal(err)
+			}
+			src := filepath.Join(dir, "target.mp4")
+			if err := os.WriteFile(src, []byte("user's"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			put := src
+			if tc.symlink {
+				put = filepath.Join(dir, "alias.mp4")
+				if err := os.Symlink("target.mp4", put); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := b.PutFile(ctx, "jobs/j1/segments/00000.mkv", put); err != nil {
+				t.Fatal(err)
+			}
+			stored := filepath.Join(b.Dir(), "jobs", "j1", "segments", "00000.mkv")
+			got := filepath.Join(dir, "work", "segment.mkv")
+			if err := b.GetFile(ctx, "jobs/j1/segments/00000.mkv", got); err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range []string{stored, got} {
+				if same(t, src, p) != tc.link {
+					t.Errorf("%s shares the user's file: %v, want %v", p, !tc.link, tc.link)
+				}
+				if b, err := os.ReadFile(p); err != nil || string(b) != "user's" {
+					t.Errorf("%s holds %q, %v", p, b, err)
+				}
+			}
+			if err := b.Put(ctx, "jobs/j1/segments/00000.mkv", strings.NewReader("new"), 3); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.DeletePrefix(ctx, "jobs/j1/"); err != nil {
+				t.Fatal(err)
+			}
+			if b, err := os.ReadFile(src); err != nil || string(b) != "user's" {
+				t.Fatalf("the user's file after a Put over its key and a delete: %q, %v", b, err)
+			}
+			if leftovers, _ := filepath.Glob(filepath.Join(dir, "work", ".facefleet-tmp-*")); len(leftovers) != 0 {
+				t.Fatalf("temporary links left: %v", leftovers)
+			}
+		})
+	}
+}
+
+func same(t *testing.T, a, b string) bool {
+	t.Helper()
+	sa, err := os.Stat(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb, err := os.Stat(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return os.SameFile(sa, sb)
+}

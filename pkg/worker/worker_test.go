@@ -86,7 +86,7 @@ func (e *env) publish(t *testing.T, id string) job.Task {
 	}
 	ctx := context.Background()
 	task := job.Task{Job: id, Segment: job.Segment{Index: 0, Start: 0, End: 25}, SegmentKey: job.SegmentKey(id, 0),
-		Spec: job.Spec{SourceKey: job.SourceKey(id, ".png"), Face: job.FaceOptions{Processors: []string{job.ProcessorSwapper}},
+		Spec: job.Spec{SourceKey: job.InputKey(id, "source", ".png"), Face: job.FaceOptions{Processors: []string{job.ProcessorSwapper}},
 			Encoder: "libx264", Quality: 35, FrameRateNum: 25, FrameRateDen: 1, Width: 64, Height: 48}}
 	if err := e.blob.PutFile(ctx, task.SegmentKey, seg); err != nil {
 		t.Fatal(err)
