@@ -10,8 +10,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
 	"github.com/facefleet/facefleet/pkg/job"
 	"github.com/facefleet/facefleet/pkg/memory"
@@ -33,21 +31,7 @@ func Coordinator() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(runCmd(), modelsCmd(), serveCmd(), submitCmd(), statusCmd(), watchCmd(), cancelCmd(), deleteCmd(), retryCmd(), downloadCmd(), workersCmd())
-	return withConfig(root)
-}
-
-func newLogger(verbose bool) *zap.Logger {
-	if !verbose {
-		return zap.NewNop()
-	}
-	cfg := zap.NewProductionConfig()
-	cfg.Level = zap.NewAtomicLevelAt(zapcore.InfoLevel)
-	cfg.OutputPaths = []string{"stderr"}
-	l, err := cfg.Build()
-	if err != nil {
-		return zap.NewNop()
-	}
-	return l
+	return withConfig(withVersion(root))
 }
 
 // faceFlags are the face-processing choices `run` and `submit` share (roop's and FaceFusion's names).
@@ -82,7 +66,10 @@ func sessionFlags(f *pflag.FlagSet, s *ort.SessionConfig, threads *int) {
 
 func runCmd() *cobra.Command {
 	cfg := standalone.Default()
-	var verbose, quiet bool
+	var (
+		logs  logFlags
+		quiet bool
+	)
 	c := &cobra.Command{
 		Use:   "run -s SOURCE -t TARGET -o OUTPUT",
 		Short: "Swap the source face into a target video or image on this machine",
@@ -91,7 +78,11 @@ func runCmd() *cobra.Command {
 			"For consented, lawful use only: every output is labelled as synthetic media.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg.Log = newLogger(verbose)
+			log, err := logs.logger(cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			cfg.Log = log
 			defer cfg.Log.Sync()
 			if !quiet {
 				cfg.Progress, cfg.Terminal = os.Stderr, memory.IsTerminal(os.Stderr)
@@ -141,7 +132,7 @@ func runCmd() *cobra.Command {
 	f.StringVar(&cfg.ModelsDir, "models-dir", cfg.ModelsDir, "directory of model files")
 	f.StringVar(&cfg.ORTLibrary, "onnxruntime-library", "", "path of libonnxruntime (default: the one make setup installs)")
 	f.StringVar(&cfg.WorkDir, "work-dir", "", "parent directory for temporary work (default: system temp)")
-	f.BoolVarP(&verbose, "verbose", "v", false, "log every step as JSON on stderr")
+	logs.register(f, "warn") // the live line is the report; warnings and errors still show
 	f.BoolVarP(&quiet, "quiet", "q", false, "no progress line")
 	return c
 }

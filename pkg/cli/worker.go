@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/facefleet/facefleet/pkg/fleet"
 	"github.com/facefleet/facefleet/pkg/memory"
 	"github.com/facefleet/facefleet/pkg/ort"
+	"github.com/facefleet/facefleet/pkg/version"
 	"github.com/facefleet/facefleet/pkg/worker"
 )
 
@@ -28,7 +30,8 @@ func Worker() *cobra.Command {
 		session                        = ort.SessionConfig{Provider: ort.ProviderCPU}
 		slots, threads, batch          int
 		maxMemoryGB                    float64
-		memoryOptimization, verbose    bool
+		memoryOptimization             bool
+		logs                           logFlags
 		grace                          time.Duration
 	)
 	c := &cobra.Command{
@@ -44,7 +47,10 @@ func Worker() *cobra.Command {
 			if err := session.Validate(); err != nil {
 				return err
 			}
-			log := newLogger(verbose)
+			log, err := logs.logger(cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
 			defer log.Sync()
 			memory.ReduceFragmentation()
 			ctx, stop := signalContext(cmd.Context())
@@ -88,9 +94,11 @@ func Worker() *cobra.Command {
 				// The governor holds the process tree to the budget at run time, as coordinator run's does: pressure the
 				// plan did not foresee (another program's memory in the tree, a model bigger than measured) shrinks the
 				// frames in flight instead of running past --max-memory. Each pipeline's pool is at most 2*batch+2.
+				limit := slots * (2*batch + 2)
 				gov, err := memory.NewGovernor(memory.GovernorConfig{Budget: budget, Sampler: memory.NewSampler(os.Getpid()).Sample,
-					MaxInFlight: slots * (2*batch + 2),
-					Alert:       func(msg string) { log.Warn("memory", zap.String("alert", msg)) }})
+					MaxInFlight: limit,
+					Alert:       func(msg string) { log.Warn("memory", zap.String("alert", msg)) },
+					Observe:     governorLog(log, limit)})
 				if err != nil {
 					return err
 				}
@@ -106,7 +114,7 @@ func Worker() *cobra.Command {
 			pub, err := fleet.NewPublisher(fleet.PublisherConfig{Interval: cc.Heartbeat}, cl.Fleet, func() fleet.Heartbeat {
 				cpus, total, free, gpus := fleet.HostInfo()
 				tasks, fps := w.Stats()
-				return fleet.Heartbeat{Kind: fleet.KindWorker, ID: w.ID(), Host: host, PID: os.Getpid(), CPUs: cpus,
+				return fleet.Heartbeat{Kind: fleet.KindWorker, ID: w.ID(), Host: host, PID: os.Getpid(), Version: version.String(), CPUs: cpus,
 					RAMTotal: total, RAMFree: free, GPUs: gpus, Providers: []string{session.Provider}, Slots: slots,
 					MemoryBudget: budget, Batch1080p: min(fit, max(1, batch)), Tasks: tasks, FPS: fps, Trouble: w.Trouble(),
 					Started: started}
@@ -137,8 +145,8 @@ func Worker() *cobra.Command {
 	f.DurationVar(&grace, "grace", 30*time.Second, "on SIGTERM, how long in-flight segments may finish before they go back to the queue")
 	f.StringVar(&detector, "face-detector-model", engine.DefaultDetector, "face detector: a manifest name or a file")
 	sessionFlags(f, &session, &threads)
-	f.BoolVarP(&verbose, "verbose", "v", false, "log as JSON on stderr")
-	return withConfig(c)
+	logs.register(f, "info")
+	return withConfig(withVersion(c))
 }
 
 // checkWorker refuses worker settings that cannot run, with the flag's name: a value is never changed silently.
@@ -161,4 +169,17 @@ func budgetText(b uint64) string {
 		return "none"
 	}
 	return memory.FormatGB(b)
+}
+
+// governorLog logs the governor's limit on frames in flight whenever a sample changes it (the alert says why it
+// fell; this says where it went and when it came back). Observe is called from the governor's one goroutine.
+func governorLog(log *zap.Logger, limit int) func(memory.GovernorState) {
+	return func(st memory.GovernorState) {
+		if st.Limit == limit {
+			return
+		}
+		log.Info("memory: frames in flight", zap.Int("limit", st.Limit), zap.Int("was", limit),
+			zap.Float64("usage", math.Round(st.Usage*1000)/1000), zap.Uint64("rss", st.Last.RSS))
+		limit = st.Limit
+	}
 }
