@@ -363,7 +363,7 @@ func (w *Worker) handle(ctx context.Context, l *queue.Lease) {
 	log := w.log.With(zap.String("job", t.Job), zap.Int("segment", t.Segment.Index), zap.Int("attempt", l.Delivered()))
 	// A segment already committed (a redelivery after a late ack) or a job that ended needs no work.
 	if _, err := w.deps.State.Get(ctx, job.CommitKey(t.Job, t.Segment.Index)); err == nil {
-		_ = l.Ack(ctx)
+		warnIf(log, "ack of an already committed segment", l.Ack(ctx))
 		return
 	}
 	if e, err := w.deps.State.Get(ctx, job.RecordKey(t.Job)); err == nil {
@@ -371,11 +371,11 @@ func (w *Worker) handle(ctx context.Context, l *queue.Lease) {
 		switch {
 		case err != nil: // the coordinator fails the job for it; nothing the record says is acted on
 			log.Error("job record refused", zap.Error(err))
-			_ = l.Term(err.Error())
+			warnIf(log, "term", l.Term(err.Error()))
 			return
 		case rec.State.Terminal():
 			w.dropSource(t.Job, "job "+string(rec.State))
-			_ = l.Term("job " + string(rec.State))
+			warnIf(log, "term", l.Term("job "+string(rec.State)))
 			return
 		}
 	}
@@ -393,7 +393,7 @@ func (w *Worker) handle(ctx context.Context, l *queue.Lease) {
 	}
 	w.gate.fitted()
 	if _, err := w.deps.State.Get(ctx, job.WaitingKey(t.Job, t.Segment.Index)); err == nil {
-		_ = w.deps.State.Delete(ctx, job.WaitingKey(t.Job, t.Segment.Index)) // a bigger worker took it
+		warnIf(log, "removing the placement note", w.deps.State.Delete(ctx, job.WaitingKey(t.Job, t.Segment.Index))) // a bigger worker took it
 	}
 	name := fmt.Sprintf("%s/%d", t.Job, t.Segment.Index)
 	w.setActive(name, true)
@@ -417,26 +417,26 @@ func (w *Worker) handle(ctx context.Context, l *queue.Lease) {
 		}
 	case ctx.Err() != nil:
 		log.Info("segment interrupted, returned to the queue")
-		_ = l.Nak()
+		warnIf(log, "nak", l.Nak())
 	case ended.Load():
 		log.Info("job ended while its segment was processed")
 		w.dropSource(t.Job, "job ended")
-		_ = l.Term("job ended")
+		warnIf(log, "term", l.Term("job ended"))
 	case fault.Of(err) != nil && (w.cfg.TroubleLimit == 0 || w.gate.lasted(w.clock.Now()) <= w.cfg.TroubleLimit):
 		w.ownTrouble(ctx, l, t, err, log)
 	case errors.Is(err, engine.ErrBadInput) || errors.Is(err, engine.ErrNoFace):
 		log.Error("bad input", zap.Error(err))
 		reason := w.userFacing(err, dir, t)
 		w.fail(t, reason)
-		_ = l.Term(reason)
+		warnIf(log, "term", l.Term(reason))
 	case w.countFailure(ctx, t) >= w.cfg.MaxAttempts:
 		log.Error("segment failed on its last attempt", zap.Error(err))
 		reason := w.userFacing(err, dir, t)
 		w.fail(t, reason)
-		_ = l.Term(reason)
+		warnIf(log, "term", l.Term(reason))
 	default:
 		log.Warn("segment failed, will retry", zap.Error(err))
-		_ = l.NakWithDelay(w.cfg.RetryDelay)
+		warnIf(log, "nak", l.NakWithDelay(w.cfg.RetryDelay))
 	}
 }
 
@@ -450,7 +450,7 @@ func (w *Worker) refuse(l *queue.Lease, t job.Task, why error) {
 		}
 		w.fail(t, why.Error())
 	}
-	_ = l.Term(why.Error())
+	warnIf(w.log, "term", l.Term(why.Error()))
 }
 
 // place plans a task for this worker's memory budget: the pipeline's frames in flight, batch and codec threads.
@@ -474,7 +474,7 @@ func (w *Worker) handBack(ctx context.Context, l *queue.Lease, t job.Task, why s
 	d := w.gate.handedBack(w.clock.Now())
 	log.Info("segment does not fit this worker; handing it back", zap.String("why", why), zap.Duration("fetch_pause", d))
 	w.note(ctx, t, why)
-	_ = l.Nak()
+	warnIf(log, "nak", l.Nak())
 }
 
 // ownTrouble hands back a task that failed for this worker's own trouble (fault.Of), uncounted: the task goes back
@@ -489,14 +489,17 @@ func (w *Worker) ownTrouble(ctx context.Context, l *queue.Lease, t job.Task, err
 		log.Info("still in trouble: handed back uncounted, fetching paused", f...)
 	}
 	w.note(ctx, t, fmt.Sprintf("%v since %s, retrying", class, since.UTC().Format("15:04:05 UTC")))
-	_ = l.Nak()
+	warnIf(log, "nak", l.Nak())
 }
 
 // note tells the job's coordinator why a segment waits (waiting.<job>.<n>); it shows in the job's status, and a
 // task with a note that reaches the queue's MaxDeliver is queued again rather than failing its job.
 func (w *Worker) note(ctx context.Context, t job.Task, reason string) {
 	b, _ := json.Marshal(job.Waiting{Worker: w.cfg.ID, Reason: reason, At: w.clock.Now().UTC()})
-	_, _ = w.deps.State.Put(context.WithoutCancel(ctx), job.WaitingKey(t.Job, t.Segment.Index), b)
+	if _, err := w.deps.State.Put(context.WithoutCancel(ctx), job.WaitingKey(t.Job, t.Segment.Index), b); err != nil {
+		w.log.Warn("placement note not written: the job's status will not say why it waits", zap.String("job", t.Job),
+			zap.Int("segment", t.Segment.Index), zap.Error(err))
+	}
 }
 
 // Trouble is the worker's own trouble, for its heartbeat and `coordinator workers`: "" when it is healthy, else
@@ -687,7 +690,9 @@ func (w *Worker) process(ctx context.Context, l *queue.Lease, t job.Task, plan m
 			}
 			lastProgress = time.Now()
 			b, _ := json.Marshal(job.Progress{Frames: done})
-			_, _ = w.deps.State.Put(ctx, job.ProgressKey(t.Job, t.Segment.Index), b)
+			if _, err := w.deps.State.Put(ctx, job.ProgressKey(t.Job, t.Segment.Index), b); ctx.Err() == nil {
+				warnIf(log, "progress record", err) // not when the segment was stopped: that says why
+			}
 		}
 		n, err = pipeline.Run(ctx, cfg, proc, progress)
 		if fc, ok := proc.(FaceCounter); ok && i == 0 {
@@ -731,7 +736,7 @@ func (w *Worker) process(ctx context.Context, l *queue.Lease, t job.Task, plan m
 	if err != nil {
 		if errors.Is(err, queue.ErrKeyExists) {
 			log.Info("another attempt committed first; discarding this result")
-			_ = w.deps.Blob.Delete(ctx, key)
+			warnIf(log, "deleting the discarded result", w.deps.Blob.Delete(ctx, key))
 			return nil
 		}
 		return fmt.Errorf("commit: %w", err)
