@@ -540,13 +540,15 @@ func (w *Worker) countFailure(ctx context.Context, t job.Task) int {
 	n := 0
 	_, err := w.deps.State.Modify(context.WithoutCancel(ctx), job.FailsKey(t.Job, t.Segment.Index), func(old []byte) ([]byte, error) {
 		n = 0
-		if old != nil {
-			_ = json.Unmarshal(old, &n)
+		if old != nil && json.Unmarshal(old, &n) != nil {
+			n = 0 // untrusted: a count that does not decode starts over, and says so
+			w.log.Warn("failure count unreadable; counting from 0", zap.String("job", t.Job), zap.Int("segment", t.Segment.Index))
 		}
 		n++
 		return json.Marshal(n)
 	})
 	if err != nil {
+		w.log.Warn("failed attempt not counted", zap.String("job", t.Job), zap.Int("segment", t.Segment.Index), zap.Error(err))
 		return 0
 	}
 	return n
@@ -788,10 +790,11 @@ func (w *Worker) source(ctx context.Context, t job.Task) (string, error) {
 	if err := w.deps.Blob.GetFile(ctx, t.Spec.SourceKey, p); err != nil {
 		return "", fmt.Errorf("download source: %w", err)
 	}
-	_ = os.Chmod(p, 0o600) // the store writes 0644; the face is the user's alone (its directory is 0700 too)
+	// The store writes 0644; the face is the user's alone (its directory is 0700 too).
+	warnIf(w.log, "making the source face private", os.Chmod(p, 0o600))
 	w.sources = append(w.sources, cachedSource{job: t.Job, path: p, used: time.Now()})
 	if len(w.sources) > keepSources {
-		_ = os.Remove(w.sources[0].path)
+		warnIf(w.log, "removing an older job's source face", os.Remove(w.sources[0].path))
 		w.sources = w.sources[1:]
 	}
 	return p, nil
