@@ -132,7 +132,7 @@ func runCmd() *cobra.Command {
 	f.StringVar(&cfg.ModelsDir, "models-dir", cfg.ModelsDir, "directory of model files")
 	f.StringVar(&cfg.ORTLibrary, "onnxruntime-library", "", "path of libonnxruntime (default: the one make setup installs)")
 	f.StringVar(&cfg.WorkDir, "work-dir", "", "parent directory for temporary work (default: system temp)")
-	logs.register(f, "warn") // the live line is the report; warnings and errors still show
+	logs.register(f, "")
 	f.BoolVarP(&quiet, "quiet", "q", false, "no progress line")
 	return c
 }

@@ -24,33 +24,40 @@ const (
 // errLogFlag is what a bad --log-level or --log-format wraps.
 var errLogFlag = errors.New("bad log flag")
 
-// logFlags are every daemon's logging choices. The zero value of level means the command's default.
+// logFlags are every daemon's logging choices, and `run`'s.
 type logFlags struct {
 	level, format string
 	verbose       bool
 }
 
-// register adds --log-level, --log-format and -v to a command; def is the level without them (info for the
-// daemons, warn for `run`, whose live line is its report).
+// register adds --log-level, --log-format and -v to a command; def is the level without them: info for the
+// daemons, "" for `run`, which then logs nothing: its live line, its warnings and its one error line are its
+// report (its in-process workers' logs name scratch files and repeat that error line).
 func (l *logFlags) register(f *pflag.FlagSet, def string) {
-	f.StringVar(&l.level, "log-level", def, "log messages at this level and above: debug, info, warn or error")
+	usage := "log messages at this level and above: debug, info, warn or error"
+	if def == "" {
+		usage += " (default: no log, only the progress line and the result)"
+	}
+	f.StringVar(&l.level, "log-level", def, usage)
 	f.StringVar(&l.format, "log-format", formatAuto, "log format on stderr: auto (console on a terminal, JSON otherwise), console or json")
 	f.BoolVarP(&l.verbose, "verbose", "v", false, "log every step: the same as --log-level debug")
 }
 
 // logger builds the logger these flags ask for, writing to w (stderr).
 func (l logFlags) logger(w io.Writer) (*zap.Logger, error) {
-	level, err := parseLevel(l.level)
-	if err != nil {
-		return nil, err
-	}
-	if l.verbose {
-		level = zapcore.DebugLevel
-	}
 	f, _ := w.(*os.File)
 	format, err := chooseFormat(l.format, f != nil && memory.IsTerminal(f))
 	if err != nil {
 		return nil, err
+	}
+	if l.level == "" && !l.verbose {
+		return zap.NewNop(), nil
+	}
+	level := zapcore.DebugLevel
+	if !l.verbose {
+		if level, err = parseLevel(l.level); err != nil {
+			return nil, err
+		}
 	}
 	return newLogger(zapcore.AddSync(w), level, format), nil
 }

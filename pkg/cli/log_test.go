@@ -86,9 +86,10 @@ func TestLogFlags(t *testing.T) {
 		console bool
 	}{
 		{"daemon default", "info", nil, zapcore.InfoLevel, false},
-		{"run default", "warn", nil, zapcore.WarnLevel, false},
+		{"run default: nothing", "", nil, zapcore.InvalidLevel, false},
+		{"run asked for warnings", "", []string{"--log-level", "warn"}, zapcore.WarnLevel, false},
 		{"-v is debug", "info", []string{"-v"}, zapcore.DebugLevel, false},
-		{"-v on run", "warn", []string{"--verbose"}, zapcore.DebugLevel, false},
+		{"-v on run", "", []string{"--verbose"}, zapcore.DebugLevel, false},
 		{"-v wins over a level", "info", []string{"-v", "--log-level", "error"}, zapcore.DebugLevel, false},
 		{"error only", "info", []string{"--log-level", "error"}, zapcore.ErrorLevel, false},
 		{"console forced", "info", []string{"--log-format", "console"}, zapcore.InfoLevel, true},
@@ -114,6 +115,9 @@ func TestLogFlags(t *testing.T) {
 				if got := log.Core().Enabled(l); got != (l >= tc.lowest) {
 					t.Errorf("level %v enabled %v, want lowest %v", l, got, tc.lowest)
 				}
+			}
+			if tc.lowest == zapcore.InvalidLevel { // nothing at all
+				return
 			}
 			log.Error("boom", zapcore.Field{Key: "k", Type: zapcore.StringType, String: "v"})
 			b, _ := os.ReadFile(out.Name())
