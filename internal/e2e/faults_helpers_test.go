@@ -357,13 +357,13 @@ func (d *drill) commitsNow(id string) map[int]job.Commit {
 // ballastEnv names the file TestBallastProcess waits for.
 const ballastEnv = "E2E_BALLAST_FILE"
 
-// TestBallastProcess is not a test: it is the squeeze case's memory hog, this test binary run as the worker's
+// TestBallastProcess is not a test: it is TestWorkerMemorySqueeze's memory hog, this test binary run as the worker's
 // child. It waits for the file $E2E_BALLAST_FILE to name a byte count, then holds that many touched bytes until its
 // parent (the worker) is gone.
 func TestBallastProcess(t *testing.T) {
 	path := os.Getenv(ballastEnv)
 	if path == "" {
-		t.Skip("run by TestFaults as a worker's child")
+		t.Skip("run by TestWorkerMemorySqueeze as a worker's child")
 	}
 	parent := os.Getppid()
 	var hog []byte

@@ -41,7 +41,7 @@ func TestRunAndWorkerPlanAlike(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := standalone.Default()
 			fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
-			runFlags(fs, &cfg, new(bool), new(bool))
+			runFlags(fs, &cfg, new(logFlags), new(bool))
 			if err := fs.Parse(append(append([]string{}, tt.shared...), tt.runArgs...)); err != nil {
 				t.Fatal(err)
 			}

@@ -10,8 +10,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
 	"github.com/facefleet/facefleet/pkg/job"
 	"github.com/facefleet/facefleet/pkg/memory"
@@ -33,34 +31,18 @@ func Coordinator() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(runCmd(), modelsCmd(), serveCmd(), submitCmd(), statusCmd(), watchCmd(), cancelCmd(), deleteCmd(), retryCmd(), downloadCmd(), workersCmd())
-	return withConfig(root)
-}
-
-func newLogger(verbose bool) *zap.Logger {
-	if !verbose {
-		return zap.NewNop()
-	}
-	cfg := zap.NewProductionConfig()
-	cfg.Level = zap.NewAtomicLevelAt(zapcore.InfoLevel)
-	cfg.OutputPaths = []string{"stderr"}
-	l, err := cfg.Build()
-	if err != nil {
-		return zap.NewNop()
-	}
-	return l
+	return withConfig(withVersion(root))
 }
 
 // Help of the flags `run` and `worker` share: they mean the same on both (worker.BudgetConfig).
 const (
 	memoryOptimizationHelp = "trade speed for memory (one thread per ffmpeg, short encoder lookahead, one pass per frame processor)"
 	batchSizeHelp          = "upper bound on frames per model call"
+	maxGPUMemoryUsage      = "GPU memory budget in GB on the execution device for every session of this process (cuda, tensorrt; 0 = the device's free memory at start less a margin)"
 )
 
-// maxGPUMemoryUsage is --max-gpu-memory's help, `run`'s and `worker`'s.
-const maxGPUMemoryUsage = "GPU memory budget in GB on the execution device for every session of this process (cuda, tensorrt; 0 = the device's free memory at start less a margin)"
-
 // runFlags binds run's flags to cfg.
-func runFlags(f *pflag.FlagSet, cfg *standalone.Config, verbose, quiet *bool) {
+func runFlags(f *pflag.FlagSet, cfg *standalone.Config, logs *logFlags, quiet *bool) {
 	f.SortFlags = false
 	f.StringVarP(&cfg.Source, "source", "s", "", "source face image")
 	f.StringVarP(&cfg.Target, "target", "t", "", "target video or image")
@@ -90,7 +72,7 @@ func runFlags(f *pflag.FlagSet, cfg *standalone.Config, verbose, quiet *bool) {
 	f.StringVar(&cfg.ModelsDir, "models-dir", cfg.ModelsDir, "directory of model files")
 	f.StringVar(&cfg.ORTLibrary, "onnxruntime-library", "", "path of libonnxruntime (default: the one make setup installs)")
 	f.StringVar(&cfg.WorkDir, "work-dir", "", "parent directory for temporary work (default: system temp)")
-	f.BoolVarP(verbose, "verbose", "v", false, "log every step as JSON on stderr")
+	logs.register(f, "")
 	f.BoolVarP(quiet, "quiet", "q", false, "no progress line")
 }
 
@@ -126,7 +108,10 @@ func sessionFlags(f *pflag.FlagSet, s *ort.SessionConfig, threads *int) {
 
 func runCmd() *cobra.Command {
 	cfg := standalone.Default()
-	var verbose, quiet bool
+	var (
+		logs  logFlags
+		quiet bool
+	)
 	c := &cobra.Command{
 		Use:   "run -s SOURCE -t TARGET -o OUTPUT",
 		Short: "Swap the source face into a target video or image on this machine",
@@ -135,7 +120,11 @@ func runCmd() *cobra.Command {
 			"For consented, lawful use only: every output is labelled as synthetic media.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg.Log = newLogger(verbose)
+			log, err := logs.logger(cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			cfg.Log = log
 			defer cfg.Log.Sync()
 			if !quiet {
 				cfg.Progress, cfg.Terminal = os.Stderr, memory.IsTerminal(os.Stderr)
@@ -156,6 +145,6 @@ func runCmd() *cobra.Command {
 			return nil
 		},
 	}
-	runFlags(c.Flags(), &cfg, &verbose, &quiet)
+	runFlags(c.Flags(), &cfg, &logs, &quiet)
 	return c
 }

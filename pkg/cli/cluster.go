@@ -112,7 +112,7 @@ func serveCmd() *cobra.Command {
 		sc      coordinator.ServiceConfig
 		lim     = coordinator.DefaultLimits()
 		inputGB float64
-		verbose bool
+		logs    logFlags
 	)
 	c := &cobra.Command{
 		Use:   "serve",
@@ -122,7 +122,10 @@ func serveCmd() *cobra.Command {
 			if err := checkServe(sc, lim); err != nil {
 				return err
 			}
-			log := newLogger(verbose)
+			log, err := logs.logger(cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
 			defer log.Sync()
 			ctx, stop := signalContext(cmd.Context())
 			defer stop()
@@ -155,7 +158,7 @@ func serveCmd() *cobra.Command {
 	f.IntVar(&lim.MaxWidth, "max-width", lim.MaxWidth, "widest target accepted, in pixels (0 = no limit)")
 	f.IntVar(&lim.MaxHeight, "max-height", lim.MaxHeight, "tallest target accepted, in pixels (0 = no limit)")
 	f.DurationVar(&lim.MaxDuration, "max-duration", lim.MaxDuration, "longest target accepted (0 = no limit)")
-	f.BoolVarP(&verbose, "verbose", "v", false, "log as JSON on stderr")
+	logs.register(f, "info")
 	return c
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/facefleet/facefleet/pkg/memory"
 	"github.com/facefleet/facefleet/pkg/ort"
 	"github.com/facefleet/facefleet/pkg/standalone"
+	"github.com/facefleet/facefleet/pkg/version"
 	"github.com/facefleet/facefleet/pkg/worker"
 )
 
@@ -27,7 +28,7 @@ type workerOptions struct {
 	threads                        int
 	budget                         worker.BudgetConfig // --slots, --batch-size, --memory-optimization
 	maxMemoryGB, maxGPUMemoryGB    float64
-	verbose                        bool
+	logs                           logFlags
 	grace                          time.Duration
 }
 
@@ -50,7 +51,7 @@ func Worker() *cobra.Command {
 	o := newWorkerOptions()
 	c := workerCommand(o)
 	c.RunE = func(cmd *cobra.Command, _ []string) error { return runWorker(cmd, o) }
-	return withConfig(c)
+	return withConfig(withVersion(c))
 }
 
 // workerCommand is the worker command with its flags bound to o, without its action.
@@ -76,7 +77,7 @@ func workerCommand(o *workerOptions) *cobra.Command {
 	f.DurationVar(&o.grace, "grace", 30*time.Second, "on SIGTERM, how long in-flight segments may finish before they go back to the queue")
 	f.StringVar(&o.detector, "face-detector-model", engine.DefaultDetector, "face detector: a manifest name or a file")
 	sessionFlags(f, &o.session, &o.threads)
-	f.BoolVarP(&o.verbose, "verbose", "v", false, "log as JSON on stderr")
+	o.logs.register(f, "info")
 	return c
 }
 
@@ -90,7 +91,10 @@ func runWorker(cmd *cobra.Command, o *workerOptions) error {
 	if err := standalone.CheckMaxGPUMemory(o.maxGPUMemoryGB, o.session); err != nil {
 		return err
 	}
-	log := newLogger(o.verbose)
+	log, err := o.logs.logger(cmd.ErrOrStderr())
+	if err != nil {
+		return err
+	}
 	defer log.Sync()
 	memory.ReduceFragmentation()
 	ctx, stop := signalContext(cmd.Context())
@@ -142,7 +146,7 @@ func runWorker(cmd *cobra.Command, o *workerOptions) error {
 			gpus = fleet.WithGPUPlan(gpus, p)
 		}
 		tasks, fps := w.Stats()
-		return fleet.Heartbeat{Kind: fleet.KindWorker, ID: w.ID(), Host: host, PID: os.Getpid(), CPUs: cpus,
+		return fleet.Heartbeat{Kind: fleet.KindWorker, ID: w.ID(), Host: host, PID: os.Getpid(), Version: version.String(), CPUs: cpus,
 			RAMTotal: total, RAMFree: free, GPUs: gpus, Providers: []string{o.session.Provider}, Slots: slots,
 			MemoryBudget: budget.Total(), Batch1080p: fit, Tasks: tasks, FPS: fps, Trouble: w.Trouble(),
 			Started: started}

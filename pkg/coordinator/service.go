@@ -23,6 +23,7 @@ import (
 	"github.com/facefleet/facefleet/pkg/provenance"
 	"github.com/facefleet/facefleet/pkg/queue"
 	"github.com/facefleet/facefleet/pkg/store"
+	"github.com/facefleet/facefleet/pkg/version"
 )
 
 // Sentinels a job's run ends with besides its own errors.
@@ -199,7 +200,7 @@ func (s *Service) Run(ctx context.Context) error {
 	started := time.Now().UTC()
 	pub, err := fleet.NewPublisher(fleet.PublisherConfig{Interval: s.cfg.Heartbeat}, s.deps.Fleet, func() fleet.Heartbeat {
 		cpus, total, free, gpus := fleet.HostInfo()
-		return fleet.Heartbeat{Kind: fleet.KindCoordinator, ID: s.cfg.ID, Host: host, PID: os.Getpid(), CPUs: cpus,
+		return fleet.Heartbeat{Kind: fleet.KindCoordinator, ID: s.cfg.ID, Host: host, PID: os.Getpid(), Version: version.String(), CPUs: cpus,
 			RAMTotal: total, RAMFree: free, GPUs: gpus, Tasks: s.runningJobs(), Started: started}
 	}, s.log)
 	if err != nil {
@@ -342,7 +343,9 @@ func (s *Service) failInvalid(ctx context.Context, e queue.Entry, why error) {
 		return
 	}
 	s.log.Error("job failed: invalid record", zap.String("job", id), zap.Error(why))
-	_ = s.deps.Tasks.PurgeSubject(ctx, job.Subject(id))
+	if err := s.deps.Tasks.PurgeSubject(ctx, job.Subject(id)); err != nil {
+		s.log.Warn("the failed job's tasks were not purged", zap.String("job", id), zap.Error(err))
+	}
 }
 
 func (s *Service) runningJobs() []string {
@@ -388,8 +391,10 @@ func (s *Service) runJob(ctx context.Context, id string, local *LocalJob) (outco
 		s.cleanup(context.WithoutCancel(ctx), id, true)
 	default:
 		log.Error("job failed", zap.Error(err))
-		_ = s.update(context.WithoutCancel(ctx), id, func(r *job.Record) { r.State, r.Error = job.Failed, job.Message(err) })
-		_ = s.deps.Tasks.PurgeSubject(context.WithoutCancel(ctx), job.Subject(id))
+		s.updated(context.WithoutCancel(ctx), log, "the job's failure", s.update(context.WithoutCancel(ctx), id, func(r *job.Record) { r.State, r.Error = job.Failed, job.Message(err) }))
+		if perr := s.deps.Tasks.PurgeSubject(context.WithoutCancel(ctx), job.Subject(id)); perr != nil {
+			log.Warn("the failed job's tasks were not purged", zap.Error(perr))
+		}
 	}
 	return out, err
 }
@@ -660,7 +665,7 @@ func (s *Service) execute(ctx context.Context, id, dir string, log *zap.Logger, 
 			return
 		}
 		last = time.Now()
-		_ = s.update(ctx, id, func(r *job.Record) { r.FramesDone = done })
+		s.updated(ctx, s.log.With(zap.String("job", id)), "progress", s.update(ctx, id, func(r *job.Record) { r.FramesDone = done }))
 	})
 	stopWaiting()
 	if err != nil {
@@ -769,15 +774,18 @@ func (s *Service) storeProvenance(ctx context.Context, rec provenance.Record, di
 func (s *Service) deadLetter(ctx context.Context, d queue.DeadLetter) {
 	t, err := job.DecodeTask(d.Data)
 	if err != nil { // workers refuse such a task and fail its job; it has nothing more to say
-		_ = s.deps.Tasks.Remove(ctx, d.Seq)
+		s.removeDead(ctx, d.Seq)
 		return
 	}
 	if _, err := s.deps.State.Get(ctx, job.WaitingKey(t.Job, t.Segment.Index)); err == nil {
 		// Handed back by workers too small for it, not crashed on: queue it afresh (no message id, so deduplication
 		// cannot drop it and its delivery count starts over) and let it wait for a bigger worker.
-		if err := s.deps.Tasks.Publish(ctx, d.Subject, "", d.Data); err == nil {
-			_ = s.deps.Tasks.Remove(ctx, d.Seq)
+		if err := s.deps.Tasks.Publish(ctx, d.Subject, "", d.Data); err != nil {
+			s.log.Warn("handed-back task not queued again", zap.String("job", t.Job),
+				zap.Int("segment", t.Segment.Index), zap.Error(err))
+			return
 		}
+		s.removeDead(ctx, d.Seq)
 		return
 	}
 	reason := fmt.Sprintf("delivered %d times without a result: workers crash or stall on it (see their logs)", d.Deliveries)
@@ -787,7 +795,14 @@ func (s *Service) deadLetter(ctx context.Context, d queue.DeadLetter) {
 		return
 	}
 	s.log.Error("segment dead-lettered", zap.String("job", t.Job), zap.Int("segment", t.Segment.Index), zap.Int("deliveries", d.Deliveries))
-	_ = s.deps.Tasks.Remove(ctx, d.Seq)
+	s.removeDead(ctx, d.Seq)
+}
+
+// removeDead removes a dead-lettered task from the stream, and says so when it cannot: the task lingers there.
+func (s *Service) removeDead(ctx context.Context, seq uint64) {
+	if err := s.deps.Tasks.Remove(ctx, seq); err != nil {
+		s.log.Warn("dead-lettered task not removed from the stream", zap.Uint64("seq", seq), zap.Error(err))
+	}
 }
 
 // followWaiting copies workers' placement notes ("does not fit") into the job record, so status says why a job
@@ -818,7 +833,7 @@ func (s *Service) followWaiting(ctx context.Context, id string) (stop func()) {
 			}
 			if msg != shown {
 				shown = msg
-				_ = s.update(ctx, id, func(r *job.Record) { r.Waiting = msg })
+				s.updated(ctx, s.log.With(zap.String("job", id)), "waiting note", s.update(ctx, id, func(r *job.Record) { r.Waiting = msg }))
 			}
 		}
 	}()
@@ -884,6 +899,15 @@ func (s *Service) update(ctx context.Context, id string, fn func(*job.Record)) e
 		return json.Marshal(r)
 	})
 	return err
+}
+
+// updated logs an update of a job record that failed for a reason nothing else reports: a cancel, a takeover or
+// the job's end are seen by the job's own loop, and a stopping coordinator leaves its jobs as they stand.
+func (s *Service) updated(ctx context.Context, log *zap.Logger, what string, err error) {
+	if err == nil || ctx.Err() != nil || errors.Is(err, ErrCancelled) || errors.Is(err, ErrNotOwner) || errors.Is(err, errEnded) {
+		return
+	}
+	log.Warn(what+" not recorded in the job record", zap.Error(err))
 }
 
 // userFile names the user's file (name) in err instead of the coordinator's download of it (local): a failure the

@@ -85,3 +85,11 @@ func Initialized() bool {
 	defer initMu.Unlock()
 	return initPath != ""
 }
+
+// Version is the loaded library's own version ("1.30.0"), "" before Init.
+func Version() string {
+	if !Initialized() {
+		return ""
+	}
+	return onnxruntime.GetVersion()
+}

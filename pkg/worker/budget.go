@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"runtime/debug"
 	"sync"
@@ -285,9 +286,21 @@ func (b *Budget) Start(ctx context.Context) error {
 			b.deps.Alert(msg)
 		}
 	}
+	limit := b.Pipelines() * (2*b.maxBatch() + 2) // every pipeline's largest pool (memory.Budget.Plan)
+	// The limit on frames in flight is logged whenever a sample changes it: the alert says why it fell, this says
+	// where it went and when it came back. Observe is called from the governor's one goroutine.
+	observe := func(st memory.GovernorState) {
+		if st.Limit != limit {
+			b.deps.Log.Info("memory: frames in flight", zap.Int("limit", st.Limit), zap.Int("was", limit),
+				zap.Float64("usage", math.Round(st.Usage*1000)/1000), zap.Uint64("rss", st.Last.RSS))
+			limit = st.Limit
+		}
+		if b.deps.Observe != nil {
+			b.deps.Observe(st)
+		}
+	}
 	g, err := memory.NewGovernor(memory.GovernorConfig{Budget: b.total, Sampler: b.deps.Sample, Clock: b.deps.Clock,
-		MaxInFlight: b.Pipelines() * (2*b.maxBatch() + 2), // every pipeline's largest pool (memory.Budget.Plan)
-		Alert:       alert, Observe: b.deps.Observe})
+		MaxInFlight: limit, Alert: alert, Observe: observe})
 	if err != nil {
 		return err
 	}

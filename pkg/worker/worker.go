@@ -357,7 +357,7 @@ func (w *Worker) handle(ctx context.Context, l *queue.Lease) {
 	log := w.log.With(zap.String("job", t.Job), zap.Int("segment", t.Segment.Index), zap.Int("attempt", l.Delivered()))
 	// A segment already committed (a redelivery after a late ack) or a job that ended needs no work.
 	if _, err := w.deps.State.Get(ctx, job.CommitKey(t.Job, t.Segment.Index)); err == nil {
-		_ = l.Ack(ctx)
+		warnIf(log, "ack of an already committed segment", l.Ack(ctx))
 		return
 	}
 	if e, err := w.deps.State.Get(ctx, job.RecordKey(t.Job)); err == nil {
@@ -365,11 +365,11 @@ func (w *Worker) handle(ctx context.Context, l *queue.Lease) {
 		switch {
 		case err != nil: // the coordinator fails the job for it; nothing the record says is acted on
 			log.Error("job record refused", zap.Error(err))
-			_ = l.Term(err.Error())
+			warnIf(log, "term", l.Term(err.Error()))
 			return
 		case rec.State.Terminal():
 			w.dropSource(t.Job, "job "+string(rec.State))
-			_ = l.Term("job " + string(rec.State))
+			warnIf(log, "term", l.Term("job "+string(rec.State)))
 			return
 		}
 	}
@@ -387,7 +387,7 @@ func (w *Worker) handle(ctx context.Context, l *queue.Lease) {
 	}
 	w.gate.fitted()
 	if _, err := w.deps.State.Get(ctx, job.WaitingKey(t.Job, t.Segment.Index)); err == nil {
-		_ = w.deps.State.Delete(ctx, job.WaitingKey(t.Job, t.Segment.Index)) // a bigger worker took it
+		warnIf(log, "removing the placement note", w.deps.State.Delete(ctx, job.WaitingKey(t.Job, t.Segment.Index))) // a bigger worker took it
 	}
 	name := fmt.Sprintf("%s/%d", t.Job, t.Segment.Index)
 	w.setActive(name, true)
@@ -411,26 +411,26 @@ func (w *Worker) handle(ctx context.Context, l *queue.Lease) {
 		}
 	case ctx.Err() != nil:
 		log.Info("segment interrupted, returned to the queue")
-		_ = l.Nak()
+		warnIf(log, "nak", l.Nak())
 	case ended.Load():
 		log.Info("job ended while its segment was processed")
 		w.dropSource(t.Job, "job ended")
-		_ = l.Term("job ended")
+		warnIf(log, "term", l.Term("job ended"))
 	case fault.Of(err) != nil && (w.cfg.TroubleLimit == 0 || w.gate.lasted(w.clock.Now()) <= w.cfg.TroubleLimit):
 		w.ownTrouble(ctx, l, t, err, log)
 	case errors.Is(err, engine.ErrBadInput) || errors.Is(err, engine.ErrNoFace):
 		log.Error("bad input", zap.Error(err))
 		reason := w.userFacing(err, dir, t)
 		w.fail(t, reason)
-		_ = l.Term(reason)
+		warnIf(log, "term", l.Term(reason))
 	case w.countFailure(ctx, t) >= w.cfg.MaxAttempts:
 		log.Error("segment failed on its last attempt", zap.Error(err))
 		reason := w.userFacing(err, dir, t)
 		w.fail(t, reason)
-		_ = l.Term(reason)
+		warnIf(log, "term", l.Term(reason))
 	default:
 		log.Warn("segment failed, will retry", zap.Error(err))
-		_ = l.NakWithDelay(w.cfg.RetryDelay)
+		warnIf(log, "nak", l.NakWithDelay(w.cfg.RetryDelay))
 	}
 }
 
@@ -444,7 +444,7 @@ func (w *Worker) refuse(l *queue.Lease, t job.Task, why error) {
 		}
 		w.fail(t, why.Error())
 	}
-	_ = l.Term(why.Error())
+	warnIf(w.log, "term", l.Term(why.Error()))
 }
 
 // place plans a task for this process's budget: the pipeline's frames in flight, batch and codec threads.
@@ -460,7 +460,7 @@ func (w *Worker) handBack(ctx context.Context, l *queue.Lease, t job.Task, why s
 	d := w.gate.handedBack(w.clock.Now())
 	log.Info("segment does not fit this worker; handing it back", zap.String("why", why), zap.Duration("fetch_pause", d))
 	w.note(ctx, t, why)
-	_ = l.Nak()
+	warnIf(log, "nak", l.Nak())
 }
 
 // ownTrouble hands back a task that failed for this worker's own trouble (fault.Of), uncounted: the task goes back
@@ -475,14 +475,17 @@ func (w *Worker) ownTrouble(ctx context.Context, l *queue.Lease, t job.Task, err
 		log.Info("still in trouble: handed back uncounted, fetching paused", f...)
 	}
 	w.note(ctx, t, fmt.Sprintf("%v since %s, retrying", class, since.UTC().Format("15:04:05 UTC")))
-	_ = l.Nak()
+	warnIf(log, "nak", l.Nak())
 }
 
 // note tells the job's coordinator why a segment waits (waiting.<job>.<n>); it shows in the job's status, and a
 // task with a note that reaches the queue's MaxDeliver is queued again rather than failing its job.
 func (w *Worker) note(ctx context.Context, t job.Task, reason string) {
 	b, _ := json.Marshal(job.Waiting{Worker: w.cfg.ID, Reason: reason, At: w.clock.Now().UTC()})
-	_, _ = w.deps.State.Put(context.WithoutCancel(ctx), job.WaitingKey(t.Job, t.Segment.Index), b)
+	if _, err := w.deps.State.Put(context.WithoutCancel(ctx), job.WaitingKey(t.Job, t.Segment.Index), b); err != nil {
+		w.log.Warn("placement note not written: the job's status will not say why it waits", zap.String("job", t.Job),
+			zap.Int("segment", t.Segment.Index), zap.Error(err))
+	}
 }
 
 // Trouble is the worker's own trouble, for its heartbeat and `coordinator workers`: "" when it is healthy, else
@@ -523,13 +526,15 @@ func (w *Worker) countFailure(ctx context.Context, t job.Task) int {
 	n := 0
 	_, err := w.deps.State.Modify(context.WithoutCancel(ctx), job.FailsKey(t.Job, t.Segment.Index), func(old []byte) ([]byte, error) {
 		n = 0
-		if old != nil {
-			_ = json.Unmarshal(old, &n)
+		if old != nil && json.Unmarshal(old, &n) != nil {
+			n = 0 // untrusted: a count that does not decode starts over, and says so
+			w.log.Warn("failure count unreadable; counting from 0", zap.String("job", t.Job), zap.Int("segment", t.Segment.Index))
 		}
 		n++
 		return json.Marshal(n)
 	})
 	if err != nil {
+		w.log.Warn("failed attempt not counted", zap.String("job", t.Job), zap.Int("segment", t.Segment.Index), zap.Error(err))
 		return 0
 	}
 	return n
@@ -673,7 +678,9 @@ func (w *Worker) process(ctx context.Context, l *queue.Lease, t job.Task, plan m
 			}
 			lastProgress = time.Now()
 			b, _ := json.Marshal(job.Progress{Frames: done})
-			_, _ = w.deps.State.Put(ctx, job.ProgressKey(t.Job, t.Segment.Index), b)
+			if _, err := w.deps.State.Put(ctx, job.ProgressKey(t.Job, t.Segment.Index), b); ctx.Err() == nil {
+				warnIf(log, "progress record", err) // not when the segment was stopped: that says why
+			}
 		}
 		n, err = pipeline.Run(ctx, cfg, proc, progress)
 		if fc, ok := proc.(FaceCounter); ok && i == 0 {
@@ -717,7 +724,7 @@ func (w *Worker) process(ctx context.Context, l *queue.Lease, t job.Task, plan m
 	if err != nil {
 		if errors.Is(err, queue.ErrKeyExists) {
 			log.Info("another attempt committed first; discarding this result")
-			_ = w.deps.Blob.Delete(ctx, key)
+			warnIf(log, "deleting the discarded result", w.deps.Blob.Delete(ctx, key))
 			return nil
 		}
 		return fmt.Errorf("commit: %w", err)
@@ -769,10 +776,11 @@ func (w *Worker) source(ctx context.Context, t job.Task) (string, error) {
 	if err := w.deps.Blob.GetFile(ctx, t.Spec.SourceKey, p); err != nil {
 		return "", fmt.Errorf("download source: %w", err)
 	}
-	_ = os.Chmod(p, 0o600) // the store writes 0644; the face is the user's alone (its directory is 0700 too)
+	// The store writes 0644; the face is the user's alone (its directory is 0700 too).
+	warnIf(w.log, "making the source face private", os.Chmod(p, 0o600))
 	w.sources = append(w.sources, cachedSource{job: t.Job, path: p, used: time.Now()})
 	if len(w.sources) > keepSources {
-		_ = os.Remove(w.sources[0].path)
+		warnIf(w.log, "removing an older job's source face", os.Remove(w.sources[0].path))
 		w.sources = w.sources[1:]
 	}
 	return p, nil
