@@ -472,9 +472,10 @@ func runVideo(ctx context.Context, cfg Config, info *media.Info, jobID, tmp, out
 	}
 	defer srv.Shutdown()
 	// The cluster's own stream, consumer, buckets and MaxDeliver, on the embedded server and a store in the work
-	// directory that links files rather than copy them (a one-segment job's piece is the target itself, which the
-	// store and a worker's download then share with the user's file instead of copying it twice): deliveries include the hand-backs of a worker's own trouble (a full disk); the workers'
-	// TroubleLimit ends such a wait, and their three counted attempts end a segment that keeps failing.
+	// directory that links files rather than copy them: a one-segment job's piece is the target itself, which the
+	// store and a worker's download then share with the user's file instead of copying it twice. Deliveries include
+	// the hand-backs of a worker's own trouble (a full disk); the workers' TroubleLimit ends such a wait, and their
+	// three counted attempts end a segment that keeps failing.
 	cl, err := cluster.Open(ctx, cluster.Config{NATS: queue.ConnConfig{URL: srv.URL(), Name: "facefleet-run"},
 		StoreDir: filepath.Join(work, "blobs"), StoreLinks: true}, cfg.Log)
 	if err != nil {
