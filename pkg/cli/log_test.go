@@ -9,13 +9,13 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/spf13/pflag"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/facefleet/facefleet/internal/testenv"
 	"github.com/facefleet/facefleet/pkg/queue"
 )
 
@@ -144,24 +144,6 @@ func TestLogFlags(t *testing.T) {
 	})
 }
 
-// syncBuffer is a bytes.Buffer a daemon's goroutines and the test share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // A daemon started without -v writes its warnings: `coordinator serve` (no flag but the cluster's) loses its NATS
 // server and says so on stderr, as a JSON line at level warn. Before, it wrote nothing without -v.
 func TestDaemonLogsWithoutVerbose(t *testing.T) {
@@ -172,7 +154,7 @@ func TestDaemonLogsWithoutVerbose(t *testing.T) {
 	t.Cleanup(srv.Shutdown)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	var stderr syncBuffer
+	var stderr testenv.SyncBuffer
 	none := filepath.Join(t.TempDir(), "none.yaml") // no user's config leaks in
 	if err := os.WriteFile(none, nil, 0o600); err != nil {
 		t.Fatal(err)

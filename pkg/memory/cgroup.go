@@ -192,29 +192,18 @@ func (r CgroupReader) read(v cgroupFiles, root, path string) (CgroupInfo, error)
 
 // readLimit reads a limit file: 0 when it is missing, "max", or too large to be one (cgroupNoLimit).
 func readLimit(name string) (uint64, error) {
-	b, err := readCgroupFile(name)
-	if errors.Is(err, fs.ErrNotExist) {
-		return 0, nil
-	}
-	if err != nil {
+	v, err := readValue(name, true)
+	if err != nil || v >= cgroupNoLimit {
 		return 0, err
-	}
-	s := strings.TrimSpace(string(b))
-	if s == "max" {
-		return 0, nil
-	}
-	v, err := strconv.ParseUint(s, 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("memory: cgroup: %s: %q is not a byte count", name, clip(s))
-	}
-	if v >= cgroupNoLimit {
-		return 0, nil
 	}
 	return v, nil
 }
 
 // readCount reads a file holding one byte count; 0 when it is missing.
-func readCount(name string) (uint64, error) {
+func readCount(name string) (uint64, error) { return readValue(name, false) }
+
+// readValue reads a file holding one byte count, or "max" (0) where maxOK; 0 when it is missing.
+func readValue(name string, maxOK bool) (uint64, error) {
 	b, err := readCgroupFile(name)
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, nil
@@ -223,6 +212,9 @@ func readCount(name string) (uint64, error) {
 		return 0, err
 	}
 	s := strings.TrimSpace(string(b))
+	if maxOK && s == "max" {
+		return 0, nil
+	}
 	v, err := strconv.ParseUint(s, 10, 64)
 	if err != nil {
 		return 0, fmt.Errorf("memory: cgroup: %s: %q is not a byte count", name, clip(s))

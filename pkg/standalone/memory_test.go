@@ -11,7 +11,6 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -147,7 +146,7 @@ func TestSqueezeAlertsAndFinishes(t *testing.T) {
 		t.Fatalf("expected the budget error that names the minimum, got %v", err)
 	}
 	cfg.MaxMemoryGB = float64(be.Need)/memory.GB + 0.1
-	var progress syncBuffer
+	var progress testenv.SyncBuffer
 	cfg.Progress = &progress
 
 	stop := make(chan struct{})
@@ -183,19 +182,3 @@ func TestSqueezeAlertsAndFinishes(t *testing.T) {
 	}
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
