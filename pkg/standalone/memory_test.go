@@ -181,4 +181,3 @@ func TestSqueezeAlertsAndFinishes(t *testing.T) {
 		t.Fatalf("no memory alert in the progress output:\n%s", log)
 	}
 }
-
