@@ -17,11 +17,16 @@ setup:
 	@$(MAKE) --no-print-directory build
 	@bin/coordinator models fetch --mirror "$(MODELS_MIRROR)"
 
+# The revision `version` prints, stamped by the linker: the toolchain stamps none under GOFLAGS=-buildvcs=false
+# (CI's machines) or outside a git checkout.
+REVISION := $(shell r=$$(git rev-parse --short=12 HEAD 2>/dev/null) && { git diff --quiet HEAD -- || r=$$r+modified; echo $$r; })
+LDFLAGS := -X github.com/facefleet/facefleet/pkg/version.stamp=$(REVISION)
+
 ## build: bin/coordinator and bin/worker.
 build:
 	@mkdir -p bin
-	$(GO) build -o bin/coordinator ./cmd/coordinator
-	$(GO) build -o bin/worker ./cmd/worker
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/coordinator ./cmd/coordinator
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/worker ./cmd/worker
 
 ## test: everything, setup included.
 test: setup lint

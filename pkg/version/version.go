@@ -16,9 +16,22 @@ type Build struct {
 	Go       string // the toolchain, e.g. go1.26.8
 }
 
+// stamp is the revision the Makefile passes with -ldflags -X ("<sha>" or "<sha>+modified"): the toolchain stamps
+// none where GOFLAGS=-buildvcs=false (this project's CI machines) or the build sees no git checkout (an image build
+// from a copied tree).
+var stamp string
+
 // Read is this binary's Build.
 func Read() Build {
-	return FromInfo(debug.ReadBuildInfo())
+	return withStamp(FromInfo(debug.ReadBuildInfo()), stamp)
+}
+
+// withStamp fills b's revision from the linker's stamp when the toolchain recorded none.
+func withStamp(b Build, stamp string) Build {
+	if b.Revision == "" && stamp != "" {
+		b.Revision, b.Modified = strings.CutSuffix(stamp, "+modified")
+	}
+	return b
 }
 
 // FromInfo extracts a Build from debug.ReadBuildInfo's answer; ok false (a binary built without module support)
