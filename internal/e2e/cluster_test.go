@@ -83,9 +83,9 @@ func TestCluster(t *testing.T) {
 			committed, discarded, rec.Segments)
 	}
 
-	// The fleet: every worker's heartbeat with real RAM numbers and no GPU here.
+	// The fleet: every worker's heartbeat with real RAM numbers and no GPU here (the GPU column shows "-").
 	table := e.mustCLI(10*time.Second, "workers")
-	for _, want := range []string{"tiny", "w1", "w2", "w3", "G: n/a", " GB"} {
+	for _, want := range []string{"tiny", "w1", "w2", "w3", "GPU", " GB"} {
 		if !strings.Contains(table, want) {
 			t.Errorf("workers table lacks %q:\n%s", want, table)
 		}
