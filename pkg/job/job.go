@@ -240,6 +240,8 @@ type Record struct {
 	Warning string `json:"warning,omitempty"`
 	// Waiting says why segments are not being processed, when no worker can take them (placement).
 	Waiting string `json:"waiting,omitempty"`
+	// Parked is set while the job's tasks are off the queue because no live worker can fit them (Parking).
+	Parked *Parking `json:"parked,omitempty"`
 	// Owner is the coordinator running the job; another takes it over when the owner's heartbeat expires.
 	Owner string `json:"owner,omitempty"`
 	// Generation counts retries; tasks carry it in their message ids.
@@ -302,11 +304,46 @@ type JobPlan struct {
 	TimeBase media.Rational `json:"time_base,omitzero"`
 }
 
-// Waiting is a worker's note that it cannot take a segment (it does not fit its memory).
+// Waiting is a worker's note that it cannot take a segment (it does not fit its memory, or the worker is in trouble
+// of its own).
 type Waiting struct {
 	Worker string    `json:"worker"`
 	Reason string    `json:"reason"`
 	At     time.Time `json:"at"`
+	// Unfit marks a hand-back because the segment does not fit the worker's budget (not trouble of its own): the
+	// coordinator parks a job that every live worker handed back so. Need is the budget the worker's plan needed
+	// (bytes, 0 unknown); FitPixels is the worker's own figure of the largest frame it fits (fleet.Heartbeat).
+	Unfit     bool   `json:"unfit,omitempty"`
+	Need      uint64 `json:"need,omitempty"`
+	FitPixels int64  `json:"fit_pixels,omitempty"`
+}
+
+// Parking is a parked job's placement: every live worker handed its segments back as too big for its budget, so
+// the coordinator took its tasks off the queue (a pending task that no worker can take would keep an autoscaler
+// at its maximum) until a worker that may fit them joins, or `coordinator retry` asks again. Committed segments
+// stay committed.
+type Parking struct {
+	Since  time.Time `json:"since"`
+	Width  int       `json:"width"`
+	Height int       `json:"height"`
+	// Need is the least budget a refusing worker's plan needed (bytes; 0 unknown).
+	Need uint64 `json:"need,omitempty"`
+	// FitPixels is the largest frame a refusing worker said it fits: only a worker that fits more is tried again.
+	FitPixels int64 `json:"fit_pixels,omitempty"`
+	// Workers are the workers that handed the job back (at most MaxParkWorkers).
+	Workers []string `json:"workers,omitempty"`
+}
+
+// MaxParkWorkers bounds Parking.Workers.
+const MaxParkWorkers = 64
+
+// Note is what `status` shows of a parked job.
+func (p Parking) Note() string {
+	need := ""
+	if p.Need > 0 {
+		need = fmt.Sprintf(" (needs at least %.1f GB)", float64(p.Need)/(1<<30))
+	}
+	return fmt.Sprintf("parked: no worker fits %dx%d%s; waiting for a bigger worker", p.Width, p.Height, need)
 }
 
 // Commit records the one accepted result of a segment. The first commit wins (KV create), later ones are discarded.

@@ -190,6 +190,9 @@ func (r Record) Validate(id string) error {
 		c.fail("owner", "%s: want letters, digits, '-' or '_'", quote(r.Owner))
 	}
 	c.intRange("generation", r.Generation, 0, MaxCount)
+	if r.Parked != nil {
+		r.Parked.check(c.in("parked"))
+	}
 	if r.Submission != nil {
 		r.Submission.check(c.in("submission"), id)
 	}
@@ -412,7 +415,43 @@ func (w Waiting) Validate() error {
 	c := check{}
 	c.text("worker", w.Worker, maxName)
 	c.text("reason", w.Reason, maxText)
+	c.bytes("need", w.Need)
+	c.fitPixels("fit_pixels", w.FitPixels)
 	return c.result("waiting note")
+}
+
+func (p Parking) check(c *check) {
+	c.intRange("width", p.Width, 1, MaxDimension)
+	c.intRange("height", p.Height, 1, MaxDimension)
+	c.bytes("need", p.Need)
+	c.fitPixels("fit_pixels", p.FitPixels)
+	if len(p.Workers) > MaxParkWorkers {
+		c.fail("workers", "%d workers: want at most %d", len(p.Workers), MaxParkWorkers)
+	}
+	for _, w := range p.Workers {
+		if !workerPattern.MatchString(w) {
+			c.fail("workers", "%s: want letters, digits, '-' or '_'", quote(w))
+		}
+	}
+}
+
+// MaxBytes bounds a memory size a record holds: --max-memory's own limit, 1048576 GB.
+const MaxBytes = 1 << 50
+
+// MaxFitPixels is the largest frame a task may have: MaxDimension squared.
+const MaxFitPixels = int64(MaxDimension) * MaxDimension
+
+func (c *check) bytes(field string, v uint64) {
+	if v > MaxBytes {
+		c.fail(field, "%d bytes: want at most %d", v, uint64(MaxBytes))
+	}
+}
+
+// fitPixels is a worker's largest frame: -1 (none fits), 0 (not said) or up to MaxFitPixels.
+func (c *check) fitPixels(field string, v int64) {
+	if v < -1 || v > MaxFitPixels {
+		c.fail(field, "%d: want -1-%d", v, MaxFitPixels)
+	}
 }
 
 func checkColor(c *check, col media.Color) {

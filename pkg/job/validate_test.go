@@ -65,6 +65,18 @@ func TestValidateRecord(t *testing.T) {
 		{"owner with a dot", func(r *Record) { r.Owner = "a.b" }, "owner"},
 		{"bad hash", func(r *Record) { r.Submission.TargetSHA256 = "xyz" }, "submission.target_sha256"},
 		{"oversize error", func(r *Record) { r.Error = strings.Repeat("x", 100<<10) }, "error"},
+		{"parked", func(r *Record) { r.State, r.Parked = Running, goodParking() }, ""},
+		{"parked at no size", func(r *Record) { r.Parked = goodParking(); r.Parked.Width = 0 }, "parked.width"},
+		{"parked huge need", func(r *Record) { r.Parked = goodParking(); r.Parked.Need = 1 << 60 }, "parked.need"},
+		{"parked fit below -1", func(r *Record) { r.Parked = goodParking(); r.Parked.FitPixels = -2 }, "parked.fit_pixels"},
+		{"parked worker with a dot", func(r *Record) { r.Parked = goodParking(); r.Parked.Workers = []string{"a.b"} }, "parked.workers"},
+		{"parked too many workers", func(r *Record) {
+			r.Parked = goodParking()
+			r.Parked.Workers = make([]string, MaxParkWorkers+1)
+			for i := range r.Parked.Workers {
+				r.Parked.Workers[i] = "w"
+			}
+		}, "parked.workers"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := goodRecord()
@@ -76,6 +88,46 @@ func TestValidateRecord(t *testing.T) {
 			_, err = DecodeRecord(testID, b)
 			checkField(t, err, tc.field)
 		})
+	}
+}
+
+func goodParking() *Parking {
+	return &Parking{Width: 3840, Height: 2160, Need: 5 << 30, FitPixels: 1920 * 1080, Workers: []string{"tiny-1"}}
+}
+
+// TestValidateWaiting: a placement note's figures are in range; the note of a worker that fits nothing (-1) passes.
+func TestValidateWaiting(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		w     Waiting
+		field string
+	}{
+		{"trouble", Waiting{Worker: "w1", Reason: "disk full since 12:00:00 UTC, retrying"}, ""},
+		{"unfit", Waiting{Worker: "w1", Reason: "3840x2160 does not fit", Unfit: true, Need: 5 << 30, FitPixels: 2073600}, ""},
+		{"fits nothing", Waiting{Worker: "w1", Reason: "x", Unfit: true, FitPixels: -1}, ""},
+		{"need too big", Waiting{Worker: "w1", Need: 1 << 62}, "need"},
+		{"fit too big", Waiting{Worker: "w1", FitPixels: MaxFitPixels + 1}, "fit_pixels"},
+		{"fit below -1", Waiting{Worker: "w1", FitPixels: -5}, "fit_pixels"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, _ := json.Marshal(tc.w)
+			_, err := DecodeWaiting(b)
+			checkField(t, err, tc.field)
+		})
+	}
+}
+
+func TestParkingNote(t *testing.T) {
+	for _, tc := range []struct {
+		p    Parking
+		want string
+	}{
+		{Parking{Width: 3840, Height: 2160, Need: 1288490189}, "parked: no worker fits 3840x2160 (needs at least 1.2 GB); waiting for a bigger worker"},
+		{Parking{Width: 640, Height: 480}, "parked: no worker fits 640x480; waiting for a bigger worker"},
+	} {
+		if got := tc.p.Note(); got != tc.want {
+			t.Errorf("note %q, want %q", got, tc.want)
+		}
 	}
 }
 
