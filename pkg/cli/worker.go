@@ -148,7 +148,7 @@ func runWorker(cmd *cobra.Command, o *workerOptions) error {
 		tasks, fps := w.Stats()
 		return fleet.Heartbeat{Kind: fleet.KindWorker, ID: w.ID(), Host: host, PID: os.Getpid(), Version: version.String(), CPUs: cpus,
 			RAMTotal: total, RAMFree: free, GPUs: gpus, Providers: []string{o.session.Provider}, Slots: slots,
-			MemoryBudget: budget.Total(), Batch1080p: fit, Tasks: tasks, FPS: fps, Trouble: w.Trouble(),
+			MemoryBudget: budget.Total(), Batch1080p: fit, FitPixels: budget.FitPixels(), Tasks: tasks, FPS: fps, Trouble: w.Trouble(),
 			Started: started}
 	}, log)
 	if err != nil {

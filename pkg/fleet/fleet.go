@@ -17,6 +17,7 @@ import (
 
 	"github.com/shirou/gopsutil/v4/mem"
 
+	"github.com/facefleet/facefleet/pkg/job"
 	"github.com/facefleet/facefleet/pkg/memory"
 	"github.com/facefleet/facefleet/pkg/queue"
 )
@@ -104,9 +105,13 @@ type Heartbeat struct {
 	MemoryBudget uint64   `json:"memory_budget"` // bytes; 0 = no budget
 	// Batch1080p is the batch a 1920x1080 libx264 segment runs with on this worker (worker.Budget.Batch1080p);
 	// 0 = its budget cannot hold one.
-	Batch1080p int      `json:"batch_1080p"`
-	Tasks      []string `json:"tasks"` // segments in progress, "job/segment"
-	FPS        float64  `json:"fps"`   // frames per second, recently
+	Batch1080p int `json:"batch_1080p"`
+	// FitPixels is the largest frame (width x height, 16:9, libx264) a segment of which fits this worker's budget
+	// at batch 1 (worker.Budget.FitPixels): a coordinator parks a job no live worker fits and queues it again when
+	// one that may fit joins. 0 = not said (no budget, or an older worker); -1 = nothing fits.
+	FitPixels int64    `json:"fit_pixels,omitempty"`
+	Tasks     []string `json:"tasks"` // segments in progress, "job/segment"
+	FPS       float64  `json:"fps"`   // frames per second, recently
 	// Trouble is a worker's own trouble (disk full, storage unreachable, ...) while it lasts: it takes no tasks
 	// until a retry succeeds. "" when healthy.
 	Trouble string    `json:"trouble,omitempty"`
@@ -117,6 +122,9 @@ type Heartbeat struct {
 // Validate reports a record whose fields cannot be true: records are read from a KV bucket any process with access
 // can write, and the table and operators trust what they show.
 func (h Heartbeat) Validate() error {
+	if h.FitPixels < -1 || h.FitPixels > job.MaxFitPixels {
+		return fmt.Errorf("fit_pixels %d: want -1-%d", h.FitPixels, job.MaxFitPixels)
+	}
 	for _, g := range h.GPUs {
 		if err := g.check(); err != nil {
 			return err

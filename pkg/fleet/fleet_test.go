@@ -405,3 +405,17 @@ func TestWithGPUPlan(t *testing.T) {
 		t.Errorf("a plan for a device not listed changed the list: %+v", got)
 	}
 }
+
+// TestHeartbeatFitPixels: a worker's largest frame is -1 (none fits), 0 (not said) or a real frame size; anything
+// else is a record that cannot be true, and List refuses it rather than let a coordinator place work by it.
+func TestHeartbeatFitPixels(t *testing.T) {
+	for _, tc := range []struct {
+		fit int64
+		ok  bool
+	}{{-1, true}, {0, true}, {3840 * 2160, true}, {16384 * 16384, true}, {-2, false}, {16384*16384 + 1, false}} {
+		err := fleet.Heartbeat{Kind: fleet.KindWorker, ID: "w", FitPixels: tc.fit}.Validate()
+		if (err == nil) != tc.ok {
+			t.Errorf("fit_pixels %d: Validate = %v, want ok %v", tc.fit, err, tc.ok)
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/facefleet/facefleet/pkg/job"
 	"github.com/facefleet/facefleet/pkg/memory"
 	"github.com/facefleet/facefleet/pkg/ort"
 	"github.com/facefleet/facefleet/pkg/pipeline"
@@ -272,6 +273,36 @@ func (b *Budget) Batch1080p() int {
 		return 0
 	}
 	return p.Batch
+}
+
+// FitPixels is the largest 16:9 frame (width x height) a libx264 segment of which fits here at batch 1, for the
+// heartbeat: coordinators compare it with a parked job's resolution. 0 without a budget (everything fits), -1 when
+// not even the smallest frame does. The plan's memory grows with the frame's size, so a binary search over the
+// height finds it; frames up to job.MaxDimension wide are looked at.
+func (b *Budget) FitPixels() int64 {
+	if b.total == 0 {
+		return 0
+	}
+	size := func(h int) (int, int) { return (h*16/9 + 1) &^ 1, h }
+	fits := func(h int) bool { w, h := size(h); _, err := b.Plan(w, h, "libx264", 0); return err == nil }
+	lo, hi := 2, job.MaxDimension*9/16 // lo..hi: even heights; w at hi is MaxDimension
+	if !fits(lo) {
+		return -1
+	}
+	if fits(hi) {
+		w, h := size(hi)
+		return int64(w) * int64(h)
+	}
+	for hi-lo > 2 { // fits(lo), !fits(hi)
+		mid := (lo + hi) / 2 &^ 1
+		if fits(mid) {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	w, h := size(lo)
+	return int64(w) * int64(h)
 }
 
 // Start sets the Go heap limit for the budget and starts the governor; both live until Stop. Without a budget it

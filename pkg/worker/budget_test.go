@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/facefleet/facefleet/pkg/job"
 	"github.com/facefleet/facefleet/pkg/memory"
 	"github.com/facefleet/facefleet/pkg/ort"
 )
@@ -112,6 +113,56 @@ func TestBudgetBatch1080p(t *testing.T) {
 			t.Errorf("8 GB: %d pipelines batch %d > %d with fewer", n, b, prev)
 		}
 		prev = b
+	}
+}
+
+// TestBudgetFitPixels: the largest frame the heartbeat advertises fits, the next size up does not, and it agrees with
+// the plan of a task at that size; no budget says 0, a budget below the process says -1, a huge one the largest.
+func TestBudgetFitPixels(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		total uint64
+		slots int
+		want  string // "none" (0), "nothing" (-1), "max", or "some"
+	}{
+		{"no budget", 0, 1, "none"},
+		{"below the process", 64 << 20, 1, "nothing"},
+		{"1 GB", 1 << 30, 1, "some"},
+		{"4 GB, 2 slots", 4 << 30, 2, "some"},
+		{"1 TB", 1 << 40, 1, "max"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := &fixedRSS{rss: 128 << 20}
+			b, err := NewBudget(BudgetConfig{MaxMemory: tc.total, Pipelines: tc.slots, MaxBatch: 4}, BudgetDeps{Sample: p.sample})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p.set(328 << 20)
+			b.MeasureModels()
+			got := b.FitPixels()
+			switch tc.want {
+			case "none", "nothing", "max":
+				want := map[string]int64{"none": 0, "nothing": -1, "max": int64(job.MaxDimension) * (job.MaxDimension * 9 / 16)}[tc.want]
+				if got != want {
+					t.Fatalf("FitPixels %d, want %d", got, want)
+				}
+				return
+			}
+			if got <= 0 {
+				t.Fatalf("FitPixels %d", got)
+			}
+			// Its 16:9 frame fits; one 64 rows taller does not.
+			h := 2
+			for int64((h*16/9+1)&^1)*int64(h) < got {
+				h += 2
+			}
+			if _, err := b.Plan((h*16/9+1)&^1, h, "libx264", 0); err != nil {
+				t.Errorf("the advertised %dx%d does not fit: %v", (h*16/9+1)&^1, h, err)
+			}
+			if _, err := b.Plan(((h+64)*16/9+1)&^1, h+64, "libx264", 0); err == nil {
+				t.Errorf("%d pixels advertised, but a frame 64 rows taller fits too", got)
+			}
+		})
 	}
 }
 

@@ -110,24 +110,31 @@ func (g *gate) status() string {
 // unfitJobs remembers the jobs whose segments do not fit this worker, and why (the most recent ones).
 type unfitJobs struct {
 	mu    sync.Mutex
-	why   map[string]string
+	why   map[string]unfit
 	order []string
+}
+
+// unfit is why a job does not fit: the line for its status, and the budget the plan needed (bytes; 0 unknown).
+type unfit struct {
+	why  string
+	need uint64
 }
 
 // keepUnfit bounds the jobs remembered.
 const keepUnfit = 64
 
-func (u *unfitJobs) get(id string) string {
+func (u *unfitJobs) get(id string) (unfit, bool) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	return u.why[id]
+	v, ok := u.why[id]
+	return v, ok
 }
 
-func (u *unfitJobs) add(id, why string) {
+func (u *unfitJobs) add(id string, why unfit) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if u.why == nil {
-		u.why = map[string]string{}
+		u.why = map[string]unfit{}
 	}
 	if _, ok := u.why[id]; !ok {
 		u.order = append(u.order, id)

@@ -374,15 +374,19 @@ func (w *Worker) handle(ctx context.Context, l *queue.Lease) {
 		}
 	}
 	// All of a job's segments share a resolution: a job that did not fit once never will on this worker.
-	if why := w.unfit.get(t.Job); why != "" {
-		w.handBack(ctx, l, t, why, log)
+	if u, ok := w.unfit.get(t.Job); ok {
+		w.handBack(ctx, l, t, u, log)
 		return
 	}
 	plan, err := w.place(t)
 	if err != nil {
-		why := fmt.Sprintf("%dx%d does not fit: %v", t.Spec.Width, t.Spec.Height, err)
-		w.unfit.add(t.Job, why)
-		w.handBack(ctx, l, t, why, log)
+		u := unfit{why: fmt.Sprintf("%dx%d does not fit: %v", t.Spec.Width, t.Spec.Height, err)}
+		var be *memory.BudgetError
+		if errors.As(err, &be) {
+			u.need = be.Need
+		}
+		w.unfit.add(t.Job, u)
+		w.handBack(ctx, l, t, u, log)
 		return
 	}
 	w.gate.fitted()
@@ -456,10 +460,11 @@ func (w *Worker) place(t job.Task) (memory.Plan, error) {
 // work gets it now, leaves a note that the coordinator shows in the job's status, and holds this worker's fetches
 // back (doubling up to PlacementDelay) so that it stops pulling work it cannot take. Hand-backs never fail a job: a
 // bigger worker may join the fleet later.
-func (w *Worker) handBack(ctx context.Context, l *queue.Lease, t job.Task, why string, log *zap.Logger) {
+// The note says so in fields the coordinator reads (job.Waiting.Unfit): a job every live worker hands back is parked.
+func (w *Worker) handBack(ctx context.Context, l *queue.Lease, t job.Task, u unfit, log *zap.Logger) {
 	d := w.gate.handedBack(w.clock.Now())
-	log.Info("segment does not fit this worker; handing it back", zap.String("why", why), zap.Duration("fetch_pause", d))
-	w.note(ctx, t, why)
+	log.Info("segment does not fit this worker; handing it back", zap.String("why", u.why), zap.Duration("fetch_pause", d))
+	w.note(ctx, t, job.Waiting{Reason: u.why, Unfit: true, Need: u.need, FitPixels: w.cfg.Budget.FitPixels()})
 	warnIf(log, "nak", l.Nak())
 }
 
@@ -474,14 +479,15 @@ func (w *Worker) ownTrouble(ctx context.Context, l *queue.Lease, t job.Task, err
 	} else {
 		log.Info("still in trouble: handed back uncounted, fetching paused", f...)
 	}
-	w.note(ctx, t, fmt.Sprintf("%v since %s, retrying", class, since.UTC().Format("15:04:05 UTC")))
+	w.note(ctx, t, job.Waiting{Reason: fmt.Sprintf("%v since %s, retrying", class, since.UTC().Format("15:04:05 UTC"))})
 	warnIf(log, "nak", l.Nak())
 }
 
 // note tells the job's coordinator why a segment waits (waiting.<job>.<n>); it shows in the job's status, and a
 // task with a note that reaches the queue's MaxDeliver is queued again rather than failing its job.
-func (w *Worker) note(ctx context.Context, t job.Task, reason string) {
-	b, _ := json.Marshal(job.Waiting{Worker: w.cfg.ID, Reason: reason, At: w.clock.Now().UTC()})
+func (w *Worker) note(ctx context.Context, t job.Task, n job.Waiting) {
+	n.Worker, n.At = w.cfg.ID, w.clock.Now().UTC()
+	b, _ := json.Marshal(n)
 	if _, err := w.deps.State.Put(context.WithoutCancel(ctx), job.WaitingKey(t.Job, t.Segment.Index), b); err != nil {
 		w.log.Warn("placement note not written: the job's status will not say why it waits", zap.String("job", t.Job),
 			zap.Int("segment", t.Segment.Index), zap.Error(err))
