@@ -563,7 +563,7 @@ func deleteCmd() *cobra.Command {
 }
 
 func retryCmd() *cobra.Command {
-	return clientCmd("retry JOB [SEGMENT]", "Queue an ended job again: every unfinished segment, or redo one segment", cobra.RangeArgs(1, 2),
+	return clientCmd("retry JOB [SEGMENT]", "Queue an ended or parked job again: every unfinished segment, or redo one segment", cobra.RangeArgs(1, 2),
 		func(ctx context.Context, cmd *cobra.Command, _ *cluster.Cluster, cli *client.Client, args []string) error {
 			seg := -1
 			if len(args) == 2 {

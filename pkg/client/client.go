@@ -257,11 +257,15 @@ func (c *Client) deleteStray(ctx context.Context, id string, invalid error) erro
 }
 
 // Retry queues an ended job again. With segment >= 0 that segment is redone even if it was committed (and the
-// output stitched again); with segment < 0 only segments without a result are. A cancelled job starts over.
+// output stitched again); with segment < 0 only segments without a result are. A cancelled job starts over. A
+// parked job (no live worker fitted it) is queued again as it stands: its owner publishes its unfinished segments.
 func (c *Client) Retry(ctx context.Context, id string, segment int) error {
 	r, err := c.Get(ctx, id)
 	if err != nil {
 		return err
+	}
+	if !r.State.Terminal() && r.Parked != nil && segment < 0 {
+		return c.unpark(ctx, id)
 	}
 	if !r.State.Terminal() {
 		return fmt.Errorf("%w: %s is %s", ErrNotEnded, id, r.State)
@@ -297,6 +301,25 @@ func (c *Client) Retry(ctx context.Context, id string, segment int) error {
 			return nil, fmt.Errorf("%w: %s is %s", ErrNotEnded, id, r.State)
 		}
 		r.State, r.Error, r.Waiting, r.Owner, r.OutputKey, r.Warning = job.Queued, "", "", "", "", ""
+		r.Generation++
+		r.Updated = time.Now().UTC()
+		return json.Marshal(r)
+	})
+	return unwrapModify(err)
+}
+
+// unpark clears a parked job's park under a new generation (its tasks' message ids must not be deduplicated away);
+// the job's coordinator sees the record change and publishes the unfinished segments, or does so when it resumes.
+func (c *Client) unpark(ctx context.Context, id string) error {
+	_, err := c.State.Modify(ctx, job.RecordKey(id), func(old []byte) ([]byte, error) {
+		r, err := job.DecodeRecord(id, old)
+		if err != nil {
+			return nil, err
+		}
+		if r.State.Terminal() || r.Parked == nil {
+			return nil, fmt.Errorf("%w: %s is %s", ErrNotEnded, id, r.State)
+		}
+		r.Parked, r.Waiting = nil, ""
 		r.Generation++
 		r.Updated = time.Now().UTC()
 		return json.Marshal(r)

@@ -640,22 +640,34 @@ func (s *Service) execute(ctx context.Context, id, dir string, log *zap.Logger, 
 	}
 	res.plan = plan
 
+	var parked *job.Parking
+	gen := 0
 	if err := s.update(ctx, id, func(r *job.Record) {
-		// Waiting is cleared: an outage the job waited out (executeThroughOutages) is over.
+		// Waiting is cleared: an outage the job waited out (executeThroughOutages) is over; a park stands.
 		r.State, r.Segments, r.TotalFrames, r.Error, r.Waiting = job.Running, len(plan.Segments), plan.TotalFrames, "", ""
+		if r.Parked != nil {
+			r.Waiting = r.Parked.Note()
+		}
+		parked, gen = r.Parked, r.Generation
 	}); err != nil {
 		return res, err
 	}
-	err = s.publish(ctx, id, plan, in.spec, rec.Generation, func(seg job.Segment) (bool, error) {
-		if _, err := s.deps.State.Get(ctx, job.CommitKey(id, seg.Index)); err == nil {
-			return true, nil
-		}
-		return s.deps.Tasks.Has(ctx, job.TaskSubject(id, seg.Index))
-	})
-	if err != nil {
-		return res, err
+	republish := func(ctx context.Context, gen int) error {
+		return s.publish(ctx, id, plan, in.spec, gen, func(seg job.Segment) (bool, error) {
+			if _, err := s.deps.State.Get(ctx, job.CommitKey(id, seg.Index)); err == nil {
+				return true, nil
+			}
+			return s.deps.Tasks.Has(ctx, job.TaskSubject(id, seg.Index))
+		})
 	}
-	stopWaiting := s.followWaiting(ctx, id)
+	if parked == nil { // a parked job's tasks stay off the queue (followPlacement purges what a stop left there)
+		if err := republish(ctx, gen); err != nil {
+			return res, err
+		}
+	} else {
+		log.Info("resuming a parked job", zap.String("waiting", parked.Note()))
+	}
+	stopWaiting := s.followPlacement(ctx, id, plan, parked, republish)
 	var last time.Time
 	commits, err := s.wait(ctx, id, in.targetName, plan.Segments, func(done, total int) {
 		if in.progress != nil {
@@ -676,7 +688,7 @@ func (s *Service) execute(ctx context.Context, id, dir string, log *zap.Logger, 
 		return res, err
 	}
 
-	if err := s.update(ctx, id, func(r *job.Record) { r.State, r.Waiting = job.Stitching, "" }); err != nil {
+	if err := s.update(ctx, id, func(r *job.Record) { r.State, r.Waiting, r.Parked = job.Stitching, "", nil }); err != nil {
 		return res, err
 	}
 	t1 := time.Now()
@@ -777,6 +789,10 @@ func (s *Service) deadLetter(ctx context.Context, d queue.DeadLetter) {
 		s.removeDead(ctx, d.Seq)
 		return
 	}
+	if r, err := s.record(ctx, t.Job); err == nil && r.Parked != nil {
+		s.removeDead(ctx, d.Seq) // parked: its tasks are off the queue until a worker that fits joins
+		return
+	}
 	if _, err := s.deps.State.Get(ctx, job.WaitingKey(t.Job, t.Segment.Index)); err == nil {
 		// Handed back by workers too small for it, not crashed on: queue it afresh (no message id, so deduplication
 		// cannot drop it and its delivery count starts over) and let it wait for a bigger worker.
@@ -803,41 +819,6 @@ func (s *Service) removeDead(ctx context.Context, seq uint64) {
 	if err := s.deps.Tasks.Remove(ctx, seq); err != nil {
 		s.log.Warn("dead-lettered task not removed from the stream", zap.Uint64("seq", seq), zap.Error(err))
 	}
-}
-
-// followWaiting copies workers' placement notes ("does not fit") into the job record, so status says why a job
-// waits when no worker can take a segment.
-func (s *Service) followWaiting(ctx context.Context, id string) (stop func()) {
-	ctx, cancel := context.WithCancel(ctx)
-	ch, err := s.deps.State.Watch(ctx, job.WaitingPattern(id))
-	if err != nil {
-		return cancel
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		notes := map[string]string{}
-		shown := ""
-		for e := range ch {
-			if e.Deleted {
-				delete(notes, e.Key)
-			} else if w, err := job.DecodeWaiting(e.Value); err == nil {
-				notes[e.Key] = w.Worker + ": " + w.Reason
-			} else {
-				s.log.Warn("waiting note refused", zap.String("key", e.Key), zap.Error(err))
-			}
-			msg := ""
-			for _, v := range notes {
-				msg = v
-				break
-			}
-			if msg != shown {
-				shown = msg
-				s.updated(ctx, s.log.With(zap.String("job", id)), "waiting note", s.update(ctx, id, func(r *job.Record) { r.Waiting = msg }))
-			}
-		}
-	}()
-	return func() { cancel(); <-done }
 }
 
 // sweep deletes the ended jobs whose last update is older than KeepEnded. Every coordinator sweeps; a job two
@@ -881,7 +862,13 @@ func (s *Service) record(ctx context.Context, id string) (job.Record, error) {
 
 // update changes the job record with compare-and-set, unless the job was cancelled or taken over meanwhile.
 func (s *Service) update(ctx context.Context, id string, fn func(*job.Record)) error {
-	_, err := s.deps.State.Modify(ctx, job.RecordKey(id), func(old []byte) ([]byte, error) {
+	_, err := s.updateRev(ctx, id, fn)
+	return err
+}
+
+// updateRev is update, returning the record's new revision.
+func (s *Service) updateRev(ctx context.Context, id string, fn func(*job.Record)) (uint64, error) {
+	return s.deps.State.Modify(ctx, job.RecordKey(id), func(old []byte) ([]byte, error) {
 		r, err := job.DecodeRecord(id, old)
 		if err != nil {
 			return nil, err
@@ -898,7 +885,6 @@ func (s *Service) update(ctx context.Context, id string, fn func(*job.Record)) e
 		r.Updated = time.Now().UTC()
 		return json.Marshal(r)
 	})
-	return err
 }
 
 // updated logs an update of a job record that failed for a reason nothing else reports: a cancel, a takeover or

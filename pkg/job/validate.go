@@ -414,6 +414,9 @@ func (p Progress) Validate() error {
 func (w Waiting) Validate() error {
 	c := check{}
 	c.text("worker", w.Worker, maxName)
+	if w.Unfit && !workerPattern.MatchString(w.Worker) { // a parked job's record names it (Parking.Workers)
+		c.fail("worker", "%s: want letters, digits, '-' or '_'", quote(w.Worker))
+	}
 	c.text("reason", w.Reason, maxText)
 	c.bytes("need", w.Need)
 	c.fitPixels("fit_pixels", w.FitPixels)

@@ -106,6 +106,7 @@ func TestValidateWaiting(t *testing.T) {
 		{"unfit", Waiting{Worker: "w1", Reason: "3840x2160 does not fit", Unfit: true, Need: 5 << 30, FitPixels: 2073600}, ""},
 		{"fits nothing", Waiting{Worker: "w1", Reason: "x", Unfit: true, FitPixels: -1}, ""},
 		{"need too big", Waiting{Worker: "w1", Need: 1 << 62}, "need"},
+		{"unfit from a worker id with a dot", Waiting{Worker: "a.b", Reason: "x", Unfit: true}, "worker"},
 		{"fit too big", Waiting{Worker: "w1", FitPixels: MaxFitPixels + 1}, "fit_pixels"},
 		{"fit below -1", Waiting{Worker: "w1", FitPixels: -5}, "fit_pixels"},
 	} {
