@@ -175,6 +175,7 @@ func TestBadNumbersRefused(t *testing.T) {
 		{"serve no segment length", false, []string{"serve", "--segment-seconds", "0"}, "--segment-seconds 0"},
 		{"serve negative width", false, []string{"serve", "--max-width", "-1"}, "--max-width -1"},
 		{"serve negative retention", false, []string{"serve", "--keep-ended", "-1h"}, "--keep-ended"},
+		{"serve no park delay", false, []string{"serve", "--park-after", "0s"}, "--park-after 0s"},
 		{"serve no heartbeat", false, []string{"serve", "--heartbeat", "0s"}, "--heartbeat 0s"},
 		{"worker negative heartbeat", true, []string{"--heartbeat", "-1s"}, "--heartbeat -1s"},
 		{"worker GPU budget on the CPU", true, []string{"--max-gpu-memory", "8"}, "--max-gpu-memory 8: applies to the cuda and tensorrt execution providers, not cpu"},

@@ -18,8 +18,8 @@ import (
 // queue hands it out again. An autoscaler that sizes the fleet by that pending count (KEDA's nats-jetstream scaler)
 // then scales workers to its maximum, none of which can take it, and holds them there. So while a job waits, its
 // coordinator follows its placement: once every live worker has handed its segments back as too big for its budget
-// (their notes, job.Waiting.Unfit) or says in its heartbeat that it fits less (fleet.Heartbeat.FitPixels), the job
-// is parked: the record says so (job.Parking, in `status`), and its tasks are purged from the queue, so the pending
+// (their notes, job.Waiting.Unfit) or says in its heartbeat that it fits less (fleet.Heartbeat.FitPixels), for
+// ServiceConfig.ParkAfter, the job is parked: the record says so (job.Parking, in `status`), and its tasks are purged from the queue, so the pending
 // count drops. When a worker that may fit them joins, or `coordinator retry` asks, the job's unfinished segments are
 // published again under a new generation. With no live worker at all nothing is parked: pending work is what wakes
 // a fleet scaled to zero. The park lives in the job record (compare-and-set), so a restarted coordinator, or one
@@ -44,10 +44,11 @@ type placement struct {
 	notes         map[string]string  // waiting key -> "worker: reason", what status shows
 	refused       map[string]refusal // worker id -> its hand-back
 	parked        *job.Parking
-	ownRev        uint64 // the record's revision after this coordinator's last park or unpark
-	purge         bool   // the parked job's tasks are still to be purged
-	owed          int    // the generation still to be published after an unpark; -1 none
-	shown         string // the record's Waiting as last written here
+	ownRev        uint64    // the record's revision after this coordinator's last park or unpark
+	purge         bool      // the parked job's tasks are still to be purged
+	owed          int       // the generation still to be published after an unpark; -1 none
+	shown         string    // the record's Waiting as last written here
+	unfitSince    time.Time // since when no live worker fits the job (zero: one may, or none is live)
 	republish     func(ctx context.Context, gen int) error
 }
 
@@ -171,10 +172,23 @@ func (p *placement) decide(ctx context.Context) {
 			break
 		}
 	}
-	switch {
-	case p.parked != nil && fits != "":
-		p.unpark(ctx, fits)
-	case p.parked == nil && fits == "" && len(live) > 0:
+	if p.parked != nil {
+		if fits != "" {
+			p.unpark(ctx, fits)
+		}
+		return
+	}
+	if fits != "" || len(live) == 0 {
+		p.unfitSince = time.Time{}
+		return
+	}
+	// No live worker fits: parked once that has lasted ParkAfter, so that a bigger worker still starting (a GPU
+	// node being provisioned for a pool scaled from zero) can join first.
+	if p.unfitSince.IsZero() {
+		p.unfitSince = time.Now()
+	}
+	if time.Since(p.unfitSince) >= p.s.cfg.ParkAfter {
+		p.unfitSince = time.Time{}
 		p.park(ctx)
 	}
 }

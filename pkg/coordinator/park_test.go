@@ -52,7 +52,7 @@ func TestMayFit(t *testing.T) {
 }
 
 // TestParkedJob: a job whose segments no worker fits (a real pkg/worker with a 1 MiB budget hands them back) is
-// parked once that worker's heartbeat is live (while no worker is live it stays pending: that is what wakes a fleet
+// parked once that worker's heartbeat is live (and ParkAfter has passed) (while no worker is live it stays pending: that is what wakes a fleet
 // scaled to zero): the work queue's consumer has nothing pending (what KEDA reads), status says why, a coordinator
 // restart keeps it parked and publishes nothing, `coordinator retry` queues it again (and it parks again), and a
 // worker that fits joining gets it published, committed and stitched. Before parking, the handed-back tasks stayed
@@ -177,7 +177,8 @@ const parkBeat = 300 * time.Millisecond
 // startCoordinator runs a coordinator "coord-1" until the returned stop (or the test's end).
 func startCoordinator(t *testing.T, ctx context.Context, e *serviceEnv) (stop func()) {
 	t.Helper()
-	svc, err := NewService(ServiceConfig{ID: "coord-1", WorkDir: t.TempDir(), Heartbeat: parkBeat, Scan: 200 * time.Millisecond},
+	svc, err := NewService(ServiceConfig{ID: "coord-1", WorkDir: t.TempDir(), Heartbeat: parkBeat, Scan: 200 * time.Millisecond,
+		ParkAfter: 500 * time.Millisecond},
 		ServiceDeps{Tasks: e.tasks, State: e.state, Fleet: e.fleet, Blob: e.blob})
 	if err != nil {
 		t.Fatal(err)

@@ -106,7 +106,15 @@ type ServiceConfig struct {
 	// failed but waits, its status saying why and since when, and runs again from where it stands (a stored plan
 	// is resumed, committed segments are kept) after a jittered delay doubling from OutageBase up to OutageMax.
 	OutageBase, OutageMax time.Duration
+	// ParkAfter is how long no live worker may fit a job's segments (all hand them back as too big for their
+	// budgets) before the job is parked: its tasks off the queue, so an autoscaler is not held at its maximum by
+	// work none of its workers can take, until a worker that may fit joins (park.go). It outlasts the start of a
+	// bigger worker already on its way (a GPU node being provisioned).
+	ParkAfter time.Duration
 }
+
+// DefaultParkAfter is ServiceConfig.ParkAfter's default (`serve --park-after`).
+const DefaultParkAfter = 5 * time.Minute
 
 // Validate fills defaults and checks the rest.
 func (c *ServiceConfig) Validate() error {
@@ -146,6 +154,9 @@ func (c *ServiceConfig) Validate() error {
 	}
 	if c.OutageMax <= 0 {
 		c.OutageMax = 30 * time.Second
+	}
+	if c.ParkAfter <= 0 {
+		c.ParkAfter = DefaultParkAfter
 	}
 	if c.OutageMax < c.OutageBase {
 		return fmt.Errorf("coordinator: OutageMax %s is below OutageBase %s", c.OutageMax, c.OutageBase)
