@@ -216,7 +216,7 @@ func (c *Client) Cancel(ctx context.Context, id string) error {
 		if r.State.Terminal() {
 			return nil, fmt.Errorf("%w: %s is %s", ErrTerminal, id, r.State)
 		}
-		r.State, r.Updated = job.Cancelled, time.Now().UTC()
+		r.State, r.Parked, r.Updated = job.Cancelled, nil, time.Now().UTC()
 		return json.Marshal(r)
 	})
 	if err != nil {
@@ -301,6 +301,7 @@ func (c *Client) Retry(ctx context.Context, id string, segment int) error {
 			return nil, fmt.Errorf("%w: %s is %s", ErrNotEnded, id, r.State)
 		}
 		r.State, r.Error, r.Waiting, r.Owner, r.OutputKey, r.Warning = job.Queued, "", "", "", "", ""
+		r.Parked = nil // an ended job's park is stale: its segments are published again
 		r.Generation++
 		r.Updated = time.Now().UTC()
 		return json.Marshal(r)

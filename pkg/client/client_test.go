@@ -341,3 +341,62 @@ func TestStrayRecordKeys(t *testing.T) {
 		t.Errorf("delete of an id with no record: %v", err)
 	}
 }
+
+// TestRetryParked: `retry` of a parked job queues it again as it stands (a new generation, its owner kept); a
+// segment retry or a job not parked is refused as not ended; a parked job cancelled, then retried, is queued
+// without its park (a stale park kept its segments off the queue after the retry before).
+func TestRetryParked(t *testing.T) {
+	ctx := context.Background()
+	c := newClient(t)
+	parking := &job.Parking{Width: 3840, Height: 2160, Need: 5 << 30, Workers: []string{"tiny"}}
+	for _, tc := range []struct {
+		name    string
+		parked  bool
+		cancel  bool
+		segment int
+		err     error
+		want    job.State
+	}{
+		{"parked", true, false, -1, nil, job.Running},
+		{"parked, one segment", true, false, 1, client.ErrNotEnded, job.Running},
+		{"running, not parked", false, false, -1, client.ErrNotEnded, job.Running},
+		{"parked, then cancelled", true, true, -1, nil, job.Queued},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			id, err := c.Submit(ctx, client.SubmitRequest{Source: file(t, "face.png", 10), Target: file(t, "clip.mp4", 100)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = c.State.Modify(ctx, job.RecordKey(id), func(old []byte) ([]byte, error) {
+				var r job.Record
+				_ = json.Unmarshal(old, &r)
+				r.State, r.Segments, r.Owner = job.Running, 3, "coord-1"
+				if tc.parked {
+					r.Parked, r.Waiting = parking, parking.Note()
+				}
+				return json.Marshal(r)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.cancel {
+				if err := c.Cancel(ctx, id); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := c.Retry(ctx, id, tc.segment); !errors.Is(err, tc.err) {
+				t.Fatalf("retry: %v, want %v", err, tc.err)
+			}
+			r, err := c.Get(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.State != tc.want || (tc.err == nil && (r.Parked != nil || r.Waiting != "" || r.Generation != 1)) {
+				t.Fatalf("after retry: %s, parked %v, waiting %q, generation %d", r.State, r.Parked, r.Waiting, r.Generation)
+			}
+			if tc.err == nil && tc.want == job.Running && r.Owner != "coord-1" {
+				t.Fatalf("the parked job's owner changed to %q", r.Owner)
+			}
+		})
+	}
+}

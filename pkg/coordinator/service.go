@@ -402,7 +402,7 @@ func (s *Service) runJob(ctx context.Context, id string, local *LocalJob) (outco
 		s.cleanup(context.WithoutCancel(ctx), id, true)
 	default:
 		log.Error("job failed", zap.Error(err))
-		s.updated(context.WithoutCancel(ctx), log, "the job's failure", s.update(context.WithoutCancel(ctx), id, func(r *job.Record) { r.State, r.Error = job.Failed, job.Message(err) }))
+		s.updated(context.WithoutCancel(ctx), log, "the job's failure", s.update(context.WithoutCancel(ctx), id, func(r *job.Record) { r.State, r.Error, r.Parked = job.Failed, job.Message(err), nil }))
 		if perr := s.deps.Tasks.PurgeSubject(context.WithoutCancel(ctx), job.Subject(id)); perr != nil {
 			log.Warn("the failed job's tasks were not purged", zap.Error(perr))
 		}
