@@ -80,6 +80,7 @@ func (s *Service) followPlacement(ctx context.Context, id string, plan job.JobPl
 		defer close(done)
 		tick := time.NewTicker(s.cfg.Scan)
 		defer tick.Stop()
+		p.settle(ctx) // a job resumed parked: what a stop left on the queue goes now
 		for notes != nil || recs != nil {
 			select {
 			case <-ctx.Done():
@@ -222,7 +223,7 @@ func (p *placement) maxRefused() int64 {
 }
 
 // park records the park, then takes the job's tasks off the queue: a coordinator that stops between the two finds
-// the park in the record and purges again (execute).
+// the park in the record and purges again (followPlacement).
 func (p *placement) park(ctx context.Context) {
 	pk := &job.Parking{Since: time.Now().UTC(), Width: p.width, Height: p.height, FitPixels: p.maxRefused()}
 	for w, r := range p.refused {
