@@ -154,7 +154,7 @@ func serveCmd() *cobra.Command {
 	f.StringVar(&sc.WorkDir, "work-dir", filepath.Join(os.TempDir(), "facefleet-coordinator"), "scratch directory for splits and stitches")
 	f.Float64Var(&sc.SegmentSeconds, "segment-seconds", cluster.DefaultSegmentSeconds, "default segment length in seconds, snapped to keyframes (> 0)")
 	f.IntVar(&sc.MaxJobs, "max-jobs", 4, "jobs split, followed and stitched at once")
-	f.DurationVar(&sc.ParkAfter, "park-after", coordinator.DefaultParkAfter, "park a job no live worker fits after this long: its tasks leave the queue (an autoscaler is not held at its maximum) until a worker that may fit joins or `retry`")
+	f.DurationVar(&sc.ParkAfter, "park-after", coordinator.DefaultParkAfter, "park a job no live worker fits after this long: its tasks leave the queue (an autoscaler is not held at its maximum) until a worker that may fit joins, or coordinator retry JOB")
 	f.DurationVar(&sc.KeepEnded, "keep-ended", 0, "delete ended jobs (their files, the uploaded face among them) this long after they end, e.g. 168h (0 = keep until `delete`)")
 	inputGB = float64(lim.MaxInputBytes) / (1 << 30)
 	f.Var(sizeGB{&inputGB}, "max-input-size", "largest target accepted, in GB (0 = no limit)")
