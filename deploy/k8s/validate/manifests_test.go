@@ -458,7 +458,7 @@ func TestScaledObjectFollowsTheQueue(t *testing.T) {
 				t.Errorf("scaleTargetRef %+v, want the Deployment facefleet-worker", so.Spec.ScaleTargetRef)
 			}
 			if so.Spec.MinReplicaCount == nil || *so.Spec.MinReplicaCount != 0 {
-				t.Errorf("minReplicaCount %v, want 0 (scale to zero)", so.Spec.MinReplicaCount)
+				t.Errorf("minReplicaCount %s, want 0 (scale to zero)", ptr(so.Spec.MinReplicaCount))
 			}
 			if len(so.Spec.Triggers) != 1 || so.Spec.Triggers[0].Type != "nats-jetstream" {
 				t.Fatalf("triggers %+v, want one nats-jetstream", so.Spec.Triggers)
@@ -508,6 +508,14 @@ func TestScaledObjectFollowsTheQueue(t *testing.T) {
 	}
 }
 
+// ptr prints what a pointer holds ("unset" for nil).
+func ptr[T any](p *T) string {
+	if p == nil {
+		return "unset"
+	}
+	return fmt.Sprint(*p)
+}
+
 func servicePort(svc *corev1.Service, port, name string) bool {
 	for _, p := range svc.Spec.Ports {
 		if strconv.Itoa(int(p.Port)) == port && p.Name == name {
@@ -541,7 +549,7 @@ func TestNATS(t *testing.T) {
 			m := load(t, o.name)
 			sts := one[appsv1.StatefulSet](t, m, "StatefulSet", "nats")
 			if sts.Spec.Replicas == nil || *sts.Spec.Replicas != o.natsServers {
-				t.Errorf("replicas %v, want %d", sts.Spec.Replicas, o.natsServers)
+				t.Errorf("replicas %s, want %d", ptr(sts.Spec.Replicas), o.natsServers)
 			}
 			conf := natsConf(t, m)
 			file := filepath.Join(t.TempDir(), "nats.conf")
@@ -644,7 +652,7 @@ func TestWorkerShutdown(t *testing.T) {
 			}
 			tgps := pod.Spec.TerminationGracePeriodSeconds
 			if need := grace + uploadAllowance + shutdownMargin; tgps == nil || time.Duration(*tgps)*time.Second < need {
-				t.Errorf("terminationGracePeriodSeconds %v < --grace %s + upload %s + margin %s", tgps, grace, uploadAllowance, shutdownMargin)
+				t.Errorf("terminationGracePeriodSeconds %s < --grace %s + upload %s + margin %s", ptr(tgps), grace, uploadAllowance, shutdownMargin)
 			}
 			_, port, err := net.SplitHostPort(r.vals["http-addr"])
 			if err != nil {
