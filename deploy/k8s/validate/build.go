@@ -18,17 +18,22 @@ func Kustomize() (string, error) {
 	if p := os.Getenv("KUSTOMIZE"); p != "" {
 		return p, nil
 	}
+	return CacheBin("kustomize")
+}
+
+// CacheBin is a tool scripts/setup.sh installs into $FACEFLEET_CACHE/bin (default ~/.cache/facefleet/bin).
+func CacheBin(name string) (string, error) {
 	cache := os.Getenv("FACEFLEET_CACHE")
 	if cache == "" {
 		home, err := os.UserHomeDir()
 		if err != nil {
-			return "", fmt.Errorf("kustomize: no $KUSTOMIZE, $FACEFLEET_CACHE or home directory: %w", err)
+			return "", fmt.Errorf("%s: no $FACEFLEET_CACHE or home directory: %w", name, err)
 		}
 		cache = filepath.Join(home, ".cache", "facefleet")
 	}
-	p := filepath.Join(cache, "bin", "kustomize")
+	p := filepath.Join(cache, "bin", name)
 	if _, err := os.Stat(p); err != nil {
-		return "", fmt.Errorf("kustomize: %w (make setup installs it)", err)
+		return "", fmt.Errorf("%s: %w (make setup installs it)", name, err)
 	}
 	return p, nil
 }

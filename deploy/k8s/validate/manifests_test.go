@@ -31,12 +31,14 @@ var repoRoot = filepath.Join("..", "..", "..")
 const namespace = "facefleet"
 
 // overlays are the overlays an operator applies, and what each must be.
-var overlays = []struct {
+type overlay struct {
 	name        string
 	gpu         bool
 	workerImage string
 	natsServers int32
-}{
+}
+
+var overlays = []overlay{
 	{name: "local", gpu: false, workerImage: "facefleet-worker", natsServers: 1},
 	{name: "gpu", gpu: true, workerImage: "facefleet-worker-gpu", natsServers: 3},
 }
@@ -84,6 +86,7 @@ const minSlotBudget = 1 << 30
 type manifest struct {
 	name string
 	objs []Object
+	doc  string // docs/DEPLOY.md, which creates the Secrets no overlay holds
 }
 
 var (
@@ -91,29 +94,54 @@ var (
 	builds   = map[string]*manifest{}
 )
 
-// load builds an overlay once per test binary and decodes it strictly.
-func load(t *testing.T, overlay string) *manifest {
+// load builds an overlay of this checkout once per test binary.
+func load(t reporter, name string) *manifest {
 	t.Helper()
 	buildsMu.Lock()
 	defer buildsMu.Unlock()
-	if m, ok := builds[overlay]; ok {
+	if m, ok := builds[name]; ok {
 		return m
 	}
+	m := buildOverlay(t, filepath.Join("..", "overlays", name), filepath.Join(repoRoot, "docs", "DEPLOY.md"))
+	m.name = name
+	builds[name] = m
+	return m
+}
+
+// buildOverlay builds the overlay in dir and decodes it strictly; doc is the DEPLOY.md that goes with it.
+func buildOverlay(t reporter, dir, doc string) *manifest {
+	t.Helper()
 	k, err := Kustomize()
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := Build(k, filepath.Join("..", "overlays", overlay))
+	out, err := Build(k, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	objs, err := Decode(out)
 	if err != nil {
-		t.Fatalf("overlay %s: %v", overlay, err)
+		t.Fatalf("%s: %v", dir, err)
 	}
-	m := &manifest{name: overlay, objs: objs}
-	builds[overlay] = m
-	return m
+	return &manifest{name: filepath.Base(dir), objs: objs, doc: doc}
+}
+
+// reporter is what the checks report through: a *testing.T, or a recorder (TestChecksCatch).
+type reporter interface {
+	Helper()
+	Log(args ...any)
+	Logf(format string, args ...any)
+	Error(args ...any)
+	Errorf(format string, args ...any)
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+}
+
+// forOverlays runs a check on every overlay, one subtest each.
+func forOverlays(t *testing.T, check func(reporter, *manifest, overlay)) {
+	for _, o := range overlays {
+		t.Run(o.name, func(t *testing.T) { check(t, load(t, o.name), o) })
+	}
 }
 
 func all[T any](m *manifest) []*T {
@@ -126,7 +154,7 @@ func all[T any](m *manifest) []*T {
 	return out
 }
 
-func one[T any](t *testing.T, m *manifest, kind, name string) *T {
+func one[T any](t reporter, m *manifest, kind, name string) *T {
 	t.Helper()
 	for _, o := range m.objs {
 		if o.Kind == kind && o.Name == name {
@@ -202,7 +230,7 @@ func binDir() string {
 }
 
 // flagsOf are the flags a command path defines, from the built binary's --help, plus any still pending.
-func flagsOf(t *testing.T, path string) map[string]Flag {
+func flagsOf(t reporter, path string) map[string]Flag {
 	t.Helper()
 	helpMu.Lock()
 	defer helpMu.Unlock()
@@ -243,7 +271,7 @@ type run struct {
 }
 
 // parseRun checks c's command line and FACEFLEET_* environment against the binary its image holds.
-func parseRun(t *testing.T, m *manifest, c *corev1.Container) run {
+func parseRun(t reporter, m *manifest, c *corev1.Container) run {
 	t.Helper()
 	bin, ok := images[imageName(c.Image)]
 	if !ok {
@@ -290,7 +318,7 @@ func parseRun(t *testing.T, m *manifest, c *corev1.Container) run {
 
 // env is a container's environment: its env entries (value, or "<ref>" for one read from a Secret or the pod) and
 // the keys of the ConfigMaps it takes whole.
-func env(t *testing.T, m *manifest, c *corev1.Container) map[string]string {
+func env(t reporter, m *manifest, c *corev1.Container) map[string]string {
 	t.Helper()
 	vars := map[string]string{}
 	for _, from := range c.EnvFrom {
@@ -321,7 +349,7 @@ func keys[V any](m map[string]V) []string {
 }
 
 // container finds the one container of a workload that runs path.
-func container(t *testing.T, m *manifest, owner, path string) (*corev1.PodTemplateSpec, *corev1.Container, run) {
+func container(t reporter, m *manifest, owner, path string) (*corev1.PodTemplateSpec, *corev1.Container, run) {
 	t.Helper()
 	for _, w := range m.workloads() {
 		if w.owner != owner {
@@ -341,30 +369,27 @@ func container(t *testing.T, m *manifest, owner, path string) (*corev1.PodTempla
 
 // TestOverlaysDecodeStrictly builds every overlay offline and decodes each object into its API type with unknown
 // fields refused; KEDA's own checks of a ScaledObject pass; every namespaced object is in the facefleet namespace.
-func TestOverlaysDecodeStrictly(t *testing.T) {
-	for _, o := range overlays {
-		t.Run(o.name, func(t *testing.T) {
-			m := load(t, o.name)
-			seen := map[string]bool{}
-			for _, obj := range m.objs {
-				id := obj.Kind + "/" + obj.Name
-				if seen[id] {
-					t.Errorf("%s twice", id)
-				}
-				seen[id] = true
-				if obj.Kind != "Namespace" && obj.Namespace != namespace {
-					t.Errorf("%s: namespace %q, want %q", id, obj.Namespace, namespace)
-				}
+func TestOverlaysDecodeStrictly(t *testing.T) { forOverlays(t, checkOverlaysDecodeStrictly) }
+
+func checkOverlaysDecodeStrictly(t reporter, m *manifest, o overlay) {
+	seen := map[string]bool{}
+	for _, obj := range m.objs {
+		id := obj.Kind + "/" + obj.Name
+		if seen[id] {
+			t.Errorf("%s twice", id)
+		}
+		seen[id] = true
+		if obj.Kind != "Namespace" && obj.Namespace != namespace {
+			t.Errorf("%s: namespace %q, want %q", id, obj.Namespace, namespace)
+		}
+	}
+	for _, so := range all[kedav1alpha1.ScaledObject](m) {
+		for _, err := range []error{kedav1alpha1.ValidateTriggers(so.Spec.Triggers),
+			kedav1alpha1.CheckReplicaCountBoundsAreValid(so), kedav1alpha1.CheckFallbackValid(so)} {
+			if err != nil {
+				t.Errorf("ScaledObject %s: %v", so.Name, err)
 			}
-			for _, so := range all[kedav1alpha1.ScaledObject](m) {
-				for _, err := range []error{kedav1alpha1.ValidateTriggers(so.Spec.Triggers),
-					kedav1alpha1.CheckReplicaCountBoundsAreValid(so), kedav1alpha1.CheckFallbackValid(so)} {
-					if err != nil {
-						t.Errorf("ScaledObject %s: %v", so.Name, err)
-					}
-				}
-			}
-		})
+		}
 	}
 }
 
@@ -394,117 +419,108 @@ func TestDecodeRefuses(t *testing.T) {
 // TestFacefleetCommandLines: every Facefleet container, init container and preStop hook runs a command its binary
 // has, with flags it defines, FACEFLEET_* variables of flags it defines, and $(VARS) its env defines; its image is
 // one of the agreed names.
-func TestFacefleetCommandLines(t *testing.T) {
-	for _, o := range overlays {
-		t.Run(o.name, func(t *testing.T) {
-			m := load(t, o.name)
-			ran := map[string]bool{}
-			for _, w := range m.workloads() {
-				for _, c := range facefleetContainers(w.pod) {
-					r := parseRun(t, m, c)
-					ran[r.path] = true
-					if c.Lifecycle != nil && c.Lifecycle.PreStop != nil && c.Lifecycle.PreStop.Exec != nil {
-						hook := *c
-						hook.Command, hook.Args = c.Lifecycle.PreStop.Exec.Command[:1], c.Lifecycle.PreStop.Exec.Command[1:]
-						// A hook inherits the container's environment; a command reads only its own flags' variables,
-						// and Kubernetes expands no $(VAR) in it.
-						hook.Env, hook.EnvFrom = nil, nil
-						ran[parseRun(t, m, &hook).path] = true
-					}
-				}
+func TestFacefleetCommandLines(t *testing.T) { forOverlays(t, checkFacefleetCommandLines) }
+
+func checkFacefleetCommandLines(t reporter, m *manifest, o overlay) {
+	ran := map[string]bool{}
+	for _, w := range m.workloads() {
+		for _, c := range facefleetContainers(w.pod) {
+			r := parseRun(t, m, c)
+			ran[r.path] = true
+			if c.Lifecycle != nil && c.Lifecycle.PreStop != nil && c.Lifecycle.PreStop.Exec != nil {
+				hook := *c
+				hook.Command, hook.Args = c.Lifecycle.PreStop.Exec.Command[:1], c.Lifecycle.PreStop.Exec.Command[1:]
+				// A hook inherits the container's environment; a command reads only its own flags' variables,
+				// and Kubernetes expands no $(VAR) in it.
+				hook.Env, hook.EnvFrom = nil, nil
+				ran[parseRun(t, m, &hook).path] = true
 			}
-			for _, want := range []string{"coordinator serve", "coordinator models fetch", "worker", "worker drain"} {
-				if !ran[want] {
-					t.Errorf("nothing runs %q", want)
-				}
-			}
-		})
+		}
+	}
+	for _, want := range []string{"coordinator serve", "coordinator models fetch", "worker", "worker drain"} {
+		if !ran[want] {
+			t.Errorf("nothing runs %q", want)
+		}
 	}
 }
 
 // TestImages: the coordinator and the models init container run facefleet-coordinator; workers the CPU image
 // locally and the GPU image on the GPU pool.
-func TestImages(t *testing.T) {
-	for _, o := range overlays {
-		t.Run(o.name, func(t *testing.T) {
-			m := load(t, o.name)
-			w := one[appsv1.Deployment](t, m, "Deployment", "facefleet-worker")
-			c := one[appsv1.StatefulSet](t, m, "StatefulSet", "facefleet-coordinator")
-			for _, got := range []struct{ what, image, want string }{
-				{"worker", w.Spec.Template.Spec.Containers[0].Image, o.workerImage},
-				{"worker's models init container", w.Spec.Template.Spec.InitContainers[0].Image, "facefleet-coordinator"},
-				{"coordinator", c.Spec.Template.Spec.Containers[0].Image, "facefleet-coordinator"},
-			} {
-				if imageName(got.image) != got.want {
-					t.Errorf("%s: image %s, want %s", got.what, got.image, got.want)
-				}
-			}
-		})
+func TestImages(t *testing.T) { forOverlays(t, checkImages) }
+
+func checkImages(t reporter, m *manifest, o overlay) {
+	w := one[appsv1.Deployment](t, m, "Deployment", "facefleet-worker")
+	c := one[appsv1.StatefulSet](t, m, "StatefulSet", "facefleet-coordinator")
+	for _, got := range []struct{ what, image, want string }{
+		{"worker", w.Spec.Template.Spec.Containers[0].Image, o.workerImage},
+		{"worker's models init container", w.Spec.Template.Spec.InitContainers[0].Image, "facefleet-coordinator"},
+		{"coordinator", c.Spec.Template.Spec.Containers[0].Image, "facefleet-coordinator"},
+	} {
+		if imageName(got.image) != got.want {
+			t.Errorf("%s: image %s, want %s", got.what, got.image, got.want)
+		}
 	}
 }
 
 // TestScaledObjectFollowsTheQueue: the trigger reads the stream and consumer pkg/cluster creates, on the headless
 // Service of the NATS servers at their monitoring port, one slot's worth of lag per worker, from zero.
-func TestScaledObjectFollowsTheQueue(t *testing.T) {
+func TestScaledObjectFollowsTheQueue(t *testing.T) { forOverlays(t, checkScaledObjectFollowsTheQueue) }
+
+func checkScaledObjectFollowsTheQueue(t reporter, m *manifest, o overlay) {
 	consts, err := StringConsts(filepath.Join(repoRoot, "pkg", "cluster", "cluster.go"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, o := range overlays {
-		t.Run(o.name, func(t *testing.T) {
-			m := load(t, o.name)
-			so := one[kedav1alpha1.ScaledObject](t, m, "ScaledObject", "facefleet-worker")
-			if k := so.Spec.ScaleTargetRef.Kind; (k != "" && k != "Deployment") || so.Spec.ScaleTargetRef.Name != "facefleet-worker" {
-				t.Errorf("scaleTargetRef %+v, want the Deployment facefleet-worker", so.Spec.ScaleTargetRef)
-			}
-			if so.Spec.MinReplicaCount == nil || *so.Spec.MinReplicaCount != 0 {
-				t.Errorf("minReplicaCount %s, want 0 (scale to zero)", ptr(so.Spec.MinReplicaCount))
-			}
-			if len(so.Spec.Triggers) != 1 || so.Spec.Triggers[0].Type != "nats-jetstream" {
-				t.Fatalf("triggers %+v, want one nats-jetstream", so.Spec.Triggers)
-			}
-			md := so.Spec.Triggers[0].Metadata
-			// The metadata KEDA v2.21's nats-jetstream scaler reads (natsJetStreamMetadata): anything else is ignored.
-			known := []string{"natsServerMonitoringEndpoint", "account", "accountID", "stream", "consumer", "lagThreshold", "activationLagThreshold", "useHttps"}
-			for k := range md {
-				if !slices.Contains(known, k) {
-					t.Errorf("trigger metadata %q: the scaler reads no such key", k)
-				}
-			}
-			_, _, wr := container(t, m, "Deployment facefleet-worker", "worker")
-			slots := wr.vals["slots"]
-			if slots == "" {
-				slots = wr.flags["slots"].Default
-			}
-			for key, want := range map[string]string{"stream": consts["Stream"], "consumer": consts["Consumer"],
-				"lagThreshold": slots, "account": "$G"} {
-				if md[key] != want || want == "" {
-					t.Errorf("trigger %s = %q, want %q", key, md[key], want)
-				}
-			}
-			host, port, err := net.SplitHostPort(md["natsServerMonitoringEndpoint"])
-			if err != nil {
-				t.Fatal(err)
-			}
-			svcName, ok := strings.CutSuffix(host, "."+namespace+".svc.cluster.local")
-			if !ok {
-				t.Fatalf("endpoint host %s: want <service>.%s.svc.cluster.local", host, namespace)
-			}
-			svc := one[corev1.Service](t, m, "Service", svcName)
-			if svc.Spec.ClusterIP != corev1.ClusterIPNone {
-				t.Errorf("Service %s: not headless: KEDA reaches each server as <server_name>.%s", svcName, host)
-			}
-			sts := one[appsv1.StatefulSet](t, m, "StatefulSet", "nats")
-			if sts.Spec.ServiceName != svcName {
-				t.Errorf("StatefulSet nats: serviceName %s, want %s (pod DNS names under it)", sts.Spec.ServiceName, svcName)
-			}
-			if !servicePort(svc, port, "monitor") {
-				t.Errorf("Service %s has no port %s named monitor", svcName, port)
-			}
-			if conf := natsConf(t, m); !strings.Contains(conf, "http_port: "+port+"\n") {
-				t.Errorf("nats.conf: no http_port: %s", port)
-			}
-		})
+	so := one[kedav1alpha1.ScaledObject](t, m, "ScaledObject", "facefleet-worker")
+	if k := so.Spec.ScaleTargetRef.Kind; (k != "" && k != "Deployment") || so.Spec.ScaleTargetRef.Name != "facefleet-worker" {
+		t.Errorf("scaleTargetRef %+v, want the Deployment facefleet-worker", so.Spec.ScaleTargetRef)
+	}
+	if so.Spec.MinReplicaCount == nil || *so.Spec.MinReplicaCount != 0 {
+		t.Errorf("minReplicaCount %s, want 0 (scale to zero)", ptr(so.Spec.MinReplicaCount))
+	}
+	if len(so.Spec.Triggers) != 1 || so.Spec.Triggers[0].Type != "nats-jetstream" {
+		t.Fatalf("triggers %+v, want one nats-jetstream", so.Spec.Triggers)
+	}
+	md := so.Spec.Triggers[0].Metadata
+	// The metadata KEDA v2.21's nats-jetstream scaler reads (natsJetStreamMetadata): anything else is ignored.
+	known := []string{"natsServerMonitoringEndpoint", "account", "accountID", "stream", "consumer", "lagThreshold", "activationLagThreshold", "useHttps"}
+	for k := range md {
+		if !slices.Contains(known, k) {
+			t.Errorf("trigger metadata %q: the scaler reads no such key", k)
+		}
+	}
+	_, _, wr := container(t, m, "Deployment facefleet-worker", "worker")
+	slots := wr.vals["slots"]
+	if slots == "" {
+		slots = wr.flags["slots"].Default
+	}
+	for key, want := range map[string]string{"stream": consts["Stream"], "consumer": consts["Consumer"],
+		"lagThreshold": slots, "account": "$G"} {
+		if md[key] != want || want == "" {
+			t.Errorf("trigger %s = %q, want %q", key, md[key], want)
+		}
+	}
+	host, port, err := net.SplitHostPort(md["natsServerMonitoringEndpoint"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	svcName, ok := strings.CutSuffix(host, "."+namespace+".svc.cluster.local")
+	if !ok {
+		t.Fatalf("endpoint host %s: want <service>.%s.svc.cluster.local", host, namespace)
+	}
+	svc := one[corev1.Service](t, m, "Service", svcName)
+	if svc.Spec.ClusterIP != corev1.ClusterIPNone {
+		t.Errorf("Service %s: not headless: KEDA reaches each server as <server_name>.%s", svcName, host)
+	}
+	sts := one[appsv1.StatefulSet](t, m, "StatefulSet", "nats")
+	if sts.Spec.ServiceName != svcName {
+		t.Errorf("StatefulSet nats: serviceName %s, want %s (pod DNS names under it)", sts.Spec.ServiceName, svcName)
+	}
+	if !servicePort(svc, port, "monitor") {
+		t.Errorf("Service %s has no port %s named monitor", svcName, port)
+	}
+	if conf := natsConf(t, m); !strings.Contains(conf, "http_port: "+port+"\n") {
+		t.Errorf("nats.conf: no http_port: %s", port)
 	}
 }
 
@@ -525,7 +541,7 @@ func servicePort(svc *corev1.Service, port, name string) bool {
 	return false
 }
 
-func natsConf(t *testing.T, m *manifest) string {
+func natsConf(t reporter, m *manifest) string {
 	t.Helper()
 	sts := one[appsv1.StatefulSet](t, m, "StatefulSet", "nats")
 	for _, v := range sts.Spec.Template.Spec.Volumes {
@@ -539,139 +555,135 @@ func natsConf(t *testing.T, m *manifest) string {
 
 // TestNATS: nats-server itself accepts each overlay's configuration with the variables the pod gives it; the
 // servers, their routes and the replicas Facefleet creates its stream and buckets with agree.
-func TestNATS(t *testing.T) {
-	server := filepath.Join(os.Getenv("HOME"), ".cache", "facefleet", "bin", "nats-server")
-	if c := os.Getenv("FACEFLEET_CACHE"); c != "" {
-		server = filepath.Join(c, "bin", "nats-server")
+func TestNATS(t *testing.T) { forOverlays(t, checkNATS) }
+
+func checkNATS(t reporter, m *manifest, o overlay) {
+	server, err := CacheBin("nats-server")
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, o := range overlays {
-		t.Run(o.name, func(t *testing.T) {
-			m := load(t, o.name)
-			sts := one[appsv1.StatefulSet](t, m, "StatefulSet", "nats")
-			if sts.Spec.Replicas == nil || *sts.Spec.Replicas != o.natsServers {
-				t.Errorf("replicas %s, want %d", ptr(sts.Spec.Replicas), o.natsServers)
+	sts := one[appsv1.StatefulSet](t, m, "StatefulSet", "nats")
+	if sts.Spec.Replicas == nil || *sts.Spec.Replicas != o.natsServers {
+		t.Errorf("replicas %s, want %d", ptr(sts.Spec.Replicas), o.natsServers)
+	}
+	conf := natsConf(t, m)
+	dir, err := os.MkdirTemp("", "nats-conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	file := filepath.Join(dir, "nats.conf")
+	if err := os.WriteFile(file, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(server, "-c", file, "-t")
+	cmd.Env = []string{"PATH=/usr/bin:/bin"}
+	for name := range env(t, m, &sts.Spec.Template.Spec.Containers[0]) {
+		cmd.Env = append(cmd.Env, name+"=nats-0")
+	}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("nats-server -t: %v: %s", err, out)
+	}
+	routes := regexp.MustCompile(`nats://([a-z0-9-]+)\.`+sts.Spec.ServiceName+`:6222`).FindAllStringSubmatch(conf, -1)
+	if o.natsServers > 1 {
+		if len(routes) != int(o.natsServers) {
+			t.Errorf("%d routes, want one per server (%d)", len(routes), o.natsServers)
+		}
+		for i, r := range routes {
+			if want := fmt.Sprintf("%s-%d", sts.Name, i); r[1] != want {
+				t.Errorf("route %d names %s, want %s", i, r[1], want)
 			}
-			conf := natsConf(t, m)
-			file := filepath.Join(t.TempDir(), "nats.conf")
-			if err := os.WriteFile(file, []byte(conf), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			cmd := exec.Command(server, "-c", file, "-t")
-			cmd.Env = []string{"PATH=/usr/bin:/bin"}
-			for name := range env(t, m, &sts.Spec.Template.Spec.Containers[0]) {
-				cmd.Env = append(cmd.Env, name+"=nats-0")
-			}
-			if out, err := cmd.CombinedOutput(); err != nil {
-				t.Errorf("nats-server -t: %v: %s", err, out)
-			}
-			routes := regexp.MustCompile(`nats://([a-z0-9-]+)\.`+sts.Spec.ServiceName+`:6222`).FindAllStringSubmatch(conf, -1)
-			if o.natsServers > 1 {
-				if len(routes) != int(o.natsServers) {
-					t.Errorf("%d routes, want one per server (%d)", len(routes), o.natsServers)
-				}
-				for i, r := range routes {
-					if want := fmt.Sprintf("%s-%d", sts.Name, i); r[1] != want {
-						t.Errorf("route %d names %s, want %s", i, r[1], want)
-					}
-				}
-			} else if len(routes) != 0 {
-				t.Errorf("one server with %d routes", len(routes))
-			}
-			// Every process opens the stream and buckets with the same --nats-replicas: at most the servers there are.
-			for _, owner := range []string{"Deployment facefleet-worker", "StatefulSet facefleet-coordinator"} {
-				path := "worker"
-				if strings.Contains(owner, "coordinator") {
-					path = "coordinator serve"
-				}
-				_, _, r := container(t, m, owner, path)
-				want := strconv.Itoa(int(o.natsServers))
-				if got := r.vals["nats-replicas"]; got != want && !(got == "" && want == "1") {
-					t.Errorf("%s: --nats-replicas %q, want %s (the NATS servers)", owner, got, want)
-				}
-			}
-		})
+		}
+	} else if len(routes) != 0 {
+		t.Errorf("one server with %d routes", len(routes))
+	}
+	// Every process opens the stream and buckets with the same --nats-replicas: at most the servers there are.
+	for _, owner := range []string{"Deployment facefleet-worker", "StatefulSet facefleet-coordinator"} {
+		path := "worker"
+		if strings.Contains(owner, "coordinator") {
+			path = "coordinator serve"
+		}
+		_, _, r := container(t, m, owner, path)
+		want := strconv.Itoa(int(o.natsServers))
+		if got := r.vals["nats-replicas"]; got != want && !(got == "" && want == "1") {
+			t.Errorf("%s: --nats-replicas %q, want %s (the NATS servers)", owner, got, want)
+		}
 	}
 }
 
 // TestWorkerMemory: without --max-memory a worker budgets its container's limit less pkg/memory's margin; the
 // request equals the limit; a --max-memory, where one is set, is within that (else it would be lowered with a
 // warning); every slot gets at least minSlotBudget.
-func TestWorkerMemory(t *testing.T) {
-	for _, o := range overlays {
-		t.Run(o.name, func(t *testing.T) {
-			m := load(t, o.name)
-			_, c, r := container(t, m, "Deployment facefleet-worker", "worker")
-			limit, ok := c.Resources.Limits[corev1.ResourceMemory]
-			if !ok {
-				t.Fatal("no memory limit: the worker would run without a budget")
-			}
-			if req := c.Resources.Requests[corev1.ResourceMemory]; req.Cmp(limit) != 0 {
-				t.Errorf("memory request %s != limit %s", req.String(), limit.String())
-			}
-			var maxMemory uint64
-			if v := r.vals["max-memory"]; v != "" {
-				gb, err := strconv.ParseFloat(v, 64)
-				if err != nil {
-					t.Fatalf("--max-memory %q: %v", v, err)
-				}
-				maxMemory = memory.Bytes(gb)
-			}
-			lim := uint64(limit.Value())
-			budget, note := memory.ContainerBudget(maxMemory, memory.CgroupInfo{Version: 2, Limit: lim})
-			if note != "" {
-				t.Errorf("the worker would say: %s", note)
-			}
-			if overhead := memory.ContainerMargin(lim); budget+overhead > lim {
-				t.Errorf("limit %s < budget %s + overhead %s", memory.FormatGB(lim), memory.FormatGB(budget), memory.FormatGB(overhead))
-			}
-			slots, err := strconv.Atoi(r.vals["slots"])
-			if err != nil {
-				t.Fatalf("--slots %q: %v", r.vals["slots"], err)
-			}
-			if budget/uint64(slots) < minSlotBudget {
-				t.Errorf("budget %s for %d slots: under %s a slot", memory.FormatGB(budget), slots, memory.FormatGB(minSlotBudget))
-			}
-		})
+func TestWorkerMemory(t *testing.T) { forOverlays(t, checkWorkerMemory) }
+
+func checkWorkerMemory(t reporter, m *manifest, o overlay) {
+	_, c, r := container(t, m, "Deployment facefleet-worker", "worker")
+	limit, ok := c.Resources.Limits[corev1.ResourceMemory]
+	if !ok {
+		t.Fatal("no memory limit: the worker would run without a budget")
+	}
+	if req := c.Resources.Requests[corev1.ResourceMemory]; req.Cmp(limit) != 0 {
+		t.Errorf("memory request %s != limit %s", req.String(), limit.String())
+	}
+	var maxMemory uint64
+	if v := r.vals["max-memory"]; v != "" {
+		gb, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			t.Fatalf("--max-memory %q: %v", v, err)
+		}
+		maxMemory = memory.Bytes(gb)
+	}
+	lim := uint64(limit.Value())
+	budget, note := memory.ContainerBudget(maxMemory, memory.CgroupInfo{Version: 2, Limit: lim})
+	if note != "" {
+		t.Errorf("the worker would say: %s", note)
+	}
+	if overhead := memory.ContainerMargin(lim); budget+overhead > lim {
+		t.Errorf("limit %s < budget %s + overhead %s", memory.FormatGB(lim), memory.FormatGB(budget), memory.FormatGB(overhead))
+	}
+	slots, err := strconv.Atoi(r.vals["slots"])
+	if err != nil {
+		t.Fatalf("--slots %q: %v", r.vals["slots"], err)
+	}
+	if budget/uint64(slots) < minSlotBudget {
+		t.Errorf("budget %s for %d slots: under %s a slot", memory.FormatGB(budget), slots, memory.FormatGB(minSlotBudget))
 	}
 }
 
 // TestWorkerShutdown: the pod's grace period covers the worker's --grace, an upload's allowance and a margin; the
 // preStop hook drains the worker at its own --http-addr; disruptions take one worker at a time.
-func TestWorkerShutdown(t *testing.T) {
-	for _, o := range overlays {
-		t.Run(o.name, func(t *testing.T) {
-			m := load(t, o.name)
-			pod, c, r := container(t, m, "Deployment facefleet-worker", "worker")
-			g := r.vals["grace"]
-			if g == "" {
-				g = r.flags["grace"].Default
-			}
-			grace, err := time.ParseDuration(g)
-			if err != nil {
-				t.Fatalf("--grace %q: %v", g, err)
-			}
-			tgps := pod.Spec.TerminationGracePeriodSeconds
-			if need := grace + uploadAllowance + shutdownMargin; tgps == nil || time.Duration(*tgps)*time.Second < need {
-				t.Errorf("terminationGracePeriodSeconds %s < --grace %s + upload %s + margin %s", ptr(tgps), grace, uploadAllowance, shutdownMargin)
-			}
-			_, port, err := net.SplitHostPort(r.vals["http-addr"])
-			if err != nil {
-				t.Fatalf("--http-addr %q: %v", r.vals["http-addr"], err)
-			}
-			want := []string{"/usr/local/bin/worker", "drain", "--http-addr", "127.0.0.1:" + port}
-			if c.Lifecycle == nil || c.Lifecycle.PreStop == nil || c.Lifecycle.PreStop.Exec == nil || !slices.Equal(c.Lifecycle.PreStop.Exec.Command, want) {
-				t.Errorf("preStop %+v, want exec %q", c.Lifecycle, want)
-			}
-			pdb := false
-			for _, p := range all[policyPDB](m) {
-				if matchesLabels(p.Spec.Selector.MatchLabels, pod.Labels) {
-					pdb = p.Spec.MaxUnavailable != nil && p.Spec.MaxUnavailable.IntValue() == 1
-				}
-			}
-			if !pdb {
-				t.Error("no PodDisruptionBudget with maxUnavailable 1 selects the workers")
-			}
-		})
+func TestWorkerShutdown(t *testing.T) { forOverlays(t, checkWorkerShutdown) }
+
+func checkWorkerShutdown(t reporter, m *manifest, o overlay) {
+	pod, c, r := container(t, m, "Deployment facefleet-worker", "worker")
+	g := r.vals["grace"]
+	if g == "" {
+		g = r.flags["grace"].Default
+	}
+	grace, err := time.ParseDuration(g)
+	if err != nil {
+		t.Fatalf("--grace %q: %v", g, err)
+	}
+	tgps := pod.Spec.TerminationGracePeriodSeconds
+	if need := grace + uploadAllowance + shutdownMargin; tgps == nil || time.Duration(*tgps)*time.Second < need {
+		t.Errorf("terminationGracePeriodSeconds %s < --grace %s + upload %s + margin %s", ptr(tgps), grace, uploadAllowance, shutdownMargin)
+	}
+	_, port, err := net.SplitHostPort(r.vals["http-addr"])
+	if err != nil {
+		t.Fatalf("--http-addr %q: %v", r.vals["http-addr"], err)
+	}
+	want := []string{"/usr/local/bin/worker", "drain", "--http-addr", "127.0.0.1:" + port}
+	if c.Lifecycle == nil || c.Lifecycle.PreStop == nil || c.Lifecycle.PreStop.Exec == nil || !slices.Equal(c.Lifecycle.PreStop.Exec.Command, want) {
+		t.Errorf("preStop %+v, want exec %q", c.Lifecycle, want)
+	}
+	pdb := false
+	for _, p := range all[policyPDB](m) {
+		if matchesLabels(p.Spec.Selector.MatchLabels, pod.Labels) {
+			pdb = p.Spec.MaxUnavailable != nil && p.Spec.MaxUnavailable.IntValue() == 1
+		}
+	}
+	if !pdb {
+		t.Error("no PodDisruptionBudget with maxUnavailable 1 selects the workers")
 	}
 }
 
@@ -689,123 +701,121 @@ func matchesLabels(sel, labels map[string]string) bool {
 
 // TestProbesAndPorts: the daemons' probes and Services reach the port their --http-addr gives, on the paths the
 // code serves: liveness and startup /healthz, readiness /readyz.
-func TestProbesAndPorts(t *testing.T) {
-	live, ready := "/healthz", "/readyz"
-	if consts, err := StringConsts(filepath.Join(repoRoot, "pkg", "health", "health.go")); err == nil {
-		live, ready = consts["LivePath"], consts["ReadyPath"]
-	} else if errors.Is(err, os.ErrNotExist) {
+func TestProbesAndPorts(t *testing.T) { forOverlays(t, checkProbesAndPorts) }
+
+// probePaths are the paths pkg/health serves, read from its source.
+func probePaths(t reporter) (live, ready string) {
+	live, ready = "/healthz", "/readyz"
+	consts, err := StringConsts(filepath.Join(repoRoot, "pkg", "health", "health.go"))
+	switch {
+	case errors.Is(err, os.ErrNotExist):
 		t.Logf("pkg/health not in this tree yet: the agreed paths %s and %s", live, ready)
-	} else {
+		return live, ready
+	case err != nil:
 		t.Fatal(err)
 	}
-	for _, o := range overlays {
-		for _, d := range []struct{ owner, path, service string }{
-			{"StatefulSet facefleet-coordinator", "coordinator serve", "facefleet-coordinator"},
-			{"Deployment facefleet-worker", "worker", ""},
-		} {
-			t.Run(o.name+"/"+d.path, func(t *testing.T) {
-				m := load(t, o.name)
-				pod, c, r := container(t, m, d.owner, d.path)
-				_, p, err := net.SplitHostPort(r.vals["http-addr"])
-				if err != nil {
-					t.Fatalf("--http-addr %q: %v", r.vals["http-addr"], err)
+	return consts["LivePath"], consts["ReadyPath"]
+}
+
+func checkProbesAndPorts(t reporter, m *manifest, o overlay) {
+	live, ready := probePaths(t)
+	for _, d := range []struct{ owner, path, service string }{
+		{"StatefulSet facefleet-coordinator", "coordinator serve", "facefleet-coordinator"},
+		{"Deployment facefleet-worker", "worker", ""},
+	} {
+		pod, c, r := container(t, m, d.owner, d.path)
+		_, p, err := net.SplitHostPort(r.vals["http-addr"])
+		if err != nil {
+			t.Fatalf("%s: --http-addr %q: %v", d.owner, r.vals["http-addr"], err)
+		}
+		port, _ := strconv.Atoi(p)
+		resolve := func(ip intstr.IntOrString) int {
+			if ip.Type == intstr.Int {
+				return ip.IntValue()
+			}
+			for _, cp := range c.Ports {
+				if cp.Name == ip.StrVal {
+					return int(cp.ContainerPort)
 				}
-				port, _ := strconv.Atoi(p)
-				resolve := func(ip intstr.IntOrString) int {
-					if ip.Type == intstr.Int {
-						return ip.IntValue()
-					}
-					for _, cp := range c.Ports {
-						if cp.Name == ip.StrVal {
-							return int(cp.ContainerPort)
-						}
-					}
-					return -1
-				}
-				for _, pr := range []struct {
-					what  string
-					probe *corev1.Probe
-					path  string
-					need  bool
-				}{{"liveness", c.LivenessProbe, live, true}, {"readiness", c.ReadinessProbe, ready, true}, {"startup", c.StartupProbe, live, false}} {
-					switch {
-					case pr.probe == nil && pr.need:
-						t.Errorf("no %s probe", pr.what)
-					case pr.probe == nil:
-					case pr.probe.HTTPGet == nil:
-						t.Errorf("%s probe: not an HTTP GET", pr.what)
-					case pr.probe.HTTPGet.Path != pr.path || resolve(pr.probe.HTTPGet.Port) != port:
-						t.Errorf("%s probe: %s on port %s, want %s on %d (--http-addr)", pr.what, pr.probe.HTTPGet.Path, pr.probe.HTTPGet.Port.String(), pr.path, port)
-					}
-				}
-				if d.service == "" {
-					return
-				}
-				svc := one[corev1.Service](t, m, "Service", d.service)
-				if !matchesLabels(svc.Spec.Selector, pod.Labels) {
-					t.Errorf("Service %s does not select the pods", svc.Name)
-				}
-				for _, sp := range svc.Spec.Ports {
-					if sp.Port != int32(port) || resolve(sp.TargetPort) != port {
-						t.Errorf("Service %s port %d -> %s, want %d -> %d (--http-addr)", svc.Name, sp.Port, sp.TargetPort.String(), port, port)
-					}
-				}
-			})
+			}
+			return -1
+		}
+		for _, pr := range []struct {
+			what  string
+			probe *corev1.Probe
+			path  string
+			need  bool
+		}{{"liveness", c.LivenessProbe, live, true}, {"readiness", c.ReadinessProbe, ready, true}, {"startup", c.StartupProbe, live, false}} {
+			switch {
+			case pr.probe == nil && pr.need:
+				t.Errorf("%s: no %s probe", d.owner, pr.what)
+			case pr.probe == nil:
+			case pr.probe.HTTPGet == nil:
+				t.Errorf("%s: %s probe: not an HTTP GET", d.owner, pr.what)
+			case pr.probe.HTTPGet.Path != pr.path || resolve(pr.probe.HTTPGet.Port) != port:
+				t.Errorf("%s: %s probe: %s on port %s, want %s on %d (--http-addr)", d.owner, pr.what, pr.probe.HTTPGet.Path, pr.probe.HTTPGet.Port.String(), pr.path, port)
+			}
+		}
+		if d.service == "" {
+			continue
+		}
+		svc := one[corev1.Service](t, m, "Service", d.service)
+		if !matchesLabels(svc.Spec.Selector, pod.Labels) {
+			t.Errorf("Service %s does not select the pods", svc.Name)
+		}
+		for _, sp := range svc.Spec.Ports {
+			if sp.Port != int32(port) || resolve(sp.TargetPort) != port {
+				t.Errorf("Service %s port %d -> %s, want %d -> %d (--http-addr)", svc.Name, sp.Port, sp.TargetPort.String(), port, port)
+			}
 		}
 	}
 }
 
 // TestCoordinatorIdentity: each coordinator pod's --id is its StatefulSet pod name, stable across restarts.
-func TestCoordinatorIdentity(t *testing.T) {
-	for _, o := range overlays {
-		t.Run(o.name, func(t *testing.T) {
-			m := load(t, o.name)
-			_, c, r := container(t, m, "StatefulSet facefleet-coordinator", "coordinator serve")
-			if r.vals["id"] != "$(POD_NAME)" {
-				t.Fatalf("--id %q, want $(POD_NAME)", r.vals["id"])
-			}
-			for _, e := range c.Env {
-				if e.Name == "POD_NAME" && e.ValueFrom != nil && e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.name" {
-					return
-				}
-			}
-			t.Error("POD_NAME is not the pod's metadata.name")
-		})
+func TestCoordinatorIdentity(t *testing.T) { forOverlays(t, checkCoordinatorIdentity) }
+
+func checkCoordinatorIdentity(t reporter, m *manifest, o overlay) {
+	_, c, r := container(t, m, "StatefulSet facefleet-coordinator", "coordinator serve")
+	if r.vals["id"] != "$(POD_NAME)" {
+		t.Fatalf("--id %q, want $(POD_NAME)", r.vals["id"])
 	}
+	for _, e := range c.Env {
+		if e.Name == "POD_NAME" && e.ValueFrom != nil && e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.name" {
+			return
+		}
+	}
+	t.Error("POD_NAME is not the pod's metadata.name")
 }
 
 // TestGPUPool: GPU workers ask for one GPU, land on the GPU pool and run CUDA; local workers ask for none.
-func TestGPUPool(t *testing.T) {
-	for _, o := range overlays {
-		t.Run(o.name, func(t *testing.T) {
-			m := load(t, o.name)
-			pod, c, r := container(t, m, "Deployment facefleet-worker", "worker")
-			gpu := corev1.ResourceName("nvidia.com/gpu")
-			q, has := c.Resources.Limits[gpu]
-			if !o.gpu {
-				if has || r.vals["execution-provider"] == "cuda" {
-					t.Error("a CPU worker asks for a GPU")
-				}
-				return
-			}
-			if !has || q.Value() != 1 || c.Resources.Requests[gpu] != q {
-				t.Errorf("nvidia.com/gpu limit %v request %v, want 1 and 1", c.Resources.Limits[gpu], c.Resources.Requests[gpu])
-			}
-			if r.vals["execution-provider"] != "cuda" {
-				t.Errorf("--execution-provider %q, want cuda", r.vals["execution-provider"])
-			}
-			if len(pod.Spec.NodeSelector) == 0 || len(pod.Spec.Tolerations) == 0 {
-				t.Error("no nodeSelector or tolerations for the GPU pool")
-			}
-		})
+func TestGPUPool(t *testing.T) { forOverlays(t, checkGPUPool) }
+
+func checkGPUPool(t reporter, m *manifest, o overlay) {
+	pod, c, r := container(t, m, "Deployment facefleet-worker", "worker")
+	gpu := corev1.ResourceName("nvidia.com/gpu")
+	q, has := c.Resources.Limits[gpu]
+	if !o.gpu {
+		if has || r.vals["execution-provider"] == "cuda" {
+			t.Error("a CPU worker asks for a GPU")
+		}
+		return
+	}
+	if !has || q.Value() != 1 || c.Resources.Requests[gpu] != q {
+		t.Errorf("nvidia.com/gpu limit %v request %v, want 1 and 1", c.Resources.Limits[gpu], c.Resources.Requests[gpu])
+	}
+	if r.vals["execution-provider"] != "cuda" {
+		t.Errorf("--execution-provider %q, want cuda", r.vals["execution-provider"])
+	}
+	if len(pod.Spec.NodeSelector) == 0 || len(pod.Spec.Tolerations) == 0 {
+		t.Error("no nodeSelector or tolerations for the GPU pool")
 	}
 }
 
 // documentedSecrets are the Secrets docs/DEPLOY.md has operators create (kubectl create secret generic NAME
 // --from-literal=KEY=... or --from-file=KEY=...), with their keys.
-func documentedSecrets(t *testing.T) map[string][]string {
+func documentedSecrets(t reporter, doc string) map[string][]string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(repoRoot, "docs", "DEPLOY.md"))
+	b, err := os.ReadFile(doc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -825,57 +835,54 @@ func documentedSecrets(t *testing.T) map[string][]string {
 
 // TestReferences: every ConfigMap a pod reads is in the overlay, and every Secret key it needs is in the overlay
 // or in the `kubectl create secret` docs/DEPLOY.md gives (the gpu overlay holds no credentials).
-func TestReferences(t *testing.T) {
-	docs := documentedSecrets(t)
-	for _, o := range overlays {
-		t.Run(o.name, func(t *testing.T) {
-			m := load(t, o.name)
-			secretKeys := func(name string) ([]string, bool) {
-				for _, s := range all[corev1.Secret](m) {
-					if s.Name == name {
-						var k []string
-						for key := range s.Data {
-							k = append(k, key)
-						}
-						for key := range s.StringData {
-							k = append(k, key)
-						}
-						return k, true
-					}
+func TestReferences(t *testing.T) { forOverlays(t, checkReferences) }
+
+func checkReferences(t reporter, m *manifest, o overlay) {
+	docs := documentedSecrets(t, m.doc)
+	secretKeys := func(name string) ([]string, bool) {
+		for _, s := range all[corev1.Secret](m) {
+			if s.Name == name {
+				var k []string
+				for key := range s.Data {
+					k = append(k, key)
 				}
-				k, ok := docs[strings.TrimSuffix(name, "")]
-				return k, ok
+				for key := range s.StringData {
+					k = append(k, key)
+				}
+				return k, true
 			}
-			needKey := func(where, secret, key string, optional bool) {
-				ks, ok := secretKeys(secret)
-				if !ok {
-					t.Errorf("%s: Secret %s is neither in the overlay nor created in docs/DEPLOY.md", where, secret)
-				} else if !optional && !slices.Contains(ks, key) {
-					t.Errorf("%s: Secret %s has no key %s (keys %v)", where, secret, key, ks)
+		}
+		k, ok := docs[name]
+		return k, ok
+	}
+	needKey := func(where, secret, key string, optional bool) {
+		ks, ok := secretKeys(secret)
+		if !ok {
+			t.Errorf("%s: Secret %s is neither in the overlay nor created in docs/DEPLOY.md", where, secret)
+		} else if !optional && !slices.Contains(ks, key) {
+			t.Errorf("%s: Secret %s has no key %s (keys %v)", where, secret, key, ks)
+		}
+	}
+	for _, w := range m.workloads() {
+		for _, v := range w.pod.Spec.Volumes {
+			switch {
+			case v.Secret != nil:
+				for _, it := range v.Secret.Items {
+					needKey(w.owner+" volume "+v.Name, v.Secret.SecretName, it.Key, false)
 				}
+			case v.ConfigMap != nil:
+				one[corev1.ConfigMap](t, m, "ConfigMap", v.ConfigMap.Name)
 			}
-			for _, w := range m.workloads() {
-				for _, v := range w.pod.Spec.Volumes {
-					switch {
-					case v.Secret != nil:
-						for _, it := range v.Secret.Items {
-							needKey(w.owner+" volume "+v.Name, v.Secret.SecretName, it.Key, false)
-						}
-					case v.ConfigMap != nil:
-						one[corev1.ConfigMap](t, m, "ConfigMap", v.ConfigMap.Name)
-					}
-				}
-				for _, c := range append(slices.Clone(w.pod.Spec.InitContainers), w.pod.Spec.Containers...) {
-					env(t, m, &c) // its ConfigMaps exist
-					for _, e := range c.Env {
-						if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
-							ref := e.ValueFrom.SecretKeyRef
-							needKey(w.owner+" env "+e.Name, ref.Name, ref.Key, ref.Optional != nil && *ref.Optional)
-						}
-					}
+		}
+		for _, c := range append(slices.Clone(w.pod.Spec.InitContainers), w.pod.Spec.Containers...) {
+			env(t, m, &c) // its ConfigMaps exist
+			for _, e := range c.Env {
+				if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+					ref := e.ValueFrom.SecretKeyRef
+					needKey(w.owner+" env "+e.Name, ref.Name, ref.Key, ref.Optional != nil && *ref.Optional)
 				}
 			}
-		})
+		}
 	}
 }
 
@@ -883,51 +890,48 @@ type policyPDB = policyv1.PodDisruptionBudget
 
 // TestNetworkPolicies: only Facefleet's pods (coordinator, workers, client pods) reach NATS and the in-cluster S3;
 // NATS servers reach each other's routes; only KEDA reads NATS's monitoring port; nothing else gets in.
-func TestNetworkPolicies(t *testing.T) {
-	for _, o := range overlays {
-		t.Run(o.name, func(t *testing.T) {
-			m := load(t, o.name)
-			policies := all[networkingv1.NetworkPolicy](m)
-			ns := func(name string) map[string]string { return map[string]string{"kubernetes.io/metadata.name": name} }
-			pods := map[string]Pod{}
-			for _, w := range m.workloads() {
-				pods[w.owner] = Pod{Namespace: namespace, Labels: w.pod.Labels, NamespaceLabels: ns(namespace)}
+func TestNetworkPolicies(t *testing.T) { forOverlays(t, checkNetworkPolicies) }
+
+func checkNetworkPolicies(t reporter, m *manifest, o overlay) {
+	policies := all[networkingv1.NetworkPolicy](m)
+	ns := func(name string) map[string]string { return map[string]string{"kubernetes.io/metadata.name": name} }
+	pods := map[string]Pod{}
+	for _, w := range m.workloads() {
+		pods[w.owner] = Pod{Namespace: namespace, Labels: w.pod.Labels, NamespaceLabels: ns(namespace)}
+	}
+	src := map[string]Pod{
+		"coordinator": pods["StatefulSet facefleet-coordinator"],
+		"worker":      pods["Deployment facefleet-worker"],
+		"nats":        pods["StatefulSet nats"],
+		"client":      {Namespace: namespace, Labels: map[string]string{"app.kubernetes.io/component": "client"}, NamespaceLabels: ns(namespace)},
+		"stranger":    {Namespace: namespace, Labels: map[string]string{"app": "other"}, NamespaceLabels: ns(namespace)},
+		"elsewhere":   {Namespace: "default", Labels: pods["Deployment facefleet-worker"].Labels, NamespaceLabels: ns("default")},
+		"keda":        {Namespace: "keda", Labels: map[string]string{"app": "keda-operator"}, NamespaceLabels: ns("keda")},
+	}
+	type dst struct {
+		owner string
+		port  Port
+		allow []string
+	}
+	dsts := []dst{
+		{"StatefulSet nats", Port{4222, "nats"}, []string{"coordinator", "worker", "client"}},
+		{"StatefulSet nats", Port{6222, "cluster"}, []string{"nats"}},
+		{"StatefulSet nats", Port{8222, "monitor"}, []string{"keda"}},
+		{"StatefulSet facefleet-coordinator", Port{8080, "http"}, nil},
+		{"Deployment facefleet-worker", Port{8080, "http"}, nil},
+	}
+	if _, ok := pods["Deployment s3"]; ok {
+		dsts = append(dsts, dst{"Deployment s3", Port{7070, "s3"}, []string{"coordinator", "worker", "client"}})
+	}
+	for _, d := range dsts {
+		to, ok := pods[d.owner]
+		if !ok {
+			t.Fatalf("no %s", d.owner)
+		}
+		for name, from := range src {
+			if got, want := Allowed(policies, from, to, d.port), slices.Contains(d.allow, name); got != want {
+				t.Errorf("%s -> %s:%d: allowed %v, want %v", name, d.owner, d.port.Number, got, want)
 			}
-			src := map[string]Pod{
-				"coordinator": pods["StatefulSet facefleet-coordinator"],
-				"worker":      pods["Deployment facefleet-worker"],
-				"nats":        pods["StatefulSet nats"],
-				"client":      {Namespace: namespace, Labels: map[string]string{"app.kubernetes.io/component": "client"}, NamespaceLabels: ns(namespace)},
-				"stranger":    {Namespace: namespace, Labels: map[string]string{"app": "other"}, NamespaceLabels: ns(namespace)},
-				"elsewhere":   {Namespace: "default", Labels: pods["Deployment facefleet-worker"].Labels, NamespaceLabels: ns("default")},
-				"keda":        {Namespace: "keda", Labels: map[string]string{"app": "keda-operator"}, NamespaceLabels: ns("keda")},
-			}
-			type dst struct {
-				owner string
-				port  Port
-				allow []string
-			}
-			dsts := []dst{
-				{"StatefulSet nats", Port{4222, "nats"}, []string{"coordinator", "worker", "client"}},
-				{"StatefulSet nats", Port{6222, "cluster"}, []string{"nats"}},
-				{"StatefulSet nats", Port{8222, "monitor"}, []string{"keda"}},
-				{"StatefulSet facefleet-coordinator", Port{8080, "http"}, nil},
-				{"Deployment facefleet-worker", Port{8080, "http"}, nil},
-			}
-			if _, ok := pods["Deployment s3"]; ok {
-				dsts = append(dsts, dst{"Deployment s3", Port{7070, "s3"}, []string{"coordinator", "worker", "client"}})
-			}
-			for _, d := range dsts {
-				to, ok := pods[d.owner]
-				if !ok {
-					t.Fatalf("no %s", d.owner)
-				}
-				for name, from := range src {
-					if got, want := Allowed(policies, from, to, d.port), slices.Contains(d.allow, name); got != want {
-						t.Errorf("%s -> %s:%d: allowed %v, want %v", name, d.owner, d.port.Number, got, want)
-					}
-				}
-			}
-		})
+		}
 	}
 }
