@@ -7,7 +7,7 @@ ASSETS ?= $(SHARED)/assets
 export FACEFLEET_SHARED ?= $(SHARED)
 GOTEST_TIMEOUT ?= 20m
 
-.PHONY: all setup build test asan run bench lint clean cluster
+.PHONY: all setup build test asan run bench lint clean cluster manifests
 
 all: build
 
@@ -31,7 +31,14 @@ build:
 ## test: everything, setup included.
 test: setup lint
 	$(GO) test -timeout $(GOTEST_TIMEOUT) -count=1 ./...
+	@$(MAKE) --no-print-directory manifests
 	@$(MAKE) --no-print-directory asan
+
+## manifests: deploy/k8s's overlays built with kustomize (make setup installs it) and checked without a cluster:
+## strictly decoded into the Kubernetes and KEDA types, held to the code and to bin/'s flags (docs/DEPLOY.md). Its own
+## Go module, so the Kubernetes libraries stay out of the main module.
+manifests: build
+	cd deploy/k8s/validate && $(GO) test -count=1 ./...
 
 ## asan: the packages with C code of their own (pkg/media's libav.c, pkg/imagefile's jpeg.c) tested again under
 ## AddressSanitizer and LeakSanitizer. FFmpeg's own code is not instrumented: pkg/media's TestFrameBufferBounds
@@ -71,7 +78,7 @@ cluster:
 
 ## lint: gofmt and go vet.
 lint:
-	@out=$$(gofmt -l cmd pkg models internal third_party); if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
+	@out=$$(gofmt -l cmd pkg models internal third_party deploy/k8s/validate); if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
 	$(GO) vet ./...
 	@# go-nvml links with --unresolved-symbols=ignore-in-object-files, so a call into an OpenCV module that
 	@# third_party/gocv does not link would only fail at run time: catch it here.

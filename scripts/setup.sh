@@ -51,3 +51,13 @@ for tool in "nats-server github.com/nats-io/nats-server/v2@$NATS_VERSION" \
   fi
   log "$name: $CACHE/bin/$name"
 done
+
+# 4. kustomize, for the manifests' test (deploy/k8s/validate builds every overlay offline). v5.8.2: newer ones need
+#    a newer Go than this toolchain.
+KUSTOMIZE_VERSION=v5.8.2
+have=$(go version -m "$CACHE/bin/kustomize" 2>/dev/null | awk '$1 == "mod" { print $3 }' || true)
+if [ "$have" != "$KUSTOMIZE_VERSION" ]; then
+  log "installing kustomize $KUSTOMIZE_VERSION (go install sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION)"
+  GOBIN=$CACHE/bin go install "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION"
+fi
+log "kustomize: $CACHE/bin/kustomize"
