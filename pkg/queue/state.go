@@ -81,15 +81,19 @@ func (c *Conn) State(ctx context.Context, cfg StateConfig) (*State, error) {
 	}
 	storage, _ := parseStorage(cfg.Storage)
 	history := max(cfg.History, 1)
+	replicas, raised := c.replicasFor(ctx, kvStreamPrefix+cfg.Bucket, cfg.Replicas)
 	kc := jetstream.KeyValueConfig{
 		Bucket:  cfg.Bucket,
 		TTL:     cfg.TTL,
 		History: uint8(history),
 		Storage: storage,
 		// The bucket is the stream KV_<bucket>: updating the bucket updates the stream's replicas.
-		Replicas: c.replicasFor(ctx, kvStreamPrefix+cfg.Bucket, cfg.Replicas),
+		Replicas: replicas,
 	}
 	kv, err := c.js.CreateOrUpdateKeyValue(ctx, kc)
+	if err == nil && raised {
+		err = c.waitReplicated(ctx, kvStreamPrefix+cfg.Bucket, replicas)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("queue: state: bucket %s: %w", cfg.Bucket, replicasError(err))
 	}

@@ -100,14 +100,18 @@ func (c *Conn) Tasks(ctx context.Context, cfg TasksConfig) (*Tasks, error) {
 	}
 	cfg = cfg.withDefaults()
 	storage, _ := parseStorage(cfg.Storage)
+	replicas, raised := c.replicasFor(ctx, cfg.Stream, cfg.Replicas)
 	stream, err := c.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:       cfg.Stream,
 		Subjects:   cfg.Subjects,
 		Retention:  jetstream.WorkQueuePolicy,
 		Storage:    storage,
 		Duplicates: cfg.Duplicates,
-		Replicas:   c.replicasFor(ctx, cfg.Stream, cfg.Replicas),
+		Replicas:   replicas,
 	})
+	if err == nil && raised {
+		err = c.waitReplicated(ctx, cfg.Stream, replicas)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("queue: tasks: stream %s: %w", cfg.Stream, replicasError(err))
 	}
