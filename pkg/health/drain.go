@@ -56,6 +56,9 @@ func loopbackPeer(remote string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
+// localClient dials the address it is given, never a proxy from the environment.
+var localClient = &http.Client{Transport: &http.Transport{Proxy: nil}}
+
 // ErrNotLocal is returned by RequestDrain for an address that is not this machine's.
 var ErrNotLocal = errors.New("drain asks only a worker on this machine: use 127.0.0.1:PORT or localhost:PORT")
 
@@ -79,7 +82,7 @@ func RequestDrain(ctx context.Context, addr string, wait bool) error {
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := localClient.Do(req)
 	if err != nil {
 		return fmt.Errorf("drain %s: %w", a, err)
 	}
