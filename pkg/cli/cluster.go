@@ -26,10 +26,12 @@ import (
 	"github.com/facefleet/facefleet/pkg/engine"
 	"github.com/facefleet/facefleet/pkg/face"
 	"github.com/facefleet/facefleet/pkg/fleet"
+	"github.com/facefleet/facefleet/pkg/health"
 	"github.com/facefleet/facefleet/pkg/imagefile"
 	"github.com/facefleet/facefleet/pkg/job"
 	"github.com/facefleet/facefleet/pkg/media"
 	"github.com/facefleet/facefleet/pkg/memory"
+	"github.com/facefleet/facefleet/pkg/queue"
 	"github.com/facefleet/facefleet/pkg/standalone"
 )
 
@@ -58,6 +60,7 @@ func clusterFlags(f *pflag.FlagSet, c *cluster.Config) {
 	f.StringVar(&s.CAFile, "s3-ca", "", "CA certificate (PEM) the S3 server's certificate must chain to")
 	f.BoolVar(&s.CreateBucket, "s3-create-bucket", false, "create the bucket if it does not exist")
 	f.StringVar(&c.StoreDir, "store-dir", "", "a blob store directory every process shares, instead of S3 (one machine)")
+	f.IntVar(&c.Replicas, "nats-replicas", 1, "servers of a NATS cluster that keep the task stream and KV buckets (1-5): created so, raised on start when they have fewer, never lowered")
 	f.DurationVar(&c.Heartbeat, "heartbeat", fleet.DefaultInterval, "fleet heartbeat interval; a process is presumed dead after 3 missed (every process must use the same)")
 }
 
@@ -89,6 +92,9 @@ func openCluster(ctx context.Context, cfg cluster.Config, name string, log *zap.
 	if cfg.Heartbeat <= 0 {
 		return nil, fmt.Errorf("--heartbeat %s: want > 0", cfg.Heartbeat)
 	}
+	if cfg.Replicas < 1 { // 0 is 1 to cluster.Config; from the command line it is a mistake
+		return nil, fmt.Errorf("--nats-replicas %d: want 1 to %d", cfg.Replicas, queue.MaxReplicas)
+	}
 	cfg.NATS.Name = name
 	return cluster.Open(ctx, cfg, log)
 }
@@ -110,11 +116,12 @@ func checkServe(sc coordinator.ServiceConfig, lim coordinator.Limits) error {
 
 func serveCmd() *cobra.Command {
 	var (
-		cc      cluster.Config
-		sc      coordinator.ServiceConfig
-		lim     = coordinator.DefaultLimits()
-		inputGB float64
-		logs    logFlags
+		cc       cluster.Config
+		sc       coordinator.ServiceConfig
+		lim      = coordinator.DefaultLimits()
+		inputGB  float64
+		logs     logFlags
+		httpAddr string
 	)
 	c := &cobra.Command{
 		Use:   "serve",
@@ -136,11 +143,18 @@ func serveCmd() *cobra.Command {
 				return err
 			}
 			defer cl.Close()
+			beat := health.NewBeat(0, nil)
+			_, stopProbes, err := startProbes(httpAddr, cl, beat)
+			if err != nil {
+				return err
+			}
+			defer stopProbes()
 			lim.MaxInputBytes = int64(inputGB * (1 << 30))
 			// The record's interval is the bucket's: left at the 5 s default under --heartbeat 1s (a 3 s TTL), the
 			// coordinator vanished from the fleet 40% of the time ("no coordinator is running" while it ran).
 			sc.Limits, sc.Heartbeat = lim, cc.Heartbeat
-			svc, err := coordinator.NewService(sc, coordinator.ServiceDeps{Tasks: cl.Tasks, State: cl.State, Fleet: cl.Fleet, Blob: cl.Blob, Log: log})
+			svc, err := coordinator.NewService(sc, coordinator.ServiceDeps{Tasks: cl.Tasks, State: cl.State, Fleet: cl.Fleet, Blob: cl.Blob, Log: log,
+				Tick: beat.Tick})
 			if err != nil {
 				return err
 			}
@@ -161,6 +175,7 @@ func serveCmd() *cobra.Command {
 	f.IntVar(&lim.MaxWidth, "max-width", lim.MaxWidth, "widest target accepted, in pixels (0 = no limit)")
 	f.IntVar(&lim.MaxHeight, "max-height", lim.MaxHeight, "tallest target accepted, in pixels (0 = no limit)")
 	f.DurationVar(&lim.MaxDuration, "max-duration", lim.MaxDuration, "longest target accepted (0 = no limit)")
+	httpAddrFlag(f, &httpAddr)
 	logs.register(f, "info")
 	return c
 }

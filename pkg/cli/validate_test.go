@@ -183,6 +183,11 @@ func TestBadNumbersRefused(t *testing.T) {
 		{"run GPU budget on the CPU", false, []string{"run", "-s", face, "-t", video, "-o", filepath.Join(t.TempDir(), "o.mp4"), "--max-gpu-memory", "0.5"}, "--max-gpu-memory 0.5: applies to the cuda and tensorrt execution providers, not cpu"},
 		{"run absurd GPU budget", false, []string{"run", "-s", face, "-t", video, "-o", filepath.Join(t.TempDir(), "o.mp4"), "--execution-provider", "cuda", "--max-gpu-memory", "1e12"}, "max-gpu-memory"},
 		{"submit no heartbeat", false, append(submit, "--heartbeat", "0s"), "--heartbeat 0s"},
+		{"worker no replicas", true, []string{"--nats-replicas", "0"}, "--nats-replicas 0: want 1 to 5"},
+		{"serve too many replicas", false, []string{"serve", "--nats-replicas", "7"}, "--nats-replicas 7: want 1 to 5"},
+		{"status negative replicas", false, []string{"status", "--nats-replicas", "-1"}, "--nats-replicas -1: want 1 to 5"},
+		{"worker replicas on a single server", true, []string{"--nats-replicas", "3"}, "--nats-replicas 3: the NATS server is not clustered"},
+		{"serve replicas on a single server", false, []string{"serve", "--nats-replicas", "3"}, "--nats-replicas 3: the NATS server is not clustered"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cl, store := embeddedCluster(t)
@@ -203,6 +208,28 @@ func TestBadNumbersRefused(t *testing.T) {
 			}
 			if up := files(t, store); len(up) > 0 {
 				t.Fatalf("refused, but stored %v", up)
+			}
+		})
+	}
+}
+
+// TestWorkerDrainRefused: `worker drain` asks only a worker on this machine, and says what is missing in one line.
+func TestWorkerDrainRefused(t *testing.T) {
+	noConfigFile(t)
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"without an address", nil, "--http-addr is required"},
+		{"of another machine", []string{"--http-addr", "10.0.0.1:8080"}, "--http-addr 10.0.0.1:8080: drain asks only a worker on this machine"},
+		{"of a host name", []string{"--http-addr", "worker-0.example:8080"}, "drain asks only a worker on this machine"},
+		{"negative timeout", []string{"--http-addr", ":8080", "--timeout", "-1s"}, "--timeout -1s"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := execute(t, Worker(), append([]string{"drain"}, tc.args...)...)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("error %v: want one line naming %q", err, tc.want)
 			}
 		})
 	}

@@ -1,9 +1,11 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -12,6 +14,7 @@ import (
 	"github.com/facefleet/facefleet/pkg/cluster"
 	"github.com/facefleet/facefleet/pkg/engine"
 	"github.com/facefleet/facefleet/pkg/fleet"
+	"github.com/facefleet/facefleet/pkg/health"
 	"github.com/facefleet/facefleet/pkg/memory"
 	"github.com/facefleet/facefleet/pkg/ort"
 	"github.com/facefleet/facefleet/pkg/standalone"
@@ -30,6 +33,7 @@ type workerOptions struct {
 	maxMemoryGB, maxGPUMemoryGB    float64
 	logs                           logFlags
 	grace                          time.Duration
+	httpAddr                       string
 }
 
 // budgetConfig is the worker's memory budget: its flags mean what `run`'s do (standalone.Config.BudgetConfig).
@@ -51,6 +55,7 @@ func Worker() *cobra.Command {
 	o := newWorkerOptions()
 	c := workerCommand(o)
 	c.RunE = func(cmd *cobra.Command, _ []string) error { return runWorker(cmd, o) }
+	c.AddCommand(drainCmd())
 	return withConfig(withVersion(c))
 }
 
@@ -77,6 +82,7 @@ func workerCommand(o *workerOptions) *cobra.Command {
 	f.DurationVar(&o.grace, "grace", 30*time.Second, "on SIGTERM, how long in-flight segments may finish before they go back to the queue")
 	f.StringVar(&o.detector, "face-detector-model", engine.DefaultDetector, "face detector: a manifest name or a file")
 	sessionFlags(f, &o.session, &o.threads)
+	httpAddrFlag(f, &o.httpAddr)
 	o.logs.register(f, "info")
 	return c
 }
@@ -109,6 +115,14 @@ func runWorker(cmd *cobra.Command, o *workerOptions) error {
 		return err
 	}
 	defer cl.Close()
+	// Probes are served while the models load: alive, not ready. w is set once the worker exists.
+	var w atomic.Pointer[worker.Worker]
+	beat := health.NewBeat(0, nil)
+	probes, stopProbes, err := startProbes(o.httpAddr, cl, beat, workerChecks(&w)...)
+	if err != nil {
+		return err
+	}
+	defer stopProbes()
 	// The first engine is loaded here so its footprint is measured; the worker gets it for its first slot. The
 	// engines made after it run the budget's plan: its slots, and on a GPU its arena limit.
 	newEngine := func() (*engine.Engine, error) {
@@ -139,24 +153,29 @@ func runWorker(cmd *cobra.Command, o *workerOptions) error {
 	fit := budget.Batch1080p() // what a 1080p segment runs with here: the start line and the heartbeat say the same
 	// The publisher is made before the worker (which owns the engines from then on) so that nothing can fail
 	// between the worker's creation and its Run, which closes them.
-	var w *worker.Worker
+	var wk *worker.Worker
 	pub, err := fleet.NewPublisher(fleet.PublisherConfig{Interval: o.cc.Heartbeat}, cl.Fleet, func() fleet.Heartbeat {
 		cpus, total, free, gpus := fleet.HostInfo()
 		if p, ok := budget.GPUPlan(); ok {
 			gpus = fleet.WithGPUPlan(gpus, p)
 		}
-		tasks, fps := w.Stats()
-		return fleet.Heartbeat{Kind: fleet.KindWorker, ID: w.ID(), Host: host, PID: os.Getpid(), Version: version.String(), CPUs: cpus,
+		tasks, fps := wk.Stats()
+		return fleet.Heartbeat{Kind: fleet.KindWorker, ID: wk.ID(), Host: host, PID: os.Getpid(), Version: version.String(), CPUs: cpus,
 			RAMTotal: total, RAMFree: free, GPUs: gpus, Providers: []string{o.session.Provider}, Slots: slots,
-			MemoryBudget: budget.Total(), Batch1080p: fit, FitPixels: budget.FitPixels(), Tasks: tasks, FPS: fps, Trouble: w.Trouble(),
+			MemoryBudget: budget.Total(), Batch1080p: fit, FitPixels: budget.FitPixels(), Tasks: tasks, FPS: fps, Trouble: wk.Trouble(),
 			Started: started}
 	}, log)
 	if err != nil {
 		return err
 	}
-	w, err = worker.New(wcfg, worker.Deps{Tasks: cl.Tasks, State: cl.State, Blob: cl.Blob, Log: log, NewEngine: engines})
+	wk, err = worker.New(wcfg, worker.Deps{Tasks: cl.Tasks, State: cl.State, Blob: cl.Blob, Log: log, NewEngine: engines,
+		Tick: beat.Tick})
 	if err != nil {
 		return err
+	}
+	w.Store(wk)
+	if o.httpAddr != "" {
+		probes.Handle(health.DrainPath, health.DrainHandler(wk))
 	}
 	defer pub.Start(ctx)()
 	gpuLine := ""
@@ -164,8 +183,33 @@ func runWorker(cmd *cobra.Command, o *workerOptions) error {
 		gpuLine = ", " + p.String()
 	}
 	fmt.Fprintf(cmd.ErrOrStderr(), "worker %s: %d slot(s), models %s, budget %s, batch at 1080p %d%s\n",
-		w.ID(), slots, memory.FormatGB(budget.ModelBytes()), budget, fit, gpuLine)
-	return w.Run(ctx)
+		wk.ID(), slots, memory.FormatGB(budget.ModelBytes()), budget, fit, gpuLine)
+	return wk.Run(ctx)
+}
+
+// workerChecks are a worker's own readiness checks: its models loaded (the worker exists), not draining, and not
+// in trouble of its own (a full disk, memory, a model, storage or NATS: it takes no tasks meanwhile).
+func workerChecks(w *atomic.Pointer[worker.Worker]) []health.Check {
+	return []health.Check{
+		{Name: "models", Err: func() error {
+			if w.Load() == nil {
+				return errors.New("loading")
+			}
+			return nil
+		}},
+		{Name: "draining", Err: func() error {
+			if wk := w.Load(); wk != nil && wk.Draining() {
+				return errors.New("taking no tasks (POST /drain)")
+			}
+			return nil
+		}},
+		{Name: "trouble", Err: func() error {
+			if wk := w.Load(); wk != nil && wk.Trouble() != "" {
+				return errors.New(wk.Trouble())
+			}
+			return nil
+		}},
+	}
 }
 
 // checkWorker refuses worker settings that cannot run, with the flag's name: a value is never changed silently.

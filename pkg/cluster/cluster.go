@@ -50,6 +50,9 @@ type Config struct {
 	StoreLinks bool
 	// Heartbeat is how often processes publish their fleet record; records expire after fleet.TTLIntervals of them.
 	Heartbeat time.Duration
+	// Replicas is how many servers of a NATS cluster keep the task stream and every KV bucket (1 to
+	// queue.MaxReplicas; 0 is 1): created so, and raised to it when they have fewer (never lowered).
+	Replicas int
 }
 
 // Validate reports settings Open cannot use.
@@ -59,6 +62,9 @@ func (c *Config) Validate() error {
 	}
 	if err := c.NATS.Validate(); err != nil {
 		return err
+	}
+	if c.Replicas < 0 || c.Replicas > queue.MaxReplicas {
+		return fmt.Errorf("--nats-replicas %d: want 1 to %d", c.Replicas, queue.MaxReplicas)
 	}
 	switch {
 	case c.StoreDir != "" && c.S3.Endpoint != "":
@@ -101,19 +107,32 @@ func Open(ctx context.Context, cfg Config, log *zap.Logger) (*Cluster, error) {
 		return nil, err
 	}
 	c := &Cluster{Conn: conn, Blob: blob}
-	if c.Tasks, err = conn.Tasks(ctx, TasksConfig()); err != nil {
+	tc := TasksConfig()
+	tc.Replicas = cfg.Replicas
+	fc := fleet.BucketConfig(cfg.Heartbeat)
+	fc.Replicas = cfg.Replicas
+	if c.Tasks, err = conn.Tasks(ctx, tc); err != nil {
 		conn.Close()
-		return nil, fmt.Errorf("nats: %w", err)
+		return nil, openError(err, cfg.Replicas)
 	}
-	if c.State, err = conn.State(ctx, queue.StateConfig{Bucket: Bucket}); err != nil {
+	if c.State, err = conn.State(ctx, queue.StateConfig{Bucket: Bucket, Replicas: cfg.Replicas}); err != nil {
 		conn.Close()
-		return nil, fmt.Errorf("nats: %w", err)
+		return nil, openError(err, cfg.Replicas)
 	}
-	if c.Fleet, err = conn.State(ctx, fleet.BucketConfig(cfg.Heartbeat)); err != nil {
+	if c.Fleet, err = conn.State(ctx, fc); err != nil {
 		conn.Close()
-		return nil, fmt.Errorf("nats: %w", err)
+		return nil, openError(err, cfg.Replicas)
 	}
 	return c, nil
+}
+
+// openError is a failure to open the stream or a bucket, in one line; asking a single server for replicas says
+// which flag asked.
+func openError(err error, replicas int) error {
+	if errors.Is(err, queue.ErrReplicasUnsupported) {
+		return fmt.Errorf("--nats-replicas %d: %w", replicas, queue.ErrReplicasUnsupported)
+	}
+	return fmt.Errorf("nats: %w", err)
 }
 
 // Close closes the NATS connection.

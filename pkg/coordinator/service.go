@@ -171,6 +171,9 @@ type ServiceDeps struct {
 	Fleet *queue.State // heartbeats, with a TTL
 	Blob  store.Blob
 	Log   *zap.Logger
+	// Tick, when set, is called on every turn of the job loop (at least every Scan): a liveness probe's pulse
+	// (health.Beat), whose first call also says the coordinator serves.
+	Tick func()
 }
 
 // Service is the coordinator daemon: it claims queued jobs (compare-and-set on the job record), runs them from
@@ -251,6 +254,9 @@ func (s *Service) Run(ctx context.Context) error {
 	// value), so the periodic look for orphans reads no KV and does not grow with finished jobs.
 	open := map[string]queue.Entry{}
 	for {
+		if s.deps.Tick != nil {
+			s.deps.Tick()
+		}
 		select {
 		case <-ctx.Done():
 			s.wg.Wait()

@@ -151,6 +151,19 @@ func Connect(ctx context.Context, cfg ConnConfig) (*Conn, error) {
 // Close closes the connection; leases and watches on it stop working. It is safe to call more than once.
 func (c *Conn) Close() { c.nc.Close() }
 
+// ErrNotConnected is returned (wrapped) by Connected while the connection is down.
+var ErrNotConnected = errors.New("not connected")
+
+// Connected says whether the connection is up now, for readiness probes: it asks the client, not the server, so
+// it costs nothing; a server that hangs without closing the connection shows here only once the client's pings
+// time out.
+func (c *Conn) Connected() error {
+	if st := c.nc.Status(); st != nats.CONNECTED {
+		return fmt.Errorf("%w (%s)", ErrNotConnected, strings.ToLower(st.String()))
+	}
+	return nil
+}
+
 // JetStream returns the JetStream context, for what this package does not wrap.
 func (c *Conn) JetStream() jetstream.JetStream { return c.js }
 

@@ -28,6 +28,8 @@ type StateConfig struct {
 	TTL     time.Duration // how long an entry lives after its last write; 0 = forever
 	History int           // values kept per key, 1..64; default 1
 	Storage string        // "file" (default) or "memory"
+	// Replicas is how many servers of a NATS cluster keep the bucket, as TasksConfig.Replicas.
+	Replicas int
 }
 
 // Validate reports a configuration Conn.State cannot use.
@@ -43,6 +45,9 @@ func (c StateConfig) Validate() error {
 		errs = append(errs, fmt.Errorf("History %d out of 1..%d", c.History, jetstream.KeyValueMaxHistory))
 	}
 	if _, err := parseStorage(c.Storage); err != nil {
+		errs = append(errs, err)
+	}
+	if err := checkReplicas(c.Replicas); err != nil {
 		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -76,15 +81,21 @@ func (c *Conn) State(ctx context.Context, cfg StateConfig) (*State, error) {
 	}
 	storage, _ := parseStorage(cfg.Storage)
 	history := max(cfg.History, 1)
+	replicas, raised := c.replicasFor(ctx, kvStreamPrefix+cfg.Bucket, cfg.Replicas)
 	kc := jetstream.KeyValueConfig{
 		Bucket:  cfg.Bucket,
 		TTL:     cfg.TTL,
 		History: uint8(history),
 		Storage: storage,
+		// The bucket is the stream KV_<bucket>: updating the bucket updates the stream's replicas.
+		Replicas: replicas,
 	}
 	kv, err := c.js.CreateOrUpdateKeyValue(ctx, kc)
+	if err == nil && raised {
+		err = c.waitReplicated(ctx, kvStreamPrefix+cfg.Bucket, replicas)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("queue: state: bucket %s: %w", cfg.Bucket, err)
+		return nil, fmt.Errorf("queue: state: bucket %s: %w", cfg.Bucket, replicasError(err))
 	}
 	return &State{kv: kv, js: c.js, cfg: kc}, nil
 }

@@ -22,6 +22,9 @@ type TasksConfig struct {
 	MaxDeliver int           // deliveries before a task is given up; default 5, -1 = unlimited
 	Duplicates time.Duration // Nats-Msg-Id deduplication window; default 2 min
 	Storage    string        // "file" (default) or "memory"
+	// Replicas is how many servers of a NATS cluster keep the stream (1 to 5; 0 is 1). An existing stream that
+	// has fewer is raised to it; one that has more keeps them (replicasFor).
+	Replicas int
 }
 
 const (
@@ -72,6 +75,9 @@ func (c TasksConfig) Validate() error {
 	if _, err := parseStorage(c.Storage); err != nil {
 		errs = append(errs, err)
 	}
+	if err := checkReplicas(c.Replicas); err != nil {
+		errs = append(errs, err)
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("queue: tasks config: %w", err)
 	}
@@ -94,15 +100,20 @@ func (c *Conn) Tasks(ctx context.Context, cfg TasksConfig) (*Tasks, error) {
 	}
 	cfg = cfg.withDefaults()
 	storage, _ := parseStorage(cfg.Storage)
+	replicas, raised := c.replicasFor(ctx, cfg.Stream, cfg.Replicas)
 	stream, err := c.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:       cfg.Stream,
 		Subjects:   cfg.Subjects,
 		Retention:  jetstream.WorkQueuePolicy,
 		Storage:    storage,
 		Duplicates: cfg.Duplicates,
+		Replicas:   replicas,
 	})
+	if err == nil && raised {
+		err = c.waitReplicated(ctx, cfg.Stream, replicas)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("queue: tasks: stream %s: %w", cfg.Stream, err)
+		return nil, fmt.Errorf("queue: tasks: stream %s: %w", cfg.Stream, replicasError(err))
 	}
 	consumer, err := stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
 		Durable:       cfg.Consumer,

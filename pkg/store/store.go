@@ -145,3 +145,15 @@ func (c ctxWriter) Write(p []byte) (int, error) {
 	}
 	return c.w.Write(p)
 }
+
+// pingKey is the key Ping looks up; nothing stores it, so the answer is "not found" from a store that works.
+const pingKey = "health/ping"
+
+// Ping checks that the store answers, for readiness probes: one Stat of a key that is not there, which reaches
+// the server (S3: a HEAD request) without listing or moving anything.
+func Ping(ctx context.Context, b Blob) error {
+	if _, err := b.Stat(ctx, pingKey); err != nil && !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	return nil
+}

@@ -206,6 +206,9 @@ type Deps struct {
 	Log       *zap.Logger
 	// Clock times the backoffs; the system's when nil.
 	Clock backoff.Clock
+	// Tick, when set, is called on every turn of the fetch loop, at least every FetchWait while Run runs (also
+	// while slots are full, the worker backs off, or a drain waits): a liveness probe's pulse (health.Beat).
+	Tick func()
 }
 
 // Worker processes segment tasks.
@@ -225,6 +228,11 @@ type Worker struct {
 	clock backoff.Clock
 	gate  *gate
 	unfit unfitJobs
+
+	drainOnce sync.Once
+	drain     chan struct{} // closed by Drain
+	doneOnce  sync.Once
+	drained   chan struct{} // closed once fetching stopped and the work in flight is settled
 }
 
 type frameMark struct {
@@ -258,6 +266,7 @@ func New(cfg Config, deps Deps) (*Worker, error) {
 	}
 	w := &Worker{cfg: cfg, deps: deps, log: log, dir: dir,
 		engines: make(chan Engine, cfg.Slots), active: map[string]bool{}, clock: deps.Clock,
+		drain: make(chan struct{}), drained: make(chan struct{}),
 		gate: newGate(cfg.TroubleBase, cfg.TroubleMax, cfg.FetchWait/4, cfg.PlacementDelay)}
 	for i := 0; i < cfg.Slots; i++ {
 		e, err := deps.NewEngine()
@@ -285,20 +294,35 @@ func (w *Worker) closeEngines() {
 	}
 }
 
-// Run fetches and processes tasks until ctx ends. Then it stops fetching, lets in-flight segments finish for up to
-// Grace, Naks what is left so another worker takes it at once, closes the engines, removes its files and returns.
+// Run fetches and processes tasks until ctx ends or Drain is called. Then it stops fetching, lets in-flight
+// segments finish for up to Grace, Naks what is left so another worker takes it at once, and, after a drain, waits
+// for ctx to end; then it closes the engines, removes its files and returns.
 func (w *Worker) Run(ctx context.Context) error {
 	workCtx, cancelWork := context.WithCancel(context.Background())
 	defer cancelWork()
 	defer w.dir.close(w.log) // after the engines: nothing reads a source any more
 	defer w.closeEngines()
+	defer w.settled() // Run may return early; a drain request must not wait for nothing
 	go w.janitor(workCtx)
+	// fetchCtx ends the fetch loop: on shutdown, or on a drain (a pull in progress hands its tasks back).
+	fetchCtx, stopFetching := context.WithCancel(ctx)
+	defer stopFetching()
+	go func() {
+		select {
+		case <-w.drain:
+			w.log.Info("draining: fetching stopped, in-flight segments finish")
+			stopFetching()
+		case <-fetchCtx.Done():
+		}
+	}()
 	var wg sync.WaitGroup
 	slots := make(chan struct{}, w.cfg.Slots)
-	for ctx.Err() == nil {
-		// Held back by trouble of its own, or by hand-backs of work it cannot fit: fetch nothing for a while.
+	for fetchCtx.Err() == nil {
+		w.tick()
+		// Held back by trouble of its own, or by hand-backs of work it cannot fit: fetch nothing for a while
+		// (slept a FetchWait at a time, so the loop keeps turning for the liveness probe).
 		if d := w.gate.wait(w.clock.Now()); d > 0 {
-			_ = backoff.Sleep(ctx, w.clock, d)
+			_ = backoff.Sleep(fetchCtx, w.clock, min(d, w.cfg.FetchWait))
 			continue
 		}
 		free := w.cfg.Slots - len(slots)
@@ -306,22 +330,23 @@ func (w *Worker) Run(ctx context.Context) error {
 			select {
 			case slots <- struct{}{}: // wait for a slot, then give it back and fetch
 				<-slots
-			case <-ctx.Done():
+			case <-fetchCtx.Done():
+			case <-time.After(w.cfg.FetchWait):
 			}
 			continue
 		}
 		if w.gate.troubled() {
 			free = 1 // one task tells whether the trouble has cleared
 		}
-		leases, err := w.deps.Tasks.Fetch(ctx, free, jitter(w.cfg.FetchWait))
+		leases, err := w.deps.Tasks.Fetch(fetchCtx, free, jitter(w.cfg.FetchWait))
 		if err != nil {
-			if ctx.Err() != nil {
+			if fetchCtx.Err() != nil {
 				break
 			}
 			w.log.Warn("fetch failed", zap.Error(err))
 			select {
 			case <-time.After(time.Second):
-			case <-ctx.Done():
+			case <-fetchCtx.Done():
 			}
 			continue
 		}
@@ -337,14 +362,58 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(w.cfg.Grace):
-		w.log.Warn("grace period over, returning in-flight segments to the queue")
-		cancelWork()
-		<-done
+	grace := time.After(w.cfg.Grace)
+	for waiting := true; waiting; {
+		select {
+		case <-done:
+			waiting = false
+		case <-grace:
+			w.log.Warn("grace period over, returning in-flight segments to the queue")
+			cancelWork()
+			<-done
+			waiting = false
+		case <-time.After(w.cfg.FetchWait):
+			w.tick()
+		}
+	}
+	w.settled()
+	if ctx.Err() == nil {
+		w.log.Info("drained: taking no tasks until stopped")
+		for ctx.Err() == nil { // a drained worker stays up, idle, until it is told to stop
+			w.tick()
+			select {
+			case <-ctx.Done():
+			case <-time.After(w.cfg.FetchWait):
+			}
+		}
 	}
 	return nil
+}
+
+// Drain makes Run stop fetching and settle the segments in flight as a shutdown does (finish within Grace, the
+// rest handed back), without returning until its context ends: Kubernetes' preStop calls it so that the pod
+// takes no new work before its SIGTERM. Calling it again does nothing.
+func (w *Worker) Drain() { w.drainOnce.Do(func() { close(w.drain) }) }
+
+// Draining reports whether Drain was called.
+func (w *Worker) Draining() bool {
+	select {
+	case <-w.drain:
+		return true
+	default:
+		return false
+	}
+}
+
+// Drained is closed once Run has stopped fetching and settled its work in flight (after a drain or a shutdown).
+func (w *Worker) Drained() <-chan struct{} { return w.drained }
+
+func (w *Worker) settled() { w.doneOnce.Do(func() { close(w.drained) }) }
+
+func (w *Worker) tick() {
+	if w.deps.Tick != nil {
+		w.deps.Tick()
+	}
 }
 
 // handle runs one task to a commit, a retry or a failure. It always settles the lease.
