@@ -58,15 +58,6 @@ var commands = map[string]bool{
 	"worker drain":             true,
 }
 
-// pending are flags and commands agreed for issue 14 that another branch adds (h14-health: --http-addr, worker
-// drain; --nats-replicas): accepted while the binaries built here lack them, checked like any other once they have
-// them. Remove an entry once it is merged.
-var pending = map[string][]string{
-	"coordinator serve": {"http-addr", "nats-replicas"},
-	"worker":            {"http-addr", "nats-replicas"},
-	"worker drain":      {"http-addr", "timeout"},
-}
-
 // Environment variables the binaries read that are not FACEFLEET_<FLAG> of a flag.
 var nonFlagEnv = map[string]bool{"FACEFLEET_ORT_LIB": true, "FACEFLEET_CACHE": true, "FACEFLEET_MODELS": true}
 
@@ -229,7 +220,7 @@ func binDir() string {
 	return filepath.Join(repoRoot, "bin")
 }
 
-// flagsOf are the flags a command path defines, from the built binary's --help, plus any still pending.
+// flagsOf are the flags a command path defines, from the built binary's --help.
 func flagsOf(t reporter, path string) map[string]Flag {
 	t.Helper()
 	helpMu.Lock()
@@ -250,14 +241,8 @@ func flagsOf(t reporter, path string) map[string]Flag {
 	// cobra prints the parent's help for a subcommand it does not have: only a usage line naming it is its own.
 	if regexp.MustCompile(`(?m)^\s+` + regexp.QuoteMeta(path) + `\b`).Match(out) {
 		flags = ParseHelp(string(out))
-	} else if _, ok := pending[path]; !ok {
+	} else {
 		t.Fatalf("%s: the binary has no such command", path)
-	}
-	for _, name := range pending[path] {
-		if _, ok := flags[name]; !ok {
-			t.Logf("%s --%s: not in this build yet (agreed for issue 14, added on another branch)", path, name)
-			flags[name] = Flag{Name: name, Value: true}
-		}
 	}
 	helps[path] = flags
 	return flags
