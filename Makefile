@@ -7,7 +7,7 @@ ASSETS ?= $(SHARED)/assets
 export FACEFLEET_SHARED ?= $(SHARED)
 GOTEST_TIMEOUT ?= 20m
 
-.PHONY: all setup build test asan run bench lint clean cluster
+.PHONY: all setup build test asan run bench lint clean cluster images images-test
 
 all: build
 
@@ -32,6 +32,18 @@ build:
 test: setup lint
 	$(GO) test -timeout $(GOTEST_TIMEOUT) -count=1 ./...
 	@$(MAKE) --no-print-directory asan
+	@$(MAKE) --no-print-directory images-test
+
+## images: the CPU container images facefleet-coordinator and facefleet-worker, built offline with podman on a Debian
+## base that mmdebstrap makes once (~/.cache/facefleet/bookworm-slim-rootfs.tar); quick when nothing changed.
+## docker/README.md.
+images:
+	@REVISION=$(REVISION) bash scripts/images.sh
+
+## images-test: the Dockerfiles parsed and checked (all three), then the CPU images' smoke test: `coordinator run` on
+## the sample clip and `worker --version` inside the images' filesystems, as their user (it mounts them: root).
+images-test: images
+	cd docker && FACEFLEET_IMAGE_SMOKE=1 $(GO) test -timeout $(GOTEST_TIMEOUT) -count=1 ./...
 
 ## asan: the packages with C code of their own (pkg/media's libav.c, pkg/imagefile's jpeg.c) tested again under
 ## AddressSanitizer and LeakSanitizer. FFmpeg's own code is not instrumented: pkg/media's TestFrameBufferBounds
@@ -71,8 +83,9 @@ cluster:
 
 ## lint: gofmt and go vet.
 lint:
-	@out=$$(gofmt -l cmd pkg models internal third_party); if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
+	@out=$$(gofmt -l cmd pkg models internal third_party docker); if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
 	$(GO) vet ./...
+	cd docker && $(GO) vet ./...
 	@# go-nvml links with --unresolved-symbols=ignore-in-object-files, so a call into an OpenCV module that
 	@# third_party/gocv does not link would only fail at run time: catch it here.
 	@if [ -x bin/coordinator ] && ldd -r bin/coordinator 2>&1 | grep "undefined symbol" | grep -v nvml; then \
