@@ -43,7 +43,7 @@ images:
 ## images-test: the Dockerfiles parsed and checked (all three), then the CPU images' smoke test: `coordinator run` on
 ## the sample clip and `worker --version` inside the images' filesystems, as their user (it mounts them: root).
 images-test: images
-	cd docker && FACEFLEET_IMAGE_SMOKE=1 $(GO) test -timeout $(GOTEST_TIMEOUT) -count=1 ./...
+	cd docker && FACEFLEET_IMAGE_SMOKE=1 FACEFLEET_IMAGE_REVISION=$(REVISION) $(GO) test -timeout $(GOTEST_TIMEOUT) -count=1 ./...
 
 ## asan: the packages with C code of their own (pkg/media's libav.c, pkg/imagefile's jpeg.c) tested again under
 ## AddressSanitizer and LeakSanitizer. FFmpeg's own code is not instrumented: pkg/media's TestFrameBufferBounds

@@ -18,6 +18,9 @@ import (
 // image's ENV says, and the binary works without root.
 const smokeEnv = "FACEFLEET_IMAGE_SMOKE"
 
+// revisionEnv, when set, is the revision the images were built with (the Makefile's REVISION).
+const revisionEnv = "FACEFLEET_IMAGE_REVISION"
+
 // imageConfig is the part of an image's config the smoke test runs with.
 type imageConfig struct {
 	User string
@@ -108,8 +111,6 @@ func TestImageSmoke(t *testing.T) {
 			run(t, "cp", filepath.Join(shared, "assets/faces/astronaut_eileen_collins.png"), filepath.Join(work, "face.png"))
 			models := t.TempDir()
 			run(t, "chown", "-R", cfg.User, work, models)
-			bind(t, "/proc", filepath.Join(root, "proc"), false)
-			bind(t, "/dev", filepath.Join(root, "dev"), false)
 			bind(t, work, filepath.Join(root, "work"), false)
 			// The init step docker/README.md documents fills the models volume from a mirror, as the image's user;
 			// the job then reads the volume read-only.
@@ -137,9 +138,13 @@ func TestImageSmoke(t *testing.T) {
 			if !strings.Contains(out, "onnxruntime 1.") || !strings.Contains(out, "/opt/onnxruntime/") {
 				t.Fatalf("worker --version does not report the image's ONNX Runtime:\n%s", out)
 			}
+			// The Makefile's revision stamp went through the build argument.
+			if rev := os.Getenv(revisionEnv); rev != "" && !strings.Contains(out, " rev "+rev+" ") {
+				t.Fatalf("worker --version does not report revision %s:\n%s", rev, out)
+			}
 		}},
 	} {
-		t.Run(tc.image, func(t *testing.T) {
+		t.Run(strings.TrimPrefix(tc.image, "localhost/"), func(t *testing.T) {
 			root, cfg := mountImage(t, tc.image)
 			if cfg.User != imageUser {
 				t.Fatalf("%s runs as %q, want %s", tc.image, cfg.User, imageUser)
@@ -147,6 +152,8 @@ func TestImageSmoke(t *testing.T) {
 			if !bytes.Contains([]byte(strings.Join(cfg.Env, "\n")), []byte("PATH=")) {
 				t.Fatalf("%s sets no PATH: ffmpeg would not be found", tc.image)
 			}
+			bind(t, "/proc", filepath.Join(root, "proc"), false)
+			bind(t, "/dev", filepath.Join(root, "dev"), false)
 			tc.check(t, root, cfg)
 		})
 	}
