@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the CPU container images offline (docker/README.md): Debian's podman and mmdebstrap, a bookworm-slim base made
 # from Debian's own packages (no image registry is needed), then `podman build --isolation chroot`. Every step checks
-# before it acts: a second run reuses the cached base and podman's layer cache.
+# before it acts: a second run reuses the cached base and podman's layer cache. To refresh the base (Debian point
+# releases), remove the tarball and `podman rmi docker.io/library/debian:bookworm-slim`.
 #   scripts/images.sh [deps|base|build]   (default: all three)
 set -euo pipefail
 
@@ -29,8 +30,9 @@ deps() {
 
 base() {
   if [ ! -s "$BASE_TAR" ]; then
-    log "building $BASE_TAR (mmdebstrap, about 2 minutes, once per machine)"
+    log "building $BASE_TAR (mmdebstrap, about a minute, once per machine)"
     mkdir -p "$CACHE"
+    rm -f "$BASE_TAR.tmp.tar"
     # The .tmp name keeps an interrupted run from leaving a truncated base that a later run would trust.
     $SUDO mmdebstrap --quiet --variant=minbase --include=ca-certificates bookworm "$BASE_TAR.tmp.tar"
     mv "$BASE_TAR.tmp.tar" "$BASE_TAR"
@@ -45,7 +47,7 @@ build() {
   local root img args=(--isolation chroot --build-arg "REVISION=$REVISION")
   root=$(cd "$(dirname "$0")/.." && pwd)
   # Go's caches are the Dockerfiles' own cache mounts, not the host's: the host's build cache misses for every package
-  # outside the standard library, since Go keys cgo builds by source directory (docs/BENCHMARKS.md).
+  # outside the standard library, since Go keys each build by the source directory (docs/BENCHMARKS.md).
   local proxy ca=${BUILD_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}
   proxy=$($GO env GOPROXY 2>/dev/null || true)
   [ -n "$proxy" ] && args+=(--build-arg "GOPROXY=$proxy")
