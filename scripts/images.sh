@@ -51,10 +51,9 @@ build() {
   local proxy ca=${BUILD_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}
   proxy=$($GO env GOPROXY 2>/dev/null || true)
   [ -n "$proxy" ] && args+=(--build-arg "GOPROXY=$proxy")
-  # The host's CA bundle for the builder's fetches: it trusts whatever TLS proxy this machine's own fetches go through.
-  if [ -s "$ca" ]; then
-    args+=(-v "$ca:/run/build-ca.crt:ro" --build-arg SSL_CERT_FILE=/run/build-ca.crt --build-arg CURL_CA_BUNDLE=/run/build-ca.crt)
-  fi
+  # The host's CA bundle for the builder's fetches (a secret: not kept in the image): it trusts whatever TLS proxy this
+  # machine's own fetches go through.
+  [ -s "$ca" ] && args+=(--secret "id=build-ca,src=$ca")
   for img in $IMAGES; do
     log "building facefleet-$img (revision $REVISION)"
     podman build --quiet "${args[@]}" -f "$root/docker/Dockerfile.$img" -t "facefleet-$img" "$root" >/dev/null
