@@ -21,6 +21,10 @@ const smokeEnv = "FACEFLEET_IMAGE_SMOKE"
 // revisionEnv, when set, is the revision the images were built with (the Makefile's REVISION).
 const revisionEnv = "FACEFLEET_IMAGE_REVISION"
 
+// leftovers are paths a final image must not hold.
+var leftovers = []string{"usr/bin/gcc", "usr/bin/cc", "usr/bin/c++", "usr/bin/make", "usr/local/go", "go",
+	"root/.cache/go-build", "run/build-ca.crt", "src"}
+
 // imageConfig is the part of an image's config the smoke test runs with.
 type imageConfig struct {
 	User string
@@ -125,9 +129,11 @@ func TestImageSmoke(t *testing.T) {
 			if err != nil {
 				t.Fatalf("coordinator run in the image: %v\n%s", err, out)
 			}
-			if got, want := videoFrames(t, filepath.Join(work, "out.mp4")), videoFrames(t, target); got != want {
+			got, want := videoFrames(t, filepath.Join(work, "out.mp4")), videoFrames(t, target)
+			if got != want {
 				t.Fatalf("output has %d frames, the target %d", got, want)
 			}
+			t.Logf("coordinator run in the image: %d of %d frames", got, want)
 		}},
 		{"localhost/facefleet-worker", func(t *testing.T, root string, cfg imageConfig) {
 			out, err := inImage(t, root, cfg, "/usr/local/bin/worker", "--version")
@@ -151,6 +157,12 @@ func TestImageSmoke(t *testing.T) {
 			}
 			if !bytes.Contains([]byte(strings.Join(cfg.Env, "\n")), []byte("PATH=")) {
 				t.Fatalf("%s sets no PATH: ffmpeg would not be found", tc.image)
+			}
+			// What a build must leave behind: no compiler, no Go, no build-time mount point or secret.
+			for _, p := range leftovers {
+				if _, err := os.Lstat(filepath.Join(root, p)); err == nil {
+					t.Errorf("%s holds %s", tc.image, p)
+				}
 			}
 			bind(t, "/proc", filepath.Join(root, "proc"), false)
 			bind(t, "/dev", filepath.Join(root, "dev"), false)
