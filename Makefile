@@ -7,7 +7,7 @@ ASSETS ?= $(SHARED)/assets
 export FACEFLEET_SHARED ?= $(SHARED)
 GOTEST_TIMEOUT ?= 20m
 
-.PHONY: all setup build test asan run bench lint clean cluster manifests
+.PHONY: all setup build test asan run bench lint clean cluster manifests images images-test
 
 all: build
 
@@ -33,6 +33,18 @@ test: setup lint
 	$(GO) test -timeout $(GOTEST_TIMEOUT) -count=1 ./...
 	@$(MAKE) --no-print-directory manifests
 	@$(MAKE) --no-print-directory asan
+	@$(MAKE) --no-print-directory images-test
+
+## images: the CPU container images facefleet-coordinator and facefleet-worker, built offline with podman on a Debian
+## base that mmdebstrap makes once (~/.cache/facefleet/bookworm-slim-rootfs.tar); quick when nothing changed.
+## docker/README.md.
+images:
+	@REVISION=$(REVISION) bash scripts/images.sh
+
+## images-test: the Dockerfiles parsed and checked (all three), then the CPU images' smoke test: `coordinator run` on
+## the sample clip and `worker --version` inside the images' filesystems, as their user (it mounts them: root).
+images-test: images
+	cd docker && FACEFLEET_IMAGE_SMOKE=1 FACEFLEET_IMAGE_REVISION=$(REVISION) $(GO) test -timeout $(GOTEST_TIMEOUT) -count=1 ./...
 
 ## manifests: deploy/k8s's overlays built with kustomize (make setup installs it) and checked without a cluster:
 ## strictly decoded into the Kubernetes and KEDA types, held to the code and to bin/'s flags (docs/DEPLOY.md). Its own
@@ -78,8 +90,9 @@ cluster:
 
 ## lint: gofmt and go vet.
 lint:
-	@out=$$(gofmt -l cmd pkg models internal third_party deploy/k8s/validate); if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
+	@out=$$(gofmt -l cmd pkg models internal third_party deploy/k8s/validate docker); if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
 	$(GO) vet ./...
+	cd docker && $(GO) vet ./...
 	@# go-nvml links with --unresolved-symbols=ignore-in-object-files, so a call into an OpenCV module that
 	@# third_party/gocv does not link would only fail at run time: catch it here.
 	@if [ -x bin/coordinator ] && ldd -r bin/coordinator 2>&1 | grep "undefined symbol" | grep -v nvml; then \
