@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,17 +14,6 @@ import (
 	"github.com/facefleet/facefleet/internal/testenv"
 	"github.com/facefleet/facefleet/pkg/job"
 )
-
-// freeHTTPAddr is a free port on 127.0.0.1.
-func freeHTTPAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 func probe(addr, path string) (int, string) {
 	resp, err := http.Get("http://" + addr + path)
@@ -60,7 +48,7 @@ func TestHealthEndpoints(t *testing.T) {
 		t.Skip("starts servers and daemons")
 	}
 	e := newEnv(t)
-	caddr, waddr := freeHTTPAddr(t), freeHTTPAddr(t)
+	caddr, waddr := testenv.FreeAddr(t), testenv.FreeAddr(t)
 	e.start("coordinator-h", e.coord, "serve", "--id", "h", "--work-dir", t.TempDir(), "--segment-seconds", "4",
 		"--http-addr", caddr)
 	w1 := e.worker("w1", "--http-addr", waddr)

@@ -244,6 +244,12 @@ func startWithPort(tb testing.TB, name string, args func(port int) []string) *pr
 	}
 }
 
+// FreeAddr is "127.0.0.1:<port>" with a port nothing listens on now (an HTTP server's --http-addr in a test).
+func FreeAddr(tb testing.TB) string {
+	tb.Helper()
+	return fmt.Sprintf("127.0.0.1:%d", freePort(tb))
+}
+
 func freePort(tb testing.TB) int {
 	tb.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")

@@ -16,7 +16,6 @@ import (
 	"github.com/facefleet/facefleet/pkg/media"
 	"github.com/facefleet/facefleet/pkg/pipeline"
 	"github.com/facefleet/facefleet/pkg/queue"
-	"github.com/facefleet/facefleet/pkg/store"
 	"github.com/facefleet/facefleet/pkg/worker"
 )
 
@@ -59,8 +58,8 @@ func TestMayFit(t *testing.T) {
 // pending forever. Real nats-server, store, workers and ffmpeg; only the face engine is a no-op (this is about
 // placement, and the real engine needs model files).
 func TestParkedJob(t *testing.T) {
-	e, _ := newQueueEnvTasks(t, queue.TasksConfig{Stream: "T", Subjects: []string{job.SubjectAll}, Consumer: "w",
-		MaxDeliver: 10, AckWait: 5 * time.Second, Storage: queue.StorageMemory})
+	e, _ := newQueueEnvWith(t, queue.TasksConfig{Stream: "T", Subjects: []string{job.SubjectAll}, Consumer: "w",
+		MaxDeliver: 10, AckWait: 5 * time.Second, Storage: queue.StorageMemory}, parkBeat, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cli := client.Client{Tasks: e.tasks, State: e.state, Blob: e.blob}
@@ -138,37 +137,6 @@ func TestParkedJob(t *testing.T) {
 			t.Fatalf("segment %d: commit %+v (%v)", n, c, err)
 		}
 	}
-}
-
-// newQueueEnvTasks is newQueueEnv with the work queue's settings.
-func newQueueEnvTasks(t *testing.T, tc queue.TasksConfig) (*serviceEnv, context.Context) {
-	t.Helper()
-	srv, err := queue.StartEmbedded(queue.EmbeddedConfig{Dir: t.TempDir(), Port: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	conn, err := queue.Connect(ctx, queue.ConnConfig{URL: srv.URL()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(conn.Close)
-	e := &serviceEnv{}
-	if e.tasks, err = conn.Tasks(ctx, tc); err != nil {
-		t.Fatal(err)
-	}
-	if e.state, err = conn.State(ctx, queue.StateConfig{Bucket: "jobs", Storage: queue.StorageMemory}); err != nil {
-		t.Fatal(err)
-	}
-	if e.fleet, err = conn.State(ctx, fleet.BucketConfig(parkBeat)); err != nil {
-		t.Fatal(err)
-	}
-	if e.blob, err = store.NewLocal(store.LocalConfig{Dir: t.TempDir()}); err != nil {
-		t.Fatal(err)
-	}
-	return e, ctx
 }
 
 // parkBeat is the heartbeat interval of the parking test's processes: records live three of them.

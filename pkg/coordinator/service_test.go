@@ -55,6 +55,14 @@ func newQueueEnv(t *testing.T) (*serviceEnv, context.Context) {
 
 func newQueueEnvBlob(t *testing.T, blob store.Blob) (*serviceEnv, context.Context) {
 	t.Helper()
+	return newQueueEnvWith(t, queue.TasksConfig{Stream: "T", Subjects: []string{job.SubjectAll}, Consumer: "w",
+		MaxDeliver: 2, AckWait: 200 * time.Millisecond, Storage: queue.StorageMemory}, 200*time.Millisecond, blob)
+}
+
+// newQueueEnvWith is newQueueEnv with the work queue's settings, the fleet's heartbeat interval and a store (nil: a
+// local one in a temporary directory).
+func newQueueEnvWith(t *testing.T, tc queue.TasksConfig, beat time.Duration, blob store.Blob) (*serviceEnv, context.Context) {
+	t.Helper()
 	srv, err := queue.StartEmbedded(queue.EmbeddedConfig{Dir: t.TempDir(), Port: -1})
 	if err != nil {
 		t.Fatal(err)
@@ -68,14 +76,13 @@ func newQueueEnvBlob(t *testing.T, blob store.Blob) (*serviceEnv, context.Contex
 	}
 	t.Cleanup(conn.Close)
 	e := &serviceEnv{}
-	if e.tasks, err = conn.Tasks(ctx, queue.TasksConfig{Stream: "T", Subjects: []string{job.SubjectAll}, Consumer: "w",
-		MaxDeliver: 2, AckWait: 200 * time.Millisecond, Storage: queue.StorageMemory}); err != nil {
+	if e.tasks, err = conn.Tasks(ctx, tc); err != nil {
 		t.Fatal(err)
 	}
 	if e.state, err = conn.State(ctx, queue.StateConfig{Bucket: "jobs", Storage: queue.StorageMemory}); err != nil {
 		t.Fatal(err)
 	}
-	if e.fleet, err = conn.State(ctx, fleet.BucketConfig(200*time.Millisecond)); err != nil {
+	if e.fleet, err = conn.State(ctx, fleet.BucketConfig(beat)); err != nil {
 		t.Fatal(err)
 	}
 	e.blob = blob

@@ -5,28 +5,18 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/facefleet/facefleet/internal/testenv"
 )
 
 func failing(msg string) func() error { return func() error { return errors.New(msg) } }
 func passing() error                  { return nil }
-
-// freeAddr is a free port on 127.0.0.1.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 func get(t *testing.T, url string) (int, string) {
 	t.Helper()
@@ -101,7 +91,7 @@ func TestProbes(t *testing.T) {
 func serveReal(t *testing.T, h http.Handler) string {
 	t.Helper()
 	for try := 0; try < 50; try++ {
-		addr := freeAddr(t)
+		addr := testenv.FreeAddr(t)
 		stop, err := Serve(addr, h)
 		if err != nil {
 			continue // taken meanwhile
