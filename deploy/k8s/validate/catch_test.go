@@ -34,10 +34,11 @@ func (r *recorder) run(f func()) {
 	f()
 }
 
-// copyTree copies deploy/k8s's base and overlays and docs/DEPLOY.md under dst, at the same relative paths.
+// copyTree copies deploy/k8s's base, overlays and components, deploy/grafana and docs/DEPLOY.md under dst, at the
+// same relative paths.
 func copyTree(t *testing.T, dst string) {
 	t.Helper()
-	for _, rel := range []string{"deploy/k8s/base", "deploy/k8s/overlays", "docs/DEPLOY.md"} {
+	for _, rel := range []string{"deploy/k8s/base", "deploy/k8s/overlays", "deploy/k8s/components", "deploy/grafana", "docs/DEPLOY.md"} {
 		src := filepath.Join(repoRoot, rel)
 		err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
 			if err != nil {
@@ -135,7 +136,7 @@ func TestChecksCatch(t *testing.T) {
 		{"KEDA's namespace shut out", "gpu", "deploy/k8s/base/networkpolicy.yaml", "kubernetes.io/metadata.name: keda", "kubernetes.io/metadata.name: kube-system",
 			checkNetworkPolicies, "keda -> StatefulSet nats:8222: allowed false, want true"},
 		{"no default deny", "local", "deploy/k8s/base/networkpolicy.yaml", "  podSelector: {}\n", "  podSelector: {matchLabels: {x: y}}\n",
-			checkNetworkPolicies, "stranger -> StatefulSet facefleet-coordinator:8080: allowed true, want false"},
+			checkNetworkPolicies, "stranger -> a pod of no policy:8080: allowed true, want false"},
 		{"S3 shut", "local", "deploy/k8s/overlays/local/s3.yaml", "- port: 7070", "- port: 7071",
 			checkNetworkPolicies, "coordinator -> Deployment s3:7070: allowed false, want true"},
 	}

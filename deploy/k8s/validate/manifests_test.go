@@ -874,7 +874,8 @@ func checkReferences(t reporter, m *manifest, o overlay) {
 type policyPDB = policyv1.PodDisruptionBudget
 
 // TestNetworkPolicies: only Facefleet's pods (coordinator, workers, client pods) reach NATS and the in-cluster S3;
-// NATS servers reach each other's routes; only KEDA reads NATS's monitoring port; nothing else gets in.
+// NATS servers reach each other's routes; only KEDA reads NATS's monitoring port; only Prometheus (namespace
+// monitoring) reaches the coordinators' and workers' --http-addr port; nothing else gets in.
 func TestNetworkPolicies(t *testing.T) { forOverlays(t, checkNetworkPolicies) }
 
 func checkNetworkPolicies(t reporter, m *manifest, o overlay) {
@@ -884,6 +885,8 @@ func checkNetworkPolicies(t reporter, m *manifest, o overlay) {
 	for _, w := range m.workloads() {
 		pods[w.owner] = Pod{Namespace: namespace, Labels: w.pod.Labels, NamespaceLabels: ns(namespace)}
 	}
+	// A pod no policy names: only the default deny keeps it shut (the workloads' own policies do the rest).
+	pods["a pod of no policy"] = Pod{Namespace: namespace, Labels: map[string]string{"app": "other"}, NamespaceLabels: ns(namespace)}
 	src := map[string]Pod{
 		"coordinator": pods["StatefulSet facefleet-coordinator"],
 		"worker":      pods["Deployment facefleet-worker"],
@@ -892,6 +895,7 @@ func checkNetworkPolicies(t reporter, m *manifest, o overlay) {
 		"stranger":    {Namespace: namespace, Labels: map[string]string{"app": "other"}, NamespaceLabels: ns(namespace)},
 		"elsewhere":   {Namespace: "default", Labels: pods["Deployment facefleet-worker"].Labels, NamespaceLabels: ns("default")},
 		"keda":        {Namespace: "keda", Labels: map[string]string{"app": "keda-operator"}, NamespaceLabels: ns("keda")},
+		"prometheus":  {Namespace: "monitoring", Labels: map[string]string{"app.kubernetes.io/name": "prometheus"}, NamespaceLabels: ns("monitoring")},
 	}
 	type dst struct {
 		owner string
@@ -902,8 +906,9 @@ func checkNetworkPolicies(t reporter, m *manifest, o overlay) {
 		{"StatefulSet nats", Port{4222, "nats"}, []string{"coordinator", "worker", "client"}},
 		{"StatefulSet nats", Port{6222, "cluster"}, []string{"nats"}},
 		{"StatefulSet nats", Port{8222, "monitor"}, []string{"keda"}},
-		{"StatefulSet facefleet-coordinator", Port{8080, "http"}, nil},
-		{"Deployment facefleet-worker", Port{8080, "http"}, nil},
+		{"StatefulSet facefleet-coordinator", Port{8080, "http"}, []string{"prometheus"}},
+		{"Deployment facefleet-worker", Port{8080, "http"}, []string{"prometheus"}},
+		{"a pod of no policy", Port{8080, "http"}, nil},
 	}
 	if _, ok := pods["Deployment s3"]; ok {
 		dsts = append(dsts, dst{"Deployment s3", Port{7070, "s3"}, []string{"coordinator", "worker", "client"}})
