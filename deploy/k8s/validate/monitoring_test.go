@@ -391,3 +391,30 @@ func TestMonitoringChecksCatch(t *testing.T) {
 		})
 	}
 }
+
+// TestDocumentedAlerts: the alert expressions docs/DEPLOY.md suggests (its Monitoring section's `expr:` lines) pass
+// the dashboard's checks: agreed metrics, their labels, counters through a rate.
+func TestDocumentedAlerts(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(repoRoot, "docs", "DEPLOY.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(b), "## 9. Monitoring")
+	if !ok {
+		t.Fatal("docs/DEPLOY.md has no section 9. Monitoring")
+	}
+	n := 0
+	for _, line := range strings.Split(section, "\n") {
+		expr, ok := strings.CutPrefix(strings.TrimSpace(line), "expr: ")
+		if !ok {
+			continue
+		}
+		n++
+		if _, err := CheckExpr(expr); err != nil {
+			t.Errorf("docs/DEPLOY.md: %s: %v", expr, err)
+		}
+	}
+	if n < 3 {
+		t.Errorf("docs/DEPLOY.md, Monitoring: %d alert expressions, want those for queue age, memory alerts and failed segments", n)
+	}
+}
