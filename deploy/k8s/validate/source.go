@@ -5,7 +5,10 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 )
 
 // StringConsts reads the string constants a Go file declares (name -> value), without compiling it: the manifests
@@ -40,4 +43,35 @@ func StringConsts(file string) (map[string]string, error) {
 		}
 	}
 	return consts, nil
+}
+
+// StringLiterals are the string literals of a directory's Go files, tests left out: the metric names pkg/metrics
+// registers are built from them (Namespace + "_" + name), which is as far as the checks need to read the code.
+func StringLiterals(dir string) (map[string]bool, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+	if err != nil {
+		return nil, err
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("%s: %w", dir, os.ErrNotExist)
+	}
+	lits := map[string]bool{}
+	for _, file := range files {
+		if strings.HasSuffix(file, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), file, nil, parser.SkipObjectResolution)
+		if err != nil {
+			return nil, err
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			if lit, ok := n.(*ast.BasicLit); ok && lit.Kind == token.STRING {
+				if s, err := strconv.Unquote(lit.Value); err == nil {
+					lits[s] = true
+				}
+			}
+			return true
+		})
+	}
+	return lits, nil
 }
