@@ -9,19 +9,21 @@ import (
 // Coordinator is what `serve` counts. The job counts cover the whole cluster (every record the coordinator's watch
 // sees), the counters what this coordinator saw happen.
 type Coordinator struct {
-	Store *Store
-
-	reg prometheus.Registerer
+	store *Store
+	reg   prometheus.Registerer
 
 	jobs                           *prometheus.GaugeVec
 	committed, failed, redelivered prometheus.Counter
 	split, stitch                  prometheus.Histogram
 }
 
-// NewCoordinator registers the coordinator's metrics on reg.
-func NewCoordinator(reg prometheus.Registerer) *Coordinator {
+// NewCoordinator registers the coordinator's metrics on reg; nil when reg is nil (nothing collected).
+func NewCoordinator(reg *prometheus.Registry) *Coordinator {
+	if reg == nil {
+		return nil
+	}
 	c := &Coordinator{
-		Store: newStore(reg), reg: reg,
+		store: newStore(reg), reg: reg,
 		jobs: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: Namespace, Name: "jobs",
 			Help: "Jobs in the cluster by state, from the job records the coordinator watches."}, []string{"state"}),
 		committed: prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Name: "segments_committed_total",
@@ -37,6 +39,14 @@ func NewCoordinator(reg prometheus.Registerer) *Coordinator {
 	}
 	reg.MustRegister(c.jobs, c.committed, c.failed, c.redelivered, c.split, c.stitch)
 	return c
+}
+
+// Store counts the bytes the coordinator's blob store moved; nil for a nil Coordinator.
+func (c *Coordinator) Store() *Store {
+	if c == nil {
+		return nil
+	}
+	return c.store
 }
 
 // JobState moves one job from state from to state to in the jobs gauge; "" is none (a new or removed record).

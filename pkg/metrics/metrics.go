@@ -34,10 +34,10 @@ func NewRegistry() *prometheus.Registry {
 
 // Handler serves reg's metrics in the text exposition format.
 func Handler(reg *prometheus.Registry) http.Handler {
-	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
 
-// Store counts the bytes a blob store moved (store.Counted reports to Up and Down). Coordinator and Worker both
+// Store counts the bytes a blob store moved (store.Counted reports to Up and Down). Coordinator and Worker each
 // have one.
 type Store struct {
 	bytes *prometheus.CounterVec

@@ -8,7 +8,7 @@ import (
 
 // Results of facefleet_worker_segments_total: how a worker settled a task.
 const (
-	Committed  = "committed"   // processed and committed (or found committed by another attempt)
+	Committed  = "committed"   // processed and committed by this attempt (not a result another attempt beat)
 	Failed     = "failed"      // the job failed on it (bad input, last attempt, a task refused)
 	Retried    = "retried"     // failed, counted, handed back for another attempt
 	HandedBack = "handed_back" // does not fit this worker's budget, or interrupted by a shutdown or drain
@@ -17,8 +17,7 @@ const (
 
 // Worker is what a `worker` process counts.
 type Worker struct {
-	Store *Store
-
+	store          *Store
 	reg            prometheus.Registerer
 	segments       *prometheus.CounterVec
 	frames, alerts prometheus.Counter
@@ -26,16 +25,19 @@ type Worker struct {
 	modelLoad      prometheus.Gauge
 }
 
-// NewWorker registers the worker's metrics on reg.
-func NewWorker(reg prometheus.Registerer) *Worker {
+// NewWorker registers the worker's metrics on reg; nil when reg is nil (nothing collected).
+func NewWorker(reg *prometheus.Registry) *Worker {
+	if reg == nil {
+		return nil
+	}
 	w := &Worker{
-		Store: newStore(reg), reg: reg,
+		store: newStore(reg), reg: reg,
 		segments: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "worker_segments_total",
 			Help: "Tasks this worker settled, by result."}, []string{"result"}),
 		frames: prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Name: "frames_processed_total",
-			Help: "Frames this worker's pipelines processed (every pass of a multi-pass segment counted once)."}),
+			Help: "Frames this worker's pipelines processed (a segment run in several passes counts each frame once)."}),
 		alerts: prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Name: "memory_alerts_total",
-			Help: "Alerts of the memory governor (85% of the budget reached) and out-of-memory errors of a model."}),
+			Help: "Alerts of the memory governor: 85% of the budget reached, a model out of memory."}),
 		seconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: Namespace, Name: "segment_seconds",
 			Help: "Seconds from a segment's download to its commit, for committed segments.", Buckets: durations}),
 		modelLoad: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: Namespace, Name: "model_load_seconds",
@@ -46,6 +48,14 @@ func NewWorker(reg prometheus.Registerer) *Worker {
 	}
 	reg.MustRegister(w.segments, w.frames, w.alerts, w.seconds, w.modelLoad)
 	return w
+}
+
+// Store counts the bytes the worker's blob store moved; nil for a nil Worker.
+func (w *Worker) Store() *Store {
+	if w == nil {
+		return nil
+	}
+	return w.store
 }
 
 // Segment counts a task settled with result (Committed, Failed, ...).
