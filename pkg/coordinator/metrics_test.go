@@ -1,6 +1,8 @@
 package coordinator
 
 import (
+	"context"
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -100,5 +102,45 @@ func TestQueueMetrics(t *testing.T) {
 		if max := time.Since(before).Seconds(); (age > 0) != st.aged || age > max {
 			t.Errorf("%s: oldest task age %vs, want above 0: %v, at most %vs (the test's age)", st.name, age, st.aged, max)
 		}
+	}
+}
+
+// TestDeadLetterMetrics: a task the workers never settle reaches the queue's MaxDeliver (2 here) and is
+// dead-lettered; its deliveries beyond the first count as redeliveries, on a real nats-server.
+func TestDeadLetterMetrics(t *testing.T) {
+	e, ctx := newQueueEnv(t)
+	reg := prometheus.NewRegistry()
+	svc, err := NewService(ServiceConfig{ID: "coord-1", WorkDir: t.TempDir(), Heartbeat: 200 * time.Millisecond,
+		Scan: 200 * time.Millisecond}, ServiceDeps{Tasks: e.tasks, State: e.state, Fleet: e.fleet, Blob: e.blob,
+		Metrics: metrics.NewCoordinator(reg)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { _ = svc.Run(sctx); close(done) }()
+	t.Cleanup(func() { stop(); <-done })
+
+	id := job.NewID()
+	task := job.Task{Job: id, Segment: job.Segment{Index: 0, Start: 0, End: 10}, SegmentKey: job.SegmentKey(id, 0),
+		Spec: job.Spec{SourceKey: job.InputKey(id, "source", ".png"), FrameRateNum: 25, FrameRateDen: 1, Width: 64, Height: 48}}
+	b, _ := json.Marshal(task)
+	if err := e.tasks.Publish(ctx, job.TaskSubject(id, 0), task.MsgID(), b); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 { // two deliveries left to expire, then the fetch that finds MaxDeliver reached
+		if _, err := e.tasks.Fetch(ctx, 1, time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for ctx.Err() == nil {
+		if _, err := e.state.Get(ctx, job.FailureKey(id)); err == nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// The failure record is written before the count is read back: the counter was added first.
+	if got := gauges(t, reg)["facefleet_segments_redelivered_total"]; got != 1 {
+		t.Fatalf("segments_redelivered_total %v, want 1 (2 deliveries)", got)
 	}
 }
