@@ -31,6 +31,7 @@ import (
 	"github.com/facefleet/facefleet/pkg/job"
 	"github.com/facefleet/facefleet/pkg/media"
 	"github.com/facefleet/facefleet/pkg/memory"
+	"github.com/facefleet/facefleet/pkg/metrics"
 	"github.com/facefleet/facefleet/pkg/queue"
 	"github.com/facefleet/facefleet/pkg/standalone"
 )
@@ -144,17 +145,20 @@ func serveCmd() *cobra.Command {
 			}
 			defer cl.Close()
 			beat := health.NewBeat(0, nil)
-			_, stopProbes, err := startProbes(httpAddr, cl, beat)
+			probes, stopProbes, err := startProbes(httpAddr, cl, beat)
 			if err != nil {
 				return err
 			}
 			defer stopProbes()
+			reg := metricsRegistry(httpAddr)
+			m := metrics.NewCoordinator(reg)
+			serveMetrics(probes, reg, cl, m.Store())
 			lim.MaxInputBytes = int64(inputGB * (1 << 30))
 			// The record's interval is the bucket's: left at the 5 s default under --heartbeat 1s (a 3 s TTL), the
 			// coordinator vanished from the fleet 40% of the time ("no coordinator is running" while it ran).
 			sc.Limits, sc.Heartbeat = lim, cc.Heartbeat
 			svc, err := coordinator.NewService(sc, coordinator.ServiceDeps{Tasks: cl.Tasks, State: cl.State, Fleet: cl.Fleet, Blob: cl.Blob, Log: log,
-				Tick: beat.Tick})
+				Tick: beat.Tick, Metrics: m})
 			if err != nil {
 				return err
 			}

@@ -16,6 +16,7 @@ import (
 	"github.com/facefleet/facefleet/pkg/fleet"
 	"github.com/facefleet/facefleet/pkg/health"
 	"github.com/facefleet/facefleet/pkg/memory"
+	"github.com/facefleet/facefleet/pkg/metrics"
 	"github.com/facefleet/facefleet/pkg/ort"
 	"github.com/facefleet/facefleet/pkg/standalone"
 	"github.com/facefleet/facefleet/pkg/version"
@@ -106,7 +107,9 @@ func runWorker(cmd *cobra.Command, o *workerOptions) error {
 	ctx, stop := signalContext(cmd.Context())
 	defer stop()
 	// The budget samples the process before any model is loaded.
-	budget, err := worker.NewBudget(o.budgetConfig(), worker.BudgetDeps{Log: log, Cgroup: &memory.CgroupReader{}})
+	reg := metricsRegistry(o.httpAddr)
+	m := metrics.NewWorker(reg)
+	budget, err := worker.NewBudget(o.budgetConfig(), worker.BudgetDeps{Log: log, Cgroup: &memory.CgroupReader{}, Metrics: m})
 	if err != nil {
 		return err
 	}
@@ -123,6 +126,7 @@ func runWorker(cmd *cobra.Command, o *workerOptions) error {
 		return err
 	}
 	defer stopProbes()
+	serveMetrics(probes, reg, cl, m.Store())
 	// The first engine is loaded here so its footprint is measured; the worker gets it for its first slot. The
 	// engines made after it run the budget's plan: its slots, and on a GPU its arena limit.
 	newEngine := func() (*engine.Engine, error) {
@@ -169,7 +173,7 @@ func runWorker(cmd *cobra.Command, o *workerOptions) error {
 		return err
 	}
 	wk, err = worker.New(wcfg, worker.Deps{Tasks: cl.Tasks, State: cl.State, Blob: cl.Blob, Log: log, NewEngine: engines,
-		Tick: beat.Tick})
+		Tick: beat.Tick, Metrics: m})
 	if err != nil {
 		return err
 	}

@@ -176,6 +176,7 @@ func (s *Service) wait(ctx context.Context, id, target string, segs []job.Segmen
 			if e.Deleted || len(e.Value) == 0 {
 				continue
 			}
+			s.deps.Metrics.Failed()
 			f, err := job.DecodeFailure(id, e.Value)
 			if err != nil {
 				return nil, fmt.Errorf("%w: %s: %v", ErrJobFailed, target, err)
@@ -217,6 +218,9 @@ func (s *Service) wait(ctx context.Context, id, target string, segs []job.Segmen
 			}
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", e.Key, err)
+			}
+			if _, seen := commits[cm.Segment]; !seen {
+				s.deps.Metrics.Committed(cm.Attempt)
 			}
 			commits[cm.Segment] = cm
 			done[job.ProgressKey(id, cm.Segment)] = cm.Frames

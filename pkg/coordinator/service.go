@@ -20,6 +20,7 @@ import (
 	"github.com/facefleet/facefleet/pkg/fleet"
 	"github.com/facefleet/facefleet/pkg/job"
 	"github.com/facefleet/facefleet/pkg/media"
+	"github.com/facefleet/facefleet/pkg/metrics"
 	"github.com/facefleet/facefleet/pkg/provenance"
 	"github.com/facefleet/facefleet/pkg/queue"
 	"github.com/facefleet/facefleet/pkg/store"
@@ -174,6 +175,8 @@ type ServiceDeps struct {
 	// Tick, when set, is called on every turn of the job loop (at least every Scan): a liveness probe's pulse
 	// (health.Beat), whose first call also says the coordinator serves.
 	Tick func()
+	// Metrics, when set, counts what the coordinator sees (metrics.go); nil collects nothing.
+	Metrics *metrics.Coordinator
 }
 
 // Service is the coordinator daemon: it claims queued jobs (compare-and-set on the job record), runs them from
@@ -200,8 +203,10 @@ func NewService(cfg ServiceConfig, deps ServiceDeps) (*Service, error) {
 	if deps.Log == nil {
 		deps.Log = zap.NewNop()
 	}
-	return &Service{cfg: cfg, deps: deps, log: deps.Log.With(zap.String("coordinator", cfg.ID)),
-		running: map[string]bool{}}, nil
+	s := &Service{cfg: cfg, deps: deps, log: deps.Log.With(zap.String("coordinator", cfg.ID)),
+		running: map[string]bool{}}
+	deps.Metrics.Queue(s.queueDepth)
+	return s, nil
 }
 
 // ID is the coordinator's id.
@@ -253,6 +258,7 @@ func (s *Service) Run(ctx context.Context) error {
 	// open holds the latest record of every unfinished job, from the watch (which starts with every current
 	// value), so the periodic look for orphans reads no KV and does not grow with finished jobs.
 	open := map[string]queue.Entry{}
+	states := newJobStates(s.deps.Metrics)
 	for {
 		if s.deps.Tick != nil {
 			s.deps.Tick()
@@ -271,14 +277,17 @@ func (s *Service) Run(ctx context.Context) error {
 			}
 			if e.Deleted {
 				delete(open, e.Key)
+				states.set(e.Key, "")
 				continue
 			}
 			rec, err := decodeRecord(e)
 			if err != nil {
 				delete(open, e.Key)
+				states.set(e.Key, "")
 				s.failInvalid(ctx, e, err)
 				continue
 			}
+			states.set(e.Key, rec.State)
 			if rec.State.Terminal() {
 				delete(open, e.Key)
 				continue
@@ -648,6 +657,7 @@ func (s *Service) execute(ctx context.Context, id, dir string, log *zap.Logger, 
 			return res, err
 		}
 		res.split = time.Since(t0)
+		s.deps.Metrics.Split(res.split)
 		if err := s.update(ctx, id, func(r *job.Record) { r.SplitSeconds = res.split.Seconds() }); err != nil {
 			return res, err
 		}
@@ -731,6 +741,7 @@ func (s *Service) execute(ctx context.Context, id, dir string, log *zap.Logger, 
 		}
 	}
 	res.stitch = time.Since(t1)
+	s.deps.Metrics.Stitch(res.stitch)
 	log.Info("job done", zap.Duration("stitch", res.stitch))
 	if faces, counted := job.FacesFound(commits); counted && faces == 0 {
 		res.warning = job.NoFaceWarning(in.targetName)
@@ -801,6 +812,7 @@ func (s *Service) storeProvenance(ctx context.Context, rec provenance.Record, di
 // worker (a placement note exists) is queued again instead. The failure record (first writer wins)
 // is what the job's owner waits on; the task is removed from the stream so it cannot linger.
 func (s *Service) deadLetter(ctx context.Context, d queue.DeadLetter) {
+	s.deps.Metrics.Redelivered(d.Deliveries - 1)
 	t, err := job.DecodeTask(d.Data)
 	if err != nil { // workers refuse such a task and fail its job; it has nothing more to say
 		s.removeDead(ctx, d.Seq)

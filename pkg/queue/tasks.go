@@ -310,6 +310,19 @@ func (t *Tasks) Pending(ctx context.Context) (pending, ackPending int, err error
 	return int(info.NumPending), info.NumAckPending, nil
 }
 
+// Oldest is when the oldest task still in the queue was stored; zero when the queue is empty. The stream keeps a
+// task until it is acked or terminated (work-queue retention), so its first message is the oldest one unsettled.
+func (t *Tasks) Oldest(ctx context.Context) (time.Time, error) {
+	info, err := t.stream.Info(ctx)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("queue: oldest task: %w", unavailable(ctx, err))
+	}
+	if info.State.Msgs == 0 {
+		return time.Time{}, nil
+	}
+	return info.State.FirstTime, nil
+}
+
 // Lease is one delivery of a task. Exactly one of Ack, Nak, NakWithDelay or Term should end it; without one the
 // task comes back after AckWait.
 type Lease struct {

@@ -2,17 +2,20 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"os"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/facefleet/facefleet/pkg/job"
 	"github.com/facefleet/facefleet/pkg/memory"
+	"github.com/facefleet/facefleet/pkg/metrics"
 	"github.com/facefleet/facefleet/pkg/ort"
 	"github.com/facefleet/facefleet/pkg/pipeline"
 )
@@ -69,6 +72,8 @@ type BudgetDeps struct {
 	Observe func(memory.GovernorState)
 	Clock   memory.Clock
 	Log     *zap.Logger
+	// Metrics, when set, counts the governor's alerts and the models' load time; nil collects nothing.
+	Metrics *metrics.Worker
 }
 
 // Budget is a process's one memory path, built once and shared by every pipeline in it, in `coordinator run` and in
@@ -84,6 +89,9 @@ type Budget struct {
 	before uint64 // the process tree's RSS before any model was loaded
 	models uint64 // one pipeline's models: the largest RSS over before seen while they loaded
 	gpu    *memory.GPUPlan
+	gpuDev memory.GPUDevice // the device the plan was measured on, read again for the metrics
+
+	sampleMu sync.Mutex // one sample at a time: the governor, the model measurement and a scrape share the sampler
 
 	gov       atomic.Pointer[memory.Governor] // set by Start; engines may report an OOM before
 	stop      context.CancelFunc
@@ -103,6 +111,12 @@ func NewBudget(cfg BudgetConfig, deps BudgetDeps) (*Budget, error) {
 		deps.Log = zap.NewNop()
 	}
 	b := &Budget{cfg: cfg, deps: deps, total: cfg.MaxMemory}
+	sample := deps.Sample
+	b.deps.Sample = func() (memory.Sample, error) {
+		b.sampleMu.Lock()
+		defer b.sampleMu.Unlock()
+		return sample()
+	}
 	if deps.Cgroup != nil {
 		// In a container the kernel kills at its memory limit: with no --max-memory the budget is the limit less
 		// a margin, and a --max-memory above that is lowered to it.
@@ -119,7 +133,7 @@ func NewBudget(cfg BudgetConfig, deps BudgetDeps) (*Budget, error) {
 			}
 		}
 	}
-	if s, err := deps.Sample(); err == nil {
+	if s, err := b.deps.Sample(); err == nil {
 		b.before = s.RSS
 	}
 	return b, nil
@@ -154,8 +168,14 @@ func (b *Budget) maxBatch() int {
 // --batch-size), from which the GPU is planned: the slots and batch that fit --max-gpu-memory, and each session's
 // arena limit (Session). Call it once, before the other pipelines' engines are made. A GPU that cannot be read is
 // logged and planned as none; a GPU budget too small for one slot at batch 1 is a *memory.GPUBudgetError.
-func (b *Budget) LoadFirst(load func() error, warm func(batch int) error) error {
+func (b *Budget) LoadFirst(load func() error, warm func(batch int) error) (err error) {
 	defer b.MeasureModels()
+	t0 := time.Now()
+	defer func() {
+		if err == nil {
+			b.deps.Metrics.ModelLoad(time.Since(t0))
+		}
+	}()
 	if !b.cfg.Session.OnGPU() {
 		return load()
 	}
@@ -191,7 +211,7 @@ func (b *Budget) LoadFirst(load func() error, warm func(batch int) error) error 
 	b.deps.Log.Info("GPU plan", zap.String("plan", p.String()), zap.Uint64("session_bytes", m.Cost.SessionBytes),
 		zap.Uint64("frame_bytes", m.Cost.FrameBytes))
 	b.mu.Lock()
-	b.gpu = &p
+	b.gpu, b.gpuDev = &p, dev
 	b.mu.Unlock()
 	return nil
 }
@@ -312,6 +332,7 @@ func (b *Budget) Start(ctx context.Context) error {
 		return nil
 	}
 	alert := func(msg string) {
+		b.deps.Metrics.Alert()
 		b.deps.Log.Warn("memory", zap.String("alert", msg))
 		if b.deps.Alert != nil {
 			b.deps.Alert(msg)
@@ -378,4 +399,27 @@ func (b *Budget) String() string {
 		return "none"
 	}
 	return memory.FormatGB(b.total)
+}
+
+// sample is the budget's part of a worker's sampled metrics, read at scrape time: the process tree's memory against
+// the budget, the GPU's against its plan, and the governor's frames in flight.
+func (b *Budget) sample() metrics.WorkerSample {
+	out := metrics.WorkerSample{Budget: b.total}
+	if s, err := b.deps.Sample(); err == nil || errors.Is(err, memory.ErrCgroup) {
+		out.RSS, out.SystemRatio, out.MemoryOK = s.RSS, s.SystemPct/100, true
+	}
+	b.mu.Lock()
+	plan, dev := b.gpu, b.gpuDev
+	b.mu.Unlock()
+	if plan != nil {
+		out.GPU, out.GPUPlanned = true, plan.Planned
+		if m, err := dev.Memory(); err == nil {
+			out.GPUUsed, out.GPUUsedOK = m.Used, true
+		}
+	}
+	if g := b.gov.Load(); g != nil {
+		st := g.State()
+		out.InFlight, out.InFlightMax, out.Governed = st.InFlight, st.Limit, true
+	}
+	return out
 }

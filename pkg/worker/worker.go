@@ -26,6 +26,7 @@ import (
 	"github.com/facefleet/facefleet/pkg/job"
 	"github.com/facefleet/facefleet/pkg/media"
 	"github.com/facefleet/facefleet/pkg/memory"
+	"github.com/facefleet/facefleet/pkg/metrics"
 	"github.com/facefleet/facefleet/pkg/pipeline"
 	"github.com/facefleet/facefleet/pkg/queue"
 	"github.com/facefleet/facefleet/pkg/store"
@@ -209,6 +210,9 @@ type Deps struct {
 	// Tick, when set, is called on every turn of the fetch loop, at least every FetchWait while Run runs (also
 	// while slots are full, the worker backs off, or a drain waits): a liveness probe's pulse (health.Beat).
 	Tick func()
+	// Metrics, when set, counts the segments settled and frames processed, and reads the sampled gauges (the
+	// budget's, frames per second, batch) at scrape time; nil collects nothing.
+	Metrics *metrics.Worker
 }
 
 // Worker processes segment tasks.
@@ -224,6 +228,7 @@ type Worker struct {
 	statMu sync.Mutex
 	active map[string]bool // "job/segment" being processed
 	frames []frameMark     // recent frame counts, for the heartbeat's fps
+	batch  atomic.Int64    // the last segment's planned batch, for the metrics
 
 	clock backoff.Clock
 	gate  *gate
@@ -277,7 +282,16 @@ func New(cfg Config, deps Deps) (*Worker, error) {
 		}
 		w.engines <- e
 	}
+	deps.Metrics.Sample(w.sample)
 	return w, nil
+}
+
+// sample is the worker's sampled metrics, read at scrape time.
+func (w *Worker) sample() metrics.WorkerSample {
+	s := w.cfg.Budget.sample()
+	_, s.FPS = w.Stats()
+	s.Batch = int(w.batch.Load())
+	return s
 }
 
 // ID is the worker's id.
@@ -459,6 +473,7 @@ func (w *Worker) handle(ctx context.Context, l *queue.Lease) {
 		return
 	}
 	w.gate.fitted()
+	w.batch.Store(int64(plan.Batch))
 	if _, err := w.deps.State.Get(ctx, job.WaitingKey(t.Job, t.Segment.Index)); err == nil {
 		warnIf(log, "removing the placement note", w.deps.State.Delete(ctx, job.WaitingKey(t.Job, t.Segment.Index))) // a bigger worker took it
 	}
@@ -484,6 +499,7 @@ func (w *Worker) handle(ctx context.Context, l *queue.Lease) {
 		}
 	case ctx.Err() != nil:
 		log.Info("segment interrupted, returned to the queue")
+		w.deps.Metrics.Segment(metrics.HandedBack)
 		warnIf(log, "nak", l.Nak())
 	case ended.Load():
 		log.Info("job ended while its segment was processed")
@@ -495,14 +511,17 @@ func (w *Worker) handle(ctx context.Context, l *queue.Lease) {
 		log.Error("bad input", zap.Error(err))
 		reason := w.userFacing(err, dir, t)
 		w.fail(t, reason)
+		w.deps.Metrics.Segment(metrics.Failed)
 		warnIf(log, "term", l.Term(reason))
 	case w.countFailure(ctx, t) >= w.cfg.MaxAttempts:
 		log.Error("segment failed on its last attempt", zap.Error(err))
 		reason := w.userFacing(err, dir, t)
 		w.fail(t, reason)
+		w.deps.Metrics.Segment(metrics.Failed)
 		warnIf(log, "term", l.Term(reason))
 	default:
 		log.Warn("segment failed, will retry", zap.Error(err))
+		w.deps.Metrics.Segment(metrics.Retried)
 		warnIf(log, "nak", l.NakWithDelay(w.cfg.RetryDelay))
 	}
 }
@@ -517,6 +536,7 @@ func (w *Worker) refuse(l *queue.Lease, t job.Task, why error) {
 		}
 		w.fail(t, why.Error())
 	}
+	w.deps.Metrics.Segment(metrics.Failed)
 	warnIf(w.log, "term", l.Term(why.Error()))
 }
 
@@ -534,6 +554,7 @@ func (w *Worker) handBack(ctx context.Context, l *queue.Lease, t job.Task, u unf
 	d := w.gate.handedBack(w.clock.Now())
 	log.Info("segment does not fit this worker; handing it back", zap.String("why", u.why), zap.Duration("fetch_pause", d))
 	w.note(ctx, t, job.Waiting{Reason: u.why, Unfit: true, Need: u.need, FitPixels: w.cfg.Budget.FitPixels()})
+	w.deps.Metrics.Segment(metrics.HandedBack)
 	warnIf(log, "nak", l.Nak())
 }
 
@@ -549,6 +570,7 @@ func (w *Worker) ownTrouble(ctx context.Context, l *queue.Lease, t job.Task, err
 		log.Info("still in trouble: handed back uncounted, fetching paused", f...)
 	}
 	w.note(ctx, t, job.Waiting{Reason: fmt.Sprintf("%v since %s, retrying", class, since.UTC().Format("15:04:05 UTC"))})
+	w.deps.Metrics.Segment(metrics.OwnTrouble)
 	warnIf(log, "nak", l.Nak())
 }
 
@@ -626,6 +648,7 @@ func (w *Worker) setActive(name string, on bool) {
 }
 
 func (w *Worker) addFrames(n int) {
+	w.deps.Metrics.Frames(n)
 	w.statMu.Lock()
 	defer w.statMu.Unlock()
 	now := time.Now()
@@ -805,6 +828,8 @@ func (w *Worker) process(ctx context.Context, l *queue.Lease, t job.Task, plan m
 		return fmt.Errorf("commit: %w", err)
 	}
 	log.Info("segment committed", zap.Int("frames", n), zap.Duration("took", time.Since(start)))
+	w.deps.Metrics.Segment(metrics.Committed)
+	w.deps.Metrics.SegmentSeconds(time.Since(start))
 	return nil
 }
 
