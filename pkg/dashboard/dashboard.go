@@ -212,8 +212,12 @@ func (s *Server) workers(w http.ResponseWriter, r *http.Request) {
 	reply(w, http.StatusOK, f)
 }
 
-func (s *Server) cancel(ctx context.Context, id string) error { return s.rd.deps.Client.Cancel(ctx, id) }
-func (s *Server) delete(ctx context.Context, id string) error { return s.rd.deps.Client.Delete(ctx, id) }
+func (s *Server) cancel(ctx context.Context, id string) error {
+	return s.rd.deps.Client.Cancel(ctx, id)
+}
+func (s *Server) delete(ctx context.Context, id string) error {
+	return s.rd.deps.Client.Delete(ctx, id)
+}
 
 // write guards a change to job {id}: the configured token must come as "Authorization: Bearer <token>". Without a
 // configured token every write is refused (403); a missing or wrong one is 401.
