@@ -99,7 +99,7 @@ func TestDashboardBrowser(t *testing.T) {
 	evalUntil(t, ctx, "the job's segment timeline", `document.querySelectorAll('#timeline .seg').length`,
 		func(n int) bool { return n > 1 })
 
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatal(err)
 	}
