@@ -78,7 +78,7 @@ func TestDashboardBrowser(t *testing.T) {
 	defer cancel()
 
 	page := "http://" + addr + "/#" + id
-	if err := chromedp.Do(ctx, chromedp.Navigate(page)); err != nil {
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), chromedp.Navigate(page)); err != nil {
 		t.Fatalf("open %s: %v", page, err)
 	}
 
@@ -99,6 +99,10 @@ func TestDashboardBrowser(t *testing.T) {
 	evalUntil(t, ctx, "the job's segment timeline", `document.querySelectorAll('#timeline .seg').length`,
 		func(n int) bool { return n > 1 })
 
+	// Usable on a phone: nothing is wider than the 390 px screen.
+	if w, err := chromedp.Run(ctx, chromedp.Evaluate[[]int](`[document.documentElement.scrollWidth, window.innerWidth]`)); err != nil || w[0] > w[1] {
+		t.Errorf("page width %v at 390 px (%v): want no horizontal scrolling", w, err)
+	}
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatal(err)
