@@ -39,7 +39,7 @@ func TestDashboardBrowser(t *testing.T) {
 	e.start("coordinator-d", e.coord, "serve", "--id", "d", "--work-dir", t.TempDir(), "--segment-seconds", "2",
 		"--http-addr", addr)
 	e.worker("w1")
-	e.worker("w2")
+	e.worker("w2", "--max-memory", "3")
 	waitProbe(t, "coordinator", addr, "/readyz", 200, "ok")
 	target := makeTarget(t, t.TempDir(), 40)
 	face := testenv.Face(t, "astronaut_eileen_collins.png")
@@ -87,13 +87,16 @@ func TestDashboardBrowser(t *testing.T) {
 	second := evalUntil(t, ctx, "the job's bar advancing", bar, func(v []float64) bool { return len(v) == 2 && v[0] > first[0] })
 	t.Logf("progress bar: %v/%v frames, then %v", first[0], first[1], second[0])
 
+	// Each card: the worker's RSS from its heartbeat, against its budget (w2) or its RAM (w1, which has none).
 	mems := evalUntil(t, ctx, "a memory figure on each worker's card",
-		`Array.from(document.querySelectorAll('.worker-card .mem-figure')).map(e => e.textContent)`,
+		`Array.from(document.querySelectorAll('.worker-card .gauge')).map(e => e.textContent)`,
 		func(v []string) bool { return len(v) == 2 })
-	figure := regexp.MustCompile(`^\d+\.\d+ / \d+\.\d+ GB$`)
-	for _, m := range mems {
-		if !figure.MatchString(m) {
-			t.Errorf("worker card memory figure %q: want \"used / total GB\"", m)
+	for i, want := range []*regexp.Regexp{
+		regexp.MustCompile(`^memory \(RSS / RAM\)\d+\.\d+ / \d+\.\d+ GB$`),
+		regexp.MustCompile(`^memory \(RSS / budget\)0\.\d\d / 3\.0 GB$`),
+	} {
+		if !want.MatchString(mems[i]) {
+			t.Errorf("worker w%d's card shows %q: want %s", i+1, mems[i], want)
 		}
 	}
 	evalUntil(t, ctx, "the job's segment timeline", `document.querySelectorAll('#timeline .seg').length`,

@@ -117,7 +117,7 @@ func writeJob(t *testing.T, e *env) {
 		tasks []string
 	}{{"w1", nil}, {"w2", []string{jobID + "/1"}}} {
 		b, _ := json.Marshal(fleet.Heartbeat{Kind: fleet.KindWorker, ID: w.id, Host: "h", CPUs: 2, RAMTotal: 8 << 30,
-			RAMFree: 6 << 30, MemoryBudget: 4 << 30, Slots: 1, Batch1080p: 2, Tasks: w.tasks, FPS: 3.5, Updated: now})
+			RAMFree: 6 << 30, MemoryBudget: 4 << 30, RSS: 1 << 30, Slots: 1, Batch1080p: 2, Tasks: w.tasks, FPS: 3.5, Updated: now})
 		if _, err := e.cl.Fleet.Put(e.ctx, "worker."+w.id, b); err != nil {
 			t.Fatal(err)
 		}
@@ -170,7 +170,7 @@ func TestAPI(t *testing.T) {
 	if code != 200 || json.Unmarshal([]byte(body), &f) != nil || len(f.Workers) != 2 {
 		t.Fatalf("GET workers: %d %s", code, body)
 	}
-	if w := f.Workers[1]; w.ID != "w2" || w.RAMUsed != 2<<30 || w.MemoryBudget != 4<<30 || w.FPS != 3.5 || f.Queue == nil {
+	if w := f.Workers[1]; w.ID != "w2" || w.RAMUsed != 2<<30 || w.RSS != 1<<30 || w.MemoryBudget != 4<<30 || w.FPS != 3.5 || f.Queue == nil {
 		t.Errorf("worker %+v, queue %+v", w, f.Queue)
 	}
 

@@ -44,8 +44,11 @@ function renderFleet(fleet) {
   box.replaceChildren(...ws.map((w) => {
     const card = el("div", { class: "card worker-card", "data-worker": w.id },
       el("h3", {}, document.createTextNode(w.id + " "), el("span", { class: "host", text: w.host })));
+    // The process tree's RSS against the budget it is kept to; an older worker that does not say its RSS shows
+    // the RAM in use (its container's working set when limited).
     const budget = w.memory_budget || 0;
-    card.append(gauge(budget ? "memory (RAM used / budget)" : "memory (RAM used / total)", w.ram_used || 0,
+    const used = w.rss ? "RSS" : "RAM used";
+    card.append(gauge(`memory (${used} / ${budget ? "budget" : "RAM"})`, w.rss || w.ram_used || 0,
       budget || w.ram_total || 0, "mem"));
     for (const g of w.gpus || []) {
       if (g.budget) card.append(gauge(`GPU ${g.index} planned / budget`, g.planned, g.budget, "gpu"));
