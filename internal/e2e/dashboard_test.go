@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -25,8 +26,10 @@ import (
 // of a real cluster (nats-server, versitygw, `coordinator serve --http-addr`, two workers) while a job runs, at a
 // phone's width: the job's progress bar advances between two reads, each worker's card shows a memory figure, the
 // selected job's segment timeline fills in, the page throws no script error, and every request the page made went
-// to the coordinator's own host:port. A screenshot is left in the test's temp dir.
+// to the coordinator's own host:port. A screenshot is left in the test's temp dir. Then the API cancels the job
+// for the right bearer token only, and the page shows it cancelled.
 func TestDashboardBrowser(t *testing.T) {
+	const apiToken = "e2e-api-token"
 	if testing.Short() {
 		t.Skip("starts servers, daemons and a browser")
 	}
@@ -37,7 +40,7 @@ func TestDashboardBrowser(t *testing.T) {
 	e := newEnv(t)
 	addr := testenv.FreeAddr(t)
 	e.start("coordinator-d", e.coord, "serve", "--id", "d", "--work-dir", t.TempDir(), "--segment-seconds", "2",
-		"--http-addr", addr)
+		"--http-addr", addr, "--api-token", apiToken)
 	e.worker("w1")
 	e.worker("w2", "--max-memory", "3")
 	waitProbe(t, "coordinator", addr, "/readyz", 200, "ok")
@@ -115,6 +118,27 @@ func TestDashboardBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot: %s (%d bytes)", shot, len(png))
+
+	// The API cancels the job for the right bearer token only, and the page shows it.
+	for _, c := range []struct {
+		token string
+		code  int
+	}{{"", 401}, {"wrong", 401}, {apiToken, 200}} {
+		req, _ := http.NewRequest("POST", "http://"+addr+"/api/v1/jobs/"+id+"/cancel", nil)
+		if c.token != "" {
+			req.Header.Set("Authorization", "Bearer "+c.token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.code {
+			t.Errorf("cancel with token %q: %d, want %d", c.token, resp.StatusCode, c.code)
+		}
+	}
+	evalUntil(t, ctx, "the job shown cancelled", `document.querySelector('.job[data-job="`+id+`"] .state').textContent`,
+		func(s string) bool { return s == "cancelled" })
 
 	mu.Lock()
 	defer mu.Unlock()
