@@ -33,6 +33,12 @@ type env struct {
 
 func newEnv(t *testing.T, token string) *env {
 	t.Helper()
+	return newEnvWith(t, dashboard.Config{Token: token}, nil)
+}
+
+// newEnvWith is newEnv with the dashboard's config and the context that ends its event streams (nil: the test's).
+func newEnvWith(t *testing.T, cfg dashboard.Config, done context.Context) *env {
+	t.Helper()
 	nats := testenv.StartNATS(t, testenv.NATSOptions{})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	t.Cleanup(cancel)
@@ -42,9 +48,12 @@ func newEnv(t *testing.T, token string) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(cl.Close)
-	d, err := dashboard.New(dashboard.Config{Token: token}, dashboard.Deps{
+	if done == nil {
+		done = ctx
+	}
+	d, err := dashboard.New(cfg, dashboard.Deps{
 		Client: &client.Client{Tasks: cl.Tasks, State: cl.State, Blob: cl.Blob, Fleet: cl.Fleet},
-		State:  cl.State, Fleet: cl.Fleet, Tasks: cl.Tasks, Done: ctx})
+		State:  cl.State, Fleet: cl.Fleet, Tasks: cl.Tasks, Done: done})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,6 +220,39 @@ func TestEvents(t *testing.T) {
 	}
 	if len(snap.Jobs) != 2 || len(snap.Fleet.Workers) != 2 || snap.Job == nil || len(snap.Job.Segments) != 3 || len(snap.Errors) != 0 {
 		t.Errorf("snapshot %+v", snap)
+	}
+}
+
+// TestEventStreams: streams beyond MaxStreams are refused with a line saying to poll, and every stream ends when
+// the daemon's context does (so that the HTTP server's shutdown need not wait for open pages).
+func TestEventStreams(t *testing.T) {
+	done, stop := context.WithCancel(context.Background())
+	defer stop()
+	e := newEnvWith(t, dashboard.Config{MaxStreams: 1}, done)
+	resp, err := http.Get(e.srv.URL + "/api/v1/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	r := bufio.NewReader(resp.Body)
+	if _, err := r.ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := e.do(t, "GET", "/api/v1/events", ""); code != 503 || !strings.Contains(body, "poll") {
+		t.Errorf("a second stream: %d %s, want 503 saying to poll", code, body)
+	}
+	stop()
+	if _, err := io.Copy(io.Discard, r); err != nil {
+		t.Errorf("the stream did not end cleanly with the daemon: %v", err)
+	}
+	// The stream's slot is free again once it ended.
+	resp2, err := http.Get(e.srv.URL + "/api/v1/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp2.Body.Close()
+	if resp2.StatusCode != 200 {
+		t.Errorf("a stream after the first ended: %d", resp2.StatusCode)
 	}
 }
 
