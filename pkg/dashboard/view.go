@@ -149,6 +149,11 @@ func (rd reader) detail(ctx context.Context, id string, workers []fleet.Heartbea
 			running[t] = h.ID
 		}
 	}
+	// Which segments have a task on the queue, in one request for the whole job (nil: the queue cannot say).
+	var queued map[string]uint64
+	if !r.State.Terminal() && rd.deps.Tasks != nil {
+		queued, _ = rd.deps.Tasks.Queued(ctx, job.Subject(id))
+	}
 	var failure *job.Failure
 	if e, err := rd.deps.State.Get(ctx, job.FailureKey(id)); err == nil {
 		if f, err := job.DecodeFailure(id, e.Value); err == nil {
@@ -175,10 +180,8 @@ func (rd reader) detail(ctx context.Context, id string, workers []fleet.Heartbea
 		case ok && !r.State.Terminal():
 			seg.State, seg.Worker = SegRunning, w
 			seg.Attempts++
-		case !r.State.Terminal() && rd.deps.Tasks != nil:
-			if has, err := rd.deps.Tasks.Has(ctx, job.TaskSubject(id, s.Index)); err == nil && has {
-				seg.State = SegQueued
-			}
+		case queued[job.TaskSubject(id, s.Index)] > 0:
+			seg.State = SegQueued
 		}
 		d.Segments = append(d.Segments, seg)
 	}
