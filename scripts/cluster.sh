@@ -16,6 +16,7 @@ STATE=${FACEFLEET_CLUSTER_DIR:-$HOME/.local/share/facefleet/cluster}
 STATE=${STATE%/}
 NATS_PORT=${CLUSTER_NATS_PORT:-4222}
 S3_PORT=${CLUSTER_S3_PORT:-7070}
+HTTP_PORT=${CLUSTER_HTTP_PORT:-8080} # the coordinator's --http-addr: probes, status API, dashboard
 RESTART=${CLUSTER_RESTART:-1}
 # The same search as config.DefaultPath in pkg/config.
 CONFIG=${FACEFLEET_CONFIG:-${XDG_CONFIG_HOME:-$HOME/.config}/facefleet/config.yaml}
@@ -36,10 +37,11 @@ case ${1:-} in
 *) die "usage: cluster.sh [config]" ;;
 esac
 [[ $RESTART == 0 || $RESTART == 1 ]] || die "CLUSTER_RESTART=$RESTART: want 0 or 1"
-for p in "$NATS_PORT" "$S3_PORT"; do
+for p in "$NATS_PORT" "$S3_PORT" "$HTTP_PORT"; do
   if ! [[ $p =~ ^[0-9]+$ ]] || ((10#$p < 1 || 10#$p > 65535)); then die "port $p: want a number from 1 to 65535"; fi
 done
 [[ $NATS_PORT != "$S3_PORT" ]] || die "NATS and S3 cannot share port $NATS_PORT"
+[[ $HTTP_PORT != "$NATS_PORT" && $HTTP_PORT != "$S3_PORT" ]] || die "the dashboard cannot share port $HTTP_PORT with NATS or S3"
 
 # accepting PORT: something on this host accepts TCP connections on PORT.
 accepting() { (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }
@@ -99,6 +101,7 @@ for b in bin/coordinator bin/worker; do
 done
 if accepting "$NATS_PORT"; then die "port $NATS_PORT on $HOST is taken (set CLUSTER_NATS_PORT to use another)"; fi
 if accepting "$S3_PORT"; then die "port $S3_PORT on $HOST is taken (set CLUSTER_S3_PORT to use another)"; fi
+if accepting "$HTTP_PORT"; then die "port $HTTP_PORT on $HOST is taken (set CLUSTER_HTTP_PORT to use another)"; fi
 
 # The password lives in this file rather than on the command line, where every user's ps would show it.
 cat >"$STATE/nats.conf" <<EOF
@@ -140,7 +143,7 @@ launch() {
     ROOT_ACCESS_KEY_ID=$s3_access_key ROOT_SECRET_ACCESS_KEY=$s3_secret_key \
       start versitygw "$CACHE/bin/versitygw" --port "$HOST:$S3_PORT" --quiet posix "$STATE/s3"
     ;;
-  coordinator) start coordinator "${daemon[@]}" bin/coordinator serve --config "$config" --work-dir "$STATE/coordinator" ;;
+  coordinator) start coordinator "${daemon[@]}" bin/coordinator serve --config "$config" --work-dir "$STATE/coordinator" --http-addr "$HOST:$HTTP_PORT" ;;
   worker-*)
     local n=${1#worker-}
     mkdir -p "$STATE/worker-$n"
@@ -266,6 +269,7 @@ if [[ $config != "$CONFIG" ]]; then
   say "for client commands in another shell:"
   printf 'export FACEFLEET_CONFIG=%q\n' "$config"
 fi
+say "dashboard: http://$HOST:$HTTP_PORT/ (status API under /api/v1/)"
 echo "cluster ready: bin/coordinator submit -s face.jpg -t video.mp4 -o out.mp4"
 
 while :; do

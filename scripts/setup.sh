@@ -61,3 +61,13 @@ if [ "$have" != "$KUSTOMIZE_VERSION" ]; then
   GOBIN=$CACHE/bin go install "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION"
 fi
 log "kustomize: $CACHE/bin/kustomize"
+
+# 5. Chromium, for the dashboard's browser test (internal/e2e TestDashboardBrowser drives it headless through
+#    chromedp). In its own block: a large package that only that test needs.
+if ! dpkg-query -W -f='${Status}' chromium 2>/dev/null | grep -q "install ok installed"; then
+  log "installing chromium"
+  SUDO=; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null
+fi
+log "chromium: $(command -v chromium)"

@@ -23,6 +23,7 @@ import (
 	"github.com/facefleet/facefleet/pkg/cluster"
 	"github.com/facefleet/facefleet/pkg/config"
 	"github.com/facefleet/facefleet/pkg/coordinator"
+	"github.com/facefleet/facefleet/pkg/dashboard"
 	"github.com/facefleet/facefleet/pkg/engine"
 	"github.com/facefleet/facefleet/pkg/face"
 	"github.com/facefleet/facefleet/pkg/fleet"
@@ -123,6 +124,7 @@ func serveCmd() *cobra.Command {
 		inputGB  float64
 		logs     logFlags
 		httpAddr string
+		apiToken string
 	)
 	c := &cobra.Command{
 		Use:   "serve",
@@ -153,6 +155,9 @@ func serveCmd() *cobra.Command {
 			reg := metricsRegistry(httpAddr)
 			m := metrics.NewCoordinator(reg)
 			serveMetrics(probes, reg, cl, m.Store())
+			if err := serveDashboard(ctx, probes, cl, apiToken); err != nil {
+				return err
+			}
 			lim.MaxInputBytes = int64(inputGB * (1 << 30))
 			// The record's interval is the bucket's: left at the 5 s default under --heartbeat 1s (a 3 s TTL), the
 			// coordinator vanished from the fleet 40% of the time ("no coordinator is running" while it ran).
@@ -180,8 +185,21 @@ func serveCmd() *cobra.Command {
 	f.IntVar(&lim.MaxHeight, "max-height", lim.MaxHeight, "tallest target accepted, in pixels (0 = no limit)")
 	f.DurationVar(&lim.MaxDuration, "max-duration", lim.MaxDuration, "longest target accepted (0 = no limit)")
 	httpAddrFlag(f, &httpAddr)
+	f.StringVar(&apiToken, "api-token", "", "bearer token the status API's writes (cancel, delete) need on --http-addr; empty = writes refused (use FACEFLEET_API_TOKEN: a flag shows in ps)")
 	logs.register(f, "info")
 	return c
+}
+
+// serveDashboard puts the status API and the dashboard on the coordinator's HTTP server (nothing without
+// --http-addr).
+func serveDashboard(ctx context.Context, probes *health.Server, cl *cluster.Cluster, token string) error {
+	d, err := dashboard.New(dashboard.Config{Token: token}, dashboard.Deps{Client: newClient(cl), State: cl.State,
+		Fleet: cl.Fleet, Tasks: cl.Tasks, Done: ctx})
+	if err != nil {
+		return err
+	}
+	d.Register(probes.Handle)
+	return nil
 }
 
 // submitOptions are the processing choices a cluster job carries; the rest (detector, providers, memory) belong to

@@ -3,7 +3,9 @@ package cli
 import (
 	"bufio"
 	"context"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -54,7 +56,7 @@ func TestClusterScript(t *testing.T) {
 	config := filepath.Join(dir, "new", "config.yaml")
 	cmd := exec.Command("bash", filepath.Join(root, "scripts", "cluster.sh"))
 	cmd.Env = append(os.Environ(), "FACEFLEET_CONFIG="+config, "FACEFLEET_CLUSTER_DIR="+filepath.Join(dir, "state"),
-		"CLUSTER_NATS_PORT="+freePort(t), "CLUSTER_S3_PORT="+freePort(t))
+		"CLUSTER_NATS_PORT="+freePort(t), "CLUSTER_S3_PORT="+freePort(t), "CLUSTER_HTTP_PORT="+freePort(t))
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -103,7 +105,11 @@ func TestClusterScript(t *testing.T) {
 			}
 		}
 	}
+	dash := strings.Fields(strings.TrimPrefix(until("cluster: dashboard: "), "cluster: dashboard: "))[0]
 	until("cluster ready")
+	if !serves(dash) {
+		t.Errorf("the dashboard %s the script printed does not answer", dash)
+	}
 	if b, err := os.ReadFile(config); err != nil || !strings.HasPrefix(string(b), "# written by make cluster") {
 		t.Fatalf("config %s: %v", config, err)
 	}
@@ -180,4 +186,19 @@ func TestClusterConfigFirst(t *testing.T) {
 	if out, err := list.CombinedOutput(); err != nil {
 		t.Fatalf("a setup command with the new config: %v\n%s", err, out)
 	}
+}
+
+// serves reports whether url answers 200 with the dashboard's page, polling while the coordinator starts.
+func serves(url string) bool {
+	for i := 0; i < 600; i++ { // a guard against a hang, not a timing assertion
+		if resp, err := http.Get(url); err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == 200 && strings.Contains(string(b), "<title>Facefleet</title>") {
+				return true
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return false
 }

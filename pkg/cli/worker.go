@@ -166,7 +166,7 @@ func runWorker(cmd *cobra.Command, o *workerOptions) error {
 		tasks, fps := wk.Stats()
 		return fleet.Heartbeat{Kind: fleet.KindWorker, ID: wk.ID(), Host: host, PID: os.Getpid(), Version: version.String(), CPUs: cpus,
 			RAMTotal: total, RAMFree: free, GPUs: gpus, Providers: []string{o.session.Provider}, Slots: slots,
-			MemoryBudget: budget.Total(), Batch1080p: fit, FitPixels: budget.FitPixels(), Tasks: tasks, FPS: fps, Trouble: wk.Trouble(),
+			MemoryBudget: budget.Total(), RSS: memory.TreeRSS(os.Getpid()), Batch1080p: fit, FitPixels: budget.FitPixels(), Tasks: tasks, FPS: fps, Trouble: wk.Trouble(),
 			Started: started}
 	}, log)
 	if err != nil {

@@ -103,6 +103,8 @@ type Heartbeat struct {
 	Providers    []string `json:"providers"` // ONNX Runtime execution providers, in preference order
 	Slots        int      `json:"slots"`
 	MemoryBudget uint64   `json:"memory_budget"` // bytes; 0 = no budget
+	// RSS is the worker's process tree's resident memory (what its budget is kept against); 0 = not said.
+	RSS uint64 `json:"rss,omitempty"`
 	// Batch1080p is the batch a 1920x1080 libx264 segment runs with on this worker (worker.Budget.Batch1080p);
 	// 0 = its budget cannot hold one.
 	Batch1080p int `json:"batch_1080p"`

@@ -252,6 +252,22 @@ func (t *Tasks) Has(ctx context.Context, subject string) (bool, error) {
 	}
 }
 
+// Queued returns how many tasks the stream holds (pending or leased) on each subject matching filter, in one
+// request however many subjects match: what Has says of one subject, for a whole job at once.
+func (t *Tasks) Queued(ctx context.Context, filter string) (map[string]uint64, error) {
+	if filter == "" {
+		return nil, errors.New("queue: queued: empty filter")
+	}
+	info, err := t.stream.Info(ctx, jetstream.WithSubjectFilter(filter))
+	if err != nil {
+		return nil, fmt.Errorf("queue: queued %s: %w", filter, err)
+	}
+	if info.State.Subjects == nil {
+		return map[string]uint64{}, nil
+	}
+	return info.State.Subjects, nil
+}
+
 // DeadLetter is a task the consumer stopped delivering: it reached MaxDeliver with no ack and no term (a worker
 // that dies on it every time). The work queue keeps it until it is removed.
 type DeadLetter struct {

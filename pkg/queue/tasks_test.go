@@ -440,3 +440,32 @@ func TestDeadLetter(t *testing.T) {
 		t.Fatal("no dead letter after MaxDeliver deliveries")
 	}
 }
+
+// Queued counts a job's tasks by subject in one request, leased ones included, and nothing of another job's.
+func TestQueued(t *testing.T) {
+	t.Parallel()
+	tasks := newTasks(t, nil)
+	for i := range 3 {
+		publish(t, tasks, fmt.Sprintf("facefleet.tasks.jobA.%d", i), fmt.Sprintf("A/%d", i), "a")
+	}
+	publish(t, tasks, "facefleet.tasks.jobB.0", "B/0", "b")
+	waitPending(t, tasks, 4, -1)
+	leases := fetchN(t, tasks, 1, time.Second)
+	defer ack(t, leases[0])
+	for _, c := range []struct {
+		filter string
+		want   string
+	}{
+		{"facefleet.tasks.jobA.>", "map[facefleet.tasks.jobA.0:1 facefleet.tasks.jobA.1:1 facefleet.tasks.jobA.2:1]"},
+		{"facefleet.tasks.jobB.>", "map[facefleet.tasks.jobB.0:1]"},
+		{"facefleet.tasks.jobC.>", "map[]"},
+	} {
+		got, err := tasks.Queued(testCtx(t), c.filter)
+		if err != nil || fmt.Sprint(got) != c.want {
+			t.Errorf("Queued(%s) = %v, %v; want %s", c.filter, got, err, c.want)
+		}
+	}
+	if _, err := tasks.Queued(testCtx(t), ""); err == nil {
+		t.Error("Queued of the empty filter succeeded")
+	}
+}
