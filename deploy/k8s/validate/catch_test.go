@@ -146,30 +146,44 @@ func TestChecksCatch(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			dir := t.TempDir()
-			copyTree(t, dir)
-			file := filepath.Join(dir, c.file)
-			b, err := os.ReadFile(file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !strings.Contains(string(b), c.old) {
-				t.Fatalf("%s has no %q: the case is out of date", c.file, c.old)
-			}
-			if err := os.WriteFile(file, []byte(strings.ReplaceAll(string(b), c.old, c.new)), 0o644); err != nil {
-				t.Fatal(err)
-			}
+			dir := mutatedCopy(t, c.file, c.old, c.new)
 			var rec recorder
 			rec.run(func() {
 				m := buildOverlay(&rec, filepath.Join(dir, "deploy/k8s/overlays", c.overlay), filepath.Join(dir, "docs/DEPLOY.md"))
 				c.check(&rec, m, ov[c.overlay])
 			})
-			for _, e := range rec.errs {
-				if strings.Contains(e, c.want) {
-					return
-				}
-			}
-			t.Errorf("not caught: want a report containing %q, got %q", c.want, rec.errs)
+			wantReport(t, rec, c.want)
 		})
 	}
+}
+
+// mutatedCopy is a copy of the repository's deploy files (copyTree) in a temporary directory with old replaced by
+// new in file: one deliberate mistake for a check to catch.
+func mutatedCopy(t *testing.T, file, old, new string) string {
+	t.Helper()
+	dir := t.TempDir()
+	copyTree(t, dir)
+	path := filepath.Join(dir, file)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), old) {
+		t.Fatalf("%s has no %q: the case is out of date", file, old)
+	}
+	if err := os.WriteFile(path, []byte(strings.ReplaceAll(string(b), old, new)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// wantReport fails t unless one of rec's reports contains want.
+func wantReport(t *testing.T, rec recorder, want string) {
+	t.Helper()
+	for _, e := range rec.errs {
+		if strings.Contains(e, want) {
+			return
+		}
+	}
+	t.Errorf("not caught: want a report containing %q, got %q", want, rec.errs)
 }
