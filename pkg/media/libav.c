@@ -874,6 +874,7 @@ int ffscan(const char *path, int packets, ffscan_result *res, char *logbuf, size
 	}
 	AVStream *st = fmt->streams[res->stream];
 	res->duration = st->duration;
+	res->nb_frames = st->nb_frames;
 	res->start = st->start_time;
 	res->tb_num = st->time_base.num;
 	res->tb_den = st->time_base.den;
@@ -1114,9 +1115,10 @@ static int64_t packet_time(const remux_input *in) {
 static int stopped(void *stop) { return __atomic_load_n((const int *)stop, __ATOMIC_RELAXED) != 0; }
 
 int ffremux(const char *list, int64_t list_offset_us, const char *audio, const char *path, const char *format,
-            const char *const *tags, int ntags, const char *rotate, int movflags, const int *stop, char *logbuf,
-            size_t loglen) {
+            const char *const *tags, int ntags, const char *rotate, int movflags, const int *stop,
+            int64_t *video_packets, char *logbuf, size_t loglen) {
 	pthread_once(&log_once, log_setup);
+	*video_packets = 0;
 	fflog l;
 	log_init(&l);
 	remux_input in[2];
@@ -1223,6 +1225,9 @@ int ffremux(const char *list, int64_t list_offset_us, const char *audio, const c
 		if ((r = av_interleaved_write_frame(out, pkt)) < 0) { // takes the packet, leaves pkt blank
 			logf_(&l, path, r);
 			goto end;
+		}
+		if (pick == 0) {
+			(*video_packets)++;
 		}
 	}
 	if ((r = av_write_trailer(out)) < 0) {

@@ -90,6 +90,7 @@ typedef struct {
 	int stream;
 	int tb_num, tb_den;
 	int64_t start, duration, format_start;
+	int64_t nb_frames; // the container header's frame count (an MP4's sample table); 0 if it gives none
 	ffpacket *packets;
 	int n;
 } ffscan_result;
@@ -127,10 +128,10 @@ void ffprobe_free(ffprobe_result *res);
 // ffremux writes path (container format) from the first video stream of the ffconcat list, shifted by
 // list_offset_us, and the first audio stream of audio ("" for none), both copied; tags are ntags key, value pairs
 // for the container, rotate the video's rotate tag ("" for none), movflags != 0 adds +use_metadata_tags. It stops
-// with AVERROR_EXIT once *stop is non-zero (set by another thread). Returns 0 or an error with FFmpeg's messages in
-// logbuf. See libav.c for the ffmpeg command it stands for.
+// with AVERROR_EXIT once *stop is non-zero (set by another thread). *video_packets is the number of video packets
+// written. Returns 0 or an error with FFmpeg's messages in logbuf. See libav.c for the ffmpeg command it stands for.
 int ffremux(const char *list, int64_t list_offset_us, const char *audio, const char *path, const char *format,
-            const char *const *tags, int ntags, const char *rotate, int movflags, const int *stop, char *logbuf,
-            size_t loglen);
+            const char *const *tags, int ntags, const char *rotate, int movflags, const int *stop,
+            int64_t *video_packets, char *logbuf, size_t loglen);
 
 #endif
