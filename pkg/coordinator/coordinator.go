@@ -93,10 +93,14 @@ func (s *Service) publish(ctx context.Context, id string, plan job.JobPlan, spec
 	return nil
 }
 
-// stitch fetches every committed result, checks its frame count against the plan, concatenates them, muxes the
-// original audio once (audioFrom "" for none) and checks the output's frame count.
+// stitch fetches every committed result, concatenates them, muxes the original audio once (audioFrom "" for none)
+// and checks the output's frame count. It trusts the frame count each worker committed (its pipeline counted the
+// frames it encoded) instead of reading every packet of every piece again: a commit must hold its segment's planned
+// count, each piece's container header must state that count, and the stream copy must write the plan's total
+// (media.StitchConfig.Frames). A piece that disagrees with its commit is refused, naming its segment.
 func (s *Service) stitch(ctx context.Context, plan job.JobPlan, commits []job.Commit, dir, audioFrom, output string, metadata map[string]string) error {
 	results := make([]string, len(commits))
+	frames := make([]int, len(commits))
 	defer func() {
 		for _, r := range results {
 			if r != "" {
@@ -105,29 +109,23 @@ func (s *Service) stitch(ctx context.Context, plan job.JobPlan, commits []job.Co
 		}
 	}()
 	for i, cm := range commits {
+		if want := plan.Segments[i].Frames(); cm.Segment != i || cm.Frames != want {
+			return fmt.Errorf("segment %d: %w: commit of segment %d with %d frames, planned %d", i, media.ErrFrameCount, cm.Segment, cm.Frames, want)
+		}
+		frames[i] = cm.Frames
 		results[i] = filepath.Join(dir, fmt.Sprintf("result-%05d.mp4", i))
 		if err := s.deps.Blob.GetFile(ctx, cm.ResultKey, results[i]); err != nil {
 			return fmt.Errorf("fetch result %d: %w", i, err)
 		}
-		got, err := media.ScanFrames(ctx, results[i])
-		if err != nil {
-			return err
-		}
-		if want := plan.Segments[i].Frames(); got.Count != want {
-			return fmt.Errorf("segment %d: result has %d frames, planned %d", i, got.Count, want)
-		}
 	}
-	if err := media.Stitch(ctx, media.StitchConfig{Pieces: results, AudioFrom: audioFrom, Output: output, Metadata: metadata, Rotation: plan.Rotation}); err != nil {
-		return err
+	err := media.Stitch(ctx, media.StitchConfig{Pieces: results, Frames: frames, AudioFrom: audioFrom, Output: output,
+		Metadata: metadata, Rotation: plan.Rotation})
+	var pe *media.PieceError
+	if errors.As(err, &pe) && pe.Piece < len(commits) {
+		cm := commits[pe.Piece]
+		return fmt.Errorf("segment %d: result %s of worker %s: %w", cm.Segment, cm.ResultKey, cm.Worker, err)
 	}
-	out, err := media.ScanFrames(ctx, output)
-	if err != nil {
-		return err
-	}
-	if out.Count != plan.TotalFrames {
-		return fmt.Errorf("%s: stitched %d frames, target has %d", output, out.Count, plan.TotalFrames)
-	}
-	return nil
+	return err
 }
 
 // wait follows commits, progress and failures until every segment is committed. target is the user's name for the
