@@ -98,9 +98,11 @@ func (s *Service) publish(ctx context.Context, id string, plan job.JobPlan, spec
 // frames it encoded) instead of reading every packet of every piece again: a commit must hold its segment's planned
 // count, each piece's container header must state that count, and the stream copy must write the plan's total
 // (media.StitchConfig.Frames). A piece that disagrees with its commit is refused, naming its segment.
-func (s *Service) stitch(ctx context.Context, plan job.JobPlan, commits []job.Commit, dir, audioFrom, output string, metadata map[string]string) error {
+// Results pre already fetched are not fetched again (pre removes them).
+func (s *Service) stitch(ctx context.Context, plan job.JobPlan, commits []job.Commit, pre *prefetch, dir, audioFrom, output string, metadata map[string]string) error {
 	results := make([]string, len(commits))
 	frames := make([]int, len(commits))
+	have := pre.fetched()
 	defer func() {
 		for _, r := range results {
 			if r != "" {
@@ -113,6 +115,10 @@ func (s *Service) stitch(ctx context.Context, plan job.JobPlan, commits []job.Co
 			return fmt.Errorf("segment %d: %w: commit of segment %d with %d frames, planned %d", i, media.ErrFrameCount, cm.Segment, cm.Frames, want)
 		}
 		frames[i] = cm.Frames
+		if p, ok := have[cm.ResultKey]; ok {
+			results[i] = p
+			continue
+		}
 		results[i] = filepath.Join(dir, fmt.Sprintf("result-%05d.mp4", i))
 		if err := s.deps.Blob.GetFile(ctx, cm.ResultKey, results[i]); err != nil {
 			return fmt.Errorf("fetch result %d: %w", i, err)
@@ -128,9 +134,9 @@ func (s *Service) stitch(ctx context.Context, plan job.JobPlan, commits []job.Co
 	return err
 }
 
-// wait follows commits, progress and failures until every segment is committed. target is the user's name for the
-// target file, which a failure names.
-func (s *Service) wait(ctx context.Context, id, target string, segs []job.Segment, progress Progress) ([]job.Commit, error) {
+// wait follows commits, progress and failures until every segment is committed, handing each valid commit to pre
+// (nil: none). target is the user's name for the target file, which a failure names.
+func (s *Service) wait(ctx context.Context, id, target string, segs []job.Segment, progress Progress, pre *prefetch) ([]job.Commit, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	commitsCh, err := s.deps.State.Watch(ctx, job.CommitPattern(id))
@@ -221,6 +227,7 @@ func (s *Service) wait(ctx context.Context, id, target string, segs []job.Segmen
 				s.deps.Metrics.Committed(cm.Attempt)
 			}
 			commits[cm.Segment] = cm
+			pre.commit(cm)
 			done[job.ProgressKey(id, cm.Segment)] = cm.Frames
 			report()
 		}

@@ -696,6 +696,8 @@ func (s *Service) execute(ctx context.Context, id, dir string, log *zap.Logger, 
 	}
 	stopWaiting := s.followPlacement(ctx, id, plan, parked, republish)
 	var last time.Time
+	pre := newPrefetch(ctx, s.deps.Blob, dir)
+	defer pre.close()
 	commits, err := s.wait(ctx, id, in.targetName, plan.Segments, func(done, total int) {
 		if in.progress != nil {
 			in.progress(done, total)
@@ -705,7 +707,7 @@ func (s *Service) execute(ctx context.Context, id, dir string, log *zap.Logger, 
 		}
 		last = time.Now()
 		s.updated(ctx, s.log.With(zap.String("job", id)), "progress", s.update(ctx, id, func(r *job.Record) { r.FramesDone = done }))
-	})
+	}, pre)
 	stopWaiting()
 	if err != nil {
 		// A worker names the source by what it is; the user knows it by its file name.
@@ -725,7 +727,7 @@ func (s *Service) execute(ctx context.Context, id, dir string, log *zap.Logger, 
 			return res, err
 		}
 	}
-	if err := s.stitch(ctx, plan, commits, dir, audio, in.output, in.metadata); err != nil {
+	if err := s.stitch(ctx, plan, commits, pre, dir, audio, in.output, in.metadata); err != nil {
 		return res, err
 	}
 	res.provenance = provenanceOf(in, plan, in.output)

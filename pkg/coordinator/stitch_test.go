@@ -6,8 +6,10 @@ import (
 	"errors"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -118,4 +120,92 @@ func waitEnded(ctx context.Context, t *testing.T, e *serviceEnv, id string) job.
 	}
 	t.Fatal("the record's watch ended before the job did")
 	return job.Record{}
+}
+
+// fetchLog is a real store that records the keys fetched from it, and signals each one on fetched.
+type fetchLog struct {
+	store.Blob
+	mu      sync.Mutex
+	keys    map[string]int
+	fetched chan string
+}
+
+func (f *fetchLog) GetFile(ctx context.Context, key, path string) error {
+	err := f.Blob.GetFile(ctx, key, path)
+	f.mu.Lock()
+	f.keys[key]++
+	f.mu.Unlock()
+	select {
+	case f.fetched <- key:
+	default:
+	}
+	return err
+}
+
+// TestStitchPrefetchesResults: a committed result is fetched while the job's other segments are still processed,
+// once: segment 1 is committed only after segment 0's result was fetched (without the prefetch the job would wait
+// there until the test's deadline), and the stitch fetches no result again.
+func TestStitchPrefetchesResults(t *testing.T) {
+	local, err := store.NewLocal(store.LocalConfig{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	blob := &fetchLog{Blob: local, keys: map[string]int{}, fetched: make(chan string, 16)}
+	e, ctx := newServiceEnvBlob(t, blob)
+	id := e.submit(t, ctx, clip(t))
+	dir := t.TempDir()
+	var tasks []job.Task
+	for len(tasks) < 2 {
+		leases, err := e.tasks.Fetch(ctx, 2, time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range leases {
+			task, err := job.DecodeTask(l.Data())
+			if err != nil {
+				t.Fatal(err)
+			}
+			tasks = append(tasks, task)
+			_ = l.Ack(ctx)
+		}
+	}
+	sort.Slice(tasks, func(i, j int) bool { return tasks[i].Segment.Index < tasks[j].Segment.Index })
+	for _, task := range tasks {
+		seg := task.Segment
+		piece, result := filepath.Join(dir, "piece.mkv"), filepath.Join(dir, "result.mp4")
+		if err := e.blob.GetFile(ctx, task.SegmentKey, piece); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-i", piece,
+			"-c:v", "libx264", "-preset", "ultrafast", result).CombinedOutput(); err != nil {
+			t.Fatalf("ffmpeg: %v %s", err, out)
+		}
+		key := job.ResultKey(id, seg.Index, 0, 1)
+		if err := e.blob.PutFile(ctx, key, result); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := json.Marshal(job.Commit{Job: id, Segment: seg.Index, Attempt: 1, Worker: "w", ResultKey: key, Frames: seg.Frames()})
+		if _, err := e.state.Create(ctx, job.CommitKey(id, seg.Index), b); err != nil {
+			t.Fatal(err)
+		}
+		if seg.Index == 0 {
+			for got := ""; got != key; {
+				select {
+				case got = <-blob.fetched:
+				case <-ctx.Done():
+					t.Fatal("segment 0's result was not fetched before the last segment's commit")
+				}
+			}
+		}
+	}
+	if r := waitEnded(ctx, t, e, id); r.State != job.Done {
+		t.Fatalf("record %s (%s), want done", r.State, r.Error)
+	}
+	blob.mu.Lock()
+	defer blob.mu.Unlock()
+	for i := range tasks {
+		if n := blob.keys[job.ResultKey(id, i, 0, 1)]; n != 1 {
+			t.Errorf("segment %d's result fetched %d times, want once", i, n)
+		}
+	}
 }
