@@ -311,13 +311,22 @@ type videoScan struct {
 // scanVideo reads path's first video stream; with packets, every packet's timestamps and flags too (nothing is
 // decoded). A file libavformat cannot open is an *Error classified as ffprobe's failures are.
 func scanVideo(ctx context.Context, path string, packets bool) (*videoScan, error) {
-	var res C.ffscan_result
-	withPackets := C.int(0)
 	if packets {
-		withPackets = 1
+		return scanMode(ctx, path, 1)
 	}
+	return scanMode(ctx, path, 0)
+}
+
+// scanHeader is scanVideo without packets, reading only what the container's header says where it says it all (an
+// MP4's moov: time base, duration, frame count): what Stitch needs of each piece, without decoding any frame. Its
+// start times may differ from scanVideo's.
+func scanHeader(ctx context.Context, path string) (*videoScan, error) { return scanMode(ctx, path, -1) }
+
+// scanMode is ffscan's packets argument: 1 every packet, 0 none, -1 the header only.
+func scanMode(ctx context.Context, path string, mode C.int) (*videoScan, error) {
+	var res C.ffscan_result
 	defer C.ffscan_free(&res)
-	if err := probeC(ctx, path, func(p, log *C.char, n C.size_t) C.int { return C.ffscan(p, withPackets, &res, log, n) }); err != nil {
+	if err := probeC(ctx, path, func(p, log *C.char, n C.size_t) C.int { return C.ffscan(p, mode, &res, log, n) }); err != nil {
 		return nil, err
 	}
 	s := &videoScan{found: res.stream >= 0, formatStart: math.NaN(), start: math.NaN()}

@@ -78,9 +78,10 @@ void ffdec_log(ffdec *d, char *buf, size_t n);
 void ffenc_log(ffenc *e, char *buf, size_t n);
 
 // ffscan reads what ffprobe -select_streams V:0 would show of path's first video stream (stream -1 if none):
-// its time base, start and duration, the container's start (AV_TIME_BASE units), and with packets != 0 every
-// packet's timestamps, duration and flags, in file order. Times are AV_NOPTS_VALUE where unknown. packets is malloc'd:
-// ffscan_free releases it.
+// its time base, start and duration, the container's start (AV_TIME_BASE units), and with packets > 0 every
+// packet's timestamps, duration and flags, in file order. packets < 0 reads only what the header says (libav.c
+// open_header: for MP4 the starts may differ from ffprobe's). Times are AV_NOPTS_VALUE where unknown. packets is
+// malloc'd: ffscan_free releases it.
 typedef struct {
 	int64_t pts, dts, duration;
 	int flags;

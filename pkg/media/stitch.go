@@ -257,7 +257,7 @@ func concatList(ctx context.Context, pieces []string, frames []int) (string, err
 			return "", fmt.Errorf("media: stitch: %w", err)
 		}
 		b.WriteString("file " + quoteConcat(abs) + "\n")
-		s, err := scanVideo(ctx, p, false)
+		s, err := scanHeader(ctx, p)
 		if err != nil {
 			return "", &PieceError{Piece: i, Err: err}
 		}
