@@ -71,3 +71,55 @@ func TestStitchCommittedFrames(t *testing.T) {
 		})
 	}
 }
+
+// TestSplitEach: SplitEach hands every piece over in order, complete (its planned frame count is in the file when
+// it is handed over) while the muxer may still cut the rest; an error from the receiver stops the cut, is returned,
+// and leaves no piece behind.
+func TestSplitEach(t *testing.T) {
+	src := clip(t, "clip.mp4", 4) // 100 frames, a keyframe every 25
+	stopErr := errors.New("store unreachable")
+	tests := []struct {
+		name    string
+		failAt  int // the piece whose handing over fails; -1: none
+		wantErr error
+	}{
+		{"every piece in order", -1, nil},
+		{"receiver fails on the first piece", 0, stopErr},
+		{"receiver fails on a middle piece", 2, stopErr},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			var got []int
+			paths, err := SplitEach(testCtx(t), src, []int{0, 25, 50, 75}, 100, dir, func(i int, path string) error {
+				got = append(got, i)
+				if n := mustCount(t, path); n != 25 {
+					t.Errorf("piece %d handed over with %d frames, want 25", i, n)
+				}
+				if i == tc.failAt {
+					return stopErr
+				}
+				return nil
+			})
+			if !errors.Is(err, tc.wantErr) {
+				t.Fatalf("err %v, want %v", err, tc.wantErr)
+			}
+			want := []int{0, 1, 2, 3}
+			if tc.failAt >= 0 {
+				want = want[:tc.failAt+1]
+			}
+			if !equalInts(got, want) {
+				t.Errorf("handed over %v, want %v", got, want)
+			}
+			if tc.wantErr == nil {
+				if len(paths) != 4 {
+					t.Errorf("paths %v", paths)
+				}
+				return
+			}
+			if left := pieces(dir); len(left) > 0 {
+				t.Errorf("pieces left after the failure: %v", left)
+			}
+		})
+	}
+}
