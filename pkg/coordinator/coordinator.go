@@ -26,11 +26,16 @@ var ErrJobFailed = errors.New("job failed")
 type Progress func(done, total int)
 
 // split plans segments at keyframes, cuts the target into video-only pieces and stores them under the job's
-// segment keys.
-func (s *Service) split(ctx context.Context, id, target string, info *media.Info, seconds float64, dir string) (job.JobPlan, error) {
+// segment keys, handing each segment to cut (nil: none) as soon as its piece is stored, while the rest are still
+// cut: workers start on the first segment while the coordinator splits the others. The plan cut sees has every
+// field set; its segments are all planned, not all stored.
+func (s *Service) split(ctx context.Context, id, target string, info *media.Info, seconds float64, dir string, cut cutFunc) (job.JobPlan, error) {
 	plan := job.JobPlan{Width: info.Width, Height: info.Height, FPSNum: info.FrameRate.Num, FPSDen: info.FrameRate.Den,
 		HasAudio: info.HasAudio, Rotation: info.Rotation, PixFmt: info.PixFmt, Color: info.Color,
 		SampleAspect: info.SampleAspect}
+	if cut == nil {
+		cut = func(job.JobPlan, job.Segment) error { return nil }
+	}
 	idx, err := media.ScanFrames(ctx, target)
 	if err != nil {
 		return plan, err
@@ -48,47 +53,52 @@ func (s *Service) split(ctx context.Context, id, target string, info *media.Info
 		if err := s.deps.Blob.PutFile(ctx, job.SegmentKey(id, 0), target); err != nil {
 			return plan, fmt.Errorf("store segment 0: %w", err)
 		}
-		return plan, nil
+		return plan, cut(plan, segs[0])
 	}
 	starts := make([]int, len(segs))
 	for i, s := range segs {
 		starts[i] = s.Start
 	}
-	pieces, err := media.Split(ctx, target, starts, idx.Count, filepath.Join(dir, "split"))
-	if err != nil {
-		return plan, err
-	}
-	for i, p := range pieces {
+	_, err = media.SplitEach(ctx, target, starts, idx.Count, filepath.Join(dir, "split"), func(i int, p string) error {
 		if err := s.deps.Blob.PutFile(ctx, job.SegmentKey(id, i), p); err != nil {
-			return plan, fmt.Errorf("store segment %d: %w", i, err)
+			return fmt.Errorf("store segment %d: %w", i, err)
 		}
 		_ = os.Remove(p)
-	}
-	return plan, nil
+		return cut(plan, segs[i])
+	})
+	return plan, err
 }
+
+// cutFunc queues a segment whose piece is stored, during the split.
+type cutFunc func(plan job.JobPlan, seg job.Segment) error
 
 // publish queues one task per segment. With skip, segments it reports true for (committed, or already queued) are
 // left alone. Message ids make a republish inside the deduplication window harmless.
 func (s *Service) publish(ctx context.Context, id string, plan job.JobPlan, spec job.Spec, gen int, skip func(job.Segment) (bool, error)) error {
+	for _, seg := range plan.Segments {
+		if err := s.publishSegment(ctx, id, plan, spec, gen, seg, skip); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// publishSegment queues seg's task unless skip (when not nil) reports true for it.
+func (s *Service) publishSegment(ctx context.Context, id string, plan job.JobPlan, spec job.Spec, gen int, seg job.Segment, skip func(job.Segment) (bool, error)) error {
 	spec.Width, spec.Height = plan.Width, plan.Height
 	spec.FrameRateNum, spec.FrameRateDen = plan.FPSNum, plan.FPSDen
 	spec.SourcePixFmt, spec.Color, spec.SampleAspect = plan.PixFmt, plan.Color, plan.SampleAspect
 	spec.TimeBase = plan.TimeBase
-	for _, seg := range plan.Segments {
-		if skip != nil {
-			ok, err := skip(seg)
-			if err != nil {
-				return err
-			}
-			if ok {
-				continue
-			}
+	if skip != nil {
+		ok, err := skip(seg)
+		if err != nil || ok {
+			return err
 		}
-		t := job.Task{Version: job.Version, Job: id, Segment: seg, SegmentKey: job.SegmentKey(id, seg.Index), Spec: spec, Generation: gen}
-		b, _ := json.Marshal(t)
-		if err := s.deps.Tasks.Publish(ctx, job.TaskSubject(id, seg.Index), t.MsgID(), b); err != nil {
-			return fmt.Errorf("publish segment %d: %w", seg.Index, err)
-		}
+	}
+	t := job.Task{Version: job.Version, Job: id, Segment: seg, SegmentKey: job.SegmentKey(id, seg.Index), Spec: spec, Generation: gen}
+	b, _ := json.Marshal(t)
+	if err := s.deps.Tasks.Publish(ctx, job.TaskSubject(id, seg.Index), t.MsgID(), b); err != nil {
+		return fmt.Errorf("publish segment %d: %w", seg.Index, err)
 	}
 	return nil
 }
