@@ -3,8 +3,8 @@
 //
 //	go run ./internal/fixedcost TARGET PIECE ROUNDS
 //
-// split: probe, packet scan, plan (10 s segments), cut and store every piece, all of which precedes the first task
-// today; stitch: from the last commit to the stored output, with every segment's result a copy of PIECE (an MP4 of
+// split: probe, packet scan, plan (10 s segments), cut and store every piece (SplitEach, as the coordinator does:
+// its first task is queued once the first piece is stored); stitch: from the last commit to the stored output, with every segment's result a copy of PIECE (an MP4 of
 // one segment's length), "recount" as the coordinator did before issue 16 (every result fetched after the last
 // commit, every piece and the output re-counted packet by packet) and "trusted" as it does now (results fetched as
 // their commits come, all but the last before the window; StitchConfig.Frames), rounds alternating.
@@ -55,17 +55,22 @@ func main() {
 		for i, s := range segs {
 			starts[i] = s.Start
 		}
-		pieces, err := media.Split(ctx, target, starts, idx.Count, filepath.Join(work, fmt.Sprintf("split-%d", r)))
+		var first time.Time // the first piece stored: when the coordinator queues the first task
+		_, err = media.SplitEach(ctx, target, starts, idx.Count, filepath.Join(work, fmt.Sprintf("split-%d", r)),
+			func(i int, p string) error {
+				if err := blob.PutFile(ctx, job.SegmentKey("j", i), p); err != nil {
+					return err
+				}
+				if i == 0 {
+					first = time.Now()
+				}
+				return os.Remove(p)
+			})
 		must(err)
-		t2 := time.Now()
-		for i, p := range pieces {
-			must(blob.PutFile(ctx, job.SegmentKey("j", i), p))
-			_ = os.Remove(p)
-		}
 		t3 := time.Now()
 		_ = info
-		fmt.Printf("split round %d: %d segments, probe+scan %.2f s, cut+check %.2f s, store %.2f s, total %.2f s\n",
-			r, len(segs), t1.Sub(t0).Seconds(), t2.Sub(t1).Seconds(), t3.Sub(t2).Seconds(), t3.Sub(t0).Seconds())
+		fmt.Printf("split round %d: %d segments, probe+scan %.2f s, first piece stored at %.2f s, cut+check+store %.2f s, total %.2f s\n",
+			r, len(segs), t1.Sub(t0).Seconds(), first.Sub(t0).Seconds(), t3.Sub(t1).Seconds(), t3.Sub(t0).Seconds())
 		return segs
 	}
 	segs := split(0)
