@@ -156,6 +156,7 @@ func natsConfig(port, monitor int, store string, opt NATSOptions) string {
 type S3Options struct {
 	AccessKey, Secret string
 	TLS               *TLSFiles
+	AccessLog         string // when set, versitygw logs every request to this file (one line each)
 }
 
 // S3Server is a versitygw process serving the S3 API on 127.0.0.1 from a posix directory (one subdirectory per
@@ -207,6 +208,9 @@ func StartS3(tb testing.TB, opt S3Options) *S3Server {
 		args := []string{bin, "--access", s.AccessKey, "--secret", s.Secret, "--port", s.Endpoint, "--quiet"}
 		if opt.TLS != nil {
 			args = append(args, "--cert", opt.TLS.Cert, "--key", opt.TLS.Key)
+		}
+		if opt.AccessLog != "" {
+			args = append(args, "--access-log", opt.AccessLog)
 		}
 		s.args, s.port = append(args, "posix", s.Dir), port
 		return s.args
