@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -36,14 +38,15 @@ type scaleSim struct {
 type scaleRow struct {
 	job                 string
 	n, segments, frames int
-	wall                float64 // s, from submit to the job's record saying done
-	coordCPU            float64 // s of user + system CPU of `coordinator serve` during the job
-	natsIn, natsOut     int64   // messages nats-server received and sent during the job (/varz)
-	jsAPI               int64   // JetStream API requests during the job (/jsz): stream, consumer and KV operations
-	kvWrites            int64   // writes to the KV buckets' streams during the job (their last sequence moved by)
-	s3Requests          int     // requests versitygw logged during the job (the client's upload of the inputs too)
-	storeBytes          float64 // bytes the coordinator and the workers moved to and from S3 (facefleet_store_bytes_total)
-	splitS, stitchS     float64 // the coordinator's split and stitch, from the job's record
+	wall                float64        // s, from submit to the job's record saying done
+	coordCPU            float64        // s of user + system CPU of `coordinator serve` during the job
+	natsIn, natsOut     int64          // messages nats-server received and sent during the job (/varz)
+	jsAPI               int64          // JetStream API requests during the job (/jsz): stream, consumer and KV operations
+	kvWrites            int64          // writes to the KV buckets' streams during the job (their last sequence moved by)
+	s3Requests          int            // requests versitygw logged during the job (the client's upload of the inputs too)
+	s3Ops               map[string]int // those requests by S3 operation (s3_GetObject, ...)
+	storeBytes          float64        // bytes the coordinator and the workers moved to and from S3 (facefleet_store_bytes_total)
+	splitS, stitchS     float64        // the coordinator's split and stitch, from the job's record
 }
 
 // scaleEnv is a cluster whose nats-server serves its monitoring endpoints and whose versitygw logs every request.
@@ -56,6 +59,7 @@ func scaleEnv(tb testing.TB) (*env, string) {
 type counters struct {
 	natsIn, natsOut, jsAPI, kvSeq int64
 	s3Lines                       int
+	s3Ops                         map[string]int
 	coordCPU                      float64
 }
 
@@ -94,7 +98,16 @@ func (e *env) counters(tb testing.TB, accessLog string, coordPID int) counters {
 	if err != nil && !os.IsNotExist(err) {
 		tb.Fatal(err)
 	}
-	c.s3Lines = bytes.Count(b, []byte("\n"))
+	// versitygw's access log: a "log starts" line, then one line per request naming its operation (s3_PutObject).
+	c.s3Lines, c.s3Ops = bytes.Count(b, []byte("\n")), map[string]int{}
+	for _, l := range strings.Split(string(b), "\n") {
+		for _, f := range strings.Fields(l) {
+			if strings.HasPrefix(f, "s3_") {
+				c.s3Ops[f]++
+				break
+			}
+		}
+	}
 	c.coordCPU = cpuSeconds(tb, coordPID)
 	return c
 }
@@ -165,7 +178,13 @@ func (e *env) scaleRound(tb testing.TB, accessLog, target, face string, n int, s
 		}
 		bytesMoved += v
 	}
-	return scaleRow{job: id, n: n, segments: r.Segments, frames: r.TotalFrames, wall: wall,
+	ops := map[string]int{}
+	for op, k := range after.s3Ops {
+		if d := k - before.s3Ops[op]; d > 0 {
+			ops[op] = d
+		}
+	}
+	return scaleRow{job: id, n: n, s3Ops: ops, segments: r.Segments, frames: r.TotalFrames, wall: wall,
 		coordCPU: after.coordCPU - before.coordCPU, natsIn: after.natsIn - before.natsIn, natsOut: after.natsOut - before.natsOut,
 		jsAPI: after.jsAPI - before.jsAPI, kvWrites: after.kvSeq - before.kvSeq, s3Requests: after.s3Lines - before.s3Lines,
 		storeBytes: bytesMoved, splitS: r.SplitSeconds, stitchS: r.StitchSeconds}
@@ -213,6 +232,15 @@ func scaleTable(rows []scaleRow) string {
 			r.n, r.segments, r.wall, speedup, perN, r.splitS, r.stitchS, 1000*r.coordCPU/s,
 			float64(r.natsIn+r.natsOut)/s, float64(r.jsAPI)/s, float64(r.kvWrites)/s, float64(r.s3Requests)/s, r.storeBytes/s/1e3)
 	}
+	b.WriteString("\nS3 requests per segment by operation:\n\n")
+	for _, r := range rows {
+		ops := slices.Sorted(maps.Keys(r.s3Ops))
+		parts := make([]string, len(ops))
+		for i, op := range ops {
+			parts[i] = fmt.Sprintf("%s %.2f", strings.TrimPrefix(op, "s3_"), float64(r.s3Ops[op])/float64(r.segments))
+		}
+		fmt.Fprintf(&b, "- %d workers: %s\n", r.n, strings.Join(parts, ", "))
+	}
 	return b.String()
 }
 
@@ -237,7 +265,8 @@ func TestScaleSimulation(t *testing.T) {
 		t.Errorf("output has %s frames, want %d", got, want)
 	}
 	for name, v := range map[string]float64{"NATS messages": float64(r.natsIn + r.natsOut), "JetStream API requests": float64(r.jsAPI),
-		"KV writes": float64(r.kvWrites), "S3 requests": float64(r.s3Requests), "store bytes": r.storeBytes} {
+		"KV writes": float64(r.kvWrites), "S3 requests": float64(r.s3Requests), "S3 GetObject requests": float64(r.s3Ops["s3_GetObject"]),
+		"store bytes": r.storeBytes} {
 		if v <= 0 {
 			t.Errorf("%s: %v, want a count", name, v)
 		}
