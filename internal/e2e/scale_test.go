@@ -40,6 +40,8 @@ type scaleRow struct {
 	n, segments, frames int
 	wall                float64        // s, from submit to the job's record saying done
 	coordCPU            float64        // s of user + system CPU of `coordinator serve` during the job
+	workersCPU          float64        // s of CPU of all the workers together during the job
+	serversCPU          float64        // s of CPU of nats-server and versitygw during the job
 	natsIn, natsOut     int64          // messages nats-server received and sent during the job (/varz)
 	jsAPI               int64          // JetStream API requests during the job (/jsz): stream, consumer and KV operations
 	kvWrites            int64          // writes to the KV buckets' streams during the job (their last sequence moved by)
@@ -60,10 +62,11 @@ type counters struct {
 	natsIn, natsOut, jsAPI, kvSeq int64
 	s3Lines                       int
 	s3Ops                         map[string]int
-	coordCPU                      float64
+	coordCPU, workersCPU          float64
+	serversCPU                    float64
 }
 
-func (e *env) counters(tb testing.TB, accessLog string, coordPID int) counters {
+func (e *env) counters(tb testing.TB, accessLog string, coordPID int, workerPIDs []int) counters {
 	tb.Helper()
 	var c counters
 	var varz struct {
@@ -109,6 +112,10 @@ func (e *env) counters(tb testing.TB, accessLog string, coordPID int) counters {
 		}
 	}
 	c.coordCPU = cpuSeconds(tb, coordPID)
+	for _, pid := range workerPIDs {
+		c.workersCPU += cpuSeconds(tb, pid)
+	}
+	c.serversCPU = cpuSeconds(tb, e.nats.PID()) + cpuSeconds(tb, e.s3.PID())
 	return c
 }
 
@@ -164,12 +171,16 @@ func (e *env) scaleRound(tb testing.TB, accessLog, target, face string, n int, s
 		coord.stop(syscall.SIGTERM, 20*time.Second)
 	}()
 	e.waitWorkers(tb, ws, n)
-	before := e.counters(tb, accessLog, coord.cmd.Process.Pid)
+	pids := make([]int, n)
+	for i, w := range ws {
+		pids[i] = w.cmd.Process.Pid
+	}
+	before := e.counters(tb, accessLog, coord.cmd.Process.Pid, pids)
 	start := time.Now()
 	id := strings.TrimSpace(e.mustCLI(time.Minute, "submit", "-s", face, "-t", target))
 	r := e.waitFor(id, 30*time.Minute, "done", func(r job.Record) bool { return r.State == job.Done })
 	wall := time.Since(start).Seconds()
-	after := e.counters(tb, accessLog, coord.cmd.Process.Pid)
+	after := e.counters(tb, accessLog, coord.cmd.Process.Pid, pids)
 	bytesMoved := 0.0
 	for i, a := range append([]string{caddr}, waddrs...) {
 		v, ok := scrapeMetrics(tb, fmt.Sprint("process ", i), a).value("facefleet_store_bytes_total")
@@ -185,7 +196,8 @@ func (e *env) scaleRound(tb testing.TB, accessLog, target, face string, n int, s
 		}
 	}
 	return scaleRow{job: id, n: n, s3Ops: ops, segments: r.Segments, frames: r.TotalFrames, wall: wall,
-		coordCPU: after.coordCPU - before.coordCPU, natsIn: after.natsIn - before.natsIn, natsOut: after.natsOut - before.natsOut,
+		coordCPU: after.coordCPU - before.coordCPU, workersCPU: after.workersCPU - before.workersCPU,
+		serversCPU: after.serversCPU - before.serversCPU, natsIn: after.natsIn - before.natsIn, natsOut: after.natsOut - before.natsOut,
 		jsAPI: after.jsAPI - before.jsAPI, kvWrites: after.kvSeq - before.kvSeq, s3Requests: after.s3Lines - before.s3Lines,
 		storeBytes: bytesMoved, splitS: r.SplitSeconds, stitchS: r.StitchSeconds}
 }
@@ -214,8 +226,8 @@ func (e *env) waitWorkers(tb testing.TB, ws []*proc, n int) {
 // scaleTable is the rows as a markdown table, speed-up against the row with one worker (or the first).
 func scaleTable(rows []scaleRow) string {
 	var b strings.Builder
-	b.WriteString("| workers | segments | wall (s) | speed-up | per N | split (s) | stitch (s) | coordinator CPU ms/segment | NATS msgs in+out/segment | JetStream API req/segment | KV writes/segment | S3 requests/segment | S3 KB/segment |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| workers | segments | wall (s) | speed-up | per N | split (s) | stitch (s) | coordinator CPU ms/segment | workers CPU ms/segment | nats-server + versitygw CPU ms/segment | cores busy (all of them) | NATS msgs in+out/segment | JetStream API req/segment | KV writes/segment | S3 requests/segment | S3 KB/segment |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	base := 0.0 // one worker's wall
 	for _, r := range rows {
 		if r.n == 1 {
@@ -228,8 +240,9 @@ func scaleTable(rows []scaleRow) string {
 		if base > 0 {
 			speedup, perN = fmt.Sprintf("%.2fx", base/r.wall), fmt.Sprintf("%.2f", base/r.wall/float64(r.n))
 		}
-		fmt.Fprintf(&b, "| %d | %d | %.1f | %s | %s | %.2f | %.2f | %.0f | %.0f | %.1f | %.1f | %.1f | %.0f |\n",
-			r.n, r.segments, r.wall, speedup, perN, r.splitS, r.stitchS, 1000*r.coordCPU/s,
+		fmt.Fprintf(&b, "| %d | %d | %.1f | %s | %s | %.2f | %.2f | %.0f | %.0f | %.0f | %.2f | %.0f | %.1f | %.1f | %.1f | %.0f |\n",
+			r.n, r.segments, r.wall, speedup, perN, r.splitS, r.stitchS, 1000*r.coordCPU/s, 1000*r.workersCPU/s,
+			1000*r.serversCPU/s, (r.coordCPU+r.workersCPU+r.serversCPU)/r.wall,
 			float64(r.natsIn+r.natsOut)/s, float64(r.jsAPI)/s, float64(r.kvWrites)/s, float64(r.s3Requests)/s, r.storeBytes/s/1e3)
 	}
 	b.WriteString("\nS3 requests per segment by operation:\n\n")

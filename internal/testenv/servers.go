@@ -79,6 +79,9 @@ type NATSServer struct {
 // Stop kills the server now rather than at the end of the test; calling it again does nothing.
 func (s *NATSServer) Stop() { s.proc.stop() }
 
+// PID is the server process's id (for its CPU time in /proc).
+func (s *NATSServer) PID() int { return s.proc.cmd.Process.Pid }
+
 // StartNATS runs nats-server with JetStream on a free port and stops it when the test ends.
 func StartNATS(tb testing.TB, opt NATSOptions) *NATSServer {
 	tb.Helper()
@@ -173,6 +176,9 @@ type S3Server struct {
 
 // Stop kills the server now rather than at the end of the test; calling it again does nothing.
 func (s *S3Server) Stop() { s.proc.stop() }
+
+// PID is the server process's id (for its CPU time in /proc).
+func (s *S3Server) PID() int { return s.proc.cmd.Process.Pid }
 
 // Restart starts a stopped server again on the same port and directory: what clients see after an outage.
 func (s *S3Server) Restart(tb testing.TB) {
