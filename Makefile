@@ -68,7 +68,8 @@ run: setup
 		--segment-seconds 20 --workers 2
 	@echo "The output is out/demo.mp4 (provenance record: out/demo.mp4.provenance.json)"
 
-## bench: Go benchmarks, then wall time and peak RSS of the main job, then the memory benchmarks: process-tree peak
+## bench: Go benchmarks, then wall time and peak RSS of the main job, the cluster on 1 and 2 workers, the
+## control-plane simulation (BenchmarkScale: FACEFLEET_SCALE_N, _SECONDS, _FRAME_COST), then the memory benchmarks: process-tree peak
 ## per resolution x budget x workers, 10 s vs 10 minutes, pipeline overhead, sampler vs GNU time (see docs/BENCHMARKS.md;
 ## MEMBENCH_FLAGS, e.g. -parts grid,overhead, picks parts; targets are cached in $TMPDIR/facefleet-membench).
 MEMBENCH_FLAGS ?=
@@ -76,6 +77,7 @@ bench: setup
 	$(GO) test -run '^$$' -bench . -benchtime 20x ./pkg/...
 	bash scripts/bench-run.sh
 	$(GO) test -run '^$$' -bench BenchmarkClusterWorkers -benchtime 1x -timeout 60m ./internal/e2e
+	$(GO) test -run '^$$' -bench '^BenchmarkScale$$' -benchtime 1x -timeout 60m ./internal/e2e
 	$(GO) build -o bin/membench ./internal/membench
 	bin/membench -assets "$(ASSETS)" $(MEMBENCH_FLAGS)
 

@@ -67,11 +67,15 @@ type env struct {
 	client     *client.Client
 }
 
-func newEnv(t testing.TB) *env {
+func newEnv(t testing.TB) *env { return newEnvWith(t, testenv.NATSOptions{}, testenv.S3Options{}) }
+
+// newEnvWith is newEnv with the servers' own options (monitoring, an access log); the credentials are newEnv's.
+func newEnvWith(t testing.TB, natsOpt testenv.NATSOptions, s3Opt testenv.S3Options) *env {
 	coord, wrk := binaries(t)
 	e := &env{t: t, coord: coord, wrk: wrk, home: t.TempDir()}
-	e.nats = testenv.StartNATS(t, testenv.NATSOptions{User: "facefleet", Password: "s3cret-nats"})
-	e.s3 = testenv.StartS3(t, testenv.S3Options{})
+	natsOpt.User, natsOpt.Password = "facefleet", "s3cret-nats"
+	e.nats = testenv.StartNATS(t, natsOpt)
+	e.s3 = testenv.StartS3(t, s3Opt)
 	e.cfgPath = filepath.Join(t.TempDir(), "cluster.yaml")
 	cfg := fmt.Sprintf("nats: %s\nnats-user: facefleet\nnats-password: s3cret-nats\ns3-endpoint: %s\ns3-bucket: facefleet\n"+
 		"s3-access-key: %s\ns3-secret-key: %s\ns3-create-bucket: true\nheartbeat: 1s\n", e.nats.URL, e.s3.Endpoint, e.s3.AccessKey, e.s3.Secret)
@@ -116,13 +120,19 @@ type proc struct {
 // start runs a daemon with the shared config; it is stopped (SIGTERM, then SIGKILL) when the test ends.
 func (e *env) start(name, bin string, args ...string) *proc {
 	e.t.Helper()
+	return e.startEnv(name, bin, nil, args...)
+}
+
+// startEnv is start with extra environment variables (after the filtered ones).
+func (e *env) startEnv(name, bin string, extraEnv []string, args ...string) *proc {
+	e.t.Helper()
 	p := &proc{name: name, log: filepath.Join(e.t.TempDir(), name+".log"), done: make(chan struct{})}
 	f, err := os.Create(p.log)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	p.cmd = exec.Command(bin, append(args, "--config", e.cfgPath)...)
-	p.cmd.Env = e.environ()
+	p.cmd.Env = append(e.environ(), extraEnv...)
 	p.cmd.Stdout, p.cmd.Stderr = f, f
 	if err := p.cmd.Start(); err != nil {
 		e.t.Fatal(err)

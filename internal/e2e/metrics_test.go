@@ -32,7 +32,7 @@ func init() {
 // scrape is one /metrics answer, parsed with the client's text parser.
 type scrape map[string]*dto.MetricFamily
 
-func scrapeMetrics(t *testing.T, who, addr string) scrape {
+func scrapeMetrics(t testing.TB, who, addr string) scrape {
 	t.Helper()
 	resp, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {

@@ -63,18 +63,24 @@ type NATSOptions struct {
 	Token          string // token authorization, when set
 	TLS            *TLSFiles
 	JetStreamDir   string // JetStream store; a fresh temporary directory when empty
+	Monitor        bool   // serve the monitoring endpoints (/varz, /jsz) on 127.0.0.1:MonitorPort
 }
 
 // NATSServer is a nats-server process on 127.0.0.1.
 type NATSServer struct {
 	URL  string // nats://127.0.0.1:port, or tls:// with TLS
 	Port int
-	proc *process
-	args []string
+	// MonitorPort is the monitoring port on 127.0.0.1 with NATSOptions.Monitor, else 0.
+	MonitorPort int
+	proc        *process
+	args        []string
 }
 
 // Stop kills the server now rather than at the end of the test; calling it again does nothing.
 func (s *NATSServer) Stop() { s.proc.stop() }
+
+// PID is the server process's id (for its CPU time in /proc).
+func (s *NATSServer) PID() int { return s.proc.cmd.Process.Pid }
 
 // StartNATS runs nats-server with JetStream on a free port and stops it when the test ends.
 func StartNATS(tb testing.TB, opt NATSOptions) *NATSServer {
@@ -89,16 +95,19 @@ func StartNATS(tb testing.TB, opt NATSOptions) *NATSServer {
 	if opt.TLS != nil {
 		scheme = "tls"
 	}
-	var port int
+	var port, monitor int
 	proc := startWithPort(tb, "nats-server", func(p int) []string {
 		port = p
+		if opt.Monitor {
+			monitor = freePort(tb)
+		}
 		conf := filepath.Join(dir, "nats.conf")
-		if err := os.WriteFile(conf, []byte(natsConfig(p, store, opt)), 0o600); err != nil {
+		if err := os.WriteFile(conf, []byte(natsConfig(p, monitor, store, opt)), 0o600); err != nil {
 			tb.Fatalf("nats-server config: %v", err)
 		}
 		return []string{bin, "-c", conf}
 	})
-	return &NATSServer{URL: fmt.Sprintf("%s://127.0.0.1:%d", scheme, port), Port: port, proc: proc,
+	return &NATSServer{URL: fmt.Sprintf("%s://127.0.0.1:%d", scheme, port), Port: port, MonitorPort: monitor, proc: proc,
 		args: []string{bin, "-c", filepath.Join(dir, "nats.conf")}}
 }
 
@@ -126,9 +135,12 @@ func (s *NATSServer) Pause() { s.proc.signal(syscall.SIGSTOP) }
 // Resume continues a paused server (SIGCONT).
 func (s *NATSServer) Resume() { s.proc.signal(syscall.SIGCONT) }
 
-func natsConfig(port int, store string, opt NATSOptions) string {
+func natsConfig(port, monitor int, store string, opt NATSOptions) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "listen: \"127.0.0.1:%d\"\n", port)
+	if monitor != 0 {
+		fmt.Fprintf(&b, "http: \"127.0.0.1:%d\"\n", monitor)
+	}
 	fmt.Fprintf(&b, "jetstream {\n  store_dir: %s\n}\n", strconv.Quote(store))
 	switch {
 	case opt.User != "":
@@ -147,6 +159,7 @@ func natsConfig(port int, store string, opt NATSOptions) string {
 type S3Options struct {
 	AccessKey, Secret string
 	TLS               *TLSFiles
+	AccessLog         string // when set, versitygw logs every request to this file (one line each)
 }
 
 // S3Server is a versitygw process serving the S3 API on 127.0.0.1 from a posix directory (one subdirectory per
@@ -163,6 +176,9 @@ type S3Server struct {
 
 // Stop kills the server now rather than at the end of the test; calling it again does nothing.
 func (s *S3Server) Stop() { s.proc.stop() }
+
+// PID is the server process's id (for its CPU time in /proc).
+func (s *S3Server) PID() int { return s.proc.cmd.Process.Pid }
 
 // Restart starts a stopped server again on the same port and directory: what clients see after an outage.
 func (s *S3Server) Restart(tb testing.TB) {
@@ -198,6 +214,9 @@ func StartS3(tb testing.TB, opt S3Options) *S3Server {
 		args := []string{bin, "--access", s.AccessKey, "--secret", s.Secret, "--port", s.Endpoint, "--quiet"}
 		if opt.TLS != nil {
 			args = append(args, "--cert", opt.TLS.Cert, "--key", opt.TLS.Key)
+		}
+		if opt.AccessLog != "" {
+			args = append(args, "--access-log", opt.AccessLog)
 		}
 		s.args, s.port = append(args, "posix", s.Dir), port
 		return s.args

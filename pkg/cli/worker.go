@@ -35,6 +35,7 @@ type workerOptions struct {
 	logs                           logFlags
 	grace                          time.Duration
 	httpAddr                       string
+	simulateFrameCost              time.Duration // hidden: the control-plane benchmark's synthetic processor
 }
 
 // budgetConfig is the worker's memory budget: its flags mean what `run`'s do (standalone.Config.BudgetConfig).
@@ -85,7 +86,25 @@ func workerCommand(o *workerOptions) *cobra.Command {
 	sessionFlags(f, &o.session, &o.threads)
 	httpAddrFlag(f, &o.httpAddr)
 	o.logs.register(f, "info")
+	// Hidden, and refused unless FACEFLEET_SIMULATE=1 (worker.NewSimulation): a benchmark's switch, not a feature.
+	f.DurationVar(&o.simulateFrameCost, simulateFlag, 0, "synthetic cost per frame instead of the frame work (benchmarks only)")
+	_ = f.MarkHidden(simulateFlag)
 	return c
+}
+
+// simulateFlag names the worker's hidden flag that selects the synthetic frame processor.
+const simulateFlag = "simulate-frame-cost"
+
+// simulation is the worker's Simulation when its flag is set, refused without the environment's switch.
+func simulation(cmd *cobra.Command, o *workerOptions, getenv func(string) string) (*worker.Simulation, error) {
+	if !cmd.Flags().Changed(simulateFlag) {
+		return nil, nil
+	}
+	sim, err := worker.NewSimulation(o.simulateFrameCost, getenv)
+	if err != nil {
+		return nil, fmt.Errorf("--%s: %w", simulateFlag, err)
+	}
+	return sim, nil
 }
 
 func runWorker(cmd *cobra.Command, o *workerOptions) error {
@@ -96,6 +115,10 @@ func runWorker(cmd *cobra.Command, o *workerOptions) error {
 		return err
 	}
 	if err := standalone.CheckMaxGPUMemory(o.maxGPUMemoryGB, o.session); err != nil {
+		return err
+	}
+	sim, err := simulation(cmd, o, os.Getenv)
+	if err != nil {
 		return err
 	}
 	log, err := o.logs.logger(cmd.ErrOrStderr())
@@ -135,23 +158,29 @@ func runWorker(cmd *cobra.Command, o *workerOptions) error {
 		return engine.New(engine.Config{ORTLibrary: o.ortLib, ModelsDir: o.modelsDir, Detector: o.detector, Session: s,
 			Batch: o.budget.MaxBatch, MemoryOptimization: o.budget.MemoryOptimization, OnOOM: budget.OOM})
 	}
-	first, err := newEngine()
-	if err != nil {
-		return err
-	}
-	if err := budget.LoadFirst(first.Preload, first.WarmUp); err != nil {
-		_ = first.Close()
-		return err
+	var engines func() (worker.Engine, error)
+	if sim != nil { // no models: the synthetic processor never runs one
+		engines = func() (worker.Engine, error) { return worker.SimulatedEngine{}, nil }
+	} else {
+		first, err := newEngine()
+		if err != nil {
+			return err
+		}
+		if err := budget.LoadFirst(first.Preload, first.WarmUp); err != nil {
+			_ = first.Close()
+			return err
+		}
+		var release func()
+		engines, release = worker.ReuseFirst(first, func() (worker.Engine, error) { return newEngine() })
+		defer release()
 	}
 	slots := budget.Pipelines()
-	engines, release := worker.ReuseFirst(first, func() (worker.Engine, error) { return newEngine() })
-	defer release()
 	if err := budget.Start(ctx); err != nil {
 		return err
 	}
 	defer budget.Stop()
 	wcfg := worker.Config{ID: o.id, WorkDir: o.workDir, Slots: slots, Budget: budget, Grace: o.grace,
-		MaxDeliver: cluster.TasksConfig().MaxDeliver}
+		MaxDeliver: cluster.TasksConfig().MaxDeliver, Simulation: sim}
 	host, _ := os.Hostname()
 	started := time.Now().UTC()
 	fit := budget.Batch1080p() // what a 1080p segment runs with here: the start line and the heartbeat say the same

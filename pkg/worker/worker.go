@@ -82,6 +82,9 @@ type Config struct {
 	// removed once its job ends or is deleted); SourceIdle removes a face no task asked for in that long (disk.go).
 	SourceCheck time.Duration
 	SourceIdle  time.Duration
+	// Simulation, when set, replaces the frame work with a synthetic cost (simulate.go): a benchmark's setting,
+	// made only through NewSimulation.
+	Simulation *Simulation
 }
 
 // Validate checks the config and fills defaults.
@@ -731,10 +734,30 @@ func (w *Worker) process(ctx context.Context, l *queue.Lease, t job.Task, plan m
 	out := filepath.Join(dir, "result.mp4")
 	var lastProgress time.Time
 	reported, frames := 0, t.Segment.Frames()
+	report := func(done int) {
+		w.addFrames(done - reported)
+		reported = done
+		if time.Since(lastProgress) < w.cfg.ProgressEvery && done != frames {
+			return
+		}
+		lastProgress = time.Now()
+		b, _ := json.Marshal(job.Progress{Frames: done})
+		if _, err := w.deps.State.Put(ctx, job.ProgressKey(t.Job, t.Segment.Index), b); ctx.Err() == nil {
+			warnIf(log, "progress record", err) // not when the segment was stopped: that says why
+		}
+	}
 	passes := splitPasses(eng, plan, t.Spec.Face.Processors)
+	if w.cfg.Simulation != nil {
+		passes = nil
+	}
 	faces := engine.NewFaceLog()
 	n := 0
 	found, counted := 0, false // faces found in the segment: the first pass's count, the one that detects
+	if sim := w.cfg.Simulation; sim != nil {
+		if n, err = sim.run(ctx, in, out, frames, report); err != nil {
+			return err
+		}
+	}
 	for i, procs := range passes {
 		opt := t.Spec.Face
 		opt.Processors = procs
@@ -767,19 +790,7 @@ func (w *Worker) process(ctx context.Context, l *queue.Lease, t job.Task, plan m
 			cfg.Output, cfg.Encoder, cfg.FramesDir = filepath.Join(dir, fmt.Sprintf("pass-%d", i+1)+ext), media.CodecLossless, ""
 		}
 		// Progress counts every pass: pass i of P covers frames (i*N .. (i+1)*N)/P.
-		progress := func(done int) {
-			done = (i*frames + done) / len(passes)
-			w.addFrames(done - reported)
-			reported = done
-			if time.Since(lastProgress) < w.cfg.ProgressEvery && done != frames {
-				return
-			}
-			lastProgress = time.Now()
-			b, _ := json.Marshal(job.Progress{Frames: done})
-			if _, err := w.deps.State.Put(ctx, job.ProgressKey(t.Job, t.Segment.Index), b); ctx.Err() == nil {
-				warnIf(log, "progress record", err) // not when the segment was stopped: that says why
-			}
-		}
+		progress := func(done int) { report((i*frames + done) / len(passes)) }
 		n, err = pipeline.Run(ctx, cfg, proc, progress)
 		if fc, ok := proc.(FaceCounter); ok && i == 0 {
 			found, counted = fc.Faces()

@@ -1,0 +1,332 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net/http"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/facefleet/facefleet/internal/testenv"
+	"github.com/facefleet/facefleet/pkg/fleet"
+	"github.com/facefleet/facefleet/pkg/job"
+	"github.com/facefleet/facefleet/pkg/worker"
+)
+
+// The control-plane simulation (issue 16, item 3): the real coordinator, nats-server, versitygw and worker
+// processes, with each worker's frame work replaced by a synthetic cost per frame (worker.Simulation: it sleeps and
+// stores the segment piece as its result, without decoding). What is measured is the cost of everything around
+// the frames: the queue, leases, heartbeats, progress records, transfers, commits, split and stitch.
+
+// scaleSim is one simulated job's setting.
+type scaleSim struct {
+	targetSeconds  int           // the target: the webcam clip looped, 25 fps, a keyframe every 2 s
+	segmentSeconds int           // the coordinator's --segment-seconds
+	frameCost      time.Duration // the synthetic cost per frame
+}
+
+// scaleRow is what one simulated job with n workers measured.
+type scaleRow struct {
+	job                 string
+	n, segments, frames int
+	wall                float64        // s, from submit to the job's record saying done
+	coordCPU            float64        // s of user + system CPU of `coordinator serve` during the job
+	workersCPU          float64        // s of CPU of all the workers together during the job
+	serversCPU          float64        // s of CPU of nats-server and versitygw during the job
+	natsIn, natsOut     int64          // messages nats-server received and sent during the job (/varz)
+	jsAPI               int64          // JetStream API requests during the job (/jsz): stream, consumer and KV operations
+	kvWrites            int64          // writes to the KV buckets' streams during the job (their last sequence moved by)
+	s3Requests          int            // requests versitygw logged during the job (the client's upload of the inputs too)
+	s3Ops               map[string]int // those requests by S3 operation (s3_GetObject, ...)
+	storeBytes          float64        // bytes the coordinator and the workers moved to and from S3 (facefleet_store_bytes_total)
+	splitS, stitchS     float64        // the coordinator's split and stitch, from the job's record
+}
+
+// scaleEnv is a cluster whose nats-server serves its monitoring endpoints and whose versitygw logs every request.
+func scaleEnv(tb testing.TB) (*env, string) {
+	accessLog := tb.TempDir() + "/s3-access.log"
+	return newEnvWith(tb, testenv.NATSOptions{Monitor: true}, testenv.S3Options{AccessLog: accessLog}), accessLog
+}
+
+// counters is a snapshot of the servers' and the coordinator's counters.
+type counters struct {
+	natsIn, natsOut, jsAPI, kvSeq int64
+	s3Lines                       int
+	s3Ops                         map[string]int
+	coordCPU, workersCPU          float64
+	serversCPU                    float64
+}
+
+func (e *env) counters(tb testing.TB, accessLog string, coordPID int, workerPIDs []int) counters {
+	tb.Helper()
+	var c counters
+	var varz struct {
+		InMsgs  int64 `json:"in_msgs"`
+		OutMsgs int64 `json:"out_msgs"`
+	}
+	e.monitor(tb, "/varz", &varz)
+	c.natsIn, c.natsOut = varz.InMsgs, varz.OutMsgs
+	var jsz struct {
+		API struct {
+			Total int64 `json:"total"`
+		} `json:"api"`
+		AccountDetails []struct {
+			StreamDetail []struct {
+				Name  string `json:"name"`
+				State struct {
+					LastSeq int64 `json:"last_seq"`
+				} `json:"state"`
+			} `json:"stream_detail"`
+		} `json:"account_details"`
+	}
+	e.monitor(tb, "/jsz?accounts=true&streams=true", &jsz)
+	c.jsAPI = jsz.API.Total
+	for _, a := range jsz.AccountDetails {
+		for _, s := range a.StreamDetail {
+			if strings.HasPrefix(s.Name, "KV_") {
+				c.kvSeq += s.State.LastSeq
+			}
+		}
+	}
+	b, err := os.ReadFile(accessLog)
+	if err != nil && !os.IsNotExist(err) {
+		tb.Fatal(err)
+	}
+	// versitygw's access log: a "log starts" line, then one line per request naming its operation (s3_PutObject).
+	c.s3Lines, c.s3Ops = bytes.Count(b, []byte("\n")), map[string]int{}
+	for _, l := range strings.Split(string(b), "\n") {
+		for _, f := range strings.Fields(l) {
+			if strings.HasPrefix(f, "s3_") {
+				c.s3Ops[f]++
+				break
+			}
+		}
+	}
+	c.coordCPU = cpuSeconds(tb, coordPID)
+	for _, pid := range workerPIDs {
+		c.workersCPU += cpuSeconds(tb, pid)
+	}
+	c.serversCPU = cpuSeconds(tb, e.nats.PID()) + cpuSeconds(tb, e.s3.PID())
+	return c
+}
+
+// monitor decodes one of nats-server's monitoring endpoints.
+func (e *env) monitor(tb testing.TB, path string, v any) {
+	tb.Helper()
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d%s", e.nats.MonitorPort, path))
+	if err != nil {
+		tb.Fatalf("nats-server %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		tb.Fatalf("nats-server %s: %v", path, err)
+	}
+}
+
+// cpuSeconds is a process's user + system CPU time (/proc/<pid>/stat, fields 14 and 15, in clock ticks).
+func cpuSeconds(tb testing.TB, pid int) float64 {
+	tb.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	// The command name (field 2) may hold spaces: the fields after it start past its closing parenthesis.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		tb.Fatalf("/proc/%d/stat: %q", pid, b)
+	}
+	const ticks = 100 // USER_HZ, 100 on every Linux this runs on
+	return float64(utime+stime) / ticks
+}
+
+// scaleRound runs one simulated job on a fresh coordinator and n fresh simulating workers, and stops them after.
+func (e *env) scaleRound(tb testing.TB, accessLog, target, face string, n int, sim scaleSim) scaleRow {
+	tb.Helper()
+	caddr := testenv.FreeAddr(tb)
+	coord := e.start(fmt.Sprintf("coordinator-scale-%d", n), e.coord, "serve", "--id", fmt.Sprintf("scale-%d", n),
+		"--work-dir", tb.TempDir(), "--segment-seconds", fmt.Sprint(sim.segmentSeconds), "--http-addr", caddr)
+	waddrs := make([]string, n)
+	ws := make([]*proc, n)
+	for i := range ws {
+		id := fmt.Sprintf("scale-%d-%d", n, i)
+		waddrs[i] = testenv.FreeAddr(tb)
+		ws[i] = e.startEnv("worker-"+id, e.wrk, []string{worker.SimulateEnv + "=1"}, "--id", id, "--work-dir", tb.TempDir(),
+			"--grace", "5s", "--http-addr", waddrs[i], "--simulate-frame-cost", sim.frameCost.String())
+	}
+	defer func() {
+		for _, w := range ws {
+			w.stop(syscall.SIGTERM, 20*time.Second)
+		}
+		coord.stop(syscall.SIGTERM, 20*time.Second)
+	}()
+	e.waitWorkers(tb, ws, n)
+	pids := make([]int, n)
+	for i, w := range ws {
+		pids[i] = w.cmd.Process.Pid
+	}
+	before := e.counters(tb, accessLog, coord.cmd.Process.Pid, pids)
+	start := time.Now()
+	id := strings.TrimSpace(e.mustCLI(time.Minute, "submit", "-s", face, "-t", target))
+	r := e.waitFor(id, 30*time.Minute, "done", func(r job.Record) bool { return r.State == job.Done })
+	wall := time.Since(start).Seconds()
+	after := e.counters(tb, accessLog, coord.cmd.Process.Pid, pids)
+	bytesMoved := 0.0
+	for i, a := range append([]string{caddr}, waddrs...) {
+		v, ok := scrapeMetrics(tb, fmt.Sprint("process ", i), a).value("facefleet_store_bytes_total")
+		if !ok {
+			tb.Fatalf("%s: no facefleet_store_bytes_total", a)
+		}
+		bytesMoved += v
+	}
+	ops := map[string]int{}
+	for op, k := range after.s3Ops {
+		if d := k - before.s3Ops[op]; d > 0 {
+			ops[op] = d
+		}
+	}
+	return scaleRow{job: id, n: n, s3Ops: ops, segments: r.Segments, frames: r.TotalFrames, wall: wall,
+		coordCPU: after.coordCPU - before.coordCPU, workersCPU: after.workersCPU - before.workersCPU,
+		serversCPU: after.serversCPU - before.serversCPU, natsIn: after.natsIn - before.natsIn, natsOut: after.natsOut - before.natsOut,
+		jsAPI: after.jsAPI - before.jsAPI, kvWrites: after.kvSeq - before.kvSeq, s3Requests: after.s3Lines - before.s3Lines,
+		storeBytes: bytesMoved, splitS: r.SplitSeconds, stitchS: r.StitchSeconds}
+}
+
+// waitWorkers waits until n worker heartbeats are alive, so the job measures work, not start-up.
+func (e *env) waitWorkers(tb testing.TB, ws []*proc, n int) {
+	tb.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		hs, err := fleet.List(context.Background(), e.cl.Fleet, fleet.KindWorker)
+		if err == nil && len(hs) >= n {
+			return
+		}
+		for _, w := range ws {
+			select {
+			case <-w.done:
+				tb.Fatalf("%s exited: %v\n%s", w.name, w.err, tail(w.log, 10))
+			default:
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	tb.Fatalf("fewer than %d workers alive after 2 minutes", n)
+}
+
+// scaleTable is the rows as a markdown table, speed-up against the row with one worker (or the first).
+func scaleTable(rows []scaleRow) string {
+	var b strings.Builder
+	b.WriteString("| workers | segments | wall (s) | speed-up | per N | split (s) | stitch (s) | coordinator CPU ms/segment | workers CPU ms/segment | nats-server + versitygw CPU ms/segment | cores busy (all of them) | NATS msgs in+out/segment | JetStream API req/segment | KV writes/segment | S3 requests/segment | S3 KB/segment |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	base := 0.0 // one worker's wall
+	for _, r := range rows {
+		if r.n == 1 {
+			base = r.wall
+		}
+	}
+	for _, r := range rows {
+		s := float64(r.segments)
+		speedup, perN := "-", "-"
+		if base > 0 {
+			speedup, perN = fmt.Sprintf("%.2fx", base/r.wall), fmt.Sprintf("%.2f", base/r.wall/float64(r.n))
+		}
+		fmt.Fprintf(&b, "| %d | %d | %.1f | %s | %s | %.2f | %.2f | %.0f | %.0f | %.0f | %.2f | %.0f | %.1f | %.1f | %.1f | %.0f |\n",
+			r.n, r.segments, r.wall, speedup, perN, r.splitS, r.stitchS, 1000*r.coordCPU/s, 1000*r.workersCPU/s,
+			1000*r.serversCPU/s, (r.coordCPU+r.workersCPU+r.serversCPU)/r.wall,
+			float64(r.natsIn+r.natsOut)/s, float64(r.jsAPI)/s, float64(r.kvWrites)/s, float64(r.s3Requests)/s, r.storeBytes/s/1e3)
+	}
+	b.WriteString("\nS3 requests per segment by operation:\n\n")
+	for _, r := range rows {
+		ops := slices.Sorted(maps.Keys(r.s3Ops))
+		parts := make([]string, len(ops))
+		for i, op := range ops {
+			parts[i] = fmt.Sprintf("%s %.2f", strings.TrimPrefix(op, "s3_"), float64(r.s3Ops[op])/float64(r.segments))
+		}
+		fmt.Fprintf(&b, "- %d workers: %s\n", r.n, strings.Join(parts, ", "))
+	}
+	return b.String()
+}
+
+// TestScaleSimulation runs the harness once with two simulating workers on a short job (under 10 s here): the job
+// completes through the real queue and stitch, the output has every frame of the target, and every counter the
+// benchmark reports moved.
+func TestScaleSimulation(t *testing.T) {
+	e, accessLog := scaleEnv(t)
+	dir := t.TempDir()
+	sim := scaleSim{targetSeconds: 16, segmentSeconds: 2, frameCost: 2 * time.Millisecond}
+	target := makeTarget(t, dir, sim.targetSeconds)
+	r := e.scaleRound(t, accessLog, target, testenv.Face(t, "astronaut_eileen_collins.png"), 2, sim)
+	t.Logf("\n%s", scaleTable([]scaleRow{r}))
+	want := 25 * sim.targetSeconds
+	if r.frames != want || r.segments < 4 {
+		t.Errorf("job of %d frames in %d segments, want %d frames in at least 4", r.frames, r.segments, want)
+	}
+	// The pieces passed through unchanged are stitched into the whole target again.
+	out := dir + "/out.mp4"
+	e.mustCLI(time.Minute, "download", r.job, "-o", out)
+	if got := streams(t, out)["video"].NbFrames; got != strconv.Itoa(want) {
+		t.Errorf("output has %s frames, want %d", got, want)
+	}
+	for name, v := range map[string]float64{"NATS messages": float64(r.natsIn + r.natsOut), "JetStream API requests": float64(r.jsAPI),
+		"KV writes": float64(r.kvWrites), "S3 requests": float64(r.s3Requests), "S3 GetObject requests": float64(r.s3Ops["s3_GetObject"]),
+		"store bytes": r.storeBytes} {
+		if v <= 0 {
+			t.Errorf("%s: %v, want a count", name, v)
+		}
+	}
+}
+
+// BenchmarkScale is the control-plane simulation: the same job (FACEFLEET_SCALE_SECONDS of target, default 120, in
+// 2-second segments) on N simulating worker processes for each N of FACEFLEET_SCALE_N (default 1,2,4,8), each frame
+// costing FACEFLEET_SCALE_FRAME_COST (default 40ms: a worker at 25 frames/s, real time for this target). It prints
+// the table docs/BENCHMARKS.md records. Run it with -benchtime 1x.
+func BenchmarkScale(b *testing.B) {
+	ns := []int{1, 2, 4, 8}
+	if v := os.Getenv("FACEFLEET_SCALE_N"); v != "" {
+		ns = nil
+		for _, f := range strings.Split(v, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n < 1 {
+				b.Fatalf("FACEFLEET_SCALE_N: %q is not a list of worker counts", v)
+			}
+			ns = append(ns, n)
+		}
+	}
+	sim := scaleSim{targetSeconds: 120, segmentSeconds: 2, frameCost: 40 * time.Millisecond}
+	if v := os.Getenv("FACEFLEET_SCALE_SECONDS"); v != "" {
+		s, err := strconv.Atoi(v)
+		if err != nil || s < 2 {
+			b.Fatalf("FACEFLEET_SCALE_SECONDS: %q", v)
+		}
+		sim.targetSeconds = s
+	}
+	if v := os.Getenv("FACEFLEET_SCALE_FRAME_COST"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			b.Fatalf("FACEFLEET_SCALE_FRAME_COST: %q", v)
+		}
+		sim.frameCost = d
+	}
+	e, accessLog := scaleEnv(b)
+	target := makeTarget(b, b.TempDir(), sim.targetSeconds)
+	face := testenv.Face(b, "astronaut_eileen_collins.png")
+	var rows []scaleRow
+	for _, n := range ns {
+		rows = append(rows, e.scaleRound(b, accessLog, target, face, n, sim))
+	}
+	host, _ := os.Hostname()
+	fmt.Printf("\n### Control-plane simulation (issue 16) (%s, %d CPUs, %s)\n\n", host, runtime.NumCPU(), time.Now().Format(time.DateOnly))
+	fmt.Printf("A %d s 400x300 25 fps target in %d s segments, %s of synthetic cost per frame.\n\n",
+		sim.targetSeconds, sim.segmentSeconds, sim.frameCost)
+	fmt.Print(scaleTable(rows))
+}

@@ -1,0 +1,89 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/facefleet/facefleet/pkg/job"
+	"github.com/facefleet/facefleet/pkg/pipeline"
+)
+
+// SimulateEnv must be "1" in a worker's environment for it to run a Simulation: the synthetic processor is a
+// benchmark's tool (the control-plane simulation of issue 16), never something a task or a config file alone selects.
+const SimulateEnv = "FACEFLEET_SIMULATE"
+
+// ErrSimulationRefused is a simulation asked for without SimulateEnv=1.
+var ErrSimulationRefused = errors.New("the synthetic frame processor is for benchmarks only: set " + SimulateEnv + "=1 to use it")
+
+// Simulation replaces a worker's frame work with a stated synthetic cost: FrameCost per frame of sleep, and the
+// downloaded segment piece stored as the result unchanged, without decoding or encoding it, so that many worker
+// processes fit on a few cores. Everything around it stays real: the queue, leases, heartbeats, progress records,
+// downloads, uploads, commits, and the coordinator's stitch of the pieces.
+type Simulation struct {
+	FrameCost time.Duration
+}
+
+// NewSimulation is the simulation a worker runs with cost per frame, refused unless getenv(SimulateEnv) is "1".
+func NewSimulation(cost time.Duration, getenv func(string) string) (*Simulation, error) {
+	if getenv(SimulateEnv) != "1" {
+		return nil, ErrSimulationRefused
+	}
+	if cost < 0 {
+		return nil, fmt.Errorf("simulated frame cost %s is negative", cost)
+	}
+	return &Simulation{FrameCost: cost}, nil
+}
+
+// run spends the segment's frames' cost, reporting each frame to progress, then copies in to out.
+func (s *Simulation) run(ctx context.Context, in, out string, frames int, progress func(done int)) (int, error) {
+	start := time.Now()
+	for f := 1; f <= frames; f++ {
+		if d := time.Until(start.Add(time.Duration(f) * s.FrameCost)); d > 0 {
+			t := time.NewTimer(d)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return 0, ctx.Err()
+			case <-t.C:
+			}
+		}
+		progress(f)
+	}
+	if err := copyFile(in, out); err != nil {
+		return 0, fmt.Errorf("simulation: %w", err)
+	}
+	return frames, nil
+}
+
+func copyFile(from, to string) error {
+	src, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	dst, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(dst, src); err != nil {
+		dst.Close()
+		return err
+	}
+	return dst.Close()
+}
+
+// SimulatedEngine is the Engine of a simulating worker: it loads no models, and a worker with a Simulation never
+// asks it for a processor.
+type SimulatedEngine struct{}
+
+// ForJob refuses: a simulating worker never runs the pipeline.
+func (SimulatedEngine) ForJob(string, string, job.FaceOptions) (pipeline.Processor, error) {
+	return nil, errors.New("simulated engine: no frame processor")
+}
+
+// Close does nothing.
+func (SimulatedEngine) Close() error { return nil }
