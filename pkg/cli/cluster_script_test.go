@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -17,15 +18,23 @@ import (
 	"time"
 )
 
-// freePort is a TCP port on 127.0.0.1 nothing listens on now.
+// freePort is a TCP port on 127.0.0.1 nothing listens on now, below Linux's ephemeral range (32768-60999): a port
+// the kernel picked for Listen(":0") is also one it may give the next outgoing connection of any test running
+// beside this one, and the script's daemons bind theirs a second or more later (a coordinator exited "address
+// already in use" while internal/e2e ran in parallel).
 func freePort(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for i := 0; i < 100; i++ {
+		port := 20000 + rand.IntN(12000)
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		return strconv.Itoa(port)
 	}
-	defer l.Close()
-	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	t.Fatal("no free port in 20000-31999")
+	return ""
 }
 
 // alive reports whether pid is a process that has not exited (a zombie counts as exited).
