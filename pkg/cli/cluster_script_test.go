@@ -20,8 +20,8 @@ import (
 
 // freePort is a TCP port on 127.0.0.1 nothing listens on now, below Linux's ephemeral range (32768-60999): a port
 // the kernel picked for Listen(":0") is also one it may give the next outgoing connection of any test running
-// beside this one, and the script's daemons bind theirs a second or more later (a coordinator exited "address
-// already in use" while internal/e2e ran in parallel).
+// beside this one, and the script's daemons bind theirs a second or more later (the likely reason a coordinator
+// exited at start once while internal/e2e ran in parallel).
 func freePort(t *testing.T) string {
 	t.Helper()
 	for i := 0; i < 100; i++ {
