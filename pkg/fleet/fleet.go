@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
 	"slices"
 	"strings"
@@ -121,11 +122,39 @@ type Heartbeat struct {
 	Updated time.Time `json:"updated"` // when the publisher wrote it, by the publisher's clock
 }
 
+// Bounds on a heartbeat's lists and texts: far above what a worker writes (its slots' segments, a machine's GPUs, the
+// execution providers; a trouble line), low enough that a hostile record cannot flood the table or the dashboard.
+const (
+	maxTasks, maxGPUs, maxProviders = 256, 64, 8
+)
+
 // Validate reports a record whose fields cannot be true: records are read from a KV bucket any process with access
 // can write, and the table and operators trust what they show.
 func (h Heartbeat) Validate() error {
-	if h.FitPixels < -1 || h.FitPixels > job.MaxFitPixels {
+	switch {
+	case h.FitPixels < -1 || h.FitPixels > job.MaxFitPixels:
 		return fmt.Errorf("fit_pixels %d: want -1-%d", h.FitPixels, job.MaxFitPixels)
+	case math.IsNaN(h.FPS) || math.IsInf(h.FPS, 0) || h.FPS < 0:
+		return fmt.Errorf("fps %v: want a finite number >= 0", h.FPS)
+	case h.CPUs < 0 || h.PID < 0 || h.Slots < 0 || h.Batch1080p < 0:
+		return fmt.Errorf("cpus %d, pid %d, slots %d, batch %d: want >= 0", h.CPUs, h.PID, h.Slots, h.Batch1080p)
+	case h.RAMFree > h.RAMTotal:
+		return fmt.Errorf("ram: %d bytes free of %d", h.RAMFree, h.RAMTotal)
+	case len(h.Tasks) > maxTasks || len(h.GPUs) > maxGPUs || len(h.Providers) > maxProviders:
+		return fmt.Errorf("%d tasks, %d gpus, %d providers: too many", len(h.Tasks), len(h.GPUs), len(h.Providers))
+	}
+	// Text is printed by `coordinator workers` to a terminal: a control character would be an escape sequence.
+	texts := map[string]string{"host": h.Host, "version": h.Version, "trouble": h.Trouble}
+	for i, p := range h.Providers {
+		texts[fmt.Sprintf("providers[%d]", i)] = p
+	}
+	for i, t := range h.Tasks {
+		texts[fmt.Sprintf("tasks[%d]", i)] = t
+	}
+	for field, v := range texts {
+		if len(v) > job.MaxText || strings.IndexFunc(v, unicode.IsControl) >= 0 {
+			return fmt.Errorf("%s %.100q: want one line of at most %d bytes (job.Message)", field, v, job.MaxText)
+		}
 	}
 	for _, g := range h.GPUs {
 		if err := g.check(); err != nil {

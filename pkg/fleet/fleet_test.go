@@ -2,6 +2,7 @@ package fleet_test
 
 import (
 	"bytes"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -416,6 +417,43 @@ func TestHeartbeatFitPixels(t *testing.T) {
 		err := fleet.Heartbeat{Kind: fleet.KindWorker, ID: "w", FitPixels: tc.fit}.Validate()
 		if (err == nil) != tc.ok {
 			t.Errorf("fit_pixels %d: Validate = %v, want ok %v", tc.fit, err, tc.ok)
+		}
+	}
+}
+
+// TestHeartbeatValidate: every field `coordinator workers`, the dashboard and the coordinator read is checked. Before,
+// only fit_pixels and the GPUs were: a record with a NaN rate, more RAM free than there is, or an escape sequence in
+// its trouble line was listed and printed to the operator's terminal as it came.
+func TestHeartbeatValidate(t *testing.T) {
+	ok := fleet.Heartbeat{Kind: fleet.KindWorker, ID: "w1", Host: "gpu-3", CPUs: 16, RAMTotal: 64 << 30, RAMFree: 32 << 30,
+		Providers: []string{"cuda", "cpu"}, Slots: 2, Batch1080p: 4, Tasks: []string{"j1/0"}, FPS: 31.5,
+		Trouble: "disk full since 12:01:03 UTC, taking no tasks (3 failures; last: no space left on device)"}
+	for _, tc := range []struct {
+		name string
+		edit func(*fleet.Heartbeat)
+		want string // "" = valid
+	}{
+		{"a worker's record", func(*fleet.Heartbeat) {}, ""},
+		{"NaN fps", func(h *fleet.Heartbeat) { h.FPS = math.NaN() }, "fps"},
+		{"infinite fps", func(h *fleet.Heartbeat) { h.FPS = math.Inf(1) }, "fps"},
+		{"negative fps", func(h *fleet.Heartbeat) { h.FPS = -1 }, "fps"},
+		{"negative slots", func(h *fleet.Heartbeat) { h.Slots = -1 }, "slots"},
+		{"more RAM free than there is", func(h *fleet.Heartbeat) { h.RAMFree = h.RAMTotal + 1 }, "ram"},
+		{"an escape sequence in trouble", func(h *fleet.Heartbeat) { h.Trouble = "ok\x1b]0;owned\x07" }, "trouble"},
+		{"a newline in the host", func(h *fleet.Heartbeat) { h.Host = "a\nb" }, "host"},
+		{"a control character in a task", func(h *fleet.Heartbeat) { h.Tasks = []string{"j1/0\r"} }, "tasks[0]"},
+		{"a huge version", func(h *fleet.Heartbeat) { h.Version = strings.Repeat("v", 70000) }, "version"},
+		{"too many tasks", func(h *fleet.Heartbeat) { h.Tasks = make([]string, 1000) }, "tasks"},
+	} {
+		h := ok
+		h.Tasks, h.Providers = slices.Clone(ok.Tasks), slices.Clone(ok.Providers)
+		tc.edit(&h)
+		err := h.Validate()
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: %v", tc.name, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%s: %v, want an error naming %q", tc.name, err, tc.want)
 		}
 	}
 }

@@ -34,7 +34,7 @@ const (
 	MaxRational      = 1 << 30  // numerator or denominator of a frame rate or pixel shape
 	MaxCount         = 1 << 20  // generations, attempts
 	maxSeconds       = 1e7      // durations a record reports (segment length, split and stitch times)
-	maxText          = 64 << 10 // an error or a reason
+	MaxText          = 64 << 10 // an error or a reason; a fleet record's texts too
 	maxName          = 255      // a file name, an id, a codec or colour name
 	maxMetadata      = 64       // container tags
 	maxReference     = 4096     // values of a reference embedding
@@ -82,8 +82,8 @@ func Message(err error) string {
 		}
 		return r
 	}, err.Error())
-	if len(s) > maxText {
-		s = strings.ToValidUTF8(s[:maxText-3], "") + "..."
+	if len(s) > MaxText {
+		s = strings.ToValidUTF8(s[:MaxText-3], "") + "..."
 	}
 	return s
 }
@@ -183,9 +183,9 @@ func (r Record) Validate(id string) error {
 	c.intRange("segments", r.Segments, 0, MaxSegments)
 	c.intRange("total_frames", r.TotalFrames, 0, MaxFrames)
 	c.intRange("frames_done", r.FramesDone, 0, MaxFrames)
-	c.text("error", r.Error, maxText)
-	c.text("waiting", r.Waiting, maxText)
-	c.text("warning", r.Warning, maxText)
+	c.text("error", r.Error, MaxText)
+	c.text("waiting", r.Waiting, MaxText)
+	c.text("warning", r.Warning, MaxText)
 	if r.Owner != "" && !workerPattern.MatchString(r.Owner) {
 		c.fail("owner", "%s: want letters, digits, '-' or '_'", quote(r.Owner))
 	}
@@ -399,7 +399,7 @@ func (f Failure) Validate(id string) error {
 	}
 	c.intRange("segment", f.Segment, 0, MaxSegments-1)
 	c.text("worker", f.Worker, maxName)
-	c.text("reason", f.Reason, maxText)
+	c.text("reason", f.Reason, MaxText)
 	return c.result("failure record")
 }
 
@@ -417,7 +417,7 @@ func (w Waiting) Validate() error {
 	if w.Unfit && !workerPattern.MatchString(w.Worker) { // a parked job's record names it (Parking.Workers)
 		c.fail("worker", "%s: want letters, digits, '-' or '_'", quote(w.Worker))
 	}
-	c.text("reason", w.Reason, maxText)
+	c.text("reason", w.Reason, MaxText)
 	c.bytes("need", w.Need)
 	c.fitPixels("fit_pixels", w.FitPixels)
 	return c.result("waiting note")

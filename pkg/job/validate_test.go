@@ -246,7 +246,7 @@ func TestMessage(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
 		{"plain", "plain"},
 		{"two\nlines\r\tand \x1b[2Jescape", "two lines  and  [2Jescape"},
-		{strings.Repeat("é", maxText), strings.Repeat("é", maxText/2-2) + "..."},
+		{strings.Repeat("é", MaxText), strings.Repeat("é", MaxText/2-2) + "..."},
 	} {
 		got := Message(errors.New(tc.in))
 		if got != tc.want {

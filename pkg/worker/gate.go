@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/facefleet/facefleet/pkg/backoff"
+	"github.com/facefleet/facefleet/pkg/job"
 )
 
 // gate holds a worker's fetches back: after trouble of its own (a backoff that grows while the trouble lasts and
@@ -103,8 +104,9 @@ func (g *gate) status() string {
 	if g.class == nil {
 		return ""
 	}
-	return fmt.Sprintf("%v since %s, taking no tasks (%d failures; last: %v)", g.class,
-		g.since.UTC().Format("15:04:05 UTC"), g.trouble.Failures(), g.cause)
+	// One line: the cause may be an ffmpeg error of several lines, and heartbeats with control characters are refused.
+	return job.Message(fmt.Errorf("%v since %s, taking no tasks (%d failures; last: %v)", g.class,
+		g.since.UTC().Format("15:04:05 UTC"), g.trouble.Failures(), g.cause))
 }
 
 // unfitJobs remembers the jobs whose segments do not fit this worker, and why (the most recent ones).
