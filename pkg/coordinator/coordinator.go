@@ -26,11 +26,16 @@ var ErrJobFailed = errors.New("job failed")
 type Progress func(done, total int)
 
 // split plans segments at keyframes, cuts the target into video-only pieces and stores them under the job's
-// segment keys.
-func (s *Service) split(ctx context.Context, id, target string, info *media.Info, seconds float64, dir string) (job.JobPlan, error) {
+// segment keys, handing each segment to cut (nil: none) as soon as its piece is stored, while the rest are still
+// cut: workers start on the first segment while the coordinator splits the others. The plan cut sees has every
+// field set; its segments are all planned, not all stored.
+func (s *Service) split(ctx context.Context, id, target string, info *media.Info, seconds float64, dir string, cut cutFunc) (job.JobPlan, error) {
 	plan := job.JobPlan{Width: info.Width, Height: info.Height, FPSNum: info.FrameRate.Num, FPSDen: info.FrameRate.Den,
 		HasAudio: info.HasAudio, Rotation: info.Rotation, PixFmt: info.PixFmt, Color: info.Color,
 		SampleAspect: info.SampleAspect}
+	if cut == nil {
+		cut = func(job.JobPlan, job.Segment) error { return nil }
+	}
 	idx, err := media.ScanFrames(ctx, target)
 	if err != nil {
 		return plan, err
@@ -48,55 +53,66 @@ func (s *Service) split(ctx context.Context, id, target string, info *media.Info
 		if err := s.deps.Blob.PutFile(ctx, job.SegmentKey(id, 0), target); err != nil {
 			return plan, fmt.Errorf("store segment 0: %w", err)
 		}
-		return plan, nil
+		return plan, cut(plan, segs[0])
 	}
 	starts := make([]int, len(segs))
 	for i, s := range segs {
 		starts[i] = s.Start
 	}
-	pieces, err := media.Split(ctx, target, starts, idx.Count, filepath.Join(dir, "split"))
-	if err != nil {
-		return plan, err
-	}
-	for i, p := range pieces {
+	_, err = media.SplitEach(ctx, target, starts, idx.Count, filepath.Join(dir, "split"), func(i int, p string) error {
 		if err := s.deps.Blob.PutFile(ctx, job.SegmentKey(id, i), p); err != nil {
-			return plan, fmt.Errorf("store segment %d: %w", i, err)
+			return fmt.Errorf("store segment %d: %w", i, err)
 		}
 		_ = os.Remove(p)
-	}
-	return plan, nil
+		return cut(plan, segs[i])
+	})
+	return plan, err
 }
+
+// cutFunc queues a segment whose piece is stored, during the split.
+type cutFunc func(plan job.JobPlan, seg job.Segment) error
 
 // publish queues one task per segment. With skip, segments it reports true for (committed, or already queued) are
 // left alone. Message ids make a republish inside the deduplication window harmless.
 func (s *Service) publish(ctx context.Context, id string, plan job.JobPlan, spec job.Spec, gen int, skip func(job.Segment) (bool, error)) error {
-	spec.Width, spec.Height = plan.Width, plan.Height
-	spec.FrameRateNum, spec.FrameRateDen = plan.FPSNum, plan.FPSDen
-	spec.SourcePixFmt, spec.Color, spec.SampleAspect = plan.PixFmt, plan.Color, plan.SampleAspect
-	spec.TimeBase = plan.TimeBase
 	for _, seg := range plan.Segments {
-		if skip != nil {
-			ok, err := skip(seg)
-			if err != nil {
-				return err
-			}
-			if ok {
-				continue
-			}
-		}
-		t := job.Task{Version: job.Version, Job: id, Segment: seg, SegmentKey: job.SegmentKey(id, seg.Index), Spec: spec, Generation: gen}
-		b, _ := json.Marshal(t)
-		if err := s.deps.Tasks.Publish(ctx, job.TaskSubject(id, seg.Index), t.MsgID(), b); err != nil {
-			return fmt.Errorf("publish segment %d: %w", seg.Index, err)
+		if err := s.publishSegment(ctx, id, plan, spec, gen, seg, skip); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// stitch fetches every committed result, checks its frame count against the plan, concatenates them, muxes the
-// original audio once (audioFrom "" for none) and checks the output's frame count.
-func (s *Service) stitch(ctx context.Context, plan job.JobPlan, commits []job.Commit, dir, audioFrom, output string, metadata map[string]string) error {
+// publishSegment queues seg's task unless skip (when not nil) reports true for it.
+func (s *Service) publishSegment(ctx context.Context, id string, plan job.JobPlan, spec job.Spec, gen int, seg job.Segment, skip func(job.Segment) (bool, error)) error {
+	spec.Width, spec.Height = plan.Width, plan.Height
+	spec.FrameRateNum, spec.FrameRateDen = plan.FPSNum, plan.FPSDen
+	spec.SourcePixFmt, spec.Color, spec.SampleAspect = plan.PixFmt, plan.Color, plan.SampleAspect
+	spec.TimeBase = plan.TimeBase
+	if skip != nil {
+		ok, err := skip(seg)
+		if err != nil || ok {
+			return err
+		}
+	}
+	t := job.Task{Version: job.Version, Job: id, Segment: seg, SegmentKey: job.SegmentKey(id, seg.Index), Spec: spec, Generation: gen}
+	b, _ := json.Marshal(t)
+	if err := s.deps.Tasks.Publish(ctx, job.TaskSubject(id, seg.Index), t.MsgID(), b); err != nil {
+		return fmt.Errorf("publish segment %d: %w", seg.Index, err)
+	}
+	return nil
+}
+
+// stitch fetches every committed result, concatenates them, muxes the original audio once (audioFrom "" for none)
+// and checks the output's frame count. It trusts the frame count each worker committed (its pipeline counted the
+// frames it encoded) instead of reading every packet of every piece again: a commit must hold its segment's planned
+// count, each piece's container header must state that count, and the stream copy must write the plan's total
+// (media.StitchConfig.Frames). A piece that disagrees with its commit is refused, naming its segment.
+// Results pre already fetched are not fetched again (pre removes them).
+func (s *Service) stitch(ctx context.Context, plan job.JobPlan, commits []job.Commit, pre *prefetch, dir, audioFrom, output string, metadata map[string]string) error {
 	results := make([]string, len(commits))
+	frames := make([]int, len(commits))
+	have := pre.fetched()
 	defer func() {
 		for _, r := range results {
 			if r != "" {
@@ -105,34 +121,32 @@ func (s *Service) stitch(ctx context.Context, plan job.JobPlan, commits []job.Co
 		}
 	}()
 	for i, cm := range commits {
+		if want := plan.Segments[i].Frames(); cm.Segment != i || cm.Frames != want {
+			return fmt.Errorf("segment %d: %w: commit of segment %d with %d frames, planned %d", i, media.ErrFrameCount, cm.Segment, cm.Frames, want)
+		}
+		frames[i] = cm.Frames
+		if p, ok := have[cm.ResultKey]; ok {
+			results[i] = p
+			continue
+		}
 		results[i] = filepath.Join(dir, fmt.Sprintf("result-%05d.mp4", i))
 		if err := s.deps.Blob.GetFile(ctx, cm.ResultKey, results[i]); err != nil {
 			return fmt.Errorf("fetch result %d: %w", i, err)
 		}
-		got, err := media.ScanFrames(ctx, results[i])
-		if err != nil {
-			return err
-		}
-		if want := plan.Segments[i].Frames(); got.Count != want {
-			return fmt.Errorf("segment %d: result has %d frames, planned %d", i, got.Count, want)
-		}
 	}
-	if err := media.Stitch(ctx, media.StitchConfig{Pieces: results, AudioFrom: audioFrom, Output: output, Metadata: metadata, Rotation: plan.Rotation}); err != nil {
-		return err
+	err := media.Stitch(ctx, media.StitchConfig{Pieces: results, Frames: frames, AudioFrom: audioFrom, Output: output,
+		Metadata: metadata, Rotation: plan.Rotation})
+	var pe *media.PieceError
+	if errors.As(err, &pe) && pe.Piece < len(commits) {
+		cm := commits[pe.Piece]
+		return fmt.Errorf("segment %d: result %s of worker %s: %w", cm.Segment, cm.ResultKey, cm.Worker, err)
 	}
-	out, err := media.ScanFrames(ctx, output)
-	if err != nil {
-		return err
-	}
-	if out.Count != plan.TotalFrames {
-		return fmt.Errorf("%s: stitched %d frames, target has %d", output, out.Count, plan.TotalFrames)
-	}
-	return nil
+	return err
 }
 
-// wait follows commits, progress and failures until every segment is committed. target is the user's name for the
-// target file, which a failure names.
-func (s *Service) wait(ctx context.Context, id, target string, segs []job.Segment, progress Progress) ([]job.Commit, error) {
+// wait follows commits, progress and failures until every segment is committed, handing each valid commit to pre
+// (nil: none). target is the user's name for the target file, which a failure names.
+func (s *Service) wait(ctx context.Context, id, target string, segs []job.Segment, progress Progress, pre *prefetch) ([]job.Commit, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	commitsCh, err := s.deps.State.Watch(ctx, job.CommitPattern(id))
@@ -223,6 +237,7 @@ func (s *Service) wait(ctx context.Context, id, target string, segs []job.Segmen
 				s.deps.Metrics.Committed(cm.Attempt)
 			}
 			commits[cm.Segment] = cm
+			pre.commit(cm)
 			done[job.ProgressKey(id, cm.Segment)] = cm.Frames
 			report()
 		}

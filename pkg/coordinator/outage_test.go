@@ -142,7 +142,7 @@ func TestWaitWatchEndedIsNotSuccess(t *testing.T) {
 	c := &Service{deps: ServiceDeps{State: state}}
 	done := make(chan error, 1)
 	go func() {
-		commits, err := c.wait(ctx, "j1", "clip.mp4", []job.Segment{{Index: 0, Start: 0, End: 25}}, nil)
+		commits, err := c.wait(ctx, "j1", "clip.mp4", []job.Segment{{Index: 0, Start: 0, End: 25}}, nil, nil)
 		if err == nil && len(commits) != 1 {
 			err = errors.New("no error and no commit")
 		}

@@ -636,6 +636,15 @@ func (s *Service) execute(ctx context.Context, id, dir string, log *zap.Logger, 
 		in = s.submitted(rec.Submission, dir)
 	}
 
+	// queued says a segment needs no task: it is committed, or its task is on the queue.
+	queued := func(ctx context.Context) func(job.Segment) (bool, error) {
+		return func(seg job.Segment) (bool, error) {
+			if _, err := s.deps.State.Get(ctx, job.CommitKey(id, seg.Index)); err == nil {
+				return true, nil
+			}
+			return s.deps.Tasks.Has(ctx, job.TaskSubject(id, seg.Index))
+		}
+	}
 	var plan job.JobPlan
 	pe, err := s.deps.State.Get(ctx, job.PlanKey(id))
 	switch {
@@ -649,7 +658,16 @@ func (s *Service) execute(ctx context.Context, id, dir string, log *zap.Logger, 
 			return res, err
 		}
 		t0 := time.Now()
-		if plan, err = s.plan(ctx, id, dir, in); err != nil {
+		// Each segment is queued as soon as its piece is stored. The plan goes into KV only once every piece is:
+		// a coordinator that dies mid-split leaves no plan, so the next one splits again and queues only what is
+		// neither committed nor queued (message ids deduplicate the rest).
+		var cut cutFunc
+		if rec.Parked == nil {
+			cut = func(p job.JobPlan, seg job.Segment) error {
+				return s.publishSegment(ctx, id, p, in.spec, rec.Generation, seg, queued(ctx))
+			}
+		}
+		if plan, err = s.plan(ctx, id, dir, in, cut); err != nil {
 			return res, err
 		}
 		b, _ := json.Marshal(plan)
@@ -680,12 +698,7 @@ func (s *Service) execute(ctx context.Context, id, dir string, log *zap.Logger, 
 		return res, err
 	}
 	republish := func(ctx context.Context, gen int) error {
-		return s.publish(ctx, id, plan, in.spec, gen, func(seg job.Segment) (bool, error) {
-			if _, err := s.deps.State.Get(ctx, job.CommitKey(id, seg.Index)); err == nil {
-				return true, nil
-			}
-			return s.deps.Tasks.Has(ctx, job.TaskSubject(id, seg.Index))
-		})
+		return s.publish(ctx, id, plan, in.spec, gen, queued(ctx))
 	}
 	if parked == nil { // a parked job's tasks stay off the queue (followPlacement purges what a stop left there)
 		if err := republish(ctx, gen); err != nil {
@@ -696,6 +709,8 @@ func (s *Service) execute(ctx context.Context, id, dir string, log *zap.Logger, 
 	}
 	stopWaiting := s.followPlacement(ctx, id, plan, parked, republish)
 	var last time.Time
+	pre := newPrefetch(ctx, s.deps.Blob, dir)
+	defer pre.close()
 	commits, err := s.wait(ctx, id, in.targetName, plan.Segments, func(done, total int) {
 		if in.progress != nil {
 			in.progress(done, total)
@@ -705,7 +720,7 @@ func (s *Service) execute(ctx context.Context, id, dir string, log *zap.Logger, 
 		}
 		last = time.Now()
 		s.updated(ctx, s.log.With(zap.String("job", id)), "progress", s.update(ctx, id, func(r *job.Record) { r.FramesDone = done }))
-	})
+	}, pre)
 	stopWaiting()
 	if err != nil {
 		// A worker names the source by what it is; the user knows it by its file name.
@@ -725,7 +740,7 @@ func (s *Service) execute(ctx context.Context, id, dir string, log *zap.Logger, 
 			return res, err
 		}
 	}
-	if err := s.stitch(ctx, plan, commits, dir, audio, in.output, in.metadata); err != nil {
+	if err := s.stitch(ctx, plan, commits, pre, dir, audio, in.output, in.metadata); err != nil {
 		return res, err
 	}
 	res.provenance = provenanceOf(in, plan, in.output)
@@ -752,8 +767,8 @@ func (s *Service) execute(ctx context.Context, id, dir string, log *zap.Logger, 
 	})
 }
 
-// plan checks the target against the limits, probes it, splits it and stores the pieces.
-func (s *Service) plan(ctx context.Context, id, dir string, in files) (job.JobPlan, error) {
+// plan checks the target against the limits, probes it, splits it and stores the pieces, handing each to cut.
+func (s *Service) plan(ctx context.Context, id, dir string, in files, cut cutFunc) (job.JobPlan, error) {
 	size, err := in.targetSize(ctx)
 	if err != nil {
 		return job.JobPlan{}, fmt.Errorf("%s: %w", in.targetName, err)
@@ -780,7 +795,7 @@ func (s *Service) plan(ctx context.Context, id, dir string, in files) (job.JobPl
 	if note := (media.EncoderConfig{Width: info.Width, Height: info.Height, Codec: in.spec.Encoder}).SizeNote(); note != "" {
 		s.log.Info(note, zap.String("job", id)) // an odd size is padded, never silently
 	}
-	plan, err := s.split(ctx, id, target, info, in.seconds, dir)
+	plan, err := s.split(ctx, id, target, info, in.seconds, dir, cut)
 	if err != nil {
 		return plan, userFile(err, target, in.targetName)
 	}

@@ -21,6 +21,16 @@ var (
 	ErrFrameCount = errors.New("frame count does not match the plan")
 )
 
+// PieceError is Stitch's refusal of one of its pieces: Piece is its index in StitchConfig.Pieces, so that a caller
+// can name what the piece stands for (the coordinator: its segment).
+type PieceError struct {
+	Piece int
+	Err   error // an *Error naming the piece's file
+}
+
+func (e *PieceError) Error() string { return e.Err.Error() }
+func (e *PieceError) Unwrap() error { return e.Err }
+
 // Error is returned for a bad input or a failed ffmpeg run. Error() is always one line: "<path>: <problem>",
 // followed by " (<detail>)" when ffmpeg said something useful.
 type Error struct {

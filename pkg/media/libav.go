@@ -303,6 +303,7 @@ type videoScan struct {
 	timeBase    Rational // the stream's
 	start       float64  // stream start, seconds; NaN if unknown
 	durationTS  int64    // stream duration in timeBase units; 0 if unknown
+	frames      int64    // the container header's frame count (an MP4's sample table); 0 if it gives none
 	formatStart float64  // container start, seconds; NaN if unknown
 	packets     []rawPacket
 }
@@ -310,13 +311,22 @@ type videoScan struct {
 // scanVideo reads path's first video stream; with packets, every packet's timestamps and flags too (nothing is
 // decoded). A file libavformat cannot open is an *Error classified as ffprobe's failures are.
 func scanVideo(ctx context.Context, path string, packets bool) (*videoScan, error) {
-	var res C.ffscan_result
-	withPackets := C.int(0)
 	if packets {
-		withPackets = 1
+		return scanMode(ctx, path, 1)
 	}
+	return scanMode(ctx, path, 0)
+}
+
+// scanHeader is scanVideo without packets, reading only what the container's header says where it says it all (an
+// MP4's moov: time base, duration, frame count): what Stitch needs of each piece, without decoding any frame. Its
+// start times may differ from scanVideo's.
+func scanHeader(ctx context.Context, path string) (*videoScan, error) { return scanMode(ctx, path, -1) }
+
+// scanMode is ffscan's packets argument: 1 every packet, 0 none, -1 the header only.
+func scanMode(ctx context.Context, path string, mode C.int) (*videoScan, error) {
+	var res C.ffscan_result
 	defer C.ffscan_free(&res)
-	if err := probeC(ctx, path, func(p, log *C.char, n C.size_t) C.int { return C.ffscan(p, withPackets, &res, log, n) }); err != nil {
+	if err := probeC(ctx, path, func(p, log *C.char, n C.size_t) C.int { return C.ffscan(p, mode, &res, log, n) }); err != nil {
 		return nil, err
 	}
 	s := &videoScan{found: res.stream >= 0, formatStart: math.NaN(), start: math.NaN()}
@@ -333,6 +343,7 @@ func scanVideo(ctx context.Context, path string, packets bool) (*videoScan, erro
 	if res.duration != avNoPTS {
 		s.durationTS = int64(res.duration)
 	}
+	s.frames = int64(res.nb_frames)
 	if res.n > 0 {
 		for _, p := range unsafe.Slice(res.packets, int(res.n)) {
 			raw := rawPacket{pts: math.NaN(), dts: math.NaN(), key: p.flags&C.AV_PKT_FLAG_KEY != 0,
@@ -413,10 +424,11 @@ func probeFile(ctx context.Context, path string) (*probeOutput, error) {
 }
 
 // remux is stitchRun's stream copy in this process (libav.c ffremux): the same packets, tags and rotation without
-// an ffmpeg to start. It cannot re-encode audio; Stitch falls back to the command for that.
-func remux(ctx context.Context, cfg StitchConfig, listPath, out, ext string, delay float64) error {
+// an ffmpeg to start. It cannot re-encode audio; Stitch falls back to the command for that. It returns how many
+// video packets it wrote (frames: pieces are stream copies, one frame a packet).
+func remux(ctx context.Context, cfg StitchConfig, listPath, out, ext string, delay float64) (int64, error) {
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("media: stitch %s: %w", cfg.Output, err)
+		return 0, fmt.Errorf("media: stitch %s: %w", cfg.Output, err)
 	}
 	var cstrs []*C.char
 	cstr := func(s string) *C.char {
@@ -454,16 +466,17 @@ func remux(ctx context.Context, cfg StitchConfig, listPath, out, ext string, del
 	stop := new(C.int)
 	defer context.AfterFunc(ctx, func() { atomic.StoreInt32((*int32)(unsafe.Pointer(stop)), 1) })()
 	buf := make([]byte, 4096)
+	var packets C.int64_t
 	r := C.ffremux(cstr(listPath), C.int64_t(offsetMicros(delay)), cstr(cfg.AudioFrom), cstr(out),
-		cstr(containerFormats[ext]), &tags[0], C.int(len(keys)), cstr(rotate), movflags, stop,
+		cstr(containerFormats[ext]), &tags[0], C.int(len(keys)), cstr(rotate), movflags, stop, &packets,
 		(*C.char)(unsafe.Pointer(&buf[0])), C.size_t(len(buf)))
 	if r < 0 && ctx.Err() != nil {
-		return fmt.Errorf("media: stitch %s: %w", cfg.Output, ctx.Err())
+		return 0, fmt.Errorf("media: stitch %s: %w", cfg.Output, ctx.Err())
 	}
 	if r < 0 {
-		return newError(cfg.Output, ErrFFmpeg, logOr(C.GoString((*C.char)(unsafe.Pointer(&buf[0]))), r), out, listPath, cfg.AudioFrom)
+		return 0, newError(cfg.Output, ErrFFmpeg, logOr(C.GoString((*C.char)(unsafe.Pointer(&buf[0]))), r), out, listPath, cfg.AudioFrom)
 	}
-	return nil
+	return int64(packets), nil
 }
 
 // offsetMicros is -itsoffset's value for stitchRun's argument: the delay written with 6 decimals, in microseconds.

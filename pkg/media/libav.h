@@ -78,9 +78,10 @@ void ffdec_log(ffdec *d, char *buf, size_t n);
 void ffenc_log(ffenc *e, char *buf, size_t n);
 
 // ffscan reads what ffprobe -select_streams V:0 would show of path's first video stream (stream -1 if none):
-// its time base, start and duration, the container's start (AV_TIME_BASE units), and with packets != 0 every
-// packet's timestamps, duration and flags, in file order. Times are AV_NOPTS_VALUE where unknown. packets is malloc'd:
-// ffscan_free releases it.
+// its time base, start and duration, the container's start (AV_TIME_BASE units), and with packets > 0 every
+// packet's timestamps, duration and flags, in file order. packets < 0 reads only what the header says (libav.c
+// open_header: for MP4 the starts may differ from ffprobe's). Times are AV_NOPTS_VALUE where unknown. packets is
+// malloc'd: ffscan_free releases it.
 typedef struct {
 	int64_t pts, dts, duration;
 	int flags;
@@ -90,6 +91,7 @@ typedef struct {
 	int stream;
 	int tb_num, tb_den;
 	int64_t start, duration, format_start;
+	int64_t nb_frames; // the container header's frame count (an MP4's sample table); 0 if it gives none
 	ffpacket *packets;
 	int n;
 } ffscan_result;
@@ -127,10 +129,10 @@ void ffprobe_free(ffprobe_result *res);
 // ffremux writes path (container format) from the first video stream of the ffconcat list, shifted by
 // list_offset_us, and the first audio stream of audio ("" for none), both copied; tags are ntags key, value pairs
 // for the container, rotate the video's rotate tag ("" for none), movflags != 0 adds +use_metadata_tags. It stops
-// with AVERROR_EXIT once *stop is non-zero (set by another thread). Returns 0 or an error with FFmpeg's messages in
-// logbuf. See libav.c for the ffmpeg command it stands for.
+// with AVERROR_EXIT once *stop is non-zero (set by another thread). *video_packets is the number of video packets
+// written. Returns 0 or an error with FFmpeg's messages in logbuf. See libav.c for the ffmpeg command it stands for.
 int ffremux(const char *list, int64_t list_offset_us, const char *audio, const char *path, const char *format,
-            const char *const *tags, int ntags, const char *rotate, int movflags, const int *stop, char *logbuf,
-            size_t loglen);
+            const char *const *tags, int ntags, const char *rotate, int movflags, const int *stop,
+            int64_t *video_packets, char *logbuf, size_t loglen);
 
 #endif

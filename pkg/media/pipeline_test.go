@@ -49,7 +49,8 @@ func TestSplitStitchPipeline(t *testing.T) {
 		processed = append(processed, out)
 	}
 	out := filepath.Join(dir, "final.mp4")
-	err = Stitch(testCtx(t), StitchConfig{Pieces: processed, AudioFrom: target, Output: out,
+	// The workers' counts, as the coordinator passes them: the fast path must stay frame-exact.
+	err = Stitch(testCtx(t), StitchConfig{Pieces: processed, Frames: []int{50, 25, 25}, AudioFrom: target, Output: out,
 		Metadata: map[string]string{"facefleet_job": "job-42", "comment": "swapped; it's a test"}})
 	if err != nil {
 		t.Fatal(err)

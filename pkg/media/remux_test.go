@@ -71,7 +71,7 @@ func TestRemuxMatchesFFmpeg(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := testCtx(t)
 			sub := t.TempDir()
-			list, err := concatList(ctx, tc.cfg.Pieces)
+			list, err := concatList(ctx, tc.cfg.Pieces, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -90,7 +90,7 @@ func TestRemuxMatchesFFmpeg(t *testing.T) {
 			if err := stitchRun(ctx, tc.cfg, listPath, want, ext, delay, "copy"); err != nil {
 				t.Fatal(err)
 			}
-			if err := remux(ctx, tc.cfg, listPath, got, ext, delay); err != nil {
+			if _, err := remux(ctx, tc.cfg, listPath, got, ext, delay); err != nil {
 				t.Fatal(err)
 			}
 			if w, g := fileView(t, want), fileView(t, got); w != g {
@@ -131,7 +131,7 @@ func TestRemuxCancel(t *testing.T) {
 	dir := t.TempDir()
 	piece := filepath.Join(dir, "piece.mp4")
 	encode(t, EncoderConfig{Quality: DefaultQuality, Path: piece, Width: 64, Height: 48, FrameRate: Rational{25, 1}}, frames(64, 48, 25))
-	list, err := concatList(context.Background(), []string{piece})
+	list, err := concatList(context.Background(), []string{piece}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +152,7 @@ func TestRemuxCancel(t *testing.T) {
 			time.Sleep(time.Millisecond)
 		}
 	}()
-	err = remux(ctx, StitchConfig{Output: out}, listPath, out, ".mp4", 0)
+	_, err = remux(ctx, StitchConfig{Output: out}, listPath, out, ".mp4", 0)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("remux: %v, want %v", err, context.Canceled)
 	}

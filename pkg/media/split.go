@@ -1,6 +1,7 @@
 package media
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -48,6 +49,13 @@ func pieceExt(ctx context.Context, src string) (string, error) {
 // exactly its planned frame count; a mismatch is an *Error wrapping ErrFrameCount. dir must not already hold
 // pieces; on failure the pieces written are removed.
 func Split(ctx context.Context, src string, starts []int, total int, dir string) ([]string, error) {
+	return SplitEach(ctx, src, starts, total, dir, nil)
+}
+
+// SplitEach is Split handing each piece to each (when not nil) as soon as it is complete and checked, in order,
+// while the rest are still cut: a job can queue its first segment long before the last is cut. each may remove
+// the piece's file (the paths returned then name removed files); an error from it stops the cut and is returned.
+func SplitEach(ctx context.Context, src string, starts []int, total int, dir string, each func(i int, path string) error) ([]string, error) {
 	if err := checkPlan(starts, total); err != nil {
 		return nil, fmt.Errorf("media: split %s: %w", src, err)
 	}
@@ -79,25 +87,79 @@ func Split(ctx context.Context, src string, starts []int, total int, dir string)
 		list[i] = strconv.Itoa(c)
 	}
 	arg := fileArg(src)
-	_, stderr, err := run(ctx, ffmpegBin, ffmpegArgs(
+	cctx, stop := context.WithCancel(ctx)
+	defer stop()
+	// The muxer writes each piece's name to its list (stdout here) when it ends the piece, and opens the next piece
+	// only after closing the previous one: the k-th name says that piece k-1 is complete on disk.
+	cmd := command(cctx, ffmpegBin, ffmpegArgs(
 		"-i", arg, "-map", "0:V:0", "-an", "-sn", "-dn", "-c", "copy",
 		"-map_metadata", "-1", "-map_chapters", "-1",
 		"-f", "segment", "-segment_format", pieceExts[ext],
 		"-segment_frames", strings.Join(list, ","), "-reset_timestamps", "1",
+		"-segment_list", "pipe:1", "-segment_list_type", "flat",
 		// The muxer expands % in the whole name, so a % in dir is escaped.
 		fileArg(filepath.Join(strings.ReplaceAll(dir, "%", "%%"), segmentPattern+ext)))...)
+	stderr := newTailBuffer()
+	cmd.Stderr = stderr
+	out, err := cmd.StdoutPipe()
 	if err != nil {
-		removePieces(dir)
-		if !isExitError(err) {
-			return nil, fmt.Errorf("media: split %s: %w", src, err)
+		return nil, fmt.Errorf("media: split %s: %w", src, err)
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("media: split %s: %w", src, err)
+	}
+	next := 0 // the next piece to hand over
+	deliver := func(upTo int) error {
+		for ; next < upTo; next++ {
+			if next >= len(paths) {
+				return &Error{Path: src, Err: ErrFrameCount,
+					Detail: fmt.Sprintf("split wrote more than %d pieces: the source has more than %d frames", len(paths), total)}
+			}
+			if err := checkPiece(ctx, src, paths, starts, total, next); err != nil {
+				return err
+			}
+			if each != nil {
+				if err := each(next, paths[next]); err != nil {
+					return err
+				}
+			}
 		}
-		e := inputError(src, stderr, arg)
+		return nil
+	}
+	var failed error
+	lines := bufio.NewScanner(out)
+	for n := 0; lines.Scan(); n++ {
+		if failed == nil && n > 0 {
+			failed = deliver(n)
+		}
+		if failed != nil {
+			stop() // and read on, so that the muxer is not blocked on a full pipe before it dies
+		}
+	}
+	err = cmd.Wait()
+	switch {
+	case failed != nil:
+		removePieces(dir)
+		return nil, failed
+	case err != nil && ctx.Err() != nil:
+		removePieces(dir)
+		return nil, fmt.Errorf("media: split %s: %w", src, ctx.Err())
+	case err != nil && !isExitError(err):
+		removePieces(dir)
+		return nil, fmt.Errorf("media: split %s: %w", src, err)
+	case err != nil:
+		removePieces(dir)
+		e := inputError(src, stderr.String(), arg)
 		if e.Err == ErrNotMedia {
 			e.Err = ErrFFmpeg
 		}
 		return nil, e
 	}
-	if err := checkPieces(ctx, src, paths, starts, total); err != nil {
+	if err := checkExtra(src, paths, total); err != nil {
+		removePieces(dir)
+		return nil, err
+	}
+	if err := deliver(len(paths)); err != nil {
 		removePieces(dir)
 		return nil, err
 	}
@@ -120,32 +182,35 @@ func checkPlan(starts []int, total int) error {
 	return nil
 }
 
-// checkPieces verifies that the muxer wrote exactly the planned pieces, each with its planned packet count.
-func checkPieces(ctx context.Context, src string, paths []string, starts []int, total int) error {
+// checkExtra refuses a cut that wrote more pieces than planned.
+func checkExtra(src string, paths []string, total int) error {
 	extra := filepath.Join(filepath.Dir(paths[0]), fmt.Sprintf(segmentPattern, len(paths))+filepath.Ext(paths[0]))
 	if _, err := os.Stat(extra); err == nil {
 		return &Error{Path: src, Err: ErrFrameCount,
 			Detail: fmt.Sprintf("split wrote more than %d pieces: the source has more than %d frames", len(paths), total)}
 	}
-	for i, p := range paths {
-		end := total
-		if i+1 < len(starts) {
-			end = starts[i+1]
-		}
-		want := end - starts[i]
-		idx, err := ScanFrames(ctx, p)
-		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, ErrNotFound) {
-			return &Error{Path: src, Err: ErrFrameCount,
-				Detail: fmt.Sprintf("piece %d (frame %d) was not written: is every start a keyframe?", i, starts[i])}
-		}
-		if err != nil {
-			return err
-		}
-		if idx.Count != want {
-			return &Error{Path: src, Err: ErrFrameCount, Detail: fmt.Sprintf(
-				"piece %d has %d frames, want %d (frames %d-%d): starts must be keyframes, total the source's count, and a source whose edit list hides frames needs a re-encode",
-				i, idx.Count, want, starts[i], end-1)}
-		}
+	return nil
+}
+
+// checkPiece verifies that the muxer wrote piece i with its planned packet count.
+func checkPiece(ctx context.Context, src string, paths []string, starts []int, total, i int) error {
+	end := total
+	if i+1 < len(starts) {
+		end = starts[i+1]
+	}
+	want := end - starts[i]
+	idx, err := ScanFrames(ctx, paths[i])
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, ErrNotFound) {
+		return &Error{Path: src, Err: ErrFrameCount,
+			Detail: fmt.Sprintf("piece %d (frame %d) was not written: is every start a keyframe?", i, starts[i])}
+	}
+	if err != nil {
+		return err
+	}
+	if idx.Count != want {
+		return &Error{Path: src, Err: ErrFrameCount, Detail: fmt.Sprintf(
+			"piece %d has %d frames, want %d (frames %d-%d): starts must be keyframes, total the source's count, and a source whose edit list hides frames needs a re-encode",
+			i, idx.Count, want, starts[i], end-1)}
 	}
 	return nil
 }

@@ -24,6 +24,13 @@ type StitchConfig struct {
 	// rotation, so the output must carry the source's display matrix again for players to show it upright.
 	// Only .mp4 and .mov outputs can carry it in ffmpeg 5.1.
 	Rotation int
+	// Frames, when set, holds each piece's frame count as its maker committed it, one per piece. Stitch then
+	// trusts those counts instead of reading every packet of every piece, and checks only what costs nothing:
+	// each piece's container header must state exactly its count (an MP4's or MOV's sample table; a piece whose
+	// header states none, matroska, is counted packet by packet), else a *PieceError wrapping ErrFrameCount; and
+	// the output must hold their sum (the in-process copy counts the video packets it writes; after the ffmpeg
+	// command's fallback the output is counted), else ErrFrameCount naming the output.
+	Frames []int
 }
 
 // Validate reports the first problem with c.
@@ -45,6 +52,14 @@ func (c StitchConfig) Validate() error {
 	for k := range c.Metadata {
 		if k == "" || strings.ContainsAny(k, "=\n\r") {
 			return fmt.Errorf("media: stitch config: invalid metadata key %q", k)
+		}
+	}
+	if c.Frames != nil && len(c.Frames) != len(c.Pieces) {
+		return fmt.Errorf("media: stitch config: %d frame counts for %d pieces", len(c.Frames), len(c.Pieces))
+	}
+	for i, n := range c.Frames {
+		if n <= 0 {
+			return fmt.Errorf("media: stitch config: piece %d: %d frames, want > 0", i, n)
 		}
 	}
 	return nil
@@ -78,7 +93,7 @@ func Stitch(ctx context.Context, cfg StitchConfig) error {
 		return fmt.Errorf("media: stitch %s: %w", cfg.Output, err)
 	}
 	defer os.RemoveAll(tmp)
-	list, err := concatList(ctx, cfg.Pieces)
+	list, err := concatList(ctx, cfg.Pieces, cfg.Frames)
 	if err != nil {
 		return err
 	}
@@ -98,8 +113,9 @@ func Stitch(ctx context.Context, cfg StitchConfig) error {
 
 	// The remux runs in this process; the ffmpeg command does what it cannot (re-encode audio the container cannot
 	// hold) and, when both fail, gives the reference error.
-	err = remux(ctx, cfg, listPath, partial, ext, delay)
+	written, err := remux(ctx, cfg, listPath, partial, ext, delay)
 	if err != nil && ctx.Err() == nil {
+		written = -1 // the command's output is counted below
 		err = stitchRun(ctx, cfg, listPath, partial, ext, delay, "copy")
 	}
 	if err != nil && cfg.AudioFrom != "" && isFFmpegFailure(err) {
@@ -111,6 +127,9 @@ func Stitch(ctx context.Context, cfg StitchConfig) error {
 		err = stitchRun(ctx, cfg, listPath, partial, ext, delay, reencode)
 	}
 	if err != nil {
+		return err
+	}
+	if err := checkOutputFrames(ctx, cfg, partial, written); err != nil {
 		return err
 	}
 	if err := checkRotation(ctx, cfg, partial); err != nil {
@@ -202,26 +221,77 @@ func checkRotation(ctx context.Context, cfg StitchConfig, out string) error {
 	return nil
 }
 
+// checkOutputFrames holds the stitched output (out, for cfg.Output) to the sum of cfg.Frames, if set: written is
+// the video packets the in-process copy wrote, or -1 when the ffmpeg command wrote out and it must be counted.
+func checkOutputFrames(ctx context.Context, cfg StitchConfig, out string, written int64) error {
+	if cfg.Frames == nil {
+		return nil
+	}
+	want := 0
+	for _, n := range cfg.Frames {
+		want += n
+	}
+	if written < 0 {
+		idx, err := ScanFrames(ctx, out)
+		if err != nil {
+			return err
+		}
+		written = int64(idx.Count)
+	}
+	if written != int64(want) {
+		return &Error{Path: cfg.Output, Err: ErrFrameCount,
+			Detail: fmt.Sprintf("stitched %d frames, the pieces' counts add up to %d", written, want)}
+	}
+	return nil
+}
+
 // concatList writes the concat demuxer script: one quoted absolute path per piece (relative entries would be
-// resolved against the list's temp dir), each with its exact duration when the piece's stream has one.
-func concatList(ctx context.Context, pieces []string) (string, error) {
+// resolved against the list's temp dir), each with its exact duration when the piece's stream has one. With
+// frames (one count per piece), each piece's header must state its count (pieceFrames).
+func concatList(ctx context.Context, pieces []string, frames []int) (string, error) {
 	var b strings.Builder
 	b.WriteString("ffconcat version 1.0\n")
-	for _, p := range pieces {
+	for i, p := range pieces {
 		abs, err := filepath.Abs(p)
 		if err != nil {
 			return "", fmt.Errorf("media: stitch: %w", err)
 		}
 		b.WriteString("file " + quoteConcat(abs) + "\n")
-		d, err := streamDuration(ctx, p)
+		s, err := scanHeader(ctx, p)
 		if err != nil {
-			return "", err
+			return "", &PieceError{Piece: i, Err: err}
 		}
-		if d != "" {
+		if !s.found {
+			return "", &PieceError{Piece: i, Err: &Error{Path: p, Err: ErrNoVideo}}
+		}
+		if frames != nil {
+			if err := pieceFrames(ctx, p, s, frames[i]); err != nil {
+				return "", &PieceError{Piece: i, Err: err}
+			}
+		}
+		if d := durationOf(s); d != "" {
 			b.WriteString("duration " + d + "\n")
 		}
 	}
 	return b.String(), nil
+}
+
+// pieceFrames checks that the piece at path, whose header scan is s, holds want frames: by its header's count
+// where it states one (reading the header only, which is what makes a long job's stitch cheap), else by counting
+// its packets.
+func pieceFrames(ctx context.Context, path string, s *videoScan, want int) error {
+	got, what := s.frames, "its header states"
+	if got <= 0 {
+		idx, err := ScanFrames(ctx, path)
+		if err != nil {
+			return err
+		}
+		got, what = int64(idx.Count), "it holds"
+	}
+	if got != int64(want) {
+		return &Error{Path: path, Err: ErrFrameCount, Detail: fmt.Sprintf("%s %d frames, its commit says %d", what, got, want)}
+	}
+	return nil
 }
 
 // quoteConcat quotes s for the concat script: inside single quotes everything is literal, so a single quote in s
@@ -238,10 +308,15 @@ func streamDuration(ctx context.Context, path string) (string, error) {
 	if !s.found {
 		return "", &Error{Path: path, Err: ErrNoVideo}
 	}
+	return durationOf(s), nil
+}
+
+// durationOf is streamDuration of a scan that found a video stream.
+func durationOf(s *videoScan) string {
 	tb := s.timeBase
 	if s.durationTS <= 0 || tb.IsZero() {
-		return "", nil
+		return ""
 	}
 	us := (s.durationTS*int64(tb.Num)*1_000_000 + int64(tb.Den)/2) / int64(tb.Den)
-	return strconv.FormatInt(us/1_000_000, 10) + "." + fmt.Sprintf("%06d", us%1_000_000), nil
+	return strconv.FormatInt(us/1_000_000, 10) + "." + fmt.Sprintf("%06d", us%1_000_000)
 }

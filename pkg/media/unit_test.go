@@ -159,6 +159,8 @@ func TestConfigValidate(t *testing.T) {
 	}{
 		{StitchConfig{Pieces: []string{"a.mp4"}, Output: "o.mkv", Metadata: map[string]string{"k": "v=1"}}, ""},
 		{StitchConfig{Output: "o.mp4"}, "no pieces"},
+		{StitchConfig{Pieces: []string{"a.mp4", "b.mp4"}, Frames: []int{5}, Output: "o.mp4"}, "1 frame counts for 2 pieces"},
+		{StitchConfig{Pieces: []string{"a.mp4"}, Frames: []int{0}, Output: "o.mp4"}, "piece 0: 0 frames"},
 		{StitchConfig{Pieces: []string{"a.mp4"}}, "Output"},
 		{StitchConfig{Pieces: []string{"a.mp4"}, Output: "o.avi"}, "extension"},
 		{StitchConfig{Pieces: []string{"a.mp4"}, Output: "o.mp4", Metadata: map[string]string{"a=b": "v"}}, "metadata key"},
