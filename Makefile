@@ -76,7 +76,7 @@ MEMBENCH_FLAGS ?=
 bench: setup
 	$(GO) test -run '^$$' -bench . -benchtime 20x ./pkg/...
 	bash scripts/bench-run.sh
-	$(GO) test -run '^$$' -bench BenchmarkClusterWorkers -benchtime 1x -timeout 60m ./internal/e2e
+	$(GO) test -run '^$$' -bench '^BenchmarkPinnedWorkers$$' -benchtime 1x -timeout 60m ./internal/e2e
 	$(GO) test -run '^$$' -bench '^BenchmarkScale$$' -benchtime 1x -timeout 60m ./internal/e2e
 	$(GO) build -o bin/membench ./internal/membench
 	bin/membench -assets "$(ASSETS)" $(MEMBENCH_FLAGS)

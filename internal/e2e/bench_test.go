@@ -3,26 +3,45 @@ package e2e
 import (
 	"fmt"
 	"os"
+	"os/exec"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/facefleet/facefleet/internal/benchdoc"
 	"github.com/facefleet/facefleet/internal/testenv"
 	"github.com/facefleet/facefleet/pkg/job"
 )
 
-// BenchmarkClusterWorkers runs the same job (a 2-minute 400x300 target in 10-second segments) on one and on two
-// worker processes, alternating 1, 2, 1, 2, ... so both see the same machine noise, and reports the wall time of
-// each, their ratio, and split + stitch as a share of the job. Run it with -benchtime 1x (make bench does); each
-// worker gets one ONNX Runtime thread, so two workers use two cores.
-func BenchmarkClusterWorkers(b *testing.B) {
+// BenchmarkPinnedWorkers is issue 16's "real scaling on this machine": the same job (a 2-minute 400x300 target in
+// 10-second segments, default engine) on one worker pinned to one core and on two workers each pinned to its own
+// core (taskset), the servers and the coordinator unpinned, rounds alternating 1, 2, 1, 2, ... in one run so both see
+// the same machine noise. It reports the wall time of each, their ratio, the job's fixed costs (submit to first task,
+// last commit to done) and split + stitch as a share of the job, and writes the table into docs/BENCHMARKS.md's
+// "pinned" section under make bench. Run it with -benchtime 1x; FACEFLEET_PINNED_ROUNDS sets the rounds (default 3).
+func BenchmarkPinnedWorkers(b *testing.B) {
+	if runtime.NumCPU() < 2 {
+		b.Skip("needs two cores")
+	}
+	if _, err := exec.LookPath("taskset"); err != nil {
+		b.Skip("no taskset")
+	}
+	rounds := 3
+	if v := os.Getenv("FACEFLEET_PINNED_ROUNDS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			b.Fatalf("FACEFLEET_PINNED_ROUNDS: %q", v)
+		}
+		rounds = n
+	}
 	e := newEnv(b)
 	dir := b.TempDir()
 	target := makeTarget(b, dir, 120)
 	face := testenv.Face(b, "astronaut_eileen_collins.png")
-	const rounds = 2
 	walls := map[int][]float64{}
 	var lines []string
 	for round := 0; round < rounds; round++ {
@@ -30,17 +49,22 @@ func BenchmarkClusterWorkers(b *testing.B) {
 			coord := e.coordinator(fmt.Sprintf("bench-%d-%d", round, n))
 			var ws []*proc
 			for i := 0; i < n; i++ {
-				ws = append(ws, e.worker(fmt.Sprintf("bench-%d-%d-%d", round, n, i)))
+				id := fmt.Sprintf("bench-%d-%d-%d", round, n, i)
+				args := []string{"-c", strconv.Itoa(i), e.wrk, "--id", id, "--work-dir", b.TempDir(), "--execution-threads", "1", "--grace", "5s"}
+				ws = append(ws, e.start("worker-"+id, "taskset", args...))
 			}
-			time.Sleep(2 * time.Second) // models loaded, heartbeats out: the job measures work, not start-up
+			e.waitWorkers(b, ws, n)
+			tw := e.watchTasks(b)
 			start := time.Now()
 			id := strings.TrimSpace(e.mustCLI(time.Minute, "submit", "-s", face, "-t", target, "--segment-seconds", "10"))
+			submitted := time.Now()
 			r := e.waitFor(id, 20*time.Minute, "done", func(r job.Record) bool { return r.State == job.Done })
 			wall := time.Since(start).Seconds()
 			walls[n] = append(walls[n], wall)
 			share := (r.SplitSeconds + r.StitchSeconds) / wall
-			lines = append(lines, fmt.Sprintf("| %d | %d | %d | %.1f | %.0f | %.2f | %.2f | %.1f%% |", round+1, n, r.TotalFrames,
-				wall, float64(r.TotalFrames)/wall, r.SplitSeconds, r.StitchSeconds, 100*share))
+			lines = append(lines, fmt.Sprintf("| %d | %d | %d | %.1f | %.0f | %.2f | %.2f | %.2f | %.2f | %.1f%% |", round+1, n, r.TotalFrames,
+				wall, float64(r.TotalFrames)/wall, tw.firstTask(id).Sub(submitted).Seconds(), e.tail(b, id).Seconds(),
+				r.SplitSeconds, r.StitchSeconds, 100*share))
 			for _, w := range ws {
 				w.stop(syscall.SIGTERM, 20*time.Second)
 			}
@@ -52,13 +76,19 @@ func BenchmarkClusterWorkers(b *testing.B) {
 	b.ReportMetric(two, "s/job-2workers")
 	b.ReportMetric(one/two, "speedup")
 	host, _ := os.Hostname()
-	fmt.Printf("\n### Cluster: the same job on 1 and 2 worker processes (%s, %s)\n\n", host, time.Now().Format(time.DateOnly))
-	fmt.Println("| round | workers | frames | wall (s) | frames/s | split (s) | stitch (s) | split + stitch |")
-	fmt.Println("|---|---|---|---|---|---|---|---|")
+	var doc strings.Builder
+	fmt.Fprintf(&doc, "%s, %d CPUs, %s, %d rounds:\n\n```\nFACEFLEET_PINNED_ROUNDS=%d go test -run '^$' -bench '^BenchmarkPinnedWorkers$' -benchtime 1x -timeout 60m ./internal/e2e\n```\n\n",
+		host, runtime.NumCPU(), time.Now().UTC().Format("2006-01-02 15:04 UTC"), rounds, rounds)
+	doc.WriteString("| round | workers (pinned) | frames | wall (s) | frames/s | submit -> first task (s) | last commit -> done (s) | split (s) | stitch (s) | split + stitch |\n")
+	doc.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, l := range lines {
-		fmt.Println(l)
+		doc.WriteString(l + "\n")
 	}
-	fmt.Printf("\nMedian wall: 1 worker %.1f s, 2 workers %.1f s: 2 workers take %.2fx less time.\n", one, two, one/two)
+	fmt.Fprintf(&doc, "\nMedian wall: 1 worker on one core %.1f s, 2 workers on two cores %.1f s: **%.2fx**.\n", one, two, one/two)
+	fmt.Printf("\n### Pinned workers (issue 16)\n\n%s", doc.String())
+	if err := benchdoc.Write("pinned", doc.String()); err != nil {
+		b.Fatal(err)
+	}
 }
 
 func median(v []float64) float64 {

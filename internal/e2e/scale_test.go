@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/facefleet/facefleet/internal/benchdoc"
 	"github.com/facefleet/facefleet/internal/testenv"
 	"github.com/facefleet/facefleet/pkg/fleet"
 	"github.com/facefleet/facefleet/pkg/job"
@@ -48,6 +49,8 @@ type scaleRow struct {
 	s3Requests          int            // requests versitygw logged during the job (the client's upload of the inputs too)
 	s3Ops               map[string]int // those requests by S3 operation (s3_GetObject, ...)
 	storeBytes          float64        // bytes the coordinator and the workers moved to and from S3 (facefleet_store_bytes_total)
+	firstTaskS          float64        // s from submit returning to the job's first task published
+	tailS               float64        // s from the job's last commit to its record saying done (output stored)
 	splitS, stitchS     float64        // the coordinator's split and stitch, from the job's record
 }
 
@@ -175,9 +178,11 @@ func (e *env) scaleRound(tb testing.TB, accessLog, target, face string, n int, s
 	for i, w := range ws {
 		pids[i] = w.cmd.Process.Pid
 	}
+	tw := e.watchTasks(tb)
 	before := e.counters(tb, accessLog, coord.cmd.Process.Pid, pids)
 	start := time.Now()
 	id := strings.TrimSpace(e.mustCLI(time.Minute, "submit", "-s", face, "-t", target))
+	submitted := time.Now()
 	r := e.waitFor(id, 30*time.Minute, "done", func(r job.Record) bool { return r.State == job.Done })
 	wall := time.Since(start).Seconds()
 	after := e.counters(tb, accessLog, coord.cmd.Process.Pid, pids)
@@ -199,7 +204,8 @@ func (e *env) scaleRound(tb testing.TB, accessLog, target, face string, n int, s
 		coordCPU: after.coordCPU - before.coordCPU, workersCPU: after.workersCPU - before.workersCPU,
 		serversCPU: after.serversCPU - before.serversCPU, natsIn: after.natsIn - before.natsIn, natsOut: after.natsOut - before.natsOut,
 		jsAPI: after.jsAPI - before.jsAPI, kvWrites: after.kvSeq - before.kvSeq, s3Requests: after.s3Lines - before.s3Lines,
-		storeBytes: bytesMoved, splitS: r.SplitSeconds, stitchS: r.StitchSeconds}
+		storeBytes: bytesMoved, splitS: r.SplitSeconds, stitchS: r.StitchSeconds,
+		firstTaskS: tw.firstTask(id).Sub(submitted).Seconds(), tailS: e.tail(tb, id).Seconds()}
 }
 
 // waitWorkers waits until n worker heartbeats are alive, so the job measures work, not start-up.
@@ -224,10 +230,11 @@ func (e *env) waitWorkers(tb testing.TB, ws []*proc, n int) {
 }
 
 // scaleTable is the rows as a markdown table, speed-up against the row with one worker (or the first).
-func scaleTable(rows []scaleRow) string {
+// Efficiency is the frames' synthetic work over N x wall: 1.00 would be N workers never idle and no fixed cost.
+func scaleTable(rows []scaleRow, frameCost time.Duration) string {
 	var b strings.Builder
-	b.WriteString("| workers | segments | wall (s) | speed-up | per N | split (s) | stitch (s) | coordinator CPU ms/segment | workers CPU ms/segment | nats-server + versitygw CPU ms/segment | cores busy (all of them) | NATS msgs in+out/segment | JetStream API req/segment | KV writes/segment | S3 requests/segment | S3 KB/segment |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| workers | segments | wall (s) | speed-up | per N | efficiency | submit -> first task (s) | last commit -> done (s) | split (s) | stitch (s) | coordinator CPU ms/segment | workers CPU ms/segment | nats-server + versitygw CPU ms/segment | cores busy (all of them) | NATS msgs in+out/segment | JetStream API req/segment | KV writes/segment | S3 requests/segment | S3 KB/segment |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	base := 0.0 // one worker's wall
 	for _, r := range rows {
 		if r.n == 1 {
@@ -240,8 +247,9 @@ func scaleTable(rows []scaleRow) string {
 		if base > 0 {
 			speedup, perN = fmt.Sprintf("%.2fx", base/r.wall), fmt.Sprintf("%.2f", base/r.wall/float64(r.n))
 		}
-		fmt.Fprintf(&b, "| %d | %d | %.1f | %s | %s | %.2f | %.2f | %.0f | %.0f | %.0f | %.2f | %.0f | %.1f | %.1f | %.1f | %.0f |\n",
-			r.n, r.segments, r.wall, speedup, perN, r.splitS, r.stitchS, 1000*r.coordCPU/s, 1000*r.workersCPU/s,
+		eff := float64(r.frames) * frameCost.Seconds() / (float64(r.n) * r.wall)
+		fmt.Fprintf(&b, "| %d | %d | %.1f | %s | %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.0f | %.0f | %.0f | %.2f | %.0f | %.1f | %.1f | %.1f | %.0f |\n",
+			r.n, r.segments, r.wall, speedup, perN, eff, r.firstTaskS, r.tailS, r.splitS, r.stitchS, 1000*r.coordCPU/s, 1000*r.workersCPU/s,
 			1000*r.serversCPU/s, (r.coordCPU+r.workersCPU+r.serversCPU)/r.wall,
 			float64(r.natsIn+r.natsOut)/s, float64(r.jsAPI)/s, float64(r.kvWrites)/s, float64(r.s3Requests)/s, r.storeBytes/s/1e3)
 	}
@@ -266,7 +274,7 @@ func TestScaleSimulation(t *testing.T) {
 	sim := scaleSim{targetSeconds: 16, segmentSeconds: 2, frameCost: 2 * time.Millisecond}
 	target := makeTarget(t, dir, sim.targetSeconds)
 	r := e.scaleRound(t, accessLog, target, testenv.Face(t, "astronaut_eileen_collins.png"), 2, sim)
-	t.Logf("\n%s", scaleTable([]scaleRow{r}))
+	t.Logf("\n%s", scaleTable([]scaleRow{r}, sim.frameCost))
 	want := 25 * sim.targetSeconds
 	if r.frames != want || r.segments < 4 {
 		t.Errorf("job of %d frames in %d segments, want %d frames in at least 4", r.frames, r.segments, want)
@@ -310,6 +318,13 @@ func BenchmarkScale(b *testing.B) {
 		}
 		sim.targetSeconds = s
 	}
+	if v := os.Getenv("FACEFLEET_SCALE_SEGMENT_SECONDS"); v != "" {
+		s, err := strconv.Atoi(v)
+		if err != nil || s < 2 || s%2 != 0 {
+			b.Fatalf("FACEFLEET_SCALE_SEGMENT_SECONDS: %q (the target has a keyframe every 2 s)", v)
+		}
+		sim.segmentSeconds = s
+	}
 	if v := os.Getenv("FACEFLEET_SCALE_FRAME_COST"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < 0 {
@@ -325,8 +340,21 @@ func BenchmarkScale(b *testing.B) {
 		rows = append(rows, e.scaleRound(b, accessLog, target, face, n, sim))
 	}
 	host, _ := os.Hostname()
-	fmt.Printf("\n### Control-plane simulation (issue 16) (%s, %d CPUs, %s)\n\n", host, runtime.NumCPU(), time.Now().Format(time.DateOnly))
-	fmt.Printf("A %d s 400x300 25 fps target in %d s segments, %s of synthetic cost per frame.\n\n",
-		sim.targetSeconds, sim.segmentSeconds, sim.frameCost)
-	fmt.Print(scaleTable(rows))
+	doc := fmt.Sprintf("%s, %d CPUs, %s. A %d s 400x300 25 fps target in %d s segments, %s of synthetic cost per frame:\n\n"+
+		"```\nFACEFLEET_SCALE_N=%s FACEFLEET_SCALE_SECONDS=%d FACEFLEET_SCALE_SEGMENT_SECONDS=%d FACEFLEET_SCALE_FRAME_COST=%s \\\n"+
+		"  go test -run '^$' -bench '^BenchmarkScale$' -benchtime 1x -timeout 120m ./internal/e2e\n```\n\n%s",
+		host, runtime.NumCPU(), time.Now().UTC().Format("2006-01-02 15:04 UTC"), sim.targetSeconds, sim.segmentSeconds, sim.frameCost,
+		joinInts(ns), sim.targetSeconds, sim.segmentSeconds, sim.frameCost, scaleTable(rows, sim.frameCost))
+	fmt.Printf("\n### Control-plane simulation (issue 16)\n\n%s", doc)
+	if err := benchdoc.Write("scale", doc); err != nil {
+		b.Fatal(err)
+	}
+}
+
+func joinInts(v []int) string {
+	s := make([]string, len(v))
+	for i, n := range v {
+		s[i] = strconv.Itoa(n)
+	}
+	return strings.Join(s, ",")
 }

@@ -4,11 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"time"
 
 	"github.com/facefleet/facefleet/pkg/job"
+	"github.com/facefleet/facefleet/pkg/media"
 	"github.com/facefleet/facefleet/pkg/pipeline"
 )
 
@@ -38,7 +37,9 @@ func NewSimulation(cost time.Duration, getenv func(string) string) (*Simulation,
 	return &Simulation{FrameCost: cost}, nil
 }
 
-// run spends the segment's frames' cost, reporting each frame to progress, then copies in to out.
+// run spends the segment's frames' cost, reporting each frame to progress, then writes in's packets into out as the
+// container a real worker's encoder writes (a stream copy, no decoding): the stitch then sees what it sees of real
+// results, an MP4 whose header states its frame count, not the split's matroska piece it would count packet by packet.
 func (s *Simulation) run(ctx context.Context, in, out string, frames int, progress func(done int)) (int, error) {
 	start := time.Now()
 	for f := 1; f <= frames; f++ {
@@ -53,27 +54,10 @@ func (s *Simulation) run(ctx context.Context, in, out string, frames int, progre
 		}
 		progress(f)
 	}
-	if err := copyFile(in, out); err != nil {
+	if err := media.Stitch(ctx, media.StitchConfig{Pieces: []string{in}, Output: out, Frames: []int{frames}}); err != nil {
 		return 0, fmt.Errorf("simulation: %w", err)
 	}
 	return frames, nil
-}
-
-func copyFile(from, to string) error {
-	src, err := os.Open(from)
-	if err != nil {
-		return err
-	}
-	defer src.Close()
-	dst, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(dst, src); err != nil {
-		dst.Close()
-		return err
-	}
-	return dst.Close()
 }
 
 // SimulatedEngine is the Engine of a simulating worker: it loads no models, and a worker with a Simulation never
