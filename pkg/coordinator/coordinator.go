@@ -59,15 +59,34 @@ func (s *Service) split(ctx context.Context, id, target string, info *media.Info
 	for i, s := range segs {
 		starts[i] = s.Start
 	}
-	_, err = media.SplitEach(ctx, target, starts, idx.Count, filepath.Join(dir, "split"), func(i int, p string) error {
-		if err := s.deps.Blob.PutFile(ctx, job.SegmentKey(id, i), p); err != nil {
-			return fmt.Errorf("store segment %d: %w", i, err)
+	// Pieces are stored and queued by up to storers at once while the cut goes on: one at a time, the last of a
+	// long job's many pieces was queued seconds after the first (a store and a queue round trip each), and the
+	// workers beyond the first few waited for them.
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	pool := newPool(storers, stop)
+	_, err = media.SplitEachExt(ctx, target, media.PieceExt(info.FrameRate, idx), starts, idx.Count, filepath.Join(dir, "split"), func(i int, p string) error {
+		if err := pool.err(); err != nil {
+			return err
 		}
-		_ = os.Remove(p)
-		return cut(plan, segs[i])
+		pool.do(func() error {
+			if err := s.deps.Blob.PutFile(ctx, job.SegmentKey(id, i), p); err != nil {
+				return fmt.Errorf("store segment %d: %w", i, err)
+			}
+			_ = os.Remove(p)
+			return cut(plan, segs[i])
+		})
+		return nil
 	})
+	if perr := pool.wait(); perr != nil {
+		// The first store or queue failure is the cause; the cut's error after it is only its cancellation.
+		return plan, perr
+	}
 	return plan, err
 }
+
+// storers bounds the pieces a split stores and queues at once.
+const storers = 4
 
 // cutFunc queues a segment whose piece is stored, during the split.
 type cutFunc func(plan job.JobPlan, seg job.Segment) error

@@ -585,6 +585,13 @@ func (s *Service) submitted(sub *job.Submission, dir string) files {
 }
 
 func (j *LocalJob) files() files {
+	// The inputs are hashed while the job runs: read after the stitch, a long target's whole read was in the job's tail.
+	sums := make(chan [2]string, 1)
+	go func() {
+		src, _ := provenance.FileSHA256(j.Source)
+		tgt, _ := provenance.FileSHA256(j.Target)
+		sums <- [2]string{src, tgt}
+	}()
 	spec := j.Spec
 	spec.SourceKey = job.InputKey(j.ID, "source", job.InputExt(j.Source))
 	return files{sourceKey: spec.SourceKey, sourceName: j.Source, targetName: j.Target,
@@ -598,11 +605,7 @@ func (j *LocalJob) files() files {
 		target: func(context.Context) (string, error) { return j.Target, nil },
 		info:   j.Info, output: j.Output, skipAudio: j.SkipAudio, seconds: j.SegmentSeconds, spec: spec,
 		metadata: provenance.Tags(provenance.Generator),
-		hashes: func() (string, string) {
-			src, _ := provenance.FileSHA256(j.Source)
-			tgt, _ := provenance.FileSHA256(j.Target)
-			return src, tgt
-		},
+		hashes:   sync.OnceValues(func() (string, string) { h := <-sums; return h[0], h[1] }),
 		progress: j.Progress}
 }
 
@@ -743,13 +746,21 @@ func (s *Service) execute(ctx context.Context, id, dir string, log *zap.Logger, 
 	if err := s.stitch(ctx, plan, commits, pre, dir, audio, in.output, in.metadata); err != nil {
 		return res, err
 	}
-	res.provenance = provenanceOf(in, plan, in.output)
+	// The output's hash is read while the output is stored, not before: both read the file just written (from the
+	// page cache), where one after the other they added a whole read of the output to the job's tail.
+	sum := make(chan string, 1)
+	go func() { h, _ := provenance.FileSHA256(in.output); sum <- h }()
 	outKey := ""
+	var stored error
 	if in.store {
 		outKey = job.OutputKey(id, filepath.Ext(in.output))
-		if err := s.deps.Blob.PutFile(ctx, outKey, in.output); err != nil {
-			return res, fmt.Errorf("store output: %w", err)
-		}
+		stored = s.deps.Blob.PutFile(ctx, outKey, in.output)
+	}
+	res.provenance = provenanceOf(in, plan, in.output, <-sum)
+	if stored != nil {
+		return res, fmt.Errorf("store output: %w", stored)
+	}
+	if in.store {
 		res.provenance.Output = outKey
 		if err := s.storeProvenance(ctx, res.provenance, dir, outKey); err != nil {
 			return res, err
@@ -803,9 +814,10 @@ func (s *Service) plan(ctx context.Context, id, dir string, in files, cut cutFun
 }
 
 // provenanceOf is the record of a job's stitched output at path, named by its path until the caller knows better.
-func provenanceOf(in files, plan job.JobPlan, path string) provenance.Record {
+// outputSHA256 is the output's hash ("" if it could not be read).
+func provenanceOf(in files, plan job.JobPlan, path, outputSHA256 string) provenance.Record {
 	rec := provenance.New(path, in.spec.Face.Processors)
-	rec.OutputSHA256, _ = provenance.FileSHA256(path)
+	rec.OutputSHA256 = outputSHA256
 	rec.SourceSHA256, rec.TargetSHA256 = in.hashes()
 	rec.Frames, rec.Segments = plan.TotalFrames, len(plan.Segments)
 	return rec
