@@ -10,9 +10,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"go.uber.org/zap"
 	"os"
 	"path/filepath"
 	"sort"
+	"time"
 
 	"github.com/facefleet/facefleet/pkg/job"
 	"github.com/facefleet/facefleet/pkg/media"
@@ -69,12 +71,20 @@ func (s *Service) split(ctx context.Context, id, target string, info *media.Info
 		if err := pool.err(); err != nil {
 			return err
 		}
+		cutAt := time.Now()
 		pool.do(func() error {
+			t0 := time.Now()
 			if err := s.deps.Blob.PutFile(ctx, job.SegmentKey(id, i), p); err != nil {
 				return fmt.Errorf("store segment %d: %w", i, err)
 			}
 			_ = os.Remove(p)
-			return cut(plan, segs[i])
+			t1 := time.Now()
+			if err := cut(plan, segs[i]); err != nil {
+				return err
+			}
+			s.log.Debug("segment queued", zap.String("job", id), zap.Int("segment", i), zap.Duration("wait", t0.Sub(cutAt)),
+				zap.Duration("store", t1.Sub(t0)), zap.Duration("queue", time.Since(t1)))
+			return nil
 		})
 		return nil
 	})
