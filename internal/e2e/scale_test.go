@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -333,18 +334,25 @@ func BenchmarkScale(b *testing.B) {
 		sim.frameCost = d
 	}
 	e, accessLog := scaleEnv(b)
-	target := makeTarget(b, b.TempDir(), sim.targetSeconds)
+	target, what, targetEnv := os.Getenv("FACEFLEET_SCALE_TARGET"), "", ""
+	if target == "" {
+		target = makeTarget(b, b.TempDir(), sim.targetSeconds)
+		what = fmt.Sprintf("A %d s 400x300 25 fps target", sim.targetSeconds)
+	} else {
+		what = "FACEFLEET_SCALE_TARGET " + filepath.Base(target)
+		targetEnv = "FACEFLEET_SCALE_TARGET=" + filepath.Base(target) + " "
+	}
 	face := testenv.Face(b, "astronaut_eileen_collins.png")
 	var rows []scaleRow
 	for _, n := range ns {
 		rows = append(rows, e.scaleRound(b, accessLog, target, face, n, sim))
 	}
 	host, _ := os.Hostname()
-	doc := fmt.Sprintf("%s, %d CPUs, %s. A %d s 400x300 25 fps target in %d s segments, %s of synthetic cost per frame:\n\n"+
-		"```\nFACEFLEET_SCALE_N=%s FACEFLEET_SCALE_SECONDS=%d FACEFLEET_SCALE_SEGMENT_SECONDS=%d FACEFLEET_SCALE_FRAME_COST=%s \\\n"+
+	doc := fmt.Sprintf("%s, %d CPUs, %s. %s in %d s segments, %s of synthetic cost per frame:\n\n"+
+		"```\n%sFACEFLEET_SCALE_N=%s FACEFLEET_SCALE_SECONDS=%d FACEFLEET_SCALE_SEGMENT_SECONDS=%d FACEFLEET_SCALE_FRAME_COST=%s \\\n"+
 		"  go test -run '^$' -bench '^BenchmarkScale$' -benchtime 1x -timeout 120m ./internal/e2e\n```\n\n%s",
-		host, runtime.NumCPU(), time.Now().UTC().Format("2006-01-02 15:04 UTC"), sim.targetSeconds, sim.segmentSeconds, sim.frameCost,
-		joinInts(ns), sim.targetSeconds, sim.segmentSeconds, sim.frameCost, scaleTable(rows, sim.frameCost))
+		host, runtime.NumCPU(), time.Now().UTC().Format("2006-01-02 15:04 UTC"), what, sim.segmentSeconds, sim.frameCost,
+		targetEnv, joinInts(ns), sim.targetSeconds, sim.segmentSeconds, sim.frameCost, scaleTable(rows, sim.frameCost))
 	fmt.Printf("\n### Control-plane simulation (issue 16)\n\n%s", doc)
 	if err := benchdoc.Write("scale", doc); err != nil {
 		b.Fatal(err)

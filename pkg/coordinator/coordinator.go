@@ -38,10 +38,12 @@ func (s *Service) split(ctx context.Context, id, target string, info *media.Info
 	if cut == nil {
 		cut = func(job.JobPlan, job.Segment) error { return nil }
 	}
+	t0 := time.Now()
 	idx, err := media.ScanFrames(ctx, target)
 	if err != nil {
 		return plan, err
 	}
+	s.log.Debug("target scanned", zap.String("job", id), zap.Duration("scan", time.Since(t0)))
 	segs, err := job.Plan(idx, seconds)
 	if err != nil {
 		return plan, fmt.Errorf("%s: %w", target, err)
@@ -141,7 +143,9 @@ func (s *Service) publishSegment(ctx context.Context, id string, plan job.JobPla
 func (s *Service) stitch(ctx context.Context, plan job.JobPlan, commits []job.Commit, pre *prefetch, dir, audioFrom, output string, metadata map[string]string) error {
 	results := make([]string, len(commits))
 	frames := make([]int, len(commits))
+	t0 := time.Now()
 	have := pre.fetched()
+	s.log.Debug("results fetched", zap.Int("prefetched", len(have)), zap.Duration("wait", time.Since(t0)))
 	defer func() {
 		for _, r := range results {
 			if r != "" {
@@ -163,8 +167,10 @@ func (s *Service) stitch(ctx context.Context, plan job.JobPlan, commits []job.Co
 			return fmt.Errorf("fetch result %d: %w", i, err)
 		}
 	}
+	t0 = time.Now()
 	err := media.Stitch(ctx, media.StitchConfig{Pieces: results, Frames: frames, AudioFrom: audioFrom, Output: output,
 		Metadata: metadata, Rotation: plan.Rotation})
+	s.log.Debug("stitched", zap.Int("pieces", len(results)), zap.Duration("stitch", time.Since(t0)))
 	var pe *media.PieceError
 	if errors.As(err, &pe) && pe.Piece < len(commits) {
 		cm := commits[pe.Piece]

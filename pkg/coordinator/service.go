@@ -754,7 +754,9 @@ func (s *Service) execute(ctx context.Context, id, dir string, log *zap.Logger, 
 	var stored error
 	if in.store {
 		outKey = job.OutputKey(id, filepath.Ext(in.output))
+		t2 := time.Now()
 		stored = s.deps.Blob.PutFile(ctx, outKey, in.output)
+		log.Debug("output stored", zap.Duration("store", time.Since(t2)))
 	}
 	res.provenance = provenanceOf(in, plan, in.output, <-sum)
 	if stored != nil {
@@ -787,16 +789,19 @@ func (s *Service) plan(ctx context.Context, id, dir string, in files, cut cutFun
 	if l := s.cfg.Limits; l.MaxInputBytes > 0 && size > l.MaxInputBytes {
 		return job.JobPlan{}, l.Check(in.targetName, size, &media.Info{})
 	}
+	t0 := time.Now()
 	target, err := in.target(ctx)
 	if err != nil {
 		return job.JobPlan{}, err
 	}
+	t1 := time.Now()
 	info := in.info
 	if info == nil {
 		if info, err = media.Probe(ctx, target); err != nil {
 			return job.JobPlan{}, userFile(err, target, in.targetName)
 		}
 	}
+	s.log.Debug("target ready", zap.String("job", id), zap.Duration("fetch", t1.Sub(t0)), zap.Duration("probe", time.Since(t1)))
 	if info.IsImage {
 		return job.JobPlan{}, fmt.Errorf("%s: %w", in.targetName, ErrImageTarget)
 	}
