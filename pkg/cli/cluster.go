@@ -326,6 +326,9 @@ func submitCmd() *cobra.Command {
 			"For consented, lawful use only: every output is labelled as synthetic media.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := audioChoice(cmd.Flags(), &o.req.SkipAudio); err != nil {
+				return err
+			}
 			if err := o.check(cmd.Context()); err != nil {
 				return err
 			}
@@ -375,7 +378,7 @@ func submitCmd() *cobra.Command {
 	f.StringVarP(&o.req.Target, "target", "t", "", "target video")
 	f.StringVarP(&o.output, "output", "o", "", "follow the job and write its output here (implies --wait); a directory means <source>-<target>.<ext> in it")
 	f.BoolVar(&o.wait, "wait", false, "follow the job to its end and download the output (needs -o, which implies it)")
-	f.BoolVar(&o.req.SkipAudio, "skip-audio", false, "leave the target's audio out")
+	audioFlags(f, &o.req.SkipAudio)
 	f.Float64Var(&o.req.SegmentSeconds, "segment-seconds", 0, "segment length in seconds (0 = the coordinator's default)")
 	o.maxInputGB = float64(coordinator.DefaultLimits().MaxInputBytes) / (1 << 30)
 	f.Var(sizeGB{&o.maxInputGB}, "max-input-size",
