@@ -396,6 +396,9 @@ func check(first *engine.Engine, budget *worker.Budget, jobID string, cfg Config
 		budget.MeasureModels()
 		return proc, err
 	}
+	if err := first.CheckFiles(cfg.Face); err != nil { // every pass's files before the first pass loads any
+		return nil, err
+	}
 	for _, p := range cfg.Face.Processors {
 		opt := cfg.Face
 		opt.Processors = []string{p}
@@ -586,6 +589,9 @@ func (c Config) engineConfig() engine.Config {
 
 // reference finds the reference identity: the face at --reference-face-position in frame --reference-frame-number.
 func reference(ctx context.Context, e *engine.Engine, cfg Config, info *media.Info) ([]float32, error) {
+	if err := e.CheckFiles(cfg.Face); err != nil { // the job's every missing file first, as ForJob does
+		return nil, err
+	}
 	var img gocv.Mat
 	if info.IsImage {
 		var err error
