@@ -25,13 +25,16 @@ func OneLine(err error) string {
 // Coordinator is the `coordinator` command tree.
 func Coordinator() *cobra.Command {
 	root := &cobra.Command{
-		Use:           "coordinator",
-		Short:         "Facefleet: face swapping for long videos, on one machine or a fleet of workers",
+		Use:   "coordinator",
+		Short: "Facefleet: face swapping for long videos, on one machine or a fleet of workers",
+		Example: examples("coordinator run -s face.jpg -t video.mp4 -o out.mp4",
+			"coordinator submit -s face.jpg -t video.mp4 -o out.mp4",
+			"coordinator models list"),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
 	root.AddCommand(runCmd(), modelsCmd(), serveCmd(), submitCmd(), statusCmd(), watchCmd(), cancelCmd(), deleteCmd(), retryCmd(), downloadCmd(), workersCmd())
-	return withConfig(withVersion(root))
+	return withHelp(withConfig(withVersion(root)), runGroups)
 }
 
 // Help of the flags `run` and `worker` share: they mean the same on both (worker.BudgetConfig).
@@ -53,7 +56,8 @@ func runFlags(f *pflag.FlagSet, cfg *standalone.Config, logs *logFlags, quiet *b
 	f.IntVar(&cfg.DetectorSize, "face-detector-size", 0, "detector input size, a multiple of 32 (0 = the detector's default)")
 	f.Float32Var(&cfg.DetectorScore, "face-detector-score", 0, "minimum detection score (0 = the detector's default)")
 	f.BoolVar(&cfg.KeepFPS, "keep-fps", false, "keep the target frame rate (always kept; accepted for roop compatibility)")
-	f.BoolVar(&cfg.KeepFrames, "keep-frames", false, "keep the processed frames in <output>-frames/")
+	f.BoolVar(&cfg.KeepFrames, "keep-frames", false, "keep every processed frame (000001.png, ...) in a folder beside "+
+		"the output named after it: "+standalone.FramesDir("out.mp4")+"/ for out.mp4") // the code's own folder
 	audioFlags(f, &cfg.SkipAudio)
 	f.BoolVar(&cfg.ManyFaces, "many-faces", false, "swap every face, not only the largest")
 	f.StringVar(&cfg.TempFrameFormat, "temp-frame-format", cfg.TempFrameFormat, "format of kept frames: png or jpg")
@@ -141,6 +145,8 @@ func runCmd() *cobra.Command {
 		Long: "Swap the largest face of SOURCE into TARGET (a video or an image) and write OUTPUT.\n" +
 			"Runs the cluster's code on an embedded default: in-process NATS, a local-directory store, in-process workers.\n" +
 			"For consented, lawful use only: every output is labelled as synthetic media.",
+		Example: examples("coordinator run -s face.jpg -t video.mp4 -o out.mp4",
+			"coordinator run -s face.jpg -t video.mp4 -o out.mp4 --frame-processor face_swapper face_enhancer --max-memory 6"),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := audioChoice(cmd.Flags(), &cfg.SkipAudio); err != nil {
@@ -172,5 +178,6 @@ func runCmd() *cobra.Command {
 		},
 	}
 	runFlags(c.Flags(), &cfg, &logs, &quiet)
+	groupFlags(c.Flags(), runGroups)
 	return c
 }

@@ -489,7 +489,7 @@ func runVideo(ctx context.Context, cfg Config, info *media.Info, jobID, tmp, out
 
 	framesDir := "" // this run's own workers keep frames where its user asked (never where a task says)
 	if cfg.KeepFrames {
-		framesDir = strings.TrimSuffix(out, filepath.Ext(out)) + "-frames"
+		framesDir = FramesDir(out)
 	}
 	wctx, stopWorkers := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -537,6 +537,12 @@ func runVideo(ctx context.Context, cfg Config, info *media.Info, jobID, tmp, out
 	}
 	return Result{Frames: r.Frames, Segments: r.Segments, SplitTime: r.SplitTime, StitchTime: r.StitchTime,
 		PeakRSS: rep.Peak(), Warning: r.Warning, provenance: r.Provenance}, nil
+}
+
+// FramesDir is where --keep-frames keeps an output's processed frames: a folder beside it, named after it without
+// its extension (out.mp4: out-frames).
+func FramesDir(output string) string {
+	return strings.TrimSuffix(output, filepath.Ext(output)) + "-frames"
 }
 
 // ReferenceIdentity is --face-selector-mode reference's identity for a job that runs elsewhere (`submit`): the
