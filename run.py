@@ -142,6 +142,10 @@ def translate(argv):
     pair('--similar-face-distance', args.similar_face_distance)
     pair('--temp-frame-format', args.temp_frame_format)
     pair('--temp-frame-quality', args.temp_frame_quality)
+    if not args.keep_frames and (args.temp_frame_format is not None or args.temp_frame_quality is not None):
+        # roop wrote every frame to disk; here frames stay in memory unless they are kept.
+        notes.append('--temp-frame-format, --temp-frame-quality: unused without --keep-frames (no frame is written '
+                     'to disk here)')
     encoder = args.output_video_encoder
     if encoder in NVENC:
         notes.append('--output-video-encoder %s: NVENC is not supported here, encoding with %s' % (encoder, NVENC[encoder]))
