@@ -16,7 +16,9 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := cli.Coordinator().ExecuteContext(ctx)
+	root := cli.Coordinator()
+	root.SetArgs(cli.RoopArgs(root, os.Args[1:])) // roop's `--frame-processor face_swapper face_enhancer`
+	err := root.ExecuteContext(ctx)
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "error:", cli.OneLine(err))

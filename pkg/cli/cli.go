@@ -25,13 +25,16 @@ func OneLine(err error) string {
 // Coordinator is the `coordinator` command tree.
 func Coordinator() *cobra.Command {
 	root := &cobra.Command{
-		Use:           "coordinator",
-		Short:         "Facefleet: face swapping for long videos, on one machine or a fleet of workers",
+		Use:   "coordinator",
+		Short: "Facefleet: face swapping for long videos, on one machine or a fleet of workers",
+		Example: examples("coordinator run -s face.jpg -t video.mp4 -o out.mp4",
+			"coordinator submit -s face.jpg -t video.mp4 -o out.mp4",
+			"coordinator models list"),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
 	root.AddCommand(runCmd(), modelsCmd(), serveCmd(), submitCmd(), statusCmd(), watchCmd(), cancelCmd(), deleteCmd(), retryCmd(), downloadCmd(), workersCmd())
-	return withConfig(withVersion(root))
+	return withHelp(withConfig(withVersion(root)), runGroups)
 }
 
 // Help of the flags `run` and `worker` share: they mean the same on both (worker.BudgetConfig).
@@ -53,8 +56,9 @@ func runFlags(f *pflag.FlagSet, cfg *standalone.Config, logs *logFlags, quiet *b
 	f.IntVar(&cfg.DetectorSize, "face-detector-size", 0, "detector input size, a multiple of 32 (0 = the detector's default)")
 	f.Float32Var(&cfg.DetectorScore, "face-detector-score", 0, "minimum detection score (0 = the detector's default)")
 	f.BoolVar(&cfg.KeepFPS, "keep-fps", false, "keep the target frame rate (always kept; accepted for roop compatibility)")
-	f.BoolVar(&cfg.KeepFrames, "keep-frames", false, "keep the processed frames in <output>-frames/")
-	f.BoolVar(&cfg.SkipAudio, "skip-audio", false, "leave the target's audio out")
+	f.BoolVar(&cfg.KeepFrames, "keep-frames", false, "keep every processed frame (000001.png, ...) in a folder beside "+
+		"the output named after it: "+standalone.FramesDir("out.mp4")+"/ for out.mp4") // the code's own folder
+	audioFlags(f, &cfg.SkipAudio)
 	f.BoolVar(&cfg.ManyFaces, "many-faces", false, "swap every face, not only the largest")
 	f.StringVar(&cfg.TempFrameFormat, "temp-frame-format", cfg.TempFrameFormat, "format of kept frames: png or jpg")
 	f.IntVar(&cfg.TempFrameQuality, "temp-frame-quality", 0, "quality of kept frames, 0 (best) to 100")
@@ -78,7 +82,7 @@ func runFlags(f *pflag.FlagSet, cfg *standalone.Config, logs *logFlags, quiet *b
 
 // faceFlags are the face-processing choices `run` and `submit` share (roop's and FaceFusion's names).
 func faceFlags(f *pflag.FlagSet, o *job.FaceOptions) {
-	f.StringSliceVar(&o.Processors, "frame-processor", o.Processors, "frame processors, in order: face_swapper, face_enhancer; or none alone (no detection, frames untouched: measures the pipeline)")
+	f.StringSliceVar(&o.Processors, processorFlag, o.Processors, "frame processors, in order, comma- or space-separated: face_swapper, face_enhancer; or none alone (no detection, frames untouched: measures the pipeline)")
 	f.StringVar(&o.Swapper, "face-swapper-model", o.Swapper, "mesh (468 landmarks, model-free), classical (5 points, model-free) or inswapper_128 (your model file)")
 	f.StringVar(&o.Selector, "face-selector-mode", o.Selector, "one (the largest face), many (every face) or reference (faces like the reference face)")
 	f.Float32Var(&o.SimilarDistance, "similar-face-distance", o.SimilarDistance, "reference mode: faces with |n1-n2|^2 below this are the same person (roop's 0.85)")
@@ -88,6 +92,29 @@ func faceFlags(f *pflag.FlagSet, o *job.FaceOptions) {
 	f.StringVar(&o.Blend, "face-blend", o.Blend, "model-free swap blend: feather (fast) or poisson (seamlessClone, ~10x slower per face)")
 	f.StringVar(&o.Enhancer, "face-enhancer-model", o.Enhancer, "gfpgan_1.4, codeformer, or a GFPGAN/CodeFormer file")
 	f.IntVar(&o.EnhancerBlend, "face-enhancer-blend", o.EnhancerBlend, "percent of the enhanced face blended over the original")
+}
+
+// audioFlags are --skip-audio and roop's --keep-audio, its opposite (roop's default: the target's audio is kept).
+func audioFlags(f *pflag.FlagSet, skip *bool) {
+	f.BoolVar(skip, "skip-audio", false, "leave the target's audio out")
+	f.Bool("keep-audio", true, "keep the target's audio (roop's flag; the opposite of --skip-audio)")
+}
+
+// audioChoice settles --keep-audio against --skip-audio once the flags are read: --keep-audio=false is --skip-audio,
+// and the two given together must agree.
+func audioChoice(f *pflag.FlagSet, skip *bool) error {
+	if !f.Changed("keep-audio") {
+		return nil
+	}
+	keep, err := f.GetBool("keep-audio")
+	if err != nil {
+		return err
+	}
+	if f.Changed("skip-audio") && *skip == keep {
+		return fmt.Errorf("--keep-audio=%t and --skip-audio=%t contradict: give one of them", keep, *skip)
+	}
+	*skip = !keep
+	return nil
 }
 
 // referenceFlags pick the reference face of --face-selector-mode reference (`run` and `submit`).
@@ -118,8 +145,13 @@ func runCmd() *cobra.Command {
 		Long: "Swap the largest face of SOURCE into TARGET (a video or an image) and write OUTPUT.\n" +
 			"Runs the cluster's code on an embedded default: in-process NATS, a local-directory store, in-process workers.\n" +
 			"For consented, lawful use only: every output is labelled as synthetic media.",
+		Example: examples("coordinator run -s face.jpg -t video.mp4 -o out.mp4",
+			"coordinator run -s face.jpg -t video.mp4 -o out.mp4 --frame-processor face_swapper face_enhancer --max-memory 6"),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := audioChoice(cmd.Flags(), &cfg.SkipAudio); err != nil {
+				return err
+			}
 			log, err := logs.logger(cmd.ErrOrStderr())
 			if err != nil {
 				return err
@@ -146,5 +178,6 @@ func runCmd() *cobra.Command {
 		},
 	}
 	runFlags(c.Flags(), &cfg, &logs, &quiet)
+	groupFlags(c.Flags(), runGroups)
 	return c
 }

@@ -129,7 +129,9 @@ func serveCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the coordinator daemon: split queued jobs into segment tasks, follow the workers, stitch outputs",
-		Args:  cobra.NoArgs,
+		Example: examples("coordinator serve --nats nats://127.0.0.1:4222 --s3-endpoint 127.0.0.1:7070 --http-addr 127.0.0.1:8080",
+			"coordinator serve --config cluster.yaml --keep-ended 168h --max-jobs 2"),
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkServe(sc, lim); err != nil {
 				return err
@@ -178,7 +180,7 @@ func serveCmd() *cobra.Command {
 	f.Float64Var(&sc.SegmentSeconds, "segment-seconds", cluster.DefaultSegmentSeconds, "default segment length in seconds, snapped to keyframes (> 0)")
 	f.IntVar(&sc.MaxJobs, "max-jobs", 4, "jobs split, followed and stitched at once")
 	f.DurationVar(&sc.ParkAfter, "park-after", coordinator.DefaultParkAfter, "park a job no live worker fits after this long: its tasks leave the queue (an autoscaler is not held at its maximum) until a worker that may fit joins, or coordinator retry JOB")
-	f.DurationVar(&sc.KeepEnded, "keep-ended", 0, "delete ended jobs (their files, the uploaded face among them) this long after they end, e.g. 168h (0 = keep until `delete`)")
+	f.DurationVar(&sc.KeepEnded, "keep-ended", 0, "delete ended jobs (their files, the uploaded face among them) this long after they end, e.g. 168h (0 = keep until coordinator delete)")
 	inputGB = float64(lim.MaxInputBytes) / (1 << 30)
 	f.Var(sizeGB{&inputGB}, "max-input-size", "largest target accepted, in GB (0 = no limit)")
 	f.IntVar(&lim.MaxWidth, "max-width", lim.MaxWidth, "widest target accepted, in pixels (0 = no limit)")
@@ -324,8 +326,13 @@ func submitCmd() *cobra.Command {
 		Long: "Upload SOURCE (a face image) and TARGET (a video) and queue the job. It prints the job id.\n" +
 			"With -o (or --wait) it follows the job to its end and downloads the output.\n" +
 			"For consented, lawful use only: every output is labelled as synthetic media.",
+		Example: examples("coordinator submit -s face.jpg -t video.mp4",
+			"coordinator submit -s face.jpg -t video.mp4 -o out.mp4 --frame-processor face_swapper face_enhancer"),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := audioChoice(cmd.Flags(), &o.req.SkipAudio); err != nil {
+				return err
+			}
 			if err := o.check(cmd.Context()); err != nil {
 				return err
 			}
@@ -375,7 +382,7 @@ func submitCmd() *cobra.Command {
 	f.StringVarP(&o.req.Target, "target", "t", "", "target video")
 	f.StringVarP(&o.output, "output", "o", "", "follow the job and write its output here (implies --wait); a directory means <source>-<target>.<ext> in it")
 	f.BoolVar(&o.wait, "wait", false, "follow the job to its end and download the output (needs -o, which implies it)")
-	f.BoolVar(&o.req.SkipAudio, "skip-audio", false, "leave the target's audio out")
+	audioFlags(f, &o.req.SkipAudio)
 	f.Float64Var(&o.req.SegmentSeconds, "segment-seconds", 0, "segment length in seconds (0 = the coordinator's default)")
 	o.maxInputGB = float64(coordinator.DefaultLimits().MaxInputBytes) / (1 << 30)
 	f.Var(sizeGB{&o.maxInputGB}, "max-input-size",
@@ -499,11 +506,14 @@ func statusLine(r job.Record) string {
 	return s
 }
 
+// exampleJob is a job id in the verbs' examples (job.NewID's form).
+const exampleJob = "j261207-4f2a9c81d3e6b705"
+
 // clientCmd builds a client verb that needs an open cluster.
-func clientCmd(use, short string, args cobra.PositionalArgs, run func(ctx context.Context, cmd *cobra.Command, cl *cluster.Cluster, cli *client.Client, args []string) error) *cobra.Command {
+func clientCmd(use, short, example string, args cobra.PositionalArgs, run func(ctx context.Context, cmd *cobra.Command, cl *cluster.Cluster, cli *client.Client, args []string) error) *cobra.Command {
 	var cc cluster.Config
 	c := &cobra.Command{
-		Use: use, Short: short, Args: args,
+		Use: use, Short: short, Example: example, Args: args,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, stop := signalContext(cmd.Context())
 			defer stop()
@@ -520,7 +530,8 @@ func clientCmd(use, short string, args cobra.PositionalArgs, run func(ctx contex
 }
 
 func statusCmd() *cobra.Command {
-	return clientCmd("status [JOB]", "Show one job, or every job", cobra.MaximumNArgs(1),
+	return clientCmd("status [JOB]", "Show one job, or every job",
+		examples("coordinator status", "coordinator status "+exampleJob), cobra.MaximumNArgs(1),
 		func(ctx context.Context, cmd *cobra.Command, _ *cluster.Cluster, cli *client.Client, args []string) error {
 			if len(args) == 1 {
 				r, err := cli.Get(ctx, args[0])
@@ -566,7 +577,8 @@ func statusCmd() *cobra.Command {
 }
 
 func watchCmd() *cobra.Command {
-	return clientCmd("watch JOB", "Follow a job's progress until it ends", cobra.ExactArgs(1),
+	return clientCmd("watch JOB", "Follow a job's progress until it ends", examples("coordinator watch "+exampleJob),
+		cobra.ExactArgs(1),
 		func(ctx context.Context, cmd *cobra.Command, _ *cluster.Cluster, cli *client.Client, args []string) error {
 			hintQueued(ctx, cmd.OutOrStdout(), cli, args[0])
 			r, err := cli.Watch(ctx, args[0], progressPrinter(cmd.OutOrStdout()))
@@ -581,7 +593,8 @@ func watchCmd() *cobra.Command {
 }
 
 func cancelCmd() *cobra.Command {
-	return clientCmd("cancel JOB", "Cancel a job: its queued tasks are removed and workers stop on it", cobra.ExactArgs(1),
+	return clientCmd("cancel JOB", "Cancel a job: its queued tasks are removed and workers stop on it",
+		examples("coordinator cancel "+exampleJob), cobra.ExactArgs(1),
 		func(ctx context.Context, cmd *cobra.Command, _ *cluster.Cluster, cli *client.Client, args []string) error {
 			if err := cli.Cancel(ctx, args[0]); err != nil {
 				return err
@@ -592,7 +605,8 @@ func cancelCmd() *cobra.Command {
 }
 
 func deleteCmd() *cobra.Command {
-	return clientCmd("delete JOB", "Delete an ended job: its uploaded face and target, output and records", cobra.ExactArgs(1),
+	return clientCmd("delete JOB", "Delete an ended job: its uploaded face and target, output and records",
+		examples("coordinator delete "+exampleJob), cobra.ExactArgs(1),
 		func(ctx context.Context, cmd *cobra.Command, _ *cluster.Cluster, cli *client.Client, args []string) error {
 			if err := cli.Delete(ctx, args[0]); err != nil {
 				return err
@@ -603,7 +617,8 @@ func deleteCmd() *cobra.Command {
 }
 
 func retryCmd() *cobra.Command {
-	return clientCmd("retry JOB [SEGMENT]", "Queue an ended or parked job again: every unfinished segment, or redo one segment", cobra.RangeArgs(1, 2),
+	return clientCmd("retry JOB [SEGMENT]", "Queue an ended or parked job again: every unfinished segment, or redo one segment",
+		examples("coordinator retry "+exampleJob, "coordinator retry "+exampleJob+" 3"), cobra.RangeArgs(1, 2),
 		func(ctx context.Context, cmd *cobra.Command, _ *cluster.Cluster, cli *client.Client, args []string) error {
 			seg := -1
 			if len(args) == 2 {
@@ -623,7 +638,8 @@ func retryCmd() *cobra.Command {
 
 func downloadCmd() *cobra.Command {
 	var out string
-	c := clientCmd("download JOB -o OUTPUT", "Download a finished job's output and its provenance record", cobra.ExactArgs(1),
+	c := clientCmd("download JOB -o OUTPUT", "Download a finished job's output and its provenance record",
+		examples("coordinator download "+exampleJob+" -o out.mp4"), cobra.ExactArgs(1),
 		func(ctx context.Context, cmd *cobra.Command, _ *cluster.Cluster, cli *client.Client, args []string) error {
 			if out == "" {
 				return errors.New("-o/--output is required")
@@ -642,7 +658,8 @@ func downloadCmd() *cobra.Command {
 }
 
 func workersCmd() *cobra.Command {
-	return clientCmd("workers", "Show the fleet: every live worker's memory, GPUs, batch size and work", cobra.NoArgs,
+	return clientCmd("workers", "Show the fleet: every live worker's memory, GPUs, batch size and work",
+		examples("coordinator workers", "coordinator workers --config cluster.yaml"), cobra.NoArgs,
 		func(ctx context.Context, cmd *cobra.Command, cl *cluster.Cluster, _ *client.Client, _ []string) error {
 			hs, err := fleet.List(ctx, cl.Fleet, fleet.KindWorker)
 			if err != nil {

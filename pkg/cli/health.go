@@ -52,9 +52,10 @@ func drainCmd() *cobra.Command {
 		timeout time.Duration
 	)
 	c := &cobra.Command{
-		Use:   "drain --http-addr 127.0.0.1:8080",
-		Short: "Make the worker on this machine stop taking tasks and settle its segments in flight, without exiting",
-		Args:  cobra.NoArgs,
+		Use:     "drain --http-addr 127.0.0.1:8080",
+		Short:   "Make the worker on this machine stop taking tasks and settle its segments in flight, without exiting",
+		Example: examples("worker drain --http-addr 127.0.0.1:8080"),
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if addr == "" {
 				return errors.New("--http-addr is required: the address the worker serves on (e.g. 127.0.0.1:8080)")

@@ -21,10 +21,12 @@ func modelsCmd() *cobra.Command {
 		Long: "Model files live in --models-dir and are checked against the manifest built into this binary.\n" +
 			"Distributions: default (fetched without names), optional (fetched by name), user (never downloaded:\n" +
 			"non-commercial or unclear licence, copy your own files into --models-dir), tests-only (test fixtures,\n" +
-			"fetched only with --include-tests)."}
+			"fetched only with --include-tests).",
+		Example: examples("coordinator models list", "coordinator models fetch --mirror /mnt/models")}
 	c.PersistentFlags().StringVar(&dir, "models-dir", dir, "directory of model files")
 
 	list := &cobra.Command{Use: "list", Short: "List the models the product knows and their state in --models-dir", Args: cobra.NoArgs,
+		Example: examples("coordinator models list --models-dir /data/models"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tFILE\tKIND\tDISTRIBUTION\tSTATUS\tLICENSE")
@@ -42,6 +44,8 @@ func modelsCmd() *cobra.Command {
 		Long: "Fetch downloads each model from its URL, resuming a partial download (<file>.part), and checks its size\n" +
 			"and sha256 before it takes its final name; a mismatch is deleted and refused. With --mirror it copies from a\n" +
 			"directory instead (machines without internet). User models are never downloaded: copy them in, or use --mirror.",
+		Example: examples("coordinator models fetch", "coordinator models fetch yunet_2023mar blazeface_front",
+			"coordinator models fetch gfpgan_1.4 --mirror /mnt/models"),
 		RunE: func(cmd *cobra.Command, names []string) error {
 			entries, err := pickFetch(names, includeTests)
 			if err != nil {
@@ -65,6 +69,7 @@ func modelsCmd() *cobra.Command {
 	fetch.Flags().BoolVar(&includeTests, "include-tests", false, "allow tests-only models (and add them to the default set)")
 
 	verify := &cobra.Command{Use: "verify [NAME...]", Short: "Check model files (default: every one present) against the manifest",
+		Example: examples("coordinator models verify", "coordinator models verify inswapper_128"),
 		RunE: func(cmd *cobra.Command, names []string) error {
 			entries, err := pickVerify(dir, names)
 			if err != nil {

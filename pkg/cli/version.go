@@ -20,9 +20,10 @@ func withVersion(root *cobra.Command) *cobra.Command {
 	root.Version = version.String()
 	root.SetVersionTemplate("{{facefleetVersion}}\n")
 	root.AddCommand(&cobra.Command{
-		Use:   "version",
-		Short: "Print the build (module version, VCS revision, Go) and the ONNX Runtime library's version",
-		Args:  cobra.NoArgs,
+		Use:     "version",
+		Short:   "Print the build (module version, VCS revision, Go) and the ONNX Runtime library's version",
+		Example: examples(root.Name() + " version"),
+		Args:    cobra.NoArgs,
 		Run: func(cmd *cobra.Command, _ []string) {
 			fmt.Fprintln(cmd.OutOrStdout(), versionReport(ort.DefaultLibraryPath()))
 		},

@@ -58,14 +58,16 @@ func Worker() *cobra.Command {
 	c := workerCommand(o)
 	c.RunE = func(cmd *cobra.Command, _ []string) error { return runWorker(cmd, o) }
 	c.AddCommand(drainCmd())
-	return withConfig(withVersion(c))
+	return withHelp(withConfig(withVersion(c)), nil)
 }
 
 // workerCommand is the worker command with its flags bound to o, without its action.
 func workerCommand(o *workerOptions) *cobra.Command {
 	c := &cobra.Command{
-		Use:           "worker --nats URL --s3-endpoint HOST:PORT",
-		Short:         "Process Facefleet segment tasks from NATS JetStream",
+		Use:   "worker --nats URL --s3-endpoint HOST:PORT",
+		Short: "Process Facefleet segment tasks from NATS JetStream",
+		Example: examples("worker --nats nats://127.0.0.1:4222 --s3-endpoint 127.0.0.1:7070 --slots 2 --max-memory 8",
+			"worker --config cluster.yaml --execution-provider cuda --max-gpu-memory 20"),
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,

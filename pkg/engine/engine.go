@@ -439,6 +439,29 @@ type prepared struct {
 	close func()
 }
 
+// CheckFiles finds every model file a job with opt loads (the detector, Face Mesh for the mesh swapper, and
+// JobModels), loading none, so that a missing file is the job's first error: before ONNX Runtime starts or a
+// provider the library lacks is met. A user told about cuda first was told about the missing GFPGAN file only
+// after installing the GPU build.
+func (e *Engine) CheckFiles(opt job.FaceOptions) error {
+	if len(opt.Processors) == 1 && opt.Processors[0] == job.ProcessorNone {
+		return nil
+	}
+	names := []string{e.cfg.Detector}
+	if slices.Contains(opt.Processors, job.ProcessorSwapper) && swapperKind(opt.Swapper) == job.SwapperMesh {
+		names = append(names, DefaultLandmarker)
+	}
+	for _, m := range JobModels(opt) {
+		names = append(names, m.Name)
+	}
+	for _, n := range names {
+		if _, err := e.cfg.resolve(n); err != nil {
+			return modelError(err)
+		}
+	}
+	return nil
+}
+
 // ForJob returns the frame processor for a job whose source image is at sourcePath. The source face is prepared
 // once per job (warp sources, landmarks or the inswapper latent) and reused for the job's later segments.
 func (e *Engine) ForJob(jobID, sourcePath string, opt job.FaceOptions) (pipeline.Processor, error) {
@@ -447,6 +470,9 @@ func (e *Engine) ForJob(jobID, sourcePath string, opt job.FaceOptions) (pipeline
 	}
 	if len(opt.Processors) == 1 && opt.Processors[0] == job.ProcessorNone {
 		return &FrameProcessor{none: true}, nil
+	}
+	if err := e.CheckFiles(opt); err != nil {
+		return nil, err
 	}
 	det, err := e.Detector()
 	if err != nil {

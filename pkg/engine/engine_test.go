@@ -313,6 +313,35 @@ func TestMissingUserModelSaysHowToGetIt(t *testing.T) {
 	}
 }
 
+// A missing model file is a job's first error, whatever else is wrong: under --execution-provider cuda without the
+// GPU build of ONNX Runtime, roop's `--frame-processor face_swapper face_enhancer --execution-provider cuda` was told
+// about cuda first and about the GFPGAN file only once cuda worked.
+func TestMissingModelBeforeProvider(t *testing.T) {
+	for _, tc := range []struct {
+		name, provider, file string
+		opt                  job.FaceOptions
+	}{
+		{"enhancer, cpu", ort.ProviderCPU, "gfpgan_1.4.onnx", job.FaceOptions{Processors: []string{job.ProcessorSwapper, job.ProcessorEnhancer}}},
+		{"enhancer, cuda", ort.ProviderCUDA, "gfpgan_1.4.onnx", job.FaceOptions{Processors: []string{job.ProcessorSwapper, job.ProcessorEnhancer}}},
+		{"inswapper, cuda", ort.ProviderCUDA, "inswapper_128.onnx", job.FaceOptions{Processors: []string{job.ProcessorSwapper}, Swapper: job.SwapperInswapper}},
+		{"recognizer, tensorrt", ort.ProviderTensorRT, "w600k_r50.onnx", job.FaceOptions{Processors: []string{job.ProcessorSwapper},
+			Selector: face.SelectReference, Reference: make([]float32, 512)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e, err := New(Config{ORTLibrary: testenv.ORTLib(t), ModelsDir: filepath.Join(testenv.SharedDir(t), "models"),
+				Session: ort.SessionConfig{Provider: tc.provider}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer e.Close()
+			_, err = e.ForJob("x", testenv.Face(t, "grace_hopper.jpg"), tc.opt)
+			if err == nil || !strings.Contains(err.Error(), tc.file) || !errors.Is(err, models.ErrMissing) {
+				t.Fatalf("error %v, want %s missing", err, tc.file)
+			}
+		})
+	}
+}
+
 func TestCheckOptions(t *testing.T) {
 	ok := job.FaceOptions{Processors: []string{job.ProcessorSwapper}}
 	tests := []struct {

@@ -396,6 +396,9 @@ func check(first *engine.Engine, budget *worker.Budget, jobID string, cfg Config
 		budget.MeasureModels()
 		return proc, err
 	}
+	if err := first.CheckFiles(cfg.Face); err != nil { // every pass's files before the first pass loads any
+		return nil, err
+	}
 	for _, p := range cfg.Face.Processors {
 		opt := cfg.Face
 		opt.Processors = []string{p}
@@ -486,7 +489,7 @@ func runVideo(ctx context.Context, cfg Config, info *media.Info, jobID, tmp, out
 
 	framesDir := "" // this run's own workers keep frames where its user asked (never where a task says)
 	if cfg.KeepFrames {
-		framesDir = strings.TrimSuffix(out, filepath.Ext(out)) + "-frames"
+		framesDir = FramesDir(out)
 	}
 	wctx, stopWorkers := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -534,6 +537,12 @@ func runVideo(ctx context.Context, cfg Config, info *media.Info, jobID, tmp, out
 	}
 	return Result{Frames: r.Frames, Segments: r.Segments, SplitTime: r.SplitTime, StitchTime: r.StitchTime,
 		PeakRSS: rep.Peak(), Warning: r.Warning, provenance: r.Provenance}, nil
+}
+
+// FramesDir is where --keep-frames keeps an output's processed frames: a folder beside it, named after it without
+// its extension (out.mp4: out-frames).
+func FramesDir(output string) string {
+	return strings.TrimSuffix(output, filepath.Ext(output)) + "-frames"
 }
 
 // ReferenceIdentity is --face-selector-mode reference's identity for a job that runs elsewhere (`submit`): the
@@ -586,6 +595,9 @@ func (c Config) engineConfig() engine.Config {
 
 // reference finds the reference identity: the face at --reference-face-position in frame --reference-frame-number.
 func reference(ctx context.Context, e *engine.Engine, cfg Config, info *media.Info) ([]float32, error) {
+	if err := e.CheckFiles(cfg.Face); err != nil { // the job's every missing file first, as ForJob does
+		return nil, err
+	}
 	var img gocv.Mat
 	if info.IsImage {
 		var err error

@@ -32,20 +32,40 @@ func HelpFlags(bin string, args ...string) (map[string]Flag, error) {
 	return ParseHelp(out.String()), nil
 }
 
-// ParseHelp reads the flags of a cobra command's help text.
+// continuation is a flag's text wrapped onto a further line: indented past the flag lines' own indent (at most six
+// spaces), to the text's column. A group's "  e.g. ..." line is not one.
+var continuation = regexp.MustCompile(`^ {7,}\S`)
+
+// ParseHelp reads the flags of a cobra command's help text, their text wrapped over several lines or not (the
+// binaries wrap it at 120 characters, so a "(default X)" may be on a line of its own).
 func ParseHelp(help string) map[string]Flag {
 	flags := map[string]Flag{}
+	var last *Flag
+	var text string
+	done := func() {
+		if last == nil {
+			return
+		}
+		if d := defaultText.FindStringSubmatch(text); d != nil {
+			last.Default = d[1]
+		}
+		flags[last.Name] = *last
+		last = nil
+	}
 	for _, line := range strings.Split(help, "\n") {
 		m := flagLine.FindStringSubmatch(line)
 		if m == nil {
+			if last != nil && continuation.MatchString(line) {
+				text += " " + strings.TrimSpace(line)
+				continue
+			}
+			done()
 			continue
 		}
-		f := Flag{Shorthand: m[1], Name: m[2], Value: m[3] != ""}
-		if d := defaultText.FindStringSubmatch(m[4]); d != nil {
-			f.Default = d[1]
-		}
-		flags[f.Name] = f
+		done()
+		last, text = &Flag{Shorthand: m[1], Name: m[2], Value: m[3] != ""}, m[4]
 	}
+	done()
 	return flags
 }
 

@@ -37,6 +37,33 @@ func TestParseHelp(t *testing.T) {
 	}
 }
 
+// The binaries wrap a flag's text at 120 characters, in groups with an example each (run): a default on a line of
+// its own is the flag's.
+func TestParseHelpWrapped(t *testing.T) {
+	const wrapped = `Memory:
+      --grace duration        on SIGTERM, how long in-flight segments may
+                              finish (default 30s)
+      --slots int             segments processed
+                              at once (default 1)
+      --max-memory GB         memory budget in GB
+  e.g. worker --max-memory 8 (default 2)
+
+Global Flags:
+      --config string   config file (default $FACEFLEET_CONFIG or
+                        ~/.config/facefleet/config.yaml)
+`
+	got := ParseHelp(wrapped)
+	want := map[string]Flag{
+		"grace":      {Name: "grace", Value: true, Default: "30s"},
+		"slots":      {Name: "slots", Value: true, Default: "1"},
+		"max-memory": {Name: "max-memory", Value: true},
+		"config":     {Name: "config", Value: true, Default: "$FACEFLEET_CONFIG or ~/.config/facefleet/config.yaml"},
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("got %+v\nwant %+v", got, want)
+	}
+}
+
 func TestParseArgs(t *testing.T) {
 	flags := ParseHelp(help)
 	cases := []struct {
