@@ -800,7 +800,7 @@ func (s *Service) plan(ctx context.Context, id, dir string, in files, cut cutFun
 	if err := s.cfg.Limits.Check(in.targetName, size, info); err != nil {
 		return job.JobPlan{}, err
 	}
-	if s.deps.Screen != nil {
+	if s.deps.Screen != nil && in.spec.Face.AltersFaces() {
 		if err := s.deps.Screen.Screen(ctx, target, in.targetName, info); err != nil {
 			return job.JobPlan{}, userFile(err, target, in.targetName)
 		}

@@ -166,6 +166,12 @@ type FaceOptions struct {
 	ReferenceModel string `json:"reference_model_sha256,omitempty"`
 }
 
+// AltersFaces reports whether the options change any face: false for frame processor none alone, which only
+// re-encodes (the content filter screens only jobs that alter faces).
+func (o FaceOptions) AltersFaces() bool {
+	return !(len(o.Processors) == 1 && o.Processors[0] == ProcessorNone)
+}
+
 // Task is one segment's unit of work on the queue. Width, Height (in Spec) and the segment's frame count let a
 // worker decide before downloading anything whether the segment fits its memory.
 type Task struct {
