@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -18,6 +19,10 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := cli.Coordinator().ExecuteContext(ctx)
 	stop()
+	var exit *cli.ExitError
+	if errors.As(err, &exit) { // a verdict a script branches on (inspect), already reported
+		os.Exit(exit.Code)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "error:", cli.OneLine(err))
 		os.Exit(1)
