@@ -73,6 +73,7 @@ func runFlags(f *pflag.FlagSet, cfg *standalone.Config, logs *logFlags, quiet *b
 	f.StringVar(&cfg.ORTLibrary, "onnxruntime-library", "", "path of libonnxruntime (default: the one make setup installs)")
 	f.StringVar(&cfg.WorkDir, "work-dir", "", "parent directory for temporary work (default: system temp)")
 	contentFilterFlags(f, &cfg.ContentFilter)
+	watermarkFlag(f, &cfg.Watermark)
 	logs.register(f, "")
 	f.BoolVarP(quiet, "quiet", "q", false, "no progress line")
 }

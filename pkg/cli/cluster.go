@@ -395,6 +395,7 @@ func submitCmd() *cobra.Command {
 		"refuse inputs larger than this many GB before uploading (0 = no limit; the coordinator's default limit)")
 	f.BoolVar(&o.manyFaces, "many-faces", false, "swap every face, not only the largest")
 	faceFlags(f, &o.req.Spec.Face)
+	watermarkFlag(f, &o.req.Spec.Watermark)
 	f.BoolVar(&o.remoteModels, "remote-models", false, "model files given by path are on the workers, not on this machine: send the paths unchecked")
 	referenceFlags(f, &o.ref)
 	f.StringVar(&o.ref.Detector, "face-detector-model", o.ref.Detector, "reference mode: the detector that finds the reference face here")

@@ -20,6 +20,11 @@ func contentFilterFlags(f *pflag.FlagSet, c *contentfilter.Config) {
 	f.Float64Var(&c.MaxPercent, "content-filter-max-percent", c.MaxPercent, "refuse a target when more than this percent of its samples (one a second; an image's one) are flagged")
 }
 
+// watermarkFlag is --watermark, the same on `run` and `submit` (a cluster's workers draw it).
+func watermarkFlag(f *pflag.FlagSet, on *bool) {
+	f.BoolVar(on, "watermark", false, "draw a small visible \"AI-generated\" mark in the bottom-right corner of every output frame")
+}
+
 // serveFilter opens the daemon's content filter: nil, said in one line on w, when no classifier is installed.
 func serveFilter(c contentfilter.Config, w io.Writer) (*contentfilter.Filter, error) {
 	f, err := contentfilter.Open(c)

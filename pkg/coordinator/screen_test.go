@@ -33,7 +33,7 @@ func brightThirds(t *testing.T) string {
 }
 
 // TestServiceScreensBeforeSplit runs submitted jobs through a coordinator daemon on a real nats-server and a real
-// S3 server (versitygw) with the content filter: a refused target (or a broken classifier) fails the job with one
+// S3 server (versitygw) with the content filter (and --watermark in the submission): a refused target (or a broken classifier) fails the job with one
 // line naming the user's file, and leaves no plan and no task; an accepted one is split and queued.
 func TestServiceScreensBeforeSplit(t *testing.T) {
 	srv := testenv.StartS3(t, testenv.S3Options{})
@@ -76,7 +76,8 @@ func TestServiceScreensBeforeSplit(t *testing.T) {
 
 			id := job.NewID()
 			sub := &job.Submission{SourceKey: job.InputKey(id, "source", ".png"), TargetKey: job.InputKey(id, "target", ".mp4"),
-				SourceName: "face.png", TargetName: "thirds.mp4", OutputExt: ".mp4", SegmentSeconds: 3}
+				SourceName: "face.png", TargetName: "thirds.mp4", OutputExt: ".mp4", SegmentSeconds: 3,
+				Spec: job.Spec{Watermark: true}}
 			if err := e.blob.PutFile(ctx, sub.TargetKey, target); err != nil {
 				t.Fatal(err)
 			}
@@ -88,6 +89,20 @@ func TestServiceScreensBeforeSplit(t *testing.T) {
 				r := e.until(t, ctx, id, "running", func(r job.Record) bool { return r.State == job.Running })
 				if r.Segments != 3 {
 					t.Fatalf("segments %d, want 3", r.Segments)
+				}
+				// --watermark rides in every task, for the workers to draw.
+				for got := 0; got < 3; {
+					leases, err := e.tasks.Fetch(ctx, 3, time.Second)
+					if err != nil {
+						t.Fatal(err)
+					}
+					for _, l := range leases {
+						task, err := job.DecodeTask(l.Data())
+						if err != nil || !task.Spec.Watermark {
+							t.Fatalf("task %+v (%v): want the watermark in its spec", task, err)
+						}
+						got++
+					}
 				}
 				return
 			}

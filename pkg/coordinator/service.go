@@ -820,7 +820,7 @@ func provenanceOf(in files, plan job.JobPlan, path string) provenance.Record {
 	rec := provenance.New(path, in.spec.Face.Processors)
 	rec.OutputSHA256, _ = provenance.FileSHA256(path)
 	rec.SourceSHA256, rec.TargetSHA256 = in.hashes()
-	rec.Frames, rec.Segments = plan.TotalFrames, len(plan.Segments)
+	rec.Frames, rec.Segments, rec.Watermark = plan.TotalFrames, len(plan.Segments), in.spec.Watermark
 	return rec
 }
 

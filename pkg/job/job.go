@@ -134,6 +134,8 @@ type Spec struct {
 	// TimeBase, when not zero, makes every frame keep the target's time (a variable frame rate) in this output
 	// time base, instead of frame i at i/FrameRate; see media.FrameIndex.OutputTimeBase.
 	TimeBase media.Rational `json:"time_base,omitzero"`
+	// Watermark draws the visible "AI-generated" mark on every frame, after every processor (--watermark).
+	Watermark bool `json:"watermark,omitempty"`
 }
 
 // Frame processors and face swapper models a job can ask for.

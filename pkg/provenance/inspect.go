@@ -262,6 +262,9 @@ func (r Report) String() string {
 		fmt.Fprintf(&b, "  source:     sha256 %s\n", rec.SourceSHA256)
 		fmt.Fprintf(&b, "  target:     sha256 %s\n", rec.TargetSHA256)
 		fmt.Fprintf(&b, "  processors: %s\n", strings.Join(rec.Processors, ", "))
+		if rec.Watermark {
+			fmt.Fprintf(&b, "  mark:       every frame carries the visible \"AI-generated\" mark\n")
+		}
 		if len(rec.Models) > 0 {
 			fmt.Fprintf(&b, "  models:     %s\n", strings.Join(rec.Models, ", "))
 		}

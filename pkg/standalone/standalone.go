@@ -36,6 +36,7 @@ import (
 	"github.com/facefleet/facefleet/pkg/pipeline"
 	"github.com/facefleet/facefleet/pkg/provenance"
 	"github.com/facefleet/facefleet/pkg/queue"
+	"github.com/facefleet/facefleet/pkg/watermark"
 	"github.com/facefleet/facefleet/pkg/worker"
 )
 
@@ -59,6 +60,9 @@ type Config struct {
 	Detector      string
 	DetectorSize  int
 	DetectorScore float32
+
+	// Watermark draws the visible "AI-generated" mark on every output frame, after the swap (--watermark).
+	Watermark bool
 
 	KeepFPS          bool // accepted for roop compatibility: the source rate is always kept
 	SkipAudio        bool
@@ -360,6 +364,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			return res, err
 		}
 		res.Frames = 1
+		rec.Watermark = cfg.Watermark
 		rec.SourceSHA256, _ = provenance.FileSHA256(cfg.Source)
 		rec.TargetSHA256, _ = provenance.FileSHA256(cfg.Target)
 		if fc, ok := proc.(worker.FaceCounter); ok {
@@ -557,7 +562,7 @@ func runVideo(ctx context.Context, cfg Config, info *media.Info, jobID, tmp, out
 	if err != nil {
 		return res, err
 	}
-	spec := job.Spec{Face: cfg.Face, Encoder: cfg.Encoder, Quality: cfg.Quality}
+	spec := job.Spec{Face: cfg.Face, Encoder: cfg.Encoder, Quality: cfg.Quality, Watermark: cfg.Watermark}
 	if cfg.KeepFrames {
 		spec.FrameFormat, spec.FrameQuality = cfg.TempFrameFormat, cfg.TempFrameQuality
 	}
@@ -663,6 +668,9 @@ func swapImage(proc pipeline.Processor, cfg Config, tmp string) error {
 	defer frame.Close()
 	if err := proc.Process(frame, 0); err != nil {
 		return fmt.Errorf("%s: %w", cfg.Target, err)
+	}
+	if cfg.Watermark {
+		watermark.Draw(frame)
 	}
 	f, err := imagefile.FormatOf(tmp)
 	if err != nil {
