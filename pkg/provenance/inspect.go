@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strings"
 	"time"
@@ -61,6 +62,10 @@ func Labelled(tags map[string]string) bool {
 func Inspect(ctx context.Context, path string, tags func(context.Context, string) (map[string]string, error)) (Report, error) {
 	r := Report{Path: path}
 	st, err := os.Stat(path)
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return r, fmt.Errorf("%s: %w", path, pe.Err) // the user's name once, not "stat NAME"
+	}
 	if err != nil {
 		return r, err
 	}

@@ -145,8 +145,8 @@ func TestInspectErrors(t *testing.T) {
 	}
 	for _, p := range []string{filepath.Join(dir, "missing.mp4"), dir, trunc, txt} {
 		_, err := Inspect(context.Background(), p, func(context.Context, string) (map[string]string, error) { return nil, bad })
-		if err == nil {
-			t.Errorf("%s: no error", p)
+		if err == nil || !strings.HasPrefix(err.Error(), p+": ") {
+			t.Errorf("%s: %v, want an error that starts with the file's name", p, err)
 		}
 	}
 }
