@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"image"
 	"image/jpeg"
 	"image/png"
@@ -139,12 +140,13 @@ func TestInspectErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	bad := errors.New("not a media file")
+	tags := func(_ context.Context, p string) (map[string]string, error) { return nil, fmt.Errorf("%s: %w", p, bad) } // as media.ReadMetadata names it
 	txt := filepath.Join(dir, "notes.txt")
 	if err := os.WriteFile(txt, []byte("hello"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range []string{filepath.Join(dir, "missing.mp4"), dir, trunc, txt} {
-		_, err := Inspect(context.Background(), p, func(context.Context, string) (map[string]string, error) { return nil, bad })
+		_, err := Inspect(context.Background(), p, tags)
 		if err == nil || !strings.HasPrefix(err.Error(), p+": ") {
 			t.Errorf("%s: %v, want an error that starts with the file's name", p, err)
 		}
