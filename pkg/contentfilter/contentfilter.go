@@ -5,6 +5,7 @@
 package contentfilter
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -103,8 +104,8 @@ func Open(cfg Config) (*Filter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("content filter: %w", err)
 	}
-	f := &Filter{cfg: cfg, spec: *e.Filter, path: path, threshold: cmpOr(cfg.Threshold, e.Filter.Threshold)}
-	if err := ort.Init(cmpOrString(cfg.ORTLibrary, ort.DefaultLibraryPath())); err != nil {
+	f := &Filter{cfg: cfg, spec: *e.Filter, path: path, threshold: cmp.Or(cfg.Threshold, e.Filter.Threshold)}
+	if err := ort.Init(cmp.Or(cfg.ORTLibrary, ort.DefaultLibraryPath())); err != nil {
 		return nil, fmt.Errorf("content filter: %w", err)
 	}
 	opts, err := ort.NewSessionOptions(f.session())
@@ -120,20 +121,6 @@ func Open(cfg Config) (*Filter, error) {
 		return nil, fmt.Errorf("%w %s (%s): %v", ErrClassifier, e.Name, path, err)
 	}
 	return f, nil
-}
-
-func cmpOr(v, def float64) float64 {
-	if v == 0 {
-		return def
-	}
-	return v
-}
-
-func cmpOrString(v, def string) string {
-	if v == "" {
-		return def
-	}
-	return v
 }
 
 func (f *Filter) session() ort.SessionConfig { return ort.SessionConfig{IntraOpThreads: f.cfg.Threads} }
