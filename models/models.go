@@ -42,6 +42,8 @@ const (
 	Recognizer Kind = "recognizer"
 	Swapper    Kind = "swapper"
 	Enhancer   Kind = "enhancer"
+	// ContentFilter models score a picture (content_filter.go): its contract column declares how to feed it.
+	ContentFilter Kind = "content_filter"
 )
 
 // Distribution says how a model reaches a machine.
@@ -79,6 +81,8 @@ type Entry struct {
 	URL        string // "" = never downloaded over the network (mirror or user copy only)
 	Source     string // where the file and its sha256 come from
 	Contract   string // inputs -> outputs
+	// Filter is a content_filter model's declared input, output and threshold, parsed from its contract.
+	Filter *FilterSpec
 }
 
 // Known reports whether the manifest knows a sha256 for the entry, so its file can be verified.
@@ -180,6 +184,12 @@ func parseManifest(s string) ([]Entry, error) {
 		names[e.Name], files[e.File] = true, true
 		switch e.Kind {
 		case Detector, Landmarker, Recognizer, Swapper, Enhancer:
+		case ContentFilter:
+			fs, err := ParseFilterSpec(e.Contract)
+			if err != nil {
+				return nil, bad("content_filter contract: %v", err)
+			}
+			e.Filter = &fs
 		default:
 			return nil, bad("unknown kind %q", e.Kind)
 		}

@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -20,6 +21,10 @@ func main() {
 	root.SetArgs(cli.RoopArgs(root, os.Args[1:])) // roop's `--frame-processor face_swapper face_enhancer`
 	err := root.ExecuteContext(ctx)
 	stop()
+	var exit *cli.ExitError
+	if errors.As(err, &exit) { // a verdict a script branches on (inspect), already reported
+		os.Exit(exit.Code)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "error:", cli.OneLine(err))
 		os.Exit(1)

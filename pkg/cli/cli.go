@@ -33,7 +33,7 @@ func Coordinator() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(runCmd(), modelsCmd(), serveCmd(), submitCmd(), statusCmd(), watchCmd(), cancelCmd(), deleteCmd(), retryCmd(), downloadCmd(), workersCmd())
+	root.AddCommand(runCmd(), modelsCmd(), serveCmd(), submitCmd(), statusCmd(), watchCmd(), cancelCmd(), deleteCmd(), retryCmd(), downloadCmd(), workersCmd(), inspectCmd())
 	return withHelp(withConfig(withVersion(root)), runGroups)
 }
 
@@ -76,6 +76,8 @@ func runFlags(f *pflag.FlagSet, cfg *standalone.Config, logs *logFlags, quiet *b
 	f.StringVar(&cfg.ModelsDir, "models-dir", cfg.ModelsDir, "directory of model files")
 	f.StringVar(&cfg.ORTLibrary, "onnxruntime-library", "", "path of libonnxruntime (default: the one make setup installs)")
 	f.StringVar(&cfg.WorkDir, "work-dir", "", "parent directory for temporary work (default: system temp)")
+	contentFilterFlags(f, &cfg.ContentFilter)
+	watermarkFlag(f, &cfg.Watermark)
 	logs.register(f, "")
 	f.BoolVarP(quiet, "quiet", "q", false, "no progress line")
 }

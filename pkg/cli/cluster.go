@@ -22,6 +22,7 @@ import (
 	"github.com/facefleet/facefleet/pkg/client"
 	"github.com/facefleet/facefleet/pkg/cluster"
 	"github.com/facefleet/facefleet/pkg/config"
+	"github.com/facefleet/facefleet/pkg/contentfilter"
 	"github.com/facefleet/facefleet/pkg/coordinator"
 	"github.com/facefleet/facefleet/pkg/dashboard"
 	"github.com/facefleet/facefleet/pkg/engine"
@@ -125,6 +126,7 @@ func serveCmd() *cobra.Command {
 		logs     logFlags
 		httpAddr string
 		apiToken string
+		filter   = contentfilter.Default()
 	)
 	c := &cobra.Command{
 		Use:   "serve",
@@ -134,6 +136,10 @@ func serveCmd() *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkServe(sc, lim); err != nil {
+				return err
+			}
+			screen, err := serveFilter(filter, cmd.ErrOrStderr()) // before connecting: a bad classifier stops here
+			if err != nil {
 				return err
 			}
 			log, err := logs.logger(cmd.ErrOrStderr())
@@ -164,8 +170,12 @@ func serveCmd() *cobra.Command {
 			// The record's interval is the bucket's: left at the 5 s default under --heartbeat 1s (a 3 s TTL), the
 			// coordinator vanished from the fleet 40% of the time ("no coordinator is running" while it ran).
 			sc.Limits, sc.Heartbeat = lim, cc.Heartbeat
-			svc, err := coordinator.NewService(sc, coordinator.ServiceDeps{Tasks: cl.Tasks, State: cl.State, Fleet: cl.Fleet, Blob: cl.Blob, Log: log,
-				Tick: beat.Tick, Metrics: m})
+			deps := coordinator.ServiceDeps{Tasks: cl.Tasks, State: cl.State, Fleet: cl.Fleet, Blob: cl.Blob, Log: log,
+				Tick: beat.Tick, Metrics: m}
+			if screen != nil { // a nil *Filter in the interface would not be nil
+				deps.Screen = screen
+			}
+			svc, err := coordinator.NewService(sc, deps)
 			if err != nil {
 				return err
 			}
@@ -186,6 +196,9 @@ func serveCmd() *cobra.Command {
 	f.IntVar(&lim.MaxWidth, "max-width", lim.MaxWidth, "widest target accepted, in pixels (0 = no limit)")
 	f.IntVar(&lim.MaxHeight, "max-height", lim.MaxHeight, "tallest target accepted, in pixels (0 = no limit)")
 	f.DurationVar(&lim.MaxDuration, "max-duration", lim.MaxDuration, "longest target accepted (0 = no limit)")
+	f.StringVar(&filter.ModelsDir, "models-dir", filter.ModelsDir, "directory of model files (the content classifier)")
+	f.StringVar(&filter.ORTLibrary, "onnxruntime-library", "", "path of libonnxruntime, for the content classifier (default: the one make setup installs)")
+	contentFilterFlags(f, &filter)
 	httpAddrFlag(f, &httpAddr)
 	f.StringVar(&apiToken, "api-token", "", "bearer token the status API's writes (cancel, delete) need on --http-addr; empty = writes refused (use FACEFLEET_API_TOKEN: a flag shows in ps)")
 	logs.register(f, "info")
@@ -389,6 +402,7 @@ func submitCmd() *cobra.Command {
 		"refuse inputs larger than this many GB before uploading (0 = no limit; the coordinator's default limit)")
 	f.BoolVar(&o.manyFaces, "many-faces", false, "swap every face, not only the largest")
 	faceFlags(f, &o.req.Spec.Face)
+	watermarkFlag(f, &o.req.Spec.Watermark)
 	f.BoolVar(&o.remoteModels, "remote-models", false, "model files given by path are on the workers, not on this machine: send the paths unchecked")
 	referenceFlags(f, &o.ref)
 	f.StringVar(&o.ref.Detector, "face-detector-model", o.ref.Detector, "reference mode: the detector that finds the reference face here")

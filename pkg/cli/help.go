@@ -41,6 +41,8 @@ var runGroups = []flagGroup{
 			"execution-cudnn-conv-algo-search", "execution-threads"}},
 	{"encoding", "Output encoding", "--output-video-encoder libx265 --output-video-quality 20",
 		[]string{"output-video-encoder", "output-video-quality"}},
+	{"guard", "Responsible use", "--watermark --content-filter-model open_nsfw --content-filter-max-percent 5",
+		[]string{"content-filter-model", "content-filter-threshold", "content-filter-max-percent", "watermark"}},
 	{"logs", "Progress and logs", "-v --log-format json", []string{"quiet", "verbose", "log-level", "log-format"}},
 }
 

@@ -177,6 +177,14 @@ type ServiceDeps struct {
 	Tick func()
 	// Metrics, when set, counts what the coordinator sees (metrics.go); nil collects nothing.
 	Metrics *metrics.Coordinator
+	// Screen, when set, judges every target before any of it is split or queued (pkg/contentfilter): its error
+	// fails the job, and nothing is queued.
+	Screen Screener
+}
+
+// Screener judges a target (path, named name to the user) before the job is split.
+type Screener interface {
+	Screen(ctx context.Context, path, name string, info *media.Info) error
 }
 
 // Service is the coordinator daemon: it claims queued jobs (compare-and-set on the job record), runs them from
@@ -808,6 +816,11 @@ func (s *Service) plan(ctx context.Context, id, dir string, in files, cut cutFun
 	if err := s.cfg.Limits.Check(in.targetName, size, info); err != nil {
 		return job.JobPlan{}, err
 	}
+	if s.deps.Screen != nil && in.spec.Face.AltersFaces() {
+		if err := s.deps.Screen.Screen(ctx, target, in.targetName, info); err != nil {
+			return job.JobPlan{}, userFile(err, target, in.targetName)
+		}
+	}
 	if note := (media.EncoderConfig{Width: info.Width, Height: info.Height, Codec: in.spec.Encoder}).SizeNote(); note != "" {
 		s.log.Info(note, zap.String("job", id)) // an odd size is padded, never silently
 	}
@@ -824,7 +837,7 @@ func provenanceOf(in files, plan job.JobPlan, path, outputSHA256 string) provena
 	rec := provenance.New(path, in.spec.Face.Processors)
 	rec.OutputSHA256 = outputSHA256
 	rec.SourceSHA256, rec.TargetSHA256 = in.hashes()
-	rec.Frames, rec.Segments = plan.TotalFrames, len(plan.Segments)
+	rec.Frames, rec.Segments, rec.Watermark = plan.TotalFrames, len(plan.Segments), in.spec.Watermark
 	return rec
 }
 

@@ -134,6 +134,8 @@ type Spec struct {
 	// TimeBase, when not zero, makes every frame keep the target's time (a variable frame rate) in this output
 	// time base, instead of frame i at i/FrameRate; see media.FrameIndex.OutputTimeBase.
 	TimeBase media.Rational `json:"time_base,omitzero"`
+	// Watermark draws the visible "AI-generated" mark on every frame, after every processor (--watermark).
+	Watermark bool `json:"watermark,omitempty"`
 }
 
 // Frame processors and face swapper models a job can ask for.
@@ -164,6 +166,12 @@ type FaceOptions struct {
 	// ReferenceModel is the sha256 of the recognizer file Reference was made with: a worker whose file differs
 	// refuses the job rather than compare identities of two different models ("" = not checked).
 	ReferenceModel string `json:"reference_model_sha256,omitempty"`
+}
+
+// AltersFaces reports whether the options change any face: false for frame processor none alone, which only
+// re-encodes (the content filter screens only jobs that alter faces).
+func (o FaceOptions) AltersFaces() bool {
+	return !(len(o.Processors) == 1 && o.Processors[0] == ProcessorNone)
 }
 
 // Task is one segment's unit of work on the queue. Width, Height (in Spec) and the segment's frame count let a

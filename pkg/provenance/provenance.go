@@ -42,6 +42,7 @@ type Record struct {
 	Models         []string  `json:"models"`
 	Frames         int       `json:"frames,omitempty"`
 	Segments       int       `json:"segments,omitempty"`
+	Watermark      bool      `json:"visible_watermark,omitempty"` // every frame carries the visible "AI-generated" mark
 	Terms          string    `json:"terms"`
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/facefleet/facefleet/models"
 	"github.com/facefleet/facefleet/pkg/bgrframe"
 	"github.com/facefleet/facefleet/pkg/cluster"
+	"github.com/facefleet/facefleet/pkg/contentfilter"
 	"github.com/facefleet/facefleet/pkg/coordinator"
 	"github.com/facefleet/facefleet/pkg/engine"
 	"github.com/facefleet/facefleet/pkg/face"
@@ -35,6 +36,7 @@ import (
 	"github.com/facefleet/facefleet/pkg/pipeline"
 	"github.com/facefleet/facefleet/pkg/provenance"
 	"github.com/facefleet/facefleet/pkg/queue"
+	"github.com/facefleet/facefleet/pkg/watermark"
 	"github.com/facefleet/facefleet/pkg/worker"
 )
 
@@ -58,6 +60,9 @@ type Config struct {
 	Detector      string
 	DetectorSize  int
 	DetectorScore float32
+
+	// Watermark draws the visible "AI-generated" mark on every output frame, after the swap (--watermark).
+	Watermark bool
 
 	KeepFPS          bool // accepted for roop compatibility: the source rate is always kept
 	SkipAudio        bool
@@ -88,6 +93,10 @@ type Config struct {
 	// an upload's: unset here). A frame's buffers grow with its size: a 16384x8640 frame took 3.35 GB.
 	Limits coordinator.Limits
 
+	// ContentFilter screens the target before any face is swapped (--content-filter-*); its models directory and
+	// ONNX Runtime library are the run's own.
+	ContentFilter contentfilter.Config
+
 	Progress io.Writer // the live line; nil = none
 	Terminal bool      // redraw the live line in place
 	Log      *zap.Logger
@@ -102,6 +111,7 @@ func Default() Config {
 		Detector: engine.DefaultDetector, TempFrameFormat: "png", Encoder: "libx264", Quality: 35,
 		Session: ort.SessionConfig{Provider: ort.ProviderCPU}, ExecutionThreads: runtime.NumCPU(), BatchSize: 1,
 		SegmentSeconds: cluster.DefaultSegmentSeconds, Workers: 1, ModelsDir: models.DefaultDir(), Limits: runLimits(),
+		ContentFilter: contentfilter.Default(),
 	}
 }
 
@@ -149,6 +159,9 @@ func (c *Config) ValidateOptions() error {
 		return fmt.Errorf("--max-memory %g: want >= 0", c.MaxMemoryGB)
 	}
 	if err := c.Limits.Validate(); err != nil {
+		return err
+	}
+	if err := c.ContentFilter.Validate(); err != nil {
 		return err
 	}
 	switch c.Encoder {
@@ -280,6 +293,15 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err := CheckOutputFormat(out, cfg.Target, info.IsImage); err != nil {
 		return res, err
 	}
+	screen, err := cfg.openFilter()
+	if err != nil {
+		return res, err
+	}
+	if screen != nil && info.IsImage { // a video's is screened by the job's lifecycle, before it is split
+		if err := screen.Screen(ctx, cfg.Target, cfg.Target, info); err != nil {
+			return res, err
+		}
+	}
 	me, _ := self() // without /proc the names carry pid 0: nothing will judge them
 	cleanLeftovers(cfg, out)
 	// Creating the temporary output now proves the directory is writable before any work is done.
@@ -342,6 +364,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			return res, err
 		}
 		res.Frames = 1
+		rec.Watermark = cfg.Watermark
 		rec.SourceSHA256, _ = provenance.FileSHA256(cfg.Source)
 		rec.TargetSHA256, _ = provenance.FileSHA256(cfg.Target)
 		if fc, ok := proc.(worker.FaceCounter); ok {
@@ -360,7 +383,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			return res, err
 		}
 		defer budget.Stop()
-		r, err := runVideo(ctx, cfg, info, jobID, tmp, out, me, first, plan, budget,
+		r, err := runVideo(ctx, cfg, info, jobID, tmp, out, me, first, plan, budget, screen,
 			func() (worker.Engine, error) { return newEngine() })
 		if err != nil {
 			return res, err
@@ -384,6 +407,24 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	res.Output, res.Wall = out, time.Since(start)
 	return res, nil
+}
+
+// openFilter opens the content filter on the run's models and ONNX Runtime: nil when the job alters no face
+// (frame processor none) or when no classifier is installed, which it says in one line.
+func (c Config) openFilter() (*contentfilter.Filter, error) {
+	if !c.Face.AltersFaces() {
+		return nil, nil
+	}
+	fc := c.ContentFilter
+	fc.ModelsDir, fc.ORTLibrary, fc.Threads = c.ModelsDir, c.ORTLibrary, c.ExecutionThreads
+	f, err := contentfilter.Open(fc)
+	if errors.Is(err, contentfilter.ErrNotInstalled) {
+		if c.Progress != nil {
+			fmt.Fprintf(c.Progress, "content filter: %v\n", err)
+		}
+		return nil, nil
+	}
+	return f, err
 }
 
 // check prepares the job's processors on the first engine, so that everything that can fail before the work starts
@@ -458,7 +499,7 @@ func memoryPlan(cfg Config, budget *worker.Budget, info *media.Info) (memory.Pla
 }
 
 func runVideo(ctx context.Context, cfg Config, info *media.Info, jobID, tmp, out string, me owner, first *engine.Engine,
-	plan memory.Plan, budget *worker.Budget, newEngine func() (worker.Engine, error)) (Result, error) {
+	plan memory.Plan, budget *worker.Budget, screen *contentfilter.Filter, newEngine func() (worker.Engine, error)) (Result, error) {
 	var res Result
 	// In-process workers: the first reuses the engine that checked the source; release closes it if none took it.
 	engines, release := worker.ReuseFirst(first, newEngine)
@@ -515,12 +556,16 @@ func runVideo(ctx context.Context, cfg Config, info *media.Info, jobID, tmp, out
 
 	// The job takes the cluster's lifecycle (coordinator.Service), run here in process: the target read in place,
 	// the output stitched straight into tmp.
+	deps := coordinator.ServiceDeps{Tasks: tasks, State: state, Fleet: cl.Fleet, Blob: blob, Log: cfg.Log}
+	if screen != nil {
+		deps.Screen = screen
+	}
 	svc, err := coordinator.NewService(coordinator.ServiceConfig{ID: "run", WorkDir: filepath.Join(work, "coordinator"),
-		Limits: cfg.Limits}, coordinator.ServiceDeps{Tasks: tasks, State: state, Fleet: cl.Fleet, Blob: blob, Log: cfg.Log})
+		Limits: cfg.Limits}, deps)
 	if err != nil {
 		return res, err
 	}
-	spec := job.Spec{Face: cfg.Face, Encoder: cfg.Encoder, Quality: cfg.Quality}
+	spec := job.Spec{Face: cfg.Face, Encoder: cfg.Encoder, Quality: cfg.Quality, Watermark: cfg.Watermark}
 	if cfg.KeepFrames {
 		spec.FrameFormat, spec.FrameQuality = cfg.TempFrameFormat, cfg.TempFrameQuality
 	}
@@ -635,6 +680,9 @@ func swapImage(proc pipeline.Processor, cfg Config, tmp string) error {
 	defer frame.Close()
 	if err := proc.Process(frame, 0); err != nil {
 		return fmt.Errorf("%s: %w", cfg.Target, err)
+	}
+	if cfg.Watermark {
+		watermark.Draw(frame)
 	}
 	f, err := imagefile.FormatOf(tmp)
 	if err != nil {

@@ -30,6 +30,7 @@ import (
 	"github.com/facefleet/facefleet/pkg/pipeline"
 	"github.com/facefleet/facefleet/pkg/queue"
 	"github.com/facefleet/facefleet/pkg/store"
+	"github.com/facefleet/facefleet/pkg/watermark"
 )
 
 // Config is a worker's settings.
@@ -770,6 +771,9 @@ func (w *Worker) process(ctx context.Context, l *queue.Lease, t job.Task, plan m
 		}
 		if err != nil {
 			return err
+		}
+		if t.Spec.Watermark && i == len(passes)-1 {
+			proc = watermark.Wrap(proc) // after every processor, on the output's frames
 		}
 		cfg := pipeline.Config{
 			Input: in, Output: out, Width: t.Spec.Width, Height: t.Spec.Height,
