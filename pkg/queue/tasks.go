@@ -25,12 +25,17 @@ type TasksConfig struct {
 	// Replicas is how many servers of a NATS cluster keep the stream (1 to 5; 0 is 1). An existing stream that
 	// has fewer is raised to it; one that has more keeps them (replicasFor).
 	Replicas int
+	// MaxAckPending is how many tasks may be leased at once, fleet-wide; default 10,000. The server's own default,
+	// 1,000, silently left every slot past the thousandth busy one idle with tasks queued (docs/SCALE.md 6.3).
+	MaxAckPending int
 }
 
 const (
 	defaultAckWait    = 60 * time.Second
 	defaultMaxDeliver = 5
 	defaultDuplicates = 2 * time.Minute
+	// defaultMaxAckPending: room for 2,000 GPU workers' slots with a margin (docs/SCALE.md).
+	defaultMaxAckPending = 10000
 )
 
 func (c TasksConfig) withDefaults() TasksConfig {
@@ -42,6 +47,9 @@ func (c TasksConfig) withDefaults() TasksConfig {
 	}
 	if c.Duplicates == 0 {
 		c.Duplicates = defaultDuplicates
+	}
+	if c.MaxAckPending == 0 {
+		c.MaxAckPending = defaultMaxAckPending
 	}
 	return c
 }
@@ -120,6 +128,7 @@ func (c *Conn) Tasks(ctx context.Context, cfg TasksConfig) (*Tasks, error) {
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       cfg.AckWait,
 		MaxDeliver:    cfg.MaxDeliver,
+		MaxAckPending: cfg.MaxAckPending,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 	})
 	if err != nil {

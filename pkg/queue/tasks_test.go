@@ -469,3 +469,25 @@ func TestQueued(t *testing.T) {
 		t.Error("Queued of the empty filter succeeded")
 	}
 }
+
+// TestMoreLeasesThanTheServerDefault: a fleet with more busy slots than nats-server's default MaxAckPending (1,000)
+// gets a task for each. At the default the 1,001st fetch waited, silently, with tasks queued (docs/SCALE.md 6.3).
+func TestMoreLeasesThanTheServerDefault(t *testing.T) {
+	t.Parallel()
+	tasks := newTasks(t, nil)
+	const n = 1100
+	for i := range n {
+		publish(t, tasks, fmt.Sprintf("facefleet.tasks.j.%d", i), fmt.Sprintf("j/%d", i), "x")
+	}
+	leased := 0
+	for leased < n {
+		got := fetch(t, tasks, 250, 500*time.Millisecond)
+		if len(got) == 0 {
+			break
+		}
+		leased += len(got)
+	}
+	if leased != n {
+		t.Errorf("%d of %d queued tasks leased at once, want all", leased, n)
+	}
+}
