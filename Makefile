@@ -68,16 +68,27 @@ run: setup
 		--segment-seconds 20 --workers 2
 	@echo "The output is out/demo.mp4 (provenance record: out/demo.mp4.provenance.json)"
 
-## bench: Go benchmarks, then wall time and peak RSS of the main job, the cluster on 1 and 2 workers, the
-## control-plane simulation (BenchmarkScale: FACEFLEET_SCALE_N, _SECONDS, _FRAME_COST), then the memory benchmarks: process-tree peak
-## per resolution x budget x workers, 10 s vs 10 minutes, pipeline overhead, sampler vs GNU time (see docs/BENCHMARKS.md;
-## MEMBENCH_FLAGS, e.g. -parts grid,overhead, picks parts; targets are cached in $TMPDIR/facefleet-membench).
+## bench: Go benchmarks, then wall time and peak RSS of the main job, issue 16's scaling: one worker pinned to one
+## core against two each on its own (BenchmarkPinnedWorkers) and the control-plane simulation to 64 workers
+## (BenchmarkScale: SCALE_N, SCALE_SECONDS, SCALE_SEGMENT_SECONDS, SCALE_FRAME_COST below), both writing their tables
+## into docs/BENCHMARKS.md, then the memory benchmarks: process-tree peak per resolution x budget x workers, 10 s vs
+## 10 minutes, pipeline overhead, sampler vs GNU time (see docs/BENCHMARKS.md; MEMBENCH_FLAGS, e.g. -parts
+## grid,overhead, picks parts; targets are cached in $TMPDIR/facefleet-membench).
 MEMBENCH_FLAGS ?=
+# The simulated job: 1,024 s of target in 4 s segments, 256 of them, 4 for each of 64 workers, at 40 ms a frame
+# (about 35 minutes for all seven worker counts).
+SCALE_N ?= 64,32,16,8,4,2,1
+SCALE_SECONDS ?= 1024
+SCALE_SEGMENT_SECONDS ?= 4
+SCALE_FRAME_COST ?= 40ms
 bench: setup
 	$(GO) test -run '^$$' -bench . -benchtime 20x ./pkg/...
 	bash scripts/bench-run.sh
-	$(GO) test -run '^$$' -bench '^BenchmarkPinnedWorkers$$' -benchtime 1x -timeout 60m ./internal/e2e
-	$(GO) test -run '^$$' -bench '^BenchmarkScale$$' -benchtime 1x -timeout 60m ./internal/e2e
+	FACEFLEET_BENCH_DOC=$(CURDIR)/docs/BENCHMARKS.md \
+		$(GO) test -run '^$$' -bench '^BenchmarkPinnedWorkers$$' -benchtime 1x -timeout 60m ./internal/e2e
+	FACEFLEET_BENCH_DOC=$(CURDIR)/docs/BENCHMARKS.md FACEFLEET_SCALE_N=$(SCALE_N) FACEFLEET_SCALE_SECONDS=$(SCALE_SECONDS) \
+		FACEFLEET_SCALE_SEGMENT_SECONDS=$(SCALE_SEGMENT_SECONDS) FACEFLEET_SCALE_FRAME_COST=$(SCALE_FRAME_COST) \
+		$(GO) test -run '^$$' -bench '^BenchmarkScale$$' -benchtime 1x -timeout 120m ./internal/e2e
 	$(GO) build -o bin/membench ./internal/membench
 	bin/membench -assets "$(ASSETS)" $(MEMBENCH_FLAGS)
 

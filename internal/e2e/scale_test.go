@@ -233,6 +233,8 @@ func (e *env) waitWorkers(tb testing.TB, ws []*proc, n int) {
 // scaleTable is the rows as a markdown table, speed-up against the row with one worker (or the first).
 // Efficiency is the frames' synthetic work over N x wall: 1.00 would be N workers never idle and no fixed cost.
 func scaleTable(rows []scaleRow, frameCost time.Duration) string {
+	rows = slices.Clone(rows)
+	slices.SortFunc(rows, func(a, b scaleRow) int { return a.n - b.n })
 	var b strings.Builder
 	b.WriteString("| workers | segments | wall (s) | speed-up | per N | efficiency | submit -> first task (s) | last commit -> done (s) | split (s) | stitch (s) | coordinator CPU ms/segment | workers CPU ms/segment | nats-server + versitygw CPU ms/segment | cores busy (all of them) | NATS msgs in+out/segment | JetStream API req/segment | KV writes/segment | S3 requests/segment | S3 KB/segment |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
