@@ -104,7 +104,9 @@ func BenchmarkPinnedWorkers(b *testing.B) {
 	for _, l := range lines {
 		doc.WriteString(l + "\n")
 	}
-	fmt.Fprintf(&doc, "\nMedian wall: 1 worker on one core %.1f s, 2 workers on two cores %.1f s: **%.2fx**.\n", one, two, one/two)
+	if one > 0 && two > 0 {
+		fmt.Fprintf(&doc, "\nMedian wall: 1 worker on one core %.1f s, 2 workers on two cores %.1f s: **%.2fx**.\n", one, two, one/two)
+	}
 	fmt.Printf("\n### Pinned workers (issue 16)\n\n%s", doc.String())
 	if custom {
 		fmt.Printf("(FACEFLEET_PINNED_TARGET=%s FACEFLEET_PINNED_N=%s FACEFLEET_PINNED_SEGMENT_SECONDS=%s: not written into the document)\n",
