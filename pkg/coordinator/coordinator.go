@@ -10,11 +10,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"go.uber.org/zap"
 	"os"
 	"path/filepath"
 	"sort"
 	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/facefleet/facefleet/pkg/job"
 	"github.com/facefleet/facefleet/pkg/media"
@@ -90,8 +91,9 @@ func (s *Service) split(ctx context.Context, id, target string, info *media.Info
 		})
 		return nil
 	})
-	if perr := pool.wait(); perr != nil {
-		// The first store or queue failure is the cause; the cut's error after it is only its cancellation.
+	// A cut that failed on its own says why (its removed pieces fail the uploads under way); one cancelled by a
+	// failed store or queue step, the step's error does.
+	if perr := pool.wait(); perr != nil && (err == nil || errors.Is(err, context.Canceled)) {
 		return plan, perr
 	}
 	return plan, err
