@@ -55,6 +55,7 @@ func BenchmarkPinnedWorkers(b *testing.B) {
 			ns = append(ns, n)
 		}
 	}
+	loadBefore := loadAvg()
 	e := newEnv(b)
 	if target == "" {
 		target = makeTarget(b, b.TempDir(), 120)
@@ -97,8 +98,8 @@ func BenchmarkPinnedWorkers(b *testing.B) {
 	}
 	host, _ := os.Hostname()
 	var doc strings.Builder
-	fmt.Fprintf(&doc, "%s, %d CPUs, %s, %d rounds:\n\n```\nFACEFLEET_PINNED_ROUNDS=%d go test -run '^$' -bench '^BenchmarkPinnedWorkers$' -benchtime 1x -timeout 60m ./internal/e2e\n```\n\n",
-		host, runtime.NumCPU(), time.Now().UTC().Format("2006-01-02 15:04 UTC"), rounds, rounds)
+	fmt.Fprintf(&doc, "%s, %d CPUs, %s, %d rounds, load average %s before and %s after:\n\n```\nFACEFLEET_PINNED_ROUNDS=%d go test -run '^$' -bench '^BenchmarkPinnedWorkers$' -benchtime 1x -timeout 60m ./internal/e2e\n```\n\n",
+		host, runtime.NumCPU(), time.Now().UTC().Format("2006-01-02 15:04 UTC"), rounds, loadBefore, loadAvg(), rounds)
 	doc.WriteString("| round | workers (pinned) | frames | wall (s) | frames/s | submit -> first task (s) | last commit -> done (s) | split (s) | stitch (s) | split + stitch |\n")
 	doc.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, l := range lines {

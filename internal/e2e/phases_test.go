@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -79,4 +80,13 @@ func (e *env) tail(tb testing.TB, id string) time.Duration {
 		}
 	}
 	return rec.Created.Sub(last)
+}
+
+// loadAvg is the machine's one-minute load average (/proc/loadavg), for a benchmark to say how shared the machine was.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) > 0 {
+		return f[0]
+	}
+	return "?"
 }

@@ -335,6 +335,7 @@ func BenchmarkScale(b *testing.B) {
 		}
 		sim.frameCost = d
 	}
+	loadBefore := loadAvg()
 	e, accessLog := scaleEnv(b)
 	target, what, targetEnv := os.Getenv("FACEFLEET_SCALE_TARGET"), "", ""
 	if target == "" {
@@ -350,10 +351,10 @@ func BenchmarkScale(b *testing.B) {
 		rows = append(rows, e.scaleRound(b, accessLog, target, face, n, sim))
 	}
 	host, _ := os.Hostname()
-	doc := fmt.Sprintf("%s, %d CPUs, %s. %s in %d s segments, %s of synthetic cost per frame:\n\n"+
+	doc := fmt.Sprintf("%s, %d CPUs, %s, load average %s before and %s after. %s in %d s segments, %s of synthetic cost per frame:\n\n"+
 		"```\n%sFACEFLEET_SCALE_N=%s FACEFLEET_SCALE_SECONDS=%d FACEFLEET_SCALE_SEGMENT_SECONDS=%d FACEFLEET_SCALE_FRAME_COST=%s \\\n"+
 		"  go test -run '^$' -bench '^BenchmarkScale$' -benchtime 1x -timeout 120m ./internal/e2e\n```\n\n%s",
-		host, runtime.NumCPU(), time.Now().UTC().Format("2006-01-02 15:04 UTC"), what, sim.segmentSeconds, sim.frameCost,
+		host, runtime.NumCPU(), time.Now().UTC().Format("2006-01-02 15:04 UTC"), loadBefore, loadAvg(), what, sim.segmentSeconds, sim.frameCost,
 		targetEnv, joinInts(ns), sim.targetSeconds, sim.segmentSeconds, sim.frameCost, scaleTable(rows, sim.frameCost))
 	fmt.Printf("\n### Control-plane simulation (issue 16)\n\n%s", doc)
 	if err := benchdoc.Write("scale", doc); err != nil {
