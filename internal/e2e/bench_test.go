@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"runtime"
@@ -81,8 +82,8 @@ func BenchmarkPinnedWorkers(b *testing.B) {
 			wall := time.Since(start).Seconds()
 			walls[n] = append(walls[n], wall)
 			share := (r.SplitSeconds + r.StitchSeconds) / wall
-			lines = append(lines, fmt.Sprintf("| %d | %d | %d | %.1f | %.0f | %.2f | %.2f | %.2f | %.2f | %.1f%% |", round+1, n, r.TotalFrames,
-				wall, float64(r.TotalFrames)/wall, tw.firstTask(id).Sub(submitted).Seconds(), e.tail(b, id).Seconds(),
+			lines = append(lines, fmt.Sprintf("| %d | %d | %d | %.1f | %.0f | %s | %.2f | %.2f | %.2f | %.2f | %.1f%% |", round+1, n, r.TotalFrames,
+				wall, float64(r.TotalFrames)/wall, perWorker(e.commits(id)), tw.firstTask(id).Sub(submitted).Seconds(), e.tail(b, id).Seconds(),
 				r.SplitSeconds, r.StitchSeconds, 100*share))
 			for _, w := range ws {
 				w.stop(syscall.SIGTERM, 20*time.Second)
@@ -100,8 +101,8 @@ func BenchmarkPinnedWorkers(b *testing.B) {
 	var doc strings.Builder
 	fmt.Fprintf(&doc, "%s, %d CPUs, %s, %d rounds, load average %s before and %s after:\n\n```\nFACEFLEET_PINNED_ROUNDS=%d go test -run '^$' -bench '^BenchmarkPinnedWorkers$' -benchtime 1x -timeout 60m ./internal/e2e\n```\n\n",
 		host, runtime.NumCPU(), time.Now().UTC().Format("2006-01-02 15:04 UTC"), rounds, loadBefore, loadAvg(), rounds)
-	doc.WriteString("| round | workers (pinned) | frames | wall (s) | frames/s | submit -> first task (s) | last commit -> done (s) | split (s) | stitch (s) | split + stitch |\n")
-	doc.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
+	doc.WriteString("| round | workers (pinned) | frames | wall (s) | frames/s | segments per worker | submit -> first task (s) | last commit -> done (s) | split (s) | stitch (s) | split + stitch |\n")
+	doc.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, l := range lines {
 		doc.WriteString(l + "\n")
 	}
@@ -117,6 +118,23 @@ func BenchmarkPinnedWorkers(b *testing.B) {
 	if err := benchdoc.Write("pinned", doc.String()); err != nil {
 		b.Fatal(err)
 	}
+}
+
+// perWorker is how many segments each worker committed, most first ("7/5"): segments are whole, so two workers end
+// apart by up to one segment's time when their counts differ.
+func perWorker(commits map[int]job.Commit) string {
+	by := map[string]int{}
+	for _, c := range commits {
+		by[c.Worker]++
+	}
+	counts := slices.Collect(maps.Values(by))
+	slices.Sort(counts)
+	slices.Reverse(counts)
+	parts := make([]string, len(counts))
+	for i, n := range counts {
+		parts[i] = strconv.Itoa(n)
+	}
+	return strings.Join(parts, "/")
 }
 
 func median(v []float64) float64 {
