@@ -74,12 +74,19 @@ type Config struct {
 	FramesDir    string
 	FrameFormat  string // png or jpg
 	FrameQuality int    // roop's --temp-frame-quality: 0 is best
-	// SourcePixFmt and Color describe the input's video. Frames reach the processor as BGR Mats, except for a
-	// processor that never reads pixels (PixelsUnused) on a yuv420p input of even size with no frames kept: then the
-	// decoder's YUV pictures go to the encoder by reference, unconverted and uncopied, tagged with Color, and the
-	// processor gets empty Mats.
+	// SourcePixFmt and Color describe the input's video (Original's, when set). Frames reach the processor as BGR
+	// Mats, except for a processor that never reads pixels (PixelsUnused) on a yuv420p input of even size with no
+	// frames kept: then the decoder's YUV pictures go to the encoder by reference, unconverted and uncopied, tagged
+	// with Color, and the processor gets empty Mats. A processor that reads pixels on such an input gets BGR Mats,
+	// and what it changes is written back into the decoded YUV picture (media.Patcher): every pixel it left alone
+	// is encoded exactly as frame processor none encodes it. Other inputs go through BGR both ways, converted back
+	// with the matrix and range they were decoded with; every output is tagged with Color.
 	SourcePixFmt string
 	Color        media.Color
+	// Original, when set, is the video Input was made from frame for frame by exact earlier passes (the
+	// --memory-optimization FFV1 intermediate): its decoded YUV pictures are the ones this pass's changes are
+	// written back into, as if the passes had been one.
+	Original string
 	// SampleAspect is the input's pixel shape, kept on the output (zero: square or unknown).
 	SampleAspect media.Rational
 	// TimeBase, when not zero, hands every frame's time from the decoder to the encoder (variable frame rate;
@@ -124,13 +131,24 @@ func (c *Config) Validate() error {
 // FrameBytes is the size of one pooled BGR frame buffer, the most a frame takes.
 func (c Config) FrameBytes() int { return media.FrameBytes(media.PixFmtBGR24, c.Width, c.Height) }
 
+// yuv420p reports whether the input's pictures can reach the encoder as decoded: yuv420p (yuvj420p is the same
+// planes in full range, which its tags keep) at an even size, into a lossy codec (FFV1 takes BGR).
+func (c Config) yuv420p() bool {
+	return (c.SourcePixFmt == media.PixFmtYUV420P || c.SourcePixFmt == "yuvj420p") && c.Width%2 == 0 &&
+		c.Height%2 == 0 && c.Encoder != media.CodecLossless
+}
+
 // pixFmt is the frames' format for proc (see SourcePixFmt).
 func (c Config) pixFmt(proc Processor) string {
-	if pu, ok := proc.(PixelsUnused); ok && pu.PixelsUnused() && c.SourcePixFmt == media.PixFmtYUV420P &&
-		c.Width%2 == 0 && c.Height%2 == 0 && c.FramesDir == "" && c.Encoder != media.CodecLossless {
+	if pu, ok := proc.(PixelsUnused); ok && pu.PixelsUnused() && c.yuv420p() && c.FramesDir == "" && c.Original == "" {
 		return media.PixFmtYUV420P
 	}
 	return media.PixFmtBGR24
+}
+
+// patched reports whether proc's BGR frames are written back into the decoded YUV pictures (see SourcePixFmt).
+func (c Config) patched(proc Processor) bool {
+	return c.pixFmt(proc) == media.PixFmtBGR24 && c.yuv420p()
 }
 
 type item struct{ slot, index int }
@@ -144,16 +162,33 @@ func Run(ctx context.Context, cfg Config, proc Processor, progress func(done int
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	pixFmt := cfg.pixFmt(proc)
+	pixFmt, patched := cfg.pixFmt(proc), cfg.patched(proc)
 	dec, err := media.NewDecoder(ctx, media.DecoderConfig{Path: cfg.Input, Width: cfg.Width, Height: cfg.Height,
 		Threads: cfg.DecoderThreads, PixFmt: pixFmt})
 	if err != nil {
 		return 0, err
 	}
 	defer dec.Close()
+	var orig *media.Decoder // the pictures of an earlier pass's input (Original), read beside Input's frames
+	if patched && cfg.Original != "" {
+		if orig, err = media.NewDecoder(ctx, media.DecoderConfig{Path: cfg.Original, Width: cfg.Width,
+			Height: cfg.Height, Threads: cfg.DecoderThreads, PixFmt: media.PixFmtYUV420P}); err != nil {
+			return 0, err
+		}
+		defer orig.Close()
+	}
+	encFmt := pixFmt
+	var patcher *media.Patcher
+	if patched {
+		encFmt = media.PixFmtYUV420P
+		if patcher, err = media.NewPatcher(cfg.Color); err != nil {
+			return 0, fmt.Errorf("pipeline: %w", err)
+		}
+		defer patcher.Close()
+	}
 	enc, err := media.NewEncoder(ctx, media.EncoderConfig{Path: cfg.Output, Width: cfg.Width, Height: cfg.Height,
 		FrameRate: cfg.FrameRate, Codec: cfg.Encoder, Quality: cfg.Quality, Threads: cfg.EncoderThreads,
-		Lookahead: cfg.Lookahead, PixFmt: pixFmt, Color: cfg.Color, SampleAspect: cfg.SampleAspect,
+		Lookahead: cfg.Lookahead, PixFmt: encFmt, Color: cfg.Color, SampleAspect: cfg.SampleAspect,
 		TimeBase: cfg.TimeBase, Duration: cfg.Duration})
 	if err != nil {
 		return 0, err
@@ -192,15 +227,44 @@ func Run(ctx context.Context, cfg Config, proc Processor, progress func(done int
 			if pool[i], bufs[i], err = bgrframe.New(cfg.Width, cfg.Height); err != nil {
 				return 0, fmt.Errorf("pipeline: frame buffer: %w", err)
 			}
+			if patched {
+				if refs[i], err = media.NewFrame(); err != nil {
+					return 0, fmt.Errorf("pipeline: %w", err)
+				}
+			}
 		}
 		free <- i
 	}
 	times := make([]media.Time, cfg.InFlight) // each slot's frame time, handed from the decoder to the encoder
 	read := func(slot int) error { return dec.Read(bufs[slot]) }
 	write := func(slot int) error { return enc.WriteAt(bufs[slot], times[slot]) }
-	if byRef {
+	switch {
+	case byRef:
 		read = func(slot int) error { return dec.ReadRef(refs[slot]) }
 		write = func(slot int) error { return enc.WriteRefAt(refs[slot], times[slot]) }
+	case patched:
+		read = func(slot int) error { return dec.ReadKeep(bufs[slot], refs[slot]) }
+		if orig != nil {
+			read = func(slot int) error {
+				if err := dec.Read(bufs[slot]); err != nil {
+					return err
+				}
+				if err := orig.ReadRef(refs[slot]); err != nil {
+					if errors.Is(err, io.EOF) {
+						return fmt.Errorf("pipeline: %s ends before %s: %w", cfg.Original, cfg.Input, ErrFrameCount)
+					}
+					return err
+				}
+				return nil
+			}
+		}
+		write = func(slot int) error {
+			if _, err := patcher.Apply(refs[slot], bufs[slot], cfg.Width, cfg.Height); err != nil {
+				refs[slot].Release()
+				return err
+			}
+			return enc.WriteRefAt(refs[slot], times[slot])
+		}
 	}
 
 	var (
