@@ -784,14 +784,28 @@ int ffenc_open(ffenc *e, const char *path, const char *format, const char *codec
 		if ((r = av_frame_get_buffer(e->frame, 0)) < 0) {
 			return r;
 		}
-		e->sws = sws_getContext(out_w, out_h, e->in_fmt, out_w, out_h, out_fmt, SWS_BICUBIC, NULL, NULL, NULL);
-		if (e->sws == NULL) {
-			return AVERROR(EINVAL);
+		// scale=out_color_matrix=M:out_range=R with the target's M and R (encoderArgs): the inverse of the
+		// decoder's conversion (convert_to), so that a picture no processor changed keeps its colours. The range
+		// is an option before the context is set up, as the scale filter sets it: sws_setColorspaceDetails after
+		// the set-up leaves a full-range output limited.
+		matrix m = matrix_of(cc->colorspace, cc->color_range, AV_PIX_FMT_YUV420P);
+		if ((e->sws = sws_alloc_context()) == NULL) {
+			return AVERROR(ENOMEM);
+		}
+		av_opt_set_int(e->sws, "srcw", out_w, 0);
+		av_opt_set_int(e->sws, "srch", out_h, 0);
+		av_opt_set_int(e->sws, "src_format", e->in_fmt, 0);
+		av_opt_set_int(e->sws, "dstw", out_w, 0);
+		av_opt_set_int(e->sws, "dsth", out_h, 0);
+		av_opt_set_int(e->sws, "dst_format", out_fmt, 0);
+		av_opt_set_int(e->sws, "sws_flags", SWS_BICUBIC, 0);
+		if (!lossless) {
+			av_opt_set_int(e->sws, "dst_range", m.full, 0);
+		}
+		if ((r = sws_init_context(e->sws, NULL, NULL)) < 0) {
+			return r;
 		}
 		if (!lossless) {
-			// scale=out_color_matrix=M:out_range=R with the target's M and R (encoderArgs): the inverse of the
-			// decoder's conversion (convert_to), so that a picture no processor changed keeps its colours.
-			matrix m = matrix_of(cc->colorspace, cc->color_range, AV_PIX_FMT_YUV420P);
 			int *inv, *table, src_full, dst_full, brightness, contrast, saturation;
 			sws_getColorspaceDetails(e->sws, &inv, &src_full, &table, &dst_full, &brightness, &contrast, &saturation);
 			sws_setColorspaceDetails(e->sws, inv, src_full, sws_getCoefficients(cc->colorspace), m.full, brightness,

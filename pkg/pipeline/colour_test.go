@@ -163,3 +163,54 @@ func TestRunColourFidelity(t *testing.T) {
 		})
 	}
 }
+
+// TestRunColourFidelityTwoPasses is --memory-optimization's multi-pass run: a first pass paints into an exact FFV1
+// intermediate (BGR), the last pass reads it with the target as Original. Its output must be the one-pass output
+// sample for sample (both lossless): before issue 17 the last pass converted every pixel back from BGR.
+func TestRunColourFidelityTwoPasses(t *testing.T) {
+	t.Parallel()
+	const w, h = 640, 480
+	mask := image.Rect(200, 120, 360, 300)
+	for _, tt := range colourCases {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			in := colourClip(t, "target", tt.args...)
+			target, err := media.Probe(testCtx(t), in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dir := t.TempDir()
+			base := config(in, filepath.Join(dir, "one.mp4"), w, h)
+			base.Quality, base.SourcePixFmt, base.Color = 0, target.PixFmt, target.Color
+			if r := run(t, testCtx(t), base, paint(mask), nil); r.err != nil {
+				t.Fatalf("one pass: %v", r.err)
+			}
+			pass1 := base
+			pass1.Output, pass1.Encoder = filepath.Join(dir, "pass-1.mkv"), media.CodecLossless
+			if r := run(t, testCtx(t), pass1, paint(mask), nil); r.err != nil {
+				t.Fatalf("pass 1: %v", r.err)
+			}
+			pass2 := base
+			pass2.Input, pass2.Output, pass2.Original = pass1.Output, filepath.Join(dir, "two.mp4"), in
+			if r := run(t, testCtx(t), pass2, paint(image.Rectangle{}), nil); r.err != nil {
+				t.Fatalf("pass 2: %v", r.err)
+			}
+			info, err := media.Probe(testCtx(t), pass2.Output)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if info.Color != target.Color {
+				t.Errorf("two passes: output tagged %+v, target %+v", info.Color, target.Color)
+			}
+			one, two := rawPlanes(t, base.Output, w, h), rawPlanes(t, pass2.Output, w, h)
+			if len(one) != len(two) {
+				t.Fatalf("two passes: %d frames, one pass %d", len(two), len(one))
+			}
+			mx, mean := planeDiff(one, two, func(int) bool { return true })
+			t.Logf("two passes vs one: max %d, mean %.3f levels", mx, mean)
+			if mx != 0 {
+				t.Errorf("two passes differ from one pass by up to %d levels (mean %.3f)", mx, mean)
+			}
+		})
+	}
+}
