@@ -87,6 +87,11 @@ type Config struct {
 	// --memory-optimization FFV1 intermediate): its decoded YUV pictures are the ones this pass's changes are
 	// written back into, as if the passes had been one.
 	Original string
+	// Rotation is the input's clockwise display rotation (0, 90, 180 or 270: media.Info.Rotation, a phone's
+	// rotation tag). Processors see each frame turned as it is displayed, so a face stored sideways is found and
+	// swapped upright; it is turned back before encoding, and the output keeps the stored orientation (and the
+	// stitch the tag). Kept frames (FramesDir) are written as displayed.
+	Rotation int
 	// SampleAspect is the input's pixel shape, kept on the output (zero: square or unknown).
 	SampleAspect media.Rational
 	// TimeBase, when not zero, hands every frame's time from the decoder to the encoder (variable frame rate;
@@ -125,6 +130,9 @@ func (c *Config) Validate() error {
 	if c.FrameQuality < 0 || c.FrameQuality > 100 {
 		return fmt.Errorf("pipeline: temp frame quality %d: want 0-100", c.FrameQuality)
 	}
+	if _, ok := turns[c.Rotation]; !ok {
+		return fmt.Errorf("pipeline: rotation %d: want 0, 90, 180 or 270", c.Rotation)
+	}
 	return nil
 }
 
@@ -149,6 +157,15 @@ func (c Config) pixFmt(proc Processor) string {
 // patched reports whether proc's BGR frames are written back into the decoded YUV pictures (see SourcePixFmt).
 func (c Config) patched(proc Processor) bool {
 	return c.pixFmt(proc) == media.PixFmtBGR24 && c.yuv420p()
+}
+
+// turns maps a clockwise display rotation to the turn that shows a stored frame as displayed, and the turn back
+// (-1: none).
+var turns = map[int][2]gocv.RotateFlag{
+	0:   {-1, -1},
+	90:  {gocv.Rotate90Clockwise, gocv.Rotate90CounterClockwise},
+	180: {gocv.Rotate180Clockwise, gocv.Rotate180Clockwise},
+	270: {gocv.Rotate90CounterClockwise, gocv.Rotate90Clockwise},
 }
 
 type item struct{ slot, index int }
@@ -209,8 +226,14 @@ func Run(ctx context.Context, cfg Config, proc Processor, progress func(done int
 	bufs := make([][]byte, cfg.InFlight)
 	refs := make([]*media.Frame, cfg.InFlight)
 	free := make(chan int, cfg.InFlight)
+	// upright holds each slot's frame turned as displayed (Rotation), for the processor; empty otherwise.
+	upright := make([]gocv.Mat, cfg.InFlight)
+	for i := range upright {
+		upright[i] = gocv.NewMat()
+	}
 	defer func() {
 		for i := range pool {
+			_ = upright[i].Close()
 			_ = pool[i].Close()
 			if refs[i] != nil {
 				refs[i].Close()
@@ -332,8 +355,14 @@ func Run(ctx context.Context, cfg Config, proc Processor, progress func(done int
 			}
 			if ctx.Err() == nil {
 				frames, indices = frames[:0], indices[:0]
+				turn := turns[cfg.Rotation]
 				for _, b := range batch {
-					frames, indices = append(frames, pool[b.slot]), append(indices, cfg.FirstFrame+b.index)
+					m := pool[b.slot]
+					if turn[0] >= 0 && !m.Empty() {
+						gocv.Rotate(m, &upright[b.slot], turn[0])
+						m = upright[b.slot]
+					}
+					frames, indices = append(frames, m), append(indices, cfg.FirstFrame+b.index)
 				}
 				var err error
 				if len(batch) > 1 {
@@ -345,11 +374,18 @@ func Run(ctx context.Context, cfg Config, proc Processor, progress func(done int
 					fail(fmt.Errorf("pipeline: frame %d: %w", indices[0], err))
 				} else if err != nil {
 					fail(fmt.Errorf("pipeline: frames %d-%d: %w", indices[0], indices[len(indices)-1], err))
-				} else if cfg.FramesDir != "" {
-					for i := range frames {
-						if err := keepFrame(cfg, frames[i], indices[i]); err != nil {
-							fail(err)
-							break
+				} else {
+					if cfg.FramesDir != "" {
+						for i := range frames {
+							if err := keepFrame(cfg, frames[i], indices[i]); err != nil {
+								fail(err)
+								break
+							}
+						}
+					}
+					for i, b := range batch {
+						if turn[1] >= 0 && !frames[i].Empty() {
+							gocv.Rotate(frames[i], &pool[b.slot], turn[1]) // in place: the same size and type
 						}
 					}
 				}

@@ -780,7 +780,7 @@ func (w *Worker) process(ctx context.Context, l *queue.Lease, t job.Task, plan m
 			FirstFrame: t.Segment.Start, Expect: frames,
 			FramesDir: w.cfg.FramesDir, FrameFormat: t.Spec.FrameFormat, FrameQuality: t.Spec.FrameQuality,
 			SourcePixFmt: t.Spec.SourcePixFmt, Color: t.Spec.Color, SampleAspect: t.Spec.SampleAspect,
-			TimeBase: t.Spec.TimeBase, Duration: t.Segment.Duration,
+			TimeBase: t.Spec.TimeBase, Duration: t.Segment.Duration, Rotation: t.Spec.Rotation,
 		}
 		if i < len(passes)-1 { // an exact intermediate, for the next processor's pass
 			ext := ".mkv"
