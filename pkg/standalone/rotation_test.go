@@ -2,14 +2,18 @@ package standalone
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"image"
+	"math"
+	"os"
 	"path/filepath"
 	"testing"
 
 	"gocv.io/x/gocv"
 
 	"github.com/facefleet/facefleet/internal/testenv"
+	"github.com/facefleet/facefleet/internal/testimage"
 	"github.com/facefleet/facefleet/pkg/face"
 	"github.com/facefleet/facefleet/pkg/job"
 	"github.com/facefleet/facefleet/pkg/media"
@@ -123,6 +127,74 @@ func TestRotatedTargetSwapped(t *testing.T) {
 				if outside < 40 {
 					t.Errorf("frame %d: outside the face box PSNR %.1f dB < 40 against none's output", i, outside)
 				}
+			}
+		})
+	}
+}
+
+// withOrientation puts an APP1 EXIF segment carrying orientation o (big-endian TIFF) right after a JPEG's SOI.
+func withOrientation(jpeg []byte, o uint16) []byte {
+	tiff := make([]byte, 8+2+12+4)
+	copy(tiff, "MM")
+	binary.BigEndian.PutUint16(tiff[2:], 0x2A)
+	binary.BigEndian.PutUint32(tiff[4:], 8)
+	binary.BigEndian.PutUint16(tiff[8:], 1)       // one entry
+	binary.BigEndian.PutUint16(tiff[10:], 0x0112) // Orientation
+	binary.BigEndian.PutUint16(tiff[12:], 3)      // SHORT
+	binary.BigEndian.PutUint32(tiff[14:], 1)      // one value
+	binary.BigEndian.PutUint16(tiff[18:], o)      // the value, left-justified
+	payload := append([]byte("Exif\x00\x00"), tiff...)
+	seg := []byte{0xFF, 0xE1, 0, 0}
+	binary.BigEndian.PutUint16(seg[2:], uint16(2+len(payload)))
+	out := append([]byte{}, jpeg[:2]...)
+	out = append(out, seg...)
+	out = append(out, payload...)
+	return append(out, jpeg[2:]...)
+}
+
+// TestExifRotatedImageSwapped: a photo stored sideways with EXIF orientation 6 (turn 90 clockwise to show) or 8
+// has its face swapped, as displayed: the output, written upright, differs from the target read upright (as
+// OpenCV reads it) in the face box and nowhere else (png: not one byte).
+func TestExifRotatedImageSwapped(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		orientation uint16
+		transpose   string
+	}{{6, "transpose=2"}, {8, "transpose=1"}} {
+		t.Run(fmt.Sprintf("orientation %d", tc.orientation), func(t *testing.T) {
+			stored := filepath.Join(dir, fmt.Sprintf("stored%d.jpg", tc.orientation))
+			ffmpeg(t, "-i", testenv.Face(t, "grace_hopper.jpg"), "-vf", tc.transpose, "-q:v", "2", stored)
+			raw, err := os.ReadFile(stored)
+			if err != nil {
+				t.Fatal(err)
+			}
+			target := filepath.Join(dir, fmt.Sprintf("exif%d.jpg", tc.orientation))
+			if err := os.WriteFile(target, withOrientation(raw, tc.orientation), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			out := filepath.Join(dir, fmt.Sprintf("out%d.png", tc.orientation))
+			if _, err := Run(context.Background(), testConfig(t, testenv.Face(t, "astronaut_eileen_collins.png"), target, out)); err != nil {
+				t.Fatal(err)
+			}
+			in, got := testimage.Read(t, target), testimage.Read(t, out)
+			defer in.Close()
+			defer got.Close()
+			w, h := in.Cols(), in.Rows()
+			if got.Cols() != w || got.Rows() != h || w > h {
+				t.Fatalf("output %dx%d, target as displayed %dx%d (upright: taller than wide)", got.Cols(), got.Rows(), w, h)
+			}
+			inB, _ := in.DataPtrUint8()
+			outB, _ := got.DataPtrUint8()
+			faces := detect(t, inB, w, h)
+			if len(faces) == 0 {
+				t.Fatal("no face in the target as displayed")
+			}
+			big, _ := face.Largest(faces)
+			if d := meanAbsDiff(outB, inB, w, big.Box); d <= 2 {
+				t.Errorf("face box mean abs difference %.1f: not swapped", d)
+			}
+			if p := psnr(outB, inB, w, h, func(x, y int) bool { return !inAnyBox([]face.Box{big.Box}, x, y) }); !math.IsInf(p, 1) {
+				t.Errorf("outside the face PSNR %.1f dB, want no change", p)
 			}
 		})
 	}
