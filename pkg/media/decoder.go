@@ -27,6 +27,9 @@ type DecoderConfig struct {
 const (
 	PixFmtBGR24   = "bgr24"
 	PixFmtYUV420P = "yuv420p"
+	// PixFmtYUVJ420P is a full-range yuv420p stream as libavcodec and Probe name it: the same planes, read and
+	// written as PixFmtYUV420P, its range kept by the colour tags.
+	PixFmtYUVJ420P = "yuvj420p"
 )
 
 // FramePadding is the room after a frame's last byte that lets Decoder.Read and Encoder.Write convert in place:

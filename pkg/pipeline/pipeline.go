@@ -142,7 +142,7 @@ func (c Config) FrameBytes() int { return media.FrameBytes(media.PixFmtBGR24, c.
 // yuv420p reports whether the input's pictures can reach the encoder as decoded: yuv420p (yuvj420p is the same
 // planes in full range, which its tags keep) at an even size, into a lossy codec (FFV1 takes BGR).
 func (c Config) yuv420p() bool {
-	return (c.SourcePixFmt == media.PixFmtYUV420P || c.SourcePixFmt == "yuvj420p") && c.Width%2 == 0 &&
+	return (c.SourcePixFmt == media.PixFmtYUV420P || c.SourcePixFmt == media.PixFmtYUVJ420P) && c.Width%2 == 0 &&
 		c.Height%2 == 0 && c.Encoder != media.CodecLossless
 }
 
