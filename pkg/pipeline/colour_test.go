@@ -214,3 +214,48 @@ func TestRunColourFidelityTwoPasses(t *testing.T) {
 		})
 	}
 }
+
+// TestRunRotation: with a display rotation the processor sees each frame as displayed (its width and height
+// swapped by a quarter turn), and what it paints at the displayed top-left corner lands in the output, stored
+// unturned, where a player turning it back shows it there.
+func TestRunRotation(t *testing.T) {
+	t.Parallel()
+	const w, h, mark = 320, 240, 16
+	in := testsrc(t, w, h, 0.4)
+	for _, tt := range []struct {
+		rotation int
+		stored   rect // where the displayed top-left mark is in the stored frame
+	}{
+		{0, rect{0, 0, mark, mark}},
+		{90, rect{0, h - mark, mark, h}},
+		{180, rect{w - mark, h - mark, w, h}},
+		{270, rect{w - mark, 0, w, mark}},
+	} {
+		t.Run(fmt.Sprint(tt.rotation), func(t *testing.T) {
+			t.Parallel()
+			out := filepath.Join(t.TempDir(), "out.mp4")
+			cfg := config(in, out, w, h)
+			cfg.Rotation, cfg.SourcePixFmt = tt.rotation, media.PixFmtYUV420P
+			dw, dh := w, h
+			if tt.rotation%180 != 0 {
+				dw, dh = h, w
+			}
+			proc := pipeline.ProcessorFunc(func(m gocv.Mat, _ int) error {
+				if m.Cols() != dw || m.Rows() != dh {
+					return fmt.Errorf("frame shown %dx%d, want %dx%d", m.Cols(), m.Rows(), dw, dh)
+				}
+				roi := m.Region(image.Rect(0, 0, mark, mark))
+				roi.SetTo(gocv.NewScalar(255, 255, 255, 0))
+				return roi.Close()
+			})
+			if r := run(t, testCtx(t), cfg, proc, nil); r.err != nil {
+				t.Fatal(r.err)
+			}
+			for i, f := range decodeAll(t, out, w, h) {
+				if m := rectMean(f, w, tt.stored); m < 240 {
+					t.Errorf("frame %d: the mark's stored place %v has mean %.0f, want white", i, tt.stored, m)
+				}
+			}
+		})
+	}
+}
