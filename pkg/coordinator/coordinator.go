@@ -121,7 +121,7 @@ func (s *Service) publishSegment(ctx context.Context, id string, plan job.JobPla
 	spec.Width, spec.Height = plan.Width, plan.Height
 	spec.FrameRateNum, spec.FrameRateDen = plan.FPSNum, plan.FPSDen
 	spec.SourcePixFmt, spec.Color, spec.SampleAspect = plan.PixFmt, plan.Color, plan.SampleAspect
-	spec.TimeBase = plan.TimeBase
+	spec.TimeBase, spec.Rotation = plan.TimeBase, plan.Rotation
 	if skip != nil {
 		ok, err := skip(seg)
 		if err != nil || ok {

@@ -131,6 +131,9 @@ type Spec struct {
 	Color        media.Color `json:"color,omitempty"`
 	// SampleAspect is the target's pixel shape, kept on every output (zero: square or unknown).
 	SampleAspect media.Rational `json:"sample_aspect,omitzero"`
+	// Rotation is the target's clockwise display rotation (JobPlan.Rotation): faces are found and swapped in the
+	// frames as displayed, which are stored turned back.
+	Rotation int `json:"rotation,omitempty"`
 	// TimeBase, when not zero, makes every frame keep the target's time (a variable frame rate) in this output
 	// time base, instead of frame i at i/FrameRate; see media.FrameIndex.OutputTimeBase.
 	TimeBase media.Rational `json:"time_base,omitzero"`

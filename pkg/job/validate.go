@@ -297,6 +297,7 @@ func (s Spec) check(c *check, id string, task bool) {
 	c.token("source_pix_fmt", s.SourcePixFmt)
 	checkColor(c.in("color"), s.Color)
 	c.rational("sample_aspect", s.SampleAspect)
+	c.rotation("rotation", s.Rotation)
 	c.timeBase("time_base", s.TimeBase)
 }
 
@@ -360,11 +361,7 @@ func (p JobPlan) Validate() error {
 	c.intRange("height", p.Height, 1, MaxDimension)
 	c.intRange("fps_num", p.FPSNum, 1, MaxRational)
 	c.intRange("fps_den", p.FPSDen, 1, MaxRational)
-	switch p.Rotation {
-	case 0, 90, 180, 270:
-	default:
-		c.fail("rotation", "%d: want 0, 90, 180 or 270", p.Rotation)
-	}
+	c.rotation("rotation", p.Rotation)
 	c.token("pix_fmt", p.PixFmt)
 	checkColor(c.in("color"), p.Color)
 	c.rational("sample_aspect", p.SampleAspect)
@@ -538,6 +535,15 @@ func (c *check) float(field string, v, lo, hi float64) {
 func (c *check) rational(field string, r media.Rational) {
 	if r.Num < 0 || r.Den < 0 || r.Num > MaxRational || r.Den > MaxRational {
 		c.fail(field, "%d/%d: want 0-%d for each", r.Num, r.Den, MaxRational)
+	}
+}
+
+// rotation allows the quarter turns a display rotation is rounded to (media.Info.Rotation).
+func (c *check) rotation(field string, v int) {
+	switch v {
+	case 0, 90, 180, 270:
+	default:
+		c.fail(field, "%d: want 0, 90, 180 or 270", v)
 	}
 }
 

@@ -176,6 +176,8 @@ func TestValidateTask(t *testing.T) {
 		{"zero fps", func(tk *Task) { tk.Spec.FrameRateDen = 0 }, "spec.fps_den"},
 		{"huge width", func(tk *Task) { tk.Spec.Width = 1 << 20 }, "spec.width"},
 		{"huge mask blur", func(tk *Task) { tk.Spec.Face.MaskBlur = 1e30 }, "spec.face.face_mask_blur"},
+		{"rotated a quarter turn", func(tk *Task) { tk.Spec.Rotation = 270 }, ""},
+		{"rotation off the quarter turns", func(tk *Task) { tk.Spec.Rotation = 45 }, "spec.rotation"},
 		{"unknown version", func(tk *Task) { tk.Version = 2 }, "version"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

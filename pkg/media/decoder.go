@@ -27,6 +27,9 @@ type DecoderConfig struct {
 const (
 	PixFmtBGR24   = "bgr24"
 	PixFmtYUV420P = "yuv420p"
+	// PixFmtYUVJ420P is a full-range yuv420p stream as libavcodec and Probe name it: the same planes, read and
+	// written as PixFmtYUV420P, its range kept by the colour tags.
+	PixFmtYUVJ420P = "yuvj420p"
 )
 
 // FramePadding is the room after a frame's last byte that lets Decoder.Read and Encoder.Write convert in place:
@@ -153,6 +156,26 @@ func (d *Decoder) ReadRef(f *Frame) error {
 		return fmt.Errorf("media: decode %s: %w", d.cfg.Path, errNoRefs)
 	}
 	return d.next(func() error { return rs.readRef(f) })
+}
+
+// keepSource is a frameSource that can hand over its pictures beside their BGR conversion (the in-process
+// decoder).
+type keepSource interface {
+	readKeep(frame []byte, f *Frame) error
+}
+
+// ReadKeep is Read (PixFmtBGR24) that also keeps the decoded picture in f when it is yuv420p (or yuvj420p) of the
+// configured size, else leaves f empty: a Patcher writes the processed frame back into it, so the pixels no
+// processor changed reach the encoder as decoded. It needs the in-process decoder (not DecoderConfig.Process).
+func (d *Decoder) ReadKeep(frame []byte, f *Frame) error {
+	ks, ok := d.src.(keepSource)
+	if !ok || d.cfg.PixFmt == PixFmtYUV420P {
+		return fmt.Errorf("media: decode %s: %w", d.cfg.Path, errNoRefs)
+	}
+	if len(frame) != d.FrameSize() {
+		return fmt.Errorf("media: decode %s: frame buffer is %d bytes, want %d", d.cfg.Path, len(frame), d.FrameSize())
+	}
+	return d.next(func() error { return ks.readKeep(frame, f) })
 }
 
 // next runs read unless the stream is over, and remembers how it ended.

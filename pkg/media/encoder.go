@@ -68,9 +68,9 @@ type EncoderConfig struct {
 	// Lookahead is the rate-control lookahead in frames (x264 -rc-lookahead, x265 rc-lookahead, VP9
 	// -lag-in-frames); 0 = the codec default. Each frame of lookahead holds pictures in the encoder's memory.
 	Lookahead int
-	// PixFmt is the raw frames' format: PixFmtBGR24 (default when "": converted to yuv420p with the BT.709
-	// matrix and tagged so, with Color's primaries and transfer, which a conversion to BGR does not change) or
-	// PixFmtYUV420P (encoded as they are, even sizes only, tagged with Color).
+	// PixFmt is the raw frames' format: PixFmtBGR24 (default when "": converted to yuv420p with the matrix and
+	// range the decoder read a target tagged Color with, the inverse of its conversion) or PixFmtYUV420P (encoded
+	// as they are, even sizes only). Both are tagged with Color: an untagged target gives an untagged output.
 	PixFmt string
 	Color  Color
 	// SampleAspect is the shape of a pixel, stored in the stream and container as the ffmpeg command keeps the

@@ -176,6 +176,12 @@ static int open_header(AVFormatContext **fmt, const char *path, fflog *l) {
 
 // ---- decoder ----
 
+// toconv is a libswscale context for one direction of frames, with the frames it was set up for.
+typedef struct toconv {
+	struct SwsContext *sws;
+	int w, h, fmt, space, range;
+} toconv;
+
 struct ffdec {
 	fflog log;
 	AVFormatContext *fmt;
@@ -183,8 +189,7 @@ struct ffdec {
 	int stream;
 	AVPacket *pkt;
 	AVFrame *frame;
-	struct SwsContext *sws;
-	int sws_w, sws_h, sws_fmt, sws_space, sws_range; // the frames the sws context was set up for
+	toconv conv;
 	int width, height;
 	enum AVPixelFormat out;
 	int pending; // pkt holds a packet the decoder did not take yet
@@ -200,7 +205,7 @@ ffdec *ffdec_new(void) {
 	if (d != NULL) {
 		log_init(&d->log);
 		d->stream = -1;
-		d->sws_fmt = AV_PIX_FMT_NONE;
+		d->conv.fmt = AV_PIX_FMT_NONE;
 	}
 	return d;
 }
@@ -244,9 +249,43 @@ int ffdec_open(ffdec *d, const char *path, int threads, int width, int height, i
 	return 0;
 }
 
+// layout is f with yuvj420p read as yuv420p: the same planes, its full range told by the frame's color_range
+// (which libavcodec sets for it), and so kept by the tags the encoder copies from the target.
+static enum AVPixelFormat layout(int f) { return f == AV_PIX_FMT_YUVJ420P ? AV_PIX_FMT_YUV420P : f; }
+
 // passes reports whether f is already in the configured size and format.
 static int passes(const ffdec *d, const AVFrame *f) {
-	return f->format == d->out && f->width == d->width && f->height == d->height;
+	return layout(f->format) == d->out && f->width == d->width && f->height == d->height;
+}
+
+// convert_to converts f into the planes data/linesize as w x h of format out, as ffmpeg's scale filter does with
+// its defaults: bicubic, the frame's own matrix for both sides, its range if it says one. The decoder and the
+// patcher (ffpatch) both convert through it, so the two give the same pictures of the same frame.
+static int convert_to(toconv *c, const AVFrame *f, uint8_t *data[4], int linesize[4], int w, int h,
+                      enum AVPixelFormat out) {
+	struct SwsContext *s =
+	    sws_getCachedContext(c->sws, f->width, f->height, f->format, w, h, out, SWS_BICUBIC, NULL, NULL, NULL);
+	if (s == NULL) {
+		return AVERROR(EINVAL);
+	}
+	if (s != c->sws || f->width != c->w || f->height != c->h || f->format != c->fmt || f->colorspace != c->space ||
+	    f->color_range != c->range) {
+		int *inv, *table, src_full, dst_full, brightness, contrast, saturation;
+		sws_getColorspaceDetails(s, &inv, &src_full, &table, &dst_full, &brightness, &contrast, &saturation);
+		const int *coefs = sws_getCoefficients(f->colorspace);
+		if (f->color_range != AVCOL_RANGE_UNSPECIFIED) {
+			src_full = f->color_range == AVCOL_RANGE_JPEG;
+		}
+		sws_setColorspaceDetails(s, coefs, src_full, coefs, dst_full, brightness, contrast, saturation);
+		c->w = f->width;
+		c->h = f->height;
+		c->fmt = f->format;
+		c->space = f->colorspace;
+		c->range = f->color_range;
+	}
+	c->sws = s;
+	int r = sws_scale(s, (const uint8_t *const *)f->data, f->linesize, 0, f->height, data, linesize);
+	return r < 0 ? r : 0;
 }
 
 // convert writes frame f into the planes data/linesize as the configured size and format.
@@ -256,30 +295,7 @@ static int convert(ffdec *d, const AVFrame *f, uint8_t *data[4], int linesize[4]
 		av_image_copy(data, linesize, (const uint8_t **)f->data, f->linesize, d->out, d->width, d->height);
 		return 0;
 	}
-	struct SwsContext *s = sws_getCachedContext(d->sws, f->width, f->height, f->format, d->width, d->height, d->out,
-	                                            SWS_BICUBIC, NULL, NULL, NULL);
-	if (s == NULL) {
-		return AVERROR(EINVAL);
-	}
-	d->sws = s;
-	if (f->width != d->sws_w || f->height != d->sws_h || f->format != d->sws_fmt || f->colorspace != d->sws_space ||
-	    f->color_range != d->sws_range) {
-		// As the scale filter's defaults do: the frame's own matrix for both sides, its range if it says one.
-		int *inv, *table, src_full, dst_full, brightness, contrast, saturation;
-		sws_getColorspaceDetails(s, &inv, &src_full, &table, &dst_full, &brightness, &contrast, &saturation);
-		const int *coefs = sws_getCoefficients(f->colorspace);
-		if (f->color_range != AVCOL_RANGE_UNSPECIFIED) {
-			src_full = f->color_range == AVCOL_RANGE_JPEG;
-		}
-		sws_setColorspaceDetails(s, coefs, src_full, coefs, dst_full, brightness, contrast, saturation);
-		d->sws_w = f->width;
-		d->sws_h = f->height;
-		d->sws_fmt = f->format;
-		d->sws_space = f->colorspace;
-		d->sws_range = f->color_range;
-	}
-	int r = sws_scale(s, (const uint8_t *const *)f->data, f->linesize, 0, f->height, data, linesize);
-	return r < 0 ? r : 0;
+	return convert_to(&d->conv, f, data, linesize, d->width, d->height, d->out);
 }
 
 // next decodes the next frame into d->frame: 0, AVERROR_EOF after the last frame, or another error.
@@ -353,7 +369,12 @@ static int aligned(enum AVPixelFormat f, int w) {
 	return 1;
 }
 
-int ffdec_read(ffdec *d, uint8_t *dst, size_t cap) {
+int ffdec_read(ffdec *d, uint8_t *dst, size_t cap) { return ffdec_read_keep(d, dst, cap, NULL); }
+
+int ffdec_read_keep(ffdec *d, uint8_t *dst, size_t cap, AVFrame *keep) {
+	if (keep != NULL) {
+		av_frame_unref(keep);
+	}
 	int size = av_image_get_buffer_size(d->out, d->width, d->height, 1);
 	if (size < 0) {
 		return size;
@@ -388,6 +409,10 @@ int ffdec_read(ffdec *d, uint8_t *dst, size_t cap) {
 		    (r = convert(d, d->frame, sdata, slinesize)) >= 0) {
 			av_image_copy(data, linesize, (const uint8_t **)sdata, slinesize, d->out, d->width, d->height);
 		}
+	}
+	if (r >= 0 && keep != NULL && layout(d->frame->format) == AV_PIX_FMT_YUV420P && d->frame->width == d->width &&
+	    d->frame->height == d->height) {
+		r = av_frame_ref(keep, d->frame); // the decoder's own picture, as ffdec_read_ref lends it
 	}
 	av_frame_unref(d->frame);
 	return r < 0 ? r : 0;
@@ -432,7 +457,7 @@ void ffdec_free(ffdec *d) {
 	if (d == NULL) {
 		return;
 	}
-	sws_freeContext(d->sws);
+	sws_freeContext(d->conv.sws);
 	avcodec_free_context(&d->cc);
 	avformat_close_input(&d->fmt);
 	av_packet_free(&d->pkt);
@@ -440,6 +465,172 @@ void ffdec_free(ffdec *d) {
 	av_free(d->scratch);
 	pthread_mutex_destroy(&d->log.mu);
 	free(d);
+}
+
+static int color(int (*parse)(const char *), const char *name, int unspecified) {
+	if (name == NULL || name[0] == 0) {
+		return unspecified;
+	}
+	int v = parse(name);
+	return v < 0 ? unspecified : v;
+}
+
+// ---- patch: a processed bgr24 frame written back into the yuv420p picture it was decoded from ----
+
+struct ffpatch {
+	toconv conv;   // the picture to bgr24, exactly as the decoder converted it
+	uint8_t *orig; // that conversion (SCRATCH_ALIGN rows, FF_FRAME_PADDING after them), av_malloc'd lazily
+	int w, h;
+	int space, range; // the target's tags: the matrix of a frame that comes without its picture
+};
+
+ffpatch *ffpatch_new(void) { return calloc(1, sizeof(ffpatch)); }
+
+void ffpatch_color(ffpatch *p, const char *colorspace, const char *range) {
+	p->space = color(av_color_space_from_name, colorspace, AVCOL_SPC_UNSPECIFIED);
+	p->range = color(av_color_range_from_name, range, AVCOL_RANGE_UNSPECIFIED);
+}
+
+// matrix is the inverse of what libswscale decoded a picture with: its luma weights and range.
+typedef struct {
+	double kr, kb;
+	int full;
+} matrix;
+
+// matrix_of mirrors sws_getCoefficients (its table is indexed by the colour space; unknown ones are BT.601) and
+// convert_to's range: the frame's own if it says one, else full for yuvj420p only.
+static matrix matrix_of(int space, int range, int format) {
+	matrix m = {0.299, 0.114, 0};
+	switch (space) {
+	case AVCOL_SPC_RGB:
+	case AVCOL_SPC_BT709:
+		m.kr = 0.2126, m.kb = 0.0722;
+		break;
+	case AVCOL_SPC_FCC:
+		m.kr = 0.30, m.kb = 0.11;
+		break;
+	case AVCOL_SPC_SMPTE240M:
+		m.kr = 0.212, m.kb = 0.087;
+		break;
+	case AVCOL_SPC_BT2020_NCL:
+	case AVCOL_SPC_BT2020_CL:
+		m.kr = 0.2627, m.kb = 0.0593;
+		break;
+	}
+	m.full = range != AVCOL_RANGE_UNSPECIFIED ? range == AVCOL_RANGE_JPEG : format == AV_PIX_FMT_YUVJ420P;
+	return m;
+}
+
+static uint8_t clip8(double v) { return v <= 0 ? 0 : v >= 255 ? 255 : (uint8_t)(v + 0.5); }
+
+static double luma(const matrix *m, const uint8_t *bgr) {
+	return m->kr * bgr[2] + (1 - m->kr - m->kb) * bgr[1] + m->kb * bgr[0];
+}
+
+// put_block codes the 2x2 block of bgr24 pixels at rows r[0], r[1] (x already applied) into the picture at
+// (x, y): luma for the pixels marked in changed[4] (row-major), chroma from the four pixels' mean.
+static void put_block(AVFrame *k, const matrix *m, const uint8_t *r[2], const int changed[4], int x, int y) {
+	double ys = m->full ? 255.0 / 255 : 219.0 / 255, yo = m->full ? 0 : 16, cs = m->full ? 255.0 / 255 : 224.0 / 255;
+	double sb = 0, sg = 0, sr = 0;
+	for (int j = 0; j < 2; j++) {
+		for (int i = 0; i < 2; i++) {
+			const uint8_t *px = r[j] + 3 * i;
+			sb += px[0], sg += px[1], sr += px[2];
+			if (changed[2 * j + i]) {
+				k->data[0][(size_t)(y + j) * k->linesize[0] + x + i] = clip8(yo + ys * luma(m, px));
+			}
+		}
+	}
+	double b = sb / 4, g = sg / 4, rr = sr / 4;
+	double yl = m->kr * rr + (1 - m->kr - m->kb) * g + m->kb * b;
+	k->data[1][(size_t)(y / 2) * k->linesize[1] + x / 2] = clip8(128 + cs * (b - yl) / (2 * (1 - m->kb)));
+	k->data[2][(size_t)(y / 2) * k->linesize[2] + x / 2] = clip8(128 + cs * (rr - yl) / (2 * (1 - m->kr)));
+}
+
+int ffpatch_apply(ffpatch *p, AVFrame *keep, const uint8_t *bgr, size_t cap, int w, int h, int *changed) {
+	*changed = 0;
+	if (w % 2 != 0 || h % 2 != 0 || cap < (size_t)w * h * 3) {
+		return AVERROR(EINVAL);
+	}
+	int r, stride = w * 3, ostride = 0, all = keep->buf[0] == NULL;
+	matrix m;
+	if (all) {
+		// No picture kept (the stream changed size or format midway): every pixel is coded from bgr, with the
+		// target's matrix.
+		keep->format = AV_PIX_FMT_YUV420P;
+		keep->width = w;
+		keep->height = h;
+		if ((r = av_frame_get_buffer(keep, 0)) < 0) {
+			return r;
+		}
+		m = matrix_of(p->space, p->range, AV_PIX_FMT_YUV420P);
+	} else {
+		if (layout(keep->format) != AV_PIX_FMT_YUV420P || keep->width != w || keep->height != h) {
+			return AVERROR(EINVAL);
+		}
+		if (p->orig == NULL || p->w != w || p->h != h) {
+			av_freep(&p->orig);
+			int n = av_image_get_buffer_size(AV_PIX_FMT_BGR24, w, h, SCRATCH_ALIGN);
+			if (n < 0 || (p->orig = av_malloc((size_t)n + FF_FRAME_PADDING)) == NULL) {
+				return n < 0 ? n : AVERROR(ENOMEM);
+			}
+			p->w = w;
+			p->h = h;
+		}
+		uint8_t *data[4];
+		int linesize[4];
+		if ((r = av_image_fill_arrays(data, linesize, p->orig, AV_PIX_FMT_BGR24, w, h, SCRATCH_ALIGN)) < 0 ||
+		    (r = convert_to(&p->conv, keep, data, linesize, w, h, AV_PIX_FMT_BGR24)) < 0) {
+			return r;
+		}
+		ostride = linesize[0];
+		m = matrix_of(keep->colorspace, keep->color_range, keep->format);
+	}
+	int writable = all;
+	for (int y = 0; y < h; y += 2) {
+		const uint8_t *row[2] = {bgr + (size_t)y * stride, bgr + (size_t)(y + 1) * stride};
+		const uint8_t *orow[2] = {NULL, NULL};
+		if (!all) {
+			orow[0] = p->orig + (size_t)y * ostride;
+			orow[1] = orow[0] + ostride;
+			if (memcmp(row[0], orow[0], (size_t)stride) == 0 && memcmp(row[1], orow[1], (size_t)stride) == 0) {
+				continue;
+			}
+		}
+		for (int x = 0; x < w; x += 2) {
+			int ch[4] = {1, 1, 1, 1};
+			if (!all) {
+				for (int j = 0; j < 2; j++) {
+					for (int i = 0; i < 2; i++) {
+						ch[2 * j + i] = memcmp(row[j] + 3 * (x + i), orow[j] + 3 * (x + i), 3) != 0;
+					}
+				}
+				if (!(ch[0] | ch[1] | ch[2] | ch[3])) {
+					continue;
+				}
+			}
+			if (!writable) {
+				// The decoder may still read the picture as a reference: the first change copies it.
+				if ((r = av_frame_make_writable(keep)) < 0) {
+					return r;
+				}
+				writable = 1;
+			}
+			const uint8_t *blk[2] = {row[0] + 3 * x, row[1] + 3 * x};
+			put_block(keep, &m, blk, ch, x, y);
+			(*changed)++;
+		}
+	}
+	return 0;
+}
+
+void ffpatch_free(ffpatch *p) {
+	if (p == NULL) {
+		return;
+	}
+	sws_freeContext(p->conv.sws);
+	av_free(p->orig);
+	free(p);
 }
 
 // ---- encoder ----
@@ -479,14 +670,6 @@ ffenc *ffenc_new(void) {
 		log_init(&e->log);
 	}
 	return e;
-}
-
-static int color(int (*parse)(const char *), const char *name, int unspecified) {
-	if (name == NULL || name[0] == 0) {
-		return unspecified;
-	}
-	int v = parse(name);
-	return v < 0 ? unspecified : v;
 }
 
 int ffenc_open(ffenc *e, const char *path, const char *format, const char *codec_name, int width, int height,
@@ -533,13 +716,9 @@ int ffenc_open(ffenc *e, const char *path, const char *format, const char *codec
 	if (lossless) {
 		cc->color_range = AVCOL_RANGE_JPEG; // RGB, tagged as the command tags it
 		cc->colorspace = AVCOL_SPC_RGB;
-	} else if (in_pixfmt == FF_BGR24) {
-		cc->colorspace = AVCOL_SPC_BT709; // converted below with this matrix, limited range
-		cc->color_range = AVCOL_RANGE_MPEG;
-		// The decoder changed only the matrix: the pictures keep the source's primaries and transfer.
-		cc->color_primaries = color(av_color_primaries_from_name, primaries, AVCOL_PRI_UNSPECIFIED);
-		cc->color_trc = color(av_color_transfer_from_name, transfer, AVCOL_TRC_UNSPECIFIED);
 	} else {
+		// bgr24 is converted below with the matrix and range the decoder read the target's pictures with, so
+		// both kinds of input are tagged as the target is (untagged stays untagged).
 		cc->colorspace = color(av_color_space_from_name, colorspace, AVCOL_SPC_UNSPECIFIED);
 		cc->color_range = color(av_color_range_from_name, range, AVCOL_RANGE_UNSPECIFIED);
 		cc->color_primaries = color(av_color_primaries_from_name, primaries, AVCOL_PRI_UNSPECIFIED);
@@ -605,15 +784,31 @@ int ffenc_open(ffenc *e, const char *path, const char *format, const char *codec
 		if ((r = av_frame_get_buffer(e->frame, 0)) < 0) {
 			return r;
 		}
-		e->sws = sws_getContext(out_w, out_h, e->in_fmt, out_w, out_h, out_fmt, SWS_BICUBIC, NULL, NULL, NULL);
-		if (e->sws == NULL) {
-			return AVERROR(EINVAL);
+		// scale=out_color_matrix=M:out_range=R with the target's M and R (encoderArgs): the inverse of the
+		// decoder's conversion (convert_to), so that a picture no processor changed keeps its colours. The range
+		// is an option before the context is set up, as the scale filter sets it: sws_setColorspaceDetails after
+		// the set-up leaves a full-range output limited.
+		matrix m = matrix_of(cc->colorspace, cc->color_range, AV_PIX_FMT_YUV420P);
+		if ((e->sws = sws_alloc_context()) == NULL) {
+			return AVERROR(ENOMEM);
+		}
+		av_opt_set_int(e->sws, "srcw", out_w, 0);
+		av_opt_set_int(e->sws, "srch", out_h, 0);
+		av_opt_set_int(e->sws, "src_format", e->in_fmt, 0);
+		av_opt_set_int(e->sws, "dstw", out_w, 0);
+		av_opt_set_int(e->sws, "dsth", out_h, 0);
+		av_opt_set_int(e->sws, "dst_format", out_fmt, 0);
+		av_opt_set_int(e->sws, "sws_flags", SWS_BICUBIC, 0);
+		if (!lossless) {
+			av_opt_set_int(e->sws, "dst_range", m.full, 0);
+		}
+		if ((r = sws_init_context(e->sws, NULL, NULL)) < 0) {
+			return r;
 		}
 		if (!lossless) {
-			// scale=out_color_matrix=bt709:out_range=tv
 			int *inv, *table, src_full, dst_full, brightness, contrast, saturation;
 			sws_getColorspaceDetails(e->sws, &inv, &src_full, &table, &dst_full, &brightness, &contrast, &saturation);
-			sws_setColorspaceDetails(e->sws, inv, src_full, sws_getCoefficients(SWS_CS_ITU709), 0, brightness,
+			sws_setColorspaceDetails(e->sws, inv, src_full, sws_getCoefficients(cc->colorspace), m.full, brightness,
 			                         contrast, saturation);
 		}
 	}
@@ -770,7 +965,7 @@ int ffenc_write(ffenc *e, const uint8_t *src, size_t cap) {
 }
 
 int ffenc_write_ref(ffenc *e, const AVFrame *src) {
-	if (e->frame != NULL || src->format != e->in_fmt || src->width != e->in_w || src->height != e->in_h) {
+	if (e->frame != NULL || layout(src->format) != e->in_fmt || src->width != e->in_w || src->height != e->in_h) {
 		return AVERROR(EINVAL); // only a picture that is encoded as it is can be passed by reference
 	}
 	// The picture's buffers only, none of the decoder's properties (picture type, side data), as the ffmpeg
@@ -787,7 +982,7 @@ int ffenc_write_ref(ffenc *e, const AVFrame *src) {
 	}
 	memcpy(f->data, src->data, sizeof f->data);
 	memcpy(f->linesize, src->linesize, sizeof f->linesize);
-	f->format = src->format;
+	f->format = e->in_fmt; // yuvj420p as yuv420p: its range is the stream's tag
 	f->width = src->width;
 	f->height = src->height;
 	int r = send(e, f);

@@ -168,6 +168,53 @@ func (d *libavDecoder) readRef(f *Frame) error {
 	return d.result(C.ffdec_read_ref(d.d, f.f))
 }
 
+func (d *libavDecoder) readKeep(frame []byte, f *Frame) error {
+	if err := d.ctx.Err(); err != nil {
+		return fmt.Errorf("media: decode %s: %w", d.cfg.Path, err)
+	}
+	return d.result(C.ffdec_read_keep(d.d, (*C.uint8_t)(unsafe.Pointer(&frame[0])), C.size_t(cap(frame)), f.f))
+}
+
+// Patcher writes processed BGR frames back into the YUV pictures they were decoded from (Decoder.ReadKeep), so
+// that every sample a processor left alone reaches the encoder exactly as decoded: no BGR round trip, no matrix
+// or range of its own. Not safe for concurrent use; one per pipeline.
+type Patcher struct{ p *C.ffpatch }
+
+// NewPatcher makes a Patcher for a target tagged c (the matrix of frames that come without their picture).
+func NewPatcher(c Color) (*Patcher, error) {
+	p := C.ffpatch_new()
+	if p == nil {
+		return nil, errors.New("media: patcher: out of memory")
+	}
+	space, rng := C.CString(c.Space), C.CString(c.Range)
+	defer C.free(unsafe.Pointer(space))
+	defer C.free(unsafe.Pointer(rng))
+	C.ffpatch_color(p, space, rng)
+	return &Patcher{p: p}, nil
+}
+
+// Apply codes again, into f, the 2x2 blocks of bgr (w x h, rows packed) that hold a pixel differing from f's own
+// BGR conversion, and returns how many it coded; f holds a yuv420p picture of w x h after it (one made from bgr
+// if it held none). f is copied before its first change: the decoder's picture is never written.
+func (p *Patcher) Apply(f *Frame, bgr []byte, w, h int) (int, error) {
+	if len(bgr) < w*h*3 {
+		return 0, fmt.Errorf("media: patch: %d bytes for a %dx%d bgr24 frame", len(bgr), w, h)
+	}
+	var changed C.int
+	if r := C.ffpatch_apply(p.p, f.f, (*C.uint8_t)(unsafe.Pointer(&bgr[0])), C.size_t(len(bgr)), C.int(w), C.int(h), &changed); r < 0 {
+		return 0, fmt.Errorf("media: patch %dx%d frame: %s", w, h, averror(r))
+	}
+	return int(changed), nil
+}
+
+// Close frees the Patcher. It is idempotent.
+func (p *Patcher) Close() {
+	if p.p != nil {
+		C.ffpatch_free(p.p)
+		p.p = nil
+	}
+}
+
 // result is what a read returns for r.
 func (d *libavDecoder) result(r C.int) error {
 	if r == 0 {

@@ -39,6 +39,10 @@ int ffdec_read(ffdec *d, uint8_t *dst, size_t cap);
 // it already has the configured size and format, a converted one otherwise. The decoder may still read the
 // picture as a reference for later frames: it must not be written.
 int ffdec_read_ref(ffdec *d, AVFrame *dst);
+// ffdec_read_keep is ffdec_read (bgr24) that also hands keep (unreferenced first) the decoded picture itself, when
+// it is yuv420p (or yuvj420p) of the configured size; keep stays empty otherwise. As with ffdec_read_ref, the
+// picture must not be written while the decoder may read it: ffpatch_apply copies it before its first change.
+int ffdec_read_keep(ffdec *d, uint8_t *dst, size_t cap, AVFrame *keep);
 int ffdec_damaged(ffdec *d);
 // ffdec_pts is the last frame's presentation time in the stream's time base (tb_num/tb_den), AV_NOPTS_VALUE if it
 // has none.
@@ -71,6 +75,17 @@ void ffenc_stamp(ffenc *e, int64_t pts);
 // end > 0 is where the last frame ends (time base units), and the track ends there.
 int ffenc_finish(ffenc *e, int64_t end);
 void ffenc_free(ffenc *e);
+
+// ffpatch writes a processed bgr24 frame back into the yuv420p picture it was decoded from (ffdec_read_keep):
+// only the 2x2 blocks holding a pixel that differs from the picture's own conversion to bgr24 (the decoder's) are
+// coded again, with the inverse of the matrix and range it was decoded with; every other sample stays as decoded.
+// ffpatch_color gives the target's tags, the matrix of a frame whose picture was not kept (keep empty: every
+// pixel is coded). *changed is the number of blocks coded. w and h must be even; cap is bgr's size in bytes.
+typedef struct ffpatch ffpatch;
+ffpatch *ffpatch_new(void);
+void ffpatch_color(ffpatch *p, const char *colorspace, const char *range);
+int ffpatch_apply(ffpatch *p, AVFrame *keep, const uint8_t *bgr, size_t cap, int w, int h, int *changed);
+void ffpatch_free(ffpatch *p);
 
 // The last error-level messages FFmpeg logged about this decoder's or encoder's contexts ("" if none), as the
 // ffmpeg command prints them at -v error; n bytes at most, NUL-terminated.

@@ -217,9 +217,13 @@ func TestInProcessEncoderMatchesFFmpeg(t *testing.T) {
 		{"vp9", EncoderConfig{Path: "vp9.webm", Width: 64, Height: 48, FrameRate: Rational{25, 1}, Codec: CodecVP9}},
 		{"vp9 odd size", EncoderConfig{Path: "vp9-odd.webm", Width: 41, Height: 31, FrameRate: Rational{25, 1}, Codec: CodecVP9}}, // coded as it is
 		{"lossless", EncoderConfig{Path: "ll.mkv", Width: 41, Height: 31, FrameRate: Rational{25, 1}, Codec: CodecLossless}},
-		// Pictures from a PQ (HDR10) source: converted with the BT.709 matrix, still in BT.2020 primaries and PQ.
+		// Pictures from a PQ (HDR10) source: converted back with its own BT.2020 matrix, still in BT.2020 primaries
+		// and PQ, tagged as the source.
 		{"bgr24 from HDR10", EncoderConfig{Path: "pq.mp4", Width: 64, Height: 48, FrameRate: Rational{25, 1},
 			Color: Color{Space: "bt2020nc", Range: "tv", Primaries: "bt2020", Transfer: "smpte2084"}}},
+		// A full-range BT.601 source (issue 17): its own matrix and range, tagged so.
+		{"bgr24 full range", EncoderConfig{Path: "pc.mp4", Width: 64, Height: 48, FrameRate: Rational{25, 1},
+			Color: Color{Space: "smpte170m", Range: "pc"}}},
 		// Non-square pixels (4:3 pictures stored at 1920x1080, anamorphic DVD) stay so, in every path.
 		{"anamorphic bgr24 odd", EncoderConfig{Path: "sar.mp4", Width: 41, Height: 31, FrameRate: Rational{25, 1}, SampleAspect: Rational{3, 4}}},
 		{"anamorphic yuv420p", EncoderConfig{Path: "sar-yuv.mov", Width: 64, Height: 48, FrameRate: Rational{25, 1}, PixFmt: PixFmtYUV420P,
@@ -267,9 +271,8 @@ func TestInProcessEncoderMatchesFFmpeg(t *testing.T) {
 			if a != b {
 				t.Errorf("stream in process:\n%s\nfrom ffmpeg:\n%s", a, b)
 			}
-			if c := tc.cfg.Color; c.Primaries != "" && tc.cfg.PixFmt != PixFmtYUV420P &&
-				!strings.Contains(a, "color_space=bt709\ncolor_transfer="+c.Transfer+"\ncolor_primaries="+c.Primaries+"\n") {
-				t.Errorf("want the BT.709 matrix with the source's transfer %s and primaries %s:\n%s", c.Transfer, c.Primaries, a)
+			if c := tc.cfg.Color; c.Space != "" && !strings.Contains(a, "color_range="+c.Range+"\ncolor_space="+c.Space+"\n") {
+				t.Errorf("want the source's matrix %s and range %s:\n%s", c.Space, c.Range, a)
 			}
 			if sar := tc.cfg.OutputSampleAspect(); !sar.IsZero() && !strings.Contains(a, fmt.Sprintf("sample_aspect_ratio=%d:%d\n", sar.Num, sar.Den)) {
 				t.Errorf("sample aspect %s not kept:\n%s", sar, a)

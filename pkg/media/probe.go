@@ -50,6 +50,25 @@ type Color struct {
 	Transfer  string `json:"transfer,omitempty"`
 }
 
+// matrix is the scale filter's name of the matrix libswscale decodes c's pictures with, and their range: BT.601
+// for untagged and unknown spaces (sws_getCoefficients' default), limited range unless tagged full. An encoder
+// converting BGR back with these keeps the colours of every pixel no processor changed, tagged as the target.
+func (c Color) matrix() (matrix, rng string) {
+	matrix, rng = "bt601", "tv"
+	switch c.Space {
+	case "bt709", "fcc", "smpte170m", "smpte240m":
+		matrix = c.Space
+	case "bt470bg":
+		matrix = "bt470"
+	case "bt2020nc", "bt2020c":
+		matrix = "bt2020"
+	}
+	if c.Range == "pc" {
+		rng = "pc"
+	}
+	return matrix, rng
+}
+
 // known drops ffprobe's "unknown" and "unspecified".
 func known(tag string) string {
 	if tag == "unknown" || tag == "unspecified" {

@@ -56,15 +56,16 @@ func encoderArgs(cfg EncoderConfig) []string {
 		args = appendTags(args, [2]string{"-colorspace", cfg.Color.Space}, [2]string{"-color_range", cfg.Color.Range},
 			[2]string{"-color_primaries", cfg.Color.Primaries}, [2]string{"-color_trc", cfg.Color.Transfer})
 	default:
-		// Filters run on the bgr24 frames: pad (any size is fine in RGB), then one conversion to yuv420p with an
-		// explicit BT.709 matrix. ffmpeg's default for RGB input is BT.601 untagged, which players show shifted.
+		// Filters run on the bgr24 frames: pad (any size is fine in RGB), then one conversion to yuv420p with the
+		// matrix and range the decoder read the target with (Color.matrix), tagged as the target is.
 		if w, h := cfg.OutputSize(); w != cfg.Width || h != cfg.Height {
 			vf = append(vf, fmt.Sprintf("pad=%d:%d:0:0:black", w, h))
 		}
-		vf = append(vf, "scale=out_color_matrix=bt709:out_range=tv", "format=yuv420p")
-		args = append(args, "-c:v", codec, "-pix_fmt", "yuv420p", "-colorspace", "bt709", "-color_range", "tv")
-		// The decoder changed only the matrix: the pictures keep the source's primaries and transfer.
-		args = appendTags(args, [2]string{"-color_primaries", cfg.Color.Primaries}, [2]string{"-color_trc", cfg.Color.Transfer})
+		matrix, rng := cfg.Color.matrix()
+		vf = append(vf, "scale=out_color_matrix="+matrix+":out_range="+rng, "format=yuv420p")
+		args = append(args, "-c:v", codec, "-pix_fmt", "yuv420p")
+		args = appendTags(args, [2]string{"-colorspace", cfg.Color.Space}, [2]string{"-color_range", cfg.Color.Range},
+			[2]string{"-color_primaries", cfg.Color.Primaries}, [2]string{"-color_trc", cfg.Color.Transfer})
 	}
 	if sar := cfg.OutputSampleAspect(); !sar.IsZero() {
 		// rawvideo input has square pixels; max lets setsar keep an odd size's exact correction (656/651), which

@@ -74,12 +74,24 @@ type Config struct {
 	FramesDir    string
 	FrameFormat  string // png or jpg
 	FrameQuality int    // roop's --temp-frame-quality: 0 is best
-	// SourcePixFmt and Color describe the input's video. Frames reach the processor as BGR Mats, except for a
-	// processor that never reads pixels (PixelsUnused) on a yuv420p input of even size with no frames kept: then the
-	// decoder's YUV pictures go to the encoder by reference, unconverted and uncopied, tagged with Color, and the
-	// processor gets empty Mats.
+	// SourcePixFmt and Color describe the input's video (Original's, when set). Frames reach the processor as BGR
+	// Mats, except for a processor that never reads pixels (PixelsUnused) on a yuv420p input of even size with no
+	// frames kept: then the decoder's YUV pictures go to the encoder by reference, unconverted and uncopied, tagged
+	// with Color, and the processor gets empty Mats. A processor that reads pixels on such an input gets BGR Mats,
+	// and what it changes is written back into the decoded YUV picture (media.Patcher): every pixel it left alone
+	// is encoded exactly as frame processor none encodes it. Other inputs go through BGR both ways, converted back
+	// with the matrix and range they were decoded with; every output is tagged with Color.
 	SourcePixFmt string
 	Color        media.Color
+	// Original, when set, is the video Input was made from frame for frame by exact earlier passes (the
+	// --memory-optimization FFV1 intermediate): its decoded YUV pictures are the ones this pass's changes are
+	// written back into, as if the passes had been one.
+	Original string
+	// Rotation is the input's clockwise display rotation (0, 90, 180 or 270: media.Info.Rotation, a phone's
+	// rotation tag). Processors see each frame turned as it is displayed, so a face stored sideways is found and
+	// swapped upright; it is turned back before encoding, and the output keeps the stored orientation (and the
+	// stitch the tag). Kept frames (FramesDir) are written as displayed.
+	Rotation int
 	// SampleAspect is the input's pixel shape, kept on the output (zero: square or unknown).
 	SampleAspect media.Rational
 	// TimeBase, when not zero, hands every frame's time from the decoder to the encoder (variable frame rate;
@@ -118,19 +130,42 @@ func (c *Config) Validate() error {
 	if c.FrameQuality < 0 || c.FrameQuality > 100 {
 		return fmt.Errorf("pipeline: temp frame quality %d: want 0-100", c.FrameQuality)
 	}
+	if _, ok := turns[c.Rotation]; !ok {
+		return fmt.Errorf("pipeline: rotation %d: want 0, 90, 180 or 270", c.Rotation)
+	}
 	return nil
 }
 
 // FrameBytes is the size of one pooled BGR frame buffer, the most a frame takes.
 func (c Config) FrameBytes() int { return media.FrameBytes(media.PixFmtBGR24, c.Width, c.Height) }
 
+// yuv420p reports whether the input's pictures can reach the encoder as decoded: yuv420p (yuvj420p is the same
+// planes in full range, which its tags keep) at an even size, into a lossy codec (FFV1 takes BGR).
+func (c Config) yuv420p() bool {
+	return (c.SourcePixFmt == media.PixFmtYUV420P || c.SourcePixFmt == media.PixFmtYUVJ420P) && c.Width%2 == 0 &&
+		c.Height%2 == 0 && c.Encoder != media.CodecLossless
+}
+
 // pixFmt is the frames' format for proc (see SourcePixFmt).
 func (c Config) pixFmt(proc Processor) string {
-	if pu, ok := proc.(PixelsUnused); ok && pu.PixelsUnused() && c.SourcePixFmt == media.PixFmtYUV420P &&
-		c.Width%2 == 0 && c.Height%2 == 0 && c.FramesDir == "" && c.Encoder != media.CodecLossless {
+	if pu, ok := proc.(PixelsUnused); ok && pu.PixelsUnused() && c.yuv420p() && c.FramesDir == "" && c.Original == "" {
 		return media.PixFmtYUV420P
 	}
 	return media.PixFmtBGR24
+}
+
+// patched reports whether proc's BGR frames are written back into the decoded YUV pictures (see SourcePixFmt).
+func (c Config) patched(proc Processor) bool {
+	return c.pixFmt(proc) == media.PixFmtBGR24 && c.yuv420p()
+}
+
+// turns maps a clockwise display rotation to the turn that shows a stored frame as displayed, and the turn back
+// (-1: none).
+var turns = map[int][2]gocv.RotateFlag{
+	0:   {-1, -1},
+	90:  {gocv.Rotate90Clockwise, gocv.Rotate90CounterClockwise},
+	180: {gocv.Rotate180Clockwise, gocv.Rotate180Clockwise},
+	270: {gocv.Rotate90CounterClockwise, gocv.Rotate90Clockwise},
 }
 
 type item struct{ slot, index int }
@@ -144,16 +179,33 @@ func Run(ctx context.Context, cfg Config, proc Processor, progress func(done int
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	pixFmt := cfg.pixFmt(proc)
+	pixFmt, patched := cfg.pixFmt(proc), cfg.patched(proc)
 	dec, err := media.NewDecoder(ctx, media.DecoderConfig{Path: cfg.Input, Width: cfg.Width, Height: cfg.Height,
 		Threads: cfg.DecoderThreads, PixFmt: pixFmt})
 	if err != nil {
 		return 0, err
 	}
 	defer dec.Close()
+	var orig *media.Decoder // the pictures of an earlier pass's input (Original), read beside Input's frames
+	if patched && cfg.Original != "" {
+		if orig, err = media.NewDecoder(ctx, media.DecoderConfig{Path: cfg.Original, Width: cfg.Width,
+			Height: cfg.Height, Threads: cfg.DecoderThreads, PixFmt: media.PixFmtYUV420P}); err != nil {
+			return 0, err
+		}
+		defer orig.Close()
+	}
+	encFmt := pixFmt
+	var patcher *media.Patcher
+	if patched {
+		encFmt = media.PixFmtYUV420P
+		if patcher, err = media.NewPatcher(cfg.Color); err != nil {
+			return 0, fmt.Errorf("pipeline: %w", err)
+		}
+		defer patcher.Close()
+	}
 	enc, err := media.NewEncoder(ctx, media.EncoderConfig{Path: cfg.Output, Width: cfg.Width, Height: cfg.Height,
 		FrameRate: cfg.FrameRate, Codec: cfg.Encoder, Quality: cfg.Quality, Threads: cfg.EncoderThreads,
-		Lookahead: cfg.Lookahead, PixFmt: pixFmt, Color: cfg.Color, SampleAspect: cfg.SampleAspect,
+		Lookahead: cfg.Lookahead, PixFmt: encFmt, Color: cfg.Color, SampleAspect: cfg.SampleAspect,
 		TimeBase: cfg.TimeBase, Duration: cfg.Duration})
 	if err != nil {
 		return 0, err
@@ -174,8 +226,14 @@ func Run(ctx context.Context, cfg Config, proc Processor, progress func(done int
 	bufs := make([][]byte, cfg.InFlight)
 	refs := make([]*media.Frame, cfg.InFlight)
 	free := make(chan int, cfg.InFlight)
+	// upright holds each slot's frame turned as displayed (Rotation), for the processor; empty otherwise.
+	upright := make([]gocv.Mat, cfg.InFlight)
+	for i := range upright {
+		upright[i] = gocv.NewMat()
+	}
 	defer func() {
 		for i := range pool {
+			_ = upright[i].Close()
 			_ = pool[i].Close()
 			if refs[i] != nil {
 				refs[i].Close()
@@ -192,15 +250,44 @@ func Run(ctx context.Context, cfg Config, proc Processor, progress func(done int
 			if pool[i], bufs[i], err = bgrframe.New(cfg.Width, cfg.Height); err != nil {
 				return 0, fmt.Errorf("pipeline: frame buffer: %w", err)
 			}
+			if patched {
+				if refs[i], err = media.NewFrame(); err != nil {
+					return 0, fmt.Errorf("pipeline: %w", err)
+				}
+			}
 		}
 		free <- i
 	}
 	times := make([]media.Time, cfg.InFlight) // each slot's frame time, handed from the decoder to the encoder
 	read := func(slot int) error { return dec.Read(bufs[slot]) }
 	write := func(slot int) error { return enc.WriteAt(bufs[slot], times[slot]) }
-	if byRef {
+	switch {
+	case byRef:
 		read = func(slot int) error { return dec.ReadRef(refs[slot]) }
 		write = func(slot int) error { return enc.WriteRefAt(refs[slot], times[slot]) }
+	case patched:
+		read = func(slot int) error { return dec.ReadKeep(bufs[slot], refs[slot]) }
+		if orig != nil {
+			read = func(slot int) error {
+				if err := dec.Read(bufs[slot]); err != nil {
+					return err
+				}
+				if err := orig.ReadRef(refs[slot]); err != nil {
+					if errors.Is(err, io.EOF) {
+						return fmt.Errorf("pipeline: %s ends before %s: %w", cfg.Original, cfg.Input, ErrFrameCount)
+					}
+					return err
+				}
+				return nil
+			}
+		}
+		write = func(slot int) error {
+			if _, err := patcher.Apply(refs[slot], bufs[slot], cfg.Width, cfg.Height); err != nil {
+				refs[slot].Release()
+				return err
+			}
+			return enc.WriteRefAt(refs[slot], times[slot])
+		}
 	}
 
 	var (
@@ -268,8 +355,14 @@ func Run(ctx context.Context, cfg Config, proc Processor, progress func(done int
 			}
 			if ctx.Err() == nil {
 				frames, indices = frames[:0], indices[:0]
+				turn := turns[cfg.Rotation]
 				for _, b := range batch {
-					frames, indices = append(frames, pool[b.slot]), append(indices, cfg.FirstFrame+b.index)
+					m := pool[b.slot]
+					if turn[0] >= 0 && !m.Empty() {
+						gocv.Rotate(m, &upright[b.slot], turn[0])
+						m = upright[b.slot]
+					}
+					frames, indices = append(frames, m), append(indices, cfg.FirstFrame+b.index)
 				}
 				var err error
 				if len(batch) > 1 {
@@ -281,11 +374,18 @@ func Run(ctx context.Context, cfg Config, proc Processor, progress func(done int
 					fail(fmt.Errorf("pipeline: frame %d: %w", indices[0], err))
 				} else if err != nil {
 					fail(fmt.Errorf("pipeline: frames %d-%d: %w", indices[0], indices[len(indices)-1], err))
-				} else if cfg.FramesDir != "" {
-					for i := range frames {
-						if err := keepFrame(cfg, frames[i], indices[i]); err != nil {
-							fail(err)
-							break
+				} else {
+					if cfg.FramesDir != "" {
+						for i := range frames {
+							if err := keepFrame(cfg, frames[i], indices[i]); err != nil {
+								fail(err)
+								break
+							}
+						}
+					}
+					for i, b := range batch {
+						if turn[1] >= 0 && !frames[i].Empty() {
+							gocv.Rotate(frames[i], &pool[b.slot], turn[1]) // in place: the same size and type
 						}
 					}
 				}

@@ -576,6 +576,8 @@ func TestConfigValidate(t *testing.T) {
 		{"upper-case PNG", func(c *pipeline.Config) { c.FrameFormat = "PNG" }, "want png or jpg", nil},
 		{"frame quality -1", func(c *pipeline.Config) { c.FrameQuality = -1 }, "quality -1: want 0-100", nil},
 		{"frame quality 101", func(c *pipeline.Config) { c.FrameQuality = 101 }, "quality 101: want 0-100", nil},
+		{"rotation 270 kept", func(c *pipeline.Config) { c.Rotation = 270 }, "", func(c pipeline.Config) bool { return c.Rotation == 270 }},
+		{"rotation 45", func(c *pipeline.Config) { c.Rotation = 45 }, "rotation 45: want 0, 90, 180 or 270", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

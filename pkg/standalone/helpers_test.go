@@ -117,11 +117,13 @@ func frames(t *testing.T, path string, w, h int) [][]byte {
 	}
 }
 
-// reencode is the plain re-encode of a target with the product's encoder settings and no processing.
+// reencode is the plain re-encode of a target with the product's encoder settings and no processing: through the
+// pipeline's own path for a processor that reads frames and changes none (the decoded pictures, as the target
+// describes them), so that it is what a run gives for a frame without a face.
 func reencode(t *testing.T, target, out string, info *media.Info, quality int) {
 	t.Helper()
 	_, err := pipeline.Run(context.Background(), pipeline.Config{Input: target, Output: out, Width: info.Width, Height: info.Height,
-		FrameRate: info.FrameRate, Encoder: "libx264", Quality: quality},
+		FrameRate: info.FrameRate, Encoder: "libx264", Quality: quality, SourcePixFmt: info.PixFmt, Color: info.Color},
 		pipeline.ProcessorFunc(func(gocv.Mat, int) error { return nil }), nil)
 	if err != nil {
 		t.Fatal(err)

@@ -412,8 +412,8 @@ func TestNoneProcessorPassesYUV(t *testing.T) {
 
 // TestOutputKeepsPictureShape: a target of non-square pixels (4:3 pictures stored 16:9 wide), tagged BT.2020 and
 // PQ (HDR10), comes out with the same pixel shape, so it plays as wide as the target, and the same primaries and
-// transfer, so its colours are read as the target's; whether the frames pass as YUV or are swapped as BGR (then
-// with the BT.709 matrix they were converted with), and through a stitch of several segments.
+// transfer, so its colours are read as the target's; whether the frames pass as YUV or are swapped (written back
+// into the decoded YUV: the same matrix and tags), and through a stitch of several segments.
 func TestOutputKeepsPictureShape(t *testing.T) {
 	dir := t.TempDir()
 	target := filepath.Join(dir, "anamorphic.mp4")
@@ -432,7 +432,7 @@ func TestOutputKeepsPictureShape(t *testing.T) {
 		color     media.Color
 	}{
 		{job.ProcessorNone, src.Color},
-		{job.ProcessorSwapper, media.Color{Space: "bt709", Range: "tv", Primaries: "bt2020", Transfer: "smpte2084"}},
+		{job.ProcessorSwapper, src.Color}, // issue 17: before, re-tagged bt709 (the matrix it was converted back with)
 	} {
 		t.Run(tc.processor, func(t *testing.T) {
 			out := filepath.Join(dir, tc.processor+".mp4")

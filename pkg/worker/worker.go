@@ -784,7 +784,7 @@ func (w *Worker) process(ctx context.Context, l *queue.Lease, t job.Task, plan m
 			FirstFrame: t.Segment.Start, Expect: frames,
 			FramesDir: w.cfg.FramesDir, FrameFormat: t.Spec.FrameFormat, FrameQuality: t.Spec.FrameQuality,
 			SourcePixFmt: t.Spec.SourcePixFmt, Color: t.Spec.Color, SampleAspect: t.Spec.SampleAspect,
-			TimeBase: t.Spec.TimeBase, Duration: t.Segment.Duration,
+			TimeBase: t.Spec.TimeBase, Duration: t.Segment.Duration, Rotation: t.Spec.Rotation,
 		}
 		if i < len(passes)-1 { // an exact intermediate, for the next processor's pass
 			ext := ".mkv"
@@ -792,6 +792,10 @@ func (w *Worker) process(ctx context.Context, l *queue.Lease, t job.Task, plan m
 				ext = ".mov" // keeps the frames' own times exactly; matroska rounds them to milliseconds
 			}
 			cfg.Output, cfg.Encoder, cfg.FramesDir = filepath.Join(dir, fmt.Sprintf("pass-%d", i+1)+ext), media.CodecLossless, ""
+		} else if i > 0 {
+			// The intermediate is exact BGR: the last pass writes its changes back into the segment's own
+			// pictures, so untouched pixels come out as in one pass (pipeline.Config.Original).
+			cfg.Original = filepath.Join(dir, "segment.mkv")
 		}
 		// Progress counts every pass: pass i of P covers frames (i*N .. (i+1)*N)/P.
 		progress := func(done int) { report((i*frames + done) / len(passes)) }
