@@ -304,23 +304,18 @@ func (e *Engine) SourceFace(path string) (gocv.Mat, face.Face, error) {
 // Reference returns the identity of the face at position (counted left to right, as roop does) in img, for
 // --face-selector-mode reference.
 func (e *Engine) Reference(img gocv.Mat, position int, recognizer string) ([]float32, error) {
-	det, err := e.Detector()
+	f, ok, err := e.referenceFace(img, position)
 	if err != nil {
 		return nil, err
 	}
-	faces, err := det.Detect(img)
-	if err != nil {
-		return nil, err
-	}
-	face.SortLeftToRight(faces)
-	if position < 0 || position >= len(faces) {
-		return nil, fmt.Errorf("%w: --reference-face-position %d: the reference frame has %d faces", ErrBadInput, position, len(faces))
+	if !ok {
+		return nil, fmt.Errorf("%w: --reference-face-position %d: the reference frame has no face", ErrBadInput, position)
 	}
 	r, err := e.loadRecognizer(recognizer)
 	if err != nil {
 		return nil, err
 	}
-	emb, err := r.Embed(img, faces[position:position+1])
+	emb, err := r.Embed(img, []face.Face{f})
 	if err != nil {
 		return nil, err
 	}
@@ -395,7 +390,7 @@ func IsModelFile(nameOrPath string) bool {
 // files, as the options give them, with the kind each must be.
 func JobModels(opt job.FaceOptions) []JobModel {
 	var out []JobModel
-	recognizer := opt.Selector == face.SelectReference
+	recognizer := opt.Selector == face.SelectReference || followsByEmbedding(opt)
 	for _, p := range opt.Processors {
 		switch p {
 		case job.ProcessorSwapper:
@@ -411,6 +406,12 @@ func JobModels(opt job.FaceOptions) []JobModel {
 		out = append(out, JobModel{models.Recognizer, cmp.Or(opt.Recognizer, DefaultRecognizer)})
 	}
 	return out
+}
+
+// followsByEmbedding: selector one carries its person's embedding (opt.Reference), to be re-identified with the
+// job's recognizer.
+func followsByEmbedding(opt job.FaceOptions) bool {
+	return (opt.Selector == face.SelectOne || opt.Selector == "") && len(opt.Reference) > 0
 }
 
 // JobModel is one model a job names: a manifest name or a file (IsModelFile).
@@ -457,7 +458,7 @@ func (e *Engine) ForJob(jobID, sourcePath string, opt job.FaceOptions) (pipeline
 	if fp.distance <= 0 {
 		fp.distance = face.DefaultSimilarDistance
 	}
-	if opt.Selector == face.SelectReference {
+	if opt.Selector == face.SelectReference || followsByEmbedding(opt) {
 		r, err := e.loadRecognizer(opt.Recognizer)
 		if err != nil {
 			return nil, err
@@ -477,6 +478,23 @@ func (e *Engine) ForJob(jobID, sourcePath string, opt job.FaceOptions) (pipeline
 			}
 		}
 		fp.recognizer = r
+	}
+	if opt.Selector == face.SelectOne || opt.Selector == "" {
+		fp.follow = &follower{ref: opt.Follow}
+		switch {
+		case fp.recognizer != nil:
+			fp.follow.recognizer, fp.follow.embedding, fp.follow.distance = fp.recognizer, opt.Reference, fp.distance
+			fp.recognizer = nil // embeddings are asked for only when the tracker cannot tell
+		case opt.Follow != nil && len(opt.Follow.Geometry) > 0:
+			if len(opt.Follow.Geometry) != face.GeometryValues {
+				return nil, fmt.Errorf("%w: follow geometry has %d values, this build's has %d", ErrBadInput, len(opt.Follow.Geometry), face.GeometryValues)
+			}
+			lm, err := e.loadLandmarker()
+			if err != nil {
+				return nil, err
+			}
+			fp.follow.landmarker = lm
+		}
 	}
 	for _, p := range opt.Processors {
 		switch p {
@@ -654,6 +672,7 @@ type FrameProcessor struct {
 	detector   processor.Detector
 	recognizer processor.Embedder
 	selector   string
+	follow     *follower // selector one
 	reference  []float32
 	distance   float32
 	steps      []step
@@ -707,7 +726,7 @@ func (p *FrameProcessor) facesOf(frame gocv.Mat, index int) ([]face.Face, error)
 	if p.log != nil && p.replay {
 		return p.log.get(index), nil
 	}
-	sel, err := p.selectFaces(frame)
+	sel, err := p.selectFaces(frame, index)
 	p.faces.Add(int64(len(sel)))
 	if err == nil && p.log != nil {
 		p.log.put(index, sel)
@@ -836,10 +855,20 @@ func (p *FrameProcessor) process(frame gocv.Mat, index int) error {
 }
 
 // selectFaces detects the frame's faces once and returns those the selector mode picks.
-func (p *FrameProcessor) selectFaces(frame gocv.Mat) ([]face.Face, error) {
+func (p *FrameProcessor) selectFaces(frame gocv.Mat, index int) ([]face.Face, error) {
 	faces, err := p.detector.Detect(frame)
-	if err != nil || len(faces) == 0 {
+	if err != nil {
 		return nil, err
+	}
+	if p.follow != nil {
+		i, err := p.follow.pick(frame, index, faces) // also told of faceless frames: the track's gap counts them
+		if err != nil || i < 0 {
+			return nil, err
+		}
+		return []face.Face{faces[i]}, nil
+	}
+	if len(faces) == 0 {
+		return nil, nil
 	}
 	var embeddings [][]float32
 	if p.recognizer != nil {
