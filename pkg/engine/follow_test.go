@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"image"
 	"slices"
+	"strings"
 	"testing"
 
 	"gocv.io/x/gocv"
@@ -127,5 +128,39 @@ func TestFollowPosition(t *testing.T) {
 	defer blank.Close()
 	if f, err := e.Follow(blank, 0, 0); f != nil || err != nil {
 		t.Fatalf("faceless frame: %+v, %v", f, err)
+	}
+}
+
+// TestFollowRefusesForeignReference: a job's person described for another build (a geometry of another length) or
+// another recognizer file is bad input, not a silent mismatch.
+func TestFollowRefusesForeignReference(t *testing.T) {
+	e := newEngine(t)
+	recognizer := testenv.Model(t, "mobilefacenet_paddlex_128d.onnx") // TESTS ONLY
+	source := testenv.Face(t, "astronaut_eileen_collins.png")
+	target := read(t, "apollo11_crew_3faces.jpg")
+	ref, err := e.Reference(target, 0, recognizer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	box := [4]float32{0.1, 0.1, 0.3, 0.3}
+	for _, tc := range []struct {
+		name string
+		opt  job.FaceOptions
+		ok   bool
+	}{
+		{"geometry", job.FaceOptions{Follow: &job.Follow{Box: box, Geometry: make([]float32, face.GeometryValues)}}, true},
+		{"short geometry", job.FaceOptions{Follow: &job.Follow{Box: box, Geometry: make([]float32, 10)}}, false},
+		{"embedding", job.FaceOptions{Reference: ref}, true},
+		{"embedding of another length", job.FaceOptions{Reference: ref[:64]}, false},
+		{"embedding of another file", job.FaceOptions{Reference: ref, ReferenceModel: strings.Repeat("0", 64)}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			opt := tc.opt
+			opt.Processors, opt.Swapper, opt.Selector, opt.Recognizer = []string{job.ProcessorSwapper}, job.SwapperClassical, face.SelectOne, recognizer
+			_, err := e.ForJob("job-"+tc.name, source, opt)
+			if (err == nil) != tc.ok || (err != nil && !errors.Is(err, ErrBadInput)) {
+				t.Fatalf("%v, want ok=%v", err, tc.ok)
+			}
+		})
 	}
 }
