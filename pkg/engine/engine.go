@@ -69,6 +69,9 @@ type Config struct {
 	// OnOOM is called when a model reports an allocation failure, before the frame is retried once; the memory
 	// governor halves the frames in flight there.
 	OnOOM func()
+	// DetectEvery is how often selector one runs the detector while it follows its person (0: DefaultDetectEvery;
+	// 1: every frame).
+	DetectEvery int
 }
 
 func (c Config) pasteCap() int {
@@ -109,6 +112,42 @@ type Engine struct {
 
 	mu   sync.Mutex
 	jobs []*prepared
+	// meshes are the meshes selector one found its person's face by, per frame buffer, for the mesh swap to use
+	// rather than run the landmark model again on the same face.
+	meshes map[*uint8]meshHint
+}
+
+type meshHint struct {
+	face face.Face
+	mesh face.Mesh
+}
+
+// frameKey names a frame buffer (the pipeline's pool reuses them, so a hint is checked against its face too).
+func frameKey(frame gocv.Mat) *uint8 {
+	b, err := frame.DataPtrUint8()
+	if err != nil || len(b) == 0 {
+		return nil
+	}
+	return &b[0]
+}
+
+func (e *Engine) hintMesh(frame gocv.Mat, f face.Face, m face.Mesh) {
+	if k := frameKey(frame); k != nil {
+		e.meshes[k] = meshHint{f, m}
+	}
+}
+
+// landmarks is lm's mesh of face f in frame, or the mesh selector one already found it by.
+func (e *Engine) landmarks(lm processor.Landmarker, frame gocv.Mat, f face.Face) (face.Mesh, error) {
+	if k := frameKey(frame); k != nil {
+		if h, ok := e.meshes[k]; ok {
+			delete(e.meshes, k)
+			if h.face == f {
+				return h.mesh, nil
+			}
+		}
+	}
+	return lm.Landmarks(frame, f)
 }
 
 // New prepares an engine; models, and ONNX Runtime itself, load when a job first needs them, so frame processor
@@ -118,7 +157,7 @@ func New(cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	return &Engine{cfg: cfg, recognizers: map[string]processor.Embedder{}, enhancers: map[string]*processor.Enhancer{},
-		inswappers: map[string]*processor.Inswapper{}, digests: map[string]string{}}, nil
+		inswappers: map[string]*processor.Inswapper{}, digests: map[string]string{}, meshes: map[*uint8]meshHint{}}, nil
 }
 
 // model initialises ONNX Runtime on first use and resolves a model name or file.
@@ -480,7 +519,7 @@ func (e *Engine) ForJob(jobID, sourcePath string, opt job.FaceOptions) (pipeline
 		fp.recognizer = r
 	}
 	if opt.Selector == face.SelectOne || opt.Selector == "" {
-		fp.follow = &follower{ref: opt.Follow}
+		fp.follow = &follower{ref: opt.Follow, every: cmp.Or(e.cfg.DetectEvery, DefaultDetectEvery), hint: e.hintMesh}
 		switch {
 		case fp.recognizer != nil:
 			fp.follow.recognizer, fp.follow.embedding, fp.follow.distance = fp.recognizer, opt.Reference, fp.distance
@@ -489,6 +528,9 @@ func (e *Engine) ForJob(jobID, sourcePath string, opt job.FaceOptions) (pipeline
 			if len(opt.Follow.Geometry) != face.GeometryValues {
 				return nil, fmt.Errorf("%w: follow geometry has %d values, this build's has %d", ErrBadInput, len(opt.Follow.Geometry), face.GeometryValues)
 			}
+			fp.follow.geometry = true
+		}
+		if fp.follow.geometry || fp.follow.every > 1 {
 			lm, err := e.loadLandmarker()
 			if err != nil {
 				return nil, err
@@ -570,7 +612,7 @@ func (e *Engine) prepare(jobID, sourcePath string, opt job.FaceOptions) (*prepar
 		p.swap.one = func(frame gocv.Mat, faces []face.Face) error {
 			meshes = meshes[:0]
 			for _, f := range faces {
-				m, err := lm.Landmarks(frame, f)
+				m, err := e.landmarks(lm, frame, f)
 				if err != nil {
 					return err
 				}
@@ -856,16 +898,12 @@ func (p *FrameProcessor) process(frame gocv.Mat, index int) error {
 
 // selectFaces detects the frame's faces once and returns those the selector mode picks.
 func (p *FrameProcessor) selectFaces(frame gocv.Mat, index int) ([]face.Face, error) {
+	if p.follow != nil {
+		return p.follow.faces(frame, index, p.detector)
+	}
 	faces, err := p.detector.Detect(frame)
 	if err != nil {
 		return nil, err
-	}
-	if p.follow != nil {
-		i, err := p.follow.pick(frame, index, faces) // also told of faceless frames: the track's gap counts them
-		if err != nil || i < 0 {
-			return nil, err
-		}
-		return []face.Face{faces[i]}, nil
 	}
 	if len(faces) == 0 {
 		return nil, nil

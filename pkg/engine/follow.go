@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"image"
 
 	"gocv.io/x/gocv"
 
@@ -10,53 +11,174 @@ import (
 	"github.com/facefleet/facefleet/pkg/processor"
 )
 
+// DefaultDetectEvery is how often selector one runs the full-frame detector while it follows its person: every
+// 5th frame (and on a scene cut, at a segment's start, where the landmarks lose the face); in the frames between,
+// the person's face is found by the landmark model on a crop around where it was, as MediaPipe's face mesh
+// tracks, and that mesh is the one the mesh swap uses.
+const DefaultDetectEvery = 5
+
+// sceneCut is the mean difference of two frames' 32x18 thumbnails (levels) above which the picture changed too
+// much for a face to be followed by its landmarks: the detector runs.
+const sceneCut = 30
+
 // follower is selector one in a FrameProcessor: face.Follower with the descriptors of this engine's models, an
-// embedding when the job carries the person's (opt.Reference), else the landmark geometry of opt.Follow.
+// embedding when the job carries the person's (opt.Reference), else the landmark geometry of opt.Follow; and the
+// detection cadence (DefaultDetectEvery).
 type follower struct {
 	ref        *job.Follow
 	embedding  []float32
 	recognizer processor.Embedder   // when embedding
-	landmarker processor.Landmarker // when geometry
-	distance   float32              // the embedding's threshold (--similar-face-distance)
-	track      *face.Follower       // made at the first frame: the reference box is in fractions of its size
+	landmarker processor.Landmarker // tracking, and geometry
+	geometry   bool
+	distance   float32        // the embedding's threshold (--similar-face-distance)
+	track      *face.Follower // made at the first frame: the reference box is in fractions of its size
+
+	every int                                            // detect every this many frames; 1: every frame
+	hint  func(frame gocv.Mat, f face.Face, m face.Mesh) // hands the followed face's mesh to the mesh swap
+	since int                                            // frames since the last detection
+	prev  *followed                                      // the previous frame's followed face, nil when none
+	calib meshCalib                                      // the detector's box and keypoints against the mesh
+	thumb []byte                                         // the previous frame's thumbnail, for scene cuts
 }
 
-func (f *follower) pick(frame gocv.Mat, index int, faces []face.Face) (int, error) {
-	if f.track == nil {
-		ref := face.FollowReference{}
-		cfg := face.DefaultFollowConfig(face.DefaultGeometryMaxDist)
-		if f.ref != nil {
-			w, h := float32(frame.Cols()), float32(frame.Rows())
-			ref.Frame = f.ref.Frame
-			ref.Box = face.Box{X1: f.ref.Box[0] * w, Y1: f.ref.Box[1] * h, X2: f.ref.Box[2] * w, Y2: f.ref.Box[3] * h}
-			if len(f.ref.Geometry) == face.GeometryValues {
-				ref.Descriptor = f.ref.Geometry
+type followed struct {
+	index int
+	face  face.Face
+}
+
+// meshCalib is where the detector put the box and keypoints relative to the mesh's bounds (offsets and sizes in
+// fractions of the bounds), measured on the last detected frame, so that a face found by its landmarks gets the box
+// and keypoints the detector would have given it (the swappers size their masks by the box).
+type meshCalib struct {
+	ok     bool
+	dx, dy float32 // box centre offset
+	sw, sh float32 // box size
+	kps    [5]face.Point
+	score  float32
+}
+
+// meshKps are the five alignment keypoints as the mesh places them.
+func meshKps(m *face.Mesh) [5]face.Point {
+	centre := func(idx []int) face.Point {
+		var c face.Point
+		for _, i := range idx {
+			c.X, c.Y = c.X+m.Points[i].X, c.Y+m.Points[i].Y
+		}
+		return face.Point{X: c.X / float32(len(idx)), Y: c.Y / float32(len(idx))}
+	}
+	return [5]face.Point{centre(face.MeshImageLeftEye[:]), centre(face.MeshImageRightEye[:]), m.Points[face.MeshNoseTip],
+		m.Points[face.MeshMouthImageLeft], m.Points[face.MeshMouthImageRight]}
+}
+
+func (c *meshCalib) measure(f face.Face, m *face.Mesh) {
+	b := m.Bounds()
+	bw, bh := b.Width(), b.Height()
+	if !(bw > 1 && bh > 1) {
+		c.ok = false
+		return
+	}
+	fc, bc := f.Box.Center(), b.Center()
+	c.dx, c.dy = (fc.X-bc.X)/bw, (fc.Y-bc.Y)/bh
+	c.sw, c.sh = f.Box.Width()/bw, f.Box.Height()/bh
+	mk := meshKps(m)
+	for i := range c.kps {
+		c.kps[i] = face.Point{X: (f.Kps[i].X - mk[i].X) / bw, Y: (f.Kps[i].Y - mk[i].Y) / bh}
+	}
+	c.score, c.ok = f.Score, true
+}
+
+// apply is the face the detector would have given for mesh m.
+func (c *meshCalib) apply(m *face.Mesh) face.Face {
+	b := m.Bounds()
+	bw, bh := b.Width(), b.Height()
+	bc := b.Center()
+	cx, cy := bc.X+c.dx*bw, bc.Y+c.dy*bh
+	w, h := c.sw*bw, c.sh*bh
+	f := face.Face{Box: face.Box{X1: cx - w/2, Y1: cy - h/2, X2: cx + w/2, Y2: cy + h/2}, Score: c.score}
+	mk := meshKps(m)
+	for i := range f.Kps {
+		f.Kps[i] = face.Point{X: mk[i].X + c.kps[i].X*bw, Y: mk[i].Y + c.kps[i].Y*bh}
+	}
+	return f
+}
+
+// faces returns the followed person's face in frame index (none, or one): by its landmarks from the previous
+// frame's face, or by detection every f.every frames and wherever the landmarks cannot follow it.
+func (f *follower) faces(frame gocv.Mat, index int, det processor.Detector) ([]face.Face, error) {
+	cut := f.sceneCut(frame)
+	if f.prev != nil && f.prev.index == index-1 && f.since+1 < f.every && !cut && f.calib.ok &&
+		(f.ref == nil || index != f.ref.Frame) {
+		m, err := f.landmarker.Landmarks(frame, f.prev.face)
+		if err != nil {
+			return nil, err
+		}
+		if m.Finite() && m.Presence > 0 {
+			fc := f.calib.apply(&m)
+			if b := fc.Box.Clamp(frame.Cols(), frame.Rows()); !b.Empty() {
+				i, err := f.pick(frame, index, []face.Face{fc})
+				if err != nil {
+					return nil, err
+				}
+				if i == 0 {
+					f.since++
+					f.prev = &followed{index, fc}
+					f.hint(frame, fc, m)
+					return []face.Face{fc}, nil
+				}
 			}
 		}
-		if f.recognizer != nil {
-			ref.Descriptor, cfg.MaxDistance = f.embedding, f.distance
-		}
-		f.track = face.NewFollower(cfg, ref)
 	}
-	return f.track.Pick(index, faces, func() ([][]float32, error) { return f.describe(frame, faces) })
-}
-
-// describe returns the faces' descriptors, of the kind the reference has.
-func (f *follower) describe(frame gocv.Mat, faces []face.Face) ([][]float32, error) {
-	if f.recognizer != nil {
-		return f.recognizer.Embed(frame, faces)
+	faces, err := det.Detect(frame)
+	if err != nil {
+		return nil, err
 	}
-	out := make([][]float32, len(faces))
-	for i, fc := range faces {
+	f.since, f.prev = 0, nil
+	i, err := f.pick(frame, index, faces) // also told of faceless frames: the track's gap counts them
+	if err != nil || i < 0 {
+		return nil, err
+	}
+	fc := faces[i]
+	if f.every > 1 {
 		m, err := f.landmarker.Landmarks(frame, fc)
 		if err != nil {
 			return nil, err
 		}
-		if m.Finite() {
-			out[i] = face.GeometryOf(m) // nil (no match) for a degenerate mesh
+		if m.Finite() && m.Presence > 0 {
+			f.calib.measure(fc, &m)
+			f.prev = &followed{index, fc}
+			f.hint(frame, fc, m)
 		}
 	}
-	return out, nil
+	return []face.Face{fc}, nil
+}
+
+// sceneCut reports whether frame differs from the previous one as a new shot does, and keeps its thumbnail (in Go
+// memory: a FrameProcessor is never closed, so it holds no Mat).
+func (f *follower) sceneCut(frame gocv.Mat) bool {
+	if f.every <= 1 {
+		return false
+	}
+	small := gocv.NewMat()
+	gocv.Resize(frame, &small, image.Point{X: 32, Y: 18}, 0, 0, gocv.InterpolationArea)
+	cur := small.ToBytes()
+	_ = small.Close()
+	cut := len(f.thumb) != len(cur)
+	if !cut {
+		var s int
+		for i := range cur {
+			s += abs(int(cur[i]) - int(f.thumb[i]))
+		}
+		cut = s > sceneCut*len(cur)
+	}
+	f.thumb = cur
+	return cut
+}
+
+func abs(v int) int {
+	if v < 0 {
+		return -v
+	}
+	return v
 }
 
 // referenceFace detects img's faces and returns the one at position, counted left to right as roop does.
@@ -111,4 +233,41 @@ func (e *Engine) HasRecognizer(name string) bool {
 	}
 	_, err := e.cfg.resolve(name)
 	return err == nil
+}
+func (f *follower) pick(frame gocv.Mat, index int, faces []face.Face) (int, error) {
+	if f.track == nil {
+		ref := face.FollowReference{}
+		cfg := face.DefaultFollowConfig(face.DefaultGeometryMaxDist)
+		if f.ref != nil {
+			w, h := float32(frame.Cols()), float32(frame.Rows())
+			ref.Frame = f.ref.Frame
+			ref.Box = face.Box{X1: f.ref.Box[0] * w, Y1: f.ref.Box[1] * h, X2: f.ref.Box[2] * w, Y2: f.ref.Box[3] * h}
+			if len(f.ref.Geometry) == face.GeometryValues {
+				ref.Descriptor = f.ref.Geometry
+			}
+		}
+		if f.recognizer != nil {
+			ref.Descriptor, cfg.MaxDistance = f.embedding, f.distance
+		}
+		f.track = face.NewFollower(cfg, ref)
+	}
+	return f.track.Pick(index, faces, func() ([][]float32, error) { return f.describe(frame, faces) })
+}
+
+// describe returns the faces' descriptors, of the kind the reference has.
+func (f *follower) describe(frame gocv.Mat, faces []face.Face) ([][]float32, error) {
+	if f.recognizer != nil {
+		return f.recognizer.Embed(frame, faces)
+	}
+	out := make([][]float32, len(faces))
+	for i, fc := range faces {
+		m, err := f.landmarker.Landmarks(frame, fc)
+		if err != nil {
+			return nil, err
+		}
+		if m.Finite() {
+			out[i] = face.GeometryOf(m) // nil (no match) for a degenerate mesh
+		}
+	}
+	return out, nil
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -162,5 +163,81 @@ func TestFollowRefusesForeignReference(t *testing.T) {
 				t.Fatalf("%v, want ok=%v", err, tc.ok)
 			}
 		})
+	}
+}
+
+// TestDetectOnKeyframes: while selector one follows its person, the detector runs every DefaultDetectEvery frames
+// and on a scene cut; in between the face found by its landmarks has the box and keypoints the detector gives it
+// (IoU 0.8 or more, keypoints within 10% of the face width), and the mesh swap is handed that mesh rather than run the
+// landmark model again.
+func TestDetectOnKeyframes(t *testing.T) {
+	e := newEngine(t)
+	det := &countingDetector{Detector: mustDetector(t, e)}
+	grace := read(t, "grace_hopper.jpg")
+	small := gocv.NewMat()
+	defer small.Close()
+	gocv.Resize(grace, &small, image.Point{X: 200, Y: 234}, 0, 0, gocv.InterpolationArea)
+	frame := func(i int) gocv.Mat { // grace walking right and down, a blank shot at frame 12
+		m := gocv.NewMatWithSizeFromScalar(gocv.NewScalar(90, 90, 90, 0), 480, 640, gocv.MatTypeCV8UC3)
+		if i != 12 {
+			roi := m.Region(image.Rect(40+6*i, 60+2*i, 240+6*i, 294+2*i))
+			small.CopyTo(&roi)
+			_ = roi.Close()
+		}
+		return m
+	}
+	var swapped []face.Face
+	record := func(_ gocv.Mat, faces []face.Face) error { swapped = append(swapped, faces...); return nil }
+	lm, err := e.loadLandmarker()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp := &FrameProcessor{detector: det, selector: face.SelectOne, steps: []step{{one: record}},
+		follow: &follower{every: DefaultDetectEvery, landmarker: lm, hint: e.hintMesh}}
+	var calls []int
+	for i := 0; i < 20; i++ {
+		m := frame(i)
+		before := det.calls
+		n := len(swapped)
+		if err := fp.Process(m, i); err != nil {
+			t.Fatal(err)
+		}
+		if det.calls > before {
+			calls = append(calls, i)
+		}
+		if i == 12 {
+			if len(swapped) != n {
+				t.Fatalf("frame 12 (no face): swapped %v", swapped[n:])
+			}
+			_ = m.Close()
+			continue
+		}
+		if len(swapped) != n+1 {
+			t.Fatalf("frame %d: %d faces swapped", i, len(swapped)-n)
+		}
+		got := swapped[n]
+		want, err := det.Detector.Detect(m)
+		if err != nil || len(want) != 1 {
+			t.Fatalf("frame %d: %d faces, %v", i, len(want), err)
+		}
+		if iou := got.Box.IoU(want[0].Box); iou < 0.8 {
+			t.Errorf("frame %d: box %v, the detector's %v (IoU %.2f)", i, got.Box, want[0].Box, iou)
+		}
+		for k := range got.Kps {
+			d := math.Hypot(float64(got.Kps[k].X-want[0].Kps[k].X), float64(got.Kps[k].Y-want[0].Kps[k].Y))
+			if d > 0.1*float64(want[0].Box.Width()) {
+				t.Errorf("frame %d: keypoint %d at %v, the detector's at %v", i, k, got.Kps[k], want[0].Kps[k])
+			}
+		}
+		// The swap step would have found the follower's mesh for this face.
+		if _, ok := e.meshes[frameKey(m)]; !ok {
+			t.Errorf("frame %d: no mesh handed to the swap", i)
+		}
+		delete(e.meshes, frameKey(m))
+		_ = m.Close()
+	}
+	// Frames 0, 5, 10; 12 (the cut: no face), 13 (the next shot), 18.
+	if want := []int{0, 5, 10, 12, 13, 18}; !slices.Equal(calls, want) {
+		t.Fatalf("detector ran on frames %v, want %v", calls, want)
 	}
 }
