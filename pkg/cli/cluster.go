@@ -339,7 +339,7 @@ func submitCmd() *cobra.Command {
 				}
 				o.req.Spec.Face.Reference, o.req.Spec.Face.ReferenceModel = ref, model
 			}
-			if o.req.Spec.Face.Selector == face.SelectOne || o.req.Spec.Face.Selector == "" {
+			if standalone.Follows(o.req.Spec.Face) {
 				// The followed person is found here too, once, so that every segment's worker follows the same one.
 				o.ref.Target, o.ref.Face = o.req.Target, o.req.Spec.Face
 				if err := standalone.FollowReference(cmd.Context(), &o.ref); err == nil {

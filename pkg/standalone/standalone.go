@@ -320,7 +320,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			return res, err
 		}
 	}
-	if follows(cfg.Face) {
+	if Follows(cfg.Face) {
 		if err := followReference(ctx, first, &cfg, info); err != nil {
 			_ = first.Close()
 			return res, err
@@ -595,8 +595,12 @@ func (c Config) engineConfig() engine.Config {
 		MemoryOptimization: c.MemoryOptimization}
 }
 
-// follows: the job's selector is one, whose person is found once, here, for every segment.
-func follows(opt job.FaceOptions) bool {
+// Follows reports whether a job follows one person (selector one), whose person is found once, before the job
+// runs, for every segment. Frame processor none looks at no face.
+func Follows(opt job.FaceOptions) bool {
+	if len(opt.Processors) == 1 && opt.Processors[0] == job.ProcessorNone {
+		return false
+	}
 	return opt.Selector == face.SelectOne || opt.Selector == ""
 }
 
