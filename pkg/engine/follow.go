@@ -17,7 +17,7 @@ import (
 // tracks, and that mesh is the one the mesh swap uses.
 const DefaultDetectEvery = 5
 
-// sceneCut is the mean difference of two frames' 32x18 thumbnails (levels) above which the picture changed too
+// sceneCut is the mean difference of two frames' 64x36 thumbnails (levels) above which the picture changed too
 // much for a face to be followed by its landmarks: the detector runs.
 const sceneCut = 30
 
@@ -159,7 +159,8 @@ func (f *follower) sceneCut(frame gocv.Mat) bool {
 		return false
 	}
 	small := gocv.NewMat()
-	gocv.Resize(frame, &small, image.Point{X: 32, Y: 18}, 0, 0, gocv.InterpolationArea)
+	// Sampled (bilinear), not averaged: an area average would read every pixel of the frame.
+	gocv.Resize(frame, &small, image.Point{X: 64, Y: 36}, 0, 0, gocv.InterpolationLinear)
 	cur := small.ToBytes()
 	_ = small.Close()
 	cut := len(f.thumb) != len(cur)
