@@ -519,7 +519,13 @@ func (e *Engine) ForJob(jobID, sourcePath string, opt job.FaceOptions) (pipeline
 		fp.recognizer = r
 	}
 	if opt.Selector == face.SelectOne || opt.Selector == "" {
-		fp.follow = &follower{ref: opt.Follow, every: cmp.Or(e.cfg.DetectEvery, DefaultDetectEvery), hint: e.hintMesh}
+		fp.follow = &follower{ref: opt.Follow, every: cmp.Or(e.cfg.DetectEvery, DefaultDetectEvery),
+			hint: func(gocv.Mat, face.Face, face.Mesh) {}}
+		if swapperKind(opt.Swapper) == job.SwapperMesh && slices.Contains(opt.Processors, job.ProcessorSwapper) {
+			// Only the mesh swap takes the meshes; the last segment's are stale (the pool's buffers are new).
+			clear(e.meshes)
+			fp.follow.hint = e.hintMesh
+		}
 		switch {
 		case fp.recognizer != nil:
 			fp.follow.recognizer, fp.follow.embedding, fp.follow.distance = fp.recognizer, opt.Reference, fp.distance
