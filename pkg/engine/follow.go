@@ -132,6 +132,9 @@ func (f *follower) faces(frame gocv.Mat, index int, det processor.Detector) ([]f
 	if err != nil {
 		return nil, err
 	}
+	if cut && f.track != nil {
+		f.track.Lose() // a face where the person was, in a new shot, is someone until re-identified
+	}
 	f.since, f.prev = 0, nil
 	i, err := f.pick(frame, index, faces) // also told of faceless frames: the track's gap counts them
 	if err != nil || i < 0 {

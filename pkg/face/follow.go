@@ -121,6 +121,10 @@ func (f *Follower) Pick(index int, faces []Face, describe func() ([][]float32, e
 	return f.take(index, faces, best), nil
 }
 
+// Lose ends the track: the next face must be re-identified (after a scene cut, a face where the person was is not
+// the person).
+func (f *Follower) Lose() { f.tracking = false }
+
 // lose ends the track when the face has been missing for more than MaxGap frames.
 func (f *Follower) lose(index int) {
 	if f.tracking && index-f.seen > f.cfg.MaxGap {

@@ -109,3 +109,27 @@ func TestFollowerPick(t *testing.T) {
 		})
 	}
 }
+
+// TestFollowerLose: after Lose (a scene cut), a face where the person was is taken only if it is re-identified.
+func TestFollowerLose(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		desc [][]float32
+		want int
+	}{
+		{"another person in the same place", [][]float32{bob}, -1},
+		{"the person", [][]float32{alice}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := NewFollower(DefaultFollowConfig(DefaultSimilarDistance), FollowReference{Box: at(100, 100, 80).Box, Descriptor: alice})
+			if got, _ := f.Pick(0, []Face{at(100, 100, 80)}, nil); got != 0 {
+				t.Fatalf("reference frame: %d", got)
+			}
+			f.Lose()
+			got, err := f.Pick(1, []Face{at(101, 100, 80)}, func() ([][]float32, error) { return tc.desc, nil })
+			if err != nil || got != tc.want {
+				t.Fatalf("after Lose: picked %d (%v), want %d", got, err, tc.want)
+			}
+		})
+	}
+}
