@@ -155,6 +155,46 @@ func (f *follower) faces(frame gocv.Mat, index int, det processor.Detector) ([]f
 	return []face.Face{fc}, nil
 }
 
+// pick is face.Follower's choice among faces (-1: none), made on the first frame with the reference's box in that
+// frame's pixels.
+func (f *follower) pick(frame gocv.Mat, index int, faces []face.Face) (int, error) {
+	if f.track == nil {
+		ref := face.FollowReference{}
+		cfg := face.DefaultFollowConfig(face.DefaultGeometryMaxDist)
+		if f.ref != nil {
+			w, h := float32(frame.Cols()), float32(frame.Rows())
+			ref.Frame = f.ref.Frame
+			ref.Box = face.Box{X1: f.ref.Box[0] * w, Y1: f.ref.Box[1] * h, X2: f.ref.Box[2] * w, Y2: f.ref.Box[3] * h}
+			if len(f.ref.Geometry) == face.GeometryValues {
+				ref.Descriptor = f.ref.Geometry
+			}
+		}
+		if f.recognizer != nil {
+			ref.Descriptor, cfg.MaxDistance = f.embedding, f.distance
+		}
+		f.track = face.NewFollower(cfg, ref)
+	}
+	return f.track.Pick(index, faces, func() ([][]float32, error) { return f.describe(frame, faces) })
+}
+
+// describe returns the faces' descriptors, of the kind the reference has.
+func (f *follower) describe(frame gocv.Mat, faces []face.Face) ([][]float32, error) {
+	if f.recognizer != nil {
+		return f.recognizer.Embed(frame, faces)
+	}
+	out := make([][]float32, len(faces))
+	for i, fc := range faces {
+		m, err := f.landmarker.Landmarks(frame, fc)
+		if err != nil {
+			return nil, err
+		}
+		if m.Finite() {
+			out[i] = face.GeometryOf(m) // nil (no match) for a degenerate mesh
+		}
+	}
+	return out, nil
+}
+
 // sceneCut reports whether frame differs from the previous one as a new shot does, and keeps its thumbnail (in Go
 // memory: a FrameProcessor is never closed, so it holds no Mat).
 func (f *follower) sceneCut(frame gocv.Mat) bool {
@@ -237,41 +277,4 @@ func (e *Engine) HasRecognizer(name string) bool {
 	}
 	_, err := e.cfg.resolve(name)
 	return err == nil
-}
-func (f *follower) pick(frame gocv.Mat, index int, faces []face.Face) (int, error) {
-	if f.track == nil {
-		ref := face.FollowReference{}
-		cfg := face.DefaultFollowConfig(face.DefaultGeometryMaxDist)
-		if f.ref != nil {
-			w, h := float32(frame.Cols()), float32(frame.Rows())
-			ref.Frame = f.ref.Frame
-			ref.Box = face.Box{X1: f.ref.Box[0] * w, Y1: f.ref.Box[1] * h, X2: f.ref.Box[2] * w, Y2: f.ref.Box[3] * h}
-			if len(f.ref.Geometry) == face.GeometryValues {
-				ref.Descriptor = f.ref.Geometry
-			}
-		}
-		if f.recognizer != nil {
-			ref.Descriptor, cfg.MaxDistance = f.embedding, f.distance
-		}
-		f.track = face.NewFollower(cfg, ref)
-	}
-	return f.track.Pick(index, faces, func() ([][]float32, error) { return f.describe(frame, faces) })
-}
-
-// describe returns the faces' descriptors, of the kind the reference has.
-func (f *follower) describe(frame gocv.Mat, faces []face.Face) ([][]float32, error) {
-	if f.recognizer != nil {
-		return f.recognizer.Embed(frame, faces)
-	}
-	out := make([][]float32, len(faces))
-	for i, fc := range faces {
-		m, err := f.landmarker.Landmarks(frame, fc)
-		if err != nil {
-			return nil, err
-		}
-		if m.Finite() {
-			out[i] = face.GeometryOf(m) // nil (no match) for a degenerate mesh
-		}
-	}
-	return out, nil
 }
