@@ -11,8 +11,8 @@ import (
 	"github.com/facefleet/facefleet/pkg/processor"
 )
 
-// DefaultDetectEvery is how often selector one runs the full-frame detector while it follows its person: every
-// 5th frame (and on a scene cut, at a segment's start, where the landmarks lose the face); in the frames between,
+// DefaultDetectEvery is how often selector one runs the full-frame detector while it follows its person: on every
+// 5th frame of the target (and on a scene cut, at a segment's start, where the landmarks lose the face); in the frames between,
 // the person's face is found by the landmark model on a crop around where it was, as MediaPipe's face mesh
 // tracks, and that mesh is the one the mesh swap uses.
 const DefaultDetectEvery = 5
@@ -35,7 +35,6 @@ type follower struct {
 
 	every int                                            // detect every this many frames; 1: every frame
 	hint  func(frame gocv.Mat, f face.Face, m face.Mesh) // hands the followed face's mesh to the mesh swap
-	since int                                            // frames since the last detection
 	prev  *followed                                      // the previous frame's followed face, nil when none
 	calib meshCalib                                      // the detector's box and keypoints against the mesh
 	thumb []byte                                         // the previous frame's thumbnail, for scene cuts
@@ -106,7 +105,9 @@ func (c *meshCalib) apply(m *face.Mesh) face.Face {
 // frame's face, or by detection every f.every frames and wherever the landmarks cannot follow it.
 func (f *follower) faces(frame gocv.Mat, index int, det processor.Detector) ([]face.Face, error) {
 	cut := f.sceneCut(frame)
-	if f.prev != nil && f.prev.index == index-1 && f.since+1 < f.every && !cut && f.calib.ok &&
+	// The cadence counts whole-target frame indices, not a segment's: however a job is cut into segments, the same
+	// frames are detected (at boundaries that are multiples of it: the output does not depend on the segmentation).
+	if f.prev != nil && f.prev.index == index-1 && index%f.every != 0 && !cut && f.calib.ok &&
 		(f.ref == nil || index != f.ref.Frame) {
 		m, err := f.landmarker.Landmarks(frame, f.prev.face)
 		if err != nil {
@@ -120,7 +121,6 @@ func (f *follower) faces(frame gocv.Mat, index int, det processor.Detector) ([]f
 					return nil, err
 				}
 				if i == 0 {
-					f.since++
 					f.prev = &followed{index, fc}
 					f.hint(frame, fc, m)
 					return []face.Face{fc}, nil
@@ -135,7 +135,7 @@ func (f *follower) faces(frame gocv.Mat, index int, det processor.Detector) ([]f
 	if cut && f.track != nil {
 		f.track.Lose() // a face where the person was, in a new shot, is someone until re-identified
 	}
-	f.since, f.prev = 0, nil
+	f.prev = nil
 	i, err := f.pick(frame, index, faces) // also told of faceless frames: the track's gap counts them
 	if err != nil || i < 0 {
 		return nil, err
