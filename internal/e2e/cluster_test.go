@@ -101,14 +101,15 @@ func TestCluster(t *testing.T) {
 	}
 	t.Logf("workers:\n%s", table)
 
-	// The output is frame-exact with the one-machine run of the same inputs.
+	// The output is frame-exact with the one-machine run of the same inputs and segments (the default selector
+	// finds its person again at each segment's start: where a segment starts is part of the job, issue 17).
 	clusterOut := filepath.Join(dir, "cluster.mp4")
 	e.mustCLI(30*time.Second, "download", id, "-o", clusterOut)
 	if _, err := os.Stat(clusterOut + ".provenance.json"); err != nil {
 		t.Errorf("no provenance record beside the download: %v", err)
 	}
 	runOut := filepath.Join(dir, "run.mp4")
-	e.mustCLI(5*time.Minute, "run", "-s", face, "-t", long, "-o", runOut, "--workers", "2", "-q")
+	e.mustCLI(5*time.Minute, "run", "-s", face, "-t", long, "-o", runOut, "--workers", "2", "--segment-seconds", "10", "-q")
 	na, nb, worst := comparePSNR(t, clusterOut, runOut, 400, 300)
 	t.Logf("cluster vs run: %d vs %d frames, worst per-frame PSNR %.1f dB", na, nb, worst)
 	if na != 3000 || nb != 3000 || worst < 40 {
@@ -321,5 +322,35 @@ func TestClusterReference(t *testing.T) {
 	if _, stderr, err := e.cli(time.Minute, append([]string{"submit", "-s", face, "-t", target}, append(opts, "--reference-face-position", "9")...)...); err == nil ||
 		!strings.Contains(stderr, "reference-face-position 9") {
 		t.Errorf("submit with a reference position past the faces: %v: %s", err, stderr)
+	}
+}
+
+// TestClusterFollow: the default selector (one) on a cluster job in three segments. `submit` finds the person
+// (--reference-face-position 1 in frame 60) in the target and sends where they are and their shape with the job;
+// every segment's worker follows that person, so the output is `coordinator run`'s frame for frame, and not the
+// one where the person at position 0 is followed. Before, each segment swapped its own largest face.
+func TestClusterFollow(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts servers and processes")
+	}
+	e := newEnv(t)
+	e.coordinator("coord-f")
+	e.worker("w1")
+	dir := t.TempDir()
+	face := testenv.Face(t, "astronaut_eileen_collins.png")
+	target := testenv.Video(t, "pd_apollo11_pan_5s.mp4")
+	opts := []string{"--segment-seconds", "2", "--reference-frame-number", "60"}
+	clusterOut := filepath.Join(dir, "cluster.mp4")
+	e.mustCLI(3*time.Minute, append([]string{"submit", "-s", face, "-t", target, "--wait", "-o", clusterOut, "--reference-face-position", "1"}, opts...)...)
+	runOut := filepath.Join(dir, "run.mp4")
+	e.mustCLI(3*time.Minute, append([]string{"run", "-s", face, "-t", target, "-o", runOut, "-q", "--reference-face-position", "1"}, opts...)...)
+	other := filepath.Join(dir, "other.mp4")
+	e.mustCLI(3*time.Minute, append([]string{"run", "-s", face, "-t", target, "-o", other, "-q", "--reference-face-position", "0"}, opts...)...)
+	na, nb, worst := comparePSNR(t, clusterOut, runOut, 480, 360)
+	_, _, apart := comparePSNR(t, clusterOut, other, 480, 360)
+	t.Logf("cluster vs run: %d vs %d frames, worst PSNR %.1f dB; vs run following the other person %.1f dB", na, nb, worst, apart)
+	if na != 125 || nb != 125 || worst < 40 || apart >= 40 {
+		t.Errorf("cluster vs run: %d vs %d frames (want 125), worst PSNR %.1f dB (want >= 40); vs run following the "+
+			"other person %.1f dB (want < 40: another face swapped)", na, nb, worst, apart)
 	}
 }

@@ -86,9 +86,9 @@ func runFlags(f *pflag.FlagSet, cfg *standalone.Config, logs *logFlags, quiet *b
 func faceFlags(f *pflag.FlagSet, o *job.FaceOptions) {
 	f.StringSliceVar(&o.Processors, processorFlag, o.Processors, "frame processors, in order, comma- or space-separated: face_swapper, face_enhancer; or none alone (no detection, frames untouched: measures the pipeline)")
 	f.StringVar(&o.Swapper, "face-swapper-model", o.Swapper, "mesh (468 landmarks, model-free), classical (5 points, model-free) or inswapper_128 (your model file)")
-	f.StringVar(&o.Selector, "face-selector-mode", o.Selector, "one (the largest face), many (every face) or reference (faces like the reference face)")
-	f.Float32Var(&o.SimilarDistance, "similar-face-distance", o.SimilarDistance, "reference mode: faces with |n1-n2|^2 below this are the same person (roop's 0.85)")
-	f.StringVar(&o.Recognizer, "face-recognizer-model", o.Recognizer, "ArcFace model for reference mode and inswapper: a manifest name or a file")
+	f.StringVar(&o.Selector, "face-selector-mode", o.Selector, "one (one person, followed through the video: the face at --reference-face-position in frame --reference-frame-number, roop's default), many (every face) or reference (every face like that person's)")
+	f.Float32Var(&o.SimilarDistance, "similar-face-distance", o.SimilarDistance, "reference mode (and mode one's re-identification by embedding): faces with |n1-n2|^2 below this are the same person (roop's 0.85)")
+	f.StringVar(&o.Recognizer, "face-recognizer-model", o.Recognizer, "ArcFace model for reference mode and inswapper, and to re-identify the person mode one follows where it is on this machine: a manifest name or a file")
 	f.Float32Var(&o.MaskBlur, "face-mask-blur", 0, "softness of the swap mask's edge, a fraction of the face size (0 = the swapper's default: mesh 0.3, classical 0.1)")
 	f.Var(padding{&o.MaskPadding}, "face-mask-padding", "cut the mask back by top,right,bottom,left percent (1, 2 or 4 values)")
 	f.StringVar(&o.Blend, "face-blend", o.Blend, "model-free swap blend: feather (fast) or poisson (seamlessClone, ~10x slower per face)")
@@ -119,10 +119,10 @@ func audioChoice(f *pflag.FlagSet, skip *bool) error {
 	return nil
 }
 
-// referenceFlags pick the reference face of --face-selector-mode reference (`run` and `submit`).
+// referenceFlags pick the person of --face-selector-mode one and reference (`run` and `submit`), as roop's do.
 func referenceFlags(f *pflag.FlagSet, cfg *standalone.Config) {
-	f.IntVar(&cfg.ReferencePosition, "reference-face-position", 0, "reference face: its position, counted left to right")
-	f.IntVar(&cfg.ReferenceFrame, "reference-frame-number", 0, "reference face: the target frame it is taken from")
+	f.IntVar(&cfg.ReferencePosition, "reference-face-position", 0, "the person to swap (modes one and reference): their face's position, counted left to right")
+	f.IntVar(&cfg.ReferenceFrame, "reference-frame-number", 0, "the person to swap (modes one and reference): the target frame they are found in")
 }
 
 // sessionFlags are the ONNX Runtime execution choices `run` and `worker` share.

@@ -27,6 +27,7 @@ import (
 	"github.com/facefleet/facefleet/pkg/dashboard"
 	"github.com/facefleet/facefleet/pkg/engine"
 	"github.com/facefleet/facefleet/pkg/face"
+	"github.com/facefleet/facefleet/pkg/fault"
 	"github.com/facefleet/facefleet/pkg/fleet"
 	"github.com/facefleet/facefleet/pkg/health"
 	"github.com/facefleet/facefleet/pkg/imagefile"
@@ -357,6 +358,19 @@ func submitCmd() *cobra.Command {
 					return err
 				}
 				o.req.Spec.Face.Reference, o.req.Spec.Face.ReferenceModel = ref, model
+			}
+			if standalone.Follows(o.req.Spec.Face) {
+				// The followed person is found here too, once, so that every segment's worker follows the same one.
+				o.ref.Target, o.ref.Face = o.req.Target, o.req.Spec.Face
+				if err := standalone.FollowReference(cmd.Context(), &o.ref); err == nil {
+					o.req.Spec.Face = o.ref.Face
+				} else if errors.Is(err, fault.ErrModel) {
+					// A client without the detector and landmark models can still submit, told what it costs.
+					fmt.Fprintf(cmd.ErrOrStderr(), "%s: cannot find the person to follow on this machine (%s): each segment "+
+						"will follow the largest face it meets first\n", o.req.Target, OneLine(err))
+				} else {
+					return err
+				}
 			}
 			if err := engine.CheckOptions(o.req.Spec.Face); err != nil {
 				return errors.New(strings.TrimPrefix(err.Error(), engine.ErrBadInput.Error()+": "))

@@ -13,6 +13,7 @@ import (
 
 	"github.com/facefleet/facefleet/pkg/cluster"
 	"github.com/facefleet/facefleet/pkg/fleet"
+	"github.com/facefleet/facefleet/pkg/job"
 	"github.com/facefleet/facefleet/pkg/queue"
 )
 
@@ -164,6 +165,12 @@ func TestQueuedWithoutCoordinator(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
+	// The default selector's person was found by submit, in the target, for every segment to follow.
+	if e, err := c.State.Get(context.Background(), job.RecordKey(id)); err != nil {
+		t.Fatal(err)
+	} else if rec, err := job.DecodeRecord(id, e.Value); err != nil || rec.Submission == nil || rec.Submission.Spec.Face.Follow == nil {
+		t.Fatalf("record %+v (%v): want the person to follow in its spec", rec.Submission, err)
+	}
 	key, _ := fleet.Key(fleet.KindCoordinator, "c1")
 	hb, _ := json.Marshal(fleet.Heartbeat{Kind: fleet.KindCoordinator, ID: "c1", Updated: time.Now().UTC()})
 	if _, err := c.Fleet.Put(context.Background(), key, hb); err != nil {

@@ -69,6 +69,9 @@ type Config struct {
 	// OnOOM is called when a model reports an allocation failure, before the frame is retried once; the memory
 	// governor halves the frames in flight there.
 	OnOOM func()
+	// DetectEvery is how often selector one runs the detector while it follows its person (0: DefaultDetectEvery;
+	// 1: every frame).
+	DetectEvery int
 }
 
 func (c Config) pasteCap() int {
@@ -109,6 +112,42 @@ type Engine struct {
 
 	mu   sync.Mutex
 	jobs []*prepared
+	// meshes are the meshes selector one found its person's face by, per frame buffer, for the mesh swap to use
+	// rather than run the landmark model again on the same face.
+	meshes map[*uint8]meshHint
+}
+
+type meshHint struct {
+	face face.Face
+	mesh face.Mesh
+}
+
+// frameKey names a frame buffer (the pipeline's pool reuses them, so a hint is checked against its face too).
+func frameKey(frame gocv.Mat) *uint8 {
+	b, err := frame.DataPtrUint8()
+	if err != nil || len(b) == 0 {
+		return nil
+	}
+	return &b[0]
+}
+
+func (e *Engine) hintMesh(frame gocv.Mat, f face.Face, m face.Mesh) {
+	if k := frameKey(frame); k != nil {
+		e.meshes[k] = meshHint{f, m}
+	}
+}
+
+// landmarks is lm's mesh of face f in frame, or the mesh selector one already found it by.
+func (e *Engine) landmarks(lm processor.Landmarker, frame gocv.Mat, f face.Face) (face.Mesh, error) {
+	if k := frameKey(frame); k != nil {
+		if h, ok := e.meshes[k]; ok {
+			delete(e.meshes, k)
+			if h.face == f {
+				return h.mesh, nil
+			}
+		}
+	}
+	return lm.Landmarks(frame, f)
 }
 
 // New prepares an engine; models, and ONNX Runtime itself, load when a job first needs them, so frame processor
@@ -118,7 +157,7 @@ func New(cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	return &Engine{cfg: cfg, recognizers: map[string]processor.Embedder{}, enhancers: map[string]*processor.Enhancer{},
-		inswappers: map[string]*processor.Inswapper{}, digests: map[string]string{}}, nil
+		inswappers: map[string]*processor.Inswapper{}, digests: map[string]string{}, meshes: map[*uint8]meshHint{}}, nil
 }
 
 // model initialises ONNX Runtime on first use and resolves a model name or file.
@@ -304,23 +343,18 @@ func (e *Engine) SourceFace(path string) (gocv.Mat, face.Face, error) {
 // Reference returns the identity of the face at position (counted left to right, as roop does) in img, for
 // --face-selector-mode reference.
 func (e *Engine) Reference(img gocv.Mat, position int, recognizer string) ([]float32, error) {
-	det, err := e.Detector()
+	f, ok, err := e.referenceFace(img, position)
 	if err != nil {
 		return nil, err
 	}
-	faces, err := det.Detect(img)
-	if err != nil {
-		return nil, err
-	}
-	face.SortLeftToRight(faces)
-	if position < 0 || position >= len(faces) {
-		return nil, fmt.Errorf("%w: --reference-face-position %d: the reference frame has %d faces", ErrBadInput, position, len(faces))
+	if !ok {
+		return nil, fmt.Errorf("%w: --reference-face-position %d: the reference frame has no face", ErrBadInput, position)
 	}
 	r, err := e.loadRecognizer(recognizer)
 	if err != nil {
 		return nil, err
 	}
-	emb, err := r.Embed(img, faces[position:position+1])
+	emb, err := r.Embed(img, []face.Face{f})
 	if err != nil {
 		return nil, err
 	}
@@ -395,7 +429,7 @@ func IsModelFile(nameOrPath string) bool {
 // files, as the options give them, with the kind each must be.
 func JobModels(opt job.FaceOptions) []JobModel {
 	var out []JobModel
-	recognizer := opt.Selector == face.SelectReference
+	recognizer := opt.Selector == face.SelectReference || followsByEmbedding(opt)
 	for _, p := range opt.Processors {
 		switch p {
 		case job.ProcessorSwapper:
@@ -411,6 +445,12 @@ func JobModels(opt job.FaceOptions) []JobModel {
 		out = append(out, JobModel{models.Recognizer, cmp.Or(opt.Recognizer, DefaultRecognizer)})
 	}
 	return out
+}
+
+// followsByEmbedding: selector one carries its person's embedding (opt.Reference), to be re-identified with the
+// job's recognizer.
+func followsByEmbedding(opt job.FaceOptions) bool {
+	return (opt.Selector == face.SelectOne || opt.Selector == "") && len(opt.Reference) > 0
 }
 
 // JobModel is one model a job names: a manifest name or a file (IsModelFile).
@@ -483,7 +523,7 @@ func (e *Engine) ForJob(jobID, sourcePath string, opt job.FaceOptions) (pipeline
 	if fp.distance <= 0 {
 		fp.distance = face.DefaultSimilarDistance
 	}
-	if opt.Selector == face.SelectReference {
+	if opt.Selector == face.SelectReference || followsByEmbedding(opt) {
 		r, err := e.loadRecognizer(opt.Recognizer)
 		if err != nil {
 			return nil, err
@@ -503,6 +543,32 @@ func (e *Engine) ForJob(jobID, sourcePath string, opt job.FaceOptions) (pipeline
 			}
 		}
 		fp.recognizer = r
+	}
+	if opt.Selector == face.SelectOne || opt.Selector == "" {
+		fp.follow = &follower{ref: opt.Follow, every: cmp.Or(e.cfg.DetectEvery, DefaultDetectEvery),
+			hint: func(gocv.Mat, face.Face, face.Mesh) {}}
+		if swapperKind(opt.Swapper) == job.SwapperMesh && slices.Contains(opt.Processors, job.ProcessorSwapper) {
+			// Only the mesh swap takes the meshes; the last segment's are stale (the pool's buffers are new).
+			clear(e.meshes)
+			fp.follow.hint = e.hintMesh
+		}
+		switch {
+		case fp.recognizer != nil:
+			fp.follow.recognizer, fp.follow.embedding, fp.follow.distance = fp.recognizer, opt.Reference, fp.distance
+			fp.recognizer = nil // embeddings are asked for only when the tracker cannot tell
+		case opt.Follow != nil && len(opt.Follow.Geometry) > 0:
+			if len(opt.Follow.Geometry) != face.GeometryValues {
+				return nil, fmt.Errorf("%w: follow geometry has %d values, this build's has %d", ErrBadInput, len(opt.Follow.Geometry), face.GeometryValues)
+			}
+			fp.follow.geometry = true
+		}
+		if fp.follow.geometry || fp.follow.every > 1 {
+			lm, err := e.loadLandmarker()
+			if err != nil {
+				return nil, err
+			}
+			fp.follow.landmarker = lm
+		}
 	}
 	for _, p := range opt.Processors {
 		switch p {
@@ -578,7 +644,7 @@ func (e *Engine) prepare(jobID, sourcePath string, opt job.FaceOptions) (*prepar
 		p.swap.one = func(frame gocv.Mat, faces []face.Face) error {
 			meshes = meshes[:0]
 			for _, f := range faces {
-				m, err := lm.Landmarks(frame, f)
+				m, err := e.landmarks(lm, frame, f)
 				if err != nil {
 					return err
 				}
@@ -680,6 +746,7 @@ type FrameProcessor struct {
 	detector   processor.Detector
 	recognizer processor.Embedder
 	selector   string
+	follow     *follower // selector one
 	reference  []float32
 	distance   float32
 	steps      []step
@@ -733,7 +800,7 @@ func (p *FrameProcessor) facesOf(frame gocv.Mat, index int) ([]face.Face, error)
 	if p.log != nil && p.replay {
 		return p.log.get(index), nil
 	}
-	sel, err := p.selectFaces(frame)
+	sel, err := p.selectFaces(frame, index)
 	p.faces.Add(int64(len(sel)))
 	if err == nil && p.log != nil {
 		p.log.put(index, sel)
@@ -862,10 +929,16 @@ func (p *FrameProcessor) process(frame gocv.Mat, index int) error {
 }
 
 // selectFaces detects the frame's faces once and returns those the selector mode picks.
-func (p *FrameProcessor) selectFaces(frame gocv.Mat) ([]face.Face, error) {
+func (p *FrameProcessor) selectFaces(frame gocv.Mat, index int) ([]face.Face, error) {
+	if p.follow != nil {
+		return p.follow.faces(frame, index, p.detector)
+	}
 	faces, err := p.detector.Detect(frame)
-	if err != nil || len(faces) == 0 {
+	if err != nil {
 		return nil, err
+	}
+	if len(faces) == 0 {
+		return nil, nil
 	}
 	var embeddings [][]float32
 	if p.recognizer != nil {

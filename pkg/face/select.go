@@ -9,7 +9,7 @@ import (
 // Selector modes, FaceFusion's names with roop's meanings.
 const (
 	SelectMany      = "many"      // every face
-	SelectOne       = "one"       // the largest face
+	SelectOne       = "one"       // one person, followed through the video (Follower); Select: the largest face
 	SelectReference = "reference" // faces close to a reference identity
 )
 

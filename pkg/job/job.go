@@ -169,6 +169,19 @@ type FaceOptions struct {
 	// ReferenceModel is the sha256 of the recognizer file Reference was made with: a worker whose file differs
 	// refuses the job rather than compare identities of two different models ("" = not checked).
 	ReferenceModel string `json:"reference_model_sha256,omitempty"`
+	// Follow is the person selector one follows in every segment, found once in the reference frame; Reference
+	// (with ReferenceModel) is that person's embedding when a recognizer was at hand. nil: each segment follows
+	// the largest face of its first frame with faces (a job from a client before Follow).
+	Follow *Follow `json:"follow,omitempty"`
+}
+
+// Follow is where the followed person is in the reference frame, and their shape (pkg/face.GeometryOf) for the
+// segments that start elsewhere to find them again.
+type Follow struct {
+	Frame int `json:"frame"` // the reference frame, an index of the whole target
+	// Box is the person's face box in that frame (x1, y1, x2, y2) in fractions of the frame's width and height.
+	Box      [4]float32 `json:"box"`
+	Geometry []float32  `json:"geometry,omitempty"`
 }
 
 // AltersFaces reports whether the options change any face: false for frame processor none alone, which only

@@ -38,6 +38,7 @@ const (
 	maxName          = 255      // a file name, an id, a codec or colour name
 	maxMetadata      = 64       // container tags
 	maxReference     = 4096     // values of a reference embedding
+	maxGeometry      = 1024     // values of a follow geometry descriptor (pkg/face.GeometryValues is 82)
 	maxFacesPerFrame = 1024     // a crowd, far past what a detector returns
 )
 
@@ -336,6 +337,26 @@ func (o FaceOptions) check(c *check) {
 	c.intRange("face_enhancer_blend", o.EnhancerBlend, 0, 100)
 	c.model("face_recognizer_model", o.Recognizer)
 	c.sha256("reference_model_sha256", o.ReferenceModel)
+	if o.Follow != nil {
+		o.Follow.check(c.in("follow"))
+	}
+}
+
+func (f Follow) check(c *check) {
+	c.intRange("frame", f.Frame, 0, MaxFrames)
+	for _, v := range f.Box {
+		// A face may reach past the frame's edge a little; far past it is no face of this frame.
+		c.float("box", float64(v), -1, 2)
+	}
+	if !(f.Box[0] < f.Box[2] && f.Box[1] < f.Box[3]) {
+		c.fail("box", "%g,%g,%g,%g: want x1 < x2 and y1 < y2", f.Box[0], f.Box[1], f.Box[2], f.Box[3])
+	}
+	if len(f.Geometry) > maxGeometry {
+		c.fail("geometry", "%d values, more than %d", len(f.Geometry), maxGeometry)
+	}
+	for _, v := range f.Geometry {
+		c.float("geometry", float64(v), -1e3, 1e3)
+	}
 }
 
 // Validate checks a plan: segments in order, contiguous from frame 0 to the last, and the target's properties.

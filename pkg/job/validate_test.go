@@ -179,6 +179,16 @@ func TestValidateTask(t *testing.T) {
 		{"rotated a quarter turn", func(tk *Task) { tk.Spec.Rotation = 270 }, ""},
 		{"rotation off the quarter turns", func(tk *Task) { tk.Spec.Rotation = 45 }, "spec.rotation"},
 		{"unknown version", func(tk *Task) { tk.Version = 2 }, "version"},
+		{"follow", func(tk *Task) { tk.Spec.Face.Follow = goodFollow() }, ""},
+		{"follow frame negative", func(tk *Task) { tk.Spec.Face.Follow = goodFollow(); tk.Spec.Face.Follow.Frame = -1 }, "spec.face.follow.frame"},
+		{"follow box far outside", func(tk *Task) { tk.Spec.Face.Follow = goodFollow(); tk.Spec.Face.Follow.Box[2] = 1e9 }, "spec.face.follow.box"},
+		{"follow box inverted", func(tk *Task) { tk.Spec.Face.Follow = goodFollow(); tk.Spec.Face.Follow.Box[0] = 0.9 }, "spec.face.follow.box"},
+		{"follow box empty", func(tk *Task) { tk.Spec.Face.Follow = &Follow{Frame: 3} }, "spec.face.follow.box"},
+		{"follow geometry too long", func(tk *Task) {
+			tk.Spec.Face.Follow = goodFollow()
+			tk.Spec.Face.Follow.Geometry = make([]float32, maxGeometry+1)
+		}, "spec.face.follow.geometry"},
+		{"follow geometry huge value", func(tk *Task) { tk.Spec.Face.Follow = goodFollow(); tk.Spec.Face.Follow.Geometry[1] = 3e38 }, "spec.face.follow.geometry"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tk := goodTask()
@@ -188,6 +198,10 @@ func TestValidateTask(t *testing.T) {
 			checkField(t, err, tc.field)
 		})
 	}
+}
+
+func goodFollow() *Follow {
+	return &Follow{Frame: 0, Box: [4]float32{0.1, 0.2, 0.3, 0.5}, Geometry: []float32{0.1, -0.2, 0.05}}
 }
 
 // TestValidatePlanCommit: plans are contiguous and in range; a commit names only its own segment's result.

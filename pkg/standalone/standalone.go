@@ -189,6 +189,11 @@ func (c *Config) ValidateOptions() error {
 	if err := c.checkReference(); err != nil {
 		return err
 	}
+	if c.Face.Selector == face.SelectMany && (c.ReferencePosition != 0 || c.ReferenceFrame != 0) {
+		// roop ignores them with --many-faces; here they would be ignored silently too, so they are refused.
+		return fmt.Errorf("--reference-face-position and --reference-frame-number pick one person: they apply to " +
+			"--face-selector-mode one (the default) and reference, not many (--many-faces)")
+	}
 	if len(c.Face.Processors) == 0 {
 		c.Face.Processors = []string{job.ProcessorSwapper}
 	}
@@ -333,6 +338,12 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	jobID := job.NewID()
 	if cfg.Face.Selector == face.SelectReference {
 		if cfg.Face.Reference, err = reference(ctx, first, cfg, info); err != nil {
+			_ = first.Close()
+			return res, err
+		}
+	}
+	if Follows(cfg.Face) {
+		if err := followReference(ctx, first, &cfg, info); err != nil {
 			_ = first.Close()
 			return res, err
 		}
@@ -638,37 +649,110 @@ func (c Config) engineConfig() engine.Config {
 		MemoryOptimization: c.MemoryOptimization}
 }
 
+// Follows reports whether a job follows one person (selector one), whose person is found once, before the job
+// runs, for every segment. Frame processor none looks at no face.
+func Follows(opt job.FaceOptions) bool {
+	if len(opt.Processors) == 1 && opt.Processors[0] == job.ProcessorNone {
+		return false
+	}
+	return opt.Selector == face.SelectOne || opt.Selector == ""
+}
+
+// FollowReference finds selector one's person (followReference) for a job that runs elsewhere (`submit`), in
+// cfg.Target with this machine's models, and sets it in cfg.Face.
+func FollowReference(ctx context.Context, cfg *Config) error {
+	if err := cfg.checkReference(); err != nil {
+		return err
+	}
+	info, err := media.Probe(ctx, cfg.Target)
+	if err != nil {
+		return err
+	}
+	e, err := engine.New(cfg.engineConfig())
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	return followReference(ctx, e, cfg, info)
+}
+
+// followReference finds selector one's person, the face at --reference-face-position in frame
+// --reference-frame-number (roop's default: position 0 of frame 0), and sets cfg.Face.Follow (its box and
+// geometry) and, when the job's recognizer is on this machine, cfg.Face.Reference and ReferenceModel (its
+// embedding and the recognizer file's sha256), which every segment's worker re-identifies the person by. A
+// reference frame without a face leaves Follow nil (each segment follows the largest face it meets first) when the
+// flags are roop's defaults, and is bad input when the user named the frame or the position.
+func followReference(ctx context.Context, e *engine.Engine, cfg *Config, info *media.Info) error {
+	if err := e.CheckFiles(cfg.Face); err != nil { // the job's every missing file first, as ForJob does
+		return err
+	}
+	img, err := referenceFrame(ctx, cfg, info)
+	if err != nil {
+		return err
+	}
+	defer img.Close()
+	f, err := e.Follow(img, cfg.ReferenceFrame, cfg.ReferencePosition)
+	if err != nil {
+		return fmt.Errorf("%s: %w", cfg.Target, err)
+	}
+	if f == nil {
+		if cfg.ReferencePosition != 0 || cfg.ReferenceFrame != 0 {
+			return fmt.Errorf("%s: %w: --reference-frame-number %d has no face", cfg.Target, engine.ErrBadInput, cfg.ReferenceFrame)
+		}
+		return nil
+	}
+	cfg.Face.Follow = f
+	if !e.HasRecognizer(cfg.Face.Recognizer) {
+		return nil
+	}
+	if cfg.Face.Reference, err = e.Reference(img, cfg.ReferencePosition, cfg.Face.Recognizer); err != nil {
+		return fmt.Errorf("%s: %w", cfg.Target, err)
+	}
+	cfg.Face.ReferenceModel, err = e.RecognizerDigest(cfg.Face.Recognizer)
+	return err
+}
+
 // reference finds the reference identity: the face at --reference-face-position in frame --reference-frame-number.
 func reference(ctx context.Context, e *engine.Engine, cfg Config, info *media.Info) ([]float32, error) {
 	if err := e.CheckFiles(cfg.Face); err != nil { // the job's every missing file first, as ForJob does
 		return nil, err
 	}
-	var img gocv.Mat
-	if info.IsImage {
-		var err error
-		if img, err = imagefile.Read(cfg.Target); err != nil {
-			return nil, err
-		}
-	} else {
-		var buf []byte
-		var err error
-		if img, buf, err = bgrframe.New(info.Width, info.Height); err != nil {
-			return nil, fmt.Errorf("%s: %w", cfg.Target, err)
-		}
-		if err := media.ReadFrame(ctx, cfg.Target, cfg.ReferenceFrame, buf); err != nil {
-			img.Close()
-			return nil, fmt.Errorf("%s: --reference-frame-number %d: %w", cfg.Target, cfg.ReferenceFrame, err)
-		}
+	img, err := referenceFrame(ctx, &cfg, info)
+	if err != nil {
+		return nil, err
 	}
 	defer img.Close()
-	if img.Empty() {
-		return nil, fmt.Errorf("%s: cannot read the reference frame", cfg.Target)
-	}
 	emb, err := e.Reference(img, cfg.ReferencePosition, cfg.Face.Recognizer)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", cfg.Target, err)
 	}
 	return emb, nil
+}
+
+// referenceFrame reads frame --reference-frame-number of the target (the picture itself for an image).
+func referenceFrame(ctx context.Context, cfg *Config, info *media.Info) (gocv.Mat, error) {
+	var img gocv.Mat
+	if info.IsImage {
+		var err error
+		if img, err = imagefile.Read(cfg.Target); err != nil {
+			return gocv.Mat{}, err
+		}
+	} else {
+		var buf []byte
+		var err error
+		if img, buf, err = bgrframe.New(info.Width, info.Height); err != nil {
+			return gocv.Mat{}, fmt.Errorf("%s: %w", cfg.Target, err)
+		}
+		if err := media.ReadFrame(ctx, cfg.Target, cfg.ReferenceFrame, buf); err != nil {
+			img.Close()
+			return gocv.Mat{}, fmt.Errorf("%s: --reference-frame-number %d: %w", cfg.Target, cfg.ReferenceFrame, err)
+		}
+	}
+	if img.Empty() {
+		img.Close()
+		return gocv.Mat{}, fmt.Errorf("%s: cannot read the reference frame", cfg.Target)
+	}
+	return img, nil
 }
 
 // swapImage swaps faces in an image target and writes it, labelled, to tmp.
