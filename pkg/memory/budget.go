@@ -194,12 +194,15 @@ func (in PlanInput) withDefaults() (PlanInput, error) {
 func (in PlanInput) Estimate(p Plan) Estimate {
 	in, _ = in.withDefaults() // Plan checks; here an unknown encoder is modelled as x264, a bad size as 0 pixels
 	n := uint64(in.Workers)
-	frame := uint64(max(in.Width, 0)) * uint64(max(in.Height, 0)) * 3
+	// A frame in flight is its bgr24 buffer and, for a yuv420p target, the decoded picture it was converted from
+	// (1.5 bytes a pixel), kept so that the pixels no processor changed reach the encoder as decoded
+	// (media.Decoder.ReadKeep): counted for every target, the other formats' frames being no larger.
+	frame := uint64(max(in.Width, 0)) * uint64(max(in.Height, 0)) * 9 / 2
 	items := []Item{
 		{"process (binary, libraries, nats-server)", in.ProcessBytes},
 		{"go heap", GoHeapBytes},
 		{fmt.Sprintf("models x%d", n), n * in.ModelBytes},
-		{fmt.Sprintf("frame pool x%d (%d frames of %dx%d bgr24)", n, p.FramesInFlight, in.Width, in.Height),
+		{fmt.Sprintf("frame pool x%d (%d frames of %dx%d bgr24 + yuv420p)", n, p.FramesInFlight, in.Width, in.Height),
 			n * uint64(p.FramesInFlight) * frame},
 		{fmt.Sprintf("crops x%d", n), n * in.ScratchBytes},
 		{fmt.Sprintf("model inputs x%d (batch %d)", n, p.Batch), n * uint64(p.Batch) * in.BatchItemBytes},
