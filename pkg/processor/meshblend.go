@@ -97,19 +97,14 @@ func (m *skinModel) skinMap(dst, lab []uint8) {
 	}
 }
 
-// gaussBlur blurs a w x h image of ch (1 or 3) interleaved float32 channels with a Gaussian of sigma px (OpenCV's,
-// truncated at 3 sigma, edges replicated); dst may be src. tmp is unused scratch kept for the callers' layout.
-// sigma <= 0 copies.
-func gaussBlur(dst, src, _ []float32, w, h, ch int, sigma float64) {
+// gaussBlur blurs a w x h image of ch (1 to 4) interleaved float32 channels with a Gaussian of sigma px (OpenCV's,
+// truncated at 3 sigma, edges replicated); dst may be src. sigma <= 0 copies.
+func gaussBlur(dst, src []float32, w, h, ch int, sigma float64) {
 	if sigma <= 0 {
 		copy(dst, src)
 		return
 	}
-	typ := gocv.MatTypeCV32FC1
-	if ch == 3 {
-		typ = gocv.MatTypeCV32FC3
-	}
-	m := gocv.NewMatWithSize(h, w, typ)
+	m := gocv.NewMatWithSize(h, w, gocv.MatType(int(gocv.MatTypeCV32F)+(ch-1)*8))
 	defer m.Close()
 	mp, err := m.DataPtrFloat32()
 	if err != nil {
@@ -121,24 +116,23 @@ func gaussBlur(dst, src, _ []float32, w, h, ch int, sigma float64) {
 	copy(dst, mp)
 }
 
-// weightedBlur is a normalised convolution: dst = blur(src*wt) / blur(wt) per channel, so pixels of weight 0
-// (not skin) are filled from the weighted pixels around them. ok[i] is false where blur(wt) < minSkinWeight; dst
-// is 0 there. wt has one value a pixel; num and den are scratch of src's and wt's sizes.
-func weightedBlur(dst, src, wt, num, den, tmp []float32, ok []bool, w, h, ch int, sigma float64) {
+// weightedBlur is a normalised convolution: dst = blur(src*wt) / blur(wt) per channel of the 3-channel src, so
+// pixels of weight 0 (not skin) are filled from the weighted pixels around them. ok[i] is false where blur(wt) <
+// minSkinWeight; dst is 0 there. wt has one value a pixel; pack (4 values a pixel) is scratch: numerator and
+// weight are blurred in one pass.
+func weightedBlur(dst, src, wt, pack []float32, ok []bool, w, h int, sigma float64) {
 	for i, v := range wt {
-		for c := 0; c < ch; c++ {
-			num[i*ch+c] = src[i*ch+c] * v
-		}
+		pack[4*i], pack[4*i+1], pack[4*i+2], pack[4*i+3] = src[3*i]*v, src[3*i+1]*v, src[3*i+2]*v, v
 	}
-	gaussBlur(num, num, tmp, w, h, ch, sigma)
-	gaussBlur(den, wt, tmp, w, h, 1, sigma)
-	for i, d := range den {
+	gaussBlur(pack, pack, w, h, 4, sigma)
+	for i := range wt {
+		d := pack[4*i+3]
 		ok[i] = d >= minSkinWeight
-		for c := 0; c < ch; c++ {
+		for c := 0; c < 3; c++ {
 			if ok[i] {
-				dst[i*ch+c] = num[i*ch+c] / d
+				dst[3*i+c] = pack[4*i+c] / d
 			} else {
-				dst[i*ch+c] = 0
+				dst[3*i+c] = 0
 			}
 		}
 	}
@@ -157,14 +151,12 @@ func lowFreq(shift, base []float32, tgt, src []uint8, srcSkin, faceW []float32, 
 	for i := range t {
 		t[i], s[i] = float32(tgt[i]), float32(src[i])
 	}
-	tmp := make([]float32, 3*n)
 	lt := make([]float32, 3*n)
-	gaussBlur(lt, t, tmp, w, h, 3, sigLow)
+	gaussBlur(lt, t, w, h, 3, sigLow)
 	ls := make([]float32, 3*n)
-	num := make([]float32, 3*n)
-	den := make([]float32, n)
+	pack := make([]float32, 4*n)
 	ok := make([]bool, n)
-	weightedBlur(ls, s, srcSkin, num, den, tmp, ok, w, h, 3, sigLow)
+	weightedBlur(ls, s, srcSkin, pack, ok, w, h, sigLow)
 	// The regional colour difference target - source, measured where both are face and the source is skin.
 	diff := make([]float32, 3*n)
 	wt := make([]float32, n)
@@ -183,7 +175,7 @@ func lowFreq(shift, base []float32, tgt, src []uint8, srcSkin, faceW []float32, 
 	}
 	region := make([]float32, 3*n)
 	rok := make([]bool, n)
-	weightedBlur(region, diff, wt, num, den, tmp, rok, w, h, 3, sigRegion)
+	weightedBlur(region, diff, wt, pack, rok, w, h, sigRegion)
 	for i := 0; i < n; i++ {
 		for c := 0; c < 3; c++ {
 			j := 3*i + c

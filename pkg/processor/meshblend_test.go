@@ -67,43 +67,46 @@ func TestFitSkin(t *testing.T) {
 
 func TestWeightedBlurFillsNonSkin(t *testing.T) {
 	const w, h = 40, 20
-	src := make([]float32, w*h)
+	src := make([]float32, 3*w*h)
 	wt := make([]float32, w*h)
 	for y := 0; y < h; y++ {
 		for x := 0; x < w; x++ {
 			i := y*w + x
+			v := float32(150)
 			switch {
 			case x >= 18 && x < 22: // a dark frame, not skin
-				src[i] = 20
+				v = 20
 			case x >= 30: // nothing measured here
-				src[i] = 90
+				v = 90
 			default:
-				src[i], wt[i] = 150, 1
+				wt[i] = 1
 			}
+			src[3*i], src[3*i+1], src[3*i+2] = v, v/2, v/3
 		}
 	}
-	dst := make([]float32, w*h)
-	num, den, tmp := make([]float32, w*h), make([]float32, w*h), make([]float32, w*h)
+	dst := make([]float32, 3*w*h)
+	pack := make([]float32, 4*w*h)
 	ok := make([]bool, w*h)
-	weightedBlur(dst, src, wt, num, den, tmp, ok, w, h, 1, 2)
+	weightedBlur(dst, src, wt, pack, ok, w, h, 2)
 	for _, c := range []struct {
-		name   string
-		x      int
-		ok     bool
-		want   float32
-		within float32
+		name string
+		x    int
+		ok   bool
+		want float32
 	}{
-		{"skin", 5, true, 150, 0.01},
-		{"the frame is filled with the skin around it", 20, true, 150, 0.01},
-		{"far from any skin", 38, false, 0, 0},
+		{"skin", 5, true, 150},
+		{"the frame is filled with the skin around it", 20, true, 150},
+		{"far from any skin", 38, false, 0},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			i := 10*w + c.x
 			if ok[i] != c.ok {
 				t.Fatalf("ok %v, want %v", ok[i], c.ok)
 			}
-			if d := dst[i] - c.want; d > c.within || d < -c.within {
-				t.Errorf("got %.2f, want %.2f", dst[i], c.want)
+			for ch, want := range []float32{c.want, c.want / 2, c.want / 3} {
+				if d := dst[3*i+ch] - want; d > 0.01 || d < -0.01 {
+					t.Errorf("channel %d: got %.2f, want %.2f", ch, dst[3*i+ch], want)
+				}
 			}
 		})
 	}
