@@ -224,22 +224,33 @@ func bilinearUp(dst, src []float32, lw, lh, w, h, ch int) {
 //	out = target + shift + detail*skin*((source - target) - base)
 //
 // that is, the target with its low frequencies replaced by the source's matched ones, and with a share detail of
-// the source's own detail where the source is skin (the rest of the detail is the target's). a and b move at most
-// maxChromaShift from the target's; every channel is clamped to 0..255. skin is 0..255 a pixel.
-func composeLab(out, tgt, src []uint8, shift, base []float32, skin, alpha []uint8, detail float32) {
+// the source's own detail where the source is skin (the rest of the detail is the target's). shift and base are 3
+// bytes a pixel offset by 128. a and b move at most maxChromaShift from the target's; every channel is clamped to
+// 0..255. skin is 0..255 a pixel. out may be src.
+func composeLab(out, tgt, src, shift, base, skin, alpha []uint8, detail float32) {
+	d := int32(detail*256 + 0.5) // fixed point: s = skin*d, 0..255*256
+	const one = 255 * 256
 	for i, a := range alpha {
 		if a == 0 {
 			continue
 		}
-		s := detail * float32(skin[i]) / 255
+		s := int32(skin[i]) * d
 		for c := 0; c < 3; c++ {
 			j := 3*i + c
-			t := float32(tgt[j])
-			v := t + shift[j] + s*((float32(src[j])-t)-base[j])
+			t := int32(tgt[j])
+			x := (int32(src[j]) - t) - (int32(base[j]) - 128)
+			v := t + int32(shift[j]) - 128 + (s*x+one/2*sign(x))/one
 			if c > 0 {
 				v = min(max(v, t-maxChromaShift), t+maxChromaShift)
 			}
-			out[j] = uint8(min(max(v, 0), 255) + 0.5)
+			out[j] = uint8(min(max(v, 0), 255))
 		}
 	}
+}
+
+func sign(x int32) int32 {
+	if x < 0 {
+		return -1
+	}
+	return 1
 }

@@ -170,7 +170,11 @@ func TestComposeLab(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			out := []uint8{7, 7, 7}
-			composeLab(out, c.tgt[:], c.src[:], c.shift[:], c.base[:], []uint8{c.skin}, []uint8{c.alpha}, c.detail)
+			var sh, bs [3]uint8
+			for i := range sh {
+				sh[i], bs[i] = uint8(c.shift[i]+128), uint8(c.base[i]+128)
+			}
+			composeLab(out, c.tgt[:], c.src[:], sh[:], bs[:], []uint8{c.skin}, []uint8{c.alpha}, c.detail)
 			if [3]uint8(out) != c.want {
 				t.Errorf("got %v, want %v", out, c.want)
 			}

@@ -150,8 +150,8 @@ const (
 	mbPMask  // binary support of the alpha, for seamlessClone
 	mbCloned // seamlessClone output
 	mbSkin   // the source's skin likelihood where a triangle landed (0..255), 0 elsewhere
-	mbShift  // float32 x3: the low-frequency shift, at full resolution
-	mbBase   // float32 x3: the source's low frequencies less the target's, at full resolution
+	mbShift  // the low-frequency shift at full resolution, 3 channels offset by 128
+	mbBase   // the source's low frequencies less the target's at full resolution, 3 channels offset by 128
 	nMeshBufs
 )
 
@@ -437,14 +437,10 @@ func (s *MeshSwap) swapOne(frame gocv.Mat, t face.Face, mesh *face.Mesh) error {
 	for i := range views {
 		ch := 1
 		switch i {
-		case mbTarget, mbWarped, mbLabSrc, mbLabDst, mbCloned:
+		case mbTarget, mbWarped, mbLabSrc, mbLabDst, mbCloned, mbShift, mbBase:
 			ch = 3
 		}
 		if (i == mbLabSrc || i == mbLabDst || i == mbShift || i == mbBase) && !s.cfg.ColorTransfer || (i == mbPMask || i == mbCloned) && !s.cfg.Poisson {
-			continue
-		}
-		if i == mbShift || i == mbBase {
-			views[i] = s.bufs[i].viewOf(h, w, gocv.MatTypeCV32FC3, 12*w*h)
 			continue
 		}
 		views[i] = s.bufs[i].view(h, w, ch)
@@ -624,16 +620,19 @@ func (s *MeshSwap) blend(views []gocv.Mat, w, h int, size float64) {
 	}
 	shift, base := make([]float32, 3*n), make([]float32, 3*n)
 	lowFreq(shift, base, lt, ls, sw, fw, lw, lh, lowBand*size*scale, regionBand*size*scale)
-	up := func(src []float32, dst *gocv.Mat) []float32 {
-		m := gocv.NewMatWithSize(lh, lw, gocv.MatTypeCV32FC3)
+	// Upsampled as 8-bit (offset 128, clamped to +-127: more than any skin's change), which OpenCV does fast.
+	up := func(src []float32, dst *gocv.Mat) []uint8 {
+		m := gocv.NewMatWithSize(lh, lw, gocv.MatTypeCV8UC3)
 		defer m.Close()
-		mp, err := m.DataPtrFloat32()
+		mp, err := m.DataPtrUint8()
 		if err != nil {
 			panic(err)
 		}
-		copy(mp, src)
+		for i, v := range src {
+			mp[i] = uint8(min(max(v+128.5, 1), 255))
+		}
 		gocv.Resize(m, dst, image.Pt(w, h), 0, 0, gocv.InterpolationLinear)
-		p, err := dst.DataPtrFloat32()
+		p, err := dst.DataPtrUint8()
 		if err != nil {
 			panic(err)
 		}
