@@ -184,7 +184,8 @@ func TestComposeLab(t *testing.T) {
 
 func TestLowerFaceDetail(t *testing.T) {
 	const w, h = 10, 100
-	s := &MeshSwap{}
+	const lowerDetail = 0.25
+	s := &MeshSwap{cfg: MeshSwapConfig{LowerDetail: lowerDetail}}
 	s.tgtPts[face.MeshForeheadTop] = face.Point{X: 5, Y: 0}
 	s.tgtPts[face.MeshChin] = face.Point{X: 5, Y: 99}
 	s.tgtPts[face.MeshNoseTip] = face.Point{X: 5, Y: 50}

@@ -33,21 +33,30 @@ type MeshSwapConfig struct {
 	// Poisson blends with OpenCV's seamlessClone (normal clone) before the feathered alpha blend, as
 	// ClassicalConfig.Poisson. Default false.
 	Poisson bool
-	// ColorTransfer blends in Lab: the target's low frequencies (tone, light) are replaced by the source's, measured
-	// over the source's skin only (frames of glasses, brows, shadows are filled from the skin around them) and
-	// matched region by region to the target's colour, with chroma moves clamped (meshblend.go). Without it the
-	// warped source is pasted as it is. Default true.
+	// ColorTransfer matches the warped source's Lab mean and standard deviation to the target's inside the mask
+	// (with SkinBlend: the blend of meshblend.go instead). Default true.
 	ColorTransfer bool
-	// SourceDetail is the share of the source's fine detail (above the low-frequency band: pores, wrinkles, the
+	// SkinBlend (with ColorTransfer) blends in Lab instead: the target's low frequencies (tone, light) are replaced
+	// by the source's, measured over the source's skin only (frames of glasses, shadows and facial hair are filled
+	// from the skin around them) and matched region by region to the target's colour, with chroma moves clamped;
+	// the source's detail is taken where it is skin (SourceDetail, LowerDetail), the target's elsewhere, and the
+	// target's lips are kept (meshblend.go). It keeps accessories off the target and its expression, but
+	// MobileFaceNet then finds far less of the source's identity in the swap (docs/BENCHMARKS.md, "Swap quality
+	// (issue 17)"; pkg/engine's TestModelFreeSwapsMoveIdentity fails with it), so it is off by default.
+	SkinBlend bool
+	// SourceDetail (SkinBlend only) is the share of the source's fine detail (above the low-frequency band: pores, wrinkles, the
 	// folds of its expression) that the swap keeps where the source is skin; the rest of the detail is the
 	// target's own, which keeps its age, its expression lines and its sharpness when a small source is scaled up.
-	// Only with ColorTransfer. In [0, 1]; default 0.8 (`make quality`: identity against expression and flicker).
+	// In [0, 1]; default 0.8.
 	SourceDetail float32
+	// LowerDetail (SkinBlend only) scales SourceDetail below the target's nose (lowerFaceDetail): less keeps the
+	// target's own smile lines and mouth corners. In [0, 1]; default 0.25.
+	LowerDetail float32
 }
 
 // DefaultMeshSwapConfig is the configuration that looked right on the test faces.
 func DefaultMeshSwapConfig() MeshSwapConfig {
-	return MeshSwapConfig{MaskBlur: 0.3, ColorTransfer: true, SourceDetail: 0.8}
+	return MeshSwapConfig{MaskBlur: 0.3, ColorTransfer: true, SourceDetail: 0.8, LowerDetail: 0.25}
 }
 
 // Validate reports a configuration NewMeshSwap would refuse.
@@ -60,6 +69,9 @@ func (c MeshSwapConfig) Validate() error {
 	}
 	if !(c.SourceDetail >= 0 && c.SourceDetail <= 1) {
 		return fmt.Errorf("meshswap: SourceDetail must be in [0, 1], got %v", c.SourceDetail)
+	}
+	if !(c.LowerDetail >= 0 && c.LowerDetail <= 1) {
+		return fmt.Errorf("meshswap: LowerDetail must be in [0, 1], got %v", c.LowerDetail)
 	}
 	for _, p := range c.MaskPadding {
 		if !(p >= 0 && p <= 100) {
@@ -106,10 +118,8 @@ const (
 	// channels: lenient, so the face's own shading counts as skin and only frames, brows, eyes, lips, nostrils and
 	// deep shadows do not.
 
-	// lowerDetail is the share of SourceDetail kept below the nose (lowerFaceDetail), over a ramp of lowerRamp
-	// of the face size.
-	lowerDetail = 0.25
-	lowerRamp   = 0.15
+	// lowerRamp is the ramp of LowerDetail (lowerFaceDetail), a fraction of the face size.
+	lowerRamp = 0.15
 	// minFoldArea is the smallest target triangle (px^2) that is drawn; smaller or negative ones have folded over
 	// (a closed eye or mouth, the far side of a turned head) and are skipped.
 	minFoldArea = 1e-3
@@ -241,9 +251,11 @@ func NewMeshSwap(source gocv.Mat, src face.Face, srcMesh face.Mesh, cfg MeshSwap
 		s.Close()
 		return nil, fmt.Errorf("meshswap: source mask: %w", err)
 	}
-	if err := s.makeSourceSkin(float64(min(src.Box.Width(), src.Box.Height()))); err != nil {
-		s.Close()
-		return nil, fmt.Errorf("meshswap: source skin: %w", err)
+	if cfg.ColorTransfer && cfg.SkinBlend {
+		if err := s.makeSourceSkin(float64(min(src.Box.Width(), src.Box.Height()))); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("meshswap: source skin: %w", err)
+		}
 	}
 	return s, nil
 }
@@ -440,7 +452,9 @@ func (s *MeshSwap) swapOne(frame gocv.Mat, t face.Face, mesh *face.Mesh) error {
 		case mbTarget, mbWarped, mbLabSrc, mbLabDst, mbCloned, mbShift, mbBase:
 			ch = 3
 		}
-		if (i == mbLabSrc || i == mbLabDst || i == mbShift || i == mbBase) && !s.cfg.ColorTransfer || (i == mbPMask || i == mbCloned) && !s.cfg.Poisson {
+		skinBlend := s.cfg.ColorTransfer && s.cfg.SkinBlend
+		if (i == mbLabSrc || i == mbLabDst) && !s.cfg.ColorTransfer || (i == mbShift || i == mbBase || i == mbSkin) && !skinBlend ||
+			(i == mbPMask || i == mbCloned) && !s.cfg.Poisson {
 			continue
 		}
 		views[i] = s.bufs[i].view(h, w, ch)
@@ -465,8 +479,10 @@ func (s *MeshSwap) swapOne(frame gocv.Mat, t face.Face, mesh *face.Mesh) error {
 	tgt, warped, cover := pix(mbTarget), pix(mbWarped), pix(mbCover)
 	copy(warped, tgt)
 	clear(cover)
-	s.skinOut = pix(mbSkin)
-	clear(s.skinOut)
+	if s.srcSkin != nil {
+		s.skinOut = pix(mbSkin)
+		clear(s.skinOut)
+	}
 	s.warp(warped, cover, w, h, mesh)
 	s.skinOut = nil
 
@@ -557,8 +573,19 @@ func (s *MeshSwap) swapOne(frame gocv.Mat, t face.Face, mesh *face.Mesh) error {
 		alpha[i] = a
 	}
 
-	if s.cfg.ColorTransfer {
+	switch {
+	case s.cfg.ColorTransfer && s.cfg.SkinBlend:
 		s.blend(views[:], w, h, size)
+	case s.cfg.ColorTransfer:
+		if err := labTransfer(&views[mbWarped], &views[mbTarget], &views[mbStats], &views[mbLabSrc], &views[mbLabDst]); err != nil {
+			return err
+		}
+		// Where no triangle landed the warped buffer holds the target: undo the transfer there.
+		for i, c := range cover {
+			if c == 0 {
+				copy(warped[3*i:3*i+3], tgt[3*i:3*i+3])
+			}
+		}
 	}
 
 	blendSrc := &views[mbWarped]
@@ -645,11 +672,14 @@ func (s *MeshSwap) blend(views []gocv.Mat, w, h int, size float64) {
 	gocv.CvtColor(views[mbLabSrc], &views[mbWarped], gocv.ColorLabToBGR)
 }
 
-// lowerFaceDetail scales the source-detail weight (skin, 0..255) below the target's nose by lowerDetail, with a
+// lowerFaceDetail scales the source-detail weight (skin, 0..255) below the target's nose by LowerDetail, with a
 // ramp of lowerRamp of the face size centred on the nose tip along the face's axis: the folds of a smile and the
 // mouth corners are the source's expression, not its identity, so the target's own detail stands there.
 func (s *MeshSwap) lowerFaceDetail(skin []uint8, w, h int, size float64) {
-	const ld = lowerDetail
+	ld := float64(s.cfg.LowerDetail)
+	if ld == 1 {
+		return
+	}
 	top, chin := s.tgtPts[face.MeshForeheadTop], s.tgtPts[face.MeshChin]
 	dx, dy := float64(chin.X-top.X), float64(chin.Y-top.Y)
 	l := math.Hypot(dx, dy)
@@ -912,7 +942,7 @@ func (s *MeshSwap) gateForehead(mask []uint8, size float64) error {
 func (s *MeshSwap) mouthHole(dst []face.Point, mesh *face.Mesh) []face.Point {
 	o := float64(face.MouthOpenness(*mesh))
 	g := mouthHoleGrow * smoothstep(mouthClosed, mouthOpen, o)
-	if s.cfg.ColorTransfer {
+	if s.cfg.ColorTransfer && s.cfg.SkinBlend {
 		g = 1 // the blend keeps the target's lips whole: their colour and the shape of its expression
 	}
 	for k, i := range face.MeshInnerLips {
