@@ -7,7 +7,7 @@ ASSETS ?= $(SHARED)/assets
 export FACEFLEET_SHARED ?= $(SHARED)
 GOTEST_TIMEOUT ?= 20m
 
-.PHONY: all setup build test asan run bench lint clean cluster manifests images images-test
+.PHONY: all setup build test asan run bench lint clean cluster manifests images images-test quality
 
 all: build
 
@@ -113,3 +113,10 @@ lint:
 
 clean:
 	rm -rf bin out
+
+## quality: swap quality on the shared faces and clips (internal/quality): a markdown table and contact sheets
+## (target | source | swap) under out/quality/, never committed. QUALITY_BEFORE=path/to/an/older/coordinator adds
+## its swaps as a "before" column and table. docs/BENCHMARKS.md, "Swap quality (issue 17)".
+QUALITY_BEFORE ?=
+quality: build
+	$(GO) run ./internal/quality/cmd/quality -shared "$(SHARED)" $(if $(QUALITY_BEFORE),-engine before=$(QUALITY_BEFORE)) -engine now=bin/coordinator

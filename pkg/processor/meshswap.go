@@ -33,14 +33,30 @@ type MeshSwapConfig struct {
 	// Poisson blends with OpenCV's seamlessClone (normal clone) before the feathered alpha blend, as
 	// ClassicalConfig.Poisson. Default false.
 	Poisson bool
-	// ColorTransfer matches the warped source's Lab mean and standard deviation to the target's inside the mask.
-	// Default true.
+	// ColorTransfer matches the warped source's Lab mean and standard deviation to the target's inside the mask
+	// (with SkinBlend: the blend of meshblend.go instead). Default true.
 	ColorTransfer bool
+	// SkinBlend (with ColorTransfer) blends in Lab instead: the target's low frequencies (tone, light) are replaced
+	// by the source's, measured over the source's skin only (frames of glasses, shadows and facial hair are filled
+	// from the skin around them) and matched region by region to the target's colour, with chroma moves clamped;
+	// the source's detail is taken where it is skin (SourceDetail, LowerDetail), the target's elsewhere, and the
+	// target's lips are kept (meshblend.go). It keeps accessories off the target and its expression, but
+	// MobileFaceNet then finds far less of the source's identity in the swap (docs/BENCHMARKS.md, "Swap quality
+	// (issue 17)"; pkg/engine's TestModelFreeSwapsMoveIdentity fails with it), so it is off by default.
+	SkinBlend bool
+	// SourceDetail (SkinBlend only) is the share of the source's fine detail (above the low-frequency band: pores, wrinkles, the
+	// folds of its expression) that the swap keeps where the source is skin; the rest of the detail is the
+	// target's own, which keeps its age, its expression lines and its sharpness when a small source is scaled up.
+	// In [0, 1]; default 0.8.
+	SourceDetail float32
+	// LowerDetail (SkinBlend only) scales SourceDetail below the target's nose (lowerFaceDetail): less keeps the
+	// target's own smile lines and mouth corners. In [0, 1]; default 0.25.
+	LowerDetail float32
 }
 
 // DefaultMeshSwapConfig is the configuration that looked right on the test faces.
 func DefaultMeshSwapConfig() MeshSwapConfig {
-	return MeshSwapConfig{MaskBlur: 0.3, ColorTransfer: true}
+	return MeshSwapConfig{MaskBlur: 0.3, ColorTransfer: true, SourceDetail: 0.8, LowerDetail: 0.25}
 }
 
 // Validate reports a configuration NewMeshSwap would refuse.
@@ -50,6 +66,12 @@ func (c MeshSwapConfig) Validate() error {
 	}
 	if !(c.MaskPadding[0]+c.MaskPadding[2] < 100) || !(c.MaskPadding[1]+c.MaskPadding[3] < 100) {
 		return fmt.Errorf("meshswap: MaskPadding %v leaves no mask (top+bottom and left+right must be under 100)", c.MaskPadding)
+	}
+	if !(c.SourceDetail >= 0 && c.SourceDetail <= 1) {
+		return fmt.Errorf("meshswap: SourceDetail must be in [0, 1], got %v", c.SourceDetail)
+	}
+	if !(c.LowerDetail >= 0 && c.LowerDetail <= 1) {
+		return fmt.Errorf("meshswap: LowerDetail must be in [0, 1], got %v", c.LowerDetail)
 	}
 	for _, p := range c.MaskPadding {
 		if !(p >= 0 && p <= 100) {
@@ -86,6 +108,18 @@ const (
 	foreheadRamp = 0.05
 	skinNear     = 2.0
 	skinFar      = 3.0
+	// blendSkinNear and blendSkinFar are the same for the blend's skin map (meshblend.go, spreads floored by
+	// blendSkinSpread): only frames, brows, eyes, lips, nostrils and deep shadows fall outside.
+	blendSkinNear = 2.0
+	blendSkinFar  = 3.0
+	// skinErode widens the source's non-skin (frames, brows) by this fraction of its face size.
+	skinErode = 0.012
+	// blendSkinNear and blendSkinFar are the same for the blend's skin map (meshblend.go), over all three
+	// channels: lenient, so the face's own shading counts as skin and only frames, brows, eyes, lips, nostrils and
+	// deep shadows do not.
+
+	// lowerRamp is the ramp of LowerDetail (lowerFaceDetail), a fraction of the face size.
+	lowerRamp = 0.15
 	// minFoldArea is the smallest target triangle (px^2) that is drawn; smaller or negative ones have folded over
 	// (a closed eye or mouth, the far side of a turned head) and are skipped.
 	minFoldArea = 1e-3
@@ -101,6 +135,16 @@ var eyebrowTops = [...]int{70, 63, 105, 66, 107, 336, 296, 334, 293, 300}
 
 var skinMinSpread = [3]float64{8, 3, 3}
 
+// blendSkinSpread floors the blend's skin spread per channel (blendSkinNear): lenient on L, so the face's own
+// shading counts as skin, strict on a and b, so light frames of glasses, which differ from skin in hue, do not.
+var blendSkinSpread = [3]float64{20, 3, 3}
+
+// eyebrows are the outlines of both brows (MediaPipe's upper edge, then the lower edge back).
+var eyebrows = [2][10]int{
+	{70, 63, 105, 66, 107, 55, 65, 52, 53, 46},
+	{300, 293, 334, 296, 336, 285, 295, 282, 283, 276},
+}
+
 // Scratch buffers of MeshSwap, by role.
 const (
 	mbTarget    = iota // the target crop, then the result
@@ -115,6 +159,9 @@ const (
 	mbLabDst
 	mbPMask  // binary support of the alpha, for seamlessClone
 	mbCloned // seamlessClone output
+	mbSkin   // the source's skin likelihood where a triangle landed (0..255), 0 elsewhere
+	mbShift  // the low-frequency shift at full resolution, 3 channels offset by 128
+	mbBase   // the source's low frequencies less the target's at full resolution, 3 channels offset by 128
 	nMeshBufs
 )
 
@@ -137,6 +184,10 @@ type MeshSwap struct {
 	// srcMask is the source's own face mask over src: its face oval, shrunk and feathered, so that the hair or
 	// background at the source's face edge is never pasted, however far a turned target stretches that edge.
 	srcMask []uint8
+	// srcSkin is 255 times each source pixel's skin likelihood against the source's own skin colour (fitSkin over
+	// the inner face): low on the frames of glasses, brows, eyes, lips, shadows and facial hair.
+	srcSkin []uint8
+	skinOut []uint8 // where warp writes the warped srcSkin; nil: not written
 	srcPts  [face.MeshPoints]face.Point
 	tris    []face.Triangle
 	bufs    [nMeshBufs]cropBuf
@@ -200,6 +251,12 @@ func NewMeshSwap(source gocv.Mat, src face.Face, srcMesh face.Mesh, cfg MeshSwap
 		s.Close()
 		return nil, fmt.Errorf("meshswap: source mask: %w", err)
 	}
+	if cfg.ColorTransfer && cfg.SkinBlend {
+		if err := s.makeSourceSkin(float64(min(src.Box.Width(), src.Box.Height()))); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("meshswap: source skin: %w", err)
+		}
+	}
 	return s, nil
 }
 
@@ -248,6 +305,74 @@ func (s *MeshSwap) makeSourceMask(size float64) error {
 	}
 	s.srcMask = append([]uint8(nil), sp...)
 	return nil
+}
+
+// makeSourceSkin fills s.srcSkin from a skin model fitted to the source's inner face (the colourRegion hull without
+// eyes and lips). A source with too little skin to fit gets 255 everywhere: every pixel is trusted as before.
+func (s *MeshSwap) makeSourceSkin(size float64) error {
+	w, h := s.src.Cols(), s.src.Rows()
+	lab := gocv.NewMat()
+	defer lab.Close()
+	gocv.CvtColor(s.src, &lab, gocv.ColorBGRToLab)
+	lp, err := lab.DataPtrUint8()
+	if err != nil {
+		return err
+	}
+	s.srcSkin = make([]uint8, w*h)
+	m, ok := fitSkin(lp, s.innerFaceRegion(w, h))
+	if !ok {
+		for i := range s.srcSkin {
+			s.srcSkin[i] = 255
+		}
+		return nil
+	}
+	m.skinMap(s.srcSkin, lp)
+	// Widen what is not skin by skinErode of the face size, so the soft edges of frames go too (their ghost would
+	// stay), then soften the result.
+	sm := gocv.NewMatWithSize(h, w, gocv.MatTypeCV8UC1)
+	defer sm.Close()
+	smp, err := sm.DataPtrUint8()
+	if err != nil {
+		return err
+	}
+	copy(smp, s.srcSkin)
+	r := max(1, int(math.Round(skinErode*size)))
+	kernel := gocv.GetStructuringElement(gocv.MorphEllipse, image.Pt(2*r+1, 2*r+1))
+	defer kernel.Close()
+	eroded := gocv.NewMat()
+	defer eroded.Close()
+	gocv.Erode(sm, &eroded, kernel)
+	gocv.GaussianBlur(eroded, &sm, image.Pt(2*r+1, 2*r+1), float64(r)/2, float64(r)/2, gocv.BorderReplicate)
+	copy(s.srcSkin, smp)
+	// The brows are no skin but the source's own: they carry its identity, so its detail is kept there.
+	poly := make([]face.Point, 0, len(eyebrows[0]))
+	for _, b := range eyebrows {
+		poly = poly[:0]
+		for _, i := range b {
+			poly = append(poly, s.srcPts[i])
+		}
+		s.fillPolygon(s.srcSkin, w, h, poly, 255)
+	}
+	return nil
+}
+
+// innerFaceRegion is the source's colourRegion hull without its eyes and lips, 1 inside: where its skin is
+// measured.
+func (s *MeshSwap) innerFaceRegion(w, h int) []uint8 {
+	region := make([]uint8, w*h)
+	poly := make([]face.Point, 0, 24)
+	for _, i := range colourRegion {
+		poly = append(poly, s.srcPts[i])
+	}
+	s.fillPolygon(region, w, h, face.ConvexHull(poly), 1)
+	for _, c := range [][]int{face.MeshImageLeftEye[:], face.MeshImageRightEye[:], face.MeshOuterLips[:]} {
+		poly = poly[:0]
+		for _, i := range c {
+			poly = append(poly, s.srcPts[i])
+		}
+		s.fillPolygon(region, w, h, poly, 0)
+	}
+	return region
 }
 
 // Triangles is the triangulation of the source mesh, indices into the 468 points; the slice is shared, not a copy.
@@ -324,10 +449,12 @@ func (s *MeshSwap) swapOne(frame gocv.Mat, t face.Face, mesh *face.Mesh) error {
 	for i := range views {
 		ch := 1
 		switch i {
-		case mbTarget, mbWarped, mbLabSrc, mbLabDst, mbCloned:
+		case mbTarget, mbWarped, mbLabSrc, mbLabDst, mbCloned, mbShift, mbBase:
 			ch = 3
 		}
-		if (i == mbLabSrc || i == mbLabDst) && !s.cfg.ColorTransfer || (i == mbPMask || i == mbCloned) && !s.cfg.Poisson {
+		skinBlend := s.cfg.ColorTransfer && s.cfg.SkinBlend
+		if (i == mbLabSrc || i == mbLabDst) && !s.cfg.ColorTransfer || (i == mbShift || i == mbBase || i == mbSkin) && !skinBlend ||
+			(i == mbPMask || i == mbCloned) && !s.cfg.Poisson {
 			continue
 		}
 		views[i] = s.bufs[i].view(h, w, ch)
@@ -352,7 +479,12 @@ func (s *MeshSwap) swapOne(frame gocv.Mat, t face.Face, mesh *face.Mesh) error {
 	tgt, warped, cover := pix(mbTarget), pix(mbWarped), pix(mbCover)
 	copy(warped, tgt)
 	clear(cover)
+	if s.srcSkin != nil {
+		s.skinOut = pix(mbSkin)
+		clear(s.skinOut)
+	}
 	s.warp(warped, cover, w, h, mesh)
+	s.skinOut = nil
 
 	// The mask: the target's face oval (its convex hull), cut back by the padding, shrunk by the blur radius so the
 	// soft edge ends at the oval, clipped to hardLimit (so the blurred alpha stays inside inner) and to where the
@@ -441,7 +573,10 @@ func (s *MeshSwap) swapOne(frame gocv.Mat, t face.Face, mesh *face.Mesh) error {
 		alpha[i] = a
 	}
 
-	if s.cfg.ColorTransfer {
+	switch {
+	case s.cfg.ColorTransfer && s.cfg.SkinBlend:
+		s.blend(views[:], w, h, size)
+	case s.cfg.ColorTransfer:
 		if err := labTransfer(&views[mbWarped], &views[mbTarget], &views[mbStats], &views[mbLabSrc], &views[mbLabDst]); err != nil {
 			return err
 		}
@@ -473,6 +608,105 @@ func (s *MeshSwap) swapOne(frame gocv.Mat, t face.Face, mesh *face.Mesh) error {
 	}
 	views[mbTarget].CopyTo(&roi)
 	return nil
+}
+
+// blend turns views[mbWarped] into the colour the swap pastes where the alpha (views[mbHard]) is non-zero: the
+// target with its low frequencies replaced by the source's, matched per region, plus SourceDetail of the source's
+// detail where the source is skin (meshblend.go). The low-frequency layers are computed at lowResSide.
+func (s *MeshSwap) blend(views []gocv.Mat, w, h int, size float64) {
+	pix := func(i int) []uint8 {
+		p, err := views[i].DataPtrUint8()
+		if err != nil {
+			panic(err) // continuous views of our own buffers: cannot fail
+		}
+		return p
+	}
+	gocv.CvtColor(views[mbTarget], &views[mbLabDst], gocv.ColorBGRToLab)
+	gocv.CvtColor(views[mbWarped], &views[mbLabSrc], gocv.ColorBGRToLab)
+	scale := math.Min(1, lowResSide/size)
+	lw, lh := max(4, int(math.Round(float64(w)*scale))), max(4, int(math.Round(float64(h)*scale)))
+	small := func(m gocv.Mat) []uint8 {
+		r := gocv.NewMat()
+		defer r.Close()
+		gocv.Resize(m, &r, image.Pt(lw, lh), 0, 0, gocv.InterpolationArea)
+		p, err := r.DataPtrUint8()
+		if err != nil {
+			panic(err)
+		}
+		return append([]uint8(nil), p...)
+	}
+	lt, ls := small(views[mbLabDst]), small(views[mbLabSrc])
+	// Weights: the source's skin where it landed, and the alpha as the target's face (its oval without the eye and
+	// mouth openings, where the source's own mask allows).
+	skin, alpha := pix(mbSkin), pix(mbHard)
+	skinSmall, faceSmall := small(views[mbSkin]), small(views[mbHard])
+	n := lw * lh
+	sw, fw := make([]float32, n), make([]float32, n)
+	for i := 0; i < n; i++ {
+		sw[i], fw[i] = float32(skinSmall[i])/255, float32(faceSmall[i])/255
+	}
+	shift, base := make([]float32, 3*n), make([]float32, 3*n)
+	lowFreq(shift, base, lt, ls, sw, fw, lw, lh, lowBand*size*scale, regionBand*size*scale)
+	// Upsampled as 8-bit (offset 128, clamped to +-127: more than any skin's change), which OpenCV does fast.
+	up := func(src []float32, dst *gocv.Mat) []uint8 {
+		m := gocv.NewMatWithSize(lh, lw, gocv.MatTypeCV8UC3)
+		defer m.Close()
+		mp, err := m.DataPtrUint8()
+		if err != nil {
+			panic(err)
+		}
+		for i, v := range src {
+			mp[i] = uint8(min(max(v+128.5, 1), 255))
+		}
+		gocv.Resize(m, dst, image.Pt(w, h), 0, 0, gocv.InterpolationLinear)
+		p, err := dst.DataPtrUint8()
+		if err != nil {
+			panic(err)
+		}
+		return p
+	}
+	shiftUp, baseUp := up(shift, &views[mbShift]), up(base, &views[mbBase])
+	s.lowerFaceDetail(skin, w, h, size)
+	out := pix(mbLabSrc)
+	composeLab(out, pix(mbLabDst), out, shiftUp, baseUp, skin, alpha, s.cfg.SourceDetail)
+	gocv.CvtColor(views[mbLabSrc], &views[mbWarped], gocv.ColorLabToBGR)
+}
+
+// lowerFaceDetail scales the source-detail weight (skin, 0..255) below the target's nose by LowerDetail, with a
+// ramp of lowerRamp of the face size centred on the nose tip along the face's axis: the folds of a smile and the
+// mouth corners are the source's expression, not its identity, so the target's own detail stands there.
+func (s *MeshSwap) lowerFaceDetail(skin []uint8, w, h int, size float64) {
+	ld := float64(s.cfg.LowerDetail)
+	if ld == 1 {
+		return
+	}
+	top, chin := s.tgtPts[face.MeshForeheadTop], s.tgtPts[face.MeshChin]
+	dx, dy := float64(chin.X-top.X), float64(chin.Y-top.Y)
+	l := math.Hypot(dx, dy)
+	if l < 1 {
+		return
+	}
+	dx, dy = dx/l, dy/l
+	nose := s.tgtPts[face.MeshNoseTip]
+	v0 := dx*float64(nose.X) + dy*float64(nose.Y)
+	ramp := lowerRamp * size
+	lo, hi := v0-ramp/2, v0+ramp/2
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			i := y*w + x
+			if skin[i] == 0 {
+				continue
+			}
+			switch v := dx*float64(x) + dy*float64(y); {
+			case v <= lo: // above the ramp: the source's detail as it is
+			case v >= hi:
+				skin[i] = uint8(float64(skin[i])*ld + 0.5)
+			default:
+				m := smoothstep(lo, hi, v)
+				skin[i] = uint8(float64(skin[i])*(1-m*(1-ld)) + 0.5)
+			}
+		}
+	}
 }
 
 // warp draws every source triangle onto its target triangle (target points in s.tgtPts), far triangles first so
@@ -579,7 +813,11 @@ func (s *MeshSwap) drawTriangle(dst, cover []uint8, w, h int, t, q [3]face.Point
 				v := float32(sp[p00+ch])*w00 + float32(sp[p01+ch])*w01 + float32(sp[p10+ch])*w10 + float32(sp[p11+ch])*w11
 				dst[o+ch] = uint8(v + 0.5)
 			}
-			cover[row+x] = max(1, s.srcMask[int(py+0.5)*sw+int(px+0.5)])
+			si := int(py+0.5)*sw + int(px+0.5)
+			cover[row+x] = max(1, s.srcMask[si])
+			if s.skinOut != nil {
+				s.skinOut[row+x] = s.srcSkin[si]
+			}
 		}
 	}
 }
@@ -704,6 +942,9 @@ func (s *MeshSwap) gateForehead(mask []uint8, size float64) error {
 func (s *MeshSwap) mouthHole(dst []face.Point, mesh *face.Mesh) []face.Point {
 	o := float64(face.MouthOpenness(*mesh))
 	g := mouthHoleGrow * smoothstep(mouthClosed, mouthOpen, o)
+	if s.cfg.ColorTransfer && s.cfg.SkinBlend {
+		g = 1 // the blend keeps the target's lips whole: their colour and the shape of its expression
+	}
 	for k, i := range face.MeshInnerLips {
 		in, out := s.tgtPts[i], s.tgtPts[face.MeshOuterLips[k]]
 		dst = append(dst, face.Point{

@@ -404,3 +404,88 @@ func BenchmarkMeshSwap(b *testing.B) {
 		}
 	}
 }
+
+// TestMeshSwapLeavesSourceGlasses: with SkinBlend, Grace Hopper (glasses) swapped onto faces without glasses: the
+// frames must not be pasted. Around each eye of the target, in the ring where her frames land (0.35 to 1.1 eye
+// widths beyond the eye's contour, without the brows), few pixels may turn much darker than the target was (8-bit Lab L down by more
+// than 40, about 16 L*): the old blend pasted her frames there on every face (issue 17).
+func TestMeshSwapLeavesSourceGlasses(t *testing.T) {
+	r := newMeshRig(t)
+	src := testimage.Read(t, testenv.Face(t, "grace_hopper.jpg"))
+	sf := largestFace(t, r.d, src)
+	cfg := DefaultMeshSwapConfig()
+	cfg.SkinBlend = true
+	s, err := NewMeshSwap(src, sf, landmarks(t, r.lm, src, sf), cfg)
+	src.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, c := range []struct {
+		target   string
+		maxShare float64
+	}{
+		{"codait_luciano_cc0.png", 0.02},
+		{"pexels_keijiro_facemesh_pexels-sam-lion-5709614.jpg", 0.02},
+	} {
+		t.Run(c.target, func(t *testing.T) {
+			img := readFace(t, c.target)
+			f := largestFace(t, r.d, img)
+			m := landmarks(t, r.lm, img, f)
+			out := img.Clone()
+			defer out.Close()
+			if err := s.Swap(out, []face.Face{f}, []face.Mesh{m}); err != nil {
+				t.Fatal(err)
+			}
+			writeResult(t, "meshswap_glasses_"+c.target+".png", out)
+			inside, outside := compareRegions(t, img, out, clampedBoxes([]face.Face{f}, img.Cols(), img.Rows()))
+			if outside != 0 || inside[0] < 2 {
+				t.Errorf("mean abs difference inside the box %.1f (want a swap), bytes changed outside %d (want 0)", inside[0], outside)
+			}
+			ring := make([]uint8, img.Cols()*img.Rows())
+			var poly []face.Point
+			for _, eye := range [2][]int{face.MeshImageLeftEye[:], face.MeshImageRightEye[:]} {
+				for _, grow := range []struct {
+					d float64
+					v uint8
+				}{{1.1, 1}, {0.35, 0}} {
+					poly = poly[:0]
+					for _, i := range eye {
+						poly = append(poly, m.Points[i])
+					}
+					width := dist2(poly[0], poly[len(eye)/2])
+					s.fillPolygon(ring, img.Cols(), img.Rows(), offsetPolygon(poly, grow.d*width), grow.v)
+				}
+			}
+			for _, b := range eyebrows { // the source's brows are its own, not frames: they are pasted on purpose
+				poly = poly[:0]
+				for _, i := range b {
+					poly = append(poly, m.Points[i])
+				}
+				s.fillPolygon(ring, img.Cols(), img.Rows(), offsetPolygon(face.ConvexHull(poly), 0.03*float64(m.Bounds().Width())), 0)
+			}
+			before, after := gocv.NewMat(), gocv.NewMat()
+			defer before.Close()
+			defer after.Close()
+			gocv.CvtColor(img, &before, gocv.ColorBGRToLab)
+			gocv.CvtColor(out, &after, gocv.ColorBGRToLab)
+			bp, _ := before.DataPtrUint8()
+			ap, _ := after.DataPtrUint8()
+			n, dark := 0, 0
+			for i, v := range ring {
+				if v == 0 {
+					continue
+				}
+				n++
+				if int(bp[3*i])-int(ap[3*i]) > 40 {
+					dark++
+				}
+			}
+			share := float64(dark) / float64(n)
+			t.Logf("%s: %d of %d ring pixels turned dark (%.1f%%)", c.target, dark, n, 100*share)
+			if n < 100 || share > c.maxShare {
+				t.Errorf("%s: %.1f%% of the ring around the eyes turned dark: the source's frames were pasted", c.target, 100*share)
+			}
+		})
+	}
+}
