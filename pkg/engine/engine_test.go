@@ -438,6 +438,10 @@ func TestProcessorNone(t *testing.T) {
 // (MobileFaceNet, TESTS ONLY), the swapped face is clearly closer to the source than the target face was.
 func TestModelFreeSwapsMoveIdentity(t *testing.T) {
 	e := newEngine(t)
+	// The engine starts ONNX Runtime on its first model; this test's own recognizer may come first.
+	if err := ort.Init(testenv.ORTLib(t)); err != nil {
+		t.Fatal(err)
+	}
 	emb, err := processor.NewArcFace(processor.ArcFaceConfig{ModelPath: testenv.Model(t, "mobilefacenet_paddlex_128d.onnx")})
 	if err != nil {
 		t.Fatal(err)
