@@ -868,19 +868,7 @@ func (s *MeshSwap) gateForehead(mask []uint8, size float64) error {
 	if err != nil {
 		return err
 	}
-	region := make([]uint8, w*h)
-	poly := make([]face.Point, 0, 24)
-	for _, i := range colourRegion {
-		poly = append(poly, s.srcPts[i])
-	}
-	s.fillPolygon(region, w, h, face.ConvexHull(poly), 1)
-	for _, c := range [][]int{face.MeshImageLeftEye[:], face.MeshImageRightEye[:], face.MeshOuterLips[:]} {
-		poly = poly[:0]
-		for _, i := range c {
-			poly = append(poly, s.srcPts[i])
-		}
-		s.fillPolygon(region, w, h, poly, 0)
-	}
+	region := s.innerFaceRegion(w, h)
 	var n, sum, sq [3]float64
 	for i, r := range region {
 		if r == 0 {
