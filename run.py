@@ -132,14 +132,14 @@ def translate(argv):
     reference = [v is not None for v in (args.reference_face_position, args.reference_frame_number,
                                          args.similar_face_distance)]
     if any(reference) and args.many_faces:
+        # roop ignores them with --many-faces; coordinator run refuses the pair, so they are not passed on.
         notes.append('--reference-face-position, --reference-frame-number, --similar-face-distance: unused with '
                      '--many-faces (every face is swapped)')
-    elif any(reference):
-        # roop swapped the faces like its reference face; Facefleet swaps the largest face unless asked.
-        out.extend(['--face-selector-mode', 'reference'])
-    pair('--reference-face-position', args.reference_face_position)
-    pair('--reference-frame-number', args.reference_frame_number)
-    pair('--similar-face-distance', args.similar_face_distance)
+    else:
+        # As in roop, they pick the person the default mode swaps (coordinator run's mode one follows that person).
+        pair('--reference-face-position', args.reference_face_position)
+        pair('--reference-frame-number', args.reference_frame_number)
+        pair('--similar-face-distance', args.similar_face_distance)
     pair('--temp-frame-format', args.temp_frame_format)
     pair('--temp-frame-quality', args.temp_frame_quality)
     if not args.keep_frames and (args.temp_frame_format is not None or args.temp_frame_quality is not None):

@@ -59,7 +59,7 @@ func runFlags(f *pflag.FlagSet, cfg *standalone.Config, logs *logFlags, quiet *b
 	f.BoolVar(&cfg.KeepFrames, "keep-frames", false, "keep every processed frame (000001.png, ...) in a folder beside "+
 		"the output named after it: "+standalone.FramesDir("out.mp4")+"/ for out.mp4") // the code's own folder
 	audioFlags(f, &cfg.SkipAudio)
-	f.BoolVar(&cfg.ManyFaces, "many-faces", false, "swap every face, not only the largest")
+	f.BoolVar(&cfg.ManyFaces, "many-faces", false, "swap every face, not only the one person")
 	f.StringVar(&cfg.TempFrameFormat, "temp-frame-format", cfg.TempFrameFormat, "format of kept frames: png or jpg")
 	f.IntVar(&cfg.TempFrameQuality, "temp-frame-quality", 0, "quality of kept frames, 0 (best) to 100")
 	f.StringVar(&cfg.Encoder, "output-video-encoder", cfg.Encoder, "libx264, libx265 or libvpx-vp9")
@@ -144,7 +144,8 @@ func runCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "run -s SOURCE -t TARGET -o OUTPUT",
 		Short: "Swap the source face into a target video or image on this machine",
-		Long: "Swap the largest face of SOURCE into TARGET (a video or an image) and write OUTPUT.\n" +
+		Long: "Swap the face of SOURCE onto one person of TARGET (a video or an image; by default the leftmost face of its\n" +
+			"first frame, followed through the video; every face with --many-faces) and write OUTPUT.\n" +
 			"Runs the cluster's code on an embedded default: in-process NATS, a local-directory store, in-process workers.\n" +
 			"For consented, lawful use only: every output is labelled as synthetic media.",
 		Example: examples("coordinator run -s face.jpg -t video.mp4 -o out.mp4",

@@ -414,7 +414,7 @@ func submitCmd() *cobra.Command {
 	o.maxInputGB = float64(coordinator.DefaultLimits().MaxInputBytes) / (1 << 30)
 	f.Var(sizeGB{&o.maxInputGB}, "max-input-size",
 		"refuse inputs larger than this many GB before uploading (0 = no limit; the coordinator's default limit)")
-	f.BoolVar(&o.manyFaces, "many-faces", false, "swap every face, not only the largest")
+	f.BoolVar(&o.manyFaces, "many-faces", false, "swap every face, not only the one person")
 	faceFlags(f, &o.req.Spec.Face)
 	watermarkFlag(f, &o.req.Spec.Watermark)
 	f.BoolVar(&o.remoteModels, "remote-models", false, "model files given by path are on the workers, not on this machine: send the paths unchecked")
