@@ -91,12 +91,17 @@ func (s *Service) split(ctx context.Context, id, target string, info *media.Info
 		})
 		return nil
 	})
-	// A cut that failed on its own says why (its removed pieces fail the uploads under way); one cancelled by a
-	// failed store or queue step, the step's error does.
-	if perr := pool.wait(); perr != nil && (err == nil || errors.Is(err, context.Canceled)) {
-		return plan, perr
+	return plan, splitErr(err, pool.wait())
+}
+
+// splitErr is the error a split reports from its cut's (cut) and its storers' first (stored): a cut that failed on
+// its own says why, its removed pieces then failing the uploads under way; a cut cancelled by a failed store or
+// queue step, the step's error does.
+func splitErr(cut, stored error) error {
+	if stored != nil && (cut == nil || errors.Is(cut, context.Canceled)) {
+		return stored
 	}
-	return plan, err
+	return cut
 }
 
 // storers bounds the pieces a split stores and queues at once.

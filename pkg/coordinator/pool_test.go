@@ -1,7 +1,9 @@
 package coordinator
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -39,5 +41,28 @@ func TestPool(t *testing.T) {
 	}
 	if !errors.Is(err, first) || !errors.Is(p.err(), first) {
 		t.Errorf("error %v, want the first one", err)
+	}
+}
+
+// TestSplitErr: the split reports the cause. Before, a cut refused for its frame count (its pieces removed) was
+// reported as the upload that then found its piece gone.
+func TestSplitErr(t *testing.T) {
+	count := errors.New("media: split t.mp4: frame count")
+	store := errors.New("store segment 3: open piece: no such file")
+	cancelled := fmt.Errorf("media: split t.mp4: %w", context.Canceled)
+	for _, c := range []struct {
+		name        string
+		cut, stored error
+		want        error
+	}{
+		{"both fine", nil, nil, nil},
+		{"the cut failed, its removed pieces failed an upload", count, store, count},
+		{"a store failed, the cut was cancelled", cancelled, store, store},
+		{"a store failed after the cut ended", nil, store, store},
+		{"the job was cancelled", cancelled, nil, cancelled},
+	} {
+		if got := splitErr(c.cut, c.stored); got != c.want {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
 	}
 }
