@@ -32,7 +32,11 @@ type Progress func(done, total int)
 // segment keys, handing each segment to cut (nil: none) as soon as its piece is stored, while the rest are still
 // cut: workers start on the first segment while the coordinator splits the others. The plan cut sees has every
 // field set; its segments are all planned, not all stored.
-func (s *Service) split(ctx context.Context, id, target string, info *media.Info, seconds float64, dir string, cut cutFunc) (job.JobPlan, error) {
+//
+// target is a file or a stored target's URL (media.IsURL): its frames are then read from its MP4 index and the
+// pieces cut from the URL, or, where it has no index to read (media.ErrNoIndex) or it cannot be read in place, from
+// the file local gives (the target's download).
+func (s *Service) split(ctx context.Context, id, target string, info *media.Info, seconds float64, dir string, cut cutFunc, local func(context.Context) (string, error)) (job.JobPlan, error) {
 	plan := job.JobPlan{Width: info.Width, Height: info.Height, FPSNum: info.FrameRate.Num, FPSDen: info.FrameRate.Den,
 		HasAudio: info.HasAudio, Rotation: info.Rotation, PixFmt: info.PixFmt, Color: info.Color,
 		SampleAspect: info.SampleAspect}
@@ -40,11 +44,22 @@ func (s *Service) split(ctx context.Context, id, target string, info *media.Info
 		cut = func(job.JobPlan, job.Segment) error { return nil }
 	}
 	t0 := time.Now()
-	idx, err := media.ScanFrames(ctx, target)
-	if err != nil {
-		return plan, err
+	var idx *media.FrameIndex
+	var err error
+	if media.IsURL(target) {
+		if idx, err = media.ScanIndex(ctx, target); err != nil {
+			s.log.Debug("target not scanned in place", zap.String("job", id), zap.Bool("no_index", errors.Is(err, media.ErrNoIndex)))
+			if target, err = local(ctx); err != nil {
+				return plan, err
+			}
+		}
 	}
-	s.log.Debug("target scanned", zap.String("job", id), zap.Duration("scan", time.Since(t0)))
+	if idx == nil {
+		if idx, err = media.ScanFrames(ctx, target); err != nil {
+			return plan, err
+		}
+	}
+	s.log.Debug("target scanned", zap.String("job", id), zap.Bool("in_place", media.IsURL(target)), zap.Duration("scan", time.Since(t0)))
 	segs, err := job.Plan(idx, seconds)
 	if err != nil {
 		return plan, fmt.Errorf("%s: %w", target, err)
@@ -55,6 +70,9 @@ func (s *Service) split(ctx context.Context, id, target string, info *media.Info
 		// One segment is the whole target: stored as it is, without a copy through ffmpeg. Its decoder reads the
 		// first video stream only, frames an edit list hides stay hidden (which a stream copy cannot promise), and
 		// the pipeline checks the frame count against the plan.
+		if target, err = local(ctx); err != nil {
+			return plan, err
+		}
 		if err := s.deps.Blob.PutFile(ctx, job.SegmentKey(id, 0), target); err != nil {
 			return plan, fmt.Errorf("store segment 0: %w", err)
 		}
