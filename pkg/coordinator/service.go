@@ -805,9 +805,20 @@ func (s *Service) plan(ctx context.Context, id, dir string, in files, cut cutFun
 	// the download, as before.
 	target := ""
 	if in.targetURL != nil {
-		in.fetch(ctx)
 		if u, err := in.targetURL(ctx); err == nil {
 			target = u
+			// The download starts once the first task is out: before, it took the disk and the cores from the
+			// first piece's cut. A step that needs the file sooner starts it (in.target).
+			queue := cut
+			var once sync.Once
+			cut = func(p job.JobPlan, seg job.Segment) error {
+				var err error
+				if queue != nil {
+					err = queue(p, seg)
+				}
+				once.Do(func() { in.fetch(ctx) })
+				return err
+			}
 		} else if !errors.Is(err, store.ErrNoURL) {
 			s.log.Debug("target not read in place", zap.String("job", id), zap.Error(err))
 		}
