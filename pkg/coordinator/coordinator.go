@@ -64,6 +64,10 @@ func (s *Service) split(ctx context.Context, id, target string, info *media.Info
 	if err != nil {
 		return plan, fmt.Errorf("%s: %w", target, err)
 	}
+	if media.IsURL(target) {
+		// Read in place, the first task waits only for the first piece's cut and store: a short first piece.
+		segs = job.QuickStart(idx, segs, quickStartSeconds)
+	}
 	plan.Segments, plan.TotalFrames = segs, idx.Count
 	plan.TimeBase = idx.OutputTimeBase(info.FrameRate) // zero for a constant rate: frame i at i/rate, as before
 	if len(segs) == 1 {
@@ -121,6 +125,10 @@ func splitErr(cut, stored error) error {
 	}
 	return cut
 }
+
+// quickStartSeconds is the shortest first segment of a target read in place (job.QuickStart): cut from a 30 s
+// first segment of 1080p, its piece (19 MB) took 0.2-0.9 s to cut and 0.3-0.4 s to store before the first task.
+const quickStartSeconds = 1
 
 // storers bounds the pieces a split stores and queues at once.
 const storers = 4
