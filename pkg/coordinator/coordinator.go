@@ -66,7 +66,7 @@ func (s *Service) split(ctx context.Context, id, target string, info *media.Info
 	}
 	if media.IsURL(target) {
 		// Read in place, the first task waits only for the first piece's cut and store: a short first piece.
-		segs = job.QuickStart(idx, segs, quickStartSeconds)
+		segs = job.QuickStart(idx, segs, quickStartSeconds, quickStartAbove)
 	}
 	plan.Segments, plan.TotalFrames = segs, idx.Count
 	plan.TimeBase = idx.OutputTimeBase(info.FrameRate) // zero for a constant rate: frame i at i/rate, as before
@@ -126,9 +126,14 @@ func splitErr(cut, stored error) error {
 	return cut
 }
 
-// quickStartSeconds is the shortest first segment of a target read in place (job.QuickStart): cut from a 30 s
-// first segment of 1080p, its piece (19 MB) took 0.2-0.9 s to cut and 0.3-0.4 s to store before the first task.
-const quickStartSeconds = 1
+// A target read in place whose first segment lasts over quickStartAbove seconds gets a first segment of
+// quickStartSeconds or more, to its first keyframe there (job.QuickStart): a 30 s first segment (the default) of
+// 1080p, 19 MB, took 0.2-0.9 s to cut and 0.3-0.4 s to store before the first task could go out (load 10-20); a
+// first segment of 1-2 s, 0.1-0.2 s in all (docs/BENCHMARKS.md).
+const (
+	quickStartSeconds = 1
+	quickStartAbove   = 10
+)
 
 // storers bounds the pieces a split stores and queues at once.
 const storers = 4

@@ -87,13 +87,12 @@ func TestServiceScreensBeforeSplit(t *testing.T) {
 			}
 			if tc.want == "" {
 				r := e.until(t, ctx, id, "running", func(r job.Record) bool { return r.State == job.Running })
-				// Three 3 s segments, the first cut short at 1 s (read in place: job.QuickStart).
-				if r.Segments != 4 {
-					t.Fatalf("segments %d, want 4", r.Segments)
+				if r.Segments != 3 {
+					t.Fatalf("segments %d, want 3", r.Segments)
 				}
 				// --watermark rides in every task, for the workers to draw.
-				for got := 0; got < 4; {
-					leases, err := e.tasks.Fetch(ctx, 4, time.Second)
+				for got := 0; got < 3; {
+					leases, err := e.tasks.Fetch(ctx, 3, time.Second)
 					if err != nil {
 						t.Fatal(err)
 					}

@@ -91,12 +91,12 @@ func durations(idx *media.FrameIndex, segs []Segment) {
 	}
 }
 
-// QuickStart splits a plan's first segment (of the same scan) at its first keyframe at least first seconds in, so
-// that the first piece is cut, stored and queued in a fraction of a full segment's time; the other segments stay
-// as planned. A plan of one segment (the whole target, by choice or by length) or whose first segment has no such
-// keyframe is returned as it is.
-func QuickStart(idx *media.FrameIndex, segs []Segment, first float64) []Segment {
-	if len(segs) < 2 || first <= 0 {
+// QuickStart splits a plan's first segment (of the same scan) that lasts longer than longer seconds at its first
+// keyframe at least first seconds in, so that the first piece is cut, stored and queued in a fraction of a long
+// segment's time; the other segments stay as planned. A plan of one segment (the whole target, by choice or by
+// length), or whose first segment is short or has no such keyframe, is returned as it is.
+func QuickStart(idx *media.FrameIndex, segs []Segment, first, longer float64) []Segment {
+	if len(segs) < 2 || first <= 0 || segs[0].Duration <= longer+1e-6 {
 		return segs
 	}
 	for _, k := range idx.Keyframes {

@@ -83,8 +83,8 @@ func TestPlan(t *testing.T) {
 	}
 }
 
-// TestQuickStart: the first segment is split at its first keyframe a second or more in; the rest stay as planned;
-// a one-segment plan stays whole.
+// TestQuickStart: a first segment over 10 s is split at its first keyframe a second or more in; the rest stay as
+// planned; a one-segment plan and a first segment of 10 s stay whole.
 func TestQuickStart(t *testing.T) {
 	tests := []struct {
 		name      string
@@ -96,6 +96,7 @@ func TestQuickStart(t *testing.T) {
 		{"keyframes under a second apart", []int{0, 10, 20, 30, 750}, 30, []Segment{{0, 0, 30, 1.2}, {1, 30, 750, 28.8}, {2, 750, 1000, 10}}},
 		{"no keyframe inside the first segment", []int{0, 750}, 30, []Segment{{0, 0, 750, 30}, {1, 750, 1000, 10}}},
 		{"one segment", []int{0, 50, 100}, 0, []Segment{{0, 0, 1000, 40}}},
+		{"a first segment of 10 s", []int{0, 50, 250, 500}, 10, []Segment{{0, 0, 250, 10}, {1, 250, 500, 10}, {2, 500, 1000, 20}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -104,7 +105,7 @@ func TestQuickStart(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := QuickStart(idx, segs, 1)
+			got := QuickStart(idx, segs, 1, 10)
 			if len(got) != len(tc.want) {
 				t.Fatalf("got %v want %v", got, tc.want)
 			}
