@@ -151,3 +151,37 @@ func TestSplitReadsStoredTargetInPlace(t *testing.T) {
 		})
 	}
 }
+
+// TestFetcherClose: a job that ends while its target still downloads stops the download and waits for it, so that
+// nothing writes into the job's directory afterwards; a later call starts the download again and gets the file.
+func TestFetcherClose(t *testing.T) {
+	srv := testenv.StartS3(t, testenv.S3Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s3, err := store.NewS3(ctx, store.S3Config{Endpoint: srv.Endpoint, Bucket: "fetcher", AccessKey: srv.AccessKey,
+		SecretKey: srv.Secret, CreateBucket: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := job.InputKey(job.NewID(), "target", ".mp4")
+	if err := s3.PutFile(ctx, key, inPlaceTarget(t, ".mp4")); err != nil {
+		t.Fatal(err)
+	}
+	held := &heldDownload{S3: s3, started: make(chan struct{}), release: make(chan struct{})}
+	f := &fetcher{blob: held, key: key, path: filepath.Join(t.TempDir(), "target.mp4"), name: "clip.mp4"}
+	f.start(ctx)
+	<-held.started
+	f.close() // returns only once the held download has given up
+	if _, err := os.Stat(f.path); !os.IsNotExist(err) {
+		t.Fatalf("a closed download left %s: %v", f.path, err)
+	}
+	close(held.release)
+	p, err := f.file(ctx)
+	if err != nil {
+		t.Fatalf("the download after a stopped one: %v", err)
+	}
+	if fi, err := os.Stat(p); err != nil || fi.Size() == 0 {
+		t.Fatalf("downloaded %s: %v", p, err)
+	}
+	f.close()
+}
