@@ -158,8 +158,27 @@ func cpuSeconds(tb testing.TB, pid int) float64 {
 func (e *env) scaleRound(tb testing.TB, accessLog, target, face string, n int, sim scaleSim) scaleRow {
 	tb.Helper()
 	caddr := testenv.FreeAddr(tb)
-	coord := e.start(fmt.Sprintf("coordinator-scale-%d", n), e.coord, "serve", "--id", fmt.Sprintf("scale-%d", n),
-		"--work-dir", tb.TempDir(), "--segment-seconds", fmt.Sprint(sim.segmentSeconds), "--http-addr", caddr)
+	args := []string{"serve", "--id", fmt.Sprintf("scale-%d", n), "--work-dir", tb.TempDir(), "--segment-seconds",
+		fmt.Sprint(sim.segmentSeconds), "--http-addr", caddr}
+	verbose := os.Getenv("FACEFLEET_SCALE_VERBOSE") != "" // the coordinator's debug timings of the split and stitch, printed
+	if verbose {
+		args = append(args, "-v")
+	}
+	coord := e.start(fmt.Sprintf("coordinator-scale-%d", n), e.coord, args...)
+	if verbose {
+		defer func() {
+			b, _ := os.ReadFile(coord.log)
+			fmt.Printf("coordinator (N = %d):\n", n)
+			for _, l := range strings.Split(string(b), "\n") {
+				for _, m := range []string{"target ", "segment queued", "job planned", "results fetched", "stitched", "output stored", "job done"} {
+					if strings.Contains(l, m) {
+						fmt.Println(l)
+						break
+					}
+				}
+			}
+		}()
+	}
 	var waddrs []string
 	var ws []*proc
 	defer func() {

@@ -560,13 +560,20 @@ type files struct {
 	// hashes are the inputs' sha256 for the provenance record.
 	hashes   func() (source, target string)
 	progress Progress
+
+	// targetFile is where target puts the target. targetURL (nil: none) is where the split reads a stored target
+	// in place, or store.ErrNoURL; fetch (nil: none) starts target's download in the background, close stops it.
+	targetFile string
+	targetURL  func(context.Context) (string, error)
+	fetch      func(context.Context) *fetch
+	close      func()
 }
 
 // submitted is where a submitted job's files are: its inputs in the store (the target fetched into dir when
 // needed), its output stitched in dir and stored.
 func (s *Service) submitted(sub *job.Submission, dir string) files {
-	local := filepath.Join(dir, "target"+filepath.Ext(sub.TargetKey))
-	fetched := false
+	fetch := &fetcher{blob: s.deps.Blob, key: sub.TargetKey, path: filepath.Join(dir, "target"+filepath.Ext(sub.TargetKey)),
+		name: sub.TargetName}
 	seconds := sub.SegmentSeconds
 	if seconds <= 0 {
 		seconds = s.cfg.SegmentSeconds
@@ -578,15 +585,7 @@ func (s *Service) submitted(sub *job.Submission, dir string) files {
 			st, err := s.deps.Blob.Stat(ctx, sub.TargetKey)
 			return st.Size, err
 		},
-		target: func(ctx context.Context) (string, error) {
-			if !fetched {
-				if err := s.deps.Blob.GetFile(ctx, sub.TargetKey, local); err != nil {
-					return "", fmt.Errorf("%s: download: %w", sub.TargetName, err)
-				}
-				fetched = true
-			}
-			return local, nil
-		},
+		target: fetch.file, targetFile: fetch.path, targetURL: fetch.url, fetch: fetch.start, close: fetch.close,
 		output: filepath.Join(dir, "output"+sub.OutputExt), store: true, skipAudio: sub.SkipAudio, seconds: seconds,
 		spec: spec, metadata: sub.Metadata,
 		hashes: func() (string, string) { return sub.SourceSHA256, sub.TargetSHA256 }}
@@ -610,8 +609,8 @@ func (j *LocalJob) files() files {
 			}
 			return st.Size(), nil
 		},
-		target: func(context.Context) (string, error) { return j.Target, nil },
-		info:   j.Info, output: j.Output, skipAudio: j.SkipAudio, seconds: j.SegmentSeconds, spec: spec,
+		target: func(context.Context) (string, error) { return j.Target, nil }, targetFile: j.Target,
+		info: j.Info, output: j.Output, skipAudio: j.SkipAudio, seconds: j.SegmentSeconds, spec: spec,
 		metadata: provenance.Tags(provenance.Generator),
 		hashes:   sync.OnceValues(func() (string, string) { h := <-sums; return h[0], h[1] }),
 		progress: j.Progress}
@@ -645,6 +644,9 @@ func (s *Service) execute(ctx context.Context, id, dir string, log *zap.Logger, 
 		return res, errors.New("the job record has no submission")
 	default:
 		in = s.submitted(rec.Submission, dir)
+	}
+	if in.close != nil {
+		defer in.close()
 	}
 
 	// queued says a segment needs no task: it is committed, or its task is on the queue.
@@ -798,18 +800,52 @@ func (s *Service) plan(ctx context.Context, id, dir string, in files, cut cutFun
 		return job.JobPlan{}, l.Check(in.targetName, size, &media.Info{})
 	}
 	t0 := time.Now()
-	target, err := in.target(ctx)
-	if err != nil {
-		return job.JobPlan{}, err
+	// A stored target is read in place where its store hands out a URL: probe, scan (of the MP4 index) and cut
+	// start on it while the download runs for what needs the file. A target the URL cannot serve is read from
+	// the download, as before.
+	target := ""
+	if in.targetURL != nil {
+		if u, err := in.targetURL(ctx); err == nil {
+			target = u
+			// The download starts once the first task is out: before, it took the disk and the cores from the
+			// first piece's cut. A step that needs the file sooner starts it (in.target).
+			queue := cut
+			var once sync.Once
+			cut = func(p job.JobPlan, seg job.Segment) error {
+				var err error
+				if queue != nil {
+					err = queue(p, seg)
+				}
+				once.Do(func() { in.fetch(ctx) })
+				return err
+			}
+		} else if !errors.Is(err, store.ErrNoURL) {
+			s.log.Debug("target not read in place", zap.String("job", id), zap.Error(err))
+		}
+	}
+	if target == "" {
+		if target, err = in.target(ctx); err != nil {
+			return job.JobPlan{}, err
+		}
 	}
 	t1 := time.Now()
 	info := in.info
 	if info == nil {
-		if info, err = media.Probe(ctx, target); err != nil {
+		info, err = media.Probe(ctx, target)
+		if err != nil && media.IsURL(target) {
+			// Whatever failed, the download says it as it always has (a bad target's error names the user's file).
+			s.log.Debug("target not probed in place", zap.String("job", id), zap.Error(userFile(err, target, in.targetName)))
+			if target, err = in.target(ctx); err != nil {
+				return job.JobPlan{}, err
+			}
+			info, err = media.Probe(ctx, target)
+		}
+		if err != nil {
 			return job.JobPlan{}, userFile(err, target, in.targetName)
 		}
 	}
-	s.log.Debug("target ready", zap.String("job", id), zap.Duration("fetch", t1.Sub(t0)), zap.Duration("probe", time.Since(t1)))
+	s.log.Debug("target ready", zap.String("job", id), zap.Bool("in_place", media.IsURL(target)),
+		zap.Duration("fetch", t1.Sub(t0)), zap.Duration("probe", time.Since(t1)))
 	if info.IsImage {
 		return job.JobPlan{}, fmt.Errorf("%s: %w", in.targetName, ErrImageTarget)
 	}
@@ -817,16 +853,20 @@ func (s *Service) plan(ctx context.Context, id, dir string, in files, cut cutFun
 		return job.JobPlan{}, err
 	}
 	if s.deps.Screen != nil && in.spec.Face.AltersFaces() {
-		if err := s.deps.Screen.Screen(ctx, target, in.targetName, info); err != nil {
-			return job.JobPlan{}, userFile(err, target, in.targetName)
+		local, err := in.target(ctx) // the screen decodes frames through the whole target
+		if err != nil {
+			return job.JobPlan{}, err
+		}
+		if err := s.deps.Screen.Screen(ctx, local, in.targetName, info); err != nil {
+			return job.JobPlan{}, userFile(err, local, in.targetName)
 		}
 	}
 	if note := (media.EncoderConfig{Width: info.Width, Height: info.Height, Codec: in.spec.Encoder}).SizeNote(); note != "" {
 		s.log.Info(note, zap.String("job", id)) // an odd size is padded, never silently
 	}
-	plan, err := s.split(ctx, id, target, info, in.seconds, dir, cut)
+	plan, err := s.split(ctx, id, target, info, in.seconds, dir, cut, in.target)
 	if err != nil {
-		return plan, userFile(err, target, in.targetName)
+		return plan, userFile(userFile(err, target, in.targetName), in.targetFile, in.targetName)
 	}
 	return plan, nil
 }
@@ -976,6 +1016,10 @@ func userFile(err error, local, name string) error {
 	var me *media.Error
 	if errors.As(err, &me) && me.Path == local {
 		me.Path = name
+	}
+	if me != nil { // a URL read in place holds credentials: none in what ffmpeg said either
+		me.Detail = strings.ReplaceAll(me.Detail, local, name)
+		me.Stderr = strings.ReplaceAll(me.Stderr, local, name)
 	}
 	if msg := err.Error(); strings.Contains(msg, local) {
 		return &renamedError{msg: strings.ReplaceAll(msg, local, name), err: err}

@@ -73,7 +73,14 @@ func Plan(idx *media.FrameIndex, target float64) ([]Segment, error) {
 	if err != nil {
 		return nil, err
 	}
+	durations(idx, segs)
+	return segs, nil
+}
+
+// durations sets each segment's Duration from the scan's times.
+func durations(idx *media.FrameIndex, segs []Segment) {
 	for i := range segs {
+		segs[i].Duration = 0
 		end := idx.End
 		if segs[i].End < idx.Count {
 			end = idx.PTS[segs[i].End]
@@ -82,7 +89,30 @@ func Plan(idx *media.FrameIndex, target float64) ([]Segment, error) {
 			segs[i].Duration = d
 		}
 	}
-	return segs, nil
+}
+
+// QuickStart splits a plan's first segment (of the same scan) that lasts longer than longer seconds at its first
+// keyframe at least first seconds in, so that the first piece is cut, stored and queued in a fraction of a long
+// segment's time; the other segments stay as planned. A plan of one segment (the whole target, by choice or by
+// length), or whose first segment is short or has no such keyframe, is returned as it is.
+func QuickStart(idx *media.FrameIndex, segs []Segment, first, longer float64) []Segment {
+	if len(segs) < 2 || first <= 0 || segs[0].Duration <= longer+1e-6 {
+		return segs
+	}
+	for _, k := range idx.Keyframes {
+		if k <= 0 || k >= segs[0].End || k >= len(idx.PTS) {
+			continue
+		}
+		if idx.PTS[k]-idx.PTS[0] >= first-1e-6 {
+			out := append([]Segment{{Start: 0, End: k}, {Start: k, End: segs[0].End}}, segs[1:]...)
+			for i := range out {
+				out[i].Index = i
+			}
+			durations(idx, out)
+			return out
+		}
+	}
+	return segs
 }
 
 // cut is Plan's choice of segments.

@@ -83,6 +83,42 @@ func TestPlan(t *testing.T) {
 	}
 }
 
+// TestQuickStart: a first segment over 10 s is split at its first keyframe a second or more in; the rest stay as
+// planned; a one-segment plan and a first segment of 10 s stay whole.
+func TestQuickStart(t *testing.T) {
+	tests := []struct {
+		name      string
+		keyframes []int
+		target    float64
+		want      []Segment
+	}{
+		{"30 s segments, a keyframe every 2 s", []int{0, 50, 100, 750, 800}, 30, []Segment{{0, 0, 50, 2}, {1, 50, 750, 28}, {2, 750, 1000, 10}}},
+		{"keyframes under a second apart", []int{0, 10, 20, 30, 750}, 30, []Segment{{0, 0, 30, 1.2}, {1, 30, 750, 28.8}, {2, 750, 1000, 10}}},
+		{"no keyframe inside the first segment", []int{0, 750}, 30, []Segment{{0, 0, 750, 30}, {1, 750, 1000, 10}}},
+		{"one segment", []int{0, 50, 100}, 0, []Segment{{0, 0, 1000, 40}}},
+		{"a first segment of 10 s", []int{0, 50, 250, 500}, 10, []Segment{{0, 0, 250, 10}, {1, 250, 500, 10}, {2, 500, 1000, 20}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			idx := index(tc.keyframes, pts(1000, 25))
+			segs, err := Plan(idx, tc.target)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := QuickStart(idx, segs, 1, 10)
+			if len(got) != len(tc.want) {
+				t.Fatalf("got %v want %v", got, tc.want)
+			}
+			for i := range got {
+				g, w := got[i], tc.want[i]
+				if g.Index != w.Index || g.Start != w.Start || g.End != w.End || math.Abs(g.Duration-w.Duration) > 1e-9 {
+					t.Fatalf("got %v want %v", got, tc.want)
+				}
+			}
+		})
+	}
+}
+
 func TestPlanRejects(t *testing.T) {
 	if _, err := Plan(index([]int{5}, pts(10, 25)), 1); err == nil {
 		t.Fatal("a stream not starting on a keyframe was accepted")

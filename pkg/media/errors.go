@@ -15,7 +15,9 @@ var (
 	ErrNotMedia  = errors.New("not a media file ffprobe can read")
 	ErrNoVideo   = errors.New("no video stream")
 	ErrTruncated = errors.New("file is truncated or damaged")
-	ErrFFmpeg    = errors.New("ffmpeg failed")
+	// ErrNoIndex: ScanIndex cannot read this file's frames from its sample tables; ScanFrames can.
+	ErrNoIndex = errors.New("no sample tables to read frames from")
+	ErrFFmpeg  = errors.New("ffmpeg failed")
 	// ErrFrameCount reports output whose frame count differs from the plan (for example a split start that is
 	// not a keyframe): carrying on would shift every later frame against the audio.
 	ErrFrameCount = errors.New("frame count does not match the plan")

@@ -22,7 +22,12 @@ const waitDelay = 5 * time.Second
 
 // fileArg names a local file for ffmpeg. The "file:" prefix stops ffmpeg from reading "a:b.mp4" as protocol "a"
 // or "-x.mp4" as an option.
-func fileArg(path string) string { return "file:" + path }
+func fileArg(path string) string {
+	if IsURL(path) {
+		return path
+	}
+	return "file:" + path
+}
 
 // ffmpegArgs starts every ffmpeg command line: quiet except for errors, never reading the terminal.
 func ffmpegArgs(args ...string) []string {

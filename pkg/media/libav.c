@@ -14,6 +14,7 @@
 #include <libavformat/avformat.h>
 #include <libavutil/display.h>
 #include <libavutil/imgutils.h>
+#include <libavutil/intreadwrite.h>
 #include <libavutil/opt.h>
 #include <libavutil/pixdesc.h>
 #include <libswscale/swscale.h>
@@ -21,6 +22,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+// URL_TIMEOUT_US bounds each network read of an input opened by URL (a stored target read in place): a server
+// that stops answering fails the read instead of hanging the job.
+#define URL_TIMEOUT_US "30000000"
 
 // ---- log ----
 
@@ -144,6 +149,8 @@ static int open_input(AVFormatContext **fmt, const char *path, int list, const A
 	AVDictionary *opts = NULL;
 	if (list) {
 		av_dict_set(&opts, "safe", "0", 0);
+	} else if (strstr(path, "://") != NULL) {
+		av_dict_set(&opts, "rw_timeout", URL_TIMEOUT_US, 0);
 	}
 	int r = avformat_open_input(fmt, path, list ? av_find_input_format("concat") : NULL, &opts); // frees *fmt on failure
 	av_dict_free(&opts);
@@ -1067,25 +1074,12 @@ void ffenc_free(ffenc *e) {
 
 // ---- scan: what ffprobe -select_streams V:0 shows of a file's first video stream, without a process ----
 
-int ffscan(const char *path, int packets, ffscan_result *res, char *logbuf, size_t loglen) {
-	pthread_once(&log_once, log_setup);
-	memset(res, 0, sizeof *res);
-	res->stream = -1;
-	fflog log;
-	log_init(&log);
-	AVFormatContext *fmt = NULL;
-	AVPacket *pkt = av_packet_alloc();
-	int r = pkt == NULL ? AVERROR(ENOMEM)
-	        : packets < 0 ? open_header(&fmt, path, &log)
-	                      : open_input(&fmt, path, 0, NULL, &log);
-	if (r < 0) {
-		goto out;
-	}
+// scan_stream fills res from fmt's first video stream: its header's fields and, with packets, every packet read.
+static int scan_stream(AVFormatContext *fmt, int packets, ffscan_result *res) {
 	res->format_start = fmt->start_time;
 	res->stream = video_stream(fmt);
 	if (res->stream < 0) {
-		r = 0;
-		goto out;
+		return 0;
 	}
 	AVStream *st = fmt->streams[res->stream];
 	res->duration = st->duration;
@@ -1094,7 +1088,11 @@ int ffscan(const char *path, int packets, ffscan_result *res, char *logbuf, size
 	res->tb_num = st->time_base.num;
 	res->tb_den = st->time_base.den;
 	keep_only(fmt, res->stream);
-	int cap = 0;
+	AVPacket *pkt = av_packet_alloc();
+	if (pkt == NULL) {
+		return AVERROR(ENOMEM);
+	}
+	int cap = 0, r = 0;
 	// Like ffprobe, the listing ends at the first read error: a damaged tail gives fewer packets, not a failure.
 	while (packets > 0 && av_read_frame(fmt, pkt) >= 0) {
 		if (pkt->stream_index == res->stream) {
@@ -1104,7 +1102,7 @@ int ffscan(const char *path, int packets, ffscan_result *res, char *logbuf, size
 				if (p == NULL) {
 					av_packet_unref(pkt);
 					r = AVERROR(ENOMEM);
-					goto out;
+					break;
 				}
 				res->packets = p;
 			}
@@ -1112,12 +1110,194 @@ int ffscan(const char *path, int packets, ffscan_result *res, char *logbuf, size
 		}
 		av_packet_unref(pkt);
 	}
-	r = 0;
-out:
+	av_packet_free(&pkt);
+	return r;
+}
+
+int ffscan(const char *path, int packets, ffscan_result *res, char *logbuf, size_t loglen) {
+	pthread_once(&log_once, log_setup);
+	memset(res, 0, sizeof *res);
+	res->stream = -1;
+	fflog log;
+	log_init(&log);
+	AVFormatContext *fmt = NULL;
+	int r = packets < 0 ? open_header(&fmt, path, &log) : open_input(&fmt, path, 0, NULL, &log);
+	if (r >= 0) {
+		r = scan_stream(fmt, packets, res);
+	}
 	avformat_close_input(&fmt); // NULL-safe
 	log_copy(&log, logbuf, loglen);
 	pthread_mutex_destroy(&log.mu);
-	av_packet_free(&pkt);
+	return r;
+}
+
+// ---- index scan: an MP4's or MOV's packets as its sample tables list them, without reading sample data ----
+
+// MAX_MDAT and MAX_BOXES bound the top-level layout an index scan accepts; anything else (fragments, many boxes)
+// is scanned packet by packet.
+#define MAX_MDAT 8
+#define MAX_BOXES 64
+
+// skipio reads a file through in, except the payloads of its mdat boxes: the demuxer reads every sample there,
+// and an index scan only needs the sample tables in the moov, so those reads return without data (the scan runs
+// without parsers, nothing looks at a packet's bytes). A long target's scan then reads its moov, not its samples:
+// over HTTP, a few requests instead of the whole file.
+typedef struct skipio {
+	AVIOContext *in;
+	int64_t size, pos;
+	int64_t mdat[MAX_MDAT][2]; // payload [start, end)
+	int nmdat;
+} skipio;
+
+static int skip_read(void *opaque, uint8_t *buf, int n) {
+	skipio *s = opaque;
+	if (s->pos >= s->size) {
+		return AVERROR_EOF;
+	}
+	if (n > s->size - s->pos) {
+		n = (int)(s->size - s->pos);
+	}
+	for (int i = 0; i < s->nmdat; i++) {
+		if (s->pos >= s->mdat[i][0] && s->pos < s->mdat[i][1]) {
+			if (n > s->mdat[i][1] - s->pos) {
+				n = (int)(s->mdat[i][1] - s->pos);
+			}
+			s->pos += n; // sample data: skipped, buf left as it is
+			return n;
+		}
+		if (s->mdat[i][0] > s->pos && s->mdat[i][0] - s->pos < n) {
+			n = (int)(s->mdat[i][0] - s->pos);
+		}
+	}
+	if (avio_seek(s->in, s->pos, SEEK_SET) < 0) {
+		return AVERROR(EIO);
+	}
+	int r = avio_read(s->in, buf, n);
+	if (r > 0) {
+		s->pos += r;
+	}
+	return r == 0 ? AVERROR_EOF : r;
+}
+
+static int64_t skip_seek(void *opaque, int64_t off, int whence) {
+	skipio *s = opaque;
+	switch (whence & ~AVSEEK_FORCE) {
+	case AVSEEK_SIZE:
+		return s->size;
+	case SEEK_SET:
+		break;
+	case SEEK_CUR:
+		off += s->pos;
+		break;
+	case SEEK_END:
+		off += s->size;
+		break;
+	default:
+		return AVERROR(EINVAL);
+	}
+	if (off < 0) {
+		return AVERROR(EINVAL);
+	}
+	return s->pos = off;
+}
+
+// box_layout walks s->in's top-level boxes and records its mdat payloads. 1: not a file an index scan can read (not
+// ISO BMFF, fragmented, too many boxes or mdats, a box that does not fit), scanned packet by packet instead.
+static int box_layout(skipio *s) {
+	int64_t off = 0;
+	for (int n = 0; off < s->size; n++) {
+		uint8_t h[16];
+		if (n == MAX_BOXES || avio_seek(s->in, off, SEEK_SET) < 0 || avio_read(s->in, h, 8) != 8) {
+			return 1;
+		}
+		int64_t size = AV_RB32(h), hdr = 8;
+		if (size == 1) {
+			if (avio_read(s->in, h + 8, 8) != 8) {
+				return 1;
+			}
+			size = (int64_t)AV_RB64(h + 8);
+			hdr = 16;
+		} else if (size == 0) {
+			size = s->size - off; // to the end of the file
+		}
+		const char *tag = (const char *)h + 4;
+		if (size < hdr || size > s->size - off || memcmp(tag, "moof", 4) == 0 ||
+		    (n == 0 && memcmp(tag, "ftyp", 4) != 0 && memcmp(tag, "moov", 4) != 0 && memcmp(tag, "mdat", 4) != 0 &&
+		     memcmp(tag, "free", 4) != 0 && memcmp(tag, "wide", 4) != 0)) {
+			return 1;
+		}
+		if (memcmp(tag, "mdat", 4) == 0) {
+			if (s->nmdat == MAX_MDAT) {
+				return 1;
+			}
+			s->mdat[s->nmdat][0] = off + hdr;
+			s->mdat[s->nmdat][1] = off + size;
+			s->nmdat++;
+		}
+		off += size;
+	}
+	return 0;
+}
+
+int ffscan_index(const char *path, ffscan_result *res, char *logbuf, size_t loglen) {
+	pthread_once(&log_once, log_setup);
+	memset(res, 0, sizeof *res);
+	res->stream = -1;
+	fflog log;
+	log_init(&log);
+	skipio s = {0};
+	AVIOContext *pb = NULL;
+	AVFormatContext *fmt = NULL;
+	AVDictionary *opts = NULL;
+	if (strstr(path, "://") != NULL) {
+		av_dict_set(&opts, "rw_timeout", URL_TIMEOUT_US, 0);
+	}
+	int r = avio_open2(&s.in, path, AVIO_FLAG_READ, NULL, &opts);
+	av_dict_free(&opts);
+	if (r < 0) {
+		logf_(&log, path, r);
+		goto out;
+	}
+	if ((s.size = avio_size(s.in)) <= 0 || !(s.in->seekable & AVIO_SEEKABLE_NORMAL) || box_layout(&s) != 0) {
+		r = 1;
+		goto out;
+	}
+	// A small buffer: reads of samples larger than it go straight to skip_read, which does not copy them.
+	enum { BUF = 4096 };
+	uint8_t *buf = av_malloc(BUF);
+	if (buf == NULL || (pb = avio_alloc_context(buf, BUF, 0, &s, skip_read, NULL, skip_seek)) == NULL) {
+		av_free(buf);
+		r = AVERROR(ENOMEM);
+		goto out;
+	}
+	if ((fmt = avformat_alloc_context()) == NULL) {
+		r = AVERROR(ENOMEM);
+		goto out;
+	}
+	fmt->opaque = &log;
+	fmt->pb = pb;
+	// No parsers: they would read the skipped bytes. Packets, times and key flags are the sample tables'.
+	fmt->flags |= AVFMT_FLAG_CUSTOM_IO | AVFMT_FLAG_NOPARSE;
+	if ((r = avformat_open_input(&fmt, path, av_find_input_format("mov"), NULL)) < 0) { // frees fmt on failure
+		logf_(&log, path, r);
+		goto out;
+	}
+	int v = video_stream(fmt);
+	enum AVCodecID id = v < 0 ? AV_CODEC_ID_NONE : fmt->streams[v]->codecpar->codec_id;
+	if (id != AV_CODEC_ID_H264 && id != AV_CODEC_ID_HEVC) {
+		r = 1; // codecs whose parser (which the packet scan and the cut run) may set other key flags
+		goto out;
+	}
+	r = scan_stream(fmt, 1, res);
+out:
+	avformat_close_input(&fmt);
+	if (pb != NULL) {
+		av_freep(&pb->buffer);
+		avio_context_free(&pb);
+	}
+	avio_closep(&s.in);
+	log_copy(&log, logbuf, loglen);
+	pthread_mutex_destroy(&log.mu);
 	return r;
 }
 

@@ -77,7 +77,7 @@ func libavError(path string, sentinel error, code C.int, log string) *Error {
 
 // probeC calls one of libav.c's probes on path (checked first), and classifies its failure as ffprobe's would be.
 func probeC(ctx context.Context, path string, call func(path, log *C.char, n C.size_t) C.int) error {
-	if err := CheckInput(path); err != nil {
+	if err := checkInput(path); err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
@@ -371,9 +371,28 @@ func scanHeader(ctx context.Context, path string) (*videoScan, error) { return s
 
 // scanMode is ffscan's packets argument: 1 every packet, 0 none, -1 the header only.
 func scanMode(ctx context.Context, path string, mode C.int) (*videoScan, error) {
+	return scanWith(ctx, path, func(p, log *C.char, n C.size_t, res *C.ffscan_result) C.int { return C.ffscan(p, mode, res, log, n) })
+}
+
+// scanIndex is scanVideo with packets read from an MP4's or MOV's sample tables (ffscan_index), or ErrNoIndex.
+func scanIndex(ctx context.Context, path string) (*videoScan, error) {
+	none := false
+	s, err := scanWith(ctx, path, func(p, log *C.char, n C.size_t, res *C.ffscan_result) C.int {
+		r := C.ffscan_index(p, res, log, n)
+		none = r == 1
+		return r
+	})
+	if err == nil && none {
+		return nil, &Error{Path: path, Err: ErrNoIndex}
+	}
+	return s, err
+}
+
+// scanWith runs an ffscan call on path and converts its result.
+func scanWith(ctx context.Context, path string, call func(p, log *C.char, n C.size_t, res *C.ffscan_result) C.int) (*videoScan, error) {
 	var res C.ffscan_result
 	defer C.ffscan_free(&res)
-	if err := probeC(ctx, path, func(p, log *C.char, n C.size_t) C.int { return C.ffscan(p, mode, &res, log, n) }); err != nil {
+	if err := probeC(ctx, path, func(p, log *C.char, n C.size_t) C.int { return call(p, log, n, &res) }); err != nil {
 		return nil, err
 	}
 	s := &videoScan{found: res.stream >= 0, formatStart: math.NaN(), start: math.NaN()}

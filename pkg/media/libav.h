@@ -114,6 +114,11 @@ typedef struct {
 int ffscan(const char *path, int packets, ffscan_result *res, char *log, size_t loglen);
 void ffscan_free(ffscan_result *res);
 
+// ffscan_index is ffscan with every packet, read from an MP4's or MOV's sample tables without reading the samples
+// (libav.c skipio): 1 where it cannot (not ISO BMFF, fragmented, a video codec other than H.264 or HEVC, an input
+// that cannot seek), which the caller scans with ffscan.
+int ffscan_index(const char *path, ffscan_result *res, char *log, size_t loglen);
+
 // ffprobe_file reads what Probe takes from ffprobe -show_format -show_streams. Names are "" where ffprobe prints
 // "unknown"; durations are in the stream's time base (the container's in AV_TIME_BASE), AV_NOPTS_VALUE if unknown.
 typedef struct {

@@ -244,6 +244,22 @@ func CheckInput(path string) error {
 	return nil
 }
 
+// checkInput is CheckInput for a path or a URL (IsURL), which its server checks when it is opened. A user's file
+// name is checked with CheckInput, which takes no URL: only the coordinator reads an input by URL.
+func checkInput(path string) error {
+	if IsURL(path) {
+		return nil
+	}
+	return CheckInput(path)
+}
+
+// IsURL reports whether an input is read over HTTP (a stored target read in place by a presigned URL) rather than
+// from a file. Such a URL holds credentials: errors carry it, and callers that show them replace it with the name
+// the user knows.
+func IsURL(path string) bool {
+	return strings.HasPrefix(path, "http://") || strings.HasPrefix(path, "https://")
+}
+
 // truncationMarkers are what ffmpeg 5.1's demuxers print when a file ends before its data does.
 var truncationMarkers = []string{
 	"partial file",           // mov: sample data past the end of the file
@@ -362,6 +378,24 @@ func ScanFrames(ctx context.Context, path string) (*FrameIndex, error) {
 	if err != nil {
 		return nil, err
 	}
+	return framesOf(path, s)
+}
+
+// ScanIndex is ScanFrames for an MP4 or MOV of H.264 or HEVC, read from its sample tables (the moov) without
+// reading a sample: a few requests where path is a URL (IsURL), however long the video. Packets, times and key
+// flags are what the tables say, as ScanFrames reads them from such a file; a file whose tables lie gets a plan
+// that Split's piece checks refuse. ErrNoIndex where it cannot (another container or codec, a fragmented MP4, an
+// input that cannot seek): ScanFrames reads those.
+func ScanIndex(ctx context.Context, path string) (*FrameIndex, error) {
+	s, err := scanIndex(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	return framesOf(path, s)
+}
+
+// framesOf is the FrameIndex of a scan with packets.
+func framesOf(path string, s *videoScan) (*FrameIndex, error) {
 	if !s.found {
 		return nil, &Error{Path: path, Err: ErrNoVideo}
 	}

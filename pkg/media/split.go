@@ -70,7 +70,7 @@ func SplitEachExt(ctx context.Context, src, ext string, starts []int, total int,
 	if err := checkPlan(starts, total); err != nil {
 		return nil, fmt.Errorf("media: split %s: %w", src, err)
 	}
-	if err := CheckInput(src); err != nil {
+	if err := checkInput(src); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {

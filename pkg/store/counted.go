@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"os"
+	"time"
 )
 
 // Counted is b reporting the bytes each successful transfer moved: up(n) for Put and PutFile, down(n) for Get and
@@ -13,6 +14,11 @@ func Counted(b Blob, up, down func(n int64)) Blob { return &counted{Blob: b, up:
 type counted struct {
 	Blob
 	up, down func(int64)
+}
+
+// URL is the wrapped store's (store.URL); what is read through it is not counted here.
+func (c *counted) URL(ctx context.Context, key string, ttl time.Duration) (string, error) {
+	return URL(ctx, c.Blob, key, ttl)
 }
 
 func (c *counted) Put(ctx context.Context, key string, r io.Reader, size int64) error {

@@ -516,6 +516,18 @@ func (s *S3) open(ctx context.Context, key string) (io.ReadCloser, int64, error)
 	return body, info.Size, nil
 }
 
+// URL implements URLer: a presigned GET of key, valid for ttl, on the configured endpoint.
+func (s *S3) URL(ctx context.Context, key string, ttl time.Duration) (string, error) {
+	if err := ValidKey(key); err != nil {
+		return "", err
+	}
+	u, err := s.client.PresignedGetObject(ctx, s.bucket, key, ttl, nil)
+	if err != nil {
+		return "", s.fail(ctx, err)
+	}
+	return u.String(), nil
+}
+
 // Stat implements Blob.
 func (s *S3) Stat(ctx context.Context, key string) (Info, error) {
 	if err := ValidKey(key); err != nil {

@@ -24,6 +24,25 @@ var ErrNotFound = errors.New("blob not found")
 // ErrInvalidKey is returned (wrapped) for a key or prefix that ValidKey or ValidPrefix rejects.
 var ErrInvalidKey = errors.New("invalid blob key")
 
+// ErrNoURL is returned (wrapped) by URL for a store that hands out no URL for its blobs (a local directory).
+var ErrNoURL = errors.New("store hands out no URL for its blobs")
+
+// URLer is a Blob that can hand out an HTTP URL from which another reader (libavformat, the ffmpeg command) reads
+// a blob for a while, with Range requests, without the store's credentials: S3's presigned GET. The URL grants
+// that read to whoever holds it: never log it.
+type URLer interface {
+	URL(ctx context.Context, key string, ttl time.Duration) (string, error)
+}
+
+// URL is b's URL for key, valid for ttl, or ErrNoURL where b hands out none.
+func URL(ctx context.Context, b Blob, key string, ttl time.Duration) (string, error) {
+	u, ok := b.(URLer)
+	if !ok {
+		return "", ErrNoURL
+	}
+	return u.URL(ctx, key, ttl)
+}
+
 // MaxKeyLen is the longest key accepted, in bytes (S3's limit).
 const MaxKeyLen = 1024
 
