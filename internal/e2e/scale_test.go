@@ -36,9 +36,16 @@ type scaleSim struct {
 	frameCost      time.Duration // the synthetic cost per frame
 }
 
+// scaleBuild is the coordinator and worker binaries a round runs: this tree's, or a baseline's
+// (FACEFLEET_SCALE_BASELINE), so that a change's before and after alternate in one run on the same machine.
+type scaleBuild struct {
+	name, coord, wrk string // name is "" for this tree's
+}
+
 // scaleRow is what one simulated job with n workers measured.
 type scaleRow struct {
 	job                 string
+	build               string // scaleBuild.name
 	n, segments, frames int
 	wall                float64        // s, from submit to the job's record saying done
 	coordCPU            float64        // s of user + system CPU of `coordinator serve` during the job
@@ -155,10 +162,14 @@ func cpuSeconds(tb testing.TB, pid int) float64 {
 }
 
 // scaleRound runs one simulated job on a fresh coordinator and n fresh simulating workers, and stops them after.
-func (e *env) scaleRound(tb testing.TB, accessLog, target, face string, n int, sim scaleSim) scaleRow {
+func (e *env) scaleRound(tb testing.TB, accessLog, target, face string, n int, sim scaleSim, build scaleBuild) scaleRow {
 	tb.Helper()
 	caddr := testenv.FreeAddr(tb)
-	coord := e.start(fmt.Sprintf("coordinator-scale-%d", n), e.coord, "serve", "--id", fmt.Sprintf("scale-%d", n),
+	round := fmt.Sprint(n)
+	if build.name != "" {
+		round += "-" + build.name
+	}
+	coord := e.start("coordinator-scale-"+round, build.coord, "serve", "--id", "scale-"+round,
 		"--work-dir", tb.TempDir(), "--segment-seconds", fmt.Sprint(sim.segmentSeconds), "--http-addr", caddr)
 	var waddrs []string
 	var ws []*proc
@@ -172,9 +183,9 @@ func (e *env) scaleRound(tb testing.TB, accessLog, target, face string, n int, s
 	// before they could authenticate ("Authentication Timeout"), and a worker fails fast at start-up by design.
 	const batch = 8
 	for i := 0; i < n; i++ {
-		id := fmt.Sprintf("scale-%d-%d", n, i)
+		id := fmt.Sprintf("scale-%s-%d", round, i)
 		waddrs = append(waddrs, testenv.FreeAddr(tb))
-		ws = append(ws, e.startEnv("worker-"+id, e.wrk, []string{worker.SimulateEnv + "=1"}, "--id", id, "--work-dir", tb.TempDir(),
+		ws = append(ws, e.startEnv("worker-"+id, build.wrk, []string{worker.SimulateEnv + "=1"}, "--id", id, "--work-dir", tb.TempDir(),
 			"--grace", "5s", "--http-addr", waddrs[i], "--simulate-frame-cost", sim.frameCost.String()))
 		if len(ws)%batch == 0 || len(ws) == n {
 			e.waitWorkers(tb, ws, len(ws))
@@ -206,7 +217,7 @@ func (e *env) scaleRound(tb testing.TB, accessLog, target, face string, n int, s
 			ops[op] = d
 		}
 	}
-	return scaleRow{job: id, n: n, s3Ops: ops, segments: r.Segments, frames: r.TotalFrames, wall: wall,
+	return scaleRow{job: id, build: build.name, n: n, s3Ops: ops, segments: r.Segments, frames: r.TotalFrames, wall: wall,
 		coordCPU: after.coordCPU - before.coordCPU, workersCPU: after.workersCPU - before.workersCPU,
 		serversCPU: after.serversCPU - before.serversCPU, natsIn: after.natsIn - before.natsIn, natsOut: after.natsOut - before.natsOut,
 		jsAPI: after.jsAPI - before.jsAPI, kvWrites: after.kvSeq - before.kvSeq, s3Requests: after.s3Lines - before.s3Lines,
@@ -239,25 +250,25 @@ func (e *env) waitWorkers(tb testing.TB, ws []*proc, n int) {
 // Efficiency is the frames' synthetic work over N x wall: 1.00 would be N workers never idle and no fixed cost.
 func scaleTable(rows []scaleRow, frameCost time.Duration) string {
 	rows = slices.Clone(rows)
-	slices.SortFunc(rows, func(a, b scaleRow) int { return a.n - b.n })
+	slices.SortStableFunc(rows, func(a, b scaleRow) int { return a.n - b.n })
 	var b strings.Builder
 	b.WriteString("| workers | segments | wall (s) | speed-up | per N | efficiency | submit -> first task (s) | last commit -> done (s) | split (s) | stitch (s) | coordinator CPU ms/segment | workers CPU ms/segment | nats-server + versitygw CPU ms/segment | cores busy (all of them) | NATS msgs in+out/segment | JetStream API req/segment | KV writes/segment | S3 requests/segment | S3 KB/segment |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
-	base := 0.0 // one worker's wall
+	base := map[string]float64{} // one worker's wall, by build
 	for _, r := range rows {
 		if r.n == 1 {
-			base = r.wall
+			base[r.build] = r.wall
 		}
 	}
 	for _, r := range rows {
 		s := float64(r.segments)
 		speedup, perN := "-", "-"
-		if base > 0 {
+		if base := base[r.build]; base > 0 {
 			speedup, perN = fmt.Sprintf("%.2fx", base/r.wall), fmt.Sprintf("%.2f", base/r.wall/float64(r.n))
 		}
 		eff := float64(r.frames) * frameCost.Seconds() / (float64(r.n) * r.wall)
-		fmt.Fprintf(&b, "| %d | %d | %.1f | %s | %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.0f | %.0f | %.0f | %.2f | %.0f | %.1f | %.1f | %.1f | %.0f |\n",
-			r.n, r.segments, r.wall, speedup, perN, eff, r.firstTaskS, r.tailS, r.splitS, r.stitchS, 1000*r.coordCPU/s, 1000*r.workersCPU/s,
+		fmt.Fprintf(&b, "| %s | %d | %.1f | %s | %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.0f | %.0f | %.0f | %.2f | %.0f | %.1f | %.1f | %.1f | %.0f |\n",
+			r.label(), r.segments, r.wall, speedup, perN, eff, r.firstTaskS, r.tailS, r.splitS, r.stitchS, 1000*r.coordCPU/s, 1000*r.workersCPU/s,
 			1000*r.serversCPU/s, (r.coordCPU+r.workersCPU+r.serversCPU)/r.wall,
 			float64(r.natsIn+r.natsOut)/s, float64(r.jsAPI)/s, float64(r.kvWrites)/s, float64(r.s3Requests)/s, r.storeBytes/s/1e3)
 	}
@@ -268,9 +279,17 @@ func scaleTable(rows []scaleRow, frameCost time.Duration) string {
 		for i, op := range ops {
 			parts[i] = fmt.Sprintf("%s %.2f", strings.TrimPrefix(op, "s3_"), float64(r.s3Ops[op])/float64(r.segments))
 		}
-		fmt.Fprintf(&b, "- %d workers: %s\n", r.n, strings.Join(parts, ", "))
+		fmt.Fprintf(&b, "- %s workers: %s\n", r.label(), strings.Join(parts, ", "))
 	}
 	return b.String()
+}
+
+// label is the row's worker count, and its build's name for a baseline's round.
+func (r scaleRow) label() string {
+	if r.build == "" {
+		return strconv.Itoa(r.n)
+	}
+	return fmt.Sprintf("%d (%s)", r.n, r.build)
 }
 
 // TestScaleSimulation runs the harness once with two simulating workers on a short job (under 10 s here): the job
@@ -281,7 +300,8 @@ func TestScaleSimulation(t *testing.T) {
 	dir := t.TempDir()
 	sim := scaleSim{targetSeconds: 16, segmentSeconds: 2, frameCost: 2 * time.Millisecond}
 	target := makeTarget(t, dir, sim.targetSeconds)
-	r := e.scaleRound(t, accessLog, target, testenv.Face(t, "astronaut_eileen_collins.png"), 2, sim)
+	r := e.scaleRound(t, accessLog, target, testenv.Face(t, "astronaut_eileen_collins.png"), 2, sim,
+		scaleBuild{coord: e.coord, wrk: e.wrk})
 	t.Logf("\n%s", scaleTable([]scaleRow{r}, sim.frameCost))
 	want := 25 * sim.targetSeconds
 	if r.frames != want || r.segments < 4 {
@@ -305,7 +325,9 @@ func TestScaleSimulation(t *testing.T) {
 // BenchmarkScale is the control-plane simulation: the same job (FACEFLEET_SCALE_SECONDS of target, default 120, in
 // 2-second segments) on N simulating worker processes for each N of FACEFLEET_SCALE_N (default 1,2,4,8), each frame
 // costing FACEFLEET_SCALE_FRAME_COST (default 40ms: a worker at 25 frames/s, real time for this target). It prints
-// the table docs/BENCHMARKS.md records. Run it with -benchtime 1x.
+// the table docs/BENCHMARKS.md records. Run it with -benchtime 1x. FACEFLEET_SCALE_BASELINE, a directory holding
+// another build's coordinator and worker binaries, runs each N on that build too, just before this tree's: a
+// change's per-segment costs side by side from one run.
 func BenchmarkScale(b *testing.B) {
 	ns := []int{1, 2, 4, 8}
 	if v := os.Getenv("FACEFLEET_SCALE_N"); v != "" {
@@ -342,7 +364,7 @@ func BenchmarkScale(b *testing.B) {
 	}
 	loadBefore := loadAvg()
 	e, accessLog := scaleEnv(b)
-	target, what, targetEnv := os.Getenv("FACEFLEET_SCALE_TARGET"), "", ""
+	target, what, targetEnv, baselineEnv := os.Getenv("FACEFLEET_SCALE_TARGET"), "", "", ""
 	if target == "" {
 		target = makeTarget(b, b.TempDir(), sim.targetSeconds)
 		what = fmt.Sprintf("A %d s 400x300 25 fps target", sim.targetSeconds)
@@ -351,16 +373,29 @@ func BenchmarkScale(b *testing.B) {
 		targetEnv = "FACEFLEET_SCALE_TARGET=" + filepath.Base(target) + " "
 	}
 	face := testenv.Face(b, "astronaut_eileen_collins.png")
+	builds := []scaleBuild{{coord: e.coord, wrk: e.wrk}}
+	if dir := os.Getenv("FACEFLEET_SCALE_BASELINE"); dir != "" {
+		base := scaleBuild{name: "baseline", coord: filepath.Join(dir, "coordinator"), wrk: filepath.Join(dir, "worker")}
+		for _, p := range []string{base.coord, base.wrk} {
+			if _, err := os.Stat(p); err != nil {
+				b.Fatalf("FACEFLEET_SCALE_BASELINE: %v", err)
+			}
+		}
+		builds = []scaleBuild{base, builds[0]}
+		baselineEnv = "FACEFLEET_SCALE_BASELINE=" + dir + " "
+	}
 	var rows []scaleRow
 	for _, n := range ns {
-		rows = append(rows, e.scaleRound(b, accessLog, target, face, n, sim))
+		for _, build := range builds { // alternating: a load that comes and goes weighs on both alike
+			rows = append(rows, e.scaleRound(b, accessLog, target, face, n, sim, build))
+		}
 	}
 	host, _ := os.Hostname()
 	doc := fmt.Sprintf("%s, %d CPUs, %s, load average %s before and %s after. %s in %d s segments, %s of synthetic cost per frame:\n\n"+
-		"```\n%sFACEFLEET_SCALE_N=%s FACEFLEET_SCALE_SECONDS=%d FACEFLEET_SCALE_SEGMENT_SECONDS=%d FACEFLEET_SCALE_FRAME_COST=%s \\\n"+
+		"```\n%s%sFACEFLEET_SCALE_N=%s FACEFLEET_SCALE_SECONDS=%d FACEFLEET_SCALE_SEGMENT_SECONDS=%d FACEFLEET_SCALE_FRAME_COST=%s \\\n"+
 		"  go test -run '^$' -bench '^BenchmarkScale$' -benchtime 1x -timeout 120m ./internal/e2e\n```\n\n%s",
 		host, runtime.NumCPU(), time.Now().UTC().Format("2006-01-02 15:04 UTC"), loadBefore, loadAvg(), what, sim.segmentSeconds, sim.frameCost,
-		targetEnv, joinInts(ns), sim.targetSeconds, sim.segmentSeconds, sim.frameCost, scaleTable(rows, sim.frameCost))
+		baselineEnv, targetEnv, joinInts(ns), sim.targetSeconds, sim.segmentSeconds, sim.frameCost, scaleTable(rows, sim.frameCost))
 	fmt.Printf("\n### Control-plane simulation (issue 16)\n\n%s", doc)
 	if err := benchdoc.Write("scale", doc); err != nil {
 		b.Fatal(err)
