@@ -37,24 +37,20 @@ func NewSimulation(cost time.Duration, getenv func(string) string) (*Simulation,
 	return &Simulation{FrameCost: cost}, nil
 }
 
-// simWake is how often a simulated segment wakes at most while it spends its frames' cost (it reports the frames
-// done at each wake): a real worker's frames cost computation, not sleeps, and a wake per frame (25 a second in each
-// of 64 processes on 2 cores) was scheduler work that only the simulation did.
-const simWake = 100 * time.Millisecond
-
-// run spends the segment's frames' cost, reporting the frames done to progress, then writes in's packets into out as
+// run spends the segment's frames' cost, reporting the frames done to progress at most every wake (the worker's
+// ProgressEvery: between its progress records a worker does nothing the control plane sees, and a wake per frame,
+// 25 a second in each of 64 processes on 2 cores, was scheduler work that only the simulation did: a real worker's
+// frames cost computation, not sleeps), then writes in's packets into out as
 // the container a real worker's encoder writes (media.CopyVideo: one open and probe of the piece, then the muxing a
 // real worker's encoder does beyond encoding): the stitch then sees what it sees of real results, an MP4 whose
 // header states its frame count, not the split's matroska piece it would count packet by packet.
-func (s *Simulation) run(ctx context.Context, in, out string, frames int, progress func(done int)) (int, error) {
+func (s *Simulation) run(ctx context.Context, in, out string, frames int, wake time.Duration, progress func(done int)) (int, error) {
 	start := time.Now()
-	step := frames // frames a wake covers: all of them when they cost nothing
-	if s.FrameCost > 0 {
-		step = max(1, int(simWake/s.FrameCost))
-	}
+	end := start.Add(time.Duration(frames) * s.FrameCost)
 	for done := 0; done < frames; {
-		done = min(done+step, frames)
-		if d := time.Until(start.Add(time.Duration(done) * s.FrameCost)); d > 0 {
+		// A wake after the last one, not on a fixed grid: a late timer must not bring the next report within
+		// wake of it, where the worker would drop it and write fewer progress records than a real one.
+		if d := min(wake, time.Until(end)); d > 0 {
 			t := time.NewTimer(d)
 			select {
 			case <-ctx.Done():
@@ -62,6 +58,10 @@ func (s *Simulation) run(ctx context.Context, in, out string, frames int, progre
 				return 0, ctx.Err()
 			case <-t.C:
 			}
+		}
+		done = frames
+		if now := time.Now(); now.Before(end) {
+			done = min(frames-1, int(now.Sub(start)/s.FrameCost))
 		}
 		progress(done)
 	}
