@@ -60,7 +60,11 @@ type scaleRow struct {
 	firstTaskS          float64        // s from submit returning to the job's first task published
 	tailS               float64        // s from the job's last commit to its record saying done (output stored)
 	splitS, stitchS     float64        // the coordinator's split and stitch, from the job's record
+	idleWorkerCPU       float64        // s of CPU a second of one worker with nothing to do, before the job
 }
+
+// scaleIdle is how long a round watches its workers idle before the job.
+const scaleIdle = 3 * time.Second
 
 // scaleEnv is a cluster whose nats-server serves its monitoring endpoints and whose versitygw logs every request.
 func scaleEnv(tb testing.TB) (*env, string) {
@@ -196,6 +200,18 @@ func (e *env) scaleRound(tb testing.TB, accessLog, target, face string, n int, s
 		pids[i] = w.cmd.Process.Pid
 	}
 	tw := e.watchTasks(tb)
+	// What the workers cost with nothing to do (fetch long-polls, heartbeats, their runtimes), over scaleIdle
+	// before the job: what every worker adds to the machine whether it works or not.
+	idle0, idleStart := 0.0, time.Now()
+	for _, pid := range pids {
+		idle0 += cpuSeconds(tb, pid)
+	}
+	time.Sleep(scaleIdle)
+	idle := -idle0
+	for _, pid := range pids {
+		idle += cpuSeconds(tb, pid)
+	}
+	idlePerS := idle / float64(n) / time.Since(idleStart).Seconds()
 	before := e.counters(tb, accessLog, coord.cmd.Process.Pid, pids)
 	start := time.Now()
 	id := strings.TrimSpace(e.mustCLI(time.Minute, "submit", "-s", face, "-t", target))
@@ -217,7 +233,7 @@ func (e *env) scaleRound(tb testing.TB, accessLog, target, face string, n int, s
 			ops[op] = d
 		}
 	}
-	return scaleRow{job: id, build: build.name, n: n, s3Ops: ops, segments: r.Segments, frames: r.TotalFrames, wall: wall,
+	return scaleRow{job: id, build: build.name, n: n, s3Ops: ops, idleWorkerCPU: idlePerS, segments: r.Segments, frames: r.TotalFrames, wall: wall,
 		coordCPU: after.coordCPU - before.coordCPU, workersCPU: after.workersCPU - before.workersCPU,
 		serversCPU: after.serversCPU - before.serversCPU, natsIn: after.natsIn - before.natsIn, natsOut: after.natsOut - before.natsOut,
 		jsAPI: after.jsAPI - before.jsAPI, kvWrites: after.kvSeq - before.kvSeq, s3Requests: after.s3Lines - before.s3Lines,
@@ -252,8 +268,8 @@ func scaleTable(rows []scaleRow, frameCost time.Duration) string {
 	rows = slices.Clone(rows)
 	slices.SortStableFunc(rows, func(a, b scaleRow) int { return a.n - b.n })
 	var b strings.Builder
-	b.WriteString("| workers | segments | wall (s) | speed-up | per N | efficiency | submit -> first task (s) | last commit -> done (s) | split (s) | stitch (s) | coordinator CPU ms/segment | workers CPU ms/segment | nats-server + versitygw CPU ms/segment | cores busy (all of them) | NATS msgs in+out/segment | JetStream API req/segment | KV writes/segment | S3 requests/segment | S3 KB/segment |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| workers | segments | wall (s) | speed-up | per N | efficiency | submit -> first task (s) | last commit -> done (s) | split (s) | stitch (s) | coordinator CPU ms/segment | workers CPU ms/segment | nats-server + versitygw CPU ms/segment | idle worker CPU ms/s | cores busy (all of them) | NATS msgs in+out/segment | JetStream API req/segment | KV writes/segment | S3 requests/segment | S3 KB/segment |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	base := map[string]float64{} // one worker's wall, by build
 	for _, r := range rows {
 		if r.n == 1 {
@@ -267,9 +283,9 @@ func scaleTable(rows []scaleRow, frameCost time.Duration) string {
 			speedup, perN = fmt.Sprintf("%.2fx", base/r.wall), fmt.Sprintf("%.2f", base/r.wall/float64(r.n))
 		}
 		eff := float64(r.frames) * frameCost.Seconds() / (float64(r.n) * r.wall)
-		fmt.Fprintf(&b, "| %s | %d | %.1f | %s | %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.0f | %.0f | %.0f | %.2f | %.0f | %.1f | %.1f | %.1f | %.0f |\n",
+		fmt.Fprintf(&b, "| %s | %d | %.1f | %s | %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.0f | %.0f | %.0f | %.2f | %.2f | %.0f | %.1f | %.1f | %.1f | %.0f |\n",
 			r.label(), r.segments, r.wall, speedup, perN, eff, r.firstTaskS, r.tailS, r.splitS, r.stitchS, 1000*r.coordCPU/s, 1000*r.workersCPU/s,
-			1000*r.serversCPU/s, (r.coordCPU+r.workersCPU+r.serversCPU)/r.wall,
+			1000*r.serversCPU/s, 1000*r.idleWorkerCPU, (r.coordCPU+r.workersCPU+r.serversCPU)/r.wall,
 			float64(r.natsIn+r.natsOut)/s, float64(r.jsAPI)/s, float64(r.kvWrites)/s, float64(r.s3Requests)/s, r.storeBytes/s/1e3)
 	}
 	b.WriteString("\nS3 requests per segment by operation:\n\n")
