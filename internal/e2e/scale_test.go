@@ -44,24 +44,75 @@ type scaleBuild struct {
 
 // scaleRow is what one simulated job with n workers measured.
 type scaleRow struct {
-	job                   string
-	build                 string // scaleBuild.name
-	n, segments, frames   int
-	wall                  float64        // s, from submit to the job's record saying done
-	coordCPU              float64        // s of user + system CPU of `coordinator serve` during the job
-	workersCPU            float64        // s of CPU of all the workers together during the job
-	serversCPU            float64        // s of CPU of nats-server and versitygw during the job
-	natsIn, natsOut       int64          // messages nats-server received and sent during the job (/varz)
-	jsAPI                 int64          // JetStream API requests during the job (/jsz): stream, consumer and KV operations
-	kvWrites              int64          // writes to the KV buckets' streams during the job (their last sequence moved by)
-	s3Requests            int            // requests versitygw logged during the job (the client's upload of the inputs too)
-	s3Ops                 map[string]int // those requests by S3 operation (s3_GetObject, ...)
-	storeBytes            float64        // bytes the coordinator and the workers moved to and from S3 (facefleet_store_bytes_total)
-	firstTaskS            float64        // s from submit returning to the job's first task published
-	tailS                 float64        // s from the job's last commit to its record saying done (output stored)
-	splitS, stitchS       float64        // the coordinator's split and stitch, from the job's record
-	idleWorkerCPU         float64        // s of CPU a second of one worker with nothing to do, before the job
-	beyondMean, beyondMax float64        // s a worker's segment took beyond its frames' synthetic cost (its commit's Seconds)
+	job                 string
+	build               string // scaleBuild.name
+	n, segments, frames int
+	wall                float64        // s, from submit to the job's record saying done
+	coordCPU            float64        // s of user + system CPU of `coordinator serve` during the job
+	workersCPU          float64        // s of CPU of all the workers together during the job
+	serversCPU          float64        // s of CPU of nats-server and versitygw during the job
+	natsIn, natsOut     int64          // messages nats-server received and sent during the job (/varz)
+	jsAPI               int64          // JetStream API requests during the job (/jsz): stream, consumer and KV operations
+	kvWrites            int64          // writes to the KV buckets' streams during the job (their last sequence moved by)
+	s3Requests          int            // requests versitygw logged during the job (the client's upload of the inputs too)
+	s3Ops               map[string]int // those requests by S3 operation (s3_GetObject, ...)
+	storeBytes          float64        // bytes the coordinator and the workers moved to and from S3 (facefleet_store_bytes_total)
+	firstTaskS          float64        // s from submit returning to the job's first task published
+	tailS               float64        // s from the job's last commit to its record saying done (output stored)
+	splitS, stitchS     float64        // the coordinator's split and stitch, from the job's record
+	idleWorkerCPU       float64        // s of CPU a second of one worker with nothing to do, before the job
+	beyond              meanMax        // s a worker's segment took beyond its frames' synthetic cost (its commit's Seconds)
+	between             meanMax        // s from a worker's commit to the start of its next segment (ack, fetch, checks, watch)
+	lastFirstS          float64        // s from submit to the last worker's first segment start
+}
+
+// meanMax is a mean and a maximum.
+type meanMax struct{ mean, max float64 }
+
+func (m *meanMax) add(v float64, n int) {
+	m.mean += v / float64(n)
+	m.max = max(m.max, v)
+}
+
+// segmentTimes reads a job's commits: how long each segment took beyond its frames' synthetic cost, how long each
+// worker took from a commit to the start of its next segment (a commit's Seconds run from the segment's start,
+// after the task's checks, to just before the commit), and when the last worker started its first segment.
+func (e *env) segmentTimes(tb testing.TB, id string, frameCost time.Duration, submitted time.Time) (beyond, between meanMax, lastFirst float64) {
+	tb.Helper()
+	ctx := context.Background()
+	keys, err := e.cl.State.Keys(ctx, "commit."+id+".")
+	if err != nil || len(keys) == 0 {
+		tb.Fatalf("commits of %s: %v (%d)", id, err, len(keys))
+	}
+	type seg struct {
+		start, end time.Time
+	}
+	byWorker := map[string][]seg{}
+	for _, k := range keys {
+		en, err := e.cl.State.Get(ctx, k)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		c, err := job.DecodeCommit(id, en.Value)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		beyond.add(c.Seconds-float64(c.Frames)*frameCost.Seconds(), len(keys))
+		start := en.Created.Add(-time.Duration(c.Seconds * float64(time.Second)))
+		byWorker[c.Worker] = append(byWorker[c.Worker], seg{start: start, end: en.Created})
+	}
+	gaps := 0
+	for _, ss := range byWorker {
+		gaps += len(ss) - 1
+	}
+	for _, ss := range byWorker {
+		slices.SortFunc(ss, func(a, b seg) int { return a.start.Compare(b.start) })
+		lastFirst = max(lastFirst, ss[0].start.Sub(submitted).Seconds())
+		for i := 1; i < len(ss); i++ {
+			between.add(ss[i].start.Sub(ss[i-1].end).Seconds(), gaps)
+		}
+	}
+	return beyond, between, lastFirst
 }
 
 // scaleIdle is how long a round watches its workers idle before the job.
@@ -234,17 +285,8 @@ func (e *env) scaleRound(tb testing.TB, accessLog, target, face string, n int, s
 			ops[op] = d
 		}
 	}
-	commits, err := commitsOf(e.cl.State, id)
-	if err != nil || len(commits) == 0 {
-		tb.Fatalf("commits of %s: %v (%d)", id, err, len(commits))
-	}
-	beyondMean, beyondMax := 0.0, 0.0
-	for _, c := range commits {
-		d := c.Seconds - float64(c.Frames)*sim.frameCost.Seconds()
-		beyondMean += d / float64(len(commits))
-		beyondMax = max(beyondMax, d)
-	}
-	return scaleRow{job: id, build: build.name, n: n, s3Ops: ops, idleWorkerCPU: idlePerS, beyondMean: beyondMean, beyondMax: beyondMax, segments: r.Segments, frames: r.TotalFrames, wall: wall,
+	beyond, between, lastFirst := e.segmentTimes(tb, id, sim.frameCost, submitted)
+	return scaleRow{job: id, build: build.name, n: n, s3Ops: ops, idleWorkerCPU: idlePerS, beyond: beyond, between: between, lastFirstS: lastFirst, segments: r.Segments, frames: r.TotalFrames, wall: wall,
 		coordCPU: after.coordCPU - before.coordCPU, workersCPU: after.workersCPU - before.workersCPU,
 		serversCPU: after.serversCPU - before.serversCPU, natsIn: after.natsIn - before.natsIn, natsOut: after.natsOut - before.natsOut,
 		jsAPI: after.jsAPI - before.jsAPI, kvWrites: after.kvSeq - before.kvSeq, s3Requests: after.s3Lines - before.s3Lines,
@@ -279,8 +321,8 @@ func scaleTable(rows []scaleRow, frameCost time.Duration) string {
 	rows = slices.Clone(rows)
 	slices.SortStableFunc(rows, func(a, b scaleRow) int { return a.n - b.n })
 	var b strings.Builder
-	b.WriteString("| workers | segments | wall (s) | speed-up | per N | efficiency | submit -> first task (s) | last commit -> done (s) | split (s) | stitch (s) | coordinator CPU ms/segment | workers CPU ms/segment | nats-server + versitygw CPU ms/segment | idle worker CPU ms/s | segment beyond its frames, mean / max (ms) | cores busy (all of them) | NATS msgs in+out/segment | JetStream API req/segment | KV writes/segment | S3 requests/segment | S3 KB/segment |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| workers | segments | wall (s) | speed-up | per N | efficiency | submit -> first task (s) | last commit -> done (s) | split (s) | stitch (s) | coordinator CPU ms/segment | workers CPU ms/segment | nats-server + versitygw CPU ms/segment | idle worker CPU ms/s | segment beyond its frames, mean / max (ms) | commit to next segment, mean / max (ms) | last worker's first segment (s) | cores busy (all of them) | NATS msgs in+out/segment | JetStream API req/segment | KV writes/segment | S3 requests/segment | S3 KB/segment |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	base := map[string]float64{} // one worker's wall, by build
 	for _, r := range rows {
 		if r.n == 1 {
@@ -294,9 +336,9 @@ func scaleTable(rows []scaleRow, frameCost time.Duration) string {
 			speedup, perN = fmt.Sprintf("%.2fx", base/r.wall), fmt.Sprintf("%.2f", base/r.wall/float64(r.n))
 		}
 		eff := float64(r.frames) * frameCost.Seconds() / (float64(r.n) * r.wall)
-		fmt.Fprintf(&b, "| %s | %d | %.1f | %s | %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.0f | %.0f | %.0f | %.2f | %.0f / %.0f | %.2f | %.0f | %.1f | %.1f | %.1f | %.0f |\n",
+		fmt.Fprintf(&b, "| %s | %d | %.1f | %s | %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.0f | %.0f | %.0f | %.2f | %.0f / %.0f | %.0f / %.0f | %.2f | %.2f | %.0f | %.1f | %.1f | %.1f | %.0f |\n",
 			r.label(), r.segments, r.wall, speedup, perN, eff, r.firstTaskS, r.tailS, r.splitS, r.stitchS, 1000*r.coordCPU/s, 1000*r.workersCPU/s,
-			1000*r.serversCPU/s, 1000*r.idleWorkerCPU, 1000*r.beyondMean, 1000*r.beyondMax, (r.coordCPU+r.workersCPU+r.serversCPU)/r.wall,
+			1000*r.serversCPU/s, 1000*r.idleWorkerCPU, 1000*r.beyond.mean, 1000*r.beyond.max, 1000*r.between.mean, 1000*r.between.max, r.lastFirstS, (r.coordCPU+r.workersCPU+r.serversCPU)/r.wall,
 			float64(r.natsIn+r.natsOut)/s, float64(r.jsAPI)/s, float64(r.kvWrites)/s, float64(r.s3Requests)/s, r.storeBytes/s/1e3)
 	}
 	b.WriteString("\nS3 requests per segment by operation:\n\n")
