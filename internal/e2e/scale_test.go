@@ -58,6 +58,7 @@ type scaleRow struct {
 	s3Ops               map[string]int // those requests by S3 operation (s3_GetObject, ...)
 	storeBytes          float64        // bytes the coordinator and the workers moved to and from S3 (facefleet_store_bytes_total)
 	firstTaskS          float64        // s from submit returning to the job's first task published
+	submitS             float64        // s the client's submit took (probe, hashes and upload of the inputs), within wall
 	tailS               float64        // s from the job's last commit to its record saying done (output stored)
 	splitS, stitchS     float64        // the coordinator's split and stitch, from the job's record
 	idleWorkerCPU       float64        // s of CPU a second of one worker with nothing to do, before the job
@@ -289,7 +290,7 @@ func (e *env) scaleRound(tb testing.TB, accessLog, target, face string, n int, s
 		}
 	}
 	beyond, between, lastFirst, fewest, most := e.segmentTimes(tb, id, sim.frameCost, submitted)
-	return scaleRow{job: id, build: build.name, n: n, s3Ops: ops, idleWorkerCPU: idlePerS, beyond: beyond, between: between, lastFirstS: lastFirst, perWorker: [2]int{fewest, most}, segments: r.Segments, frames: r.TotalFrames, wall: wall,
+	return scaleRow{job: id, build: build.name, n: n, s3Ops: ops, idleWorkerCPU: idlePerS, beyond: beyond, between: between, submitS: submitted.Sub(start).Seconds(), lastFirstS: lastFirst, perWorker: [2]int{fewest, most}, segments: r.Segments, frames: r.TotalFrames, wall: wall,
 		coordCPU: after.coordCPU - before.coordCPU, workersCPU: after.workersCPU - before.workersCPU,
 		serversCPU: after.serversCPU - before.serversCPU, natsIn: after.natsIn - before.natsIn, natsOut: after.natsOut - before.natsOut,
 		jsAPI: after.jsAPI - before.jsAPI, kvWrites: after.kvSeq - before.kvSeq, s3Requests: after.s3Lines - before.s3Lines,
@@ -324,8 +325,8 @@ func scaleTable(rows []scaleRow, frameCost time.Duration) string {
 	rows = slices.Clone(rows)
 	slices.SortStableFunc(rows, func(a, b scaleRow) int { return a.n - b.n })
 	var b strings.Builder
-	b.WriteString("| workers | segments | wall (s) | speed-up | per N | efficiency | submit -> first task (s) | last commit -> done (s) | split (s) | stitch (s) | coordinator CPU ms/segment | workers CPU ms/segment | nats-server + versitygw CPU ms/segment | idle worker CPU ms/s | segment beyond its frames, mean / max (ms) | commit to next segment, mean / max (ms) | last worker's first segment (s) | segments a worker | cores busy (all of them) | NATS msgs in+out/segment | JetStream API req/segment | KV writes/segment | S3 requests/segment | S3 KB/segment |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| workers | segments | wall (s) | speed-up | per N | efficiency | submit (s) | submit -> first task (s) | last commit -> done (s) | split (s) | stitch (s) | coordinator CPU ms/segment | workers CPU ms/segment | nats-server + versitygw CPU ms/segment | idle worker CPU ms/s | segment beyond its frames, mean / max (ms) | commit to next segment, mean / max (ms) | last worker's first segment (s) | segments a worker | cores busy (all of them) | NATS msgs in+out/segment | JetStream API req/segment | KV writes/segment | S3 requests/segment | S3 KB/segment |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	base := map[string]float64{} // one worker's wall, by build
 	for _, r := range rows {
 		if r.n == 1 {
@@ -339,8 +340,8 @@ func scaleTable(rows []scaleRow, frameCost time.Duration) string {
 			speedup, perN = fmt.Sprintf("%.2fx", base/r.wall), fmt.Sprintf("%.2f", base/r.wall/float64(r.n))
 		}
 		eff := float64(r.frames) * frameCost.Seconds() / (float64(r.n) * r.wall)
-		fmt.Fprintf(&b, "| %s | %d | %.1f | %s | %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.0f | %.0f | %.0f | %.2f | %.0f / %.0f | %.0f / %.0f | %.2f | %d-%d | %.2f | %.0f | %.1f | %.1f | %.1f | %.0f |\n",
-			r.label(), r.segments, r.wall, speedup, perN, eff, r.firstTaskS, r.tailS, r.splitS, r.stitchS, 1000*r.coordCPU/s, 1000*r.workersCPU/s,
+		fmt.Fprintf(&b, "| %s | %d | %.1f | %s | %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.0f | %.0f | %.0f | %.2f | %.0f / %.0f | %.0f / %.0f | %.2f | %d-%d | %.2f | %.0f | %.1f | %.1f | %.1f | %.0f |\n",
+			r.label(), r.segments, r.wall, speedup, perN, eff, r.submitS, r.firstTaskS, r.tailS, r.splitS, r.stitchS, 1000*r.coordCPU/s, 1000*r.workersCPU/s,
 			1000*r.serversCPU/s, 1000*r.idleWorkerCPU, 1000*r.beyond.mean, 1000*r.beyond.max, 1000*r.between.mean, 1000*r.between.max, r.lastFirstS, r.perWorker[0], r.perWorker[1], (r.coordCPU+r.workersCPU+r.serversCPU)/r.wall,
 			float64(r.natsIn+r.natsOut)/s, float64(r.jsAPI)/s, float64(r.kvWrites)/s, float64(r.s3Requests)/s, r.storeBytes/s/1e3)
 	}
