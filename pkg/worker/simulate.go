@@ -48,9 +48,14 @@ func (s *Simulation) run(ctx context.Context, in, out string, frames int, wake t
 	start := time.Now()
 	end := start.Add(time.Duration(frames) * s.FrameCost)
 	for done := 0; done < frames; {
-		// A wake after the last one, not on a fixed grid: a late timer must not bring the next report within
-		// wake of it, where the worker would drop it and write fewer progress records than a real one.
-		if d := min(wake, time.Until(end)); d > 0 {
+		// The first wake after one frame, as a real worker's first report (a progress record at once); the others a
+		// wake after the last one's report, not on a fixed grid: a late timer must not bring a report within wake
+		// of the last, where the worker would drop it and write fewer progress records than a real one.
+		next := wake
+		if done == 0 {
+			next = s.FrameCost
+		}
+		if d := min(next, time.Until(end)); d > 0 {
 			t := time.NewTimer(d)
 			select {
 			case <-ctx.Done():

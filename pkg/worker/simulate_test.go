@@ -12,8 +12,9 @@ import (
 	"github.com/facefleet/facefleet/pkg/media"
 )
 
-// TestSimulationRun: a simulated segment reports its frames at most every wake, the worker's ProgressEvery (before,
-// it woke and reported once per frame: 25 wakes a second in each simulated worker), ends with every frame reported, and writes the piece as
+// TestSimulationRun: a simulated segment reports its first frame, as a real worker does, then at most once every
+// wake, the worker's ProgressEvery (before, it woke and reported once per frame: 25 wakes a second in each simulated
+// worker), ends with every frame reported, and writes the piece as
 // an MP4 whose frames are the task's; a piece that holds another count than the task's is refused.
 func TestSimulationRun(t *testing.T) {
 	dir := t.TempDir()
@@ -28,14 +29,14 @@ func TestSimulationRun(t *testing.T) {
 		name   string
 		cost   time.Duration
 		frames int
-		most   int // reports: one a wake at most, and the last (all frames)
+		most   int // reports: the first frame's, one a wake at most after it, and the last (all frames)
 		err    error
 	}{
 		{name: "no cost: one report", cost: 0, frames: 50, most: 1},
-		{name: "1ms a frame: one wake", cost: time.Millisecond, frames: 50, most: 1},
-		{name: "2ms a frame: one wake", cost: 2 * time.Millisecond, frames: 50, most: 1},
-		{name: "4ms a frame: two wakes", cost: 4 * time.Millisecond, frames: 50, most: 2},
-		{name: "10ms a frame: five wakes", cost: 10 * time.Millisecond, frames: 50, most: 5},
+		{name: "1ms a frame: the first frame, then the end", cost: time.Millisecond, frames: 50, most: 2},
+		{name: "2ms a frame: the first frame, then the end", cost: 2 * time.Millisecond, frames: 50, most: 2},
+		{name: "4ms a frame: the first frame and two wakes", cost: 4 * time.Millisecond, frames: 50, most: 3},
+		{name: "10ms a frame: the first frame and five wakes", cost: 10 * time.Millisecond, frames: 50, most: 6},
 		{name: "a piece with more frames than its task", cost: 0, frames: 49, most: 1, err: media.ErrFrameCount},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -46,7 +47,7 @@ func TestSimulationRun(t *testing.T) {
 			})
 			rising := slices.IsSortedFunc(reports, func(a, b int) int { return a - b }) &&
 				len(slices.Compact(slices.Clone(reports))) == len(reports)
-			if len(reports) == 0 || len(reports) > tc.most || reports[len(reports)-1] != tc.frames || !rising {
+			if len(reports) == 0 || len(reports) > tc.most || reports[len(reports)-1] != tc.frames || !rising || reports[0] < 1 {
 				t.Errorf("reported %v, want at most %d rising reports ending at %d", reports, tc.most, tc.frames)
 			}
 			if tc.err != nil {
