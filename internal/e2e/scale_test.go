@@ -66,6 +66,7 @@ type scaleRow struct {
 	between             meanMax        // s from a worker's commit to the start of its next segment (ack, fetch, checks, watch)
 	lastFirstS          float64        // s from submit to the last worker's first segment start
 	perWorker           [2]int         // the fewest and the most segments one worker committed
+	longestS, busiestS  float64        // the longest segment's frames' synthetic cost, and the most one worker committed (s)
 }
 
 // meanMax is a mean and a maximum.
@@ -79,7 +80,7 @@ func (m *meanMax) add(v float64, n int) {
 // segmentTimes reads a job's commits: how long each segment took beyond its frames' synthetic cost, how long each
 // worker took from a commit to the start of its next segment (a commit's Seconds run from the segment's start,
 // after the task's checks, to just before the commit), and when the last worker started its first segment.
-func (e *env) segmentTimes(tb testing.TB, id string, frameCost time.Duration, submitted time.Time) (beyond, between meanMax, lastFirst float64, fewest, most int) {
+func (e *env) segmentTimes(tb testing.TB, id string, frameCost time.Duration, submitted time.Time) (beyond, between meanMax, lastFirst float64, fewest, most int, busiest, longest float64) {
 	tb.Helper()
 	ctx := context.Background()
 	keys, err := e.cl.State.Keys(ctx, "commit."+id+".")
@@ -88,6 +89,7 @@ func (e *env) segmentTimes(tb testing.TB, id string, frameCost time.Duration, su
 	}
 	type seg struct {
 		start, end time.Time
+		frames     int
 	}
 	byWorker := map[string][]seg{}
 	for _, k := range keys {
@@ -101,7 +103,8 @@ func (e *env) segmentTimes(tb testing.TB, id string, frameCost time.Duration, su
 		}
 		beyond.add(c.Seconds-float64(c.Frames)*frameCost.Seconds(), len(keys))
 		start := en.Created.Add(-time.Duration(c.Seconds * float64(time.Second)))
-		byWorker[c.Worker] = append(byWorker[c.Worker], seg{start: start, end: en.Created})
+		byWorker[c.Worker] = append(byWorker[c.Worker], seg{start: start, end: en.Created, frames: c.Frames})
+		longest = max(longest, float64(c.Frames)*frameCost.Seconds())
 	}
 	gaps := 0
 	for _, ss := range byWorker {
@@ -110,13 +113,18 @@ func (e *env) segmentTimes(tb testing.TB, id string, frameCost time.Duration, su
 	fewest = len(keys)
 	for _, ss := range byWorker {
 		fewest, most = min(fewest, len(ss)), max(most, len(ss))
+		frames := 0
+		for _, sg := range ss {
+			frames += sg.frames
+		}
+		busiest = max(busiest, float64(frames)*frameCost.Seconds())
 		slices.SortFunc(ss, func(a, b seg) int { return a.start.Compare(b.start) })
 		lastFirst = max(lastFirst, ss[0].start.Sub(submitted).Seconds())
 		for i := 1; i < len(ss); i++ {
 			between.add(ss[i].start.Sub(ss[i-1].end).Seconds(), gaps)
 		}
 	}
-	return beyond, between, lastFirst, fewest, most
+	return beyond, between, lastFirst, fewest, most, busiest, longest
 }
 
 // scaleIdle is how long a round watches its workers idle before the job.
@@ -289,8 +297,8 @@ func (e *env) scaleRound(tb testing.TB, accessLog, target, face string, n int, s
 			ops[op] = d
 		}
 	}
-	beyond, between, lastFirst, fewest, most := e.segmentTimes(tb, id, sim.frameCost, submitted)
-	return scaleRow{job: id, build: build.name, n: n, s3Ops: ops, idleWorkerCPU: idlePerS, beyond: beyond, between: between, submitS: submitted.Sub(start).Seconds(), lastFirstS: lastFirst, perWorker: [2]int{fewest, most}, segments: r.Segments, frames: r.TotalFrames, wall: wall,
+	beyond, between, lastFirst, fewest, most, busiest, longest := e.segmentTimes(tb, id, sim.frameCost, submitted)
+	return scaleRow{job: id, build: build.name, n: n, s3Ops: ops, idleWorkerCPU: idlePerS, beyond: beyond, between: between, submitS: submitted.Sub(start).Seconds(), lastFirstS: lastFirst, perWorker: [2]int{fewest, most}, busiestS: busiest, longestS: longest, segments: r.Segments, frames: r.TotalFrames, wall: wall,
 		coordCPU: after.coordCPU - before.coordCPU, workersCPU: after.workersCPU - before.workersCPU,
 		serversCPU: after.serversCPU - before.serversCPU, natsIn: after.natsIn - before.natsIn, natsOut: after.natsOut - before.natsOut,
 		jsAPI: after.jsAPI - before.jsAPI, kvWrites: after.kvSeq - before.kvSeq, s3Requests: after.s3Lines - before.s3Lines,
@@ -325,8 +333,8 @@ func scaleTable(rows []scaleRow, frameCost time.Duration) string {
 	rows = slices.Clone(rows)
 	slices.SortStableFunc(rows, func(a, b scaleRow) int { return a.n - b.n })
 	var b strings.Builder
-	b.WriteString("| workers | segments | wall (s) | speed-up | per N | efficiency | submit (s) | submit -> first task (s) | last commit -> done (s) | split (s) | stitch (s) | coordinator CPU ms/segment | workers CPU ms/segment | nats-server + versitygw CPU ms/segment | idle worker CPU ms/s | segment beyond its frames, mean / max (ms) | commit to next segment, mean / max (ms) | last worker's first segment (s) | segments a worker | cores busy (all of them) | NATS msgs in+out/segment | JetStream API req/segment | KV writes/segment | S3 requests/segment | S3 KB/segment |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| workers | segments | wall (s) | speed-up | per N | efficiency | submit (s) | submit -> first task (s) | last commit -> done (s) | split (s) | stitch (s) | coordinator CPU ms/segment | workers CPU ms/segment | nats-server + versitygw CPU ms/segment | idle worker CPU ms/s | segment beyond its frames, mean / max (ms) | commit to next segment, mean / max (ms) | last worker's first segment (s) | segments a worker | longest segment's frames (s) | busiest worker's frames (s) | cores busy (all of them) | NATS msgs in+out/segment | JetStream API req/segment | KV writes/segment | S3 requests/segment | S3 KB/segment |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	base := map[string]float64{} // one worker's wall, by build
 	for _, r := range rows {
 		if r.n == 1 {
@@ -340,9 +348,9 @@ func scaleTable(rows []scaleRow, frameCost time.Duration) string {
 			speedup, perN = fmt.Sprintf("%.2fx", base/r.wall), fmt.Sprintf("%.2f", base/r.wall/float64(r.n))
 		}
 		eff := float64(r.frames) * frameCost.Seconds() / (float64(r.n) * r.wall)
-		fmt.Fprintf(&b, "| %s | %d | %.1f | %s | %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.0f | %.0f | %.0f | %.2f | %.0f / %.0f | %.0f / %.0f | %.2f | %d-%d | %.2f | %.0f | %.1f | %.1f | %.1f | %.0f |\n",
+		fmt.Fprintf(&b, "| %s | %d | %.1f | %s | %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.0f | %.0f | %.0f | %.2f | %.0f / %.0f | %.0f / %.0f | %.2f | %d-%d | %.2f | %.2f | %.2f | %.0f | %.1f | %.1f | %.1f | %.0f |\n",
 			r.label(), r.segments, r.wall, speedup, perN, eff, r.submitS, r.firstTaskS, r.tailS, r.splitS, r.stitchS, 1000*r.coordCPU/s, 1000*r.workersCPU/s,
-			1000*r.serversCPU/s, 1000*r.idleWorkerCPU, 1000*r.beyond.mean, 1000*r.beyond.max, 1000*r.between.mean, 1000*r.between.max, r.lastFirstS, r.perWorker[0], r.perWorker[1], (r.coordCPU+r.workersCPU+r.serversCPU)/r.wall,
+			1000*r.serversCPU/s, 1000*r.idleWorkerCPU, 1000*r.beyond.mean, 1000*r.beyond.max, 1000*r.between.mean, 1000*r.between.max, r.lastFirstS, r.perWorker[0], r.perWorker[1], r.longestS, r.busiestS, (r.coordCPU+r.workersCPU+r.serversCPU)/r.wall,
 			float64(r.natsIn+r.natsOut)/s, float64(r.jsAPI)/s, float64(r.kvWrites)/s, float64(r.s3Requests)/s, r.storeBytes/s/1e3)
 	}
 	b.WriteString("\nS3 requests per segment by operation:\n\n")
