@@ -540,7 +540,8 @@ func offsetMicros(delay float64) int64 {
 // CopyVideo writes the first video stream of in into out (the extension picks the container, as Stitch's), copied
 // packet for packet and shifted to start at 0, in this process: in is opened, probed and read once, where a Stitch
 // of one piece probes it four times and reads it three (its header scan, its packet count, the concat demuxer and
-// the copy). It returns the packets written. out is written in place: callers write to a name of their own and rename it.
+// the copy). It returns the packets written. out is written in place: callers write to a name of their own and
+// rename it. ctx is checked before the copy, not during it: it is for one segment's piece, not a film.
 func CopyVideo(ctx context.Context, in, out string) (int, error) {
 	format := containerFormats[strings.ToLower(filepath.Ext(out))]
 	if format == "" {

@@ -40,10 +40,10 @@ func NewSimulation(cost time.Duration, getenv func(string) string) (*Simulation,
 // run spends the segment's frames' cost, reporting the frames done to progress at most every wake (the worker's
 // ProgressEvery: between its progress records a worker does nothing the control plane sees, and a wake per frame,
 // 25 a second in each of 64 processes on 2 cores, was scheduler work that only the simulation did: a real worker's
-// frames cost computation, not sleeps), then writes in's packets into out as
-// the container a real worker's encoder writes (media.CopyVideo: one open and probe of the piece, then the muxing a
-// real worker's encoder does beyond encoding): the stitch then sees what it sees of real results, an MP4 whose
-// header states its frame count, not the split's matroska piece it would count packet by packet.
+// frames cost computation, not sleeps), then writes in's packets into out as the container a real worker's encoder
+// writes (media.CopyVideo: one open and probe of the piece, then the muxing a real worker's encoder does beyond
+// encoding): the stitch then sees what it sees of real results, an MP4 whose header states its frame count, not the
+// split's matroska piece it would count packet by packet.
 func (s *Simulation) run(ctx context.Context, in, out string, frames int, wake time.Duration, progress func(done int)) (int, error) {
 	start := time.Now()
 	end := start.Add(time.Duration(frames) * s.FrameCost)
