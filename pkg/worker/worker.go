@@ -755,7 +755,7 @@ func (w *Worker) process(ctx context.Context, l *queue.Lease, t job.Task, plan m
 	n := 0
 	found, counted := 0, false // faces found in the segment: the first pass's count, the one that detects
 	if sim := w.cfg.Simulation; sim != nil {
-		if n, err = sim.run(ctx, in, out, frames, report); err != nil {
+		if n, err = sim.run(ctx, in, out, frames, w.cfg.ProgressEvery, report); err != nil {
 			return err
 		}
 	}
