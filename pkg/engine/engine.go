@@ -7,6 +7,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"image"
 	"math"
 	"os"
 	"path/filepath"
@@ -652,6 +653,11 @@ func (e *Engine) prepare(jobID, sourcePath string, opt job.FaceOptions) (*prepar
 			}
 			return sw.Swap(frame, faces, meshes)
 		}
+		// The swap reads and writes the face's box; its mesh, unless selector one's, is read around it.
+		p.swap.region = func(f face.Face, w, h int) (read, write image.Rectangle) {
+			box := f.Box.Clamp(w, h)
+			return box.Union(readRegion(lm, f, w, h)), box
+		}
 		p.close = func() { _ = sw.Close() }
 	case job.SwapperInswapper:
 		ins, err := e.loadInswapper(inswapperModel(opt.Swapper))
@@ -796,11 +802,11 @@ func (e *Engine) ForPass(jobID, sourcePath string, opt job.FaceOptions, log *Fac
 }
 
 // facesOf returns the faces to work on in frame index: detected and selected, or replayed from the log.
-func (p *FrameProcessor) facesOf(frame gocv.Mat, index int) ([]face.Face, error) {
+func (p *FrameProcessor) facesOf(pic *pipeline.Picture, index int) ([]face.Face, error) {
 	if p.log != nil && p.replay {
 		return p.log.get(index), nil
 	}
-	sel, err := p.selectFaces(frame, index)
+	sel, err := p.selectFaces(pic, index)
 	p.faces.Add(int64(len(sel)))
 	if err == nil && p.log != nil {
 		p.log.put(index, sel)
@@ -814,7 +820,16 @@ func (p *FrameProcessor) Process(frame gocv.Mat, index int) error {
 	if p.none {
 		return nil
 	}
-	return outOfMemory(p.process(frame, index))
+	return outOfMemory(p.process(pipeline.WholePicture(frame), index))
+}
+
+// ProcessPicture implements pipeline.RegionProcessor: Process converting only what the detector, the landmarks
+// and the steps read (the whole frame for detection; a face's surroundings while it is followed).
+func (p *FrameProcessor) ProcessPicture(pic *pipeline.Picture, index int) error {
+	if p.none {
+		return nil
+	}
+	return outOfMemory(p.process(pic, index))
 }
 
 // outOfMemory marks an allocation failure that outlived its retry as the worker's own trouble
@@ -865,9 +880,39 @@ func IsOutOfMemory(err error) bool {
 }
 
 // step is one processor of a frame's selected faces; batch, when set, takes several frames in one model call.
+// region, when set, is the part of a w x h frame the step reads for face f and the part it may write; without it
+// the step may read and write the whole frame.
 type step struct {
-	one   func(frame gocv.Mat, faces []face.Face) error
-	batch func(frames []gocv.Mat, faces [][]face.Face) error
+	one    func(frame gocv.Mat, faces []face.Face) error
+	batch  func(frames []gocv.Mat, faces [][]face.Face) error
+	region func(f face.Face, w, h int) (read, write image.Rectangle)
+}
+
+// readRegion is the part of a w x h frame lm reads for face f: the whole frame unless lm says (FaceMesh.Region).
+func readRegion(lm processor.Landmarker, f face.Face, w, h int) image.Rectangle {
+	if r, ok := lm.(interface {
+		Region(f face.Face, w, h int) image.Rectangle
+	}); ok {
+		return r.Region(f, w, h)
+	}
+	return image.Rect(0, 0, w, h)
+}
+
+// prepare asks pic for what s reads of faces and tells it what s may write.
+func (s step) prepare(pic *pipeline.Picture, faces []face.Face) error {
+	all := pic.Bounds()
+	if s.region == nil {
+		pic.Touch(all)
+		return pic.Need(all)
+	}
+	for _, f := range faces {
+		read, write := s.region(f, all.Dx(), all.Dy())
+		if err := pic.Need(read.Union(write)); err != nil {
+			return err
+		}
+		pic.Touch(write)
+	}
+	return nil
 }
 
 // ProcessBatch implements pipeline.BatchProcessor: steps that batch (inswapper) see every frame's faces in one
@@ -886,7 +931,7 @@ func (p *FrameProcessor) processBatch(frames []gocv.Mat, indices []int) error {
 	)
 	for i, f := range frames {
 		var sel []face.Face
-		err := p.again(func() (err error) { sel, err = p.facesOf(f, indices[i]); return err })
+		err := p.again(func() (err error) { sel, err = p.facesOf(pipeline.WholePicture(f), indices[i]); return err })
 		if err != nil {
 			return err
 		}
@@ -914,13 +959,17 @@ func (p *FrameProcessor) processBatch(frames []gocv.Mat, indices []int) error {
 	return nil
 }
 
-func (p *FrameProcessor) process(frame gocv.Mat, index int) error {
+func (p *FrameProcessor) process(pic *pipeline.Picture, index int) error {
 	var faces []face.Face
-	err := p.again(func() (err error) { faces, err = p.facesOf(frame, index); return err })
+	err := p.again(func() (err error) { faces, err = p.facesOf(pic, index); return err })
 	if err != nil || len(faces) == 0 {
 		return err
 	}
+	frame := pic.Mat()
 	for _, s := range p.steps {
+		if err := s.prepare(pic, faces); err != nil {
+			return err
+		}
 		if err := p.again(func() error { return s.one(frame, faces) }); err != nil {
 			return err
 		}
@@ -929,10 +978,14 @@ func (p *FrameProcessor) process(frame gocv.Mat, index int) error {
 }
 
 // selectFaces detects the frame's faces once and returns those the selector mode picks.
-func (p *FrameProcessor) selectFaces(frame gocv.Mat, index int) ([]face.Face, error) {
+func (p *FrameProcessor) selectFaces(pic *pipeline.Picture, index int) ([]face.Face, error) {
 	if p.follow != nil {
-		return p.follow.faces(frame, index, p.detector)
+		return p.follow.faces(pic, index, p.detector)
 	}
+	if err := pic.Need(pic.Bounds()); err != nil {
+		return nil, err
+	}
+	frame := pic.Mat()
 	faces, err := p.detector.Detect(frame)
 	if err != nil {
 		return nil, err

@@ -2,12 +2,12 @@ package engine
 
 import (
 	"fmt"
-	"image"
 
 	"gocv.io/x/gocv"
 
 	"github.com/facefleet/facefleet/pkg/face"
 	"github.com/facefleet/facefleet/pkg/job"
+	"github.com/facefleet/facefleet/pkg/pipeline"
 	"github.com/facefleet/facefleet/pkg/processor"
 )
 
@@ -103,12 +103,19 @@ func (c *meshCalib) apply(m *face.Mesh) face.Face {
 
 // faces returns the followed person's face in frame index (none, or one): by its landmarks from the previous
 // frame's face, or by detection every f.every frames and wherever the landmarks cannot follow it.
-func (f *follower) faces(frame gocv.Mat, index int, det processor.Detector) ([]face.Face, error) {
-	cut := f.sceneCut(frame)
+func (f *follower) faces(pic *pipeline.Picture, index int, det processor.Detector) ([]face.Face, error) {
+	cut, err := f.sceneCut(pic)
+	if err != nil {
+		return nil, err
+	}
+	frame, all := pic.Mat(), pic.Bounds()
 	// The cadence counts whole-target frame indices, not a segment's: however a job is cut into segments, the same
 	// frames are detected (at boundaries that are multiples of it: the output does not depend on the segmentation).
 	if f.prev != nil && f.prev.index == index-1 && index%f.every != 0 && !cut && f.calib.ok &&
 		(f.ref == nil || index != f.ref.Frame) {
+		if err := pic.Need(readRegion(f.landmarker, f.prev.face, all.Dx(), all.Dy())); err != nil {
+			return nil, err
+		}
 		m, err := f.landmarker.Landmarks(frame, f.prev.face)
 		if err != nil {
 			return nil, err
@@ -116,7 +123,7 @@ func (f *follower) faces(frame gocv.Mat, index int, det processor.Detector) ([]f
 		if m.Finite() && m.Presence > 0 {
 			fc := f.calib.apply(&m)
 			if b := fc.Box.Clamp(frame.Cols(), frame.Rows()); !b.Empty() {
-				i, err := f.pick(frame, index, []face.Face{fc})
+				i, err := f.pick(pic, index, []face.Face{fc})
 				if err != nil {
 					return nil, err
 				}
@@ -128,6 +135,9 @@ func (f *follower) faces(frame gocv.Mat, index int, det processor.Detector) ([]f
 			}
 		}
 	}
+	if err := pic.Need(all); err != nil {
+		return nil, err
+	}
 	faces, err := det.Detect(frame)
 	if err != nil {
 		return nil, err
@@ -136,7 +146,7 @@ func (f *follower) faces(frame gocv.Mat, index int, det processor.Detector) ([]f
 		f.track.Lose() // a face where the person was, in a new shot, is someone until re-identified
 	}
 	f.prev = nil
-	i, err := f.pick(frame, index, faces) // also told of faceless frames: the track's gap counts them
+	i, err := f.pick(pic, index, faces) // also told of faceless frames: the track's gap counts them
 	if err != nil || i < 0 {
 		return nil, err
 	}
@@ -157,7 +167,8 @@ func (f *follower) faces(frame gocv.Mat, index int, det processor.Detector) ([]f
 
 // pick is face.Follower's choice among faces (-1: none), made on the first frame with the reference's box in that
 // frame's pixels.
-func (f *follower) pick(frame gocv.Mat, index int, faces []face.Face) (int, error) {
+func (f *follower) pick(pic *pipeline.Picture, index int, faces []face.Face) (int, error) {
+	frame := pic.Mat()
 	if f.track == nil {
 		ref := face.FollowReference{}
 		cfg := face.DefaultFollowConfig(face.DefaultGeometryMaxDist)
@@ -174,7 +185,12 @@ func (f *follower) pick(frame gocv.Mat, index int, faces []face.Face) (int, erro
 		}
 		f.track = face.NewFollower(cfg, ref)
 	}
-	return f.track.Pick(index, faces, func() ([][]float32, error) { return f.describe(frame, faces) })
+	return f.track.Pick(index, faces, func() ([][]float32, error) {
+		if err := pic.Need(pic.Bounds()); err != nil { // embeddings and meshes of faces anywhere
+			return nil, err
+		}
+		return f.describe(frame, faces)
+	})
 }
 
 // describe returns the faces' descriptors, of the kind the reference has.
@@ -195,17 +211,17 @@ func (f *follower) describe(frame gocv.Mat, faces []face.Face) ([][]float32, err
 	return out, nil
 }
 
-// sceneCut reports whether frame differs from the previous one as a new shot does, and keeps its thumbnail (in Go
-// memory: a FrameProcessor is never closed, so it holds no Mat).
-func (f *follower) sceneCut(frame gocv.Mat) bool {
+// sceneCut reports whether the frame differs from the previous one as a new shot does, and keeps its thumbnail
+// (in Go memory: a FrameProcessor is never closed, so it holds no Mat).
+func (f *follower) sceneCut(pic *pipeline.Picture) (bool, error) {
 	if f.every <= 1 {
-		return false
+		return false, nil
 	}
-	small := gocv.NewMat()
-	// Sampled (bilinear), not averaged: an area average would read every pixel of the frame.
-	gocv.Resize(frame, &small, image.Point{X: 64, Y: 36}, 0, 0, gocv.InterpolationLinear)
-	cur := small.ToBytes()
-	_ = small.Close()
+	// Sampled, not averaged: an average would read (and convert) every pixel of the frame.
+	cur, err := pic.Thumb()
+	if err != nil {
+		return false, err
+	}
 	cut := len(f.thumb) != len(cur)
 	if !cut {
 		var s int
@@ -215,7 +231,7 @@ func (f *follower) sceneCut(frame gocv.Mat) bool {
 		cut = s > sceneCut*len(cur)
 	}
 	f.thumb = cur
-	return cut
+	return cut, nil
 }
 
 func abs(v int) int {

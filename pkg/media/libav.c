@@ -643,6 +643,29 @@ static void put_block(AVFrame *k, const matrix *m, const uint8_t *r[2], const in
 	k->data[2][(size_t)(y / 2) * k->linesize[2] + x / 2] = clip8(128 + cs * (rr - yl) / (2 * (1 - m->kr)));
 }
 
+int ffconv_thumb(const AVFrame *f, uint8_t *dst, int tw, int th) {
+	int w = f->width, h = f->height;
+	if (layout(f->format) != AV_PIX_FMT_YUV420P || tw <= 0 || th <= 0 || w <= 0 || h <= 0) {
+		return AVERROR(EINVAL);
+	}
+	matrix m = matrix_of(f->colorspace, f->color_range, f->format);
+	double ys = m.full ? 1 : 219.0 / 255, yo = m.full ? 0 : 16, cs = m.full ? 1 : 224.0 / 255;
+	for (int j = 0; j < th; j++) {
+		int y = (int)((2 * (int64_t)j + 1) * h / (2 * th));
+		for (int i = 0; i < tw; i++) {
+			int x = (int)((2 * (int64_t)i + 1) * w / (2 * tw));
+			double l = (f->data[0][(size_t)y * f->linesize[0] + x] - yo) / ys;
+			double cb = (f->data[1][(size_t)(y / 2) * f->linesize[1] + x / 2] - 128) / cs;
+			double cr = (f->data[2][(size_t)(y / 2) * f->linesize[2] + x / 2] - 128) / cs;
+			double b = l + cb * 2 * (1 - m.kb), r = l + cr * 2 * (1 - m.kr);
+			double g = (l - m.kr * r - m.kb * b) / (1 - m.kr - m.kb);
+			uint8_t *px = dst + ((size_t)j * tw + i) * 3;
+			px[0] = clip8(b), px[1] = clip8(g), px[2] = clip8(r);
+		}
+	}
+	return 0;
+}
+
 // patch_rows codes again the 2x2 blocks of rows [y0, y1) x columns [x0, x1) (even edges) of bgr that differ from
 // orig (NULL: all of them) into keep, copying keep before its first change (*writable).
 static int patch_rows(AVFrame *keep, const matrix *m, const uint8_t *bgr, const uint8_t *orig, int w, int x0, int y0,

@@ -263,6 +263,22 @@ func (c *Converter) Rect(f *Frame, bgr []byte, r image.Rectangle) (image.Rectang
 	return image.Rect(int(rect[0]), int(rect[1]), int(rect[2]), int(rect[3])), nil
 }
 
+// Thumb samples f's picture at the centres of a tw x th grid into dst (BGR, tw*th*3 bytes): a thumbnail that
+// reads only the pixels it shows (SampleCentre's).
+func (f *Frame) Thumb(dst []byte, tw, th int) error {
+	if f.f == nil || f.f.buf[0] == nil || len(dst) < tw*th*3 || tw <= 0 || th <= 0 {
+		return errors.New("media: thumbnail: no picture, or a short buffer")
+	}
+	if e := C.ffconv_thumb(f.f, (*C.uint8_t)(unsafe.Pointer(&dst[0])), C.int(tw), C.int(th)); e < 0 {
+		return fmt.Errorf("media: thumbnail: %s", averror(e))
+	}
+	return nil
+}
+
+// SampleCentre is the pixel Frame.Thumb shows at thumbnail column or row i of n, in a picture n0 pixels wide or
+// high: the centre of the grid's cell.
+func SampleCentre(i, n, n0 int) int { return int((2*int64(i) + 1) * int64(n0) / (2 * int64(n))) }
+
 // Size is the size of the picture f holds (0, 0 when none).
 func (f *Frame) Size() (w, h int) {
 	if f.f == nil || f.f.buf[0] == nil {

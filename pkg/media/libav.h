@@ -84,6 +84,9 @@ void ffenc_free(ffenc *e);
 typedef struct ffconv ffconv;
 ffconv *ffconv_new(void);
 int ffconv_rect(ffconv *c, const AVFrame *f, uint8_t *dst, size_t cap, int rect[4]);
+// ffconv_thumb samples f's picture at tw x th points, the centres of a tw x th grid over it, into dst (bgr24,
+// tw*th*3 bytes), each converted with the picture's matrix and range: a thumbnail that reads tw*th pixels.
+int ffconv_thumb(const AVFrame *f, uint8_t *dst, int tw, int th);
 void ffconv_free(ffconv *c);
 
 // ffpatch writes a processed bgr24 frame back into the yuv420p picture it was decoded from (ffdec_read_keep,

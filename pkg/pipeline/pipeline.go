@@ -98,6 +98,9 @@ type Config struct {
 	// media.EncoderConfig.TimeBase), and Duration is the segment's length, where its last frame ends.
 	TimeBase media.Rational
 	Duration float64
+	// ConvertAll has a RegionProcessor's frames converted whole, whatever parts it asks for: what it then writes
+	// must be what it writes with only its parts converted (a check that it asks for all it reads).
+	ConvertAll bool
 }
 
 // PixelsUnused is implemented by a processor that may report it never reads or writes a frame's pixels (frame
@@ -159,6 +162,16 @@ func (c Config) patched(proc Processor) bool {
 	return c.pixFmt(proc) == media.PixFmtBGR24 && c.yuv420p()
 }
 
+// regional reports whether proc's frames reach it as Pictures converted only where it reads (RegionProcessor): a
+// patched input of one pass, upright, no frames kept, not batched.
+func (c Config) regional(proc Processor) bool {
+	if _, ok := proc.(RegionProcessor); !ok || !c.patched(proc) || c.Original != "" || c.Rotation != 0 || c.FramesDir != "" {
+		return false
+	}
+	_, batches := proc.(BatchProcessor)
+	return !batches || c.Batch <= 1
+}
+
 // turns maps a clockwise display rotation to the turn that shows a stored frame as displayed, and the turn back
 // (-1: none).
 var turns = map[int][2]gocv.RotateFlag{
@@ -179,9 +192,13 @@ func Run(ctx context.Context, cfg Config, proc Processor, progress func(done int
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	pixFmt, patched := cfg.pixFmt(proc), cfg.patched(proc)
+	pixFmt, patched, regional := cfg.pixFmt(proc), cfg.patched(proc), cfg.regional(proc)
+	decFmt := pixFmt
+	if regional {
+		decFmt = media.PixFmtYUV420P // pictures by reference, converted where the processor reads
+	}
 	dec, err := media.NewDecoder(ctx, media.DecoderConfig{Path: cfg.Input, Width: cfg.Width, Height: cfg.Height,
-		Threads: cfg.DecoderThreads, PixFmt: pixFmt})
+		Threads: cfg.DecoderThreads, PixFmt: decFmt})
 	if err != nil {
 		return 0, err
 	}
@@ -202,6 +219,13 @@ func Run(ctx context.Context, cfg Config, proc Processor, progress func(done int
 			return 0, fmt.Errorf("pipeline: %w", err)
 		}
 		defer patcher.Close()
+	}
+	var conv *media.Converter
+	if regional {
+		if conv, err = media.NewConverter(); err != nil {
+			return 0, fmt.Errorf("pipeline: %w", err)
+		}
+		defer conv.Close()
 	}
 	enc, err := media.NewEncoder(ctx, media.EncoderConfig{Path: cfg.Output, Width: cfg.Width, Height: cfg.Height,
 		FrameRate: cfg.FrameRate, Codec: cfg.Encoder, Quality: cfg.Quality, Threads: cfg.EncoderThreads,
@@ -259,9 +283,24 @@ func Run(ctx context.Context, cfg Config, proc Processor, progress func(done int
 		free <- i
 	}
 	times := make([]media.Time, cfg.InFlight) // each slot's frame time, handed from the decoder to the encoder
+	pics := make([]*Picture, cfg.InFlight)      // each slot's Picture (regional)
+	for i := range pics {
+		pics[i] = &Picture{all: cfg.ConvertAll}
+	}
 	read := func(slot int) error { return dec.Read(bufs[slot]) }
 	write := func(slot int) error { return enc.WriteAt(bufs[slot], times[slot]) }
 	switch {
+	case regional:
+		read = func(slot int) error { return dec.ReadRef(refs[slot]) }
+		write = func(slot int) error {
+			if d := pics[slot].dirty; len(d) > 0 {
+				if _, err := patcher.ApplyRects(refs[slot], bufs[slot], cfg.Width, cfg.Height, d); err != nil {
+					refs[slot].Release()
+					return err
+				}
+			}
+			return enc.WriteRefAt(refs[slot], times[slot])
+		}
 	case byRef:
 		read = func(slot int) error { return dec.ReadRef(refs[slot]) }
 		write = func(slot int) error { return enc.WriteRefAt(refs[slot], times[slot]) }
@@ -365,7 +404,11 @@ func Run(ctx context.Context, cfg Config, proc Processor, progress func(done int
 					frames, indices = append(frames, m), append(indices, cfg.FirstFrame+b.index)
 				}
 				var err error
-				if len(batch) > 1 {
+				if regional {
+					b := batch[0] // never batched
+					pics[b.slot].reset(pool[b.slot], bufs[b.slot], refs[b.slot], conv, cfg.Width, cfg.Height)
+					err = proc.(RegionProcessor).ProcessPicture(pics[b.slot], indices[0])
+				} else if len(batch) > 1 {
 					err = bp.ProcessBatch(frames, indices)
 				} else {
 					err = proc.Process(frames[0], indices[0])

@@ -70,6 +70,32 @@ func (m *Marked) Process(frame gocv.Mat, index int) error {
 	return nil
 }
 
+// ProcessPicture implements pipeline.RegionProcessor: the wrapped processor's parts (its whole frame if it does
+// not tell them), and the mark's corner.
+func (m *Marked) ProcessPicture(pic *pipeline.Picture, index int) error {
+	if rp, ok := m.proc.(pipeline.RegionProcessor); ok {
+		if err := rp.ProcessPicture(pic, index); err != nil {
+			return err
+		}
+	} else {
+		pic.Touch(pic.Bounds())
+		if err := pic.Need(pic.Bounds()); err != nil {
+			return err
+		}
+		if err := m.proc.Process(pic.Mat(), index); err != nil {
+			return err
+		}
+	}
+	all := pic.Bounds()
+	box := Box(all.Dx(), all.Dy())
+	if err := pic.Need(box); err != nil {
+		return err
+	}
+	pic.Touch(box)
+	Draw(pic.Mat())
+	return nil
+}
+
 // ProcessBatch implements pipeline.BatchProcessor.
 func (m *Marked) ProcessBatch(frames []gocv.Mat, indices []int) error {
 	if bp, ok := m.proc.(pipeline.BatchProcessor); ok {
