@@ -283,7 +283,7 @@ func Run(ctx context.Context, cfg Config, proc Processor, progress func(done int
 		free <- i
 	}
 	times := make([]media.Time, cfg.InFlight) // each slot's frame time, handed from the decoder to the encoder
-	pics := make([]*Picture, cfg.InFlight)      // each slot's Picture (regional)
+	pics := make([]*Picture, cfg.InFlight)    // each slot's Picture (regional)
 	for i := range pics {
 		pics[i] = &Picture{all: cfg.ConvertAll}
 	}
