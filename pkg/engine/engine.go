@@ -113,6 +113,8 @@ type Engine struct {
 
 	mu   sync.Mutex
 	jobs []*prepared
+	// hintMu guards meshes: selector one hands them over while the mesh swap may take the previous frame's.
+	hintMu sync.Mutex
 	// meshes are the meshes selector one found its person's face by, per frame buffer, for the mesh swap to use
 	// rather than run the landmark model again on the same face.
 	meshes map[*uint8]meshHint
@@ -133,6 +135,8 @@ func frameKey(frame gocv.Mat) *uint8 {
 }
 
 func (e *Engine) hintMesh(frame gocv.Mat, f face.Face, m face.Mesh) {
+	e.hintMu.Lock()
+	defer e.hintMu.Unlock()
 	if k := frameKey(frame); k != nil {
 		e.meshes[k] = meshHint{f, m}
 	}
@@ -140,15 +144,22 @@ func (e *Engine) hintMesh(frame gocv.Mat, f face.Face, m face.Mesh) {
 
 // landmarks is lm's mesh of face f in frame, or the mesh selector one already found it by.
 func (e *Engine) landmarks(lm processor.Landmarker, frame gocv.Mat, f face.Face) (face.Mesh, error) {
-	if k := frameKey(frame); k != nil {
-		if h, ok := e.meshes[k]; ok {
-			delete(e.meshes, k)
-			if h.face == f {
-				return h.mesh, nil
-			}
-		}
+	if h, ok := e.takeHint(frame); ok && h.face == f {
+		return h.mesh, nil
 	}
 	return lm.Landmarks(frame, f)
+}
+
+// takeHint removes and returns the mesh hinted for frame, if any.
+func (e *Engine) takeHint(frame gocv.Mat) (meshHint, bool) {
+	e.hintMu.Lock()
+	defer e.hintMu.Unlock()
+	k := frameKey(frame)
+	h, ok := e.meshes[k]
+	if ok {
+		delete(e.meshes, k)
+	}
+	return h, ok
 }
 
 // New prepares an engine; models, and ONNX Runtime itself, load when a job first needs them, so frame processor
@@ -229,8 +240,28 @@ func (e *Engine) loadLandmarker() (processor.Landmarker, error) {
 	if err != nil {
 		return nil, modelError(err)
 	}
-	e.landmarker, e.models = lm, append(e.models, filepath.Base(path))
-	return lm, nil
+	e.landmarker, e.models = &lockedLandmarker{lm: lm}, append(e.models, filepath.Base(path))
+	return e.landmarker, nil
+}
+
+// lockedLandmarker is the landmark model shared by the two stages of a frame's work (FindPicture, which follows
+// the person, and the mesh swap after it, which may run at the same time on the previous frame).
+type lockedLandmarker struct {
+	mu sync.Mutex
+	lm processor.Landmarker
+}
+
+func (l *lockedLandmarker) Landmarks(img gocv.Mat, f face.Face) (face.Mesh, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.lm.Landmarks(img, f)
+}
+
+func (l *lockedLandmarker) Close() error { return l.lm.Close() }
+
+// Region is the model's (readRegion).
+func (l *lockedLandmarker) Region(f face.Face, w, h int) image.Rectangle {
+	return readRegion(l.lm, f, w, h)
 }
 
 func (e *Engine) loadRecognizer(name string) (processor.Embedder, error) {
@@ -550,7 +581,9 @@ func (e *Engine) ForJob(jobID, sourcePath string, opt job.FaceOptions) (pipeline
 			hint: func(gocv.Mat, face.Face, face.Mesh) {}}
 		if swapperKind(opt.Swapper) == job.SwapperMesh && slices.Contains(opt.Processors, job.ProcessorSwapper) {
 			// Only the mesh swap takes the meshes; the last segment's are stale (the pool's buffers are new).
+			e.hintMu.Lock()
 			clear(e.meshes)
+			e.hintMu.Unlock()
 			fp.follow.hint = e.hintMesh
 		}
 		switch {
@@ -832,6 +865,19 @@ func (p *FrameProcessor) ProcessPicture(pic *pipeline.Picture, index int) error 
 	return outOfMemory(p.process(pic, index))
 }
 
+// FindPicture implements pipeline.StagedProcessor: the faces are found (the follower needs the frames in order),
+// and the steps that change them are the rest, which may run while the next frame's faces are found.
+func (p *FrameProcessor) FindPicture(pic *pipeline.Picture, index int) (rest func() error, err error) {
+	if p.none {
+		return nil, nil
+	}
+	faces, err := p.find(pic, index)
+	if err != nil || len(faces) == 0 {
+		return nil, outOfMemory(err)
+	}
+	return func() error { return outOfMemory(p.change(pic, faces)) }, nil
+}
+
 // outOfMemory marks an allocation failure that outlived its retry as the worker's own trouble
 // (fault.ErrOutOfMemory), not the frame's: another worker, or this one with fewer frames in flight, may process it.
 func outOfMemory(err error) error {
@@ -960,11 +1006,21 @@ func (p *FrameProcessor) processBatch(frames []gocv.Mat, indices []int) error {
 }
 
 func (p *FrameProcessor) process(pic *pipeline.Picture, index int) error {
-	var faces []face.Face
-	err := p.again(func() (err error) { faces, err = p.facesOf(pic, index); return err })
+	faces, err := p.find(pic, index)
 	if err != nil || len(faces) == 0 {
 		return err
 	}
+	return p.change(pic, faces)
+}
+
+// find is the faces the steps change in frame index.
+func (p *FrameProcessor) find(pic *pipeline.Picture, index int) (faces []face.Face, err error) {
+	err = p.again(func() (err error) { faces, err = p.facesOf(pic, index); return err })
+	return faces, err
+}
+
+// change runs every step on faces.
+func (p *FrameProcessor) change(pic *pipeline.Picture, faces []face.Face) error {
 	frame := pic.Mat()
 	for _, s := range p.steps {
 		if err := s.prepare(pic, faces); err != nil {

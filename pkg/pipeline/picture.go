@@ -18,6 +18,16 @@ type RegionProcessor interface {
 	ProcessPicture(pic *Picture, index int) error
 }
 
+// StagedProcessor is a RegionProcessor whose work on a frame has a first part that must see the frames one after
+// the other (finding faces: a tracker follows them from frame to frame) and a rest that need not wait for it on
+// the next frame (changing them): the pipeline runs the rest of frame i beside the first part of frame i+1, on
+// two cores. The rests are called in frame order, on one goroutine.
+type StagedProcessor interface {
+	RegionProcessor
+	// FindPicture is ProcessPicture's first part; rest, when not nil, is the remainder, to be called once.
+	FindPicture(pic *Picture, index int) (rest func() error, err error)
+}
+
 // Picture is one frame for a RegionProcessor: a BGR Mat of the frame's size that holds the frame's pixels where
 // Need was asked for them (elsewhere it holds anything), and the parts that Touch said may have changed.
 // A Picture made by WholePicture holds every pixel, and Need and Touch cost nothing.

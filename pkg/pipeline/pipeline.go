@@ -181,7 +181,10 @@ var turns = map[int][2]gocv.RotateFlag{
 	270: {gocv.Rotate90CounterClockwise, gocv.Rotate90Clockwise},
 }
 
-type item struct{ slot, index int }
+type item struct {
+	slot, index int
+	rest        func() error // a StagedProcessor's rest of the frame's work
+}
 
 // Run processes cfg.Input into cfg.Output and returns the number of frames written. progress, if not nil, is
 // called after every encoded frame with the running count.
@@ -220,12 +223,14 @@ func Run(ctx context.Context, cfg Config, proc Processor, progress func(done int
 		}
 		defer patcher.Close()
 	}
-	var conv *media.Converter
+	var conv, restConv *media.Converter // the process stage's and the rest stage's (StagedProcessor)
 	if regional {
-		if conv, err = media.NewConverter(); err != nil {
-			return 0, fmt.Errorf("pipeline: %w", err)
+		for _, c := range []**media.Converter{&conv, &restConv} {
+			if *c, err = media.NewConverter(); err != nil {
+				return 0, fmt.Errorf("pipeline: %w", err)
+			}
+			defer (*c).Close()
 		}
-		defer conv.Close()
 	}
 	enc, err := media.NewEncoder(ctx, media.EncoderConfig{Path: cfg.Output, Width: cfg.Width, Height: cfg.Height,
 		FrameRate: cfg.FrameRate, Codec: cfg.Encoder, Quality: cfg.Quality, Threads: cfg.EncoderThreads,
@@ -337,6 +342,7 @@ func Run(ctx context.Context, cfg Config, proc Processor, progress func(done int
 		errOnce.Do(func() { firstErr = err; cancel() })
 	}
 	toProc := make(chan item, cfg.InFlight)
+	toRest := make(chan item, cfg.InFlight)
 	toEnc := make(chan item, cfg.InFlight)
 
 	admit, leave := func() error { return nil }, func() {}
@@ -367,11 +373,11 @@ func Run(ctx context.Context, cfg Config, proc Processor, progress func(done int
 				return
 			}
 			times[slot] = dec.Time()
-			toProc <- item{slot, i} // never blocks: at most InFlight slots exist
+			toProc <- item{slot: slot, index: i} // never blocks: at most InFlight slots exist
 		}
 	}()
 	go func() { // process; after a failure it only forwards slots so they return to the pool
-		defer close(toEnc)
+		defer close(toRest)
 		bp, batching := proc.(BatchProcessor)
 		batching = batching && cfg.Batch > 1
 		batch := make([]item, 0, max(1, cfg.Batch))
@@ -405,9 +411,13 @@ func Run(ctx context.Context, cfg Config, proc Processor, progress func(done int
 				}
 				var err error
 				if regional {
-					b := batch[0] // never batched
+					b := &batch[0] // never batched
 					pics[b.slot].reset(pool[b.slot], bufs[b.slot], refs[b.slot], conv, cfg.Width, cfg.Height)
-					err = proc.(RegionProcessor).ProcessPicture(pics[b.slot], indices[0])
+					if sp, ok := proc.(StagedProcessor); ok {
+						b.rest, err = sp.FindPicture(pics[b.slot], indices[0])
+					} else {
+						err = proc.(RegionProcessor).ProcessPicture(pics[b.slot], indices[0])
+					}
 				} else if len(batch) > 1 {
 					err = bp.ProcessBatch(frames, indices)
 				} else {
@@ -434,8 +444,21 @@ func Run(ctx context.Context, cfg Config, proc Processor, progress func(done int
 				}
 			}
 			for _, b := range batch {
-				toEnc <- b
+				toRest <- b
 			}
+		}
+	}()
+	go func() { // the rest of a StagedProcessor's work, beside the next frame's first part
+		defer close(toEnc)
+		for it := range toRest {
+			if it.rest != nil && ctx.Err() == nil {
+				pics[it.slot].conv = restConv
+				if err := it.rest(); err != nil {
+					fail(fmt.Errorf("pipeline: frame %d: %w", cfg.FirstFrame+it.index, err))
+				}
+			}
+			it.rest = nil
+			toEnc <- it
 		}
 	}()
 	n := 0

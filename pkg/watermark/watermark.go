@@ -73,27 +73,52 @@ func (m *Marked) Process(frame gocv.Mat, index int) error {
 // ProcessPicture implements pipeline.RegionProcessor: the wrapped processor's parts (its whole frame if it does
 // not tell them), and the mark's corner.
 func (m *Marked) ProcessPicture(pic *pipeline.Picture, index int) error {
-	if rp, ok := m.proc.(pipeline.RegionProcessor); ok {
-		if err := rp.ProcessPicture(pic, index); err != nil {
-			return err
-		}
-	} else {
-		pic.Touch(pic.Bounds())
-		if err := pic.Need(pic.Bounds()); err != nil {
-			return err
-		}
-		if err := m.proc.Process(pic.Mat(), index); err != nil {
-			return err
-		}
-	}
-	all := pic.Bounds()
-	box := Box(all.Dx(), all.Dy())
-	if err := pic.Need(box); err != nil {
+	rest, err := m.FindPicture(pic, index)
+	if err != nil {
 		return err
 	}
-	pic.Touch(box)
-	Draw(pic.Mat())
-	return nil
+	return rest()
+}
+
+// FindPicture implements pipeline.StagedProcessor: the wrapped processor's first part; its rest and the mark
+// after it (all of it, for a processor that is not staged).
+func (m *Marked) FindPicture(pic *pipeline.Picture, index int) (func() error, error) {
+	var (
+		inner func() error
+		err   error
+	)
+	switch p := m.proc.(type) {
+	case pipeline.StagedProcessor:
+		inner, err = p.FindPicture(pic, index)
+	case pipeline.RegionProcessor:
+		inner = func() error { return p.ProcessPicture(pic, index) }
+	default:
+		inner = func() error {
+			pic.Touch(pic.Bounds())
+			if err := pic.Need(pic.Bounds()); err != nil {
+				return err
+			}
+			return m.proc.Process(pic.Mat(), index)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return func() error {
+		if inner != nil {
+			if err := inner(); err != nil {
+				return err
+			}
+		}
+		all := pic.Bounds()
+		box := Box(all.Dx(), all.Dy())
+		if err := pic.Need(box); err != nil {
+			return err
+		}
+		pic.Touch(box)
+		Draw(pic.Mat())
+		return nil
+	}, nil
 }
 
 // ProcessBatch implements pipeline.BatchProcessor.
