@@ -79,8 +79,10 @@ type Config struct {
 	// frames kept: then the decoder's YUV pictures go to the encoder by reference, unconverted and uncopied, tagged
 	// with Color, and the processor gets empty Mats. A processor that reads pixels on such an input gets BGR Mats,
 	// and what it changes is written back into the decoded YUV picture (media.Patcher): every pixel it left alone
-	// is encoded exactly as frame processor none encodes it. Other inputs go through BGR both ways, converted back
-	// with the matrix and range they were decoded with; every output is tagged with Color.
+	// is encoded exactly as frame processor none encodes it; a RegionProcessor's frames are converted to BGR only
+	// where it reads, and written back only where it writes (Picture; one pass, upright, no frames kept, not
+	// batched). Other inputs go through BGR both ways, converted back with the matrix and range they were decoded
+	// with; every output is tagged with Color.
 	SourcePixFmt string
 	Color        media.Color
 	// Original, when set, is the video Input was made from frame for frame by exact earlier passes (the
