@@ -948,15 +948,16 @@ func readRegion(lm processor.Landmarker, f face.Face, w, h int) image.Rectangle 
 func (s step) prepare(pic *pipeline.Picture, faces []face.Face) error {
 	all := pic.Bounds()
 	if s.region == nil {
-		pic.Touch(all)
-		return pic.Need(all)
+		return pic.Touch(all)
 	}
 	for _, f := range faces {
 		read, write := s.region(f, all.Dx(), all.Dy())
-		if err := pic.Need(read.Union(write)); err != nil {
+		if err := pic.Need(read); err != nil {
 			return err
 		}
-		pic.Touch(write)
+		if err := pic.Touch(write); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -483,7 +483,7 @@ static int color(int (*parse)(const char *), const char *name, int unspecified) 
 
 struct ffconv {
 	toconv conv;
-	uint8_t *scratch; // one converted rectangle (SCRATCH_ALIGN rows, FF_FRAME_PADDING after them), av_malloc'd
+	uint8_t *scratch; // one converted band (SCRATCH_ALIGN rows, FF_FRAME_PADDING after them), av_malloc'd
 	size_t cap;
 };
 
@@ -531,10 +531,13 @@ int ffconv_rect(ffconv *c, const AVFrame *f, uint8_t *dst, size_t cap, int rect[
 	grow(&x0, &x1, w);
 	grow(&y0, &y1, h);
 	int cw = x1 - x0, ch = y1 - y0;
-	// Converted into aligned scratch rows with room after them: swscale's SIMD converters write whole blocks of
-	// pixels past a row's end (see SCRATCH_ALIGN).
+	// Converted in bands of RECT_STEP rows (the last one moved up to end at y1: ch is a multiple of RECT_STEP or the
+	// picture's height), so the scratch is a band, not a frame, and the swscale context's height never changes.
+	int bh = ch < RECT_STEP ? ch : RECT_STEP;
+	// Into aligned scratch rows with room after them: swscale's SIMD converters write whole blocks of pixels past
+	// a row's end (see SCRATCH_ALIGN).
 	int stride = FFALIGN(3 * FFALIGN(cw, 16), SCRATCH_ALIGN);
-	size_t need = (size_t)stride * ch + FF_FRAME_PADDING;
+	size_t need = (size_t)stride * bh + FF_FRAME_PADDING;
 	if (need > c->cap) {
 		av_freep(&c->scratch);
 		c->cap = 0;
@@ -543,22 +546,25 @@ int ffconv_rect(ffconv *c, const AVFrame *f, uint8_t *dst, size_t cap, int rect[
 		}
 		c->cap = need;
 	}
-	// A view of the rectangle: the same planes from (x0, y0), chroma from (x0/2, y0/2).
-	AVFrame v = *f;
-	v.width = cw;
-	v.height = ch;
-	v.data[0] = f->data[0] + (size_t)y0 * f->linesize[0] + x0;
-	for (int i = 1; i < 3; i++) {
-		v.data[i] = f->data[i] + (size_t)(y0 / 2) * f->linesize[i] + x0 / 2;
-	}
-	uint8_t *data[4] = {c->scratch, NULL, NULL, NULL};
-	int linesize[4] = {stride, 0, 0, 0};
-	int r = convert_to(&c->conv, &v, data, linesize, cw, ch, AV_PIX_FMT_BGR24);
-	if (r < 0) {
-		return r;
-	}
-	for (int y = 0; y < ch; y++) {
-		memcpy(dst + ((size_t)(y0 + y) * w + x0) * 3, c->scratch + (size_t)y * stride, (size_t)cw * 3);
+	for (int by = y0; by < y1; by += bh) {
+		int top = by + bh > y1 ? y1 - bh : by; // even: y1 and bh are
+		// A view of the band: the same planes from (x0, top), chroma from (x0/2, top/2).
+		AVFrame v = *f;
+		v.width = cw;
+		v.height = bh;
+		v.data[0] = f->data[0] + (size_t)top * f->linesize[0] + x0;
+		for (int i = 1; i < 3; i++) {
+			v.data[i] = f->data[i] + (size_t)(top / 2) * f->linesize[i] + x0 / 2;
+		}
+		uint8_t *data[4] = {c->scratch, NULL, NULL, NULL};
+		int linesize[4] = {stride, 0, 0, 0};
+		int r = convert_to(&c->conv, &v, data, linesize, cw, bh, AV_PIX_FMT_BGR24);
+		if (r < 0) {
+			return r;
+		}
+		for (int y = 0; y < bh; y++) {
+			memcpy(dst + ((size_t)(top + y) * w + x0) * 3, c->scratch + (size_t)y * stride, (size_t)cw * 3);
+		}
 	}
 	rect[0] = x0, rect[1] = y0, rect[2] = x1, rect[3] = y1;
 	return 0;

@@ -116,10 +116,9 @@ func (p regionPaint) ProcessPicture(pic *pipeline.Picture, i int) error {
 	if p.r.Empty() {
 		return nil // nothing asked for: the frame is never converted
 	}
-	if err := pic.Need(p.r); err != nil {
+	if err := pic.Touch(p.r); err != nil {
 		return err
 	}
-	pic.Touch(p.r)
 	return paint(p.r).Process(pic.Mat(), i)
 }
 

@@ -80,14 +80,19 @@ func (p *Picture) Need(r image.Rectangle) error {
 	return nil
 }
 
-// Touch tells that the pixels of r may be written; they must have been asked for with Need first.
-func (p *Picture) Touch(r image.Rectangle) {
+// Touch tells that the pixels of r may be written, and makes them valid first (Need): what is written back is
+// compared with the frame there, so it must hold the frame before the writing.
+func (p *Picture) Touch(r image.Rectangle) error {
 	if p.ref == nil {
-		return
+		return nil
+	}
+	if err := p.Need(r); err != nil {
+		return err
 	}
 	if r = r.Intersect(p.Bounds()); !r.Empty() {
 		p.dirty = append(p.dirty, r)
 	}
+	return nil
 }
 
 // ThumbSize is the size of Thumb's thumbnail.

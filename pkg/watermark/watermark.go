@@ -94,8 +94,7 @@ func (m *Marked) FindPicture(pic *pipeline.Picture, index int) (func() error, er
 		inner = func() error { return p.ProcessPicture(pic, index) }
 	default:
 		inner = func() error {
-			pic.Touch(pic.Bounds())
-			if err := pic.Need(pic.Bounds()); err != nil {
+			if err := pic.Touch(pic.Bounds()); err != nil {
 				return err
 			}
 			return m.proc.Process(pic.Mat(), index)
@@ -112,10 +111,9 @@ func (m *Marked) FindPicture(pic *pipeline.Picture, index int) (func() error, er
 		}
 		all := pic.Bounds()
 		box := Box(all.Dx(), all.Dy())
-		if err := pic.Need(box); err != nil {
+		if err := pic.Touch(box); err != nil {
 			return err
 		}
-		pic.Touch(box)
 		Draw(pic.Mat())
 		return nil
 	}, nil
