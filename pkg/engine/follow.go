@@ -38,6 +38,7 @@ type follower struct {
 	prev  *followed                                      // the previous frame's followed face, nil when none
 	calib meshCalib                                      // the detector's box and keypoints against the mesh
 	thumb []byte                                         // the previous frame's thumbnail, for scene cuts
+	seen  int                                            // the index of the last frame the person was in, +1 (0: none yet)
 }
 
 type followed struct {
@@ -128,12 +129,22 @@ func (f *follower) faces(pic *pipeline.Picture, index int, det processor.Detecto
 					return nil, err
 				}
 				if i == 0 {
+					f.seen = index + 1
 					f.prev = &followed{index, fc}
 					f.hint(frame, fc, m)
 					return []face.Face{fc}, nil
 				}
 			}
 		}
+	}
+	// Where the person has not been for a while (no face followed in the last f.every frames), the detector runs on
+	// the cadence's frames only, and on a cut and the reference frame: a stretch without the person costs one
+	// detection every f.every frames, and the frames between are not converted to BGR at all. A face that comes
+	// in is found at the next of those frames. (A segment that starts on a multiple of f.every detects on its first
+	// frame, as one pass does; the frames after it can differ only where the person left just before it.)
+	recent := f.seen > 0 && index-(f.seen-1) <= f.every
+	if f.prev == nil && !recent && index%f.every != 0 && !cut && (f.ref == nil || index != f.ref.Frame) {
+		return nil, nil
 	}
 	if err := pic.Need(all); err != nil {
 		return nil, err
@@ -151,6 +162,7 @@ func (f *follower) faces(pic *pipeline.Picture, index int, det processor.Detecto
 		return nil, err
 	}
 	fc := faces[i]
+	f.seen = index + 1
 	if f.every > 1 {
 		m, err := f.landmarker.Landmarks(frame, fc)
 		if err != nil {
