@@ -39,6 +39,7 @@ type follower struct {
 	calib meshCalib                                      // the detector's box and keypoints against the mesh
 	thumb []byte                                         // the previous frame's thumbnail, for scene cuts
 	seen  int                                            // the index of the last frame the person was in, +1 (0: none yet)
+	empty bool                                           // the last detection found no face at all
 }
 
 type followed struct {
@@ -137,13 +138,15 @@ func (f *follower) faces(pic *pipeline.Picture, index int, det processor.Detecto
 			}
 		}
 	}
-	// Where the person has not been for a while (no face followed in the last f.every frames), the detector runs on
-	// the cadence's frames only, and on a cut and the reference frame: a stretch without the person costs one
-	// detection every f.every frames, and the frames between are not converted to BGR at all. A face that comes
-	// in is found at the next of those frames. (A segment that starts on a multiple of f.every detects on its first
-	// frame, as one pass does; the frames after it can differ only where the person left just before it.)
+	// Where the last detection found no face at all and the person has not been in the last f.every frames, the
+	// detector runs on the cadence's frames only, and on a cut and the reference frame: a stretch without faces
+	// costs one detection every f.every frames, and the frames between are not converted to BGR at all. A face that
+	// comes in is found at the next of those frames. (Faces that are not yet the person are looked at on every frame,
+	// as before: the person may be re-identified in any of them. A segment that starts on a multiple of f.every
+	// detects on its first frame, as one pass does; the frames after it can differ only where the person left just
+	// before it.)
 	recent := f.seen > 0 && index-(f.seen-1) <= f.every
-	if f.prev == nil && !recent && index%f.every != 0 && !cut && (f.ref == nil || index != f.ref.Frame) {
+	if f.prev == nil && f.empty && !recent && index%f.every != 0 && !cut && (f.ref == nil || index != f.ref.Frame) {
 		return nil, nil
 	}
 	if err := pic.Need(all); err != nil {
@@ -153,6 +156,7 @@ func (f *follower) faces(pic *pipeline.Picture, index int, det processor.Detecto
 	if err != nil {
 		return nil, err
 	}
+	f.empty = len(faces) == 0
 	if cut && f.track != nil {
 		f.track.Lose() // a face where the person was, in a new shot, is someone until re-identified
 	}
