@@ -271,7 +271,7 @@ func TestFacelessFramesDetectOnKeyframes(t *testing.T) {
 	}
 	tests := []struct {
 		name       string
-		from, to   int   // grace is in frames [from, to)
+		from, to   int // grace is in frames [from, to)
 		ref        *job.Follow
 		detections []int // the frames the detector runs on
 		swapped    []int // the frames a face is swapped in
