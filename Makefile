@@ -84,6 +84,7 @@ SCALE_FRAME_COST ?= 40ms
 bench: setup
 	$(GO) test -run '^$$' -bench . -benchtime 20x ./pkg/...
 	bash scripts/bench-run.sh
+	bash scripts/bench-speed.sh
 	FACEFLEET_BENCH_DOC=$(CURDIR)/docs/BENCHMARKS.md \
 		$(GO) test -run '^$$' -bench '^BenchmarkPinnedWorkers$$' -benchtime 1x -timeout 60m ./internal/e2e
 	FACEFLEET_BENCH_DOC=$(CURDIR)/docs/BENCHMARKS.md FACEFLEET_SCALE_N=$(SCALE_N) FACEFLEET_SCALE_SECONDS=$(SCALE_SECONDS) \

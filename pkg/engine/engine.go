@@ -7,6 +7,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"image"
 	"math"
 	"os"
 	"path/filepath"
@@ -112,6 +113,8 @@ type Engine struct {
 
 	mu   sync.Mutex
 	jobs []*prepared
+	// hintMu guards meshes: selector one hands them over while the mesh swap may take the previous frame's.
+	hintMu sync.Mutex
 	// meshes are the meshes selector one found its person's face by, per frame buffer, for the mesh swap to use
 	// rather than run the landmark model again on the same face.
 	meshes map[*uint8]meshHint
@@ -132,6 +135,8 @@ func frameKey(frame gocv.Mat) *uint8 {
 }
 
 func (e *Engine) hintMesh(frame gocv.Mat, f face.Face, m face.Mesh) {
+	e.hintMu.Lock()
+	defer e.hintMu.Unlock()
 	if k := frameKey(frame); k != nil {
 		e.meshes[k] = meshHint{f, m}
 	}
@@ -139,15 +144,22 @@ func (e *Engine) hintMesh(frame gocv.Mat, f face.Face, m face.Mesh) {
 
 // landmarks is lm's mesh of face f in frame, or the mesh selector one already found it by.
 func (e *Engine) landmarks(lm processor.Landmarker, frame gocv.Mat, f face.Face) (face.Mesh, error) {
-	if k := frameKey(frame); k != nil {
-		if h, ok := e.meshes[k]; ok {
-			delete(e.meshes, k)
-			if h.face == f {
-				return h.mesh, nil
-			}
-		}
+	if h, ok := e.takeHint(frame); ok && h.face == f {
+		return h.mesh, nil
 	}
 	return lm.Landmarks(frame, f)
+}
+
+// takeHint removes and returns the mesh hinted for frame, if any.
+func (e *Engine) takeHint(frame gocv.Mat) (meshHint, bool) {
+	e.hintMu.Lock()
+	defer e.hintMu.Unlock()
+	k := frameKey(frame)
+	h, ok := e.meshes[k]
+	if ok {
+		delete(e.meshes, k)
+	}
+	return h, ok
 }
 
 // New prepares an engine; models, and ONNX Runtime itself, load when a job first needs them, so frame processor
@@ -228,8 +240,28 @@ func (e *Engine) loadLandmarker() (processor.Landmarker, error) {
 	if err != nil {
 		return nil, modelError(err)
 	}
-	e.landmarker, e.models = lm, append(e.models, filepath.Base(path))
-	return lm, nil
+	e.landmarker, e.models = &lockedLandmarker{lm: lm}, append(e.models, filepath.Base(path))
+	return e.landmarker, nil
+}
+
+// lockedLandmarker is the landmark model shared by the two stages of a frame's work (FindPicture, which follows
+// the person, and the mesh swap after it, which may run at the same time on the previous frame).
+type lockedLandmarker struct {
+	mu sync.Mutex
+	lm processor.Landmarker
+}
+
+func (l *lockedLandmarker) Landmarks(img gocv.Mat, f face.Face) (face.Mesh, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.lm.Landmarks(img, f)
+}
+
+func (l *lockedLandmarker) Close() error { return l.lm.Close() }
+
+// Region is the model's (readRegion).
+func (l *lockedLandmarker) Region(f face.Face, w, h int) image.Rectangle {
+	return readRegion(l.lm, f, w, h)
 }
 
 func (e *Engine) loadRecognizer(name string) (processor.Embedder, error) {
@@ -549,7 +581,9 @@ func (e *Engine) ForJob(jobID, sourcePath string, opt job.FaceOptions) (pipeline
 			hint: func(gocv.Mat, face.Face, face.Mesh) {}}
 		if swapperKind(opt.Swapper) == job.SwapperMesh && slices.Contains(opt.Processors, job.ProcessorSwapper) {
 			// Only the mesh swap takes the meshes; the last segment's are stale (the pool's buffers are new).
+			e.hintMu.Lock()
 			clear(e.meshes)
+			e.hintMu.Unlock()
 			fp.follow.hint = e.hintMesh
 		}
 		switch {
@@ -651,6 +685,11 @@ func (e *Engine) prepare(jobID, sourcePath string, opt job.FaceOptions) (*prepar
 				meshes = append(meshes, m)
 			}
 			return sw.Swap(frame, faces, meshes)
+		}
+		// The swap reads and writes the face's box; its mesh, unless selector one's, is read around it.
+		p.swap.region = func(f face.Face, w, h int) (read, write image.Rectangle) {
+			box := f.Box.Clamp(w, h)
+			return box.Union(readRegion(lm, f, w, h)), box
 		}
 		p.close = func() { _ = sw.Close() }
 	case job.SwapperInswapper:
@@ -796,11 +835,11 @@ func (e *Engine) ForPass(jobID, sourcePath string, opt job.FaceOptions, log *Fac
 }
 
 // facesOf returns the faces to work on in frame index: detected and selected, or replayed from the log.
-func (p *FrameProcessor) facesOf(frame gocv.Mat, index int) ([]face.Face, error) {
+func (p *FrameProcessor) facesOf(pic *pipeline.Picture, index int) ([]face.Face, error) {
 	if p.log != nil && p.replay {
 		return p.log.get(index), nil
 	}
-	sel, err := p.selectFaces(frame, index)
+	sel, err := p.selectFaces(pic, index)
 	p.faces.Add(int64(len(sel)))
 	if err == nil && p.log != nil {
 		p.log.put(index, sel)
@@ -814,7 +853,29 @@ func (p *FrameProcessor) Process(frame gocv.Mat, index int) error {
 	if p.none {
 		return nil
 	}
-	return outOfMemory(p.process(frame, index))
+	return outOfMemory(p.process(pipeline.WholePicture(frame), index))
+}
+
+// ProcessPicture implements pipeline.RegionProcessor: Process converting only what the detector, the landmarks
+// and the steps read (the whole frame for detection; a face's surroundings while it is followed).
+func (p *FrameProcessor) ProcessPicture(pic *pipeline.Picture, index int) error {
+	if p.none {
+		return nil
+	}
+	return outOfMemory(p.process(pic, index))
+}
+
+// FindPicture implements pipeline.StagedProcessor: the faces are found (the follower needs the frames in order),
+// and the steps that change them are the rest, which may run while the next frame's faces are found.
+func (p *FrameProcessor) FindPicture(pic *pipeline.Picture, index int) (rest func() error, err error) {
+	if p.none {
+		return nil, nil
+	}
+	faces, err := p.find(pic, index)
+	if err != nil || len(faces) == 0 {
+		return nil, outOfMemory(err)
+	}
+	return func() error { return outOfMemory(p.change(pic, faces)) }, nil
 }
 
 // outOfMemory marks an allocation failure that outlived its retry as the worker's own trouble
@@ -865,9 +926,40 @@ func IsOutOfMemory(err error) bool {
 }
 
 // step is one processor of a frame's selected faces; batch, when set, takes several frames in one model call.
+// region, when set, is the part of a w x h frame the step reads for face f and the part it may write; without it
+// the step may read and write the whole frame.
 type step struct {
-	one   func(frame gocv.Mat, faces []face.Face) error
-	batch func(frames []gocv.Mat, faces [][]face.Face) error
+	one    func(frame gocv.Mat, faces []face.Face) error
+	batch  func(frames []gocv.Mat, faces [][]face.Face) error
+	region func(f face.Face, w, h int) (read, write image.Rectangle)
+}
+
+// readRegion is the part of a w x h frame lm reads for face f: the whole frame unless lm says (FaceMesh.Region).
+func readRegion(lm processor.Landmarker, f face.Face, w, h int) image.Rectangle {
+	if r, ok := lm.(interface {
+		Region(f face.Face, w, h int) image.Rectangle
+	}); ok {
+		return r.Region(f, w, h)
+	}
+	return image.Rect(0, 0, w, h)
+}
+
+// prepare asks pic for what s reads of faces and tells it what s may write.
+func (s step) prepare(pic *pipeline.Picture, faces []face.Face) error {
+	all := pic.Bounds()
+	if s.region == nil {
+		return pic.Touch(all)
+	}
+	for _, f := range faces {
+		read, write := s.region(f, all.Dx(), all.Dy())
+		if err := pic.Need(read); err != nil {
+			return err
+		}
+		if err := pic.Touch(write); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // ProcessBatch implements pipeline.BatchProcessor: steps that batch (inswapper) see every frame's faces in one
@@ -886,7 +978,7 @@ func (p *FrameProcessor) processBatch(frames []gocv.Mat, indices []int) error {
 	)
 	for i, f := range frames {
 		var sel []face.Face
-		err := p.again(func() (err error) { sel, err = p.facesOf(f, indices[i]); return err })
+		err := p.again(func() (err error) { sel, err = p.facesOf(pipeline.WholePicture(f), indices[i]); return err })
 		if err != nil {
 			return err
 		}
@@ -914,13 +1006,27 @@ func (p *FrameProcessor) processBatch(frames []gocv.Mat, indices []int) error {
 	return nil
 }
 
-func (p *FrameProcessor) process(frame gocv.Mat, index int) error {
-	var faces []face.Face
-	err := p.again(func() (err error) { faces, err = p.facesOf(frame, index); return err })
+func (p *FrameProcessor) process(pic *pipeline.Picture, index int) error {
+	faces, err := p.find(pic, index)
 	if err != nil || len(faces) == 0 {
 		return err
 	}
+	return p.change(pic, faces)
+}
+
+// find is the faces the steps change in frame index.
+func (p *FrameProcessor) find(pic *pipeline.Picture, index int) (faces []face.Face, err error) {
+	err = p.again(func() (err error) { faces, err = p.facesOf(pic, index); return err })
+	return faces, err
+}
+
+// change runs every step on faces.
+func (p *FrameProcessor) change(pic *pipeline.Picture, faces []face.Face) error {
+	frame := pic.Mat()
 	for _, s := range p.steps {
+		if err := s.prepare(pic, faces); err != nil {
+			return err
+		}
 		if err := p.again(func() error { return s.one(frame, faces) }); err != nil {
 			return err
 		}
@@ -929,10 +1035,14 @@ func (p *FrameProcessor) process(frame gocv.Mat, index int) error {
 }
 
 // selectFaces detects the frame's faces once and returns those the selector mode picks.
-func (p *FrameProcessor) selectFaces(frame gocv.Mat, index int) ([]face.Face, error) {
+func (p *FrameProcessor) selectFaces(pic *pipeline.Picture, index int) ([]face.Face, error) {
 	if p.follow != nil {
-		return p.follow.faces(frame, index, p.detector)
+		return p.follow.faces(pic, index, p.detector)
 	}
+	if err := pic.Need(pic.Bounds()); err != nil {
+		return nil, err
+	}
+	frame := pic.Mat()
 	faces, err := p.detector.Detect(frame)
 	if err != nil {
 		return nil, err

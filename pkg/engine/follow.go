@@ -2,12 +2,12 @@ package engine
 
 import (
 	"fmt"
-	"image"
 
 	"gocv.io/x/gocv"
 
 	"github.com/facefleet/facefleet/pkg/face"
 	"github.com/facefleet/facefleet/pkg/job"
+	"github.com/facefleet/facefleet/pkg/pipeline"
 	"github.com/facefleet/facefleet/pkg/processor"
 )
 
@@ -38,6 +38,8 @@ type follower struct {
 	prev  *followed                                      // the previous frame's followed face, nil when none
 	calib meshCalib                                      // the detector's box and keypoints against the mesh
 	thumb []byte                                         // the previous frame's thumbnail, for scene cuts
+	seen  int                                            // the index of the last frame the person was in, +1 (0: none yet)
+	empty bool                                           // the last detection found no face at all
 }
 
 type followed struct {
@@ -103,12 +105,19 @@ func (c *meshCalib) apply(m *face.Mesh) face.Face {
 
 // faces returns the followed person's face in frame index (none, or one): by its landmarks from the previous
 // frame's face, or by detection every f.every frames and wherever the landmarks cannot follow it.
-func (f *follower) faces(frame gocv.Mat, index int, det processor.Detector) ([]face.Face, error) {
-	cut := f.sceneCut(frame)
+func (f *follower) faces(pic *pipeline.Picture, index int, det processor.Detector) ([]face.Face, error) {
+	cut, err := f.sceneCut(pic)
+	if err != nil {
+		return nil, err
+	}
+	frame, all := pic.Mat(), pic.Bounds()
 	// The cadence counts whole-target frame indices, not a segment's: however a job is cut into segments, the same
 	// frames are detected (at boundaries that are multiples of it: the output does not depend on the segmentation).
 	if f.prev != nil && f.prev.index == index-1 && index%f.every != 0 && !cut && f.calib.ok &&
 		(f.ref == nil || index != f.ref.Frame) {
+		if err := pic.Need(readRegion(f.landmarker, f.prev.face, all.Dx(), all.Dy())); err != nil {
+			return nil, err
+		}
 		m, err := f.landmarker.Landmarks(frame, f.prev.face)
 		if err != nil {
 			return nil, err
@@ -116,11 +125,12 @@ func (f *follower) faces(frame gocv.Mat, index int, det processor.Detector) ([]f
 		if m.Finite() && m.Presence > 0 {
 			fc := f.calib.apply(&m)
 			if b := fc.Box.Clamp(frame.Cols(), frame.Rows()); !b.Empty() {
-				i, err := f.pick(frame, index, []face.Face{fc})
+				i, err := f.pick(pic, index, []face.Face{fc})
 				if err != nil {
 					return nil, err
 				}
 				if i == 0 {
+					f.seen = index + 1
 					f.prev = &followed{index, fc}
 					f.hint(frame, fc, m)
 					return []face.Face{fc}, nil
@@ -128,19 +138,35 @@ func (f *follower) faces(frame gocv.Mat, index int, det processor.Detector) ([]f
 			}
 		}
 	}
+	// Where the last detection found no face at all and the person has not been in the last f.every frames, the
+	// detector runs on the cadence's frames only, and on a cut and the reference frame: a stretch without faces
+	// costs one detection every f.every frames, and the frames between are not converted to BGR at all. A face that
+	// comes in is found at the next of those frames. (Faces that are not yet the person are looked at on every frame,
+	// as before: the person may be re-identified in any of them. A segment that starts on a multiple of f.every
+	// detects on its first frame, as one pass does; the frames after it can differ only where the person left just
+	// before it.)
+	recent := f.seen > 0 && index-(f.seen-1) <= f.every
+	if f.prev == nil && f.empty && !recent && index%f.every != 0 && !cut && (f.ref == nil || index != f.ref.Frame) {
+		return nil, nil
+	}
+	if err := pic.Need(all); err != nil {
+		return nil, err
+	}
 	faces, err := det.Detect(frame)
 	if err != nil {
 		return nil, err
 	}
+	f.empty = len(faces) == 0
 	if cut && f.track != nil {
 		f.track.Lose() // a face where the person was, in a new shot, is someone until re-identified
 	}
 	f.prev = nil
-	i, err := f.pick(frame, index, faces) // also told of faceless frames: the track's gap counts them
+	i, err := f.pick(pic, index, faces) // also told of faceless frames: the track's gap counts them
 	if err != nil || i < 0 {
 		return nil, err
 	}
 	fc := faces[i]
+	f.seen = index + 1
 	if f.every > 1 {
 		m, err := f.landmarker.Landmarks(frame, fc)
 		if err != nil {
@@ -157,7 +183,8 @@ func (f *follower) faces(frame gocv.Mat, index int, det processor.Detector) ([]f
 
 // pick is face.Follower's choice among faces (-1: none), made on the first frame with the reference's box in that
 // frame's pixels.
-func (f *follower) pick(frame gocv.Mat, index int, faces []face.Face) (int, error) {
+func (f *follower) pick(pic *pipeline.Picture, index int, faces []face.Face) (int, error) {
+	frame := pic.Mat()
 	if f.track == nil {
 		ref := face.FollowReference{}
 		cfg := face.DefaultFollowConfig(face.DefaultGeometryMaxDist)
@@ -174,7 +201,12 @@ func (f *follower) pick(frame gocv.Mat, index int, faces []face.Face) (int, erro
 		}
 		f.track = face.NewFollower(cfg, ref)
 	}
-	return f.track.Pick(index, faces, func() ([][]float32, error) { return f.describe(frame, faces) })
+	return f.track.Pick(index, faces, func() ([][]float32, error) {
+		if err := pic.Need(pic.Bounds()); err != nil { // embeddings and meshes of faces anywhere
+			return nil, err
+		}
+		return f.describe(frame, faces)
+	})
 }
 
 // describe returns the faces' descriptors, of the kind the reference has.
@@ -195,17 +227,17 @@ func (f *follower) describe(frame gocv.Mat, faces []face.Face) ([][]float32, err
 	return out, nil
 }
 
-// sceneCut reports whether frame differs from the previous one as a new shot does, and keeps its thumbnail (in Go
-// memory: a FrameProcessor is never closed, so it holds no Mat).
-func (f *follower) sceneCut(frame gocv.Mat) bool {
+// sceneCut reports whether the frame differs from the previous one as a new shot does, and keeps its thumbnail
+// (in Go memory: a FrameProcessor is never closed, so it holds no Mat).
+func (f *follower) sceneCut(pic *pipeline.Picture) (bool, error) {
 	if f.every <= 1 {
-		return false
+		return false, nil
 	}
-	small := gocv.NewMat()
-	// Sampled (bilinear), not averaged: an area average would read every pixel of the frame.
-	gocv.Resize(frame, &small, image.Point{X: 64, Y: 36}, 0, 0, gocv.InterpolationLinear)
-	cur := small.ToBytes()
-	_ = small.Close()
+	// Sampled, not averaged: an average would read (and convert) every pixel of the frame.
+	cur, err := pic.Thumb()
+	if err != nil {
+		return false, err
+	}
 	cut := len(f.thumb) != len(cur)
 	if !cut {
 		var s int
@@ -215,7 +247,7 @@ func (f *follower) sceneCut(frame gocv.Mat) bool {
 		cut = s > sceneCut*len(cur)
 	}
 	f.thumb = cur
-	return cut
+	return cut, nil
 }
 
 func abs(v int) int {

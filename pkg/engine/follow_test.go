@@ -252,3 +252,80 @@ func TestDetectOnKeyframes(t *testing.T) {
 		t.Fatalf("detector ran on frames %v, want %v", calls, want)
 	}
 }
+
+// TestFacelessFramesDetectOnKeyframes: where the last detection found no face and the followed person has not
+// been there for more than the cadence, the detector runs on every 5th frame only (and the frames between are
+// neither detected nor converted), so a face that comes in is swapped from the next such frame; right after the
+// person leaves, detection still runs on every frame for a cadence, so a face missed once is found again at once;
+// a face that is not (yet) the person is looked at on every frame. Before, every frame without the person ran
+// the detector on the whole frame.
+func TestFacelessFramesDetectOnKeyframes(t *testing.T) {
+	e := newEngine(t)
+	grace := read(t, "grace_hopper.jpg")
+	small := gocv.NewMat()
+	defer small.Close()
+	gocv.Resize(grace, &small, image.Point{X: 200, Y: 234}, 0, 0, gocv.InterpolationArea)
+	lm, err := e.loadLandmarker()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name       string
+		from, to   int // grace is in frames [from, to)
+		ref        *job.Follow
+		detections []int // the frames the detector runs on
+		swapped    []int // the frames a face is swapped in
+	}{
+		{"comes in at 7", 7, 20, nil, []int{0, 5, 10, 15}, seq(10, 20)},
+		{"leaves at 8", 0, 8, nil, []int{0, 5, 8, 9, 10, 11, 12, 15}, seq(0, 8)},
+		{"never there", 20, 20, nil, []int{0, 5, 10, 15}, nil},
+		{"someone else", 0, 20, &job.Follow{Box: [4]float32{0.9, 0.9, 0.95, 0.95}}, seq(0, 20), nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			det := &countingDetector{Detector: mustDetector(t, e)}
+			var swapped []int
+			index := 0
+			record := func(_ gocv.Mat, faces []face.Face) error {
+				if len(faces) > 0 {
+					swapped = append(swapped, index)
+				}
+				return nil
+			}
+			fp := &FrameProcessor{detector: det, selector: face.SelectOne, steps: []step{{one: record}},
+				follow: &follower{ref: tt.ref, every: DefaultDetectEvery, landmarker: lm, hint: func(gocv.Mat, face.Face, face.Mesh) {}}}
+			var calls []int
+			for index = 0; index < 20; index++ {
+				m := gocv.NewMatWithSizeFromScalar(gocv.NewScalar(90, 90, 90, 0), 480, 640, gocv.MatTypeCV8UC3)
+				if index >= tt.from && index < tt.to {
+					roi := m.Region(image.Rect(200, 100, 400, 334))
+					small.CopyTo(&roi)
+					_ = roi.Close()
+				}
+				before := det.calls
+				if err := fp.Process(m, index); err != nil {
+					t.Fatal(err)
+				}
+				if det.calls > before {
+					calls = append(calls, index)
+				}
+				_ = m.Close()
+			}
+			if !slices.Equal(calls, tt.detections) {
+				t.Errorf("detector ran on frames %v, want %v", calls, tt.detections)
+			}
+			if !slices.Equal(swapped, tt.swapped) {
+				t.Errorf("swapped frames %v, want %v", swapped, tt.swapped)
+			}
+		})
+	}
+}
+
+// seq is the ints [a, b).
+func seq(a, b int) []int {
+	var s []int
+	for i := a; i < b; i++ {
+		s = append(s, i)
+	}
+	return s
+}

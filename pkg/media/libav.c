@@ -482,16 +482,118 @@ static int color(int (*parse)(const char *), const char *name, int unspecified) 
 	return v < 0 ? unspecified : v;
 }
 
+// ---- rect: part of a yuv420p picture converted to bgr24 ----
+
+// RECT_STEP is what a rectangle's width and height are rounded up to before it is converted, so that one cached
+// swscale context serves a face's crops from frame to frame while the face moves and changes size a little.
+#define RECT_STEP 32
+
+struct ffconv {
+	toconv conv;
+	uint8_t *scratch; // one converted band (SCRATCH_ALIGN rows, FF_FRAME_PADDING after them), av_malloc'd
+	size_t cap;
+};
+
+ffconv *ffconv_new(void) {
+	ffconv *c = calloc(1, sizeof(ffconv));
+	if (c != NULL) {
+		c->conv.fmt = AV_PIX_FMT_NONE;
+	}
+	return c;
+}
+
+void ffconv_free(ffconv *c) {
+	if (c == NULL) {
+		return;
+	}
+	sws_freeContext(c->conv.sws);
+	av_free(c->scratch);
+	free(c);
+}
+
+// grow widens [*a, *b) within [0, n) (n even) to even edges and a length that is a multiple of RECT_STEP (or n).
+static void grow(int *a, int *b, int n) {
+	int lo = *a < 0 ? 0 : *a & ~1, hi = *b > n ? n : (*b + 1) & ~1;
+	int len = (hi - lo + RECT_STEP - 1) / RECT_STEP * RECT_STEP;
+	if (len > n) {
+		len = n;
+	}
+	if (lo + len > n) {
+		lo = n - len;
+	}
+	*a = lo;
+	*b = lo + len;
+}
+
+int ffconv_rect(ffconv *c, const AVFrame *f, uint8_t *dst, size_t cap, int rect[4]) {
+	int w = f->width, h = f->height;
+	if (layout(f->format) != AV_PIX_FMT_YUV420P || w % 2 != 0 || h % 2 != 0 || cap < (size_t)w * h * 3) {
+		return AVERROR(EINVAL);
+	}
+	int x0 = rect[0], y0 = rect[1], x1 = rect[2], y1 = rect[3];
+	if (x1 <= 0 || y1 <= 0 || x0 >= w || y0 >= h || x0 >= x1 || y0 >= y1) {
+		rect[0] = rect[1] = rect[2] = rect[3] = 0;
+		return 0;
+	}
+	grow(&x0, &x1, w);
+	grow(&y0, &y1, h);
+	int cw = x1 - x0, ch = y1 - y0;
+	// Converted in bands of RECT_STEP rows (the last one moved up to end at y1: ch is a multiple of RECT_STEP or the
+	// picture's height), so the scratch is a band, not a frame, and the swscale context's height never changes.
+	int bh = ch < RECT_STEP ? ch : RECT_STEP;
+	// Into aligned scratch rows with room after them: swscale's SIMD converters write whole blocks of pixels past
+	// a row's end (see SCRATCH_ALIGN).
+	int stride = FFALIGN(3 * FFALIGN(cw, 16), SCRATCH_ALIGN);
+	size_t need = (size_t)stride * bh + FF_FRAME_PADDING;
+	if (need > c->cap) {
+		av_freep(&c->scratch);
+		c->cap = 0;
+		if ((c->scratch = av_malloc(need)) == NULL) {
+			return AVERROR(ENOMEM);
+		}
+		c->cap = need;
+	}
+	for (int by = y0; by < y1; by += bh) {
+		int top = by + bh > y1 ? y1 - bh : by; // even: y1 and bh are
+		// A view of the band: the same planes from (x0, top), chroma from (x0/2, top/2).
+		AVFrame v = *f;
+		v.width = cw;
+		v.height = bh;
+		v.data[0] = f->data[0] + (size_t)top * f->linesize[0] + x0;
+		for (int i = 1; i < 3; i++) {
+			v.data[i] = f->data[i] + (size_t)(top / 2) * f->linesize[i] + x0 / 2;
+		}
+		uint8_t *data[4] = {c->scratch, NULL, NULL, NULL};
+		int linesize[4] = {stride, 0, 0, 0};
+		int r = convert_to(&c->conv, &v, data, linesize, cw, bh, AV_PIX_FMT_BGR24);
+		if (r < 0) {
+			return r;
+		}
+		for (int y = 0; y < bh; y++) {
+			memcpy(dst + ((size_t)(top + y) * w + x0) * 3, c->scratch + (size_t)y * stride, (size_t)cw * 3);
+		}
+	}
+	rect[0] = x0, rect[1] = y0, rect[2] = x1, rect[3] = y1;
+	return 0;
+}
+
 // ---- patch: a processed bgr24 frame written back into the yuv420p picture it was decoded from ----
 
 struct ffpatch {
-	toconv conv;   // the picture to bgr24, exactly as the decoder converted it
-	uint8_t *orig; // that conversion (SCRATCH_ALIGN rows, FF_FRAME_PADDING after them), av_malloc'd lazily
+	ffconv *conv;  // the picture to bgr24, exactly as the decoder or ffconv_rect converted it
+	uint8_t *orig; // the converted rectangles of the picture, at their places in a w x h frame, av_malloc'd lazily
 	int w, h;
 	int space, range; // the target's tags: the matrix of a frame that comes without its picture
 };
 
-ffpatch *ffpatch_new(void) { return calloc(1, sizeof(ffpatch)); }
+ffpatch *ffpatch_new(void) {
+	ffpatch *p = calloc(1, sizeof(ffpatch));
+	if (p != NULL && (p->conv = ffconv_new()) == NULL) {
+		free(p);
+		return NULL;
+	}
+	return p;
+}
 
 void ffpatch_color(ffpatch *p, const char *colorspace, const char *range) {
 	p->space = color(av_color_space_from_name, colorspace, AVCOL_SPC_UNSPECIFIED);
@@ -554,59 +656,48 @@ static void put_block(AVFrame *k, const matrix *m, const uint8_t *r[2], const in
 	k->data[2][(size_t)(y / 2) * k->linesize[2] + x / 2] = clip8(128 + cs * (rr - yl) / (2 * (1 - m->kr)));
 }
 
-int ffpatch_apply(ffpatch *p, AVFrame *keep, const uint8_t *bgr, size_t cap, int w, int h, int *changed) {
-	*changed = 0;
-	if (w % 2 != 0 || h % 2 != 0 || cap < (size_t)w * h * 3) {
+int ffconv_thumb(const AVFrame *f, uint8_t *dst, int tw, int th) {
+	int w = f->width, h = f->height;
+	if (layout(f->format) != AV_PIX_FMT_YUV420P || tw <= 0 || th <= 0 || w <= 0 || h <= 0) {
 		return AVERROR(EINVAL);
 	}
-	int r, stride = w * 3, ostride = 0, all = keep->buf[0] == NULL;
-	matrix m;
-	if (all) {
-		// No picture kept (the stream changed size or format midway): every pixel is coded from bgr, with the
-		// target's matrix.
-		keep->format = AV_PIX_FMT_YUV420P;
-		keep->width = w;
-		keep->height = h;
-		if ((r = av_frame_get_buffer(keep, 0)) < 0) {
-			return r;
+	matrix m = matrix_of(f->colorspace, f->color_range, f->format);
+	double ys = m.full ? 1 : 219.0 / 255, yo = m.full ? 0 : 16, cs = m.full ? 1 : 224.0 / 255;
+	for (int j = 0; j < th; j++) {
+		int y = (int)((2 * (int64_t)j + 1) * h / (2 * th));
+		for (int i = 0; i < tw; i++) {
+			int x = (int)((2 * (int64_t)i + 1) * w / (2 * tw));
+			double l = (f->data[0][(size_t)y * f->linesize[0] + x] - yo) / ys;
+			double cb = (f->data[1][(size_t)(y / 2) * f->linesize[1] + x / 2] - 128) / cs;
+			double cr = (f->data[2][(size_t)(y / 2) * f->linesize[2] + x / 2] - 128) / cs;
+			double b = l + cb * 2 * (1 - m.kb), r = l + cr * 2 * (1 - m.kr);
+			double g = (l - m.kr * r - m.kb * b) / (1 - m.kr - m.kb);
+			uint8_t *px = dst + ((size_t)j * tw + i) * 3;
+			px[0] = clip8(b), px[1] = clip8(g), px[2] = clip8(r);
 		}
-		m = matrix_of(p->space, p->range, AV_PIX_FMT_YUV420P);
-	} else {
-		if (layout(keep->format) != AV_PIX_FMT_YUV420P || keep->width != w || keep->height != h) {
-			return AVERROR(EINVAL);
-		}
-		if (p->orig == NULL || p->w != w || p->h != h) {
-			av_freep(&p->orig);
-			int n = av_image_get_buffer_size(AV_PIX_FMT_BGR24, w, h, SCRATCH_ALIGN);
-			if (n < 0 || (p->orig = av_malloc((size_t)n + FF_FRAME_PADDING)) == NULL) {
-				return n < 0 ? n : AVERROR(ENOMEM);
-			}
-			p->w = w;
-			p->h = h;
-		}
-		uint8_t *data[4];
-		int linesize[4];
-		if ((r = av_image_fill_arrays(data, linesize, p->orig, AV_PIX_FMT_BGR24, w, h, SCRATCH_ALIGN)) < 0 ||
-		    (r = convert_to(&p->conv, keep, data, linesize, w, h, AV_PIX_FMT_BGR24)) < 0) {
-			return r;
-		}
-		ostride = linesize[0];
-		m = matrix_of(keep->colorspace, keep->color_range, keep->format);
 	}
-	int writable = all;
-	for (int y = 0; y < h; y += 2) {
+	return 0;
+}
+
+// patch_rows codes again the 2x2 blocks of rows [y0, y1) x columns [x0, x1) (even edges) of bgr that differ from
+// orig (NULL: all of them) into keep, copying keep before its first change (*writable).
+static int patch_rows(AVFrame *keep, const matrix *m, const uint8_t *bgr, const uint8_t *orig, int w, int x0, int y0,
+                      int x1, int y1, int *writable, int *changed) {
+	size_t stride = (size_t)w * 3, span = (size_t)(x1 - x0) * 3;
+	for (int y = y0; y < y1; y += 2) {
 		const uint8_t *row[2] = {bgr + (size_t)y * stride, bgr + (size_t)(y + 1) * stride};
 		const uint8_t *orow[2] = {NULL, NULL};
-		if (!all) {
-			orow[0] = p->orig + (size_t)y * ostride;
-			orow[1] = orow[0] + ostride;
-			if (memcmp(row[0], orow[0], (size_t)stride) == 0 && memcmp(row[1], orow[1], (size_t)stride) == 0) {
+		if (orig != NULL) {
+			orow[0] = orig + (size_t)y * stride;
+			orow[1] = orow[0] + stride;
+			if (memcmp(row[0] + 3 * x0, orow[0] + 3 * x0, span) == 0 &&
+			    memcmp(row[1] + 3 * x0, orow[1] + 3 * x0, span) == 0) {
 				continue;
 			}
 		}
-		for (int x = 0; x < w; x += 2) {
+		for (int x = x0; x < x1; x += 2) {
 			int ch[4] = {1, 1, 1, 1};
-			if (!all) {
+			if (orig != NULL) {
 				for (int j = 0; j < 2; j++) {
 					for (int i = 0; i < 2; i++) {
 						ch[2 * j + i] = memcmp(row[j] + 3 * (x + i), orow[j] + 3 * (x + i), 3) != 0;
@@ -616,26 +707,85 @@ int ffpatch_apply(ffpatch *p, AVFrame *keep, const uint8_t *bgr, size_t cap, int
 					continue;
 				}
 			}
-			if (!writable) {
+			if (!*writable) {
 				// The decoder may still read the picture as a reference: the first change copies it.
-				if ((r = av_frame_make_writable(keep)) < 0) {
+				int r = av_frame_make_writable(keep);
+				if (r < 0) {
 					return r;
 				}
-				writable = 1;
+				*writable = 1;
 			}
 			const uint8_t *blk[2] = {row[0] + 3 * x, row[1] + 3 * x};
-			put_block(keep, &m, blk, ch, x, y);
+			put_block(keep, m, blk, ch, x, y);
 			(*changed)++;
 		}
 	}
 	return 0;
 }
 
+int ffpatch_apply(ffpatch *p, AVFrame *keep, const uint8_t *bgr, size_t cap, int w, int h, const int *rects, int n,
+                  int *changed) {
+	*changed = 0;
+	if (w % 2 != 0 || h % 2 != 0 || cap < (size_t)w * h * 3 || n < 0) {
+		return AVERROR(EINVAL);
+	}
+	int r, writable = 0;
+	if (keep->buf[0] == NULL) {
+		// No picture kept (the stream changed size or format midway): every pixel is coded from bgr, with the
+		// target's matrix.
+		keep->format = AV_PIX_FMT_YUV420P;
+		keep->width = w;
+		keep->height = h;
+		if ((r = av_frame_get_buffer(keep, 0)) < 0) {
+			return r;
+		}
+		matrix m = matrix_of(p->space, p->range, AV_PIX_FMT_YUV420P);
+		writable = 1;
+		return patch_rows(keep, &m, bgr, NULL, w, 0, 0, w, h, &writable, changed);
+	}
+	if (layout(keep->format) != AV_PIX_FMT_YUV420P || keep->width != w || keep->height != h) {
+		return AVERROR(EINVAL);
+	}
+	if (p->orig == NULL || p->w != w || p->h != h) {
+		av_freep(&p->orig);
+		if ((p->orig = av_malloc((size_t)w * h * 3)) == NULL) {
+			return AVERROR(ENOMEM);
+		}
+		p->w = w;
+		p->h = h;
+	}
+	// Every rectangle's original first: a block written for one must not be read back as another's original.
+	int *done = av_malloc_array(n > 0 ? n : 1, 4 * sizeof(int));
+	if (done == NULL) {
+		return AVERROR(ENOMEM);
+	}
+	for (int i = 0; i < n; i++) {
+		memcpy(done + 4 * i, rects + 4 * i, 4 * sizeof(int));
+		if ((r = ffconv_rect(p->conv, keep, p->orig, (size_t)w * h * 3, done + 4 * i)) < 0) {
+			av_free(done);
+			return r;
+		}
+	}
+	matrix m = matrix_of(keep->colorspace, keep->color_range, keep->format);
+	r = 0;
+	for (int i = 0; i < n && r >= 0; i++) {
+		// Only the asked rectangle, on even edges (the converted one may be larger).
+		int x0 = rects[4 * i] < 0 ? 0 : rects[4 * i] & ~1, y0 = rects[4 * i + 1] < 0 ? 0 : rects[4 * i + 1] & ~1;
+		int x1 = rects[4 * i + 2] > w ? w : (rects[4 * i + 2] + 1) & ~1;
+		int y1 = rects[4 * i + 3] > h ? h : (rects[4 * i + 3] + 1) & ~1;
+		if (done[4 * i + 2] > done[4 * i] && x0 < x1 && y0 < y1) {
+			r = patch_rows(keep, &m, bgr, p->orig, w, x0, y0, x1, y1, &writable, changed);
+		}
+	}
+	av_free(done);
+	return r;
+}
+
 void ffpatch_free(ffpatch *p) {
 	if (p == NULL) {
 		return;
 	}
-	sws_freeContext(p->conv.sws);
+	ffconv_free(p->conv);
 	av_free(p->orig);
 	free(p);
 }

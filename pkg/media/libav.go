@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"image"
 	"math"
 	"path/filepath"
 	"sort"
@@ -197,11 +198,26 @@ func NewPatcher(c Color) (*Patcher, error) {
 // BGR conversion, and returns how many it coded; f holds a yuv420p picture of w x h after it (one made from bgr
 // if it held none). f is copied before its first change: the decoder's picture is never written.
 func (p *Patcher) Apply(f *Frame, bgr []byte, w, h int) (int, error) {
+	return p.ApplyRects(f, bgr, w, h, []image.Rectangle{image.Rect(0, 0, w, h)})
+}
+
+// ApplyRects is Apply looking only inside rects: the caller vouches that bgr equals f's conversion everywhere
+// else (a frame whose processor said where it may have written; Converter filled it).
+func (p *Patcher) ApplyRects(f *Frame, bgr []byte, w, h int, rects []image.Rectangle) (int, error) {
 	if len(bgr) < w*h*3 {
 		return 0, fmt.Errorf("media: patch: %d bytes for a %dx%d bgr24 frame", len(bgr), w, h)
 	}
+	cr := make([]C.int, 0, 4*len(rects))
+	for _, r := range rects {
+		cr = append(cr, C.int(r.Min.X), C.int(r.Min.Y), C.int(r.Max.X), C.int(r.Max.Y))
+	}
 	var changed C.int
-	if r := C.ffpatch_apply(p.p, f.f, (*C.uint8_t)(unsafe.Pointer(&bgr[0])), C.size_t(len(bgr)), C.int(w), C.int(h), &changed); r < 0 {
+	var rp *C.int
+	if len(cr) > 0 {
+		rp = &cr[0]
+	}
+	if r := C.ffpatch_apply(p.p, f.f, (*C.uint8_t)(unsafe.Pointer(&bgr[0])), C.size_t(len(bgr)), C.int(w), C.int(h),
+		rp, C.int(len(rects)), &changed); r < 0 {
 		return 0, fmt.Errorf("media: patch %dx%d frame: %s", w, h, averror(r))
 	}
 	return int(changed), nil
@@ -212,6 +228,70 @@ func (p *Patcher) Close() {
 	if p.p != nil {
 		C.ffpatch_free(p.p)
 		p.p = nil
+	}
+}
+
+// Converter converts parts of the yuv420p pictures a Frame holds into BGR frames, exactly as the decoder converts
+// whole frames (ReadKeep): a processor that reads only a face converts only the face. Not safe for concurrent
+// use.
+type Converter struct{ c *C.ffconv }
+
+// NewConverter makes a Converter; Close frees it.
+func NewConverter() (*Converter, error) {
+	c := C.ffconv_new()
+	if c == nil {
+		return nil, errors.New("media: converter: out of memory")
+	}
+	return &Converter{c: c}, nil
+}
+
+// Rect writes the part r of f's picture into bgr (a BGR frame of the picture's size, rows packed) at the same
+// place, and returns the part it converted: r within the picture, widened to even edges and to a size it converts
+// without preparing again (empty when r misses the picture). Nothing else of bgr is written.
+func (c *Converter) Rect(f *Frame, bgr []byte, r image.Rectangle) (image.Rectangle, error) {
+	if f.f == nil || f.f.buf[0] == nil {
+		return image.Rectangle{}, errors.New("media: convert: no picture")
+	}
+	rect := [4]C.int{C.int(r.Min.X), C.int(r.Min.Y), C.int(r.Max.X), C.int(r.Max.Y)}
+	if len(bgr) == 0 {
+		return image.Rectangle{}, errors.New("media: convert: no frame")
+	}
+	if e := C.ffconv_rect(c.c, f.f, (*C.uint8_t)(unsafe.Pointer(&bgr[0])), C.size_t(len(bgr)), &rect[0]); e < 0 {
+		return image.Rectangle{}, fmt.Errorf("media: convert %v of a %dx%d picture: %s", r, int(f.f.width),
+			int(f.f.height), averror(e))
+	}
+	return image.Rect(int(rect[0]), int(rect[1]), int(rect[2]), int(rect[3])), nil
+}
+
+// Thumb samples f's picture at the centres of a tw x th grid into dst (BGR, tw*th*3 bytes): a thumbnail that
+// reads only the pixels it shows (SampleCentre's).
+func (f *Frame) Thumb(dst []byte, tw, th int) error {
+	if f.f == nil || f.f.buf[0] == nil || len(dst) < tw*th*3 || tw <= 0 || th <= 0 {
+		return errors.New("media: thumbnail: no picture, or a short buffer")
+	}
+	if e := C.ffconv_thumb(f.f, (*C.uint8_t)(unsafe.Pointer(&dst[0])), C.int(tw), C.int(th)); e < 0 {
+		return fmt.Errorf("media: thumbnail: %s", averror(e))
+	}
+	return nil
+}
+
+// SampleCentre is the pixel Frame.Thumb shows at thumbnail column or row i of n, in a picture n0 pixels wide or
+// high: the centre of the grid's cell.
+func SampleCentre(i, n, n0 int) int { return int((2*int64(i) + 1) * int64(n0) / (2 * int64(n))) }
+
+// Size is the size of the picture f holds (0, 0 when none).
+func (f *Frame) Size() (w, h int) {
+	if f.f == nil || f.f.buf[0] == nil {
+		return 0, 0
+	}
+	return int(f.f.width), int(f.f.height)
+}
+
+// Close frees the Converter. It is idempotent.
+func (c *Converter) Close() {
+	if c.c != nil {
+		C.ffconv_free(c.c)
+		c.c = nil
 	}
 }
 

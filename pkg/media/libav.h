@@ -76,15 +76,31 @@ void ffenc_stamp(ffenc *e, int64_t pts);
 int ffenc_finish(ffenc *e, int64_t end);
 void ffenc_free(ffenc *e);
 
-// ffpatch writes a processed bgr24 frame back into the yuv420p picture it was decoded from (ffdec_read_keep):
-// only the 2x2 blocks holding a pixel that differs from the picture's own conversion to bgr24 (the decoder's) are
-// coded again, with the inverse of the matrix and range it was decoded with; every other sample stays as decoded.
-// ffpatch_color gives the target's tags, the matrix of a frame whose picture was not kept (keep empty: every
-// pixel is coded). *changed is the number of blocks coded. w and h must be even; cap is bgr's size in bytes.
+// ffconv converts rectangles of yuv420p (or yuvj420p) pictures to bgr24 as the decoder converts whole frames
+// (libswscale, the picture's own matrix and range): ffconv_rect writes the part rect {x0, y0, x1, y1} of f into
+// dst, a bgr24 frame of f's size with rows packed (cap bytes), at the same place, and sets rect to what it
+// converted: rect clamped to the picture and widened to even edges and to a size it can convert again without a
+// new swscale context (nothing when empty). Pixels outside rect are not written. Not safe for concurrent use.
+typedef struct ffconv ffconv;
+ffconv *ffconv_new(void);
+int ffconv_rect(ffconv *c, const AVFrame *f, uint8_t *dst, size_t cap, int rect[4]);
+// ffconv_thumb samples f's picture at tw x th points, the centres of a tw x th grid over it, into dst (bgr24,
+// tw*th*3 bytes), each converted with the picture's matrix and range: a thumbnail that reads tw*th pixels.
+int ffconv_thumb(const AVFrame *f, uint8_t *dst, int tw, int th);
+void ffconv_free(ffconv *c);
+
+// ffpatch writes a processed bgr24 frame back into the yuv420p picture it was decoded from (ffdec_read_keep,
+// ffdec_read_ref): inside the n rectangles rects (x0, y0, x1, y1 each: where the frame may have been changed),
+// only the 2x2 blocks holding a pixel that differs from the picture's own conversion to bgr24 (ffconv_rect's, the
+// same as the decoder's) are coded again, with the inverse of the matrix and range it was decoded with; every
+// other sample stays as decoded. ffpatch_color gives the target's tags, the matrix of a frame whose picture was
+// not kept (keep empty: every pixel is coded, whatever rects say). *changed is the number of blocks coded. w and
+// h must be even; cap is bgr's size in bytes.
 typedef struct ffpatch ffpatch;
 ffpatch *ffpatch_new(void);
 void ffpatch_color(ffpatch *p, const char *colorspace, const char *range);
-int ffpatch_apply(ffpatch *p, AVFrame *keep, const uint8_t *bgr, size_t cap, int w, int h, int *changed);
+int ffpatch_apply(ffpatch *p, AVFrame *keep, const uint8_t *bgr, size_t cap, int w, int h, const int *rects, int n,
+                  int *changed);
 void ffpatch_free(ffpatch *p);
 
 // The last error-level messages FFmpeg logged about this decoder's or encoder's contexts ("" if none), as the

@@ -1,6 +1,9 @@
 package media
 
 import (
+	"bytes"
+	"fmt"
+	"image"
 	"testing"
 
 	"github.com/facefleet/facefleet/internal/testenv"
@@ -91,5 +94,127 @@ func TestPatcherWithoutPicture(t *testing.T) {
 	}
 	if _, err := p.Apply(f, bgr[:w*h*3-1], w, h); err == nil {
 		t.Error("a short BGR frame was patched")
+	}
+}
+
+// TestConverterRect converts parts of decoded pictures: inside the part it reports, every pixel equals the
+// decoder's whole-frame conversion (so a frame converted piece by piece is the frame ReadKeep gives, and the
+// patcher finds no change where a processor changed nothing); outside it, nothing is written. The BGR frame ends
+// at an inaccessible page, with no room to spare: nothing writes past it.
+func TestConverterRect(t *testing.T) {
+	t.Parallel()
+	shapes := [][2]int{{2, 2}, {16, 16}, {30, 40}, {300, 400}, {306, 404}, {640, 360}, {1366, 768}, {1280, 720}}
+	for _, s := range shapes {
+		for _, pixFmt := range []string{"yuv420p", "yuvj420p"} {
+			w, h := s[0], s[1]
+			t.Run(fmt.Sprintf("%dx%d-%s", w, h, pixFmt), func(t *testing.T) {
+				t.Parallel()
+				src := rawClip(t, w, h, pixFmt)
+				dec, err := NewDecoder(testCtx(t), DecoderConfig{Path: src, Width: w, Height: h, Threads: 1})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer dec.Close()
+				f, err := NewFrame()
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer f.Close()
+				whole := make([]byte, w*h*3, w*h*3+FramePadding)
+				if err := dec.ReadKeep(whole, f); err != nil {
+					t.Fatal(err)
+				}
+				c, err := NewConverter()
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				frame := image.Rect(0, 0, w, h)
+				rects := []image.Rectangle{
+					frame, image.Rect(0, 0, 1, 1), image.Rect(1, 1, 2, 2), image.Rect(w/3+1, h/4+1, w/2+3, h/2+1),
+					image.Rect(w-1, h-1, w, h), image.Rect(w/2, h/2, w+50, h+50), image.Rect(-20, -20, w/2+1, 3),
+					image.Rect(w+1, 0, w+5, h), image.Rect(5, 5, 5, 9),
+				}
+				bgr := testenv.GuardedBytes(t, w*h*3, w*h*3)
+				for _, r := range rects {
+					for i := range bgr {
+						bgr[i] = 0xa5
+					}
+					got, err := c.Rect(f, bgr, r)
+					if err != nil {
+						t.Fatalf("%v: %v", r, err)
+					}
+					if want := r.Intersect(frame); !want.In(got) || !got.In(frame) {
+						t.Fatalf("%v: converted %v, want a part of %v holding %v", r, got, frame, want)
+					}
+					for y := 0; y < h; y++ {
+						for x := 0; x < w; x++ {
+							i := (y*w + x) * 3
+							want := []byte{0xa5, 0xa5, 0xa5}
+							if image.Pt(x, y).In(got) {
+								want = whole[i : i+3]
+							}
+							if !bytes.Equal(bgr[i:i+3], want) {
+								t.Fatalf("%v (converted %v): pixel (%d, %d) is %v, want %v", r, got, x, y, bgr[i:i+3], want)
+							}
+						}
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestPatcherRects: a frame changed inside the rectangles the patcher is told of gets exactly those changed
+// blocks coded; told of none, it codes nothing (the caller vouches nothing changed).
+func TestPatcherRects(t *testing.T) {
+	t.Parallel()
+	src := clip(t, "plain.mp4", 0.2)
+	const w, h = 400, 300
+	tests := []struct {
+		name  string
+		rects []image.Rectangle
+		want  int
+	}{
+		{"none", nil, 0},
+		{"holding the change", []image.Rectangle{image.Rect(90, 50, 170, 110)}, 30 * 20},
+		{"two, one holding it", []image.Rectangle{image.Rect(0, 0, 10, 10), image.Rect(100, 60, 160, 100)}, 30 * 20},
+		{"half of it", []image.Rectangle{image.Rect(100, 60, 130, 100)}, 15 * 20},
+		{"the frame", []image.Rectangle{image.Rect(0, 0, w, h)}, 30 * 20},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dec, err := NewDecoder(testCtx(t), DecoderConfig{Path: src, Width: w, Height: h, Threads: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer dec.Close()
+			p, err := NewPatcher(Color{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			f, err := NewFrame()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			bgr := testenv.GuardedBytes(t, w*h*3, w*h*3)
+			if err := dec.ReadKeep(bgr, f); err != nil {
+				t.Fatal(err)
+			}
+			for y := 60; y < 100; y++ {
+				for x := 100; x < 160; x++ {
+					bgr[(y*w+x)*3] ^= 0x40
+				}
+			}
+			n, err := p.ApplyRects(f, bgr, w, h, tt.rects)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n != tt.want {
+				t.Errorf("%d blocks coded, want %d", n, tt.want)
+			}
+		})
 	}
 }

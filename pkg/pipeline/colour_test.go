@@ -106,6 +106,29 @@ func paint(r image.Rectangle) pipeline.Processor {
 	})
 }
 
+// regionPaint is paint as a RegionProcessor: it asks for r, tells that it may write r and paints it, so nothing
+// else of a yuv420p frame is converted to BGR; a frame it is given whole (other inputs) it paints the same.
+type regionPaint struct{ r image.Rectangle }
+
+func (p regionPaint) Process(m gocv.Mat, i int) error { return paint(p.r).Process(m, i) }
+
+func (p regionPaint) ProcessPicture(pic *pipeline.Picture, i int) error {
+	if p.r.Empty() {
+		return nil // nothing asked for: the frame is never converted
+	}
+	if err := pic.Touch(p.r); err != nil {
+		return err
+	}
+	return paint(p.r).Process(pic.Mat(), i)
+}
+
+// stagedPaint is regionPaint as a StagedProcessor: all of its work in the second stage.
+type stagedPaint struct{ regionPaint }
+
+func (p stagedPaint) FindPicture(pic *pipeline.Picture, i int) (func() error, error) {
+	return func() error { return p.ProcessPicture(pic, i) }, nil
+}
+
 // TestRunColourFidelity runs each colour case through frame processor none, a processor that reads the frame and
 // changes nothing (a frame with no face) and one that paints a rectangle (a swap's mask), losslessly encoded
 // (quality 0: crf 0), and holds the outputs to none's: the same colour tags as the target (untagged stays
@@ -127,7 +150,9 @@ func TestRunColourFidelity(t *testing.T) {
 			for _, p := range []struct {
 				name string
 				proc pipeline.Processor
-			}{{"none", pixelsUnused{noop}}, {"no face", paint(image.Rectangle{})}, {"painted", paint(mask)}} {
+			}{{"none", pixelsUnused{noop}}, {"no face", paint(image.Rectangle{})}, {"painted", paint(mask)},
+				{"no face, by parts", regionPaint{}}, {"painted by parts", regionPaint{mask}},
+				{"painted in stages", stagedPaint{regionPaint{mask}}}} {
 				out := filepath.Join(t.TempDir(), "out.mp4")
 				cfg := config(in, out, w, h)
 				cfg.Quality, cfg.SourcePixFmt, cfg.Color = 0, target.PixFmt, target.Color
@@ -144,6 +169,14 @@ func TestRunColourFidelity(t *testing.T) {
 				outputs[p.name] = out
 			}
 			none := rawPlanes(t, outputs["none"], w, h)
+			// A processor that says where it reads and writes gives the same pictures as one given whole frames.
+			for name, whole := range map[string]string{"no face, by parts": "none", "painted by parts": "painted",
+				"painted in stages": "painted"} {
+				got, want := rawPlanes(t, outputs[name], w, h), rawPlanes(t, outputs[whole], w, h)
+				if mx, _ := planeDiff(want, got, func(int) bool { return true }); len(got) != len(want) || mx != 0 {
+					t.Errorf("%s: %d frames differ from %s's (%d frames) by up to %d levels", name, len(got), whole, len(want), mx)
+				}
+			}
 			for _, name := range []string{"no face", "painted"} {
 				got := rawPlanes(t, outputs[name], w, h)
 				if len(got) != len(none) {

@@ -79,8 +79,10 @@ type Config struct {
 	// frames kept: then the decoder's YUV pictures go to the encoder by reference, unconverted and uncopied, tagged
 	// with Color, and the processor gets empty Mats. A processor that reads pixels on such an input gets BGR Mats,
 	// and what it changes is written back into the decoded YUV picture (media.Patcher): every pixel it left alone
-	// is encoded exactly as frame processor none encodes it. Other inputs go through BGR both ways, converted back
-	// with the matrix and range they were decoded with; every output is tagged with Color.
+	// is encoded exactly as frame processor none encodes it; a RegionProcessor's frames are converted to BGR only
+	// where it reads, and written back only where it writes (Picture; one pass, upright, no frames kept, not
+	// batched). Other inputs go through BGR both ways, converted back with the matrix and range they were decoded
+	// with; every output is tagged with Color.
 	SourcePixFmt string
 	Color        media.Color
 	// Original, when set, is the video Input was made from frame for frame by exact earlier passes (the
@@ -98,6 +100,9 @@ type Config struct {
 	// media.EncoderConfig.TimeBase), and Duration is the segment's length, where its last frame ends.
 	TimeBase media.Rational
 	Duration float64
+	// ConvertAll has a RegionProcessor's frames converted whole, whatever parts it asks for: what it then writes
+	// must be what it writes with only its parts converted (a check that it asks for all it reads).
+	ConvertAll bool
 }
 
 // PixelsUnused is implemented by a processor that may report it never reads or writes a frame's pixels (frame
@@ -159,6 +164,16 @@ func (c Config) patched(proc Processor) bool {
 	return c.pixFmt(proc) == media.PixFmtBGR24 && c.yuv420p()
 }
 
+// regional reports whether proc's frames reach it as Pictures converted only where it reads (RegionProcessor): a
+// patched input of one pass, upright, no frames kept, not batched.
+func (c Config) regional(proc Processor) bool {
+	if _, ok := proc.(RegionProcessor); !ok || !c.patched(proc) || c.Original != "" || c.Rotation != 0 || c.FramesDir != "" {
+		return false
+	}
+	_, batches := proc.(BatchProcessor)
+	return !batches || c.Batch <= 1
+}
+
 // turns maps a clockwise display rotation to the turn that shows a stored frame as displayed, and the turn back
 // (-1: none).
 var turns = map[int][2]gocv.RotateFlag{
@@ -168,7 +183,10 @@ var turns = map[int][2]gocv.RotateFlag{
 	270: {gocv.Rotate90CounterClockwise, gocv.Rotate90Clockwise},
 }
 
-type item struct{ slot, index int }
+type item struct {
+	slot, index int
+	rest        func() error // a StagedProcessor's rest of the frame's work
+}
 
 // Run processes cfg.Input into cfg.Output and returns the number of frames written. progress, if not nil, is
 // called after every encoded frame with the running count.
@@ -179,9 +197,13 @@ func Run(ctx context.Context, cfg Config, proc Processor, progress func(done int
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	pixFmt, patched := cfg.pixFmt(proc), cfg.patched(proc)
+	pixFmt, patched, regional := cfg.pixFmt(proc), cfg.patched(proc), cfg.regional(proc)
+	decFmt := pixFmt
+	if regional {
+		decFmt = media.PixFmtYUV420P // pictures by reference, converted where the processor reads
+	}
 	dec, err := media.NewDecoder(ctx, media.DecoderConfig{Path: cfg.Input, Width: cfg.Width, Height: cfg.Height,
-		Threads: cfg.DecoderThreads, PixFmt: pixFmt})
+		Threads: cfg.DecoderThreads, PixFmt: decFmt})
 	if err != nil {
 		return 0, err
 	}
@@ -202,6 +224,15 @@ func Run(ctx context.Context, cfg Config, proc Processor, progress func(done int
 			return 0, fmt.Errorf("pipeline: %w", err)
 		}
 		defer patcher.Close()
+	}
+	var conv, restConv *media.Converter // the process stage's and the rest stage's (StagedProcessor)
+	if regional {
+		for _, c := range []**media.Converter{&conv, &restConv} {
+			if *c, err = media.NewConverter(); err != nil {
+				return 0, fmt.Errorf("pipeline: %w", err)
+			}
+			defer (*c).Close()
+		}
 	}
 	enc, err := media.NewEncoder(ctx, media.EncoderConfig{Path: cfg.Output, Width: cfg.Width, Height: cfg.Height,
 		FrameRate: cfg.FrameRate, Codec: cfg.Encoder, Quality: cfg.Quality, Threads: cfg.EncoderThreads,
@@ -259,9 +290,24 @@ func Run(ctx context.Context, cfg Config, proc Processor, progress func(done int
 		free <- i
 	}
 	times := make([]media.Time, cfg.InFlight) // each slot's frame time, handed from the decoder to the encoder
+	pics := make([]*Picture, cfg.InFlight)    // each slot's Picture (regional)
+	for i := range pics {
+		pics[i] = &Picture{all: cfg.ConvertAll}
+	}
 	read := func(slot int) error { return dec.Read(bufs[slot]) }
 	write := func(slot int) error { return enc.WriteAt(bufs[slot], times[slot]) }
 	switch {
+	case regional:
+		read = func(slot int) error { return dec.ReadRef(refs[slot]) }
+		write = func(slot int) error {
+			if d := pics[slot].dirty; len(d) > 0 {
+				if _, err := patcher.ApplyRects(refs[slot], bufs[slot], cfg.Width, cfg.Height, d); err != nil {
+					refs[slot].Release()
+					return err
+				}
+			}
+			return enc.WriteRefAt(refs[slot], times[slot])
+		}
 	case byRef:
 		read = func(slot int) error { return dec.ReadRef(refs[slot]) }
 		write = func(slot int) error { return enc.WriteRefAt(refs[slot], times[slot]) }
@@ -298,6 +344,7 @@ func Run(ctx context.Context, cfg Config, proc Processor, progress func(done int
 		errOnce.Do(func() { firstErr = err; cancel() })
 	}
 	toProc := make(chan item, cfg.InFlight)
+	toRest := make(chan item, cfg.InFlight)
 	toEnc := make(chan item, cfg.InFlight)
 
 	admit, leave := func() error { return nil }, func() {}
@@ -328,11 +375,11 @@ func Run(ctx context.Context, cfg Config, proc Processor, progress func(done int
 				return
 			}
 			times[slot] = dec.Time()
-			toProc <- item{slot, i} // never blocks: at most InFlight slots exist
+			toProc <- item{slot: slot, index: i} // never blocks: at most InFlight slots exist
 		}
 	}()
 	go func() { // process; after a failure it only forwards slots so they return to the pool
-		defer close(toEnc)
+		defer close(toRest)
 		bp, batching := proc.(BatchProcessor)
 		batching = batching && cfg.Batch > 1
 		batch := make([]item, 0, max(1, cfg.Batch))
@@ -365,7 +412,15 @@ func Run(ctx context.Context, cfg Config, proc Processor, progress func(done int
 					frames, indices = append(frames, m), append(indices, cfg.FirstFrame+b.index)
 				}
 				var err error
-				if len(batch) > 1 {
+				if regional {
+					b := &batch[0] // never batched
+					pics[b.slot].reset(pool[b.slot], bufs[b.slot], refs[b.slot], conv, cfg.Width, cfg.Height)
+					if sp, ok := proc.(StagedProcessor); ok {
+						b.rest, err = sp.FindPicture(pics[b.slot], indices[0])
+					} else {
+						err = proc.(RegionProcessor).ProcessPicture(pics[b.slot], indices[0])
+					}
+				} else if len(batch) > 1 {
 					err = bp.ProcessBatch(frames, indices)
 				} else {
 					err = proc.Process(frames[0], indices[0])
@@ -391,8 +446,21 @@ func Run(ctx context.Context, cfg Config, proc Processor, progress func(done int
 				}
 			}
 			for _, b := range batch {
-				toEnc <- b
+				toRest <- b
 			}
+		}
+	}()
+	go func() { // the rest of a StagedProcessor's work, beside the next frame's first part
+		defer close(toEnc)
+		for it := range toRest {
+			if it.rest != nil && ctx.Err() == nil {
+				pics[it.slot].conv = restConv
+				if err := it.rest(); err != nil {
+					fail(fmt.Errorf("pipeline: frame %d: %w", cfg.FirstFrame+it.index, err))
+				}
+			}
+			it.rest = nil
+			toEnc <- it
 		}
 	}()
 	n := 0

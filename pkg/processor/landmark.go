@@ -177,6 +177,34 @@ func CropTransform(f face.Face, margin float32) (face.Affine, error) {
 	}, nil
 }
 
+// cropRegion is the part of a w x h image that the crop toFrame maps from lies in (with the pixels bilinear
+// sampling reads beside its edges).
+func cropRegion(toFrame face.Affine, w, h int) image.Rectangle {
+	region := image.Rectangle{Min: image.Pt(math.MaxInt32, math.MaxInt32), Max: image.Pt(math.MinInt32, math.MinInt32)}
+	for _, q := range [4][2]float32{{0, 0}, {faceMeshSize, 0}, {0, faceMeshSize}, {faceMeshSize, faceMeshSize}} {
+		p := toFrame.Apply(face.Point{X: q[0], Y: q[1]})
+		region.Min.X = min(region.Min.X, int(math.Floor(float64(p.X)))-1)
+		region.Min.Y = min(region.Min.Y, int(math.Floor(float64(p.Y)))-1)
+		region.Max.X = max(region.Max.X, int(math.Ceil(float64(p.X)))+2)
+		region.Max.Y = max(region.Max.Y, int(math.Ceil(float64(p.Y)))+2)
+	}
+	return region.Intersect(image.Rect(0, 0, w, h))
+}
+
+// Region is the part of a w x h image that Landmarks reads for face f (the whole image when f has no usable
+// crop: Landmarks then fails without reading).
+func (m *FaceMesh) Region(f face.Face, w, h int) image.Rectangle {
+	toCrop, err := CropTransform(f, m.cfg.Margin)
+	if err != nil {
+		return image.Rect(0, 0, w, h)
+	}
+	toFrame, err := toCrop.Invert()
+	if err != nil {
+		return image.Rect(0, 0, w, h)
+	}
+	return cropRegion(toFrame, w, h)
+}
+
 // Landmarks runs the model on face f of img (BGR uint8) and returns its mesh in img pixels. The mesh's Presence
 // is the model's logit: below 0 the crop most likely holds no face and the points mean nothing.
 func (m *FaceMesh) Landmarks(img gocv.Mat, f face.Face) (face.Mesh, error) {
@@ -200,15 +228,7 @@ func (m *FaceMesh) run(img gocv.Mat, toCrop face.Affine) (face.Mesh, error) {
 		return face.Mesh{}, fmt.Errorf("facemesh: %w", err)
 	}
 	// Read only the frame region under the rotated crop.
-	region := image.Rectangle{Min: image.Pt(math.MaxInt32, math.MaxInt32), Max: image.Pt(math.MinInt32, math.MinInt32)}
-	for _, q := range [4][2]float32{{0, 0}, {faceMeshSize, 0}, {0, faceMeshSize}, {faceMeshSize, faceMeshSize}} {
-		p := toFrame.Apply(face.Point{X: q[0], Y: q[1]})
-		region.Min.X = min(region.Min.X, int(math.Floor(float64(p.X)))-1)
-		region.Min.Y = min(region.Min.Y, int(math.Floor(float64(p.Y)))-1)
-		region.Max.X = max(region.Max.X, int(math.Ceil(float64(p.X)))+2)
-		region.Max.Y = max(region.Max.Y, int(math.Ceil(float64(p.Y)))+2)
-	}
-	region = region.Intersect(image.Rect(0, 0, img.Cols(), img.Rows()))
+	region := cropRegion(toFrame, img.Cols(), img.Rows())
 	if region.Dx() < 2 || region.Dy() < 2 {
 		return face.Mesh{}, fmt.Errorf("facemesh: the face crop %v is outside the %dx%d image", region, img.Cols(), img.Rows())
 	}

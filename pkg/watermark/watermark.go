@@ -70,6 +70,55 @@ func (m *Marked) Process(frame gocv.Mat, index int) error {
 	return nil
 }
 
+// ProcessPicture implements pipeline.RegionProcessor: the wrapped processor's parts (its whole frame if it does
+// not tell them), and the mark's corner.
+func (m *Marked) ProcessPicture(pic *pipeline.Picture, index int) error {
+	rest, err := m.FindPicture(pic, index)
+	if err != nil {
+		return err
+	}
+	return rest()
+}
+
+// FindPicture implements pipeline.StagedProcessor: the wrapped processor's first part; its rest and the mark
+// after it (all of it, for a processor that is not staged).
+func (m *Marked) FindPicture(pic *pipeline.Picture, index int) (func() error, error) {
+	var (
+		inner func() error
+		err   error
+	)
+	switch p := m.proc.(type) {
+	case pipeline.StagedProcessor:
+		inner, err = p.FindPicture(pic, index)
+	case pipeline.RegionProcessor:
+		inner = func() error { return p.ProcessPicture(pic, index) }
+	default:
+		inner = func() error {
+			if err := pic.Touch(pic.Bounds()); err != nil {
+				return err
+			}
+			return m.proc.Process(pic.Mat(), index)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return func() error {
+		if inner != nil {
+			if err := inner(); err != nil {
+				return err
+			}
+		}
+		all := pic.Bounds()
+		box := Box(all.Dx(), all.Dy())
+		if err := pic.Touch(box); err != nil {
+			return err
+		}
+		Draw(pic.Mat())
+		return nil
+	}, nil
+}
+
 // ProcessBatch implements pipeline.BatchProcessor.
 func (m *Marked) ProcessBatch(frames []gocv.Mat, indices []int) error {
 	if bp, ok := m.proc.(pipeline.BatchProcessor); ok {
