@@ -15,10 +15,11 @@ const growingUploads = 2
 
 // GrowingFile uploads a file to a key while the file is still being written, so that little is left to upload
 // once it is complete (the coordinator's output, stitched as its pieces are committed). The file's first part
-// (partSize bytes) may still change until Finish: an MP4 muxer patches its mdat size there at the end. Every byte
-// past it is final once Grew counts it, and each full part past the first goes up as soon as the file has grown
-// past it; Finish puts the first and the last part and completes the upload. Over a store that takes no multipart
-// uploads the whole file goes up at Finish.
+// (MinPartSize bytes: the least S3 takes, as it is put after the end) may still change until Finish: an MP4 muxer
+// patches its mdat size there at the end. Every byte past it is final once Grew counts it, and each full part
+// (partSize bytes) past the first goes up as soon as the file has grown past it; Finish puts the first and the
+// last part and completes the upload. Over a store that takes no multipart uploads the whole file goes up at
+// Finish.
 //
 // A GrowingFile is used by one goroutine; the uploads run in their own.
 type GrowingFile struct {
@@ -60,8 +61,8 @@ func (g *GrowingFile) Grew(size int64) {
 	}
 	// The part that reaches the end is held for Finish (it is the last one if the file ends in it); so is any
 	// part past MaxParts-1, which the last one takes whole.
-	for g.next < MaxParts && int64(g.next)*g.part < size {
-		s := partSpan{n: g.next, off: int64(g.next-1) * g.part, size: g.part}
+	for g.next < MaxParts && g.covered()+g.part < size {
+		s := partSpan{n: g.next, off: g.covered(), size: g.part}
 		g.next++
 		g.mu.Lock()
 		g.pending[s.n] = s
@@ -79,6 +80,9 @@ func (g *GrowingFile) Grew(size int64) {
 		}()
 	}
 }
+
+// covered is where the parts started end: the first is MinPartSize bytes, the others part.
+func (g *GrowingFile) covered() int64 { return MinPartSize + int64(g.next-2)*g.part }
 
 // put uploads one part; a failure leaves it pending for Finish to try again.
 func (g *GrowingFile) put(ctx context.Context, s partSpan) error {
@@ -98,30 +102,37 @@ func (g *GrowingFile) Finish(ctx context.Context, size int64) error {
 		defer g.cancel()
 		return g.blob.Put(ctx, g.key, io.NewSectionReader(g.f, 0, size), size)
 	}
-	g.wg.Wait()
 	defer g.cancel()
-	if end := int64(g.next-1) * g.part; g.next > 2 && size < end {
+	if end := g.covered(); g.next > 2 && size < end {
+		g.wg.Wait()
 		_ = g.up.Abort(context.WithoutCancel(ctx))
-		return fmt.Errorf("store: upload %s: the file shrank to %d bytes after %d were put", clip(g.key), size, end)
+		return fmt.Errorf("store: upload %s: the file shrank to %d bytes, parts up to %d were put", clip(g.key), size, end)
 	}
+	// The first and the last part go up beside the parts still in flight; then any part that failed again.
+	ends := []partSpan{{n: 1, size: min(MinPartSize, size)}}
+	if last := g.covered(); size > last {
+		ends = append(ends, partSpan{n: g.next, off: last, size: size - last})
+	}
+	errs := make(chan error, len(ends))
+	for _, s := range ends {
+		go func() { errs <- g.up.PutPart(ctx, s.n, s.off, io.NewSectionReader(g.f, s.off, s.size), s.size) }()
+	}
+	var err error
+	for range ends {
+		if e := <-errs; err == nil {
+			err = e
+		}
+	}
+	g.wg.Wait()
 	g.mu.Lock()
-	g.pending[1] = partSpan{n: 1, size: min(g.part, size)}
-	if last := int64(g.next-1) * g.part; size > last { // parts 1 to next-1 cover the file up to last
-		g.pending[g.next] = partSpan{n: g.next, off: last, size: size - last}
-	}
 	left := make([]partSpan, 0, len(g.pending))
 	for _, s := range g.pending {
 		left = append(left, s)
 	}
 	g.mu.Unlock()
-	errs := make(chan error, len(left))
 	for _, s := range left {
-		go func() { errs <- g.put(ctx, s) }()
-	}
-	var err error
-	for range left {
-		if e := <-errs; err == nil {
-			err = e
+		if err == nil {
+			err = g.put(ctx, s)
 		}
 	}
 	if err == nil {

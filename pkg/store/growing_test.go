@@ -175,12 +175,14 @@ func TestGrowingFile(t *testing.T) {
 			name  string
 			steps []int // the file's size after each write
 			abort bool
+			part  int64 // the parts after the first; 0: MinPartSize
 		}{
-			{"many parts", []int{100, part + 7, 2*part + 1, 3 * part, 4*part + 5, 4*part + 9}, false},
-			{"ends on a part boundary", []int{part / 2, 2*part + 1, 3 * part}, false},
-			{"smaller than a part", []int{10, 1000}, false},
-			{"one part and a bit", []int{part, part + 1}, false},
-			{"aborted", []int{part + 7, 3*part + 1}, true},
+			{"many parts", []int{100, part + 7, 2*part + 1, 3 * part, 4*part + 5, 4*part + 9}, false, 0},
+			{"ends on a part boundary", []int{part / 2, 2*part + 1, 3 * part}, false, 0},
+			{"smaller than a part", []int{10, 1000}, false, 0},
+			{"one part and a bit", []int{part, part + 1}, false, 0},
+			{"aborted", []int{part + 7, 3*part + 1}, true, 0},
+			{"parts bigger than the first", []int{part + 1, 3*part + 2, 5*part + 3}, false, 2 * part},
 		} {
 			t.Run(st.name+"/"+tc.name, func(t *testing.T) {
 				ctx := testContext(t)
@@ -199,7 +201,11 @@ func TestGrowingFile(t *testing.T) {
 				}
 				defer r.Close()
 				key := "jobs/" + strings.ReplaceAll(tc.name, " ", "-") + "/output.mp4"
-				g, err := store.NewGrowingFile(ctx, blob, key, r, part)
+				size := tc.part
+				if size == 0 {
+					size = part
+				}
+				g, err := store.NewGrowingFile(ctx, blob, key, r, size)
 				if err != nil {
 					t.Fatal(err)
 				}
