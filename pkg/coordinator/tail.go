@@ -148,6 +148,7 @@ func (t *tail) append(ctx context.Context, cm job.Commit, path string) {
 // and stores as before; done true: err is the output's (its store's) failure, else the output is in place and
 // stored, with sum its sha256 ("" if it could not be read).
 func (t *tail) finish(ctx context.Context, commits []job.Commit, pre *prefetch) (done bool, sum string, err error) {
+	tw := time.Now()
 	pre.fetched() // the last result is being fetched: waited for here, as stitch waits, not fetched again
 	close(t.stop)
 	<-t.done
@@ -195,7 +196,8 @@ func (t *tail) finish(ctx context.Context, commits []job.Commit, pre *prefetch) 
 	}
 	t1 := time.Now()
 	sums := make(chan string, 1)
-	go func() { h, _ := provenance.FileSHA256(t.cfg.Output); sums <- h }()
+	var hashed time.Duration
+	go func() { h, _ := provenance.FileSHA256(t.cfg.Output); hashed = time.Since(t1); sums <- h }()
 	if t.key != "" {
 		if t.up != nil {
 			var size int64
@@ -211,9 +213,9 @@ func (t *tail) finish(ctx context.Context, commits []job.Commit, pre *prefetch) 
 	t2 := time.Now()
 	sum = <-sums
 	t.abort() // after Finish: closes the file
-	t.log.Debug("progressive stitch", zap.Int("pieces", len(commits)), zap.Int("left at the last commit", len(commits)-before),
-		zap.Duration("append rest + close", t1.Sub(t0)), zap.Duration("store rest", t2.Sub(t1)),
-		zap.Duration("hash", time.Since(t1)), zap.Bool("progressive upload", t.up != nil))
+	t.log.Debug("progressive stitch", zap.Int("pieces", len(commits)), zap.Int("left to append", len(commits)-before),
+		zap.Duration("last results fetched", t0.Sub(tw)), zap.Duration("append rest + close", t1.Sub(t0)),
+		zap.Duration("store rest", t2.Sub(t1)), zap.Duration("hash", hashed), zap.Bool("progressive upload", t.up != nil))
 	return true, sum, err
 }
 
