@@ -42,7 +42,9 @@ type tail struct {
 	up   *store.GrowingFile // nil: the output is stored whole at the end
 	file *os.File           // the appender's partial file, read by up
 	keys []string           // the result keys appended, by segment
-	err  error              // why the tail gave up
+	// upStarted: the upload was started, or given up (then the output is stored whole at the end).
+	upStarted bool
+	err       error // why the tail gave up
 }
 
 type fetched struct {
@@ -51,14 +53,9 @@ type fetched struct {
 }
 
 // startTail starts the progressive stitch of a job whose results pre fetches; nil when the output is one only
-// Stitch can make. With key set it first aborts any upload to key a coordinator left unfinished (killed mid-job).
+// Stitch can make. It touches no store: until every segment is committed a job waits on nothing but its workers
+// (the drill that pauses S3 mid-job relies on it).
 func (s *Service) startTail(ctx context.Context, log *zap.Logger, plan job.JobPlan, cfg media.StitchConfig, key, dir string, pre *prefetch) *tail {
-	if key != "" {
-		if err := store.AbortUploads(ctx, s.deps.Blob, key); err != nil {
-			log.Debug("no progressive stitch: earlier uploads not aborted", zap.Error(err))
-			return nil
-		}
-	}
 	app, err := media.NewAppender(ctx, cfg)
 	if err != nil {
 		log.Debug("no progressive stitch", zap.Error(err))
@@ -128,18 +125,31 @@ func (t *tail) append(ctx context.Context, cm job.Commit, path string) {
 		return
 	}
 	t.keys = append(t.keys, cm.ResultKey)
-	if t.key != "" && t.file == nil {
-		// The upload is an optimisation: without it the output is stored whole at the end.
-		f, err := os.Open(t.app.Partial())
-		if err == nil {
-			t.file = f
-			if t.up, err = store.NewGrowingFile(ctx, t.s.deps.Blob, t.key, f, store.PartSize); err != nil {
-				t.log.Debug("output stored at the end", zap.Error(err))
-			}
-		}
+	if t.key != "" && !t.upStarted {
+		t.upStarted = true
+		t.startUpload(ctx)
 	}
 	if t.up != nil {
 		t.up.Grew(t.app.Written())
+	}
+}
+
+// startUpload starts the output's upload once the output has begun: first it aborts any upload to the key that a
+// coordinator killed mid-job left (its restart or a takeover stitches again from the first piece). The upload is
+// an optimisation: without it the output is stored whole at the end.
+func (t *tail) startUpload(ctx context.Context) {
+	if err := store.AbortUploads(ctx, t.s.deps.Blob, t.key); err != nil {
+		t.log.Warn("earlier uploads of the output not aborted: it is stored whole at the end", zap.Error(err))
+		return
+	}
+	f, err := os.Open(t.app.Partial())
+	if err != nil {
+		t.log.Debug("output stored at the end", zap.Error(err))
+		return
+	}
+	t.file = f
+	if t.up, err = store.NewGrowingFile(ctx, t.s.deps.Blob, t.key, f, store.PartSize); err != nil {
+		t.log.Debug("output stored at the end", zap.Error(err))
 	}
 }
 

@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io/fs"
 	"os"
@@ -148,4 +149,36 @@ func TestProgressiveStitch(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(local.Dir(), filepath.FromSlash(outKey))); err != nil {
 		t.Error(err)
 	}
+}
+
+// stalledMultipart is a store whose multipart calls wait until their context ends: an S3 that stopped answering,
+// which the real local store cannot show (the e2e drill pauses a real versitygw; this is the same fault, here
+// deterministic). Its other calls are the real store's.
+type stalledMultipart struct{ store.Blob }
+
+func (s stalledMultipart) NewUpload(ctx context.Context, key string) (store.Upload, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+func (s stalledMultipart) AbortUploads(ctx context.Context, key string) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// TestProgressiveStitchWaitsOnNoStore: while its segments are processed a job waits on its workers only: with the
+// store's uploads stalled, every commit still brings the job to stitching (the progressive stitch's upload starts
+// in its own goroutine). Before, the coordinator aborted earlier uploads before it followed the commits, and a job
+// whose S3 paused meanwhile never said stitching (TestFaults/coordinator_kill_-9_mid-stitch, now and then).
+func TestProgressiveStitchWaitsOnNoStore(t *testing.T) {
+	local, err := store.NewLocal(store.LocalConfig{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, ctx := newServiceEnvBlob(t, stalledMultipart{local})
+	id := e.submit(t, ctx, clip(t))
+	for done := 0; done < 2; done++ {
+		playWorker(t, ctx, e)
+	}
+	e.until(t, ctx, id, "stitching", func(r job.Record) bool { return r.State == job.Stitching })
 }
