@@ -56,6 +56,10 @@ type fetched struct {
 // Stitch can make. It touches no store: until every segment is committed a job waits on nothing but its workers
 // (the drill that pauses S3 mid-job relies on it).
 func (s *Service) startTail(ctx context.Context, log *zap.Logger, plan job.JobPlan, cfg media.StitchConfig, key, dir string, pre *prefetch) *tail {
+	if !plan.TimeBase.IsZero() { // a variable frame rate: the appender takes constant-rate pieces only
+		log.Debug("no progressive stitch: variable frame rate")
+		return nil
+	}
 	app, err := media.NewAppender(ctx, cfg)
 	if err != nil {
 		log.Debug("no progressive stitch", zap.Error(err))

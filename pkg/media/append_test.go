@@ -69,7 +69,6 @@ func TestAppenderMatchesStitch(t *testing.T) {
 	ntscAudio := clipWith(t, "ntsc-audio.mp4", 6, []string{"-f", "lavfi", "-i", "sine=f=220:sample_rate=44100"},
 		"-map", "0:v", "-map", "1:a", "-c:a", "aac")
 	tags := map[string]string{"facefleet_job": "job-7", "comment": "it's a \"test\"; a=b\\c"}
-
 	for _, tc := range []struct {
 		name string
 		cfg  StitchConfig

@@ -1627,7 +1627,8 @@ end:
 	return r;
 }
 
-int ffappend_piece(ffappend *a, const char *path, int64_t *packets, char *logbuf, size_t loglen) {
+int ffappend_piece(ffappend *a, const char *path, int64_t duration, int tb_num, int tb_den, int64_t *packets,
+                   char *logbuf, size_t loglen) {
 	*packets = 0;
 	AVFormatContext *piece = NULL;
 	AVPacket *pkt = NULL;
@@ -1637,11 +1638,6 @@ int ffappend_piece(ffappend *a, const char *path, int64_t *packets, char *logbuf
 		goto end;
 	}
 	AVStream *ist = piece->streams[index];
-	if (ist->duration <= 0) {
-		r = FF_ERR_NO_VIDEO;
-		log_append(&a->log, "the piece's video stream states no duration\n");
-		goto end;
-	}
 	// The concat demuxer's shift: the piece starts where the ones before it end; its own start time is taken off.
 	int64_t start = piece->start_time == AV_NOPTS_VALUE ? 0 : piece->start_time;
 	int64_t offset = av_rescale_q(a->next, a->tb, ist->time_base) - av_rescale_q(start, AV_TIME_BASE_Q, ist->time_base);
@@ -1686,7 +1682,7 @@ int ffappend_piece(ffappend *a, const char *path, int64_t *packets, char *logbuf
 		}
 		(*packets)++;
 	}
-	a->next += av_rescale_q(ist->duration, ist->time_base, a->tb);
+	a->next += av_rescale_q(duration, (AVRational){tb_num, tb_den}, a->tb);
 	avio_flush(a->out->pb);
 end:
 	av_packet_free(&pkt);

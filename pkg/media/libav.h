@@ -162,7 +162,8 @@ typedef struct ffappend ffappend;
 int ffappend_open(ffappend **a, const char *first, int64_t list_offset_us, const char *audio, const char *path,
                   const char *format, const char *const *tags, int ntags, const char *rotate, int movflags,
                   const int *stop, char *logbuf, size_t loglen);
-int ffappend_piece(ffappend *a, const char *path, int64_t *packets, char *logbuf, size_t loglen);
+int ffappend_piece(ffappend *a, const char *path, int64_t duration, int tb_num, int tb_den, int64_t *packets,
+                   char *logbuf, size_t loglen);
 int64_t ffappend_written(ffappend *a);
 int ffappend_close(ffappend *a, char *logbuf, size_t loglen);
 void ffappend_free(ffappend *a);
