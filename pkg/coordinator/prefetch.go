@@ -26,10 +26,19 @@ type prefetch struct {
 	sem  chan struct{}
 	wg   sync.WaitGroup
 
-	mu   sync.Mutex
-	n    int
-	keys map[string]bool   // result keys started
-	done map[string]string // result key -> its fetched file
+	mu     sync.Mutex
+	n      int
+	keys   map[string]bool   // result keys started
+	done   map[string]string // result key -> its fetched file
+	onDone func(job.Commit, string)
+}
+
+// notify has f called with each commit whose result is fetched from now on, and its file (the progressive
+// stitch's feed). f must not block.
+func (p *prefetch) notify(f func(job.Commit, string)) {
+	p.mu.Lock()
+	p.onDone = f
+	p.mu.Unlock()
 }
 
 // newPrefetch fetches into dir until ctx ends or close is called.
@@ -75,7 +84,11 @@ func (p *prefetch) commit(cm job.Commit) {
 		}
 		p.mu.Lock()
 		p.done[cm.ResultKey] = path
+		f := p.onDone
 		p.mu.Unlock()
+		if f != nil {
+			f(cm, path)
+		}
 	}()
 }
 

@@ -724,6 +724,21 @@ func (s *Service) execute(ctx context.Context, id, dir string, log *zap.Logger, 
 	var last time.Time
 	pre := newPrefetch(ctx, s.deps.Blob, dir)
 	defer pre.close()
+	// The audio comes from the target, needed from the first piece on: the output is stitched as results arrive.
+	audio := ""
+	if plan.HasAudio && !in.skipAudio {
+		if audio, err = in.target(ctx); err != nil {
+			stopWaiting()
+			return res, err
+		}
+	}
+	outKey := ""
+	if in.store {
+		outKey = job.OutputKey(id, filepath.Ext(in.output))
+	}
+	tl := s.startTail(ctx, log, plan, media.StitchConfig{AudioFrom: audio, Output: in.output, Metadata: in.metadata,
+		Rotation: plan.Rotation}, outKey, dir, pre)
+	defer tl.abort()
 	commits, err := s.wait(ctx, id, in.targetName, plan.Segments, func(done, total int) {
 		if in.progress != nil {
 			in.progress(done, total)
@@ -747,28 +762,26 @@ func (s *Service) execute(ctx context.Context, id, dir string, log *zap.Logger, 
 		return res, err
 	}
 	t1 := time.Now()
-	audio := ""
-	if plan.HasAudio && !in.skipAudio {
-		if audio, err = in.target(ctx); err != nil {
+	done, outSum, stored := false, "", error(nil)
+	if tl != nil {
+		done, outSum, stored = tl.finish(ctx, commits, pre)
+	}
+	if !done {
+		if err := s.stitch(ctx, plan, commits, pre, dir, audio, in.output, in.metadata); err != nil {
 			return res, err
 		}
+		// The output's hash is read while the output is stored, not before: both read the file just written (from
+		// the page cache), where one after the other they added a whole read of the output to the job's tail.
+		sum := make(chan string, 1)
+		go func() { h, _ := provenance.FileSHA256(in.output); sum <- h }()
+		if in.store {
+			t2 := time.Now()
+			stored = s.deps.Blob.PutFile(ctx, outKey, in.output)
+			log.Debug("output stored", zap.Duration("store", time.Since(t2)))
+		}
+		outSum = <-sum
 	}
-	if err := s.stitch(ctx, plan, commits, pre, dir, audio, in.output, in.metadata); err != nil {
-		return res, err
-	}
-	// The output's hash is read while the output is stored, not before: both read the file just written (from the
-	// page cache), where one after the other they added a whole read of the output to the job's tail.
-	sum := make(chan string, 1)
-	go func() { h, _ := provenance.FileSHA256(in.output); sum <- h }()
-	outKey := ""
-	var stored error
-	if in.store {
-		outKey = job.OutputKey(id, filepath.Ext(in.output))
-		t2 := time.Now()
-		stored = s.deps.Blob.PutFile(ctx, outKey, in.output)
-		log.Debug("output stored", zap.Duration("store", time.Since(t2)))
-	}
-	res.provenance = provenanceOf(in, plan, in.output, <-sum)
+	res.provenance = provenanceOf(in, plan, in.output, outSum)
 	if stored != nil {
 		return res, fmt.Errorf("store output: %w", stored)
 	}

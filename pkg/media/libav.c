@@ -1882,3 +1882,265 @@ end:
 	pthread_mutex_destroy(&l.mu);
 	return r;
 }
+// ---- appender (progressive stitch) ----
+//
+// ffappend is ffremux fed one piece at a time: the output is opened with the first piece's video stream and the
+// audio file's first audio stream, each piece's packets are appended as it comes, shifted as the concat demuxer
+// shifts them (by the durations of the pieces before it, less the piece's own start), and the audio is written up
+// to each video packet's time, so the packets reach the muxer in the order ffremux gives them. At close the rest
+// of the audio and the trailer are written.
+
+struct ffappend {
+	fflog log;
+	AVFormatContext *out;
+	AVStream *vout;         // the output's video stream
+	AVRational tb;          // the first piece's video time base: the list's, in which next is counted
+	int64_t next;           // where the next piece starts, in tb (the offset of the list included)
+	remux_input audio;      // index < 0: none
+	AVIOInterruptCB interrupt;
+	int opened, header;
+	int64_t audio_packets;
+};
+
+// open_piece opens a piece and finds its video stream, with what the concat demuxer reads of it.
+static int open_piece(ffappend *a, const char *piece, AVFormatContext **fmt, int *index) {
+	int r = open_input(fmt, piece, 0, &a->interrupt, &a->log);
+	if (r < 0) {
+		return r;
+	}
+	if ((*index = video_stream(*fmt)) < 0) {
+		return FF_ERR_NO_VIDEO;
+	}
+	keep_only(*fmt, *index);
+	return 0;
+}
+
+// append_audio writes the audio's packets that ffremux's merge would write before a video packet at time t (in
+// tb): those strictly earlier; every remaining one when t is INT64_MAX.
+static int append_audio(ffappend *a, int64_t t, AVRational tb) {
+	remux_input *in = &a->audio;
+	if (in->fmt == NULL) {
+		return 0;
+	}
+	for (;;) {
+		int r = remux_next(in);
+		if (r < 0) {
+			logf_(&a->log, "audio", r);
+			return r;
+		}
+		if (!in->have) {
+			return 0;
+		}
+		if (t != INT64_MAX &&
+		    av_compare_ts(packet_time(in), in->fmt->streams[in->index]->time_base, t, tb) >= 0) {
+			return 0;
+		}
+		remux_times(in);
+		in->pkt->stream_index = in->out->index;
+		in->pkt->pos = -1;
+		in->have = 0;
+		if ((r = av_interleaved_write_frame(a->out, in->pkt)) < 0) {
+			return r;
+		}
+		a->audio_packets++;
+	}
+}
+
+int ffappend_open(ffappend **ap, const char *first, int64_t list_offset_us, const char *audio, const char *path,
+                  const char *format, const char *const *tags, int ntags, const char *rotate, int movflags,
+                  const int *stop, char *logbuf, size_t loglen) {
+	pthread_once(&log_once, log_setup);
+	ffappend *a = calloc(1, sizeof *a);
+	*ap = a;
+	if (a == NULL) {
+		return AVERROR(ENOMEM);
+	}
+	log_init(&a->log);
+	a->audio.last = AV_NOPTS_VALUE;
+	a->interrupt = (AVIOInterruptCB){stopped, (void *)stop};
+	AVFormatContext *piece = NULL;
+	AVDictionary *opts = NULL;
+	int index;
+	int r = open_piece(a, first, &piece, &index);
+	if (r < 0) {
+		goto end;
+	}
+	AVStream *ist = piece->streams[index];
+	a->tb = ist->time_base;
+	a->next = av_rescale_q(list_offset_us, AV_TIME_BASE_Q, a->tb);
+	if ((r = avformat_alloc_output_context2(&a->out, NULL, format, path)) < 0) {
+		logf_(&a->log, path, r);
+		goto end;
+	}
+	a->out->opaque = &a->log;
+	a->out->interrupt_callback = a->interrupt;
+	remux_input v = {.fmt = piece, .index = index};
+	if ((r = copy_stream(a->out, &v)) < 0) {
+		logf_(&a->log, path, r);
+		goto end;
+	}
+	a->vout = v.out;
+	a->vout->duration = 0; // the list's stream has none: the muxer counts what is written
+	if (audio != NULL && audio[0] != 0) {
+		if ((r = open_input(&a->audio.fmt, audio, 0, &a->interrupt, &a->log)) < 0) {
+			goto end;
+		}
+		if ((a->audio.index = first_audio(a->audio.fmt)) < 0) { // "-map 1:a:0?": no audio is no error
+			avformat_close_input(&a->audio.fmt);
+		} else {
+			AVStream *ast = a->audio.fmt->streams[a->audio.index];
+			int64_t start = a->audio.fmt->start_time == AV_NOPTS_VALUE ? 0 : a->audio.fmt->start_time;
+			a->audio.offset = av_rescale_q(-start, AV_TIME_BASE_Q, ast->time_base);
+			if ((a->audio.pkt = av_packet_alloc()) == NULL) {
+				r = AVERROR(ENOMEM);
+				goto end;
+			}
+			if ((r = copy_stream(a->out, &a->audio)) < 0) {
+				logf_(&a->log, path, r);
+				goto end;
+			}
+		}
+	}
+	for (int i = 0; i + 1 < 2 * ntags; i += 2) {
+		if ((r = av_dict_set(&a->out->metadata, tags[i], tags[i + 1], 0)) < 0) {
+			logf_(&a->log, path, r);
+			goto end;
+		}
+	}
+	if (rotate != NULL && rotate[0] != 0) { // as ffremux
+		av_dict_set(&a->vout->metadata, "rotate", rotate, 0);
+		uint8_t *sd = av_stream_new_side_data(a->vout, AV_PKT_DATA_DISPLAYMATRIX, sizeof(int32_t) * 9);
+		if (sd == NULL) {
+			r = AVERROR(ENOMEM);
+			goto end;
+		}
+		av_display_rotation_set((int32_t *)sd, -strtod(rotate, NULL));
+	}
+	if (movflags) {
+		av_dict_set(&opts, "movflags", "+use_metadata_tags", 0);
+	}
+	if ((r = avio_open2(&a->out->pb, path, AVIO_FLAG_WRITE, &a->interrupt, NULL)) < 0) {
+		logf_(&a->log, path, r);
+		goto end;
+	}
+	a->opened = 1;
+	if ((r = avformat_write_header(a->out, &opts)) < 0) {
+		logf_(&a->log, path, r);
+		goto end;
+	}
+	a->header = 1;
+end:
+	av_dict_free(&opts);
+	if (piece != NULL) {
+		avformat_close_input(&piece);
+	}
+	if (r < 0) {
+		log_copy(&a->log, logbuf, loglen);
+	}
+	return r;
+}
+
+int ffappend_piece(ffappend *a, const char *path, int64_t duration, int tb_num, int tb_den, int64_t *packets,
+                   char *logbuf, size_t loglen) {
+	*packets = 0;
+	AVFormatContext *piece = NULL;
+	AVPacket *pkt = NULL;
+	int index;
+	int r = open_piece(a, path, &piece, &index);
+	if (r < 0) {
+		goto end;
+	}
+	AVStream *ist = piece->streams[index];
+	// The concat demuxer's shift: the piece starts where the ones before it end; its own start time is taken off.
+	int64_t start = piece->start_time == AV_NOPTS_VALUE ? 0 : piece->start_time;
+	int64_t offset = av_rescale_q(a->next, a->tb, ist->time_base) - av_rescale_q(start, AV_TIME_BASE_Q, ist->time_base);
+	if ((pkt = av_packet_alloc()) == NULL) {
+		r = AVERROR(ENOMEM);
+		goto end;
+	}
+	for (;;) {
+		if (stopped(a->interrupt.opaque)) {
+			r = AVERROR_EXIT;
+			goto end;
+		}
+		if ((r = av_read_frame(piece, pkt)) == AVERROR_EOF) {
+			r = 0;
+			break;
+		}
+		if (r < 0) {
+			logf_(&a->log, path, r);
+			goto end;
+		}
+		if (pkt->stream_index != index) {
+			av_packet_unref(pkt);
+			continue;
+		}
+		if (pkt->pts != AV_NOPTS_VALUE) {
+			pkt->pts += offset;
+		}
+		if (pkt->dts != AV_NOPTS_VALUE) {
+			pkt->dts += offset;
+		}
+		int64_t t = pkt->dts != AV_NOPTS_VALUE ? pkt->dts : pkt->pts;
+		if ((r = append_audio(a, t == AV_NOPTS_VALUE ? INT64_MIN : t, ist->time_base)) < 0) {
+			logf_(&a->log, a->out->url, r);
+			goto end;
+		}
+		av_packet_rescale_ts(pkt, ist->time_base, a->vout->time_base);
+		pkt->stream_index = a->vout->index;
+		pkt->pos = -1;
+		if ((r = av_interleaved_write_frame(a->out, pkt)) < 0) {
+			logf_(&a->log, a->out->url, r);
+			goto end;
+		}
+		(*packets)++;
+	}
+	a->next += av_rescale_q(duration, (AVRational){tb_num, tb_den}, a->tb);
+	avio_flush(a->out->pb);
+end:
+	av_packet_free(&pkt);
+	if (piece != NULL) {
+		avformat_close_input(&piece);
+	}
+	if (r < 0) {
+		log_copy(&a->log, logbuf, loglen);
+	}
+	return r;
+}
+
+int64_t ffappend_written(ffappend *a) { return a->out != NULL && a->out->pb != NULL ? avio_tell(a->out->pb) : 0; }
+
+int ffappend_close(ffappend *a, char *logbuf, size_t loglen) {
+	int r = append_audio(a, INT64_MAX, AV_TIME_BASE_Q);
+	if (r < 0) {
+		logf_(&a->log, a->out->url, r);
+	} else if ((r = av_write_trailer(a->out)) < 0) {
+		logf_(&a->log, a->out->url, r);
+	}
+	if (r >= 0 && (r = avio_closep(&a->out->pb)) < 0) {
+		logf_(&a->log, a->out->url, r);
+	}
+	a->opened = 0;
+	if (r < 0) {
+		log_copy(&a->log, logbuf, loglen);
+	}
+	return r;
+}
+
+void ffappend_free(ffappend *a) {
+	if (a == NULL) {
+		return;
+	}
+	if (a->out != NULL) {
+		if (a->opened) {
+			avio_closep(&a->out->pb);
+		}
+		avformat_free_context(a->out);
+	}
+	av_packet_free(&a->audio.pkt);
+	if (a->audio.fmt != NULL) {
+		avformat_close_input(&a->audio.fmt);
+	}
+	pthread_mutex_destroy(&a->log.mu);
+	free(a);
+}

@@ -587,26 +587,9 @@ func remux(ctx context.Context, cfg StitchConfig, listPath, out, ext string, del
 			C.free(unsafe.Pointer(c))
 		}
 	}()
-	keys := make([]string, 0, len(cfg.Metadata))
-	for k := range cfg.Metadata {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	// The pairs live in C memory: a Go slice of C pointers handed to C would be Go memory holding pointers.
-	ctags := C.calloc(C.size_t(2*len(keys)+1), C.size_t(unsafe.Sizeof((*C.char)(nil))))
-	defer C.free(ctags)
-	tags := unsafe.Slice((**C.char)(ctags), 2*len(keys)+1)
-	for i, k := range keys {
-		tags[2*i], tags[2*i+1] = cstr(k), cstr(cfg.Metadata[k])
-	}
-	rotate := ""
-	if cfg.Rotation != 0 {
-		rotate = strconv.Itoa((360 - cfg.Rotation) % 360) // as stitchRun's rotate tag
-	}
-	movflags := C.int(0)
-	if ext == ".mp4" || ext == ".mov" {
-		movflags = 1
-	}
+	tags, ntags, free := muxTags(cfg, cstr)
+	defer free()
+	rotate, movflags := muxRotate(cfg), muxMovflags(ext)
 	// Cancelling ctx sets the flag the remux polls between packets and in FFmpeg's I/O, so a film's stitch stops
 	// within a packet instead of running to its end. C reads it only during the call, while Go keeps it pinned.
 	stop := new(C.int)
@@ -614,7 +597,7 @@ func remux(ctx context.Context, cfg StitchConfig, listPath, out, ext string, del
 	buf := make([]byte, 4096)
 	var packets C.int64_t
 	r := C.ffremux(cstr(listPath), C.int64_t(offsetMicros(delay)), cstr(cfg.AudioFrom), cstr(out),
-		cstr(containerFormats[ext]), &tags[0], C.int(len(keys)), cstr(rotate), movflags, stop, &packets,
+		cstr(containerFormats[ext]), tags, ntags, cstr(rotate), movflags, stop, &packets,
 		(*C.char)(unsafe.Pointer(&buf[0])), C.size_t(len(buf)))
 	if r < 0 && ctx.Err() != nil {
 		return 0, fmt.Errorf("media: stitch %s: %w", cfg.Output, ctx.Err())
@@ -623,6 +606,39 @@ func remux(ctx context.Context, cfg StitchConfig, listPath, out, ext string, del
 		return 0, newError(cfg.Output, ErrFFmpeg, logOr(C.GoString((*C.char)(unsafe.Pointer(&buf[0]))), r), out, listPath, cfg.AudioFrom)
 	}
 	return int64(packets), nil
+}
+
+// muxTags is cfg.Metadata as the key, value pairs ffremux and ffappend_open take, sorted by key, in C memory (a Go
+// slice of C pointers handed to C would be Go memory holding pointers); cstr makes each string. free releases the
+// array.
+func muxTags(cfg StitchConfig, cstr func(string) *C.char) (tags **C.char, n C.int, free func()) {
+	keys := make([]string, 0, len(cfg.Metadata))
+	for k := range cfg.Metadata {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	ctags := C.calloc(C.size_t(2*len(keys)+1), C.size_t(unsafe.Sizeof((*C.char)(nil))))
+	pairs := unsafe.Slice((**C.char)(ctags), 2*len(keys)+1)
+	for i, k := range keys {
+		pairs[2*i], pairs[2*i+1] = cstr(k), cstr(cfg.Metadata[k])
+	}
+	return &pairs[0], C.int(len(keys)), func() { C.free(ctags) }
+}
+
+// muxRotate is stitchRun's rotate tag for cfg.Rotation ("" for none).
+func muxRotate(cfg StitchConfig) string {
+	if cfg.Rotation == 0 {
+		return ""
+	}
+	return strconv.Itoa((360 - cfg.Rotation) % 360)
+}
+
+// muxMovflags says whether ext's muxer takes +use_metadata_tags (else it drops keys it does not know).
+func muxMovflags(ext string) C.int {
+	if ext == ".mp4" || ext == ".mov" {
+		return 1
+	}
+	return 0
 }
 
 // offsetMicros is -itsoffset's value for stitchRun's argument: the delay written with 6 decimals, in microseconds.

@@ -176,5 +176,22 @@ int ffremux(const char *list, int64_t list_offset_us, const char *audio, const c
 // Returns 0 or an error with FFmpeg's messages in logbuf.
 int ffcopy(const char *in_path, const char *path, const char *format, int64_t *video_packets, char *logbuf,
            size_t loglen);
+// ffappend is ffremux one piece at a time (the progressive stitch): ffappend_open writes path's header with the
+// video stream of first (not yet its packets) and the first audio stream of audio ("" for none), tags, rotate and
+// movflags as ffremux's; ffappend_piece appends a piece's video packets, shifted as the concat demuxer shifts
+// them, with the audio up to them, counting them in *packets, and flushes what the muxer wrote; ffappend_written
+// is how many bytes of path are written (every byte past the container's first ones is final: the MP4 muxer
+// patches only its mdat size near the start at the trailer); ffappend_close writes the rest of the audio and the
+// trailer. All stop with AVERROR_EXIT once *stop is non-zero; *stop must outlive the appender. Errors come with
+// FFmpeg's messages in logbuf. ffappend_free releases it (and closes path if still open).
+typedef struct ffappend ffappend;
+int ffappend_open(ffappend **a, const char *first, int64_t list_offset_us, const char *audio, const char *path,
+                  const char *format, const char *const *tags, int ntags, const char *rotate, int movflags,
+                  const int *stop, char *logbuf, size_t loglen);
+int ffappend_piece(ffappend *a, const char *path, int64_t duration, int tb_num, int tb_den, int64_t *packets,
+                   char *logbuf, size_t loglen);
+int64_t ffappend_written(ffappend *a);
+int ffappend_close(ffappend *a, char *logbuf, size_t loglen);
+void ffappend_free(ffappend *a);
 
 #endif

@@ -35,9 +35,26 @@ type StitchConfig struct {
 
 // Validate reports the first problem with c.
 func (c StitchConfig) Validate() error {
-	switch {
-	case len(c.Pieces) == 0:
+	if len(c.Pieces) == 0 {
 		return errors.New("media: stitch config: no pieces")
+	}
+	if err := c.validateOutput(); err != nil {
+		return err
+	}
+	if c.Frames != nil && len(c.Frames) != len(c.Pieces) {
+		return fmt.Errorf("media: stitch config: %d frame counts for %d pieces", len(c.Frames), len(c.Pieces))
+	}
+	for i, n := range c.Frames {
+		if n <= 0 {
+			return fmt.Errorf("media: stitch config: piece %d: %d frames, want > 0", i, n)
+		}
+	}
+	return nil
+}
+
+// validateOutput is Validate of everything but the pieces and their counts: what an Appender is given up front.
+func (c StitchConfig) validateOutput() error {
+	switch {
 	case c.Output == "":
 		return errors.New("media: stitch config: Output is empty")
 	case containerFormats[strings.ToLower(filepath.Ext(c.Output))] == "":
@@ -52,14 +69,6 @@ func (c StitchConfig) Validate() error {
 	for k := range c.Metadata {
 		if k == "" || strings.ContainsAny(k, "=\n\r") {
 			return fmt.Errorf("media: stitch config: invalid metadata key %q", k)
-		}
-	}
-	if c.Frames != nil && len(c.Frames) != len(c.Pieces) {
-		return fmt.Errorf("media: stitch config: %d frame counts for %d pieces", len(c.Frames), len(c.Pieces))
-	}
-	for i, n := range c.Frames {
-		if n <= 0 {
-			return fmt.Errorf("media: stitch config: piece %d: %d frames, want > 0", i, n)
 		}
 	}
 	return nil

@@ -92,3 +92,30 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	c.n += int64(n)
 	return n, err
 }
+
+// NewUpload implements Multipart over b's, counting each part put as it succeeds; ErrNoMultipart when b takes none.
+func (c *counted) NewUpload(ctx context.Context, key string) (Upload, error) {
+	u, err := NewUpload(ctx, c.Blob, key)
+	if err != nil {
+		return nil, err
+	}
+	return &countedUpload{Upload: u, up: c.up}, nil
+}
+
+// AbortUploads implements Multipart over b's.
+func (c *counted) AbortUploads(ctx context.Context, key string) error {
+	return AbortUploads(ctx, c.Blob, key)
+}
+
+type countedUpload struct {
+	Upload
+	up func(int64)
+}
+
+func (c *countedUpload) PutPart(ctx context.Context, n int, off int64, r io.Reader, size int64) error {
+	if err := c.Upload.PutPart(ctx, n, off, r, size); err != nil {
+		return err
+	}
+	c.up(size)
+	return nil
+}

@@ -125,9 +125,9 @@ type S3 struct {
 
 var _ Blob = (*S3)(nil)
 
-// partSize is the multipart part size: minio's minimum-size default, stated so that an unknown-size Put does not
-// size its buffer for a 5 TiB object (~550 MB per part).
-const partSize = 16 << 20
+// PartSize is the multipart part size of Put and PutFile, and the one a GrowingFile is given: minio's minimum-size
+// default, stated so that an unknown-size Put does not size its buffer for a 5 TiB object (~550 MB per part).
+const PartSize = 16 << 20
 
 // NewS3 connects to cfg.Endpoint and checks, within cfg.Timeout, that the bucket is there (creating it when
 // cfg.CreateBucket is set). Every failure is one line that names the endpoint and the problem; bad credentials
@@ -369,7 +369,7 @@ func (s *S3) put(ctx context.Context, key string, r io.Reader, size int64) error
 		}
 		src = er
 	}
-	_, err := s.client.PutObject(ctx, s.bucket, key, src, size, minio.PutObjectOptions{PartSize: partSize})
+	_, err := s.client.PutObject(ctx, s.bucket, key, src, size, minio.PutObjectOptions{PartSize: PartSize})
 	if err != nil {
 		return s.fail(ctx, err)
 	}
@@ -443,7 +443,7 @@ func (s *S3) putFile(ctx context.Context, key, path string) error {
 		return fmt.Errorf("%s is not a regular file", path)
 	}
 	// The *os.File itself, not a wrapper: minio then reads parts with ReadAt, in parallel, and can retry them.
-	if _, err := s.client.PutObject(ctx, s.bucket, key, f, st.Size(), minio.PutObjectOptions{PartSize: partSize}); err != nil {
+	if _, err := s.client.PutObject(ctx, s.bucket, key, f, st.Size(), minio.PutObjectOptions{PartSize: PartSize}); err != nil {
 		return s.fail(ctx, err)
 	}
 	return nil
