@@ -1882,6 +1882,7 @@ end:
 	pthread_mutex_destroy(&l.mu);
 	return r;
 }
+
 // ---- appender (progressive stitch) ----
 //
 // ffappend is ffremux fed one piece at a time: the output is opened with the first piece's video stream and the
