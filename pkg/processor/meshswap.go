@@ -845,10 +845,10 @@ func (s *MeshSwap) drawTriangle(dst, cover []uint8, w, h int, t, q [3]face.Point
 		for i := 0; i < 3; i++ {
 			r := b[i]*fy + c[i]
 			switch {
-			case a[i] > 0:
-				lo = math.Max(lo, -r/a[i]-eps)
+			case a[i] > 0: // the builtins, inlined: math.Max is a call (all values here are finite)
+				lo = max(lo, -r/a[i]-eps)
 			case a[i] < 0:
-				hi = math.Min(hi, -r/a[i]+eps)
+				hi = min(hi, -r/a[i]+eps)
 			case r < -eps*area2:
 				empty = true
 			}
