@@ -119,8 +119,8 @@ func (s *MeshSwap) refDrawTriangle(dst, cover []uint8, w, h int, t, q [3]face.Po
 	}
 }
 
-// TestWarpMatchesReference: on real faces the sped-up raster draws exactly what the reference does, byte for byte:
-// the warped colour, the cover (source mask) and, with SkinBlend, the warped skin.
+// TestWarpMatchesReference: on real faces the fixed-point raster draws what the float reference does, within the
+// rounding of its weights: the warped colour, the cover (source mask) and, with SkinBlend, the warped skin.
 func TestWarpMatchesReference(t *testing.T) {
 	r := newMeshRig(t)
 	cfg := DefaultMeshSwapConfig()
@@ -161,12 +161,33 @@ func TestWarpMatchesReference(t *testing.T) {
 				if drawn < w*h/4 {
 					t.Errorf("face %d: the reference drew only %d of %d pixels", fi, drawn, w*h)
 				}
-				for k, what := range []string{"colour", "cover", "skin"} {
+				// Colour: within 1 of the reference (rounding of the fixed-point weights), equal on nearly all bytes.
+				// Cover and skin: the nearest source pixel, which may be the neighbour where the reference's float32
+				// position, drifting along the row, was within about 1e-3 px of half way: rare (0.002% of bytes on
+				// these faces), but by up to a neighbour's difference, which is large at the skin map's brows. Where a triangle landed: exactly the same pixels.
+				for k, c := range []struct {
+					what     string
+					maxDiff  int
+					maxShare float64
+				}{{"colour", 1, 0.01}, {"cover", 255, 0.0002}, {"skin", 255, 0.0002}} {
+					n, worst := 0, 0
 					for i := range want[k] {
-						if got[k][i] != want[k][i] {
-							t.Errorf("face %d (%dx%d): %s byte %d is %d, the reference's %d", fi, w, h, what, i, got[k][i], want[k][i])
-							break
+						d := int(got[k][i]) - int(want[k][i])
+						if d != 0 {
+							n++
+							worst = max(worst, d, -d)
 						}
+					}
+					share := float64(n) / float64(len(want[k]))
+					t.Logf("face %d (%dx%d): %s: %d bytes differ (%.3f%%), by at most %d", fi, w, h, c.what, n, 100*share, worst)
+					if worst > c.maxDiff || share > c.maxShare {
+						t.Errorf("face %d: %s: %.3f%% of bytes differ from the reference, by up to %d; want at most %.1f%%, by %d",
+							fi, c.what, 100*share, worst, 100*c.maxShare, c.maxDiff)
+					}
+				}
+				for i := range want[1] {
+					if (got[1][i] == 0) != (want[1][i] == 0) {
+						t.Fatalf("face %d: pixel %d covered %v, by the reference %v", fi, i, got[1][i] != 0, want[1][i] != 0)
 					}
 				}
 			}
