@@ -845,6 +845,7 @@ func (s *MeshSwap) drawTriangle(dst, cover []uint8, w, h int, t, q [3]face.Point
 	maxX, maxY := (sw-1)<<rasterFrac, (sh-1)<<rasterFrac
 	sp, mask, skin := s.srcPix, s.srcMask, s.srcSkin
 	const eps = 1e-9
+	dx, dy := int(math.Round(sxa*rasterOne)), int(math.Round(sya*rasterOne)) // the source step per pixel
 	for y := ymin; y <= ymax; y++ {
 		fy := float64(y)
 		// Each weight a_i x + (b_i y + c_i) >= 0 bounds x on one side.
@@ -872,7 +873,6 @@ func (s *MeshSwap) drawTriangle(dst, cover []uint8, w, h int, t, q [3]face.Point
 		// The source position in fixed point (rasterFrac fraction bits), stepped by an integer per pixel.
 		sx := int(math.Round((sxa*float64(xs) + sxb*fy + sxc) * rasterOne))
 		sy := int(math.Round((sya*float64(xs) + syb*fy + syc) * rasterOne))
-		dx, dy := int(math.Round(sxa*rasterOne)), int(math.Round(sya*rasterOne))
 		row := y * w
 		drow := dst[3*(row+xs) : 3*(row+xe+1)]
 		crow := cover[row+xs : row+xe+1]
