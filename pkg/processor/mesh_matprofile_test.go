@@ -13,13 +13,25 @@ import (
 // TestMeshMatProfileNoLeak counts live gocv Mats (go test -tags matprofile ./pkg/processor -run MeshMatProfile):
 // Landmarks and the mesh swap leave none behind per call, and Close frees everything they held.
 func TestMeshMatProfileNoLeak(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		cfg  MeshSwapConfig
+	}{
+		{"poisson", MeshSwapConfig{MaskBlur: 0.3, Poisson: true, ColorTransfer: true}},
+		{"default", DefaultMeshSwapConfig()}, // the colour transfer over a box of the crop: Region and view headers
+	} {
+		t.Run(c.name, func(t *testing.T) { meshMatProfile(t, c.cfg) })
+	}
+}
+
+func meshMatProfile(t *testing.T, cfg MeshSwapConfig) {
 	r := newMeshRig(t)
 	img := readFace(t, "grace_hopper.jpg")
 	largestFace(t, r.d, img)
 	base := gocv.MatProfile.Count() // the detector holds its buffers for img's size
 
 	lm := newFaceMesh(t)
-	s := r.swapper(t, MeshSwapConfig{MaskBlur: 0.3, Poisson: true, ColorTransfer: true})
+	s := r.swapper(t, cfg)
 	f := largestFace(t, r.d, img) // back to img's size
 	one := func() {
 		out := img.Clone()

@@ -1,10 +1,12 @@
 package processor
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"image"
 	"math"
+	"slices"
 	"sort"
 
 	"github.com/facefleet/facefleet/pkg/face"
@@ -123,6 +125,14 @@ const (
 	// minFoldArea is the smallest target triangle (px^2) that is drawn; smaller or negative ones have folded over
 	// (a closed eye or mouth, the far side of a turned head) and are skipped.
 	minFoldArea = 1e-3
+	// rasterFrac is the fraction bits of the raster's source positions (stepped by a rounded increment per pixel:
+	// off by under 1e-3 px at the end of a 1000 px row), weightFrac those of its bilinear weights: its pixels are
+	// within 1 of an exact bilinear tap's and equal to it on all but a few percent.
+	rasterFrac = 20
+	rasterOne  = 1 << rasterFrac
+	weightFrac = 12
+	weightOne  = 1 << weightFrac
+	weightMask = weightOne - 1
 )
 
 // colourRegion spans the inner face, whose hull is where colour statistics are measured: the outer eye corners, the
@@ -157,11 +167,12 @@ const (
 	mbStats            // where colour statistics are measured: the inner face within mbHard, without the openings
 	mbLabSrc
 	mbLabDst
-	mbPMask  // binary support of the alpha, for seamlessClone
-	mbCloned // seamlessClone output
-	mbSkin   // the source's skin likelihood where a triangle landed (0..255), 0 elsewhere
-	mbShift  // the low-frequency shift at full resolution, 3 channels offset by 128
-	mbBase   // the source's low frequencies less the target's at full resolution, 3 channels offset by 128
+	mbPMask    // binary support of the alpha, for seamlessClone
+	mbCloned   // seamlessClone output
+	mbSkin     // the source's skin likelihood where a triangle landed (0..255), 0 elsewhere
+	mbShift    // the low-frequency shift at full resolution, 3 channels offset by 128
+	mbBase     // the source's low frequencies less the target's at full resolution, 3 channels offset by 128
+	mbStatsBox // mbStats within the box transfer converts, continuous
 	nMeshBufs
 )
 
@@ -181,6 +192,8 @@ type MeshSwap struct {
 	cfg    MeshSwapConfig
 	src    gocv.Mat // BGR crop of the source image around the source mesh (owned, continuous)
 	srcPix []uint8  // src's pixels
+	// srcW and srcH are src's size, kept so the per-triangle raster makes no cgo call for it.
+	srcW, srcH int
 	// srcMask is the source's own face mask over src: its face oval, shrunk and feathered, so that the hair or
 	// background at the source's face edge is never pasted, however far a turned target stretches that edge.
 	srcMask []uint8
@@ -199,6 +212,8 @@ type MeshSwap struct {
 	poly2    []face.Point
 	tgtPts   [face.MeshPoints]face.Point
 	crossing []float64
+
+	fullTransfer bool // tests only: transfer converts the whole crop, as before it was cut to a box
 }
 
 // NewMeshSwap takes the source image, its face and the face's mesh (from a Landmarker), triangulates the mesh and
@@ -243,6 +258,7 @@ func NewMeshSwap(source gocv.Mat, src face.Face, srcMesh face.Mesh, cfg MeshSwap
 	region := source.Region(rect)
 	s.src = region.Clone()
 	region.Close()
+	s.srcW, s.srcH = s.src.Cols(), s.src.Rows()
 	if s.srcPix, err = s.src.DataPtrUint8(); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("meshswap: source pixels: %w", err)
@@ -453,7 +469,7 @@ func (s *MeshSwap) swapOne(frame gocv.Mat, t face.Face, mesh *face.Mesh) error {
 			ch = 3
 		}
 		skinBlend := s.cfg.ColorTransfer && s.cfg.SkinBlend
-		if (i == mbLabSrc || i == mbLabDst) && !s.cfg.ColorTransfer || (i == mbShift || i == mbBase || i == mbSkin) && !skinBlend ||
+		if i == mbStatsBox || (i == mbLabSrc || i == mbLabDst) && !s.cfg.ColorTransfer || (i == mbShift || i == mbBase || i == mbSkin) && !skinBlend ||
 			(i == mbPMask || i == mbCloned) && !s.cfg.Poisson {
 			continue
 		}
@@ -577,7 +593,7 @@ func (s *MeshSwap) swapOne(frame gocv.Mat, t face.Face, mesh *face.Mesh) error {
 	case s.cfg.ColorTransfer && s.cfg.SkinBlend:
 		s.blend(views[:], w, h, size)
 	case s.cfg.ColorTransfer:
-		if err := labTransfer(&views[mbWarped], &views[mbTarget], &views[mbStats], &views[mbLabSrc], &views[mbLabDst]); err != nil {
+		if err := s.transfer(views[:], w, h); err != nil {
 			return err
 		}
 		// Where no triangle landed the warped buffer holds the target: undo the transfer there.
@@ -608,6 +624,68 @@ func (s *MeshSwap) swapOne(frame gocv.Mat, t face.Face, mesh *face.Mesh) error {
 	}
 	views[mbTarget].CopyTo(&roi)
 	return nil
+}
+
+// transfer matches the warped source's colour to the target's (labTransfer), over the smallest box holding every
+// pixel the result depends on: where the alpha is non-zero (the only pixels alphaBlend reads) and where statistics
+// are measured (mbStats). The statistics, and so every pixel drawn, are the same as over the whole crop; the Lab
+// conversions, a fifth of the mesh swap's time on the whole crop, shrink with the box. With Poisson (or
+// fullTransfer) the whole crop is converted, as seamlessClone reads the warped face around its mask too.
+func (s *MeshSwap) transfer(views []gocv.Mat, w, h int) error {
+	alpha, err := views[mbHard].DataPtrUint8()
+	if err != nil {
+		return err
+	}
+	stats, err := views[mbStats].DataPtrUint8()
+	if err != nil {
+		return err
+	}
+	bb := image.Rect(0, 0, w, h)
+	if !s.cfg.Poisson && !s.fullTransfer {
+		bb = nonZeroBox(alpha, stats, w, h)
+		if bb.Empty() {
+			return nil
+		}
+	}
+	bw, bh := bb.Dx(), bb.Dy()
+	mask := s.bufs[mbStatsBox].view(bh, bw, 1)
+	defer mask.Close()
+	labSrc, labDst := s.bufs[mbLabSrc].view(bh, bw, 3), s.bufs[mbLabDst].view(bh, bw, 3)
+	defer labSrc.Close()
+	defer labDst.Close()
+	mp, err := mask.DataPtrUint8()
+	if err != nil {
+		return err
+	}
+	for y := 0; y < bh; y++ {
+		copy(mp[y*bw:(y+1)*bw], stats[(bb.Min.Y+y)*w+bb.Min.X:])
+	}
+	src, dst := views[mbWarped].Region(bb), views[mbTarget].Region(bb)
+	defer src.Close()
+	defer dst.Close()
+	return labTransfer(&src, &dst, &mask, &labSrc, &labDst)
+}
+
+// nonZeroBox is the smallest rectangle of the w x h single-channel images a and b that holds every pixel non-zero
+// in either; empty when none is.
+func nonZeroBox(a, b []uint8, w, h int) image.Rectangle {
+	var bb image.Rectangle
+	for y := 0; y < h; y++ {
+		ra, rb := a[y*w:(y+1)*w], b[y*w:(y+1)*w]
+		x0 := 0
+		for x0 < w && ra[x0]|rb[x0] == 0 {
+			x0++
+		}
+		if x0 == w {
+			continue
+		}
+		x1 := w - 1
+		for ra[x1]|rb[x1] == 0 {
+			x1--
+		}
+		bb = bb.Union(image.Rect(x0, y, x1+1, y+1))
+	}
+	return bb
 }
 
 // blend turns views[mbWarped] into the colour the swap pastes where the alpha (views[mbHard]) is non-zero: the
@@ -723,7 +801,8 @@ func (s *MeshSwap) warp(dst, cover []uint8, w, h int, mesh *face.Mesh) {
 		s.depth[i] = mesh.Z[tr[0]] + mesh.Z[tr[1]] + mesh.Z[tr[2]]
 	}
 	// MediaPipe depth: smaller is nearer. Draw the largest first.
-	sort.Slice(s.order, func(a, b int) bool { return s.depth[s.order[a]] > s.depth[s.order[b]] })
+	depth := s.depth
+	slices.SortFunc(s.order, func(a, b int) int { return cmp.Compare(depth[b], depth[a]) })
 	for _, ti := range s.order {
 		tr := s.tris[ti]
 		s.drawTriangle(dst, cover, w, h,
@@ -762,9 +841,11 @@ func (s *MeshSwap) drawTriangle(dst, cover []uint8, w, h int, t, q [3]face.Point
 
 	ymin := max(0, int(math.Ceil(min(y0, y1, y2))))
 	ymax := min(h-1, int(math.Floor(max(y0, y1, y2))))
-	sw, sh := s.src.Cols(), s.src.Rows()
-	maxX, maxY := float32(sw-1), float32(sh-1)
+	sw, sh := s.srcW, s.srcH
+	maxX, maxY := (sw-1)<<rasterFrac, (sh-1)<<rasterFrac
+	sp, mask, skin := s.srcPix, s.srcMask, s.srcSkin
 	const eps = 1e-9
+	dx, dy := int(math.Round(sxa*rasterOne)), int(math.Round(sya*rasterOne)) // the source step per pixel
 	for y := ymin; y <= ymax; y++ {
 		fy := float64(y)
 		// Each weight a_i x + (b_i y + c_i) >= 0 bounds x on one side.
@@ -773,10 +854,10 @@ func (s *MeshSwap) drawTriangle(dst, cover []uint8, w, h int, t, q [3]face.Point
 		for i := 0; i < 3; i++ {
 			r := b[i]*fy + c[i]
 			switch {
-			case a[i] > 0:
-				lo = math.Max(lo, -r/a[i]-eps)
+			case a[i] > 0: // the builtins, inlined: math.Max is a call (all values here are finite)
+				lo = max(lo, -r/a[i]-eps)
 			case a[i] < 0:
-				hi = math.Min(hi, -r/a[i]+eps)
+				hi = min(hi, -r/a[i]+eps)
 			case r < -eps*area2:
 				empty = true
 			}
@@ -789,34 +870,43 @@ func (s *MeshSwap) drawTriangle(dst, cover []uint8, w, h int, t, q [3]face.Point
 		if xs > xe {
 			continue
 		}
-		sx := float32(sxa*float64(xs) + sxb*fy + sxc)
-		sy := float32(sya*float64(xs) + syb*fy + syc)
-		dx, dy := float32(sxa), float32(sya)
+		// The source position in fixed point (rasterFrac fraction bits), stepped by an integer per pixel.
+		sx := int(math.Round((sxa*float64(xs) + sxb*fy + sxc) * rasterOne))
+		sy := int(math.Round((sya*float64(xs) + syb*fy + syc) * rasterOne))
 		row := y * w
-		for x := xs; x <= xe; x, sx, sy = x+1, sx+dx, sy+dy {
+		drow := dst[3*(row+xs) : 3*(row+xe+1)]
+		crow := cover[row+xs : row+xe+1]
+		var krow []uint8
+		if s.skinOut != nil {
+			krow = s.skinOut[row+xs : row+xe+1]
+		}
+		for j := range crow {
 			px := min(max(sx, 0), maxX)
 			py := min(max(sy, 0), maxY)
-			ix, iy := int(px), int(py)
-			fx, fy := px-float32(ix), py-float32(iy)
-			ix1, iy1 := min(ix+1, sw-1), min(iy+1, sh-1)
+			sx, sy = sx+dx, sy+dy
+			ix, iy := px>>rasterFrac, py>>rasterFrac
+			fx, fy := (px>>(rasterFrac-weightFrac))&weightMask, (py>>(rasterFrac-weightFrac))&weightMask
+			// The right and lower neighbours, or the pixel itself on the last column or row (its weight is 0 there).
 			p00 := 3 * (iy*sw + ix)
-			p01 := 3 * (iy*sw + ix1)
-			p10 := 3 * (iy1*sw + ix)
-			p11 := 3 * (iy1*sw + ix1)
-			w00 := (1 - fx) * (1 - fy)
-			w01 := fx * (1 - fy)
-			w10 := (1 - fx) * fy
-			w11 := fx * fy
-			o := 3 * (row + x)
-			sp := s.srcPix
-			for ch := 0; ch < 3; ch++ {
-				v := float32(sp[p00+ch])*w00 + float32(sp[p01+ch])*w01 + float32(sp[p10+ch])*w10 + float32(sp[p11+ch])*w11
-				dst[o+ch] = uint8(v + 0.5)
+			p01, p10 := p00+3, p00+3*sw
+			if ix+1 >= sw {
+				p01 = p00
 			}
-			si := int(py+0.5)*sw + int(px+0.5)
-			cover[row+x] = max(1, s.srcMask[si])
-			if s.skinOut != nil {
-				s.skinOut[row+x] = s.srcSkin[si]
+			if iy+1 >= sh {
+				p10 = p00
+			}
+			p11 := p10 + (p01 - p00)
+			gx, gy := weightOne-fx, weightOne-fy
+			a, b, c, e := sp[p00:p00+3:p00+3], sp[p01:p01+3:p01+3], sp[p10:p10+3:p10+3], sp[p11:p11+3:p11+3]
+			o := drow[3*j : 3*j+3 : 3*j+3]
+			const half = weightOne * weightOne / 2
+			o[0] = uint8(((int(a[0])*gx+int(b[0])*fx)*gy + (int(c[0])*gx+int(e[0])*fx)*fy + half) >> (2 * weightFrac))
+			o[1] = uint8(((int(a[1])*gx+int(b[1])*fx)*gy + (int(c[1])*gx+int(e[1])*fx)*fy + half) >> (2 * weightFrac))
+			o[2] = uint8(((int(a[2])*gx+int(b[2])*fx)*gy + (int(c[2])*gx+int(e[2])*fx)*fy + half) >> (2 * weightFrac))
+			si := ((py+rasterOne/2)>>rasterFrac)*sw + (px+rasterOne/2)>>rasterFrac
+			crow[j] = max(1, mask[si])
+			if krow != nil {
+				krow[j] = skin[si]
 			}
 		}
 	}

@@ -25,7 +25,7 @@ func rasterSwap(t *testing.T, w, h int) *MeshSwap {
 	for i := range mask {
 		mask[i] = 255
 	}
-	return &MeshSwap{src: src, srcPix: pix, srcMask: mask}
+	return &MeshSwap{src: src, srcPix: pix, srcW: w, srcH: h, srcMask: mask}
 }
 
 // TestDrawTriangleTiles: triangles sharing edges cover every pixel of their union exactly, with no gaps, and an
