@@ -116,9 +116,6 @@ const (
 	blendSkinFar  = 3.0
 	// skinErode widens the source's non-skin (frames, brows) by this fraction of its face size.
 	skinErode = 0.012
-	// blendSkinNear and blendSkinFar are the same for the blend's skin map (meshblend.go), over all three
-	// channels: lenient, so the face's own shading counts as skin and only frames, brows, eyes, lips, nostrils and
-	// deep shadows do not.
 
 	// lowerRamp is the ramp of LowerDetail (lowerFaceDetail), a fraction of the face size.
 	lowerRamp = 0.15
