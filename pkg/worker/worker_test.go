@@ -32,6 +32,7 @@ type env struct {
 	state *queue.State
 	blob  store.Blob
 	dir   string
+	tick  func() // the next worker's Deps.Tick (startWith)
 }
 
 const (
@@ -143,7 +144,7 @@ func (e *env) startWith(t *testing.T, eng *fakeEngine, mod func(*Config)) (stop 
 	if mod != nil {
 		mod(&cfg)
 	}
-	w, err := New(cfg, Deps{Tasks: e.tasks, State: e.state, Blob: e.blob, NewEngine: func() (Engine, error) { return eng, nil }})
+	w, err := New(cfg, Deps{Tasks: e.tasks, State: e.state, Blob: e.blob, NewEngine: func() (Engine, error) { return eng, nil }, Tick: e.tick})
 	if err != nil {
 		t.Fatal(err)
 	}
