@@ -745,10 +745,14 @@ func (w *Worker) process(ctx context.Context, l *queue.Lease, t job.Task, plan m
 	if err := w.deps.Blob.GetFile(ctx, t.SegmentKey, in); err != nil {
 		return fmt.Errorf("download segment: %w", err)
 	}
+	// A task taken ahead waits here for the slot's engine: that wait is the running segment's time, not this one's
+	// (the commit's Seconds and the segment metric count the work).
+	waitFrom := time.Now()
 	eng, err := w.takeEngine(ctx, held)
 	if err != nil {
 		return err
 	}
+	start = start.Add(time.Since(waitFrom))
 	var engOnce sync.Once
 	giveEngine := func() { engOnce.Do(func() { w.engines <- eng }) }
 	defer giveEngine()
