@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/facefleet/facefleet/pkg/job"
+	"github.com/facefleet/facefleet/pkg/queue"
 )
 
 // TestAhead runs a one-slot worker on the real queue and store, its first segment blocked on its first frame, and
@@ -92,5 +93,50 @@ func TestAhead(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// TestAheadKilledWorker kills a worker (its NATS connection closed: no ack, Nak or InProgress is sent any more)
+// while it runs one segment and holds the next ahead: both leases expire after AckWait like any other, and another
+// worker commits both segments as their second delivery.
+func TestAheadKilledWorker(t *testing.T) {
+	e := newEnv(t, 2*time.Second)
+	ctx := context.Background()
+	conn, err := queue.Connect(ctx, queue.ConnConfig{URL: e.url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	killed := *e // the doomed worker's own connection
+	if killed.tasks, err = conn.Tasks(ctx, queue.TasksConfig{Stream: "T", Subjects: []string{job.SubjectAll}, Consumer: "w",
+		AckWait: 2 * time.Second, MaxDeliver: maxDeliver, Storage: queue.StorageMemory}); err != nil {
+		t.Fatal(err)
+	}
+	if killed.state, err = conn.State(ctx, queue.StateConfig{Bucket: "s", Storage: queue.StorageMemory}); err != nil {
+		t.Fatal(err)
+	}
+	first := e.publish(t, "job-first")
+	release, entered := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	defer close(release)
+	eng := &fakeEngine{hook: func(_ int32, frame int) error {
+		if frame == 0 {
+			once.Do(func() { close(entered); <-release })
+		}
+		return nil
+	}}
+	_, w := killed.startWith(t, eng, func(c *Config) { c.Slots = 1 })
+	<-entered
+	second := e.publish(t, "job-second")
+	waitFor(t, "the next segment held ahead", func() bool {
+		_, err := os.Stat(filepath.Join(w.segmentDir(second, 1), "segment.mkv"))
+		return err == nil
+	})
+	conn.Close() // killed
+	e.startWith(t, &fakeEngine{}, func(c *Config) { c.ID = "w-other"; c.WorkDir = filepath.Join(e.dir, "work-other") })
+	for _, task := range []job.Task{first, second} {
+		if c := e.commit(t, task.Job); c.Worker != "w-other" || c.Attempt != 2 {
+			t.Fatalf("%s: commit %+v, want the other worker's, attempt 2", task.Job, c)
+		}
 	}
 }
