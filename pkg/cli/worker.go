@@ -34,6 +34,7 @@ type workerOptions struct {
 	maxMemoryGB, maxGPUMemoryGB    float64
 	logs                           logFlags
 	grace                          time.Duration
+	ahead                          bool
 	httpAddr                       string
 	simulateFrameCost              time.Duration // hidden: the control-plane benchmark's synthetic processor
 }
@@ -84,6 +85,7 @@ func workerCommand(o *workerOptions) *cobra.Command {
 	f.Var(sizeGB{&o.maxGPUMemoryGB}, "max-gpu-memory", maxGPUMemoryUsage)
 	f.BoolVar(&o.budget.MemoryOptimization, "memory-optimization", false, memoryOptimizationHelp)
 	f.DurationVar(&o.grace, "grace", 30*time.Second, "on SIGTERM, how long in-flight segments may finish before they go back to the queue")
+	f.BoolVar(&o.ahead, "ahead", true, "take each slot's next task ahead: download it during the current frames, upload the last result beside the next frames")
 	f.StringVar(&o.detector, "face-detector-model", engine.DefaultDetector, "face detector: a manifest name or a file")
 	sessionFlags(f, &o.session, &o.threads)
 	httpAddrFlag(f, &o.httpAddr)
@@ -181,7 +183,7 @@ func runWorker(cmd *cobra.Command, o *workerOptions) error {
 		return err
 	}
 	defer budget.Stop()
-	wcfg := worker.Config{ID: o.id, WorkDir: o.workDir, Slots: slots, Budget: budget, Grace: o.grace,
+	wcfg := worker.Config{ID: o.id, WorkDir: o.workDir, Slots: slots, Budget: budget, Grace: o.grace, NoAhead: !o.ahead,
 		MaxDeliver: cluster.TasksConfig().MaxDeliver, Simulation: sim}
 	host, _ := os.Hostname()
 	started := time.Now().UTC()

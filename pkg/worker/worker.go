@@ -83,6 +83,9 @@ type Config struct {
 	// removed once its job ends or is deleted); SourceIdle removes a face no task asked for in that long (disk.go).
 	SourceCheck time.Duration
 	SourceIdle  time.Duration
+	// NoAhead turns off taking a task ahead (ahead.go): each slot then fetches its next task only once the current
+	// one is settled.
+	NoAhead bool
 	// Simulation, when set, replaces the frame work with a synthetic cost (simulate.go): a benchmark's setting,
 	// made only through NewSimulation.
 	Simulation *Simulation
@@ -225,7 +228,8 @@ type Worker struct {
 	deps    Deps
 	log     *zap.Logger
 	engines chan Engine
-	dir     *workDir // this worker's own directory under WorkDir
+	uploads chan struct{} // one finished segment's upload and commit in flight per slot (ahead.go)
+	dir     *workDir      // this worker's own directory under WorkDir
 	srcMu   sync.Mutex
 	sources []cachedSource // oldest first
 
@@ -274,7 +278,7 @@ func New(cfg Config, deps Deps) (*Worker, error) {
 		return nil, err
 	}
 	w := &Worker{cfg: cfg, deps: deps, log: log, dir: dir,
-		engines: make(chan Engine, cfg.Slots), active: map[string]bool{}, clock: deps.Clock,
+		engines: make(chan Engine, cfg.Slots), uploads: make(chan struct{}, cfg.Slots), active: map[string]bool{}, clock: deps.Clock,
 		drain: make(chan struct{}), drained: make(chan struct{}),
 		gate: newGate(cfg.TroubleBase, cfg.TroubleMax, cfg.FetchWait/4, cfg.PlacementDelay)}
 	for i := 0; i < cfg.Slots; i++ {
@@ -334,7 +338,8 @@ func (w *Worker) Run(ctx context.Context) error {
 		}
 	}()
 	var wg sync.WaitGroup
-	slots := make(chan struct{}, w.cfg.Slots)
+	// A slot's tasks: the one it runs and, unless NoAhead, one held ahead (ahead.go).
+	slots := make(chan struct{}, w.cfg.Slots*w.depth())
 	for fetchCtx.Err() == nil {
 		w.tick()
 		// Held back by trouble of its own, or by hand-backs of work it cannot fit: fetch nothing for a while
@@ -343,7 +348,7 @@ func (w *Worker) Run(ctx context.Context) error {
 			_ = backoff.Sleep(fetchCtx, w.clock, min(d, w.cfg.FetchWait))
 			continue
 		}
-		free := w.cfg.Slots - len(slots)
+		free, ahead := w.toFetch(len(slots))
 		if free == 0 {
 			select {
 			case slots <- struct{}{}: // wait for a slot, then give it back and fetch
@@ -353,7 +358,7 @@ func (w *Worker) Run(ctx context.Context) error {
 			}
 			continue
 		}
-		if w.gate.troubled() {
+		if w.gate.troubled() && !ahead {
 			free = 1 // one task tells whether the trouble has cleared
 		}
 		leases, err := w.deps.Tasks.Fetch(fetchCtx, free, jitter(w.cfg.FetchWait))
@@ -368,13 +373,18 @@ func (w *Worker) Run(ctx context.Context) error {
 			}
 			continue
 		}
+		// A task taken ahead goes back at once when fetching stops (drain, shutdown) before its frames start.
+		var held <-chan struct{}
+		if ahead {
+			held = fetchCtx.Done()
+		}
 		for _, l := range leases {
 			slots <- struct{}{}
 			wg.Add(1)
 			go func(l *queue.Lease) {
 				defer wg.Done()
 				defer func() { <-slots }()
-				w.handle(workCtx, l)
+				w.handle(workCtx, l, held)
 			}(l)
 		}
 	}
@@ -434,8 +444,9 @@ func (w *Worker) tick() {
 	}
 }
 
-// handle runs one task to a commit, a retry or a failure. It always settles the lease.
-func (w *Worker) handle(ctx context.Context, l *queue.Lease) {
+// handle runs one task to a commit, a retry or a failure. It always settles the lease. held, for a task taken
+// ahead, closes when it must go back to the queue if its frames have not started yet.
+func (w *Worker) handle(ctx context.Context, l *queue.Lease, held <-chan struct{}) {
 	t, err := job.DecodeTask(l.Data())
 	if err != nil {
 		w.refuse(l, t, err)
@@ -491,7 +502,7 @@ func (w *Worker) handle(ctx context.Context, l *queue.Lease) {
 	ended := w.watchJob(pctx, t.Job, cancel)
 	stop := l.KeepAlive(pctx, w.cfg.KeepAlive)
 	dir := w.segmentDir(t, l.Delivered())
-	err = w.process(pctx, l, t, plan, dir, log)
+	err = w.process(pctx, l, t, plan, dir, held, log)
 	stop()
 	switch {
 	case err == nil:
@@ -501,6 +512,10 @@ func (w *Worker) handle(ctx context.Context, l *queue.Lease) {
 		if err := l.Ack(ctx); err != nil {
 			log.Warn("ack failed; the commit already fences the result", zap.Error(err))
 		}
+	case errors.Is(err, errHeldBack):
+		log.Info("fetching stopped: the task taken ahead goes back to the queue")
+		w.deps.Metrics.Segment(metrics.HandedBack)
+		warnIf(log, "nak", l.Nak())
 	case ctx.Err() != nil:
 		log.Info("segment interrupted, returned to the queue")
 		w.deps.Metrics.Segment(metrics.HandedBack)
@@ -714,7 +729,7 @@ func (w *Worker) userFacing(err error, dir string, t job.Task) string {
 	).Replace(err.Error())
 }
 
-func (w *Worker) process(ctx context.Context, l *queue.Lease, t job.Task, plan memory.Plan, dir string, log *zap.Logger) error {
+func (w *Worker) process(ctx context.Context, l *queue.Lease, t job.Task, plan memory.Plan, dir string, held <-chan struct{}, log *zap.Logger) error {
 	start := time.Now()
 	attempt := l.Delivered()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -730,8 +745,17 @@ func (w *Worker) process(ctx context.Context, l *queue.Lease, t job.Task, plan m
 	if err := w.deps.Blob.GetFile(ctx, t.SegmentKey, in); err != nil {
 		return fmt.Errorf("download segment: %w", err)
 	}
-	eng := <-w.engines
-	defer func() { w.engines <- eng }()
+	// A task taken ahead waits here for the slot's engine: that wait is the running segment's time, not this one's
+	// (the commit's Seconds and the segment metric count the work).
+	waitFrom := time.Now()
+	eng, err := w.takeEngine(ctx, held)
+	if err != nil {
+		return err
+	}
+	start = start.Add(time.Since(waitFrom))
+	var engOnce sync.Once
+	giveEngine := func() { engOnce.Do(func() { w.engines <- eng }) }
+	defer giveEngine()
 	out := filepath.Join(dir, "result.mp4")
 	var lastProgress time.Time
 	reported, frames := 0, t.Segment.Frames()
@@ -815,6 +839,15 @@ func (w *Worker) process(ctx context.Context, l *queue.Lease, t job.Task, plan m
 		}
 		in = cfg.Output
 	}
+	// The frames are done: the slot's next task may start its frames while this one uploads and commits, one
+	// upload in flight per slot (a second finished segment keeps its engine until the first's upload is done).
+	select {
+	case w.uploads <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-w.uploads }()
+	giveEngine()
 	key := job.ResultKey(t.Job, t.Segment.Index, t.Generation, attempt)
 	if err := w.keep(ctx, "upload", log, func() error { return w.deps.Blob.PutFile(ctx, key, out) }); err != nil {
 		return fmt.Errorf("upload result: %w", err)

@@ -32,6 +32,8 @@ type env struct {
 	state *queue.State
 	blob  store.Blob
 	dir   string
+	url   string // the nats-server's, for a connection of a worker's own
+	tick  func() // the next worker's Deps.Tick (startWith)
 }
 
 const (
@@ -72,7 +74,7 @@ func newEnvDeliver(t *testing.T, ackWait time.Duration, deliver int) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{tasks: tasks, state: state, blob: blob, dir: dir}
+	return &env{tasks: tasks, state: state, blob: blob, dir: dir, url: srv.URL()}
 }
 
 // publish stores a 25-frame 64x48 segment and its task.
@@ -143,7 +145,7 @@ func (e *env) startWith(t *testing.T, eng *fakeEngine, mod func(*Config)) (stop 
 	if mod != nil {
 		mod(&cfg)
 	}
-	w, err := New(cfg, Deps{Tasks: e.tasks, State: e.state, Blob: e.blob, NewEngine: func() (Engine, error) { return eng, nil }})
+	w, err := New(cfg, Deps{Tasks: e.tasks, State: e.state, Blob: e.blob, NewEngine: func() (Engine, error) { return eng, nil }, Tick: e.tick})
 	if err != nil {
 		t.Fatal(err)
 	}
