@@ -187,20 +187,21 @@ func TestFaults(t *testing.T) {
 		d.finished(t, id, 3*time.Minute, 0)
 	})
 
-	// Frames 100-149 are noise: every worker's decoder fails on their segment. The job fails once it has failed
-	// three times, with one line naming the target and the segment; nothing of it stays queued or in work.
+	// Frames 101-149 are noise: every worker's decoder fails on their segment. The job fails once it has failed
+	// three times, with one line naming the target and the segment; nothing of it stays queued or in work. The
+	// keyframe at 100 stays whole: the coordinator plans a stored MP4 from its index, which still lists it, and a
+	// cut that finds no keyframe there fails the split instead (TestSplitReadsStoredTargetInPlace).
 	t.Run("poison segment", func(t *testing.T) {
 		poison := filepath.Join(t.TempDir(), "poison.mp4")
-		poisonTarget(t, d.target, poison, 100, 150)
+		poisonTarget(t, d.target, poison, 101, 150)
 		id := d.submit(t, poison)
 		rec := d.wait(t, id, 4*time.Minute, "failed", func(r job.Record) bool { return r.State == job.Failed })
 		t.Logf("job failed: %s", rec.Error)
-		// The damaged keyframe at frame 100 is no keyframe to the splitter, so the plan's segments around it differ
-		// from the clean target's: the failure must name the one holding frames 100-149.
+		// The failure must name the segment holding frames 101-149.
 		var seg, from, to int
 		if _, err := fmt.Sscanf(rec.Error[strings.Index(rec.Error, "segment "):], "segment %d: frames %d-%d", &seg, &from, &to); err != nil ||
-			strings.Contains(rec.Error, "\n") || !strings.Contains(rec.Error, "poison.mp4") || from > 100 || to < 149 {
-			t.Errorf("failure %q: want one line naming poison.mp4 and the segment of frames 100-149", rec.Error)
+			strings.Contains(rec.Error, "\n") || !strings.Contains(rec.Error, "poison.mp4") || from > 101 || to < 149 {
+			t.Errorf("failure %q: want one line naming poison.mp4 and the segment of frames 101-149", rec.Error)
 		}
 		if c, ok := d.commitsNow(id)[seg]; ok {
 			t.Errorf("the poison segment was committed: %+v", c)

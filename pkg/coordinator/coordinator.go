@@ -113,7 +113,13 @@ func (s *Service) split(ctx context.Context, id, target string, info *media.Info
 		})
 		return nil
 	})
-	return plan, splitErr(err, pool.wait())
+	err = splitErr(err, pool.wait())
+	if err != nil && media.IsURL(target) && errors.Is(err, media.ErrFrameCount) {
+		// The plan came from the MP4's index (its sync-sample table) without reading a frame; a cut that disagrees
+		// means the table names a keyframe whose data is not one: a damaged or mislabelled file, said so.
+		err = fmt.Errorf("%w; its MP4 index marks as keyframes frames that are not (a damaged file?)", err)
+	}
+	return plan, err
 }
 
 // splitErr is the error a split reports from its cut's (cut) and its storers' first (stored): a cut that failed on
