@@ -269,14 +269,55 @@ func FreeAddr(tb testing.TB) string {
 	return fmt.Sprintf("127.0.0.1:%d", freePort(tb))
 }
 
+// freePort returns a port free now, below the kernel's range of ephemeral ports where it can: a port the kernel
+// handed out as free (listening on :0) comes from that range, and between its release and the server's listen, an
+// outgoing connection could take it as its own local port ("bind: address already in use" for one of 64 workers
+// started beside each other's S3 and NATS connections in BenchmarkScale).
 func freePort(tb testing.TB) int {
 	tb.Helper()
+	if low := ephemeralLow(); low > 2048 {
+		portMu.Lock()
+		defer portMu.Unlock()
+		for range 200 {
+			nextPort = nextPort%(low/2) + 1 // cycles through [low/2, low)
+			port := low/2 + nextPort
+			if port >= low {
+				continue
+			}
+			if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+				l.Close()
+				return port
+			}
+		}
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatalf("free port: %v", err)
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+var (
+	portMu   sync.Mutex
+	nextPort = os.Getpid() % 4096 // processes testing at once start apart
+)
+
+// ephemeralLow is the first port of the kernel's ephemeral range (0 if unknown).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return 0
+	}
+	low, err := strconv.Atoi(f[0])
+	if err != nil {
+		return 0
+	}
+	return low
 }
 
 // startProcess starts args, logging to a file, and waits up to 10 s for port to accept. On error the process is
