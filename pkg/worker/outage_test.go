@@ -271,9 +271,11 @@ func TestUnfitWorkerStopsBouncing(t *testing.T) {
 	took := time.Since(t0)
 	t.Logf("%d segments of 0.2 s with a tiny worker beside the big one: %v, %d hand-backs", segments, took.Round(time.Millisecond), notes.Load())
 	// With fetches backed off (doubling from FetchWait/4 = 50 ms to PlacementDelay = 2 s, jittered down by up to
-	// half) the tiny worker pulls about 6 times in its first 2 s, then at most once a second: not once per
-	// redelivery. (Before: 20 hand-backs in 9 s.)
-	if n, bound := notes.Load(), 6+int32(took/time.Second); n > bound {
+	// half) the tiny worker pulls 6-7 times in its first 2 s (at 0, then after 25-50, 50-100, 100-200, 200-400,
+	// 400-800 and 800-1600 ms), then at most once a second: not once per redelivery. (Before: 20 hand-backs in
+	// 9 s.) A make test saw 8 hand-backs in 1.78 s against a bound of 6 + seconds (a redelivery taken by a pull
+	// already waiting counts too): the bound is 8 + seconds, still far under once per redelivery.
+	if n, bound := notes.Load(), 8+int32(took/time.Second); n > bound {
 		t.Fatalf("%d hand-backs in %v (at most %d): the tiny worker keeps pulling work it cannot fit", n, took, bound)
 	}
 }
