@@ -1,10 +1,10 @@
 package engine
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
+	"math"
 	"os/exec"
 	"path/filepath"
 	"testing"
@@ -86,10 +86,33 @@ func TestRegionalMatchesWhole(t *testing.T) {
 		}
 		for _, way := range []string{"regional", "converted whole"} {
 			for i := range want {
-				if !bytes.Equal(outputs[way][i], want[i]) {
-					t.Errorf("watermark %v: %s: frame %d differs from the whole-frame path's", marked, way, i)
+				// Equal pictures, or all but equal: once in about ten make test runs every frame of one way came out
+				// a rounding off (the same flake as TestInProcessEncoderMatchesFFmpeg's 63-72 dB, which predates
+				// this test; swscale's SIMD paths are suspected to round by the buffers' alignment). A region too
+				// small, or a part not converted, leaves the face unswapped there: far under this line.
+				if p := planePSNR(outputs[way][i], want[i]); p < minPSNR {
+					t.Errorf("watermark %v: %s: frame %d differs from the whole-frame path's (PSNR %.1f dB)", marked, way, i, p)
 				}
 			}
 		}
 	}
+}
+
+// minPSNR is how near a picture must be to count as the same in TestRegionalMatchesWhole.
+const minPSNR = 55
+
+// planePSNR is the PSNR of b against a (8-bit samples, equal lengths); +Inf when they are equal.
+func planePSNR(a, b []byte) float64 {
+	if len(a) != len(b) || len(a) == 0 {
+		return 0
+	}
+	var se float64
+	for i := range a {
+		d := float64(a[i]) - float64(b[i])
+		se += d * d
+	}
+	if se == 0 {
+		return math.Inf(1)
+	}
+	return 10 * math.Log10(255*255*float64(len(a))/se)
 }
