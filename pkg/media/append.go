@@ -113,17 +113,9 @@ func (a *Appender) Append(ctx context.Context, path string, frames int) error {
 		a.ended = true
 		return fmt.Errorf("media: append %s: %w: piece %s states no duration", a.cfg.Output, ErrCannotAppend, path)
 	}
-	var cstrs []*C.char
-	cstr := func(s string) *C.char {
-		c := C.CString(s)
-		cstrs = append(cstrs, c)
-		return c
-	}
-	defer func() {
-		for _, c := range cstrs {
-			C.free(unsafe.Pointer(c))
-		}
-	}()
+	var cs cStrings
+	defer cs.free()
+	cstr := cs.add
 	defer a.watch(ctx)()
 	buf := make([]byte, 4096)
 	logbuf := (*C.char)(unsafe.Pointer(&buf[0]))

@@ -576,17 +576,9 @@ func remux(ctx context.Context, cfg StitchConfig, listPath, out, ext string, del
 	if err := ctx.Err(); err != nil {
 		return 0, fmt.Errorf("media: stitch %s: %w", cfg.Output, err)
 	}
-	var cstrs []*C.char
-	cstr := func(s string) *C.char {
-		c := C.CString(s)
-		cstrs = append(cstrs, c)
-		return c
-	}
-	defer func() {
-		for _, c := range cstrs {
-			C.free(unsafe.Pointer(c))
-		}
-	}()
+	var cs cStrings
+	defer cs.free()
+	cstr := cs.add
 	tags, ntags, free := muxTags(cfg, cstr)
 	defer free()
 	rotate, movflags := muxRotate(cfg), muxMovflags(ext)
@@ -682,4 +674,20 @@ func CopyVideo(ctx context.Context, in, out string) (int, error) {
 		return 0, newError(in, ErrFFmpeg, logOr(C.GoString((*C.char)(unsafe.Pointer(&buf[0]))), r), out, in)
 	}
 	return int(packets), nil
+}
+
+// cStrings holds C copies of Go strings for one call into libav.c, freed together after it.
+type cStrings []*C.char
+
+func (c *cStrings) add(s string) *C.char {
+	p := C.CString(s)
+	*c = append(*c, p)
+	return p
+}
+
+func (c *cStrings) free() {
+	for _, p := range *c {
+		C.free(unsafe.Pointer(p))
+	}
+	*c = nil
 }
