@@ -90,7 +90,7 @@ func TestCluster(t *testing.T) {
 			t.Errorf("workers table lacks %q:\n%s", want, table)
 		}
 	}
-	hs, err := fleet.List(context.Background(), e.cl.Fleet, fleet.KindWorker)
+	hs, _, err := fleet.List(context.Background(), e.cl.Fleet, fleet.KindWorker)
 	if err != nil || len(hs) != 4 {
 		t.Fatalf("heartbeats: %d, %v", len(hs), err)
 	}
@@ -170,7 +170,7 @@ func TestCluster(t *testing.T) {
 				queued++
 			}
 		}
-		hs, _ := fleet.List(context.Background(), e.cl.Fleet, fleet.KindWorker)
+		hs, _, _ := fleet.List(context.Background(), e.cl.Fleet, fleet.KindWorker)
 		for _, h := range hs {
 			for _, task := range h.Tasks {
 				if strings.HasPrefix(task, jc+"/") {

@@ -154,7 +154,7 @@ func TestFaults(t *testing.T) {
 		// again (before, they failed until some process started: every coordinator looked dead meanwhile).
 		if !until(30*time.Second, func() bool {
 			alive, _ := fleet.Alive(context.Background(), d.cl.Fleet, fleet.KindCoordinator, "c1")
-			hs, _ := fleet.List(context.Background(), d.cl.Fleet, fleet.KindWorker)
+			hs, _, _ := fleet.List(context.Background(), d.cl.Fleet, fleet.KindWorker)
 			return alive && len(hs) == 2
 		}) {
 			t.Errorf("heartbeats did not come back after the NATS restart")
@@ -212,7 +212,7 @@ func TestFaults(t *testing.T) {
 					return false
 				}
 			}
-			hs, _ := fleet.List(context.Background(), d.cl.Fleet, fleet.KindWorker)
+			hs, _, _ := fleet.List(context.Background(), d.cl.Fleet, fleet.KindWorker)
 			for _, h := range hs {
 				for _, task := range h.Tasks {
 					if strings.HasPrefix(task, id+"/") {

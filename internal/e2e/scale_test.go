@@ -330,7 +330,7 @@ func (e *env) waitWorkers(tb testing.TB, ws []*proc, n int) {
 	tb.Helper()
 	deadline := time.Now().Add(2 * time.Minute)
 	for time.Now().Before(deadline) {
-		hs, err := fleet.List(context.Background(), e.cl.Fleet, fleet.KindWorker)
+		hs, _, err := fleet.List(context.Background(), e.cl.Fleet, fleet.KindWorker)
 		if err == nil && len(hs) >= n {
 			return
 		}

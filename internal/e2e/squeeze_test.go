@@ -152,7 +152,7 @@ func (e *env) heartbeat(t *testing.T, w *proc, id, version string) {
 	t.Helper()
 	var h fleet.Heartbeat
 	if !until(time.Minute, func() bool {
-		hs, _ := fleet.List(context.Background(), e.cl.Fleet, fleet.KindWorker)
+		hs, _, _ := fleet.List(context.Background(), e.cl.Fleet, fleet.KindWorker)
 		for _, x := range hs {
 			if x.ID == id {
 				h = x

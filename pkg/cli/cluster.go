@@ -689,11 +689,14 @@ func workersCmd() *cobra.Command {
 	return clientCmd("workers", "Show the fleet: every live worker's memory, GPUs, batch size and work",
 		examples("coordinator workers", "coordinator workers --config cluster.yaml"), cobra.NoArgs,
 		func(ctx context.Context, cmd *cobra.Command, cl *cluster.Cluster, _ *client.Client, _ []string) error {
-			hs, err := fleet.List(ctx, cl.Fleet, fleet.KindWorker)
+			hs, bad, err := fleet.List(ctx, cl.Fleet, fleet.KindWorker)
 			if err != nil {
 				return err
 			}
 			fleet.WriteTable(cmd.OutOrStdout(), hs, time.Now())
+			for _, u := range bad {
+				fmt.Fprintf(cmd.ErrOrStderr(), "skipped the unreadable record %s: %v\n", u.Key, u.Err)
+			}
 			if pending, ack, err := cl.Tasks.Pending(ctx); err == nil {
 				fmt.Fprintf(cmd.OutOrStdout(), "queue: %d segments waiting, %d in progress\n", pending, ack)
 			}

@@ -45,7 +45,7 @@ func (c *Client) CoordinatorRunning(ctx context.Context) (bool, error) {
 	if c.Fleet == nil {
 		return true, nil
 	}
-	hs, err := fleet.List(ctx, c.Fleet, fleet.KindCoordinator)
+	hs, _, err := fleet.List(ctx, c.Fleet, fleet.KindCoordinator) // an unreadable record is no coordinator
 	if err != nil {
 		return false, err
 	}

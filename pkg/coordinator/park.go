@@ -159,12 +159,15 @@ func (p *placement) decide(ctx context.Context) {
 	if p.parked == nil && len(p.refused) == 0 {
 		return // nobody handed it back for its size: nothing to decide
 	}
-	live, err := fleet.List(ctx, p.s.deps.Fleet, fleet.KindWorker)
+	live, bad, err := fleet.List(ctx, p.s.deps.Fleet, fleet.KindWorker)
 	if err != nil {
 		if ctx.Err() == nil {
 			p.log.Warn("placement: cannot list the workers", zap.Error(err))
 		}
 		return
+	}
+	for _, u := range bad {
+		p.log.Warn("placement: a worker record skipped", zap.String("key", u.Key), zap.Error(u.Err))
 	}
 	fits := ""
 	for _, h := range live {

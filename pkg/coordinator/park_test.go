@@ -232,7 +232,7 @@ func waitNothingPending(t *testing.T, ctx context.Context, e *serviceEnv) {
 func waitCoordinatorHolds(t *testing.T, ctx context.Context, e *serviceEnv, id string) {
 	t.Helper()
 	for ctx.Err() == nil {
-		hs, err := fleet.List(ctx, e.fleet, fleet.KindCoordinator)
+		hs, _, err := fleet.List(ctx, e.fleet, fleet.KindCoordinator)
 		if err == nil && len(hs) == 1 && len(hs[0].Tasks) == 1 && hs[0].Tasks[0] == id {
 			return
 		}

@@ -131,6 +131,9 @@ func writeJob(t *testing.T, e *env) {
 			t.Fatal(err)
 		}
 	}
+	if _, err := e.cl.Fleet.Put(e.ctx, "worker.w3", []byte("{not json")); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestAPI reads jobs, one job's segments and the workers from records written to a real nats-server.
@@ -181,6 +184,9 @@ func TestAPI(t *testing.T) {
 	}
 	if w := f.Workers[1]; w.ID != "w2" || w.RAMUsed != 2<<30 || w.RSS != 1<<30 || w.MemoryBudget != 4<<30 || w.FPS != 3.5 || f.Queue == nil {
 		t.Errorf("worker %+v, queue %+v", w, f.Queue)
+	}
+	if len(f.Unreadable) != 1 || !strings.HasPrefix(f.Unreadable[0], "worker.w3: ") {
+		t.Errorf("unreadable worker records %q: want worker.w3's, the others listed", f.Unreadable)
 	}
 
 	for _, c := range []struct {

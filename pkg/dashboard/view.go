@@ -80,6 +80,8 @@ type Queue struct {
 type Fleet struct {
 	Workers []Worker `json:"workers"`
 	Queue   *Queue   `json:"queue,omitempty"`
+	// Unreadable is "key: why" for each worker record skipped as unreadable (fleet.List).
+	Unreadable []string `json:"unreadable,omitempty"`
 }
 
 // reader builds the views from the same KV reads as `coordinator status` and `workers`; every record read is
@@ -228,11 +230,14 @@ func (rd reader) progress(ctx context.Context, id string, s job.Segment) int {
 
 // fleet lists the live workers and the queue's lag (nil if the queue cannot say).
 func (rd reader) fleet(ctx context.Context) (Fleet, []fleet.Heartbeat, error) {
-	hs, err := fleet.List(ctx, rd.deps.Fleet, fleet.KindWorker)
+	hs, bad, err := fleet.List(ctx, rd.deps.Fleet, fleet.KindWorker)
 	if err != nil {
 		return Fleet{}, nil, err
 	}
 	f := Fleet{Workers: make([]Worker, 0, len(hs))}
+	for _, u := range bad {
+		f.Unreadable = append(f.Unreadable, u.Key+": "+u.Err.Error())
+	}
 	now := rd.now()
 	for _, h := range hs {
 		w := Worker{Heartbeat: h, SeenSeconds: max(now.Sub(h.Updated).Seconds(), 0)}

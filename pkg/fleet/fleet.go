@@ -201,35 +201,51 @@ func SafeID(s string) string {
 	}, s)
 }
 
-// List returns the records of kind that are alive (written within the bucket's TTL), sorted by ID.
-func List(ctx context.Context, state *queue.State, kind string) ([]Heartbeat, error) {
+// Unreadable is a record List skipped: its key and why (not JSON, or a field out of range).
+type Unreadable struct {
+	Key string
+	Err error
+}
+
+// List returns the records of kind that are alive (written within the bucket's TTL), sorted by ID, and the records
+// it skipped as unreadable. A record is written by whoever can reach the bucket, a broken or hostile process
+// included: one bad record must not hide the rest of the fleet from placement, the dashboard or the client.
+func List(ctx context.Context, state *queue.State, kind string) ([]Heartbeat, []Unreadable, error) {
 	if kind != KindWorker && kind != KindCoordinator {
-		return nil, fmt.Errorf("fleet: list: kind %q: want %q or %q", kind, KindWorker, KindCoordinator)
+		return nil, nil, fmt.Errorf("fleet: list: kind %q: want %q or %q", kind, KindWorker, KindCoordinator)
 	}
 	keys, err := state.Keys(ctx, kind+".")
 	if err != nil {
-		return nil, fmt.Errorf("fleet: list %s: %w", kind, err)
+		return nil, nil, fmt.Errorf("fleet: list %s: %w", kind, err)
 	}
 	hs := make([]Heartbeat, 0, len(keys))
+	var bad []Unreadable
 	for _, k := range keys {
 		e, err := state.Get(ctx, k)
 		if errors.Is(err, queue.ErrKeyNotFound) {
 			continue // expired or deleted since Keys listed it
 		}
 		if err != nil {
-			return nil, fmt.Errorf("fleet: list %s: %w", kind, err)
+			return nil, nil, fmt.Errorf("fleet: list %s: %w", kind, err)
 		}
 		var h Heartbeat
 		if err := json.Unmarshal(e.Value, &h); err != nil {
-			return nil, fmt.Errorf("fleet: list %s: record %s: %w", kind, k, err)
+			bad = append(bad, Unreadable{Key: k, Err: err})
+			continue
 		}
 		if err := h.Validate(); err != nil {
-			return nil, fmt.Errorf("fleet: list %s: record %s: %w", kind, k, err)
+			bad = append(bad, Unreadable{Key: k, Err: err})
+			continue
+		}
+		// The ID is shown and names the worker everywhere: it is the key's, checked as Key checks it.
+		if want, err := Key(h.Kind, h.ID); err != nil || want != k {
+			bad = append(bad, Unreadable{Key: k, Err: fmt.Errorf("kind %.40q, id %.100q: not the record's key", h.Kind, h.ID)})
+			continue
 		}
 		hs = append(hs, h)
 	}
 	slices.SortFunc(hs, func(a, b Heartbeat) int { return strings.Compare(a.ID, b.ID) })
-	return hs, nil
+	return hs, bad, nil
 }
 
 // Alive reports whether kind's record id exists (was written within the bucket's TTL and not deleted).

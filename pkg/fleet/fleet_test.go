@@ -237,14 +237,42 @@ func TestListSortsAndSeparatesKinds(t *testing.T) {
 	if got := ids(cs); !slices.Equal(got, []string{"a"}) || cs[0].Kind != fleet.KindCoordinator {
 		t.Errorf("coordinators %v", got)
 	}
-	if _, err := fleet.List(testCtx(t), s, "job"); err == nil {
+	if _, _, err := fleet.List(testCtx(t), s, "job"); err == nil {
 		t.Error("List of kind job: no error")
 	}
-	if _, err := s.Put(testCtx(t), "worker.bad", []byte("{")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := fleet.List(testCtx(t), s, fleet.KindWorker); err == nil || !strings.Contains(err.Error(), "worker.bad") {
-		t.Errorf("corrupt record: err %v", err)
+}
+
+// TestListSkipsUnreadableRecords: a record List cannot use (written by a broken or hostile process) is reported
+// under its key and the others are listed: before, one such record failed the whole list, and with it placement
+// (parked jobs stayed parked), `coordinator workers`, the dashboard and the client's check for a coordinator.
+func TestListSkipsUnreadableRecords(t *testing.T) {
+	for _, tt := range []struct {
+		name, key, value, wantErr string
+	}{
+		{"not json", "worker.bad", "{", "unexpected end"},
+		{"out of range", "worker.bad", `{"kind":"worker","id":"bad","fps":-1}`, "fps"},
+		{"another key's id", "worker.bad", `{"kind":"worker","id":"a"}`, "not the record's key"},
+		{"control characters in the id", "worker.bad", `{"kind":"worker","id":"\u001b[2J"}`, "not the record's key"},
+		{"another kind", "worker.bad", `{"kind":"coordinator","id":"bad"}`, "not the record's key"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newState(t, 0)
+			putRecord(t, s, fleet.Heartbeat{Kind: fleet.KindWorker, ID: "a"})
+			putRecord(t, s, fleet.Heartbeat{Kind: fleet.KindWorker, ID: "c"})
+			if _, err := s.Put(testCtx(t), tt.key, []byte(tt.value)); err != nil {
+				t.Fatal(err)
+			}
+			hs, bad, err := fleet.List(testCtx(t), s, fleet.KindWorker)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := ids(hs); !slices.Equal(got, []string{"a", "c"}) {
+				t.Errorf("listed %v, want [a c]", got)
+			}
+			if len(bad) != 1 || bad[0].Key != tt.key || !strings.Contains(bad[0].Err.Error(), tt.wantErr) {
+				t.Errorf("unreadable %+v, want %s with %q", bad, tt.key, tt.wantErr)
+			}
+		})
 	}
 }
 
@@ -380,15 +408,18 @@ func TestListValidatesGPUs(t *testing.T) {
 			g := good
 			tt.gpu(&g)
 			putRecord(t, s, fleet.Heartbeat{Kind: fleet.KindWorker, ID: "w1", GPUs: []fleet.GPU{g}})
-			hs, err := fleet.List(testCtx(t), s, fleet.KindWorker)
+			hs, bad, err := fleet.List(testCtx(t), s, fleet.KindWorker)
+			if err != nil {
+				t.Fatal(err)
+			}
 			if tt.wantErr == "" {
-				if err != nil || len(hs) != 1 || !slices.Equal(hs[0].GPUs, []fleet.GPU{g}) {
-					t.Fatalf("List: %v, %+v; want the record back", err, hs)
+				if len(bad) > 0 || len(hs) != 1 || !slices.Equal(hs[0].GPUs, []fleet.GPU{g}) {
+					t.Fatalf("List: %+v, unreadable %+v; want the record back", hs, bad)
 				}
 				return
 			}
-			if err == nil || !strings.Contains(err.Error(), "worker.w1") || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Errorf("List: %v, want an error naming worker.w1 and %q", err, tt.wantErr)
+			if len(hs) > 0 || len(bad) != 1 || bad[0].Key != "worker.w1" || !strings.Contains(bad[0].Err.Error(), tt.wantErr) {
+				t.Errorf("List: %+v, unreadable %+v; want worker.w1 unreadable with %q", hs, bad, tt.wantErr)
 			}
 		})
 	}

@@ -99,9 +99,9 @@ func putRecord(t *testing.T, s *queue.State, h fleet.Heartbeat) {
 
 func list(t *testing.T, s *queue.State, kind string) []fleet.Heartbeat {
 	t.Helper()
-	hs, err := fleet.List(testCtx(t), s, kind)
-	if err != nil {
-		t.Fatal(err)
+	hs, bad, err := fleet.List(testCtx(t), s, kind)
+	if err != nil || len(bad) > 0 {
+		t.Fatalf("List: %v, unreadable %+v", err, bad)
 	}
 	return hs
 }
