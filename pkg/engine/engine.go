@@ -73,6 +73,9 @@ type Config struct {
 	// DetectEvery is how often selector one runs the detector while it follows its person (0: DefaultDetectEvery;
 	// 1: every frame).
 	DetectEvery int
+	// MeshEvery is how often the landmark model runs while selector one follows its person by landmarks (0:
+	// DefaultMeshEvery; 1: every frame).
+	MeshEvery int
 }
 
 func (c Config) pasteCap() int {
@@ -578,7 +581,7 @@ func (e *Engine) ForJob(jobID, sourcePath string, opt job.FaceOptions) (pipeline
 	}
 	if opt.Selector == face.SelectOne || opt.Selector == "" {
 		fp.follow = &follower{ref: opt.Follow, every: cmp.Or(e.cfg.DetectEvery, DefaultDetectEvery),
-			hint: func(gocv.Mat, face.Face, face.Mesh) {}}
+			meshEvery: cmp.Or(e.cfg.MeshEvery, DefaultMeshEvery), hint: func(gocv.Mat, face.Face, face.Mesh) {}}
 		if swapperKind(opt.Swapper) == job.SwapperMesh && slices.Contains(opt.Processors, job.ProcessorSwapper) {
 			// Only the mesh swap takes the meshes; the last segment's are stale (the pool's buffers are new).
 			e.hintMu.Lock()
