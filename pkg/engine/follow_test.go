@@ -174,10 +174,7 @@ func TestFollowRefusesForeignReference(t *testing.T) {
 func TestDetectOnKeyframes(t *testing.T) {
 	e := newEngine(t)
 	det := &countingDetector{Detector: mustDetector(t, e)}
-	grace := read(t, "grace_hopper.jpg")
-	small := gocv.NewMat()
-	defer small.Close()
-	gocv.Resize(grace, &small, image.Point{X: 200, Y: 234}, 0, 0, gocv.InterpolationArea)
+	small := smallGrace(t)
 	frame := func(i int) gocv.Mat { // grace walking right and down; a new shot (brighter) from frame 7; gone at 12
 		bg := 90.0
 		if i >= 7 {
@@ -262,10 +259,7 @@ func TestDetectOnKeyframes(t *testing.T) {
 // the detector on the whole frame.
 func TestFacelessFramesDetectOnKeyframes(t *testing.T) {
 	e := newEngine(t)
-	grace := read(t, "grace_hopper.jpg")
-	small := gocv.NewMat()
-	defer small.Close()
-	gocv.Resize(grace, &small, image.Point{X: 200, Y: 234}, 0, 0, gocv.InterpolationArea)
+	small := smallGrace(t)
 	lm, err := e.loadLandmarker()
 	if err != nil {
 		t.Fatal(err)
@@ -348,10 +342,7 @@ func (c *countingLandmarker) Landmarks(img gocv.Mat, f face.Face) (face.Mesh, er
 // pixels a frame; a face that jumps (20 pixels: further than a shift is trusted for) gets the model again.
 func TestMeshEveryOtherFrame(t *testing.T) {
 	e := newEngine(t)
-	grace := read(t, "grace_hopper.jpg")
-	small := gocv.NewMat()
-	defer small.Close()
-	gocv.Resize(grace, &small, image.Point{X: 200, Y: 234}, 0, 0, gocv.InterpolationArea)
+	small := smallGrace(t)
 	at := func(i int) image.Point { // walking right and down; a jump of 20 pixels at frame 7
 		p := image.Pt(40+6*i, 60+2*i)
 		if i >= 7 {
@@ -407,4 +398,13 @@ func TestMeshEveryOtherFrame(t *testing.T) {
 	if want := []int{0, 2, 4, 5, 6, 7, 8}; !slices.Equal(ran, want) {
 		t.Errorf("landmark model ran on frames %v, want %v", ran, want)
 	}
+}
+
+// smallGrace is grace_hopper.jpg shrunk to 200x234, a face to move about a frame; closed with the test.
+func smallGrace(t *testing.T) gocv.Mat {
+	t.Helper()
+	small := gocv.NewMat()
+	t.Cleanup(func() { _ = small.Close() })
+	gocv.Resize(read(t, "grace_hopper.jpg"), &small, image.Point{X: 200, Y: 234}, 0, 0, gocv.InterpolationArea)
+	return small
 }

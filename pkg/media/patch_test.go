@@ -29,16 +29,7 @@ func TestPatcherChangedBlocks(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dec, err := NewDecoder(testCtx(t), DecoderConfig{Path: src, Width: w, Height: h, Threads: 1})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer dec.Close()
-			p, err := NewPatcher(Color{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer p.Close()
+			dec, p := patchRig(t, src, w, h)
 			f, err := NewFrame()
 			if err != nil {
 				t.Fatal(err)
@@ -184,16 +175,7 @@ func TestPatcherRects(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dec, err := NewDecoder(testCtx(t), DecoderConfig{Path: src, Width: w, Height: h, Threads: 1})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer dec.Close()
-			p, err := NewPatcher(Color{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer p.Close()
+			dec, p := patchRig(t, src, w, h)
 			f, err := NewFrame()
 			if err != nil {
 				t.Fatal(err)
@@ -226,16 +208,7 @@ func TestPatcherCopiesHeldTogether(t *testing.T) {
 	t.Parallel()
 	src := clip(t, "plain.mp4", 0.8)
 	const w, h, held = 400, 300, 4
-	dec, err := NewDecoder(testCtx(t), DecoderConfig{Path: src, Width: w, Height: h, Threads: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dec.Close()
-	p, err := NewPatcher(Color{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	dec, p := patchRig(t, src, w, h)
 	c, err := NewConverter()
 	if err != nil {
 		t.Fatal(err)
@@ -295,4 +268,20 @@ func absDiff(a, b byte) int {
 		return int(a - b)
 	}
 	return int(b - a)
+}
+
+// patchRig is a one-thread decoder of src at w x h and a patcher for an untagged target, closed with the test.
+func patchRig(t *testing.T, src string, w, h int) (*Decoder, *Patcher) {
+	t.Helper()
+	dec, err := NewDecoder(testCtx(t), DecoderConfig{Path: src, Width: w, Height: h, Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dec.Close() })
+	p, err := NewPatcher(Color{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	return dec, p
 }
