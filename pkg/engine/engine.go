@@ -239,6 +239,9 @@ func (e *Engine) loadLandmarker() (processor.Landmarker, error) {
 	}
 	cfg := processor.DefaultFaceMeshConfig(path)
 	cfg.Session = e.cfg.Session
+	if !cfg.Session.OnGPU() {
+		cfg.Session.IntraOpThreads = landmarkerThreads
+	}
 	lm, err := processor.NewFaceMesh(cfg)
 	if err != nil {
 		return nil, modelError(err)
@@ -246,6 +249,11 @@ func (e *Engine) loadLandmarker() (processor.Landmarker, error) {
 	e.landmarker, e.models = &lockedLandmarker{lm: lm}, append(e.models, filepath.Base(path))
 	return e.landmarker, nil
 }
+
+// landmarkerThreads is the landmark model's intra-op threads on the CPU, whatever --execution-threads says: the
+// 192x192 model is too small to split (every operator's parallel part wakes the other threads and waits for
+// them), and it runs beside the swap of the frame before (StagedProcessor), which keeps the other cores busy.
+const landmarkerThreads = 1
 
 // lockedLandmarker is the landmark model shared by the two stages of a frame's work (FindPicture, which follows
 // the person, and the mesh swap after it, which may run at the same time on the previous frame).
