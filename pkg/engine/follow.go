@@ -243,9 +243,9 @@ func (f *follower) moved(pic *pipeline.Picture, index int) (m face.Mesh, a *anch
 }
 
 // anchorAt keeps frame index's mesh m of face fc, and the face's box, for the frames after it to move m by (nil
-// when the landmark model runs on every frame, or the box is too small to measure).
+// when the landmark model or the detector runs on the next frame anyway, or the box is too small to measure).
 func (f *follower) anchorAt(pic *pipeline.Picture, index int, fc face.Face, m face.Mesh) (*anchor, error) {
-	if f.meshEvery <= 1 {
+	if f.meshEvery <= 1 || (index+1)%f.meshEvery == 0 || (index+1)%f.every == 0 {
 		return nil, nil
 	}
 	r := fc.Box.Clamp(pic.Bounds().Dx(), pic.Bounds().Dy())
