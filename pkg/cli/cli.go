@@ -132,7 +132,7 @@ func sessionFlags(f *pflag.FlagSet, s *ort.SessionConfig, threads *int) {
 	f.Var(gigabytes{&s.GPUMemLimit}, "execution-gpu-mem-limit", "GPU memory limit of ONNX Runtime's arena in GB (cuda; 0 = none)")
 	f.StringVar(&s.ArenaExtendStrategy, "execution-arena-extend-strategy", "", "cuda arena growth: kNextPowerOfTwo or kSameAsRequested")
 	f.StringVar(&s.CuDNNConvAlgoSearch, "execution-cudnn-conv-algo-search", "", "cuDNN algorithm search: EXHAUSTIVE, HEURISTIC or DEFAULT")
-	f.IntVar(threads, "execution-threads", runtime.NumCPU(), "ONNX Runtime intra-op threads, shared by the in-process workers or slots (at least 1 each; 0 = ONNX Runtime's default in each: all cores)")
+	f.IntVar(threads, "execution-threads", runtime.NumCPU(), "ONNX Runtime intra-op threads, shared by the in-process workers or slots (at least 1 each; 0 = ONNX Runtime's default in each: all cores); the Face Mesh always runs on 1 on the CPU")
 }
 
 func runCmd() *cobra.Command {

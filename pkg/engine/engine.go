@@ -73,6 +73,9 @@ type Config struct {
 	// DetectEvery is how often selector one runs the detector while it follows its person (0: DefaultDetectEvery;
 	// 1: every frame).
 	DetectEvery int
+	// MeshEvery is how often the landmark model runs while selector one follows its person by landmarks (0:
+	// DefaultMeshEvery; 1: every frame).
+	MeshEvery int
 }
 
 func (c Config) pasteCap() int {
@@ -236,6 +239,9 @@ func (e *Engine) loadLandmarker() (processor.Landmarker, error) {
 	}
 	cfg := processor.DefaultFaceMeshConfig(path)
 	cfg.Session = e.cfg.Session
+	if !cfg.Session.OnGPU() {
+		cfg.Session.IntraOpThreads = landmarkerThreads
+	}
 	lm, err := processor.NewFaceMesh(cfg)
 	if err != nil {
 		return nil, modelError(err)
@@ -243,6 +249,11 @@ func (e *Engine) loadLandmarker() (processor.Landmarker, error) {
 	e.landmarker, e.models = &lockedLandmarker{lm: lm}, append(e.models, filepath.Base(path))
 	return e.landmarker, nil
 }
+
+// landmarkerThreads is the landmark model's intra-op threads on the CPU, whatever --execution-threads says: the
+// 192x192 model is too small to split (every operator's parallel part wakes the other threads and waits for
+// them), and it runs beside the swap of the frame before (StagedProcessor), which keeps the other cores busy.
+const landmarkerThreads = 1
 
 // lockedLandmarker is the landmark model shared by the two stages of a frame's work (FindPicture, which follows
 // the person, and the mesh swap after it, which may run at the same time on the previous frame).
@@ -578,7 +589,7 @@ func (e *Engine) ForJob(jobID, sourcePath string, opt job.FaceOptions) (pipeline
 	}
 	if opt.Selector == face.SelectOne || opt.Selector == "" {
 		fp.follow = &follower{ref: opt.Follow, every: cmp.Or(e.cfg.DetectEvery, DefaultDetectEvery),
-			hint: func(gocv.Mat, face.Face, face.Mesh) {}}
+			meshEvery: cmp.Or(e.cfg.MeshEvery, DefaultMeshEvery), hint: func(gocv.Mat, face.Face, face.Mesh) {}}
 		if swapperKind(opt.Swapper) == job.SwapperMesh && slices.Contains(opt.Processors, job.ProcessorSwapper) {
 			// Only the mesh swap takes the meshes; the last segment's are stale (the pool's buffers are new).
 			e.hintMu.Lock()

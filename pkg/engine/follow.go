@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"math"
 
 	"gocv.io/x/gocv"
 
@@ -16,6 +17,22 @@ import (
 // the person's face is found by the landmark model on a crop around where it was, as MediaPipe's face mesh
 // tracks, and that mesh is the one the mesh swap uses.
 const DefaultDetectEvery = 5
+
+// DefaultMeshEvery is how often, while selector one follows its person by landmarks, the landmark model runs: on
+// every 2nd frame of the target (and on every detection, and wherever the face moved in a way a shift does not
+// explain); on the frame between, the last mesh moves with the face, by the phase correlation of the face's box
+// in the two frames (processor.MotionPatch: BenchmarkMotionPatch against BenchmarkFaceMesh, a small part of the
+// model's cost). The mouth's shape there is the previous frame's.
+const DefaultMeshEvery = 2
+
+// minMotionResponse is the phase correlation's peak (processor.MotionPatch.Shift) below which the face's box did
+// not move as one (a turn, a hand, a blur): the landmark model runs. A face moved by 12 pixels gives 0.87, a
+// different picture 0.11.
+const minMotionResponse = 0.4
+
+// maxMotion is the largest shift, in fractions of the box's width, that a mesh is moved by rather than found
+// again: a faster face also turns and blurs.
+const maxMotion = 0.1
 
 // sceneCut is the mean difference of two frames' 64x36 thumbnails (levels) above which the picture changed too
 // much for a face to be followed by its landmarks: the detector runs.
@@ -33,18 +50,27 @@ type follower struct {
 	distance   float32        // the embedding's threshold (--similar-face-distance)
 	track      *face.Follower // made at the first frame: the reference box is in fractions of its size
 
-	every int                                            // detect every this many frames; 1: every frame
-	hint  func(frame gocv.Mat, f face.Face, m face.Mesh) // hands the followed face's mesh to the mesh swap
-	prev  *followed                                      // the previous frame's followed face, nil when none
-	calib meshCalib                                      // the detector's box and keypoints against the mesh
-	thumb []byte                                         // the previous frame's thumbnail, for scene cuts
-	seen  int                                            // the index of the last frame the person was in, +1 (0: none yet)
-	empty bool                                           // the last detection found no face at all
+	every     int                                            // detect every this many frames; 1: every frame
+	meshEvery int                                            // run the landmark model every this many frames; 1: every frame
+	hint      func(frame gocv.Mat, f face.Face, m face.Mesh) // hands the followed face's mesh to the mesh swap
+	prev      *followed                                      // the previous frame's followed face, nil when none
+	calib     meshCalib                                      // the detector's box and keypoints against the mesh
+	thumb     []byte                                         // the previous frame's thumbnail, for scene cuts
+	seen      int                                            // the index of the last frame the person was in, +1 (0: none yet)
+	empty     bool                                           // the last detection found no face at all
 }
 
 type followed struct {
+	index  int
+	face   face.Face
+	anchor *anchor // the frame of this stretch the landmark model last ran on, nil: none to move a mesh from
+}
+
+// anchor is a frame the landmark model ran on: its mesh, and its face's box to measure the face's motion by.
+type anchor struct {
 	index int
-	face  face.Face
+	mesh  face.Mesh
+	patch processor.MotionPatch
 }
 
 // meshCalib is where the detector put the box and keypoints relative to the mesh's bounds (offsets and sizes in
@@ -115,12 +141,17 @@ func (f *follower) faces(pic *pipeline.Picture, index int, det processor.Detecto
 	// frames are detected (at boundaries that are multiples of it: the output does not depend on the segmentation).
 	if f.prev != nil && f.prev.index == index-1 && index%f.every != 0 && !cut && f.calib.ok &&
 		(f.ref == nil || index != f.ref.Frame) {
-		if err := pic.Need(readRegion(f.landmarker, f.prev.face, all.Dx(), all.Dy())); err != nil {
-			return nil, err
-		}
-		m, err := f.landmarker.Landmarks(frame, f.prev.face)
+		m, a, err := f.moved(pic, index)
 		if err != nil {
 			return nil, err
+		}
+		if a == nil {
+			if err := pic.Need(readRegion(f.landmarker, f.prev.face, all.Dx(), all.Dy())); err != nil {
+				return nil, err
+			}
+			if m, err = f.landmarker.Landmarks(frame, f.prev.face); err != nil {
+				return nil, err
+			}
 		}
 		if m.Finite() && m.Presence > 0 {
 			fc := f.calib.apply(&m)
@@ -130,8 +161,13 @@ func (f *follower) faces(pic *pipeline.Picture, index int, det processor.Detecto
 					return nil, err
 				}
 				if i == 0 {
+					if a == nil {
+						if a, err = f.anchorAt(pic, index, fc, m); err != nil {
+							return nil, err
+						}
+					}
 					f.seen = index + 1
-					f.prev = &followed{index, fc}
+					f.prev = &followed{index, fc, a}
 					f.hint(frame, fc, m)
 					return []face.Face{fc}, nil
 				}
@@ -174,12 +210,61 @@ func (f *follower) faces(pic *pipeline.Picture, index int, det processor.Detecto
 		}
 		if m.Finite() && m.Presence > 0 {
 			f.calib.measure(fc, &m)
-			f.prev = &followed{index, fc}
+			a, err := f.anchorAt(pic, index, fc, m)
+			if err != nil {
+				return nil, err
+			}
+			f.prev = &followed{index, fc, a}
 			f.hint(frame, fc, m)
 		}
 	}
 	return []face.Face{fc}, nil
 }
+
+// moved is the mesh of the followed face in frame index without the landmark model: the last mesh the model gave
+// in this stretch, moved as the face's box moved since; a is that mesh's anchor, nil where the model must run (a
+// frame of its cadence, no anchor, or a motion a shift does not explain).
+func (f *follower) moved(pic *pipeline.Picture, index int) (m face.Mesh, a *anchor, err error) {
+	a = f.prev.anchor
+	if f.meshEvery <= 1 || index%f.meshEvery == 0 || a == nil || index-a.index >= f.meshEvery {
+		return face.Mesh{}, nil, nil
+	}
+	if err := pic.Need(a.patch.Rect); err != nil {
+		return face.Mesh{}, nil, err
+	}
+	dx, dy, response, err := a.patch.Shift(pic.Mat())
+	if err != nil {
+		return face.Mesh{}, nil, err
+	}
+	if response < minMotionResponse || math.Hypot(float64(dx), float64(dy)) > maxMotion*float64(a.patch.Rect.Dx()) {
+		return face.Mesh{}, nil, nil
+	}
+	return a.mesh.Transform(face.Translation(float64(dx), float64(dy))), a, nil
+}
+
+// anchorAt keeps frame index's mesh m of face fc, and the face's box, for the frames after it to move m by (nil
+// when the landmark model or the detector runs on the next frame anyway, or the box is too small to measure).
+func (f *follower) anchorAt(pic *pipeline.Picture, index int, fc face.Face, m face.Mesh) (*anchor, error) {
+	if f.meshEvery <= 1 || (index+1)%f.meshEvery == 0 || (index+1)%f.every == 0 {
+		return nil, nil
+	}
+	r := fc.Box.Clamp(pic.Bounds().Dx(), pic.Bounds().Dy())
+	if r.Dx() < minMotionSide || r.Dy() < minMotionSide {
+		return nil, nil
+	}
+	if err := pic.Need(r); err != nil {
+		return nil, err
+	}
+	p, err := processor.NewMotionPatch(pic.Mat(), r)
+	if err != nil {
+		return nil, err
+	}
+	return &anchor{index: index, mesh: m, patch: p}, nil
+}
+
+// minMotionSide is the smallest box (pixels a side) whose motion is measured: a smaller face runs the landmark
+// model on every frame.
+const minMotionSide = 16
 
 // pick is face.Follower's choice among faces (-1: none), made on the first frame with the reference's box in that
 // frame's pixels.

@@ -14,6 +14,7 @@ import (
 	"github.com/facefleet/facefleet/internal/testenv"
 	"github.com/facefleet/facefleet/pkg/face"
 	"github.com/facefleet/facefleet/pkg/job"
+	"github.com/facefleet/facefleet/pkg/processor"
 )
 
 // geometryAt is the geometry descriptor of the largest face of img scaled by s.
@@ -173,10 +174,7 @@ func TestFollowRefusesForeignReference(t *testing.T) {
 func TestDetectOnKeyframes(t *testing.T) {
 	e := newEngine(t)
 	det := &countingDetector{Detector: mustDetector(t, e)}
-	grace := read(t, "grace_hopper.jpg")
-	small := gocv.NewMat()
-	defer small.Close()
-	gocv.Resize(grace, &small, image.Point{X: 200, Y: 234}, 0, 0, gocv.InterpolationArea)
+	small := smallGrace(t)
 	frame := func(i int) gocv.Mat { // grace walking right and down; a new shot (brighter) from frame 7; gone at 12
 		bg := 90.0
 		if i >= 7 {
@@ -261,10 +259,7 @@ func TestDetectOnKeyframes(t *testing.T) {
 // the detector on the whole frame.
 func TestFacelessFramesDetectOnKeyframes(t *testing.T) {
 	e := newEngine(t)
-	grace := read(t, "grace_hopper.jpg")
-	small := gocv.NewMat()
-	defer small.Close()
-	gocv.Resize(grace, &small, image.Point{X: 200, Y: 234}, 0, 0, gocv.InterpolationArea)
+	small := smallGrace(t)
 	lm, err := e.loadLandmarker()
 	if err != nil {
 		t.Fatal(err)
@@ -328,4 +323,88 @@ func seq(a, b int) []int {
 		s = append(s, i)
 	}
 	return s
+}
+
+// countingLandmarker counts the landmark model's runs.
+type countingLandmarker struct {
+	processor.Landmarker
+	calls int
+}
+
+func (c *countingLandmarker) Landmarks(img gocv.Mat, f face.Face) (face.Mesh, error) {
+	c.calls++
+	return c.Landmarker.Landmarks(img, f)
+}
+
+// TestMeshEveryOtherFrame: while selector one follows its person by landmarks, the landmark model runs on every
+// 2nd frame of the target and on the detector's; on the frames between, the mesh handed to the swap is the last
+// one moved with the face, within 1.5 pixels (mean) of the model's own for that frame on a face moving 6.3
+// pixels a frame; a face that jumps (20 pixels: further than a shift is trusted for) gets the model again.
+func TestMeshEveryOtherFrame(t *testing.T) {
+	e := newEngine(t)
+	small := smallGrace(t)
+	at := func(i int) image.Point { // walking right and down; a jump of 20 pixels at frame 7
+		p := image.Pt(40+6*i, 60+2*i)
+		if i >= 7 {
+			p.X += 20
+		}
+		return p
+	}
+	frame := func(i int) gocv.Mat {
+		m := gocv.NewMatWithSizeFromScalar(gocv.NewScalar(90, 90, 90, 0), 480, 640, gocv.MatTypeCV8UC3)
+		roi := m.Region(image.Rectangle{Min: at(i), Max: at(i).Add(image.Pt(200, 234))})
+		small.CopyTo(&roi)
+		_ = roi.Close()
+		return m
+	}
+	base, err := e.loadLandmarker()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lm := &countingLandmarker{Landmarker: base}
+	det := &countingDetector{Detector: mustDetector(t, e)}
+	fp := &FrameProcessor{detector: det, selector: face.SelectOne, steps: []step{{one: func(gocv.Mat, []face.Face) error { return nil }}},
+		follow: &follower{every: DefaultDetectEvery, meshEvery: DefaultMeshEvery, landmarker: lm, hint: e.hintMesh}}
+	var ran []int
+	for i := 0; i < 10; i++ {
+		m := frame(i)
+		before := lm.calls
+		if err := fp.Process(m, i); err != nil {
+			t.Fatal(err)
+		}
+		if lm.calls > before {
+			ran = append(ran, i)
+		}
+		h, ok := e.takeHint(m)
+		if !ok {
+			t.Fatalf("frame %d: no mesh handed to the swap", i)
+		}
+		want, err := base.Landmarks(m, h.face)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var d float64
+		for k := range want.Points {
+			d += math.Hypot(float64(h.mesh.Points[k].X-want.Points[k].X), float64(h.mesh.Points[k].Y-want.Points[k].Y))
+		}
+		d /= face.MeshPoints
+		t.Logf("frame %d: mesh %.2f px from the model's", i, d)
+		if d > 1.5 {
+			t.Errorf("frame %d: the swap's mesh is %.2f px from the model's (mean)", i, d)
+		}
+		_ = m.Close()
+	}
+	// 0 and 5: detections; 7: the jump; the even frames: the cadence.
+	if want := []int{0, 2, 4, 5, 6, 7, 8}; !slices.Equal(ran, want) {
+		t.Errorf("landmark model ran on frames %v, want %v", ran, want)
+	}
+}
+
+// smallGrace is grace_hopper.jpg shrunk to 200x234, a face to move about a frame; closed with the test.
+func smallGrace(t *testing.T) gocv.Mat {
+	t.Helper()
+	small := gocv.NewMat()
+	t.Cleanup(func() { _ = small.Close() })
+	gocv.Resize(read(t, "grace_hopper.jpg"), &small, image.Point{X: 200, Y: 234}, 0, 0, gocv.InterpolationArea)
+	return small
 }

@@ -584,6 +584,10 @@ struct ffpatch {
 	uint8_t *orig; // the converted rectangles of the picture, at their places in a w x h frame, av_malloc'd lazily
 	int w, h;
 	int space, range; // the target's tags: the matrix of a frame that comes without its picture
+	// copies holds the buffers of the pictures' writable copies (own_copy), reused once the encoder lets a copy
+	// go: a new buffer for every frame faulted its pages in (zeroed by the kernel) before the copy wrote them.
+	AVBufferPool *copies;
+	int copies_size;
 };
 
 ffpatch *ffpatch_new(void) {
@@ -593,6 +597,55 @@ ffpatch *ffpatch_new(void) {
 		return NULL;
 	}
 	return p;
+}
+
+// copy_align is the rows' alignment in a picture's writable copy (av_frame_get_buffer's for AVX-512).
+#define copy_align 64
+
+// own_copy makes keep writable as av_frame_make_writable does (a copy of its pixels and properties, the
+// decoder's picture released), with the copy's buffer from p's pool.
+static int own_copy(ffpatch *p, AVFrame *keep) {
+	if (av_frame_is_writable(keep)) {
+		return 0;
+	}
+	int size = av_image_get_buffer_size(keep->format, keep->width, keep->height, copy_align);
+	if (size < 0) {
+		return size;
+	}
+	size += AV_INPUT_BUFFER_PADDING_SIZE; // SIMD readers go past the last row
+	if (p->copies == NULL || p->copies_size != size) {
+		av_buffer_pool_uninit(&p->copies); // freed when the encoder lets its last buffer go
+		if ((p->copies = av_buffer_pool_init(size, NULL)) == NULL) {
+			return AVERROR(ENOMEM);
+		}
+		p->copies_size = size;
+	}
+	AVFrame *tmp = av_frame_alloc();
+	if (tmp == NULL) {
+		return AVERROR(ENOMEM);
+	}
+	int r;
+	tmp->format = keep->format;
+	tmp->width = keep->width;
+	tmp->height = keep->height;
+	if ((tmp->buf[0] = av_buffer_pool_get(p->copies)) == NULL) {
+		r = AVERROR(ENOMEM);
+		goto fail;
+	}
+	if ((r = av_image_fill_arrays(tmp->data, tmp->linesize, tmp->buf[0]->data, keep->format, keep->width,
+	                              keep->height, copy_align)) < 0) {
+		goto fail;
+	}
+	if ((r = av_frame_copy(tmp, keep)) < 0 || (r = av_frame_copy_props(tmp, keep)) < 0) {
+		goto fail;
+	}
+	av_frame_unref(keep);
+	av_frame_move_ref(keep, tmp);
+	av_frame_free(&tmp);
+	return 0;
+fail:
+	av_frame_free(&tmp);
+	return r;
 }
 
 void ffpatch_color(ffpatch *p, const char *colorspace, const char *range) {
@@ -681,8 +734,8 @@ int ffconv_thumb(const AVFrame *f, uint8_t *dst, int tw, int th) {
 
 // patch_rows codes again the 2x2 blocks of rows [y0, y1) x columns [x0, x1) (even edges) of bgr that differ from
 // orig (NULL: all of them) into keep, copying keep before its first change (*writable).
-static int patch_rows(AVFrame *keep, const matrix *m, const uint8_t *bgr, const uint8_t *orig, int w, int x0, int y0,
-                      int x1, int y1, int *writable, int *changed) {
+static int patch_rows(ffpatch *p, AVFrame *keep, const matrix *m, const uint8_t *bgr, const uint8_t *orig, int w,
+                      int x0, int y0, int x1, int y1, int *writable, int *changed) {
 	size_t stride = (size_t)w * 3, span = (size_t)(x1 - x0) * 3;
 	for (int y = y0; y < y1; y += 2) {
 		const uint8_t *row[2] = {bgr + (size_t)y * stride, bgr + (size_t)(y + 1) * stride};
@@ -709,7 +762,7 @@ static int patch_rows(AVFrame *keep, const matrix *m, const uint8_t *bgr, const 
 			}
 			if (!*writable) {
 				// The decoder may still read the picture as a reference: the first change copies it.
-				int r = av_frame_make_writable(keep);
+				int r = own_copy(p, keep);
 				if (r < 0) {
 					return r;
 				}
@@ -741,7 +794,7 @@ int ffpatch_apply(ffpatch *p, AVFrame *keep, const uint8_t *bgr, size_t cap, int
 		}
 		matrix m = matrix_of(p->space, p->range, AV_PIX_FMT_YUV420P);
 		writable = 1;
-		return patch_rows(keep, &m, bgr, NULL, w, 0, 0, w, h, &writable, changed);
+		return patch_rows(p, keep, &m, bgr, NULL, w, 0, 0, w, h, &writable, changed);
 	}
 	if (layout(keep->format) != AV_PIX_FMT_YUV420P || keep->width != w || keep->height != h) {
 		return AVERROR(EINVAL);
@@ -774,7 +827,7 @@ int ffpatch_apply(ffpatch *p, AVFrame *keep, const uint8_t *bgr, size_t cap, int
 		int x1 = rects[4 * i + 2] > w ? w : (rects[4 * i + 2] + 1) & ~1;
 		int y1 = rects[4 * i + 3] > h ? h : (rects[4 * i + 3] + 1) & ~1;
 		if (done[4 * i + 2] > done[4 * i] && x0 < x1 && y0 < y1) {
-			r = patch_rows(keep, &m, bgr, p->orig, w, x0, y0, x1, y1, &writable, changed);
+			r = patch_rows(p, keep, &m, bgr, p->orig, w, x0, y0, x1, y1, &writable, changed);
 		}
 	}
 	av_free(done);
@@ -787,6 +840,7 @@ void ffpatch_free(ffpatch *p) {
 	}
 	ffconv_free(p->conv);
 	av_free(p->orig);
+	av_buffer_pool_uninit(&p->copies);
 	free(p);
 }
 

@@ -29,16 +29,7 @@ func TestPatcherChangedBlocks(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dec, err := NewDecoder(testCtx(t), DecoderConfig{Path: src, Width: w, Height: h, Threads: 1})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer dec.Close()
-			p, err := NewPatcher(Color{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer p.Close()
+			dec, p := patchRig(t, src, w, h)
 			f, err := NewFrame()
 			if err != nil {
 				t.Fatal(err)
@@ -184,16 +175,7 @@ func TestPatcherRects(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dec, err := NewDecoder(testCtx(t), DecoderConfig{Path: src, Width: w, Height: h, Threads: 1})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer dec.Close()
-			p, err := NewPatcher(Color{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer p.Close()
+			dec, p := patchRig(t, src, w, h)
 			f, err := NewFrame()
 			if err != nil {
 				t.Fatal(err)
@@ -217,4 +199,89 @@ func TestPatcherRects(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestPatcherCopiesHeldTogether: pictures patched while others are still held (frames in flight) get copies of
+// their own, and a copy reused after its frame is released starts from its new picture: outside the change every
+// pixel is the decoder's, inside it the change.
+func TestPatcherCopiesHeldTogether(t *testing.T) {
+	t.Parallel()
+	src := clip(t, "plain.mp4", 0.8)
+	const w, h, held = 400, 300, 4
+	dec, p := patchRig(t, src, w, h)
+	c, err := NewConverter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	frames := make([]*Frame, held)
+	origs, changed := make([][]byte, held), make([]image.Rectangle, held)
+	for i := range frames {
+		if frames[i], err = NewFrame(); err != nil {
+			t.Fatal(err)
+		}
+		defer frames[i].Close()
+	}
+	got := make([]byte, w*h*3, w*h*3+FramePadding)
+	for round := 0; round < 3; round++ {
+		for i, f := range frames {
+			bgr := make([]byte, w*h*3, w*h*3+FramePadding)
+			if err := dec.ReadKeep(bgr, f); err != nil {
+				t.Fatal(err)
+			}
+			origs[i] = append([]byte(nil), bgr...)
+			changed[i] = image.Rect(20+40*i, 30, 60+40*i, 90)
+			for y := changed[i].Min.Y; y < changed[i].Max.Y; y++ {
+				for x := changed[i].Min.X; x < changed[i].Max.X; x++ {
+					bgr[(y*w+x)*3+1] ^= 0x80 // green swings by half the range
+				}
+			}
+			if n, err := p.Apply(f, bgr, w, h); err != nil || n == 0 {
+				t.Fatalf("round %d frame %d: %d blocks coded, %v", round, i, n, err)
+			}
+		}
+		for i, f := range frames { // every copy still held
+			if _, err := c.Rect(f, got, image.Rect(0, 0, w, h)); err != nil {
+				t.Fatal(err)
+			}
+			for y := 0; y < h; y++ {
+				for x := 0; x < w; x++ {
+					k := (y*w + x) * 3
+					in := image.Pt(x, y).In(changed[i].Inset(-2)) // a changed 2x2 block's chroma reaches a pixel out
+					if !in && !bytes.Equal(got[k:k+3], origs[i][k:k+3]) {
+						t.Fatalf("round %d frame %d: untouched pixel (%d, %d) is %v, the decoder's %v", round, i, x, y, got[k:k+3], origs[i][k:k+3])
+					}
+					if image.Pt(x, y).In(changed[i].Inset(2)) && absDiff(got[k+1], origs[i][k+1]) < 24 {
+						t.Fatalf("round %d frame %d: changed pixel (%d, %d) green %d, was %d", round, i, x, y, got[k+1], origs[i][k+1])
+					}
+				}
+			}
+		}
+		for _, f := range frames {
+			f.Release()
+		}
+	}
+}
+
+func absDiff(a, b byte) int {
+	if a > b {
+		return int(a - b)
+	}
+	return int(b - a)
+}
+
+// patchRig is a one-thread decoder of src at w x h and a patcher for an untagged target, closed with the test.
+func patchRig(t *testing.T, src string, w, h int) (*Decoder, *Patcher) {
+	t.Helper()
+	dec, err := NewDecoder(testCtx(t), DecoderConfig{Path: src, Width: w, Height: h, Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dec.Close() })
+	p, err := NewPatcher(Color{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	return dec, p
 }

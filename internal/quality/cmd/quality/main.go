@@ -64,6 +64,9 @@ type config struct {
 	shared, models, ortLib, out string
 	frames, every               int
 	engines                     engines
+	// one swaps with run's default selector (one person followed: the detector on keyframes, the landmarks
+	// between) instead of --many-faces (every face detected in every frame).
+	one bool
 }
 
 func main() {
@@ -76,6 +79,7 @@ func main() {
 	flag.StringVar(&c.out, "out", "out/quality", "output directory (table, contact sheets, swapped media)")
 	flag.IntVar(&c.frames, "frames", 125, "frames of each clip to swap and measure")
 	flag.IntVar(&c.every, "every", 5, "measure identity, expression and artefacts on every n-th clip frame")
+	flag.BoolVar(&c.one, "one", false, "swap with the default selector (one person, followed) instead of --many-faces")
 	flag.Var(&c.engines, "engine", "NAME=PATH of a coordinator binary to measure (repeat to compare; default now=bin/coordinator)")
 	flag.Parse()
 	if len(c.engines) == 0 {
@@ -89,6 +93,9 @@ func main() {
 		}
 		sum := sha256.Sum256(b)
 		c.engines[i].dir = filepath.Join(c.out, fmt.Sprintf("%s-%x", e.name, sum[:6]))
+		if c.one {
+			c.engines[i].dir += "-one"
+		}
 	}
 	if err := run(c); err != nil {
 		fmt.Fprintln(os.Stderr, "quality:", err)
@@ -283,14 +290,17 @@ func run(c config) error {
 
 // swap runs one engine's coordinator on source and target, writing out (skipped when out exists: a rerun of the
 // same binary reuses its swaps).
-func swap(bin, source, target, out string, none bool) error {
+func swap(c config, bin, source, target, out string, none bool) error {
 	if _, err := os.Stat(out); err == nil {
 		return nil
 	}
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return err
 	}
-	args := []string{"-n", "19", bin, "run", "-q", "-s", source, "-t", target, "-o", out, "--many-faces"}
+	args := []string{"-n", "19", bin, "run", "-q", "-s", source, "-t", target, "-o", out}
+	if !c.one {
+		args = append(args, "--many-faces")
+	}
 	if none {
 		args = append(args, "--frame-processor", "none")
 	}
@@ -324,10 +334,10 @@ func (m *models) imageCase(c config, src *srcFace, target string, results [][]re
 		dir := e.dir
 		swapPath := filepath.Join(dir, sname+"-"+tname+".png")
 		nonePath := filepath.Join(dir, "none-"+tname+".png")
-		if err := swap(e.bin, filepath.Join(c.shared, "assets", "faces", src.name), target, swapPath, false); err != nil {
+		if err := swap(c, e.bin, filepath.Join(c.shared, "assets", "faces", src.name), target, swapPath, false); err != nil {
 			return nil, err
 		}
-		if err := swap(e.bin, filepath.Join(c.shared, "assets", "faces", src.name), target, nonePath, true); err != nil {
+		if err := swap(c, e.bin, filepath.Join(c.shared, "assets", "faces", src.name), target, nonePath, true); err != nil {
 			return nil, err
 		}
 		r := result{caseName: caseName, faces: len(faces), flicker: math.NaN()}
@@ -453,10 +463,10 @@ func (m *models) clipCase(c config, src *srcFace, clip string, results [][]resul
 		swapPath := filepath.Join(dir, sname+"-"+cname+".mkv")
 		nonePath := filepath.Join(dir, "none-"+cname+".mkv")
 		srcPath := filepath.Join(c.shared, "assets", "faces", src.name)
-		if err := swap(e.bin, srcPath, cut, swapPath, false); err != nil {
+		if err := swap(c, e.bin, srcPath, cut, swapPath, false); err != nil {
 			return nil, err
 		}
-		if err := swap(e.bin, srcPath, cut, nonePath, true); err != nil {
+		if err := swap(c, e.bin, srcPath, cut, nonePath, true); err != nil {
 			return nil, err
 		}
 		r := result{caseName: caseName}
