@@ -119,16 +119,22 @@ func gaussBlur(dst, src []float32, w, h, ch int, sigma float64) {
 		copy(dst, src)
 		return
 	}
-	m := gocv.NewMatWithSize(h, w, gocv.MatType(int(gocv.MatTypeCV32F)+(ch-1)*8))
+	m, mp := floatMat(src, w, h, ch)
 	defer m.Close()
+	k := 2*int(math.Ceil(3*sigma)) + 1
+	gocv.GaussianBlur(m, &m, image.Pt(k, k), sigma, sigma, gocv.BorderReplicate)
+	copy(dst, mp)
+}
+
+// floatMat is a w x h Mat of ch float32 channels holding a copy of src, with its pixels.
+func floatMat(src []float32, w, h, ch int) (gocv.Mat, []float32) {
+	m := gocv.NewMatWithSize(h, w, gocv.MatType(int(gocv.MatTypeCV32F)+(ch-1)*8))
 	mp, err := m.DataPtrFloat32()
 	if err != nil {
 		panic(err) // a continuous float Mat of our own: cannot fail
 	}
 	copy(mp, src[:w*h*ch])
-	k := 2*int(math.Ceil(3*sigma)) + 1
-	gocv.GaussianBlur(m, &m, image.Pt(k, k), sigma, sigma, gocv.BorderReplicate)
-	copy(dst, mp)
+	return m, mp
 }
 
 // boxBlur is gaussBlur's cheaper kin for wide sigmas: two passes of a (2r+1)-wide box, of the Gaussian's
@@ -139,13 +145,8 @@ func boxBlur(dst, src []float32, w, h, ch int, sigma float64) {
 		gaussBlur(dst, src, w, h, ch, sigma)
 		return
 	}
-	m := gocv.NewMatWithSize(h, w, gocv.MatType(int(gocv.MatTypeCV32F)+(ch-1)*8))
+	m, mp := floatMat(src, w, h, ch)
 	defer m.Close()
-	mp, err := m.DataPtrFloat32()
-	if err != nil {
-		panic(err) // a continuous float Mat of our own: cannot fail
-	}
-	copy(mp, src[:w*h*ch])
 	k := image.Pt(2*r+1, 2*r+1)
 	gocv.Blur(m, &m, k)
 	gocv.Blur(m, &m, k)
@@ -350,24 +351,6 @@ func (s *MeshSwap) blend(views []gocv.Mat, w, h int, size float64) {
 // not read).
 func composeLab(warped, tgt, ds, dt, skin, alpha []uint8, w int, bb image.Rectangle) {
 	bw := bb.Dx()
-	if skin == nil {
-		for y := bb.Min.Y; y < bb.Max.Y; y++ {
-			row := y * w
-			lrow := (y - bb.Min.Y) * bw
-			for x := bb.Min.X; x < bb.Max.X; x++ {
-				i := row + x
-				if alpha[i] == 0 {
-					continue
-				}
-				j := 3 * (lrow + x - bb.Min.X)
-				d, p := ds[j:j+3:j+3], warped[3*i:3*i+3:3*i+3]
-				p[0] = uint8(min(max(int32(p[0])+int32(d[0])-128, 0), 255))
-				p[1] = uint8(min(max(int32(p[1])+int32(d[1])-128, 0), 255))
-				p[2] = uint8(min(max(int32(p[2])+int32(d[2])-128, 0), 255))
-			}
-		}
-		return
-	}
 	for y := bb.Min.Y; y < bb.Max.Y; y++ {
 		row := y * w
 		lrow := (y - bb.Min.Y) * bw
@@ -377,14 +360,20 @@ func composeLab(warped, tgt, ds, dt, skin, alpha []uint8, w int, bb image.Rectan
 				continue
 			}
 			j := 3 * (lrow + x - bb.Min.X)
-			k := int32(skin[i])
-			d, t, p, q := ds[j:j+3:j+3], dt[j:j+3:j+3], warped[3*i:3*i+3:3*i+3], tgt[j:j+3:j+3]
+			d, p := ds[j:j+3:j+3], warped[3*i:3*i+3:3*i+3]
+			k := int32(255)
+			if skin != nil {
+				k = int32(skin[i])
+			}
+			if k == 255 {
+				p[0] = uint8(min(max(int32(p[0])+int32(d[0])-128, 0), 255))
+				p[1] = uint8(min(max(int32(p[1])+int32(d[1])-128, 0), 255))
+				p[2] = uint8(min(max(int32(p[2])+int32(d[2])-128, 0), 255))
+				continue
+			}
+			t, q := dt[j:j+3:j+3], tgt[j:j+3:j+3]
 			for c := 0; c < 3; c++ {
 				sv := int32(p[c]) + int32(d[c]) - 128
-				if k == 255 {
-					p[c] = uint8(min(max(sv, 0), 255))
-					continue
-				}
 				tv := int32(q[c]) + int32(t[c]) - 128
 				v := (k*sv + (255-k)*tv + 127) / 255
 				p[c] = uint8(min(max(v, 0), 255))
@@ -401,20 +390,13 @@ func mustPix(m gocv.Mat) []uint8 {
 	return p
 }
 
-// prepareSource turns the source crop into Lab, once: its chroma detail (above sourceDetailBand) clamped to
+// prepareSource changes the source crop in Lab (lp), once: its chroma detail (above sourceDetailBand) clamped to
 // sourceChromaDetail and its lightness detail scaled by sourceLumaDetail, so that the creases and blotches that
 // carry a face's age, and would read as red streaks on another face, go lighter; and where srcSkin keeps less than
 // all of its detail (glasses), its colour filled from the skin around (a normalised convolution of sigma
 // sourceFillBand), so the warp's bilinear taps never bring a frame's dark rim into the pasted skin.
-func (s *MeshSwap) prepareSource(size float64) error {
+func (s *MeshSwap) prepareSource(size float64, lp []uint8) {
 	w, h := s.srcW, s.srcH
-	lab := gocv.NewMat()
-	defer lab.Close()
-	gocv.CvtColor(s.src, &lab, gocv.ColorBGRToLab)
-	lp, err := lab.DataPtrUint8()
-	if err != nil {
-		return err
-	}
 	n := w * h
 	f := make([]float32, 3*n)
 	for i, v := range lp {
@@ -429,13 +411,11 @@ func (s *MeshSwap) prepareSource(size float64) error {
 			f[j] = bl[j] + min(max(f[j]-bl[j], -sourceChromaDetail), sourceChromaDetail)
 		}
 	}
-	wt := make([]float32, n)
-	partial := false
-	for i, k := range s.srcSkin {
-		wt[i] = float32(k) / 255
-		partial = partial || k != 255
-	}
-	if partial {
+	if s.srcSkin != nil {
+		wt := make([]float32, n)
+		for i, k := range s.srcSkin {
+			wt[i] = float32(k) / 255
+		}
 		fill := bl // the blur is done with
 		pack := make([]float32, 4*n)
 		ok := make([]bool, n)
@@ -453,7 +433,4 @@ func (s *MeshSwap) prepareSource(size float64) error {
 	for i := range lp {
 		lp[i] = uint8(min(max(f[i]+0.5, 0), 255))
 	}
-	lab.CopyTo(&s.src) // from here on the source is in Lab: the warp draws Lab
-	s.srcPix, err = s.src.DataPtrUint8()
-	return err
 }

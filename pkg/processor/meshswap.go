@@ -232,18 +232,27 @@ func NewMeshSwap(source gocv.Mat, src face.Face, srcMesh face.Mesh, cfg MeshSwap
 		s.Close()
 		return nil, fmt.Errorf("meshswap: source pixels: %w", err)
 	}
-	if err := s.makeSourceMask(float64(min(src.Box.Width(), src.Box.Height()))); err != nil {
+	size := float64(min(src.Box.Width(), src.Box.Height()))
+	// The source in Lab, for its skin colour (the forehead gate, the glasses test) and, with ColorTransfer, the warp.
+	lab := gocv.NewMat()
+	defer lab.Close()
+	gocv.CvtColor(s.src, &lab, gocv.ColorBGRToLab)
+	lp, err := lab.DataPtrUint8()
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("meshswap: source in Lab: %w", err)
+	}
+	if err := s.makeSourceMask(size, lp); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("meshswap: source mask: %w", err)
 	}
 	if cfg.ColorTransfer {
-		if err := s.makeSourceSkin(float64(min(src.Box.Width(), src.Box.Height()))); err != nil {
+		s.makeSourceSkin(size, lp)
+		s.prepareSource(size, lp)
+		lab.CopyTo(&s.src) // from here on the source is in Lab: the warp draws Lab
+		if s.srcPix, err = s.src.DataPtrUint8(); err != nil {
 			s.Close()
-			return nil, fmt.Errorf("meshswap: source skin: %w", err)
-		}
-		if err := s.prepareSource(float64(min(src.Box.Width(), src.Box.Height()))); err != nil {
-			s.Close()
-			return nil, fmt.Errorf("meshswap: source colour: %w", err)
+			return nil, fmt.Errorf("meshswap: source pixels: %w", err)
 		}
 	}
 	return s, nil
@@ -251,7 +260,7 @@ func NewMeshSwap(source gocv.Mat, src face.Face, srcMesh face.Mesh, cfg MeshSwap
 
 // makeSourceMask fills s.srcMask: the source's face oval hull, shrunk so that after a blur of sigma
 // sourceEdgeBlur*size it falls to 0 sourceEdgeInset*size inside the oval.
-func (s *MeshSwap) makeSourceMask(size float64) error {
+func (s *MeshSwap) makeSourceMask(size float64, lab []uint8) error {
 	w, h := s.src.Cols(), s.src.Rows()
 	sigma := math.Max(0.5, sourceEdgeBlur*size)
 	k := int(math.Ceil(3 * sigma))
@@ -280,9 +289,7 @@ func (s *MeshSwap) makeSourceMask(size float64) error {
 	for i := range gp {
 		gp[i] = 255
 	}
-	if err := s.gateForehead(gp, size); err != nil {
-		return err
-	}
+	s.gateForehead(gp, size, lab)
 	kernel := gocv.GetStructuringElement(gocv.MorphRect, image.Pt(2*k+1, 2*k+1))
 	defer kernel.Close()
 	gocv.Erode(gate, &soft, kernel)
@@ -300,18 +307,14 @@ func (s *MeshSwap) makeSourceMask(size float64) error {
 // target's detail under the source's colour). A source that wears glasses (glassesZone) gets 0 over the whole zone
 // around its eyes, frames, brows and lenses together, with a soft edge: a colour model cannot tell a light frame
 // or a tinted lens from skin, and a frame half removed leaves its ghost. Every other source keeps all its detail.
-func (s *MeshSwap) makeSourceSkin(size float64) error {
+func (s *MeshSwap) makeSourceSkin(size float64, lab []uint8) {
 	w, h := s.srcW, s.srcH
-	s.srcSkin = make([]uint8, w*h)
-	for i := range s.srcSkin {
-		s.srcSkin[i] = 255
-	}
-	zone, share, err := s.glassesZone(size)
+	zone, share := s.glassesZone(size, lab)
 	s.glasses = share
-	if err != nil || share < glassesShare {
-		s.srcSkin = nil // all of the source's detail is kept: nothing to warp or weigh
-		return err
+	if share < glassesShare {
+		return // all of the source's detail is kept: srcSkin stays nil, nothing to warp or weigh
 	}
+	s.srcSkin = make([]uint8, w*h)
 	zm := gocv.NewMatWithSize(h, w, gocv.MatTypeCV8UC1)
 	defer zm.Close()
 	zp := mustPix(zm)
@@ -322,14 +325,13 @@ func (s *MeshSwap) makeSourceSkin(size float64) error {
 	for i, v := range zp {
 		s.srcSkin[i] = 255 - v
 	}
-	return nil
 }
 
 // glassesZone is the zone glasses cover on the source (255 inside: both eyes' contours grown by glassesReach of
 // the eye's width, and their hull, which holds the bridge) and the share of it, less the eyes themselves, whose
 // colour is far from the source's skin (fitSkin over the inner face), less the eyes and brows themselves: frames,
 // lens rims, their shadows.
-func (s *MeshSwap) glassesZone(size float64) ([]uint8, float64, error) {
+func (s *MeshSwap) glassesZone(size float64, lp []uint8) ([]uint8, float64) {
 	w, h := s.srcW, s.srcH
 	zone := make([]uint8, w*h)
 	var poly []face.Point
@@ -353,13 +355,9 @@ func (s *MeshSwap) glassesZone(size float64) ([]uint8, float64, error) {
 		}
 		s.fillPolygon(inner, w, h, offsetPolygon(face.ConvexHull(e), glassesBrowGrow*size), 1)
 	}
-	lab := gocv.NewMat()
-	defer lab.Close()
-	gocv.CvtColor(s.src, &lab, gocv.ColorBGRToLab)
-	lp := mustPix(lab)
 	m, ok := fitSkin(lp, s.innerFaceRegion(w, h))
 	if !ok {
-		return zone, 0, nil
+		return zone, 0
 	}
 	var n, far float64
 	for i, z := range zone {
@@ -370,9 +368,9 @@ func (s *MeshSwap) glassesZone(size float64) ([]uint8, float64, error) {
 		far += 1 - m.likelihood(lp[3*i:3*i+3])
 	}
 	if n == 0 {
-		return zone, 0, nil
+		return zone, 0
 	}
-	return zone, far / n, nil
+	return zone, far / n
 }
 
 // innerFaceRegion is the source's colourRegion hull without its eyes and lips, 1 inside: where its skin is
@@ -795,15 +793,8 @@ func (s *MeshSwap) pad(pts *[face.MeshPoints]face.Point) {
 // skin, so that hair over the forehead (bangs, a fringe) is not pasted onto the target's forehead: where the
 // source shows hair, the target's own forehead stays. Skin is the Lab mean and spread of the inner face (the
 // colourRegion hull without the eyes and mouth).
-func (s *MeshSwap) gateForehead(mask []uint8, size float64) error {
+func (s *MeshSwap) gateForehead(mask []uint8, size float64, lp []uint8) {
 	w, h := s.src.Cols(), s.src.Rows()
-	lab := gocv.NewMat()
-	defer lab.Close()
-	gocv.CvtColor(s.src, &lab, gocv.ColorBGRToLab)
-	lp, err := lab.DataPtrUint8()
-	if err != nil {
-		return err
-	}
 	region := s.innerFaceRegion(w, h)
 	var n, sum, sq [3]float64
 	for i, r := range region {
@@ -818,7 +809,7 @@ func (s *MeshSwap) gateForehead(mask []uint8, size float64) error {
 		}
 	}
 	if n[0] < 32 {
-		return nil // too little skin to judge: leave the mask alone
+		return // too little skin to judge: leave the mask alone
 	}
 	var mean, inv [3]float64
 	for ch := 0; ch < 3; ch++ {
@@ -831,7 +822,7 @@ func (s *MeshSwap) gateForehead(mask []uint8, size float64) error {
 	dx, dy := float64(chin.X-top.X), float64(chin.Y-top.Y)
 	l := math.Hypot(dx, dy)
 	if l < 1 {
-		return nil
+		return
 	}
 	dx, dy = dx/l, dy/l
 	brow := math.Inf(1)
@@ -856,7 +847,6 @@ func (s *MeshSwap) gateForehead(mask []uint8, size float64) error {
 			mask[i] = uint8(float64(mask[i])*(1-g*(1-skin)) + 0.5)
 		}
 	}
-	return nil
 }
 
 // mouthHole appends to dst the target's mouth opening: the inner lip contour, pushed out towards the outer lip

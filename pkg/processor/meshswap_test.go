@@ -28,7 +28,13 @@ func newMeshRig(tb testing.TB) meshRig {
 // swapper builds a MeshSwap with the astronaut as the source and closes the source Mat at once, as callers may.
 func (r meshRig) swapper(tb testing.TB, cfg MeshSwapConfig) *MeshSwap {
 	tb.Helper()
-	src := testimage.Read(tb, testenv.Face(tb, "astronaut_eileen_collins.png"))
+	return r.swapperOf(tb, "astronaut_eileen_collins.png", cfg)
+}
+
+// swapperOf is swapper with the shared face source as the source.
+func (r meshRig) swapperOf(tb testing.TB, source string, cfg MeshSwapConfig) *MeshSwap {
+	tb.Helper()
+	src := testimage.Read(tb, testenv.Face(tb, source))
 	f := largestFace(tb, r.d, src)
 	m := landmarks(tb, r.lm, src, f)
 	s, err := NewMeshSwap(src, f, m, cfg)
@@ -391,14 +397,7 @@ func BenchmarkMeshSwap(b *testing.B) {
 				continue
 			}
 			b.Run(c.name+"/"+strings.Split(strings.TrimPrefix(img, "pexels_keijiro_facelandmark_"), "_")[0], func(b *testing.B) {
-				src := testimage.Read(b, testenv.Face(b, c.source))
-				sf := largestFace(b, r.d, src)
-				s, err := NewMeshSwap(src, sf, landmarks(b, r.lm, src, sf), c.cfg)
-				src.Close()
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer s.Close()
+				s := r.swapperOf(b, c.source, c.cfg)
 				target := readFace(b, img)
 				faces, meshes := r.faces(b, target)
 				frame := target.Clone()
@@ -423,14 +422,7 @@ func BenchmarkMeshSwap(b *testing.B) {
 // than 40, about 16 L*): the old blend pasted her frames there on every face (issue 17).
 func TestMeshSwapLeavesSourceGlasses(t *testing.T) {
 	r := newMeshRig(t)
-	src := testimage.Read(t, testenv.Face(t, "grace_hopper.jpg"))
-	sf := largestFace(t, r.d, src)
-	s, err := NewMeshSwap(src, sf, landmarks(t, r.lm, src, sf), DefaultMeshSwapConfig())
-	src.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := r.swapperOf(t, "grace_hopper.jpg", DefaultMeshSwapConfig())
 	for _, c := range []struct {
 		target   string
 		maxShare float64
@@ -520,14 +512,7 @@ func TestGlassesZone(t *testing.T) {
 		{"pexels_keijiro_facelandmark_Test2.jpg", false},
 	} {
 		t.Run(c.source, func(t *testing.T) {
-			src := testimage.Read(t, testenv.Face(t, c.source))
-			defer src.Close()
-			f := largestFace(t, r.d, src)
-			s, err := NewMeshSwap(src, f, landmarks(t, r.lm, src, f), DefaultMeshSwapConfig())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
+			s := r.swapperOf(t, c.source, DefaultMeshSwapConfig())
 			kept := 255 // a nil srcSkin keeps all
 			for _, k := range s.srcSkin {
 				kept = min(kept, int(k))

@@ -1,8 +1,6 @@
 package processor
 
 import (
-	"github.com/facefleet/facefleet/internal/testenv"
-	"github.com/facefleet/facefleet/internal/testimage"
 	"image"
 	"math"
 	"sort"
@@ -125,14 +123,7 @@ func (s *MeshSwap) refDrawTriangle(dst, cover []uint8, w, h int, t, q [3]face.Po
 func TestWarpMatchesReference(t *testing.T) {
 	r := newMeshRig(t)
 	// Grace Hopper wears glasses: her srcSkin is filled, so the warped skin is checked too.
-	src := testimage.Read(t, testenv.Face(t, "grace_hopper.jpg"))
-	sf := largestFace(t, r.d, src)
-	s, err := NewMeshSwap(src, sf, landmarks(t, r.lm, src, sf), DefaultMeshSwapConfig())
-	src.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := r.swapperOf(t, "grace_hopper.jpg", DefaultMeshSwapConfig())
 	if s.srcSkin == nil {
 		t.Fatal("no srcSkin for a source with glasses")
 	}
