@@ -34,9 +34,9 @@ const (
 	// sourceDetailBand (a fraction of the source face size) is the sigma that splits the source's detail from its
 	// colour in prepareSource; sourceChromaDetail bounds the detail's a and b (8-bit Lab units), sourceLumaDetail
 	// scales its lightness; sourceFillBand is the sigma of the fill under glasses.
-	sourceDetailBand   = 0.02
-	sourceChromaDetail = 4
-	sourceLumaDetail   = 0.7
+	sourceDetailBand   = 0.04
+	sourceChromaDetail = 1
+	sourceLumaDetail   = 0.85
 	sourceFillBand     = 0.1
 	// glassesShare is the share of the source's glasses zone (glassesZone) off its skin colour above which the
 	// source wears glasses (TestGlassesZone: between the shared faces with and without). glassesReach is how far

@@ -75,7 +75,7 @@ const (
 	eyeHoleGrow = 0.15
 	// mouthHoleGrow is how far towards the outer lip contour the mouth opening reaches on a wide-open mouth, as a
 	// fraction of the lip's thickness; mouthClosed and mouthOpen are the MouthOpenness between which it grows from 0.
-	mouthHoleGrow = 0.35
+	mouthHoleGrow = 0.65
 	mouthClosed   = 0.03
 	mouthOpen     = 0.2
 	// sourceEdgeInset and sourceEdgeBlur shape the source's own face mask (fractions of the source face size): it
