@@ -21,7 +21,7 @@ import (
 const (
 	// lowResSide is the face size (shorter box side) the low-frequency layers are computed at: enough for bands of
 	// lowBand and wider.
-	lowResSide = 40
+	lowResSide = 24
 	// lowBand is the sigma of the split between low frequencies and detail, as a fraction of the face size.
 	lowBand = 0.035
 	// regionBand is the sigma of the regional colour match (a fraction of the face size): the source's low
@@ -48,8 +48,6 @@ const (
 	glassesEyeKeep  = 0.25
 	glassesZoneBlur = 0.05
 	glassesBrowGrow = 0.02
-	// lipEdge is the sigma of the lips' edge in blend, in low-resolution pixels.
-	lipEdge = 0.7
 	// minSkinWeight is the blurred skin weight below which a low-resolution pixel has no source skin near enough
 	// to measure: the target's own low frequencies stand there.
 	minSkinWeight = 0.05
@@ -115,15 +113,32 @@ func (m *skinModel) likelihood(p []uint8) float64 {
 // gaussBlur blurs a w x h image of ch (1 to 4) interleaved float32 channels with a Gaussian of sigma px (OpenCV's,
 // truncated at 3 sigma, edges replicated); dst may be src. sigma <= 0 copies.
 func gaussBlur(dst, src []float32, w, h, ch int, sigma float64) {
-	if sigma <= 0 {
-		copy(dst, src)
-		return
-	}
 	m, mp := floatMat(src, w, h, ch)
 	defer m.Close()
-	k := 2*int(math.Ceil(3*sigma)) + 1
-	gocv.GaussianBlur(m, &m, image.Pt(k, k), sigma, sigma, gocv.BorderReplicate)
+	gaussMat(&m, sigma)
 	copy(dst, mp)
+}
+
+// gaussMat is gaussBlur in place on a float Mat.
+func gaussMat(m *gocv.Mat, sigma float64) {
+	if sigma <= 0 {
+		return
+	}
+	k := 2*int(math.Ceil(3*sigma)) + 1
+	gocv.GaussianBlur(*m, m, image.Pt(k, k), sigma, sigma, gocv.BorderReplicate)
+}
+
+// boxMat is gaussMat's cheaper kin for wide sigmas: two passes of a (2r+1)-wide box, of the Gaussian's variance
+// (2r(r+1)/3 = sigma^2), at a cost that does not grow with sigma; edges reflected.
+func boxMat(m *gocv.Mat, sigma float64) {
+	r := int(math.Round(math.Sqrt(0.25+1.5*sigma*sigma) - 0.5))
+	if r < 1 {
+		gaussMat(m, sigma)
+		return
+	}
+	k := image.Pt(2*r+1, 2*r+1)
+	gocv.Blur(*m, m, k)
+	gocv.Blur(*m, m, k)
 }
 
 // floatMat is a w x h Mat of ch float32 channels holding a copy of src, with its pixels.
@@ -137,42 +152,25 @@ func floatMat(src []float32, w, h, ch int) (gocv.Mat, []float32) {
 	return m, mp
 }
 
-// boxBlur is gaussBlur's cheaper kin for wide sigmas: two passes of a (2r+1)-wide box, of the Gaussian's
-// variance (2r(r+1)/3 = sigma^2), at a cost that does not grow with sigma; edges reflected.
-func boxBlur(dst, src []float32, w, h, ch int, sigma float64) {
-	r := int(math.Round(math.Sqrt(0.25+1.5*sigma*sigma) - 0.5))
-	if r < 1 {
-		gaussBlur(dst, src, w, h, ch, sigma)
-		return
-	}
-	m, mp := floatMat(src, w, h, ch)
-	defer m.Close()
-	k := image.Pt(2*r+1, 2*r+1)
-	gocv.Blur(m, &m, k)
-	gocv.Blur(m, &m, k)
-	copy(dst, mp)
-}
-
 // weightedBlur is a normalised convolution: dst = blur(src*wt) / blur(wt) per channel of the 3-channel src, so
 // pixels of weight 0 (not skin) are filled from the weighted pixels around them. ok[i] is false where blur(wt) <
-// minSkinWeight; dst is 0 there. wt has one value a pixel; pack (4 values a pixel) is scratch: numerator and
-// weight are blurred in one pass.
-func weightedBlur(dst, src, wt, pack []float32, ok []bool, w, h int, sigma float64) {
-	weightedBlurWith(gaussBlur, dst, src, wt, pack, ok, w, h, sigma)
-}
-
-// weightedBlurWith is weightedBlur with the given blur (gaussBlur or boxBlur).
-func weightedBlurWith(blur func(dst, src []float32, w, h, ch int, sigma float64), dst, src, wt, pack []float32, ok []bool, w, h int, sigma float64) {
-	for i, v := range wt {
-		pack[4*i], pack[4*i+1], pack[4*i+2], pack[4*i+3] = src[3*i]*v, src[3*i+1]*v, src[3*i+2]*v, v
+// minSkinWeight; dst is 0 there. wt has one value a pixel; pack is a w x h CV_32FC4 Mat of scratch: numerator and
+// weight are blurred in one pass, by blur (gaussMat or boxMat).
+func weightedBlur(blur func(*gocv.Mat, float64), dst, src, wt []float32, pack *gocv.Mat, ok []bool, sigma float64) {
+	pp, err := pack.DataPtrFloat32()
+	if err != nil {
+		panic(err) // a continuous float Mat of our own: cannot fail
 	}
-	blur(pack, pack, w, h, 4, sigma)
+	for i, v := range wt {
+		pp[4*i], pp[4*i+1], pp[4*i+2], pp[4*i+3] = src[3*i]*v, src[3*i+1]*v, src[3*i+2]*v, v
+	}
+	blur(pack, sigma)
 	for i := range wt {
-		d := pack[4*i+3]
+		d := pp[4*i+3]
 		ok[i] = d >= minSkinWeight
 		for c := 0; c < 3; c++ {
 			if ok[i] {
-				dst[3*i+c] = pack[4*i+c] / d
+				dst[3*i+c] = pp[4*i+c] / d
 			} else {
 				dst[3*i+c] = 0
 			}
@@ -180,12 +178,43 @@ func weightedBlurWith(blur func(dst, src []float32, w, h, ch int, sigma float64)
 	}
 }
 
+// blur121 blurs a w x h single-channel image in place with the [1 2 1]/4 kernel both ways (a Gaussian of sigma
+// about 0.7), edges replicated; tmp is w*h scratch.
+func blur121(img, tmp []float32, w, h int) {
+	for y := 0; y < h; y++ {
+		r := img[y*w : (y+1)*w]
+		for x := range r {
+			tmp[y*w+x] = (r[max(x-1, 0)] + 2*r[x] + r[min(x+1, w-1)]) / 4
+		}
+	}
+	for y := 0; y < h; y++ {
+		u, d := max(y-1, 0)*w, min(y+1, h-1)*w
+		for x := 0; x < w; x++ {
+			img[y*w+x] = (tmp[u+x] + 2*tmp[y*w+x] + tmp[d+x]) / 4
+		}
+	}
+}
+
 // lowBlend is blend's low-resolution scratch, reused between calls.
 type lowBlend struct {
-	t, s, f, wt, lips          []float32
-	lipMask                    []uint8
-	lt, ls, diff, region, pack []float32
-	ok, rok                    []bool
+	t, s, f, wt, lips, tmp []float32
+	lipMask                []uint8
+	lt, ls, diff, region   []float32
+	ok, rok                []bool
+	// C memory: the scaled-down target, warped source and alpha, the blurs' scratch, the two delta fields.
+	small  [3]cropBuf
+	pack   cropBuf
+	deltaS cropBuf
+	deltaT cropBuf
+}
+
+func (lb *lowBlend) close() {
+	for i := range lb.small {
+		lb.small[i].close()
+	}
+	lb.pack.close()
+	lb.deltaS.close()
+	lb.deltaT.close()
 }
 
 func grow[T any](s []T, n int) []T {
@@ -235,10 +264,10 @@ func (s *MeshSwap) blend(views []gocv.Mat, w, h int, size float64) {
 	n := lw * lh
 	lb := &s.low
 	// small scales m's box down to lw x lh (pixel areas averaged), converted with code unless it is negative.
-	small := func(m gocv.Mat, code gocv.ColorConversionCode, dst []float32) {
+	small := func(k int, m gocv.Mat, code gocv.ColorConversionCode, dst []float32) {
 		src := m.Region(bb)
 		defer src.Close()
-		r := gocv.NewMat()
+		r := lb.small[k].view(lh, lw, m.Channels())
 		defer r.Close()
 		gocv.Resize(src, &r, image.Pt(lw, lh), 0, 0, gocv.InterpolationArea)
 		if code >= 0 {
@@ -250,18 +279,20 @@ func (s *MeshSwap) blend(views []gocv.Mat, w, h int, size float64) {
 	}
 	lb.t, lb.s = grow(lb.t, 3*n), grow(lb.s, 3*n)
 	lb.f = grow(lb.f, n)
-	small(views[mbTarget], gocv.ColorBGRToLab, lb.t) // averaged in BGR, then converted: as good for a low band
-	small(views[mbWarped], -1, lb.s)
-	small(views[mbHard], -1, lb.f)
+	small(0, views[mbTarget], gocv.ColorBGRToLab, lb.t) // averaged in BGR, then converted: as good for a low band
+	small(1, views[mbWarped], -1, lb.s)
+	small(2, views[mbHard], -1, lb.f)
 	for i := range lb.f {
 		lb.f[i] /= 255
 	}
 	// Both faces' low frequencies are measured under the alpha: in the face, never in the eye and mouth openings.
 	sl, sr := lowBand*size*scale, regionBand*size*scale
 	lb.lt, lb.ls, lb.diff, lb.region = grow(lb.lt, 3*n), grow(lb.ls, 3*n), grow(lb.diff, 3*n), grow(lb.region, 3*n)
-	lb.wt, lb.pack, lb.ok, lb.rok = grow(lb.wt, n), grow(lb.pack, 4*n), grow(lb.ok, n), grow(lb.rok, n)
-	weightedBlur(lb.lt, lb.t, lb.f, lb.pack, lb.ok, lw, lh, sl)
-	weightedBlur(lb.ls, lb.s, lb.f, lb.pack, lb.ok, lw, lh, sl)
+	lb.wt, lb.ok, lb.rok = grow(lb.wt, n), grow(lb.ok, n), grow(lb.rok, n)
+	pack := lb.pack.viewOf(lh, lw, gocv.MatTypeCV32FC4, 16*n)
+	defer pack.Close()
+	weightedBlur(gaussMat, lb.lt, lb.t, lb.f, &pack, lb.ok, sl)
+	weightedBlur(gaussMat, lb.ls, lb.s, lb.f, &pack, lb.ok, sl)
 	var gsum [3]float64
 	var gn float64
 	for i := 0; i < n; i++ {
@@ -280,10 +311,10 @@ func (s *MeshSwap) blend(views []gocv.Mat, w, h int, size float64) {
 		}
 		gn += float64(lb.wt[i])
 	}
-	weightedBlurWith(boxBlur, lb.region, lb.diff, lb.wt, lb.pack, lb.rok, lw, lh, sr)
+	weightedBlur(boxMat, lb.region, lb.diff, lb.wt, &pack, lb.rok, sr)
 	// The target's lips keep their own colour: there the source's low frequencies are matched to the target's
 	// locally (lowBand), not by region, so the source's lip texture takes the target's lip colour.
-	lb.lipMask, lb.lips = grow(lb.lipMask, n), grow(lb.lips, n)
+	lb.lipMask, lb.lips, lb.tmp = grow(lb.lipMask, n), grow(lb.lips, n), grow(lb.tmp, n)
 	clear(lb.lipMask)
 	s.poly = s.poly[:0]
 	for _, i := range face.MeshOuterLips {
@@ -295,10 +326,9 @@ func (s *MeshSwap) blend(views []gocv.Mat, w, h int, size float64) {
 	for i, v := range lb.lipMask {
 		lb.lips[i] = float32(v)
 	}
-	gaussBlur(lb.lips, lb.lips, lw, lh, 1, lipEdge)
-	ds := gocv.NewMatWithSize(lh, lw, gocv.MatTypeCV8UC3)
+	blur121(lb.lips, lb.tmp, lw, lh) // a soft edge
+	ds, dt := lb.deltaS.view(lh, lw, 3), lb.deltaT.view(lh, lw, 3)
 	defer ds.Close()
-	dt := gocv.NewMatWithSize(lh, lw, gocv.MatTypeCV8UC3)
 	defer dt.Close()
 	dsp, dtp := mustPix(ds), mustPix(dt)
 	q := func(v float32) uint8 { return uint8(min(max(v+128.5, 1), 255)) }
@@ -417,9 +447,10 @@ func (s *MeshSwap) prepareSource(size float64, lp []uint8) {
 			wt[i] = float32(k) / 255
 		}
 		fill := bl // the blur is done with
-		pack := make([]float32, 4*n)
+		pack := gocv.NewMatWithSize(h, w, gocv.MatTypeCV32FC4)
+		defer pack.Close()
 		ok := make([]bool, n)
-		weightedBlur(fill, f, wt, pack, ok, w, h, sourceFillBand*size)
+		weightedBlur(gaussMat, fill, f, wt, &pack, ok, sourceFillBand*size)
 		for i := 0; i < n; i++ {
 			if !ok[i] || wt[i] == 1 {
 				continue

@@ -2,6 +2,7 @@ package processor
 
 import (
 	"fmt"
+	"gocv.io/x/gocv"
 	"image"
 	"math"
 	"testing"
@@ -85,9 +86,10 @@ func TestWeightedBlurFillsNonSkin(t *testing.T) {
 		}
 	}
 	dst := make([]float32, 3*w*h)
-	pack := make([]float32, 4*w*h)
+	pack := gocv.NewMatWithSize(h, w, gocv.MatTypeCV32FC4)
+	defer pack.Close()
 	ok := make([]bool, w*h)
-	weightedBlur(dst, src, wt, pack, ok, w, h, 2)
+	weightedBlur(gaussMat, dst, src, wt, &pack, ok, 2)
 	for _, c := range []struct {
 		name string
 		x    int
@@ -145,6 +147,33 @@ func TestComposeLab(t *testing.T) {
 					t.Errorf("got %v, want %v", warped, c.want)
 				}
 			})
+		}
+	}
+}
+
+// TestBlur121: a single bright pixel spreads to its neighbours by [1 2 1]/4 both ways, edges replicated, and a
+// flat image stays flat.
+func TestBlur121(t *testing.T) {
+	const w, h = 5, 4
+	img, tmp := make([]float32, w*h), make([]float32, w*h)
+	img[1*w+2] = 16
+	blur121(img, tmp, w, h)
+	for _, c := range []struct {
+		x, y int
+		want float32
+	}{{2, 1, 4}, {1, 1, 2}, {2, 0, 2}, {1, 0, 1}, {2, 2, 2}, {0, 0, 0}, {2, 3, 0}} {
+		if got := img[c.y*w+c.x]; got != c.want {
+			t.Errorf("(%d, %d): got %v, want %v", c.x, c.y, got, c.want)
+		}
+	}
+	flat := make([]float32, w*h)
+	for i := range flat {
+		flat[i] = 7
+	}
+	blur121(flat, tmp, w, h)
+	for i, v := range flat {
+		if v != 7 {
+			t.Fatalf("flat image changed at %d: %v", i, v)
 		}
 	}
 }

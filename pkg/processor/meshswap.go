@@ -400,6 +400,7 @@ func (s *MeshSwap) Close() error {
 	for i := range s.bufs {
 		s.bufs[i].close()
 	}
+	s.low.close()
 	if s.src.Ptr() != nil {
 		s.src.Close()
 	}
