@@ -178,6 +178,32 @@ func weightedBlur(blur func(*gocv.Mat, float64), dst, src, wt []float32, pack *g
 	}
 }
 
+// weightedBlurPair is weightedBlur of two 3-channel images under the same weights, blurred together in one pass:
+// pack is a w x h Mat of 8 float32 channels of scratch.
+func weightedBlurPair(blur func(*gocv.Mat, float64), dstA, dstB, srcA, srcB, wt []float32, pack *gocv.Mat, ok []bool, sigma float64) {
+	pp, err := pack.DataPtrFloat32()
+	if err != nil {
+		panic(err) // a continuous float Mat of our own: cannot fail
+	}
+	for i, v := range wt {
+		p, a, b := pp[8*i:8*i+7:8*i+7], srcA[3*i:3*i+3:3*i+3], srcB[3*i:3*i+3:3*i+3]
+		p[0], p[1], p[2], p[3], p[4], p[5], p[6] = a[0]*v, a[1]*v, a[2]*v, b[0]*v, b[1]*v, b[2]*v, v
+	}
+	blur(pack, sigma)
+	for i := range wt {
+		p := pp[8*i : 8*i+7 : 8*i+7]
+		d := p[6]
+		ok[i] = d >= minSkinWeight
+		for c := 0; c < 3; c++ {
+			if ok[i] {
+				dstA[3*i+c], dstB[3*i+c] = p[c]/d, p[3+c]/d
+			} else {
+				dstA[3*i+c], dstB[3*i+c] = 0, 0
+			}
+		}
+	}
+}
+
 // blur121 blurs a w x h single-channel image in place with the [1 2 1]/4 kernel both ways (a Gaussian of sigma
 // about 0.7), edges replicated; tmp is w*h scratch.
 func blur121(img, tmp []float32, w, h int) {
@@ -289,10 +315,11 @@ func (s *MeshSwap) blend(views []gocv.Mat, w, h int, size float64) {
 	sl, sr := lowBand*size*scale, regionBand*size*scale
 	lb.lt, lb.ls, lb.diff, lb.region = grow(lb.lt, 3*n), grow(lb.ls, 3*n), grow(lb.diff, 3*n), grow(lb.region, 3*n)
 	lb.wt, lb.ok, lb.rok = grow(lb.wt, n), grow(lb.ok, n), grow(lb.rok, n)
+	pack8 := lb.pack.viewOf(lh, lw, gocv.MatType(int(gocv.MatTypeCV32F)+7*8), 32*n)
+	defer pack8.Close()
+	weightedBlurPair(gaussMat, lb.lt, lb.ls, lb.t, lb.s, lb.f, &pack8, lb.ok, sl)
 	pack := lb.pack.viewOf(lh, lw, gocv.MatTypeCV32FC4, 16*n)
 	defer pack.Close()
-	weightedBlur(gaussMat, lb.lt, lb.t, lb.f, &pack, lb.ok, sl)
-	weightedBlur(gaussMat, lb.ls, lb.s, lb.f, &pack, lb.ok, sl)
 	var gsum [3]float64
 	var gn float64
 	for i := 0; i < n; i++ {

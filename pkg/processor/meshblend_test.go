@@ -177,3 +177,36 @@ func TestBlur121(t *testing.T) {
 		}
 	}
 }
+
+// TestWeightedBlurPair: blurring two images together under one weight gives what two weightedBlurs give.
+func TestWeightedBlurPair(t *testing.T) {
+	const w, h = 23, 17
+	n := w * h
+	a, b, wt := make([]float32, 3*n), make([]float32, 3*n), make([]float32, n)
+	for i := 0; i < n; i++ {
+		wt[i] = float32(i%7) / 6
+		for c := 0; c < 3; c++ {
+			a[3*i+c], b[3*i+c] = float32((i*31+c*7)%256), float32((i*17+c*13)%256)
+		}
+	}
+	pack4 := gocv.NewMatWithSize(h, w, gocv.MatTypeCV32FC4)
+	defer pack4.Close()
+	pack8 := gocv.NewMatWithSize(h, w, gocv.MatType(int(gocv.MatTypeCV32F)+7*8))
+	defer pack8.Close()
+	wantA, wantB, gotA, gotB := make([]float32, 3*n), make([]float32, 3*n), make([]float32, 3*n), make([]float32, 3*n)
+	okA, okB, ok := make([]bool, n), make([]bool, n), make([]bool, n)
+	weightedBlur(gaussMat, wantA, a, wt, &pack4, okA, 1.5)
+	weightedBlur(gaussMat, wantB, b, wt, &pack4, okB, 1.5)
+	weightedBlurPair(gaussMat, gotA, gotB, a, b, wt, &pack8, ok, 1.5)
+	for i := 0; i < n; i++ {
+		if ok[i] != okA[i] || ok[i] != okB[i] {
+			t.Fatalf("pixel %d: ok %v, want %v", i, ok[i], okA[i])
+		}
+		for c := 0; c < 3; c++ {
+			j := 3*i + c
+			if math.Abs(float64(gotA[j]-wantA[j])) > 1e-3 || math.Abs(float64(gotB[j]-wantB[j])) > 1e-3 {
+				t.Fatalf("pixel %d channel %d: got %v, %v; want %v, %v", i, c, gotA[j], gotB[j], wantA[j], wantB[j])
+			}
+		}
+	}
+}
