@@ -106,8 +106,8 @@ const (
 	weightMask = weightOne - 1
 )
 
-// colourRegion spans the inner face, whose hull is where colour statistics are measured: the outer eye corners, the
-// cheeks below them, the mouth corners and the lower lip.
+// colourRegion spans the inner face, whose hull (less the eyes and lips: innerFaceRegion) is where the source's skin
+// colour is measured: the outer eye corners, the cheeks below them, the mouth corners and the lower lip.
 var colourRegion = [...]int{face.MeshImageLeftEyeOuter, face.MeshImageRightEyeOuter, 116, 345, face.MeshMouthImageLeft,
 	face.MeshMouthImageRight, 17}
 
@@ -328,9 +328,9 @@ func (s *MeshSwap) makeSourceSkin(size float64, lab []uint8) {
 }
 
 // glassesZone is the zone glasses cover on the source (255 inside: both eyes' contours grown by glassesReach of
-// the eye's width, and their hull, which holds the bridge) and the share of it, less the eyes themselves, whose
-// colour is far from the source's skin (fitSkin over the inner face), less the eyes and brows themselves: frames,
-// lens rims, their shadows.
+// the eye's width, and their hull, which holds the bridge) and the share of it whose colour is far from the
+// source's skin (fitSkin over the inner face), the eyes and brows themselves left out: frames, lens rims, their
+// shadows.
 func (s *MeshSwap) glassesZone(size float64, lp []uint8) ([]uint8, float64) {
 	w, h := s.srcW, s.srcH
 	zone := make([]uint8, w*h)
@@ -583,8 +583,7 @@ func (s *MeshSwap) swapOne(frame gocv.Mat, t face.Face, mesh *face.Mesh) error {
 		alpha[i] = a
 	}
 
-	switch {
-	case s.cfg.ColorTransfer:
+	if s.cfg.ColorTransfer {
 		s.blend(views[:], w, h, size)
 	}
 
@@ -633,8 +632,9 @@ func nonZeroBox(a, b []uint8, w, h int) image.Rectangle {
 }
 
 // warp draws every source triangle onto its target triangle (target points in s.tgtPts), far triangles first so
-// nearer ones cover them, skipping triangles that folded over in the target. dst is w x h BGR; cover is set where
-// a triangle landed, to the source mask there (at least 1).
+// nearer ones cover them, skipping triangles that folded over in the target. dst is w x h, 3 bytes a pixel, in the
+// source's colour space (Lab with ColorTransfer, else BGR); cover is set where a triangle landed, to the source mask
+// there (at least 1).
 func (s *MeshSwap) warp(dst, cover []uint8, w, h int, mesh *face.Mesh) {
 	if cap(s.order) < len(s.tris) {
 		s.order = make([]int, len(s.tris))
