@@ -429,10 +429,17 @@ func composeLab(warped, tgt, ds, dt, skin, alpha []uint8, w int, bb image.Rectan
 				continue
 			}
 			t, q := dt[j:j+3:j+3], tgt[j:j+3:j+3]
+			if k == 0 {
+				p[0] = uint8(min(max(int32(q[0])+int32(t[0])-128, 0), 255))
+				p[1] = uint8(min(max(int32(q[1])+int32(t[1])-128, 0), 255))
+				p[2] = uint8(min(max(int32(q[2])+int32(t[2])-128, 0), 255))
+				continue
+			}
+			k += k >> 7 // 0..255 to 0..256, so the mix divides by a shift
 			for c := 0; c < 3; c++ {
 				sv := int32(p[c]) + int32(d[c]) - 128
 				tv := int32(q[c]) + int32(t[c]) - 128
-				v := (k*sv + (255-k)*tv + 127) / 255
+				v := (k*sv + (256-k)*tv + 128) >> 8
 				p[c] = uint8(min(max(v, 0), 255))
 			}
 		}
