@@ -1,10 +1,11 @@
 package processor
 
 import (
+	"fmt"
+	"gocv.io/x/gocv"
+	"image"
 	"math"
 	"testing"
-
-	"github.com/facefleet/facefleet/pkg/face"
 )
 
 // labImage is an n-pixel 8-bit Lab image of one colour.
@@ -85,9 +86,10 @@ func TestWeightedBlurFillsNonSkin(t *testing.T) {
 		}
 	}
 	dst := make([]float32, 3*w*h)
-	pack := make([]float32, 4*w*h)
+	pack := gocv.NewMatWithSize(h, w, gocv.MatTypeCV32FC4)
+	defer pack.Close()
 	ok := make([]bool, w*h)
-	weightedBlur(dst, src, wt, pack, ok, w, h, 2)
+	weightedBlur(gaussMat, dst, src, wt, &pack, ok, 2)
 	for _, c := range []struct {
 		name string
 		x    int
@@ -112,105 +114,99 @@ func TestWeightedBlurFillsNonSkin(t *testing.T) {
 	}
 }
 
-// TestLowFreqRegionalMatch: a flat source on a target lit from the left (bright left half, dark right half) is
-// matched region by region, so the swap adds no colour of its own in either half; a source frame (weight 0) adds
-// nothing either.
-func TestLowFreqRegionalMatch(t *testing.T) {
-	const w, h = 64, 32
-	n := w * h
-	tgt := labImage(n, 180, 140, 140)
-	for y := 0; y < h; y++ {
-		for x := w / 2; x < w; x++ {
-			tgt[3*(y*w+x)] = 110
-		}
-	}
-	src := labImage(n, 150, 150, 135)
-	skin, faceW := make([]float32, n), make([]float32, n)
-	for i := range skin {
-		skin[i], faceW[i] = 1, 1
-	}
-	for y := 0; y < h; y++ {
-		for x := 10; x < 13; x++ {
-			src[3*(y*w+x)] = 30
-			skin[y*w+x] = 0
-		}
-	}
-	shift, base := make([]float32, 3*n), make([]float32, 3*n)
-	lowFreq(shift, base, tgt, src, skin, faceW, w, h, 2, 4)
-	for _, c := range []struct {
-		name string
-		x    int
-	}{{"bright half", 5}, {"under the frame", 11}, {"dark half", 55}} {
-		t.Run(c.name, func(t *testing.T) {
-			i := 16*w + c.x
-			for ch := 0; ch < 3; ch++ {
-				if d := shift[3*i+ch]; math.Abs(float64(d)) > 1 {
-					t.Errorf("channel %d: shift %.2f, want about 0", ch, d)
-				}
-			}
-		})
-	}
-}
-
 func TestComposeLab(t *testing.T) {
 	for _, c := range []struct {
 		name        string
-		tgt, src    [3]uint8
-		shift, base [3]float32
+		warped, tgt [3]uint8
+		ds, dt      [3]int
 		skin, alpha uint8
-		detail      float32
 		want        [3]uint8
 	}{
-		{"alpha 0: untouched", [3]uint8{100, 128, 128}, [3]uint8{200, 200, 200}, [3]float32{}, [3]float32{}, 255, 0, 1, [3]uint8{7, 7, 7}},
-		{"full source detail, no shift", [3]uint8{100, 130, 130}, [3]uint8{120, 135, 125}, [3]float32{}, [3]float32{}, 255, 255, 1, [3]uint8{120, 135, 125}},
-		{"not skin: the target's detail", [3]uint8{100, 130, 130}, [3]uint8{20, 135, 125}, [3]float32{5, 1, -1}, [3]float32{}, 0, 255, 1, [3]uint8{105, 131, 129}},
-		{"chroma clamped, no streak", [3]uint8{100, 128, 128}, [3]uint8{100, 220, 30}, [3]float32{}, [3]float32{}, 255, 255, 1, [3]uint8{100, 128 + maxChromaShift, 128 - maxChromaShift}},
-		{"L within 0..255", [3]uint8{250, 128, 128}, [3]uint8{250, 128, 128}, [3]float32{40, 0, 0}, [3]float32{}, 255, 255, 1, [3]uint8{255, 128, 128}},
-		{"half the detail", [3]uint8{100, 128, 128}, [3]uint8{140, 128, 128}, [3]float32{}, [3]float32{}, 255, 255, 0.5, [3]uint8{120, 128, 128}},
+		{"alpha 0: untouched", [3]uint8{200, 200, 200}, [3]uint8{100, 128, 128}, [3]int{9, 9, 9}, [3]int{}, 255, 0, [3]uint8{200, 200, 200}},
+		{"skin: the source's detail, shifted", [3]uint8{120, 135, 125}, [3]uint8{100, 130, 130}, [3]int{-10, 2, -3}, [3]int{5, 5, 5}, 255, 255, [3]uint8{110, 137, 122}},
+		{"glasses: the target's detail, shifted", [3]uint8{20, 135, 125}, [3]uint8{100, 130, 130}, [3]int{9, 9, 9}, [3]int{5, 1, -1}, 0, 255, [3]uint8{105, 131, 129}},
+		{"half and half", [3]uint8{140, 128, 128}, [3]uint8{100, 128, 128}, [3]int{}, [3]int{}, 128, 200, [3]uint8{120, 128, 128}},
+		{"within 0..255", [3]uint8{250, 5, 128}, [3]uint8{250, 128, 128}, [3]int{40, -20, 0}, [3]int{}, 255, 255, [3]uint8{255, 0, 128}},
 	} {
-		t.Run(c.name, func(t *testing.T) {
-			out := []uint8{7, 7, 7}
-			var sh, bs [3]uint8
-			for i := range sh {
-				sh[i], bs[i] = uint8(c.shift[i]+128), uint8(c.base[i]+128)
+		for _, noSkin := range []bool{false, true} {
+			if noSkin && c.skin != 255 {
+				continue
 			}
-			composeLab(out, c.tgt[:], c.src[:], sh[:], bs[:], []uint8{c.skin}, []uint8{c.alpha}, c.detail)
-			if [3]uint8(out) != c.want {
-				t.Errorf("got %v, want %v", out, c.want)
-			}
-		})
+			t.Run(fmt.Sprintf("%s/nil skin %v", c.name, noSkin), func(t *testing.T) {
+				warped := c.warped
+				var ds, dt [3]uint8
+				for i := range ds {
+					ds[i], dt[i] = uint8(c.ds[i]+128), uint8(c.dt[i]+128)
+				}
+				skin, dts := []uint8{c.skin}, dt[:]
+				if noSkin {
+					skin, dts = nil, nil
+				}
+				composeLab(warped[:], c.tgt[:], ds[:], dts, skin, []uint8{c.alpha}, 1, image.Rect(0, 0, 1, 1))
+				if warped != c.want {
+					t.Errorf("got %v, want %v", warped, c.want)
+				}
+			})
+		}
 	}
 }
 
-func TestLowerFaceDetail(t *testing.T) {
-	const w, h = 10, 100
-	const lowerDetail = 0.25
-	s := &MeshSwap{cfg: MeshSwapConfig{LowerDetail: lowerDetail}}
-	s.tgtPts[face.MeshForeheadTop] = face.Point{X: 5, Y: 0}
-	s.tgtPts[face.MeshChin] = face.Point{X: 5, Y: 99}
-	s.tgtPts[face.MeshNoseTip] = face.Point{X: 5, Y: 50}
-	skin := make([]uint8, w*h)
-	for i := range skin {
-		skin[i] = 255
-	}
-	skin[0] = 0
-	s.lowerFaceDetail(skin, w, h, 100)
+// TestBlur121: a single bright pixel spreads to its neighbours by [1 2 1]/4 both ways, edges replicated, and a
+// flat image stays flat.
+func TestBlur121(t *testing.T) {
+	const w, h = 5, 4
+	img, tmp := make([]float32, w*h), make([]float32, w*h)
+	img[1*w+2] = 16
+	blur121(img, tmp, w, h)
 	for _, c := range []struct {
-		name string
-		i    int
-		want uint8
-	}{
-		{"not skin stays 0", 0, 0},
-		{"forehead keeps the source's detail", 1, 255},
-		{"at the nose tip, halfway", 50*w + 5, roundU8(255 * (1 - 0.5*(1-lowerDetail)))},
-		{"chin: the target's detail", 99*w + 5, roundU8(255 * lowerDetail)},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			if skin[c.i] != c.want {
-				t.Errorf("got %d, want %d", skin[c.i], c.want)
-			}
-		})
+		x, y int
+		want float32
+	}{{2, 1, 4}, {1, 1, 2}, {2, 0, 2}, {1, 0, 1}, {2, 2, 2}, {0, 0, 0}, {2, 3, 0}} {
+		if got := img[c.y*w+c.x]; got != c.want {
+			t.Errorf("(%d, %d): got %v, want %v", c.x, c.y, got, c.want)
+		}
+	}
+	flat := make([]float32, w*h)
+	for i := range flat {
+		flat[i] = 7
+	}
+	blur121(flat, tmp, w, h)
+	for i, v := range flat {
+		if v != 7 {
+			t.Fatalf("flat image changed at %d: %v", i, v)
+		}
 	}
 }
 
-func roundU8(v float64) uint8 { return uint8(v + 0.5) }
+// TestWeightedBlurPair: blurring two images together under one weight gives what two weightedBlurs give.
+func TestWeightedBlurPair(t *testing.T) {
+	const w, h = 23, 17
+	n := w * h
+	a, b, wt := make([]float32, 3*n), make([]float32, 3*n), make([]float32, n)
+	for i := 0; i < n; i++ {
+		wt[i] = float32(i%7) / 6
+		for c := 0; c < 3; c++ {
+			a[3*i+c], b[3*i+c] = float32((i*31+c*7)%256), float32((i*17+c*13)%256)
+		}
+	}
+	pack4 := gocv.NewMatWithSize(h, w, gocv.MatTypeCV32FC4)
+	defer pack4.Close()
+	pack8 := gocv.NewMatWithSize(h, w, gocv.MatType(int(gocv.MatTypeCV32F)+7*8))
+	defer pack8.Close()
+	wantA, wantB, gotA, gotB := make([]float32, 3*n), make([]float32, 3*n), make([]float32, 3*n), make([]float32, 3*n)
+	okA, okB, ok := make([]bool, n), make([]bool, n), make([]bool, n)
+	weightedBlur(gaussMat, wantA, a, wt, &pack4, okA, 1.5)
+	weightedBlur(gaussMat, wantB, b, wt, &pack4, okB, 1.5)
+	weightedBlurPair(gaussMat, gotA, gotB, a, b, wt, &pack8, ok, 1.5)
+	for i := 0; i < n; i++ {
+		if ok[i] != okA[i] || ok[i] != okB[i] {
+			t.Fatalf("pixel %d: ok %v, want %v", i, ok[i], okA[i])
+		}
+		for c := 0; c < 3; c++ {
+			j := 3*i + c
+			if math.Abs(float64(gotA[j]-wantA[j])) > 1e-3 || math.Abs(float64(gotB[j]-wantB[j])) > 1e-3 {
+				t.Fatalf("pixel %d channel %d: got %v, %v; want %v, %v", i, c, gotA[j], gotB[j], wantA[j], wantB[j])
+			}
+		}
+	}
+}

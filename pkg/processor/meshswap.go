@@ -35,30 +35,15 @@ type MeshSwapConfig struct {
 	// Poisson blends with OpenCV's seamlessClone (normal clone) before the feathered alpha blend, as
 	// ClassicalConfig.Poisson. Default false.
 	Poisson bool
-	// ColorTransfer matches the warped source's Lab mean and standard deviation to the target's inside the mask
-	// (with SkinBlend: the blend of meshblend.go instead). Default true.
+	// ColorTransfer blends the warped source in Lab (meshblend.go): its low frequencies matched region by region
+	// to the target's, chroma moves clamped, the source's detail kept where it is skin and the target's where the
+	// source wears glasses. false pastes the warped source as it is. Default true.
 	ColorTransfer bool
-	// SkinBlend (with ColorTransfer) blends in Lab instead: the target's low frequencies (tone, light) are replaced
-	// by the source's, measured over the source's skin only (frames of glasses, shadows and facial hair are filled
-	// from the skin around them) and matched region by region to the target's colour, with chroma moves clamped;
-	// the source's detail is taken where it is skin (SourceDetail, LowerDetail), the target's elsewhere, and the
-	// target's lips are kept (meshblend.go). It keeps accessories off the target and its expression, but
-	// MobileFaceNet then finds far less of the source's identity in the swap (docs/BENCHMARKS.md, "Swap quality
-	// (issue 17)"; pkg/engine's TestModelFreeSwapsMoveIdentity fails with it), so it is off by default.
-	SkinBlend bool
-	// SourceDetail (SkinBlend only) is the share of the source's fine detail (above the low-frequency band: pores, wrinkles, the
-	// folds of its expression) that the swap keeps where the source is skin; the rest of the detail is the
-	// target's own, which keeps its age, its expression lines and its sharpness when a small source is scaled up.
-	// In [0, 1]; default 0.8.
-	SourceDetail float32
-	// LowerDetail (SkinBlend only) scales SourceDetail below the target's nose (lowerFaceDetail): less keeps the
-	// target's own smile lines and mouth corners. In [0, 1]; default 0.25.
-	LowerDetail float32
 }
 
 // DefaultMeshSwapConfig is the configuration that looked right on the test faces.
 func DefaultMeshSwapConfig() MeshSwapConfig {
-	return MeshSwapConfig{MaskBlur: 0.3, ColorTransfer: true, SourceDetail: 0.8, LowerDetail: 0.25}
+	return MeshSwapConfig{MaskBlur: 0.3, ColorTransfer: true}
 }
 
 // Validate reports a configuration NewMeshSwap would refuse.
@@ -68,12 +53,6 @@ func (c MeshSwapConfig) Validate() error {
 	}
 	if !(c.MaskPadding[0]+c.MaskPadding[2] < 100) || !(c.MaskPadding[1]+c.MaskPadding[3] < 100) {
 		return fmt.Errorf("meshswap: MaskPadding %v leaves no mask (top+bottom and left+right must be under 100)", c.MaskPadding)
-	}
-	if !(c.SourceDetail >= 0 && c.SourceDetail <= 1) {
-		return fmt.Errorf("meshswap: SourceDetail must be in [0, 1], got %v", c.SourceDetail)
-	}
-	if !(c.LowerDetail >= 0 && c.LowerDetail <= 1) {
-		return fmt.Errorf("meshswap: LowerDetail must be in [0, 1], got %v", c.LowerDetail)
 	}
 	for _, p := range c.MaskPadding {
 		if !(p >= 0 && p <= 100) {
@@ -96,7 +75,7 @@ const (
 	eyeHoleGrow = 0.15
 	// mouthHoleGrow is how far towards the outer lip contour the mouth opening reaches on a wide-open mouth, as a
 	// fraction of the lip's thickness; mouthClosed and mouthOpen are the MouthOpenness between which it grows from 0.
-	mouthHoleGrow = 0.35
+	mouthHoleGrow = 0.65
 	mouthClosed   = 0.03
 	mouthOpen     = 0.2
 	// sourceEdgeInset and sourceEdgeBlur shape the source's own face mask (fractions of the source face size): it
@@ -110,15 +89,10 @@ const (
 	foreheadRamp = 0.05
 	skinNear     = 2.0
 	skinFar      = 3.0
-	// blendSkinNear and blendSkinFar are the same for the blend's skin map (meshblend.go, spreads floored by
-	// blendSkinSpread): only frames, brows, eyes, lips, nostrils and deep shadows fall outside.
+	// blendSkinNear and blendSkinFar are the same for the glasses test's skin model (glassesZone, spreads floored
+	// by blendSkinSpread): frames, lens rims and their shadows fall outside.
 	blendSkinNear = 2.0
 	blendSkinFar  = 3.0
-	// skinErode widens the source's non-skin (frames, brows) by this fraction of its face size.
-	skinErode = 0.012
-
-	// lowerRamp is the ramp of LowerDetail (lowerFaceDetail), a fraction of the face size.
-	lowerRamp = 0.15
 	// minFoldArea is the smallest target triangle (px^2) that is drawn; smaller or negative ones have folded over
 	// (a closed eye or mouth, the far side of a turned head) and are skipped.
 	minFoldArea = 1e-3
@@ -132,8 +106,8 @@ const (
 	weightMask = weightOne - 1
 )
 
-// colourRegion spans the inner face, whose hull is where colour statistics are measured: the outer eye corners, the
-// cheeks below them, the mouth corners and the lower lip.
+// colourRegion spans the inner face, whose hull (less the eyes and lips: innerFaceRegion) is where the source's skin
+// colour is measured: the outer eye corners, the cheeks below them, the mouth corners and the lower lip.
 var colourRegion = [...]int{face.MeshImageLeftEyeOuter, face.MeshImageRightEyeOuter, 116, 345, face.MeshMouthImageLeft,
 	face.MeshMouthImageRight, 17}
 
@@ -142,7 +116,7 @@ var eyebrowTops = [...]int{70, 63, 105, 66, 107, 336, 296, 334, 293, 300}
 
 var skinMinSpread = [3]float64{8, 3, 3}
 
-// blendSkinSpread floors the blend's skin spread per channel (blendSkinNear): lenient on L, so the face's own
+// blendSkinSpread floors the glasses test's skin spread per channel (blendSkinNear): lenient on L, so the face's own
 // shading counts as skin, strict on a and b, so light frames of glasses, which differ from skin in hue, do not.
 var blendSkinSpread = [3]float64{20, 3, 3}
 
@@ -161,15 +135,12 @@ const (
 	mbSoft             // the first blur pass
 	mbHoles            // the target's eye and mouth openings; 0/255
 	mbHolesSoft        // blurred mbHoles
-	mbStats            // where colour statistics are measured: the inner face within mbHard, without the openings
-	mbLabSrc
-	mbLabDst
-	mbPMask    // binary support of the alpha, for seamlessClone
-	mbCloned   // seamlessClone output
-	mbSkin     // the source's skin likelihood where a triangle landed (0..255), 0 elsewhere
-	mbShift    // the low-frequency shift at full resolution, 3 channels offset by 128
-	mbBase     // the source's low frequencies less the target's at full resolution, 3 channels offset by 128
-	mbStatsBox // mbStats within the box transfer converts, continuous
+	mbLabDst           // the target in Lab over the blend's box
+	mbPMask            // binary support of the alpha, for seamlessClone
+	mbCloned           // seamlessClone output
+	mbSkin             // the share of the source's detail kept (srcSkin) where a triangle landed, 0 elsewhere
+	mbShift            // dS of blend at full resolution over its box, 3 channels offset by 128
+	mbBase             // dT of blend at full resolution over its box, 3 channels offset by 128
 	nMeshBufs
 )
 
@@ -194,8 +165,8 @@ type MeshSwap struct {
 	// srcMask is the source's own face mask over src: its face oval, shrunk and feathered, so that the hair or
 	// background at the source's face edge is never pasted, however far a turned target stretches that edge.
 	srcMask []uint8
-	// srcSkin is 255 times each source pixel's skin likelihood against the source's own skin colour (fitSkin over
-	// the inner face): low on the frames of glasses, brows, eyes, lips, shadows and facial hair.
+	// srcSkin is the share (0..255) of the source's own detail that each source pixel keeps (makeSourceSkin); nil
+	// when every pixel keeps all of it.
 	srcSkin []uint8
 	skinOut []uint8 // where warp writes the warped srcSkin; nil: not written
 	srcPts  [face.MeshPoints]face.Point
@@ -210,7 +181,8 @@ type MeshSwap struct {
 	tgtPts   [face.MeshPoints]face.Point
 	crossing []float64
 
-	fullTransfer bool // tests only: transfer converts the whole crop, as before it was cut to a box
+	low     lowBlend
+	glasses float64 // the share of the source's glasses zone that is not skin (glassesZone)
 }
 
 // NewMeshSwap takes the source image, its face and the face's mesh (from a Landmarker), triangulates the mesh and
@@ -260,14 +232,27 @@ func NewMeshSwap(source gocv.Mat, src face.Face, srcMesh face.Mesh, cfg MeshSwap
 		s.Close()
 		return nil, fmt.Errorf("meshswap: source pixels: %w", err)
 	}
-	if err := s.makeSourceMask(float64(min(src.Box.Width(), src.Box.Height()))); err != nil {
+	size := float64(min(src.Box.Width(), src.Box.Height()))
+	// The source in Lab, for its skin colour (the forehead gate, the glasses test) and, with ColorTransfer, the warp.
+	lab := gocv.NewMat()
+	defer lab.Close()
+	gocv.CvtColor(s.src, &lab, gocv.ColorBGRToLab)
+	lp, err := lab.DataPtrUint8()
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("meshswap: source in Lab: %w", err)
+	}
+	if err := s.makeSourceMask(size, lp); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("meshswap: source mask: %w", err)
 	}
-	if cfg.ColorTransfer && cfg.SkinBlend {
-		if err := s.makeSourceSkin(float64(min(src.Box.Width(), src.Box.Height()))); err != nil {
+	if cfg.ColorTransfer {
+		s.makeSourceSkin(size, lp)
+		s.prepareSource(size, lp)
+		lab.CopyTo(&s.src) // from here on the source is in Lab: the warp draws Lab
+		if s.srcPix, err = s.src.DataPtrUint8(); err != nil {
 			s.Close()
-			return nil, fmt.Errorf("meshswap: source skin: %w", err)
+			return nil, fmt.Errorf("meshswap: source pixels: %w", err)
 		}
 	}
 	return s, nil
@@ -275,7 +260,7 @@ func NewMeshSwap(source gocv.Mat, src face.Face, srcMesh face.Mesh, cfg MeshSwap
 
 // makeSourceMask fills s.srcMask: the source's face oval hull, shrunk so that after a blur of sigma
 // sourceEdgeBlur*size it falls to 0 sourceEdgeInset*size inside the oval.
-func (s *MeshSwap) makeSourceMask(size float64) error {
+func (s *MeshSwap) makeSourceMask(size float64, lab []uint8) error {
 	w, h := s.src.Cols(), s.src.Rows()
 	sigma := math.Max(0.5, sourceEdgeBlur*size)
 	k := int(math.Ceil(3 * sigma))
@@ -304,9 +289,7 @@ func (s *MeshSwap) makeSourceMask(size float64) error {
 	for i := range gp {
 		gp[i] = 255
 	}
-	if err := s.gateForehead(gp, size); err != nil {
-		return err
-	}
+	s.gateForehead(gp, size, lab)
 	kernel := gocv.GetStructuringElement(gocv.MorphRect, image.Pt(2*k+1, 2*k+1))
 	defer kernel.Close()
 	gocv.Erode(gate, &soft, kernel)
@@ -320,53 +303,74 @@ func (s *MeshSwap) makeSourceMask(size float64) error {
 	return nil
 }
 
-// makeSourceSkin fills s.srcSkin from a skin model fitted to the source's inner face (the colourRegion hull without
-// eyes and lips). A source with too little skin to fit gets 255 everywhere: every pixel is trusted as before.
-func (s *MeshSwap) makeSourceSkin(size float64) error {
-	w, h := s.src.Cols(), s.src.Rows()
-	lab := gocv.NewMat()
-	defer lab.Close()
-	gocv.CvtColor(s.src, &lab, gocv.ColorBGRToLab)
-	lp, err := lab.DataPtrUint8()
-	if err != nil {
-		return err
+// makeSourceSkin fills s.srcSkin, the share of the source's own detail each source pixel keeps (255: all; 0: the
+// target's detail under the source's colour). A source that wears glasses (glassesZone) gets 0 over the whole zone
+// around its eyes, frames, brows and lenses together, with a soft edge: a colour model cannot tell a light frame
+// or a tinted lens from skin, and a frame half removed leaves its ghost. Every other source keeps all its detail.
+func (s *MeshSwap) makeSourceSkin(size float64, lab []uint8) {
+	w, h := s.srcW, s.srcH
+	zone, share := s.glassesZone(size, lab)
+	s.glasses = share
+	if share < glassesShare {
+		return // all of the source's detail is kept: srcSkin stays nil, nothing to warp or weigh
 	}
 	s.srcSkin = make([]uint8, w*h)
+	zm := gocv.NewMatWithSize(h, w, gocv.MatTypeCV8UC1)
+	defer zm.Close()
+	zp := mustPix(zm)
+	copy(zp, zone)
+	sg := math.Max(1, glassesZoneBlur*size)
+	k := 2*int(math.Ceil(3*sg)) + 1
+	gocv.GaussianBlur(zm, &zm, image.Pt(k, k), sg, sg, gocv.BorderReplicate)
+	for i, v := range zp {
+		s.srcSkin[i] = 255 - v
+	}
+}
+
+// glassesZone is the zone glasses cover on the source (255 inside: both eyes' contours grown by glassesReach of
+// the eye's width, and their hull, which holds the bridge) and the share of it whose colour is far from the
+// source's skin (fitSkin over the inner face), the eyes and brows themselves left out: frames, lens rims, their
+// shadows.
+func (s *MeshSwap) glassesZone(size float64, lp []uint8) ([]uint8, float64) {
+	w, h := s.srcW, s.srcH
+	zone := make([]uint8, w*h)
+	var poly []face.Point
+	inner := make([]uint8, w*h) // the eyes and brows, grown a little: not counted
+	for _, eye := range [2][]int{face.MeshImageLeftEye[:], face.MeshImageRightEye[:]} {
+		var e []face.Point
+		for _, i := range eye {
+			e = append(e, s.srcPts[i])
+		}
+		width := dist2(e[0], e[len(eye)/2])
+		e = face.ConvexHull(e)
+		in := append([]face.Point(nil), e...)
+		s.fillPolygon(inner, w, h, offsetPolygon(in, glassesEyeKeep*width), 1)
+		poly = append(poly, offsetPolygon(e, glassesReach*width)...)
+	}
+	s.fillPolygon(zone, w, h, face.ConvexHull(poly), 255)
+	for _, b := range eyebrows { // brows are no skin either, with glasses or without
+		var e []face.Point
+		for _, i := range b {
+			e = append(e, s.srcPts[i])
+		}
+		s.fillPolygon(inner, w, h, offsetPolygon(face.ConvexHull(e), glassesBrowGrow*size), 1)
+	}
 	m, ok := fitSkin(lp, s.innerFaceRegion(w, h))
 	if !ok {
-		for i := range s.srcSkin {
-			s.srcSkin[i] = 255
+		return zone, 0
+	}
+	var n, far float64
+	for i, z := range zone {
+		if z == 0 || inner[i] != 0 {
+			continue
 		}
-		return nil
+		n++
+		far += 1 - m.likelihood(lp[3*i:3*i+3])
 	}
-	m.skinMap(s.srcSkin, lp)
-	// Widen what is not skin by skinErode of the face size, so the soft edges of frames go too (their ghost would
-	// stay), then soften the result.
-	sm := gocv.NewMatWithSize(h, w, gocv.MatTypeCV8UC1)
-	defer sm.Close()
-	smp, err := sm.DataPtrUint8()
-	if err != nil {
-		return err
+	if n == 0 {
+		return zone, 0
 	}
-	copy(smp, s.srcSkin)
-	r := max(1, int(math.Round(skinErode*size)))
-	kernel := gocv.GetStructuringElement(gocv.MorphEllipse, image.Pt(2*r+1, 2*r+1))
-	defer kernel.Close()
-	eroded := gocv.NewMat()
-	defer eroded.Close()
-	gocv.Erode(sm, &eroded, kernel)
-	gocv.GaussianBlur(eroded, &sm, image.Pt(2*r+1, 2*r+1), float64(r)/2, float64(r)/2, gocv.BorderReplicate)
-	copy(s.srcSkin, smp)
-	// The brows are no skin but the source's own: they carry its identity, so its detail is kept there.
-	poly := make([]face.Point, 0, len(eyebrows[0]))
-	for _, b := range eyebrows {
-		poly = poly[:0]
-		for _, i := range b {
-			poly = append(poly, s.srcPts[i])
-		}
-		s.fillPolygon(s.srcSkin, w, h, poly, 255)
-	}
-	return nil
+	return zone, far / n
 }
 
 // innerFaceRegion is the source's colourRegion hull without its eyes and lips, 1 inside: where its skin is
@@ -396,6 +400,7 @@ func (s *MeshSwap) Close() error {
 	for i := range s.bufs {
 		s.bufs[i].close()
 	}
+	s.low.close()
 	if s.src.Ptr() != nil {
 		s.src.Close()
 	}
@@ -462,11 +467,11 @@ func (s *MeshSwap) swapOne(frame gocv.Mat, t face.Face, mesh *face.Mesh) error {
 	for i := range views {
 		ch := 1
 		switch i {
-		case mbTarget, mbWarped, mbLabSrc, mbLabDst, mbCloned, mbShift, mbBase:
+		case mbTarget, mbWarped, mbCloned:
 			ch = 3
 		}
-		skinBlend := s.cfg.ColorTransfer && s.cfg.SkinBlend
-		if i == mbStatsBox || (i == mbLabSrc || i == mbLabDst) && !s.cfg.ColorTransfer || (i == mbShift || i == mbBase || i == mbSkin) && !skinBlend ||
+		// The blend cuts its own box-sized views of mbLabDst, mbShift and mbBase.
+		if i == mbLabDst || i == mbShift || i == mbBase || i == mbSkin && s.srcSkin == nil ||
 			(i == mbPMask || i == mbCloned) && !s.cfg.Poisson {
 			continue
 		}
@@ -490,7 +495,11 @@ func (s *MeshSwap) swapOne(frame gocv.Mat, t face.Face, mesh *face.Mesh) error {
 	defer roi.Close()
 	roi.CopyTo(&views[mbTarget])
 	tgt, warped, cover := pix(mbTarget), pix(mbWarped), pix(mbCover)
-	copy(warped, tgt)
+	if s.cfg.ColorTransfer {
+		clear(warped) // the warp draws Lab; where it lands nowhere the alpha is 0, and blend gives no weight
+	} else {
+		copy(warped, tgt)
+	}
 	clear(cover)
 	if s.srcSkin != nil {
 		s.skinOut = pix(mbSkin)
@@ -548,18 +557,6 @@ func (s *MeshSwap) swapOne(frame gocv.Mat, t face.Face, mesh *face.Mesh) error {
 	s.poly = s.mouthHole(s.poly[:0], mesh)
 	s.fillPolygon(holes, w, h, s.poly, 255)
 
-	// Colour statistics come from the inner face (eye corners to mouth), where both faces show skin, never hair.
-	stats := pix(mbStats)
-	clear(stats)
-	s.poly = s.poly[:0]
-	for _, i := range colourRegion {
-		s.poly = append(s.poly, s.tgtPts[i])
-	}
-	s.fillPolygon(stats, w, h, face.ConvexHull(s.poly), 255)
-	for i := range stats {
-		stats[i] &= hard[i] &^ holes[i]
-	}
-
 	// Alpha (in mbHard from here on) = blurred hard mask times (1 - blurred openings), at most the source's own
 	// mask where it landed. The box blurs read zeros beyond hardLimit's k-px margin, so the border never matters.
 	if r > 0 {
@@ -586,19 +583,8 @@ func (s *MeshSwap) swapOne(frame gocv.Mat, t face.Face, mesh *face.Mesh) error {
 		alpha[i] = a
 	}
 
-	switch {
-	case s.cfg.ColorTransfer && s.cfg.SkinBlend:
+	if s.cfg.ColorTransfer {
 		s.blend(views[:], w, h, size)
-	case s.cfg.ColorTransfer:
-		if err := s.transfer(views[:], w, h); err != nil {
-			return err
-		}
-		// Where no triangle landed the warped buffer holds the target: undo the transfer there.
-		for i, c := range cover {
-			if c == 0 {
-				copy(warped[3*i:3*i+3], tgt[3*i:3*i+3])
-			}
-		}
 	}
 
 	blendSrc := &views[mbWarped]
@@ -623,46 +609,6 @@ func (s *MeshSwap) swapOne(frame gocv.Mat, t face.Face, mesh *face.Mesh) error {
 	return nil
 }
 
-// transfer matches the warped source's colour to the target's (labTransfer), over the smallest box holding every
-// pixel the result depends on: where the alpha is non-zero (the only pixels alphaBlend reads) and where statistics
-// are measured (mbStats). The statistics, and so every pixel drawn, are the same as over the whole crop; the Lab
-// conversions, a fifth of the mesh swap's time on the whole crop, shrink with the box. With Poisson (or
-// fullTransfer) the whole crop is converted, as seamlessClone reads the warped face around its mask too.
-func (s *MeshSwap) transfer(views []gocv.Mat, w, h int) error {
-	alpha, err := views[mbHard].DataPtrUint8()
-	if err != nil {
-		return err
-	}
-	stats, err := views[mbStats].DataPtrUint8()
-	if err != nil {
-		return err
-	}
-	bb := image.Rect(0, 0, w, h)
-	if !s.cfg.Poisson && !s.fullTransfer {
-		bb = nonZeroBox(alpha, stats, w, h)
-		if bb.Empty() {
-			return nil
-		}
-	}
-	bw, bh := bb.Dx(), bb.Dy()
-	mask := s.bufs[mbStatsBox].view(bh, bw, 1)
-	defer mask.Close()
-	labSrc, labDst := s.bufs[mbLabSrc].view(bh, bw, 3), s.bufs[mbLabDst].view(bh, bw, 3)
-	defer labSrc.Close()
-	defer labDst.Close()
-	mp, err := mask.DataPtrUint8()
-	if err != nil {
-		return err
-	}
-	for y := 0; y < bh; y++ {
-		copy(mp[y*bw:(y+1)*bw], stats[(bb.Min.Y+y)*w+bb.Min.X:])
-	}
-	src, dst := views[mbWarped].Region(bb), views[mbTarget].Region(bb)
-	defer src.Close()
-	defer dst.Close()
-	return labTransfer(&src, &dst, &mask, &labSrc, &labDst)
-}
-
 // nonZeroBox is the smallest rectangle of the w x h single-channel images a and b that holds every pixel non-zero
 // in either; empty when none is.
 func nonZeroBox(a, b []uint8, w, h int) image.Rectangle {
@@ -685,108 +631,10 @@ func nonZeroBox(a, b []uint8, w, h int) image.Rectangle {
 	return bb
 }
 
-// blend turns views[mbWarped] into the colour the swap pastes where the alpha (views[mbHard]) is non-zero: the
-// target with its low frequencies replaced by the source's, matched per region, plus SourceDetail of the source's
-// detail where the source is skin (meshblend.go). The low-frequency layers are computed at lowResSide.
-func (s *MeshSwap) blend(views []gocv.Mat, w, h int, size float64) {
-	pix := func(i int) []uint8 {
-		p, err := views[i].DataPtrUint8()
-		if err != nil {
-			panic(err) // continuous views of our own buffers: cannot fail
-		}
-		return p
-	}
-	gocv.CvtColor(views[mbTarget], &views[mbLabDst], gocv.ColorBGRToLab)
-	gocv.CvtColor(views[mbWarped], &views[mbLabSrc], gocv.ColorBGRToLab)
-	scale := math.Min(1, lowResSide/size)
-	lw, lh := max(4, int(math.Round(float64(w)*scale))), max(4, int(math.Round(float64(h)*scale)))
-	small := func(m gocv.Mat) []uint8 {
-		r := gocv.NewMat()
-		defer r.Close()
-		gocv.Resize(m, &r, image.Pt(lw, lh), 0, 0, gocv.InterpolationArea)
-		p, err := r.DataPtrUint8()
-		if err != nil {
-			panic(err)
-		}
-		return append([]uint8(nil), p...)
-	}
-	lt, ls := small(views[mbLabDst]), small(views[mbLabSrc])
-	// Weights: the source's skin where it landed, and the alpha as the target's face (its oval without the eye and
-	// mouth openings, where the source's own mask allows).
-	skin, alpha := pix(mbSkin), pix(mbHard)
-	skinSmall, faceSmall := small(views[mbSkin]), small(views[mbHard])
-	n := lw * lh
-	sw, fw := make([]float32, n), make([]float32, n)
-	for i := 0; i < n; i++ {
-		sw[i], fw[i] = float32(skinSmall[i])/255, float32(faceSmall[i])/255
-	}
-	shift, base := make([]float32, 3*n), make([]float32, 3*n)
-	lowFreq(shift, base, lt, ls, sw, fw, lw, lh, lowBand*size*scale, regionBand*size*scale)
-	// Upsampled as 8-bit (offset 128, clamped to +-127: more than any skin's change), which OpenCV does fast.
-	up := func(src []float32, dst *gocv.Mat) []uint8 {
-		m := gocv.NewMatWithSize(lh, lw, gocv.MatTypeCV8UC3)
-		defer m.Close()
-		mp, err := m.DataPtrUint8()
-		if err != nil {
-			panic(err)
-		}
-		for i, v := range src {
-			mp[i] = uint8(min(max(v+128.5, 1), 255))
-		}
-		gocv.Resize(m, dst, image.Pt(w, h), 0, 0, gocv.InterpolationLinear)
-		p, err := dst.DataPtrUint8()
-		if err != nil {
-			panic(err)
-		}
-		return p
-	}
-	shiftUp, baseUp := up(shift, &views[mbShift]), up(base, &views[mbBase])
-	s.lowerFaceDetail(skin, w, h, size)
-	out := pix(mbLabSrc)
-	composeLab(out, pix(mbLabDst), out, shiftUp, baseUp, skin, alpha, s.cfg.SourceDetail)
-	gocv.CvtColor(views[mbLabSrc], &views[mbWarped], gocv.ColorLabToBGR)
-}
-
-// lowerFaceDetail scales the source-detail weight (skin, 0..255) below the target's nose by LowerDetail, with a
-// ramp of lowerRamp of the face size centred on the nose tip along the face's axis: the folds of a smile and the
-// mouth corners are the source's expression, not its identity, so the target's own detail stands there.
-func (s *MeshSwap) lowerFaceDetail(skin []uint8, w, h int, size float64) {
-	ld := float64(s.cfg.LowerDetail)
-	if ld == 1 {
-		return
-	}
-	top, chin := s.tgtPts[face.MeshForeheadTop], s.tgtPts[face.MeshChin]
-	dx, dy := float64(chin.X-top.X), float64(chin.Y-top.Y)
-	l := math.Hypot(dx, dy)
-	if l < 1 {
-		return
-	}
-	dx, dy = dx/l, dy/l
-	nose := s.tgtPts[face.MeshNoseTip]
-	v0 := dx*float64(nose.X) + dy*float64(nose.Y)
-	ramp := lowerRamp * size
-	lo, hi := v0-ramp/2, v0+ramp/2
-	for y := 0; y < h; y++ {
-		for x := 0; x < w; x++ {
-			i := y*w + x
-			if skin[i] == 0 {
-				continue
-			}
-			switch v := dx*float64(x) + dy*float64(y); {
-			case v <= lo: // above the ramp: the source's detail as it is
-			case v >= hi:
-				skin[i] = uint8(float64(skin[i])*ld + 0.5)
-			default:
-				m := smoothstep(lo, hi, v)
-				skin[i] = uint8(float64(skin[i])*(1-m*(1-ld)) + 0.5)
-			}
-		}
-	}
-}
-
 // warp draws every source triangle onto its target triangle (target points in s.tgtPts), far triangles first so
-// nearer ones cover them, skipping triangles that folded over in the target. dst is w x h BGR; cover is set where
-// a triangle landed, to the source mask there (at least 1).
+// nearer ones cover them, skipping triangles that folded over in the target. dst is w x h, 3 bytes a pixel, in the
+// source's colour space (Lab with ColorTransfer, else BGR); cover is set where a triangle landed, to the source mask
+// there (at least 1).
 func (s *MeshSwap) warp(dst, cover []uint8, w, h int, mesh *face.Mesh) {
 	if cap(s.order) < len(s.tris) {
 		s.order = make([]int, len(s.tris))
@@ -946,15 +794,8 @@ func (s *MeshSwap) pad(pts *[face.MeshPoints]face.Point) {
 // skin, so that hair over the forehead (bangs, a fringe) is not pasted onto the target's forehead: where the
 // source shows hair, the target's own forehead stays. Skin is the Lab mean and spread of the inner face (the
 // colourRegion hull without the eyes and mouth).
-func (s *MeshSwap) gateForehead(mask []uint8, size float64) error {
+func (s *MeshSwap) gateForehead(mask []uint8, size float64, lp []uint8) {
 	w, h := s.src.Cols(), s.src.Rows()
-	lab := gocv.NewMat()
-	defer lab.Close()
-	gocv.CvtColor(s.src, &lab, gocv.ColorBGRToLab)
-	lp, err := lab.DataPtrUint8()
-	if err != nil {
-		return err
-	}
 	region := s.innerFaceRegion(w, h)
 	var n, sum, sq [3]float64
 	for i, r := range region {
@@ -969,7 +810,7 @@ func (s *MeshSwap) gateForehead(mask []uint8, size float64) error {
 		}
 	}
 	if n[0] < 32 {
-		return nil // too little skin to judge: leave the mask alone
+		return // too little skin to judge: leave the mask alone
 	}
 	var mean, inv [3]float64
 	for ch := 0; ch < 3; ch++ {
@@ -982,7 +823,7 @@ func (s *MeshSwap) gateForehead(mask []uint8, size float64) error {
 	dx, dy := float64(chin.X-top.X), float64(chin.Y-top.Y)
 	l := math.Hypot(dx, dy)
 	if l < 1 {
-		return nil
+		return
 	}
 	dx, dy = dx/l, dy/l
 	brow := math.Inf(1)
@@ -1007,7 +848,6 @@ func (s *MeshSwap) gateForehead(mask []uint8, size float64) error {
 			mask[i] = uint8(float64(mask[i])*(1-g*(1-skin)) + 0.5)
 		}
 	}
-	return nil
 }
 
 // mouthHole appends to dst the target's mouth opening: the inner lip contour, pushed out towards the outer lip
@@ -1017,9 +857,6 @@ func (s *MeshSwap) gateForehead(mask []uint8, size float64) error {
 func (s *MeshSwap) mouthHole(dst []face.Point, mesh *face.Mesh) []face.Point {
 	o := float64(face.MouthOpenness(*mesh))
 	g := mouthHoleGrow * smoothstep(mouthClosed, mouthOpen, o)
-	if s.cfg.ColorTransfer && s.cfg.SkinBlend {
-		g = 1 // the blend keeps the target's lips whole: their colour and the shape of its expression
-	}
 	for k, i := range face.MeshInnerLips {
 		in, out := s.tgtPts[i], s.tgtPts[face.MeshOuterLips[k]]
 		dst = append(dst, face.Point{
