@@ -212,9 +212,9 @@ func (t *tail) finish(ctx context.Context, commits []job.Commit, pre *prefetch) 
 	sums := make(chan string, 1)
 	var hashed time.Duration
 	go func() { h, _ := provenance.FileSHA256(t.cfg.Output); hashed = time.Since(t1); sums <- h }()
+	var size int64
 	if t.key != "" {
 		if t.up != nil {
-			var size int64
 			var st os.FileInfo
 			if st, err = t.file.Stat(); err == nil {
 				size = st.Size()
@@ -227,9 +227,16 @@ func (t *tail) finish(ctx context.Context, commits []job.Commit, pre *prefetch) 
 	t2 := time.Now()
 	sum = <-sums
 	t.abort() // after Finish: closes the file
-	t.log.Debug("progressive stitch", zap.Int("pieces", len(commits)), zap.Int("left to append", len(commits)-before),
+	fields := []zap.Field{zap.Int("pieces", len(commits)), zap.Int("left to append", len(commits)-before),
 		zap.Duration("last results fetched", t0.Sub(tw)), zap.Duration("append rest + close", t1.Sub(t0)),
-		zap.Duration("store rest", t2.Sub(t1)), zap.Duration("hash", hashed), zap.Bool("progressive upload", t.up != nil))
+		zap.Duration("store rest", t2.Sub(t1)), zap.Duration("hash", hashed), zap.Bool("progressive upload", t.up != nil), zap.Int64("bytes", size)}
+	if t.up != nil {
+		st := t.up.Stats()
+		fields = append(fields, zap.Int("parts in flight", st.InFlight), zap.Int64("their bytes", st.InFlightBytes),
+			zap.Duration("head", st.Head), zap.Duration("last part", st.Last), zap.Int64("last part bytes", st.LastBytes),
+			zap.Duration("in flight waited", st.Wait), zap.Duration("complete", st.Complete))
+	}
+	t.log.Debug("progressive stitch", fields...)
 	return true, sum, err
 }
 

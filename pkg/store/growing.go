@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"time"
 )
 
 // growingUploads is how many parts of a growing file go up at once: the store's bandwidth is shared with the
@@ -37,7 +38,23 @@ type GrowingFile struct {
 
 	mu      sync.Mutex
 	pending map[int]partSpan // parts started and not put: a failed one is put again by Finish
+
+	stats FinishStats
 }
+
+// FinishStats is where a GrowingFile's Finish spent its time, for the caller's debug log: the ends go up beside the
+// parts still in flight, then those are waited for, then the upload is completed.
+type FinishStats struct {
+	InFlight      int           // parts started by Grew and not yet put when Finish began
+	InFlightBytes int64         // their bytes
+	Head, Last    time.Duration // the first part's put and the last one's (beside each other)
+	LastBytes     int64         // the last part's bytes (0: the file ended on a part's end)
+	Wait          time.Duration // from the ends' put to the parts in flight all put
+	Complete      time.Duration // the upload's completion
+}
+
+// Stats says where Finish spent its time.
+func (g *GrowingFile) Stats() FinishStats { return g.stats }
 
 // NewGrowingFile starts an upload of f (open for reading, being written) to key in b, in parts of partSize bytes
 // (at least MinPartSize).
@@ -108,14 +125,30 @@ func (g *GrowingFile) Finish(ctx context.Context, size int64) error {
 		_ = g.up.Abort(context.WithoutCancel(ctx))
 		return fmt.Errorf("store: upload %s: the file shrank to %d bytes, parts up to %d were put", clip(g.key), size, end)
 	}
+	g.mu.Lock()
+	g.stats.InFlight = len(g.pending)
+	for _, s := range g.pending {
+		g.stats.InFlightBytes += s.size
+	}
+	g.mu.Unlock()
 	// The first and the last part go up beside the parts still in flight; then any part that failed again.
 	ends := []partSpan{{n: 1, size: min(MinPartSize, size)}}
 	if last := g.covered(); size > last {
 		ends = append(ends, partSpan{n: g.next, off: last, size: size - last})
+		g.stats.LastBytes = size - last
 	}
+	t0 := time.Now()
 	errs := make(chan error, len(ends))
 	for _, s := range ends {
-		go func() { errs <- g.up.PutPart(ctx, s.n, s.off, io.NewSectionReader(g.f, s.off, s.size), s.size) }()
+		go func() {
+			err := g.up.PutPart(ctx, s.n, s.off, io.NewSectionReader(g.f, s.off, s.size), s.size)
+			if s.n == 1 {
+				g.stats.Head = time.Since(t0)
+			} else {
+				g.stats.Last = time.Since(t0)
+			}
+			errs <- err
+		}()
 	}
 	var err error
 	for range ends {
@@ -123,7 +156,9 @@ func (g *GrowingFile) Finish(ctx context.Context, size int64) error {
 			err = e
 		}
 	}
+	t1 := time.Now()
 	g.wg.Wait()
+	g.stats.Wait = time.Since(t1)
 	g.mu.Lock()
 	left := make([]partSpan, 0, len(g.pending))
 	for _, s := range g.pending {
@@ -136,7 +171,9 @@ func (g *GrowingFile) Finish(ctx context.Context, size int64) error {
 		}
 	}
 	if err == nil {
+		t2 := time.Now()
 		err = g.up.Complete(ctx) // aborts on error
+		g.stats.Complete = time.Since(t2)
 	} else {
 		_ = g.up.Abort(context.WithoutCancel(ctx))
 	}
