@@ -88,7 +88,7 @@ func BenchmarkPinnedWorkers(b *testing.B) {
 			if os.Getenv("FACEFLEET_PINNED_VERBOSE") != "" { // the coordinator's debug timings of the split and the tail
 				lb, _ := os.ReadFile(coord.log)
 				for _, l := range strings.Split(string(lb), "\n") {
-					for _, m := range []string{"target ready", "target scanned", "segment queued", "job planned", "progressive stitch", "job done"} {
+					for _, m := range []string{"target ready", "target scanned", "segment queued", "job planned", "target downloaded", "progressive stitch", "job done"} {
 						if strings.Contains(l, m) {
 							fmt.Println(l)
 							break

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/facefleet/facefleet/pkg/store"
 )
 
@@ -18,13 +20,13 @@ const targetURLTTL = time.Hour
 // ends; the steps that need the file itself wait for it: the stitch's audio, the content screen, a one-segment
 // job's piece, and the scan and cut of a target that is not an MP4 or MOV of H.264 or HEVC (media.ErrNoIndex).
 type fetcher struct {
-	blob       store.Blob
-	key, path  string
-	name       string // the user's name of the target, in errors
-	mu         sync.Mutex
-	cur        *fetch
-	stop       context.CancelFunc
-	downloaded time.Duration // how long the last download took, for the debug log
+	blob      store.Blob
+	key, path string
+	name      string // the user's name of the target, in errors
+	log       *zap.Logger
+	mu        sync.Mutex
+	cur       *fetch
+	stop      context.CancelFunc
 }
 
 // fetch is one download; err is set before done closes.
@@ -59,9 +61,7 @@ func (f *fetcher) start(ctx context.Context) *fetch {
 		if err := f.blob.GetFile(ctx, f.key, f.path); err != nil {
 			c.err = fmt.Errorf("%s: download: %w", f.name, err)
 		}
-		f.mu.Lock()
-		f.downloaded = time.Since(t0)
-		f.mu.Unlock()
+		f.log.Debug("target downloaded", zap.String("key", f.key), zap.Duration("download", time.Since(t0)), zap.Error(c.err))
 	}()
 	return c
 }

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/facefleet/facefleet/internal/testenv"
 	"github.com/facefleet/facefleet/pkg/job"
 	"github.com/facefleet/facefleet/pkg/media"
@@ -168,7 +170,7 @@ func TestFetcherClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	held := &heldDownload{S3: s3, started: make(chan struct{}), release: make(chan struct{})}
-	f := &fetcher{blob: held, key: key, path: filepath.Join(t.TempDir(), "target.mp4"), name: "clip.mp4"}
+	f := &fetcher{blob: held, key: key, path: filepath.Join(t.TempDir(), "target.mp4"), name: "clip.mp4", log: zap.NewNop()}
 	f.start(ctx)
 	<-held.started
 	f.close() // returns only once the held download has given up

@@ -573,7 +573,7 @@ type files struct {
 // needed), its output stitched in dir and stored.
 func (s *Service) submitted(sub *job.Submission, dir string) files {
 	fetch := &fetcher{blob: s.deps.Blob, key: sub.TargetKey, path: filepath.Join(dir, "target"+filepath.Ext(sub.TargetKey)),
-		name: sub.TargetName}
+		name: sub.TargetName, log: s.log}
 	seconds := sub.SegmentSeconds
 	if seconds <= 0 {
 		seconds = s.cfg.SegmentSeconds
