@@ -820,18 +820,6 @@ func (s *Service) plan(ctx context.Context, id, dir string, in files, cut cutFun
 	if in.targetURL != nil {
 		if u, err := in.targetURL(ctx); err == nil {
 			target = u
-			// The download starts once the first task is out: before, it took the disk and the cores from the
-			// first piece's cut. A step that needs the file sooner starts it (in.target).
-			queue := cut
-			var once sync.Once
-			cut = func(p job.JobPlan, seg job.Segment) error {
-				var err error
-				if queue != nil {
-					err = queue(p, seg)
-				}
-				once.Do(func() { in.fetch(ctx) })
-				return err
-			}
 		} else if !errors.Is(err, store.ErrNoURL) {
 			s.log.Debug("target not read in place", zap.String("job", id), zap.Error(err))
 		}
@@ -880,6 +868,12 @@ func (s *Service) plan(ctx context.Context, id, dir string, in files, cut cutFun
 	plan, err := s.split(ctx, id, target, info, in.seconds, dir, cut, in.target)
 	if err != nil {
 		return plan, userFile(userFile(err, target, in.targetName), in.targetFile, in.targetName)
+	}
+	if media.IsURL(target) {
+		// The download starts once every piece is queued: during the split it took the disk and the cores from
+		// the cut and the pieces' stores, while the stitch that needs it waits for the first result anyway. A step
+		// that needs the file sooner started it (in.target).
+		in.fetch(ctx)
 	}
 	return plan, nil
 }
