@@ -160,8 +160,9 @@ func (t *tail) startUpload(ctx context.Context) {
 // finish appends what is left of commits (fetching any result pre did not), closes the output, stores it
 // under the tail's key and hashes it. done false: the tail gave up, nothing of it is left, and the caller stitches
 // and stores as before; done true: err is the output's (its store's) failure, else the output is in place and
-// stored, with sum its sha256 ("" if it could not be read).
-func (t *tail) finish(ctx context.Context, commits []job.Commit, pre *prefetch) (done bool, sum string, err error) {
+// stored, with sum its sha256 ("" if it could not be read). drop (nil: none) is called once the output is closed
+// and reads the target no more. An output uploaded as it grew may be gone from the work dir (the store has it).
+func (t *tail) finish(ctx context.Context, commits []job.Commit, pre *prefetch, drop func()) (done bool, sum string, err error) {
 	tw := time.Now()
 	pre.fetched() // the last result is being fetched: waited for here, as stitch waits, not fetched again
 	close(t.stop)
@@ -209,32 +210,54 @@ func (t *tail) finish(ctx context.Context, commits []job.Commit, pre *prefetch) 
 		return false, "", nil
 	}
 	t1 := time.Now()
+	// The store's completion below writes the whole output again (versitygw's posix backend copies the parts): the
+	// pages of what the job reads no more, freed first, are what it writes into. On this machine a page written
+	// for the first time in seconds cost about as much as copying it ten times (docs/BENCHMARKS.md).
+	if drop != nil && t.up != nil {
+		drop()
+	}
 	sums := make(chan string, 1)
 	var hashed time.Duration
 	go func() { h, _ := provenance.FileSHA256(t.cfg.Output); hashed = time.Since(t1); sums <- h }()
 	var size int64
+	var flushed, hashedAt time.Time
 	if t.key != "" {
 		if t.up != nil {
 			var st os.FileInfo
 			if st, err = t.file.Stat(); err == nil {
 				size = st.Size()
-				err = t.up.Finish(ctx, size)
+				err = t.up.Flush(ctx, size)
+			}
+			flushed = time.Now()
+			select {
+			case sum = <-sums: // stored and hashed, the work dir's copy is read no more: its pages go too
+				hashedAt = time.Now()
+				t.file.Close()
+				t.file = nil
+				_ = os.Remove(t.cfg.Output)
+			default: // the completion does not wait for the hash
+			}
+			if err == nil {
+				err = t.up.Complete(ctx)
 			}
 		} else {
 			err = t.s.deps.Blob.PutFile(ctx, t.key, t.cfg.Output)
 		}
 	}
 	t2 := time.Now()
-	sum = <-sums
-	t.abort() // after Finish: closes the file
+	if hashedAt.IsZero() {
+		sum = <-sums
+	}
+	t.abort() // after Complete: closes the file
 	fields := []zap.Field{zap.Int("pieces", len(commits)), zap.Int("left to append", len(commits)-before),
 		zap.Duration("last results fetched", t0.Sub(tw)), zap.Duration("append rest + close", t1.Sub(t0)),
 		zap.Duration("store rest", t2.Sub(t1)), zap.Duration("hash", hashed), zap.Bool("progressive upload", t.up != nil), zap.Int64("bytes", size)}
-	if t.up != nil {
+	if t.up != nil && !flushed.IsZero() {
 		st := t.up.Stats()
 		fields = append(fields, zap.Int("parts in flight", st.InFlight), zap.Int64("their bytes", st.InFlightBytes),
 			zap.Duration("head", st.Head), zap.Duration("last part", st.Last), zap.Int64("last part bytes", st.LastBytes),
-			zap.Duration("in flight waited", st.Wait), zap.Duration("complete", st.Complete))
+			zap.Duration("in flight waited", st.Wait), zap.Duration("flush", flushed.Sub(t1)),
+			zap.Bool("output dropped first", !hashedAt.IsZero()), zap.Duration("complete", st.Complete))
 	}
 	t.log.Debug("progressive stitch", fields...)
 	return true, sum, err

@@ -19,8 +19,8 @@ const growingUploads = 2
 // (MinPartSize bytes: the least S3 takes, as it is put after the end) may still change until Finish: an MP4 muxer
 // patches its mdat size there at the end. Every byte past it is final once Grew counts it, and each full part
 // (partSize bytes) past the first goes up as soon as the file has grown past it; Finish puts the first and the
-// last part and completes the upload. Over a store that takes no multipart uploads the whole file goes up at
-// Finish.
+// last part and completes the upload (or Flush and Complete apart, the file no longer read between them). Over a
+// store that takes no multipart uploads the whole file goes up at Finish (Flush).
 //
 // A GrowingFile is used by one goroutine; the uploads run in their own.
 type GrowingFile struct {
@@ -35,6 +35,8 @@ type GrowingFile struct {
 	sem    chan struct{}
 	wg     sync.WaitGroup
 	next   int // the next full part to start; part 1 waits for Finish
+	// flushed: every part is put (or, without multipart, the file stored whole); Complete may go on.
+	flushed bool
 
 	mu      sync.Mutex
 	pending map[int]partSpan // parts started and not put: a failed one is put again by Finish
@@ -112,15 +114,29 @@ func (g *GrowingFile) put(ctx context.Context, s partSpan) error {
 	return nil
 }
 
-// Finish uploads what is left of the complete file, size bytes long (the first part, the last, and any that
-// failed), and completes the upload. On error the upload is aborted: nothing is stored under the key.
+// Finish uploads what is left of the complete file, size bytes long, and completes the upload: Flush, then
+// Complete. On error the upload is aborted: nothing is stored under the key.
 func (g *GrowingFile) Finish(ctx context.Context, size int64) error {
+	if err := g.Flush(ctx, size); err != nil {
+		return err
+	}
+	return g.Complete(ctx)
+}
+
+// Flush uploads what is left of the complete file, size bytes long (the first part, the last, and any that
+// failed), and waits for every part: the file is not read after it, and Complete stores what was put (over a store
+// that takes no multipart uploads, Flush stores the file whole). On error the upload is aborted.
+func (g *GrowingFile) Flush(ctx context.Context, size int64) error {
 	if g.up == nil {
 		defer g.cancel()
-		return g.blob.Put(ctx, g.key, io.NewSectionReader(g.f, 0, size), size)
+		if err := g.blob.Put(ctx, g.key, io.NewSectionReader(g.f, 0, size), size); err != nil {
+			return err
+		}
+		g.flushed = true
+		return nil
 	}
-	defer g.cancel()
 	if end := g.covered(); g.next > 2 && size < end {
+		g.cancel()
 		g.wg.Wait()
 		_ = g.up.Abort(context.WithoutCancel(ctx))
 		return fmt.Errorf("store: upload %s: the file shrank to %d bytes, parts up to %d were put", clip(g.key), size, end)
@@ -170,13 +186,28 @@ func (g *GrowingFile) Finish(ctx context.Context, size int64) error {
 			err = g.put(ctx, s)
 		}
 	}
-	if err == nil {
-		t2 := time.Now()
-		err = g.up.Complete(ctx) // aborts on error
-		g.stats.Complete = time.Since(t2)
-	} else {
+	if err != nil {
+		g.cancel()
 		_ = g.up.Abort(context.WithoutCancel(ctx))
+		return err
 	}
+	g.flushed = true
+	return nil
+}
+
+// Complete stores the blob of the parts Flush put. On error the upload is aborted.
+func (g *GrowingFile) Complete(ctx context.Context) error {
+	defer g.cancel()
+	switch {
+	case !g.flushed:
+		g.Abort(context.WithoutCancel(ctx))
+		return fmt.Errorf("store: upload %s: completed before it was flushed", clip(g.key))
+	case g.up == nil: // Flush stored it whole
+		return nil
+	}
+	t0 := time.Now()
+	err := g.up.Complete(ctx) // aborts on error
+	g.stats.Complete = time.Since(t0)
 	return err
 }
 
