@@ -22,13 +22,7 @@ import (
 // (the coordinator's order: versitygw's completion writes the whole blob again, into the pages the file freed).
 // FACEFLEET_GROWING_MB sets the file's size (default 256).
 func BenchmarkGrowingFileTail(b *testing.B) {
-	mb := 256
-	if v := os.Getenv("FACEFLEET_GROWING_MB"); v != "" {
-		var err error
-		if mb, err = strconv.Atoi(v); err != nil || mb < 10 {
-			b.Fatalf("FACEFLEET_GROWING_MB: %q", v)
-		}
-	}
+	mb := envMiB(b, "FACEFLEET_GROWING_MB", 256)
 	const pieces = 20
 	size := mb << 20
 	data := randomBytes(size, 3)
@@ -125,4 +119,17 @@ func BenchmarkGrowingFileTail(b *testing.B) {
 			b.ReportMetric(float64(stats.LastBytes+stats.InFlightBytes)/n/(1<<20), "MiB-after-last")
 		})
 	}
+}
+
+// envMiB is the number of MiB the environment variable name sets, def when unset.
+func envMiB(b *testing.B, name string, def int) int {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	mb, err := strconv.Atoi(v)
+	if err != nil || mb < 1 {
+		b.Fatalf("%s: %q", name, v)
+	}
+	return mb
 }

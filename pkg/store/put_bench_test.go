@@ -21,13 +21,7 @@ import (
 // HTTP). It is why no upload hashes its payload (one request instead of parts saved nothing measurable).
 // FACEFLEET_PUT_MB sets the file's size (default 19: a 30 s piece of a 1080p target).
 func BenchmarkS3PutOptions(b *testing.B) {
-	mb := 19
-	if v := os.Getenv("FACEFLEET_PUT_MB"); v != "" {
-		var err error
-		if mb, err = strconv.Atoi(v); err != nil || mb < 1 {
-			b.Fatalf("FACEFLEET_PUT_MB: %q", v)
-		}
-	}
+	mb := envMiB(b, "FACEFLEET_PUT_MB", 19)
 	srv := testenv.StartS3(b, testenv.S3Options{})
 	bucket := newS3(b, srv).Bucket()
 	raw, err := minio.New(srv.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(srv.AccessKey, srv.Secret, "")})
