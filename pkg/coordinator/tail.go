@@ -211,8 +211,8 @@ func (t *tail) finish(ctx context.Context, commits []job.Commit, pre *prefetch, 
 	}
 	t1 := time.Now()
 	// The store's completion below writes the whole output again (versitygw's posix backend copies the parts): the
-	// pages of what the job reads no more, freed first, are what it writes into. On this machine a page written
-	// for the first time in seconds cost about as much as copying it ten times (docs/BENCHMARKS.md).
+	// pages of what the job reads no more, freed first, are what it writes into. On a virtual machine that hands
+	// free memory back to its host, a page not written for seconds costs about ten warm ones (docs/BENCHMARKS.md).
 	if drop != nil && t.up != nil {
 		drop()
 	}
@@ -251,7 +251,8 @@ func (t *tail) finish(ctx context.Context, commits []job.Commit, pre *prefetch, 
 	t.abort() // after Complete: closes the file
 	fields := []zap.Field{zap.Int("pieces", len(commits)), zap.Int("left to append", len(commits)-before),
 		zap.Duration("last results fetched", t0.Sub(tw)), zap.Duration("append rest + close", t1.Sub(t0)),
-		zap.Duration("store rest", t2.Sub(t1)), zap.Duration("hash", hashed), zap.Bool("progressive upload", t.up != nil), zap.Int64("bytes", size)}
+		zap.Duration("store rest", t2.Sub(t1)), zap.Duration("hash", hashed), zap.Bool("progressive upload", t.up != nil),
+		zap.Int64("bytes", size)}
 	if t.up != nil && !flushed.IsZero() {
 		st := t.up.Stats()
 		fields = append(fields, zap.Int("parts in flight", st.InFlight), zap.Int64("their bytes", st.InFlightBytes),
