@@ -44,7 +44,30 @@ type tail struct {
 	keys []string           // the result keys appended, by segment
 	// upStarted: the upload was started, or given up (then the output is stored whole at the end).
 	upStarted bool
+	warmed    bool  // the output is being read back into memory for its hash (warm)
 	err       error // why the tail gave up
+}
+
+// warmAhead is how many pieces before the last the output starts being read back into memory (warm): the hash
+// after the last commit reads it whole, and where the system pages out what was not touched for a while (machine A
+// drops pages idle for a minute) that read went to the disk beside the store's completion, which reads its parts
+// again (docs/BENCHMARKS.md).
+const warmAhead = 2
+
+// warm reads the file at path once, so that its pages are in memory for the next reader; an error only leaves them
+// where they were.
+func warm(path string) {
+	f, err := os.Open(path)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	buf := make([]byte, 1<<20)
+	for {
+		if _, err := f.Read(buf); err != nil {
+			return
+		}
+	}
 }
 
 type fetched struct {
@@ -129,6 +152,10 @@ func (t *tail) append(ctx context.Context, cm job.Commit, path string) {
 		return
 	}
 	t.keys = append(t.keys, cm.ResultKey)
+	if !t.warmed && len(t.plan.Segments)-len(t.keys) <= warmAhead {
+		t.warmed = true
+		go warm(t.app.Partial())
+	}
 	if t.key != "" && !t.upStarted {
 		t.upStarted = true
 		t.startUpload(ctx)
@@ -160,9 +187,8 @@ func (t *tail) startUpload(ctx context.Context) {
 // finish appends what is left of commits (fetching any result pre did not), closes the output, stores it
 // under the tail's key and hashes it. done false: the tail gave up, nothing of it is left, and the caller stitches
 // and stores as before; done true: err is the output's (its store's) failure, else the output is in place and
-// stored, with sum its sha256 ("" if it could not be read). drop (nil: none) is called once the output is closed
-// and reads the target no more. An output uploaded as it grew may be gone from the work dir (the store has it).
-func (t *tail) finish(ctx context.Context, commits []job.Commit, pre *prefetch, drop func()) (done bool, sum string, err error) {
+// stored, with sum its sha256 ("" if it could not be read).
+func (t *tail) finish(ctx context.Context, commits []job.Commit, pre *prefetch) (done bool, sum string, err error) {
 	tw := time.Now()
 	pre.fetched() // the last result is being fetched: waited for here, as stitch waits, not fetched again
 	close(t.stop)
@@ -210,17 +236,11 @@ func (t *tail) finish(ctx context.Context, commits []job.Commit, pre *prefetch, 
 		return false, "", nil
 	}
 	t1 := time.Now()
-	// The store's completion below writes the whole output again (versitygw's posix backend copies the parts): the
-	// pages of what the job reads no more, freed first, are what it writes into. On a virtual machine that hands
-	// free memory back to its host, a page not written for seconds costs about ten warm ones (docs/BENCHMARKS.md).
-	if drop != nil && t.up != nil {
-		drop()
-	}
 	sums := make(chan string, 1)
 	var hashed time.Duration
 	go func() { h, _ := provenance.FileSHA256(t.cfg.Output); hashed = time.Since(t1); sums <- h }()
 	var size int64
-	var flushed, hashedAt time.Time
+	var flushed time.Time
 	if t.key != "" {
 		if t.up != nil {
 			var st os.FileInfo
@@ -229,14 +249,6 @@ func (t *tail) finish(ctx context.Context, commits []job.Commit, pre *prefetch, 
 				err = t.up.Flush(ctx, size)
 			}
 			flushed = time.Now()
-			select {
-			case sum = <-sums: // stored and hashed, the work dir's copy is read no more: its pages go too
-				hashedAt = time.Now()
-				t.file.Close()
-				t.file = nil
-				_ = os.Remove(t.cfg.Output)
-			default: // the completion does not wait for the hash
-			}
 			if err == nil {
 				err = t.up.Complete(ctx)
 			}
@@ -245,9 +257,7 @@ func (t *tail) finish(ctx context.Context, commits []job.Commit, pre *prefetch, 
 		}
 	}
 	t2 := time.Now()
-	if hashedAt.IsZero() {
-		sum = <-sums
-	}
+	sum = <-sums
 	t.abort() // after Complete: closes the file
 	fields := []zap.Field{zap.Int("pieces", len(commits)), zap.Int("left to append", len(commits)-before),
 		zap.Duration("last results fetched", t0.Sub(tw)), zap.Duration("append rest + close", t1.Sub(t0)),
@@ -258,7 +268,7 @@ func (t *tail) finish(ctx context.Context, commits []job.Commit, pre *prefetch, 
 		fields = append(fields, zap.Int("parts in flight", st.InFlight), zap.Int64("their bytes", st.InFlightBytes),
 			zap.Duration("head", st.Head), zap.Duration("last part", st.Last), zap.Int64("last part bytes", st.LastBytes),
 			zap.Duration("in flight waited", st.Wait), zap.Duration("flush", flushed.Sub(t1)),
-			zap.Bool("output dropped first", !hashedAt.IsZero()), zap.Duration("complete", st.Complete))
+			zap.Duration("complete", st.Complete))
 	}
 	t.log.Debug("progressive stitch", fields...)
 	return true, sum, err
