@@ -3,6 +3,7 @@ package coordinator
 import (
 	"context"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 
@@ -83,6 +84,12 @@ func (f *fetcher) file(ctx context.Context) (string, error) {
 // url is where the target is read in place, or store.ErrNoURL. It holds credentials: never log it.
 func (f *fetcher) url(ctx context.Context) (string, error) {
 	return store.URL(ctx, f.blob, f.key, targetURLTTL)
+}
+
+// drop stops a download under way and removes the file: what needed the target is done.
+func (f *fetcher) drop() {
+	f.close()
+	_ = os.Remove(f.path)
 }
 
 // close stops a download under way and waits for it: a job that ends leaves nothing writing into its directory.

@@ -567,6 +567,8 @@ type files struct {
 	targetURL  func(context.Context) (string, error)
 	fetch      func(context.Context) *fetch
 	close      func()
+	// drop (nil: none) removes the target's download once nothing reads it: never the user's own file.
+	drop func()
 }
 
 // submitted is where a submitted job's files are: its inputs in the store (the target fetched into dir when
@@ -585,7 +587,7 @@ func (s *Service) submitted(sub *job.Submission, dir string) files {
 			st, err := s.deps.Blob.Stat(ctx, sub.TargetKey)
 			return st.Size, err
 		},
-		target: fetch.file, targetFile: fetch.path, targetURL: fetch.url, fetch: fetch.start, close: fetch.close,
+		target: fetch.file, targetFile: fetch.path, targetURL: fetch.url, fetch: fetch.start, close: fetch.close, drop: fetch.drop,
 		output: filepath.Join(dir, "output"+sub.OutputExt), store: true, skipAudio: sub.SkipAudio, seconds: seconds,
 		spec: spec, metadata: sub.Metadata,
 		hashes: func() (string, string) { return sub.SourceSHA256, sub.TargetSHA256 }}
@@ -764,7 +766,7 @@ func (s *Service) execute(ctx context.Context, id, dir string, log *zap.Logger, 
 	t1 := time.Now()
 	done, outSum, stored := false, "", error(nil)
 	if tl != nil {
-		done, outSum, stored = tl.finish(ctx, commits, pre)
+		done, outSum, stored = tl.finish(ctx, commits, pre, in.drop)
 	}
 	if !done {
 		if err := s.stitch(ctx, plan, commits, pre, dir, audio, in.output, in.metadata); err != nil {

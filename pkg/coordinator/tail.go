@@ -44,30 +44,7 @@ type tail struct {
 	keys []string           // the result keys appended, by segment
 	// upStarted: the upload was started, or given up (then the output is stored whole at the end).
 	upStarted bool
-	warmed    bool  // the output is being read back into memory for its hash (warm)
 	err       error // why the tail gave up
-}
-
-// warmAhead is how many pieces before the last the output starts being read back into memory (warm): the hash
-// after the last commit reads it whole, and where the system pages out what was not touched for a while (machine A
-// drops pages idle for a minute) that read went to the disk beside the store's completion, which reads its parts
-// again (docs/BENCHMARKS.md).
-const warmAhead = 2
-
-// warm reads the file at path once, so that its pages are in memory for the next reader; an error only leaves them
-// where they were.
-func warm(path string) {
-	f, err := os.Open(path)
-	if err != nil {
-		return
-	}
-	defer f.Close()
-	buf := make([]byte, 1<<20)
-	for {
-		if _, err := f.Read(buf); err != nil {
-			return
-		}
-	}
 }
 
 type fetched struct {
@@ -152,10 +129,6 @@ func (t *tail) append(ctx context.Context, cm job.Commit, path string) {
 		return
 	}
 	t.keys = append(t.keys, cm.ResultKey)
-	if !t.warmed && len(t.plan.Segments)-len(t.keys) <= warmAhead {
-		t.warmed = true
-		go warm(t.app.Partial())
-	}
 	if t.key != "" && !t.upStarted {
 		t.upStarted = true
 		t.startUpload(ctx)
@@ -187,8 +160,9 @@ func (t *tail) startUpload(ctx context.Context) {
 // finish appends what is left of commits (fetching any result pre did not), closes the output, stores it
 // under the tail's key and hashes it. done false: the tail gave up, nothing of it is left, and the caller stitches
 // and stores as before; done true: err is the output's (its store's) failure, else the output is in place and
-// stored, with sum its sha256 ("" if it could not be read).
-func (t *tail) finish(ctx context.Context, commits []job.Commit, pre *prefetch) (done bool, sum string, err error) {
+// stored, with sum its sha256 ("" if it could not be read). drop (nil: none) is called once the output is closed
+// and the job reads its target no more.
+func (t *tail) finish(ctx context.Context, commits []job.Commit, pre *prefetch, drop func()) (done bool, sum string, err error) {
 	tw := time.Now()
 	pre.fetched() // the last result is being fetched: waited for here, as stitch waits, not fetched again
 	close(t.stop)
@@ -236,6 +210,15 @@ func (t *tail) finish(ctx context.Context, commits []job.Commit, pre *prefetch) 
 		return false, "", nil
 	}
 	t1 := time.Now()
+	dropped := make(chan struct{})
+	if drop != nil && t.up != nil {
+		// The store's completion writes the whole output again (versitygw's posix backend copies the parts), and
+		// on machine A a page not written for seconds cost ten times one just freed (docs/BENCHMARKS.md): the
+		// target's download goes before it, beside the flush (unlinking it takes a while), its pages to reuse.
+		go func() { drop(); close(dropped) }()
+	} else {
+		close(dropped)
+	}
 	sums := make(chan string, 1)
 	var hashed time.Duration
 	go func() { h, _ := provenance.FileSHA256(t.cfg.Output); hashed = time.Since(t1); sums <- h }()
@@ -249,6 +232,7 @@ func (t *tail) finish(ctx context.Context, commits []job.Commit, pre *prefetch) 
 				err = t.up.Flush(ctx, size)
 			}
 			flushed = time.Now()
+			<-dropped
 			if err == nil {
 				err = t.up.Complete(ctx)
 			}
@@ -257,6 +241,7 @@ func (t *tail) finish(ctx context.Context, commits []job.Commit, pre *prefetch) 
 		}
 	}
 	t2 := time.Now()
+	<-dropped
 	sum = <-sums
 	t.abort() // after Complete: closes the file
 	fields := []zap.Field{zap.Int("pieces", len(commits)), zap.Int("left to append", len(commits)-before),
