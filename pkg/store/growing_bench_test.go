@@ -18,10 +18,10 @@ import (
 // versitygw: a file written in 20 pieces, its parts going up as it grows, timed from the last piece written and
 // the head patched to the upload complete and the file hashed, as the coordinator hashes its output. The parts of
 // the pieces before the last are put before the clock starts, as a job's results arrive seconds apart. "beside":
-// Finish beside the hash (the coordinator's order); "dropped": Flush beside the hash, then the file removed, then
-// Complete: versitygw's completion writes the whole blob again, and here into the pages the file freed, which on
-// machine A cost a tenth of pages not written for seconds (the coordinator's output, paged out by then, frees
-// none). FACEFLEET_GROWING_MB sets the file's size (default 256).
+// Finish beside the hash; "dropped": Flush beside the hash, then the file removed, then Complete: versitygw's
+// completion writes the whole blob again, here into the pages the file freed, which on machine A cost a tenth of
+// pages not written for seconds (the coordinator frees its target's download so). FACEFLEET_GROWING_MB sets the
+// file's size (default 256).
 func BenchmarkGrowingFileTail(b *testing.B) {
 	mb := envMiB(b, "FACEFLEET_GROWING_MB", 256)
 	const pieces = 20
