@@ -85,10 +85,10 @@ func BenchmarkPinnedWorkers(b *testing.B) {
 			lines = append(lines, fmt.Sprintf("| %d | %d | %d | %.1f | %.0f | %s | %.2f | %.2f | %.2f | %.2f | %.1f%% |", round+1, n, r.TotalFrames,
 				wall, float64(r.TotalFrames)/wall, perWorker(e.commits(id)), tw.firstTask(id).Sub(submitted).Seconds(), e.tail(b, id).Seconds(),
 				r.SplitSeconds, r.StitchSeconds, 100*share))
-			if os.Getenv("FACEFLEET_PINNED_VERBOSE") != "" { // the coordinator's debug timings of the split's start and the tail
+			if os.Getenv("FACEFLEET_PINNED_VERBOSE") != "" { // the coordinator's debug timings of the split and the tail
 				lb, _ := os.ReadFile(coord.log)
 				for _, l := range strings.Split(string(lb), "\n") {
-					for _, m := range []string{"target ready", "target scanned", "progressive stitch", "job done"} {
+					for _, m := range []string{"target ready", "target scanned", "segment queued", "job planned", "target downloaded", "progressive stitch", "job done"} {
 						if strings.Contains(l, m) {
 							fmt.Println(l)
 							break

@@ -3,8 +3,11 @@ package coordinator
 import (
 	"context"
 	"fmt"
+	"os"
 	"sync"
 	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/facefleet/facefleet/pkg/store"
 )
@@ -18,13 +21,13 @@ const targetURLTTL = time.Hour
 // ends; the steps that need the file itself wait for it: the stitch's audio, the content screen, a one-segment
 // job's piece, and the scan and cut of a target that is not an MP4 or MOV of H.264 or HEVC (media.ErrNoIndex).
 type fetcher struct {
-	blob       store.Blob
-	key, path  string
-	name       string // the user's name of the target, in errors
-	mu         sync.Mutex
-	cur        *fetch
-	stop       context.CancelFunc
-	downloaded time.Duration // how long the last download took, for the debug log
+	blob      store.Blob
+	key, path string
+	name      string // the user's name of the target, in errors
+	log       *zap.Logger
+	mu        sync.Mutex
+	cur       *fetch
+	stop      context.CancelFunc
 }
 
 // fetch is one download; err is set before done closes.
@@ -59,9 +62,7 @@ func (f *fetcher) start(ctx context.Context) *fetch {
 		if err := f.blob.GetFile(ctx, f.key, f.path); err != nil {
 			c.err = fmt.Errorf("%s: download: %w", f.name, err)
 		}
-		f.mu.Lock()
-		f.downloaded = time.Since(t0)
-		f.mu.Unlock()
+		f.log.Debug("target downloaded", zap.String("key", f.key), zap.Duration("download", time.Since(t0)), zap.Error(c.err))
 	}()
 	return c
 }
@@ -83,6 +84,12 @@ func (f *fetcher) file(ctx context.Context) (string, error) {
 // url is where the target is read in place, or store.ErrNoURL. It holds credentials: never log it.
 func (f *fetcher) url(ctx context.Context) (string, error) {
 	return store.URL(ctx, f.blob, f.key, targetURLTTL)
+}
+
+// drop stops a download under way and removes the file: what needed the target is done.
+func (f *fetcher) drop() {
+	f.close()
+	_ = os.Remove(f.path)
 }
 
 // close stops a download under way and waits for it: a job that ends leaves nothing writing into its directory.

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/facefleet/facefleet/internal/testenv"
 	"github.com/facefleet/facefleet/pkg/job"
 	"github.com/facefleet/facefleet/pkg/media"
@@ -73,7 +75,8 @@ func lyingSyncTable(t *testing.T, target string) string {
 
 // TestSplitReadsStoredTargetInPlace: on the cluster path (S3 = versitygw) the coordinator reads an MP4 target in
 // place, by URL, and queues its first task while the target's download is still held (before, the split began
-// only once the download had ended: this test waited for a first task until its deadline); the job then finishes
+// only once the download had ended: this test waited for a first task until its deadline), the download starting
+// only once every task is queued (it took the cores and the disk from the split); the job then finishes
 // with every frame. A matroska target (no MP4 index) is split from the download as before. A target whose index
 // lies fails the job with the user's file named, and no URL (credentials) in what the user reads.
 func TestSplitReadsStoredTargetInPlace(t *testing.T) {
@@ -109,10 +112,20 @@ func TestSplitReadsStoredTargetInPlace(t *testing.T) {
 			if _, err := e.state.Create(ctx, job.RecordKey(id), b); err != nil {
 				t.Fatal(err)
 			}
-			select {
-			case <-held.started:
-			case <-ctx.Done():
-				t.Fatal("the target's download never started")
+			if c.fails == "" { // a job that fails in its split never needs the file
+				select {
+				case <-held.started:
+				case <-ctx.Done():
+					t.Fatal("the target's download never started")
+				}
+			}
+			if c.firstBeforeDownload && c.fails == "" {
+				// Read in place, the download waits for the split: every task is out before it starts.
+				for n := 0; n < 3; n++ {
+					if has, err := e.tasks.Has(ctx, job.TaskSubject(id, n)); err != nil || !has {
+						t.Fatalf("segment %d not queued when the download started (%v)", n, err)
+					}
+				}
 			}
 			if c.firstBeforeDownload {
 				for has := false; !has; {
@@ -168,7 +181,7 @@ func TestFetcherClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	held := &heldDownload{S3: s3, started: make(chan struct{}), release: make(chan struct{})}
-	f := &fetcher{blob: held, key: key, path: filepath.Join(t.TempDir(), "target.mp4"), name: "clip.mp4"}
+	f := &fetcher{blob: held, key: key, path: filepath.Join(t.TempDir(), "target.mp4"), name: "clip.mp4", log: zap.NewNop()}
 	f.start(ctx)
 	<-held.started
 	f.close() // returns only once the held download has given up

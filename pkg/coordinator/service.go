@@ -567,13 +567,15 @@ type files struct {
 	targetURL  func(context.Context) (string, error)
 	fetch      func(context.Context) *fetch
 	close      func()
+	// drop (nil: none) removes the target's download once nothing reads it: never the user's own file.
+	drop func()
 }
 
 // submitted is where a submitted job's files are: its inputs in the store (the target fetched into dir when
 // needed), its output stitched in dir and stored.
 func (s *Service) submitted(sub *job.Submission, dir string) files {
 	fetch := &fetcher{blob: s.deps.Blob, key: sub.TargetKey, path: filepath.Join(dir, "target"+filepath.Ext(sub.TargetKey)),
-		name: sub.TargetName}
+		name: sub.TargetName, log: s.log}
 	seconds := sub.SegmentSeconds
 	if seconds <= 0 {
 		seconds = s.cfg.SegmentSeconds
@@ -585,7 +587,7 @@ func (s *Service) submitted(sub *job.Submission, dir string) files {
 			st, err := s.deps.Blob.Stat(ctx, sub.TargetKey)
 			return st.Size, err
 		},
-		target: fetch.file, targetFile: fetch.path, targetURL: fetch.url, fetch: fetch.start, close: fetch.close,
+		target: fetch.file, targetFile: fetch.path, targetURL: fetch.url, fetch: fetch.start, close: fetch.close, drop: fetch.drop,
 		output: filepath.Join(dir, "output"+sub.OutputExt), store: true, skipAudio: sub.SkipAudio, seconds: seconds,
 		spec: spec, metadata: sub.Metadata,
 		hashes: func() (string, string) { return sub.SourceSHA256, sub.TargetSHA256 }}
@@ -764,7 +766,7 @@ func (s *Service) execute(ctx context.Context, id, dir string, log *zap.Logger, 
 	t1 := time.Now()
 	done, outSum, stored := false, "", error(nil)
 	if tl != nil {
-		done, outSum, stored = tl.finish(ctx, commits, pre)
+		done, outSum, stored = tl.finish(ctx, commits, pre, in.drop)
 	}
 	if !done {
 		if err := s.stitch(ctx, plan, commits, pre, dir, audio, in.output, in.metadata); err != nil {
@@ -820,18 +822,6 @@ func (s *Service) plan(ctx context.Context, id, dir string, in files, cut cutFun
 	if in.targetURL != nil {
 		if u, err := in.targetURL(ctx); err == nil {
 			target = u
-			// The download starts once the first task is out: before, it took the disk and the cores from the
-			// first piece's cut. A step that needs the file sooner starts it (in.target).
-			queue := cut
-			var once sync.Once
-			cut = func(p job.JobPlan, seg job.Segment) error {
-				var err error
-				if queue != nil {
-					err = queue(p, seg)
-				}
-				once.Do(func() { in.fetch(ctx) })
-				return err
-			}
 		} else if !errors.Is(err, store.ErrNoURL) {
 			s.log.Debug("target not read in place", zap.String("job", id), zap.Error(err))
 		}
@@ -880,6 +870,12 @@ func (s *Service) plan(ctx context.Context, id, dir string, in files, cut cutFun
 	plan, err := s.split(ctx, id, target, info, in.seconds, dir, cut, in.target)
 	if err != nil {
 		return plan, userFile(userFile(err, target, in.targetName), in.targetFile, in.targetName)
+	}
+	if media.IsURL(target) && info.HasAudio && !in.skipAudio {
+		// The download, for the stitch's audio, starts once every piece is queued: during the split it took the
+		// disk and the cores from the cut and the pieces' stores, while the stitch waits for the first result
+		// anyway. A step that needs the file sooner started it (in.target).
+		in.fetch(ctx)
 	}
 	return plan, nil
 }

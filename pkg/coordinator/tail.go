@@ -160,8 +160,9 @@ func (t *tail) startUpload(ctx context.Context) {
 // finish appends what is left of commits (fetching any result pre did not), closes the output, stores it
 // under the tail's key and hashes it. done false: the tail gave up, nothing of it is left, and the caller stitches
 // and stores as before; done true: err is the output's (its store's) failure, else the output is in place and
-// stored, with sum its sha256 ("" if it could not be read).
-func (t *tail) finish(ctx context.Context, commits []job.Commit, pre *prefetch) (done bool, sum string, err error) {
+// stored, with sum its sha256 ("" if it could not be read). drop (nil: none) is called once the output is closed
+// and the job reads its target no more.
+func (t *tail) finish(ctx context.Context, commits []job.Commit, pre *prefetch, drop func()) (done bool, sum string, err error) {
 	tw := time.Now()
 	pre.fetched() // the last result is being fetched: waited for here, as stitch waits, not fetched again
 	close(t.stop)
@@ -209,27 +210,52 @@ func (t *tail) finish(ctx context.Context, commits []job.Commit, pre *prefetch) 
 		return false, "", nil
 	}
 	t1 := time.Now()
+	dropped := make(chan struct{})
+	if drop != nil && t.up != nil {
+		// The store's completion writes the whole output again (versitygw's posix backend copies the parts), and
+		// on machine A a page not written for seconds cost ten times one just freed (docs/BENCHMARKS.md): the
+		// target's download goes before it, beside the flush (unlinking it takes a while), its pages to reuse.
+		go func() { drop(); close(dropped) }()
+	} else {
+		close(dropped)
+	}
 	sums := make(chan string, 1)
 	var hashed time.Duration
 	go func() { h, _ := provenance.FileSHA256(t.cfg.Output); hashed = time.Since(t1); sums <- h }()
+	var size int64
+	var flushed time.Time
 	if t.key != "" {
 		if t.up != nil {
-			var size int64
 			var st os.FileInfo
 			if st, err = t.file.Stat(); err == nil {
 				size = st.Size()
-				err = t.up.Finish(ctx, size)
+				err = t.up.Flush(ctx, size)
+			}
+			flushed = time.Now()
+			<-dropped
+			if err == nil {
+				err = t.up.Complete(ctx)
 			}
 		} else {
 			err = t.s.deps.Blob.PutFile(ctx, t.key, t.cfg.Output)
 		}
 	}
 	t2 := time.Now()
+	<-dropped
 	sum = <-sums
-	t.abort() // after Finish: closes the file
-	t.log.Debug("progressive stitch", zap.Int("pieces", len(commits)), zap.Int("left to append", len(commits)-before),
+	t.abort() // after Complete: closes the file
+	fields := []zap.Field{zap.Int("pieces", len(commits)), zap.Int("left to append", len(commits)-before),
 		zap.Duration("last results fetched", t0.Sub(tw)), zap.Duration("append rest + close", t1.Sub(t0)),
-		zap.Duration("store rest", t2.Sub(t1)), zap.Duration("hash", hashed), zap.Bool("progressive upload", t.up != nil))
+		zap.Duration("store rest", t2.Sub(t1)), zap.Duration("hash", hashed), zap.Bool("progressive upload", t.up != nil),
+		zap.Int64("bytes", size)}
+	if t.up != nil && !flushed.IsZero() {
+		st := t.up.Stats()
+		fields = append(fields, zap.Int("parts in flight", st.InFlight), zap.Int64("their bytes", st.InFlightBytes),
+			zap.Duration("head", st.Head), zap.Duration("last part", st.Last), zap.Int64("last part bytes", st.LastBytes),
+			zap.Duration("in flight waited", st.Wait), zap.Duration("flush", flushed.Sub(t1)),
+			zap.Duration("complete", st.Complete))
+	}
+	t.log.Debug("progressive stitch", fields...)
 	return true, sum, err
 }
 

@@ -37,8 +37,12 @@ func streamView(t *testing.T, path string) string {
 // coordinator left is aborted, and none is left behind.
 func TestProgressiveStitch(t *testing.T) {
 	work := t.TempDir()
-	e, ctx := newServiceEnv(t, func(c *ServiceConfig) { c.WorkDir = work })
-	local := e.blob.(*store.Local)
+	local, err := store.NewLocal(store.LocalConfig{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	watched := &watchedComplete{Local: local, work: work, seen: make(chan []string, 1)}
+	e, ctx := newServiceEnvBlob(t, watched, func(c *ServiceConfig) { c.WorkDir = work })
 	target := filepath.Join(t.TempDir(), "clip.mp4") // three segments of 25 frames, with audio
 	if out, err := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=64x48:r=25:d=3",
 		"-f", "lavfi", "-i", "sine=f=440:sample_rate=48000:d=3", "-c:v", "libx264", "-preset", "ultrafast", "-g", "25",
@@ -117,6 +121,17 @@ func TestProgressiveStitch(t *testing.T) {
 	if r := waitEnded(ctx, t, e, id); r.State != job.Done {
 		t.Fatalf("record %s (%s), want done", r.State, r.Error)
 	}
+	// The store's completion copies the output (versitygw's does): the target's download went before it.
+	select {
+	case names := <-watched.seen:
+		for _, n := range names {
+			if strings.HasPrefix(n, "target") {
+				t.Errorf("the target's download %s was still in the work dir at the output's completion", n)
+			}
+		}
+	default:
+		t.Error("the output's upload was never completed")
+	}
 
 	got := filepath.Join(dir, "got.mp4")
 	if err := e.blob.GetFile(ctx, outKey, got); err != nil {
@@ -149,6 +164,42 @@ func TestProgressiveStitch(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(local.Dir(), filepath.FromSlash(outKey))); err != nil {
 		t.Error(err)
 	}
+}
+
+// watchedComplete is the real local store whose uploads send, as they complete, the names of the files in the
+// coordinator's work dir (the first completion's only).
+type watchedComplete struct {
+	*store.Local
+	work string
+	seen chan []string
+}
+
+func (w *watchedComplete) NewUpload(ctx context.Context, key string) (store.Upload, error) {
+	u, err := w.Local.NewUpload(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	return watchedUpload{Upload: u, w: w}, nil
+}
+
+type watchedUpload struct {
+	store.Upload
+	w *watchedComplete
+}
+
+func (u watchedUpload) Complete(ctx context.Context) error {
+	var names []string
+	_ = filepath.WalkDir(u.w.work, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			names = append(names, d.Name())
+		}
+		return nil
+	})
+	select {
+	case u.w.seen <- names:
+	default:
+	}
+	return u.Upload.Complete(ctx)
 }
 
 // stalledMultipart is a store whose multipart calls wait until their context ends: an S3 that stopped answering,

@@ -62,7 +62,8 @@ func (u *s3Upload) PutPart(ctx context.Context, n int, off int64, r io.Reader, s
 		return fmt.Errorf("store: upload %s: %w", clip(u.key), err)
 	}
 	// A reader that can seek (a file section) is re-read by minio's retries.
-	p, err := u.core.PutObjectPart(ctx, u.s.bucket, u.key, u.id, n, r, size, minio.PutObjectPartOptions{})
+	p, err := u.core.PutObjectPart(ctx, u.s.bucket, u.key, u.id, n, r, size,
+		minio.PutObjectPartOptions{DisableContentSha256: putOptions().DisableContentSha256})
 	if err != nil {
 		return fmt.Errorf("store: upload %s: part %d: %w", clip(u.key), n, u.s.fail(ctx, err))
 	}

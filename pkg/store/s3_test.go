@@ -27,7 +27,7 @@ import (
 // bucketSeq names a fresh bucket per store, so subtests sharing one server never see each other's blobs.
 var bucketSeq atomic.Int64
 
-func newS3(t *testing.T, srv *testenv.S3Server) *store.S3 {
+func newS3(t testing.TB, srv *testenv.S3Server) *store.S3 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
