@@ -360,16 +360,23 @@ func submitCmd() *cobra.Command {
 				o.req.Spec.Face.Reference, o.req.Spec.Face.ReferenceModel = ref, model
 			}
 			if standalone.Follows(o.req.Spec.Face) {
-				// The followed person is found here too, once, so that every segment's worker follows the same one.
-				o.ref.Target, o.ref.Face = o.req.Target, o.req.Spec.Face
-				if err := standalone.FollowReference(cmd.Context(), &o.ref); err == nil {
-					o.req.Spec.Face = o.ref.Face
-				} else if errors.Is(err, fault.ErrModel) {
-					// A client without the detector and landmark models can still submit, told what it costs.
-					fmt.Fprintf(cmd.ErrOrStderr(), "%s: cannot find the person to follow on this machine (%s): each segment "+
-						"will follow the largest face it meets first\n", o.req.Target, OneLine(err))
-				} else {
-					return err
+				// The followed person is found here too, once, so that every segment's worker follows the same one:
+				// while the inputs upload.
+				o.req.Complete = func(ctx context.Context, spec *job.Spec) error {
+					ref := o.ref
+					ref.Target, ref.Face = o.req.Target, spec.Face
+					err := standalone.FollowReference(ctx, &ref)
+					switch {
+					case err == nil:
+						spec.Face = ref.Face
+					case errors.Is(err, fault.ErrModel):
+						// A client without the detector and landmark models can still submit, told what it costs.
+						fmt.Fprintf(cmd.ErrOrStderr(), "%s: cannot find the person to follow on this machine (%s): each "+
+							"segment will follow the largest face it meets first\n", o.req.Target, OneLine(err))
+					default:
+						return err
+					}
+					return nil
 				}
 			}
 			if err := engine.CheckOptions(o.req.Spec.Face); err != nil {

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/facefleet/facefleet/pkg/fleet"
@@ -60,6 +61,10 @@ type SubmitRequest struct {
 	SegmentSeconds float64 // 0: the coordinator's default
 	Spec           job.Spec
 	MaxInputBytes  int64 // refuse bigger inputs before uploading them; 0 = no limit
+	// Complete, when set, finishes Spec while the inputs are hashed and uploaded: finding the person to follow in
+	// the target with this machine's models took half of a submit's 0.5 s, run before the uploads. Its error
+	// fails the submit, and what was uploaded is removed.
+	Complete func(ctx context.Context, spec *job.Spec) error
 }
 
 // Submit uploads the inputs and queues the job; it returns the job id.
@@ -81,20 +86,55 @@ func (c *Client) Submit(ctx context.Context, req SubmitRequest) (string, error) 
 		SkipAudio: req.SkipAudio, SegmentSeconds: req.SegmentSeconds, Spec: req.Spec,
 		Metadata: provenance.Tags(provenance.Generator),
 	}
-	sub.SourceSHA256, _ = provenance.FileSHA256(req.Source)
-	sub.TargetSHA256, _ = provenance.FileSHA256(req.Target)
 	now := time.Now().UTC()
 	rec := job.Record{Version: job.Version, ID: id, State: job.Queued, Submission: sub, Created: now, Updated: now}
 	// Checked here as every reader will check it, so a bad choice fails now, before any upload.
 	if err := rec.Validate(id); err != nil {
 		return "", err
 	}
-	if err := c.Blob.PutFile(ctx, sub.SourceKey, req.Source); err != nil {
-		return "", fmt.Errorf("%s: upload: %w", req.Source, err)
+	// The hashes, the uploads and Complete run side by side: none needs another's result.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	run := func(f func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+				cancel()
+			}
+		}()
 	}
-	if err := c.Blob.PutFile(ctx, sub.TargetKey, req.Target); err != nil {
+	spec := sub.Spec
+	run(func() error { sub.SourceSHA256, _ = provenance.FileSHA256(req.Source); return nil })
+	run(func() error { sub.TargetSHA256, _ = provenance.FileSHA256(req.Target); return nil })
+	for _, in := range []struct{ key, path string }{{sub.SourceKey, req.Source}, {sub.TargetKey, req.Target}} {
+		run(func() error {
+			if err := c.Blob.PutFile(ctx, in.key, in.path); err != nil {
+				return fmt.Errorf("%s: upload: %w", in.path, err)
+			}
+			return nil
+		})
+	}
+	if req.Complete != nil {
+		run(func() error { return req.Complete(ctx, &spec) })
+	}
+	wg.Wait()
+	sub.Spec = spec
+	err := firstCause(errs)
+	if err == nil {
+		err = rec.Validate(id) // with what Complete added
+	}
+	if err != nil {
 		_ = c.Blob.DeletePrefix(context.WithoutCancel(ctx), job.Prefix(id))
-		return "", fmt.Errorf("%s: upload: %w", req.Target, err)
+		return "", err
 	}
 	b, _ := json.Marshal(rec)
 	if _, err := c.State.Create(ctx, job.RecordKey(id), b); err != nil {
@@ -102,6 +142,20 @@ func (c *Client) Submit(ctx context.Context, req SubmitRequest) (string, error) 
 		return "", fmt.Errorf("queue job: %w", err)
 	}
 	return id, nil
+}
+
+// firstCause is the error that failed a step run side by side with others, not one of the cancellations it caused;
+// nil when there is none.
+func firstCause(errs []error) error {
+	for _, err := range errs {
+		if !errors.Is(err, context.Canceled) {
+			return err
+		}
+	}
+	if len(errs) > 0 {
+		return errs[0]
+	}
+	return nil
 }
 
 func checkInput(p string, limit int64) error {
@@ -351,6 +405,12 @@ func (c *Client) Download(ctx context.Context, id, out string) error {
 		if abs, err := filepath.Abs(out); err == nil {
 			rec.Output = abs
 			_ = provenance.WriteSidecar(rec)
+		}
+	}
+	// The output is the user's from now on: on disk before Download says it is there.
+	for _, p := range []string{out, side} {
+		if err := store.SyncFile(p); err != nil {
+			return fmt.Errorf("%s: %w", out, err)
 		}
 	}
 	return nil

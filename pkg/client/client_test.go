@@ -70,6 +70,44 @@ func TestSubmitRefusesBadInputs(t *testing.T) {
 	}
 }
 
+// Complete runs beside the uploads: what it adds to the spec is queued with the job; its error, or a spec the record
+// refuses, fails the submit and leaves neither a record nor an input behind.
+func TestSubmitComplete(t *testing.T) {
+	boom := errors.New("no face in the reference frame")
+	for _, tc := range []struct {
+		name     string
+		complete func(context.Context, *job.Spec) error
+		want     error // nil: queued
+	}{
+		{"adds to the spec", func(_ context.Context, s *job.Spec) error { s.Face.EnhancerBlend = 40; return nil }, nil},
+		{"fails", func(context.Context, *job.Spec) error { return boom }, boom},
+		{"breaks a rule", func(_ context.Context, s *job.Spec) error { s.Face.EnhancerBlend = 300; return nil }, job.ErrInvalid},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			c := newClient(t)
+			id, err := c.Submit(ctx, client.SubmitRequest{Source: file(t, "face.png", 10), Target: file(t, "clip.mp4", 100),
+				Complete: tc.complete})
+			if tc.want == nil {
+				r, gerr := c.Get(ctx, id)
+				if err != nil || gerr != nil || r.Submission.Spec.Face.EnhancerBlend != 40 {
+					t.Fatalf("submit %v, get %v: spec %+v", err, gerr, r.Submission)
+				}
+				return
+			}
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("submit: %v, want %v", err, tc.want)
+			}
+			if rs, _ := c.List(ctx); len(rs) != 0 {
+				t.Errorf("a failed submit left %d records", len(rs))
+			}
+			if blobs, err := c.Blob.List(ctx, ""); err != nil || len(blobs) != 0 {
+				t.Errorf("a failed submit left %d blobs (%v)", len(blobs), err)
+			}
+		})
+	}
+}
+
 // Whether any coordinator runs is read from the fleet's heartbeats, as `coordinator serve` publishes them.
 func TestCoordinatorRunning(t *testing.T) {
 	ctx := context.Background()

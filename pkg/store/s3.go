@@ -496,7 +496,7 @@ func (s *S3) getFile(ctx context.Context, key, path string) error {
 		return err
 	}
 	defer obj.Close()
-	return writeAtomic(path, func(f *os.File) error {
+	return writeAtomic(path, localCopy, func(f *os.File) error {
 		n, err := io.Copy(f, ctxReader{ctx, obj})
 		if err != nil {
 			return s.fail(ctx, err)

@@ -64,7 +64,8 @@ type Blob interface {
 	// Get writes the blob to w.
 	Get(ctx context.Context, key string, w io.Writer) error
 	// GetFile writes the blob to path atomically (a temporary file in path's directory, then a rename):
-	// on error path is left as it was. Missing parent directories are created.
+	// on error path is left as it was. Missing parent directories are created. The copy is not synced to disk
+	// (the store keeps the blob); a caller that keeps it across a crash calls SyncFile.
 	GetFile(ctx context.Context, key, path string) error
 	// Stat describes one blob.
 	Stat(ctx context.Context, key string) (Info, error)
