@@ -1325,9 +1325,23 @@ int ffscan(const char *path, int packets, ffscan_result *res, char *logbuf, size
 	fflog log;
 	log_init(&log);
 	AVFormatContext *fmt = NULL;
-	int r = packets < 0 ? open_header(&fmt, path, &log) : open_input(&fmt, path, 0, NULL, &log);
+	int r;
+	if (packets == SCAN_OWN_PIECE) {
+		// A piece this program's split wrote: its header names the stream and every packet is one frame, so
+		// nothing is decoded to read the stream's parameters (avformat_find_stream_info: most of a check).
+		if ((fmt = avformat_alloc_context()) == NULL) {
+			r = AVERROR(ENOMEM);
+		} else {
+			fmt->opaque = &log;
+			if ((r = avformat_open_input(&fmt, path, NULL, NULL)) < 0) { // frees fmt on failure
+				logf_(&log, path, r);
+			}
+		}
+	} else {
+		r = packets < 0 ? open_header(&fmt, path, &log) : open_input(&fmt, path, 0, NULL, &log);
+	}
 	if (r >= 0) {
-		r = scan_stream(fmt, packets, res);
+		r = scan_stream(fmt, packets > 0, res);
 	}
 	avformat_close_input(&fmt); // NULL-safe
 	log_copy(&log, logbuf, loglen);

@@ -449,7 +449,13 @@ func scanVideo(ctx context.Context, path string, packets bool) (*videoScan, erro
 // start times may differ from scanVideo's.
 func scanHeader(ctx context.Context, path string) (*videoScan, error) { return scanMode(ctx, path, -1) }
 
-// scanMode is ffscan's packets argument: 1 every packet, 0 none, -1 the header only.
+// scanPiece is scanVideo with packets of a piece Split wrote: its stream is read from the piece's header, without
+// decoding frames for the stream's parameters, which a count of its packets does not need.
+func scanPiece(ctx context.Context, path string) (*videoScan, error) {
+	return scanMode(ctx, path, C.SCAN_OWN_PIECE)
+}
+
+// scanMode is ffscan's packets argument: 1 every packet, 0 none, -1 the header only, SCAN_OWN_PIECE a piece's.
 func scanMode(ctx context.Context, path string, mode C.int) (*videoScan, error) {
 	return scanWith(ctx, path, func(p, log *C.char, n C.size_t, res *C.ffscan_result) C.int { return C.ffscan(p, mode, res, log, n) })
 }

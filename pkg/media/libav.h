@@ -127,6 +127,9 @@ typedef struct {
 	int n;
 } ffscan_result;
 
+// SCAN_OWN_PIECE as ffscan's packets: every packet of a piece Split wrote, its stream read from its header alone.
+#define SCAN_OWN_PIECE 2
+
 int ffscan(const char *path, int packets, ffscan_result *res, char *log, size_t loglen);
 void ffscan_free(ffscan_result *res);
 

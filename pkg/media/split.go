@@ -214,7 +214,11 @@ func checkPiece(ctx context.Context, src string, paths []string, starts []int, t
 		end = starts[i+1]
 	}
 	want := end - starts[i]
-	idx, err := ScanFrames(ctx, paths[i])
+	s, err := scanPiece(ctx, paths[i])
+	var idx *FrameIndex
+	if err == nil {
+		idx, err = framesOf(paths[i], s)
+	}
 	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, ErrNotFound) {
 		return &Error{Path: src, Err: ErrFrameCount,
 			Detail: fmt.Sprintf("piece %d (frame %d) was not written: is every start a keyframe?", i, starts[i])}
