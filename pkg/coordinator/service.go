@@ -95,7 +95,7 @@ type ServiceConfig struct {
 	Scan time.Duration
 	// MaxJobs is how many jobs this coordinator splits, follows and stitches at once.
 	MaxJobs int
-	// ProgressEvery throttles frames-done updates of job records.
+	// ProgressEvery throttles frames-done updates of job records; 0 means job.ProgressEvery.
 	ProgressEvery time.Duration
 	// KeepEnded is how long an ended job (done, failed, cancelled) stays after its last update before it is
 	// deleted with its files, the uploaded face among them; 0 keeps jobs until `delete`. Sweep is how often the
@@ -142,7 +142,7 @@ func (c *ServiceConfig) Validate() error {
 		c.MaxJobs = 4
 	}
 	if c.ProgressEvery <= 0 {
-		c.ProgressEvery = time.Second
+		c.ProgressEvery = job.ProgressEvery
 	}
 	if c.KeepEnded < 0 {
 		return fmt.Errorf("coordinator: keep ended jobs %s: want 0 (forever) or more", c.KeepEnded)

@@ -62,7 +62,7 @@ type Config struct {
 	MaxDeliver int
 	// Grace is how long in-flight segments may run on after shutdown begins before they are Nak'ed.
 	Grace time.Duration
-	// ProgressEvery throttles progress records.
+	// ProgressEvery throttles progress records; 0 means job.ProgressEvery.
 	ProgressEvery time.Duration
 	// Budget plans every task and keeps the process's memory at run time; one per process, shared by every worker
 	// in it. Nil: a budget of none for this worker's slots at batch 1. A task whose plan does not fit is handed back
@@ -119,7 +119,7 @@ func (c *Config) Validate() error {
 		c.Grace = 30 * time.Second
 	}
 	if c.ProgressEvery <= 0 {
-		c.ProgressEvery = 500 * time.Millisecond
+		c.ProgressEvery = job.ProgressEvery
 	}
 	if c.PlacementDelay <= 0 {
 		c.PlacementDelay = 10 * time.Second
