@@ -67,10 +67,17 @@ type env struct {
 	client     *client.Client
 }
 
-func newEnv(t testing.TB) *env { return newEnvWith(t, testenv.NATSOptions{}, testenv.S3Options{}) }
+func newEnv(t testing.TB) *env {
+	return newEnvWith(t, testenv.NATSOptions{}, testenv.S3Options{}, testHeartbeat)
+}
 
-// newEnvWith is newEnv with the servers' own options (monitoring, an access log); the credentials are newEnv's.
-func newEnvWith(t testing.TB, natsOpt testenv.NATSOptions, s3Opt testenv.S3Options) *env {
+// testHeartbeat is the tests' heartbeat interval: a fifth of the deployed default (fleet.DefaultInterval), so a
+// stopped process leaves the fleet list within seconds.
+const testHeartbeat = time.Second
+
+// newEnvWith is newEnv with the servers' own options (monitoring, an access log) and a heartbeat interval; the
+// credentials are newEnv's.
+func newEnvWith(t testing.TB, natsOpt testenv.NATSOptions, s3Opt testenv.S3Options, heartbeat time.Duration) *env {
 	coord, wrk := binaries(t)
 	e := &env{t: t, coord: coord, wrk: wrk, home: t.TempDir()}
 	natsOpt.User, natsOpt.Password = "facefleet", "s3cret-nats"
@@ -78,7 +85,7 @@ func newEnvWith(t testing.TB, natsOpt testenv.NATSOptions, s3Opt testenv.S3Optio
 	e.s3 = testenv.StartS3(t, s3Opt)
 	e.cfgPath = filepath.Join(t.TempDir(), "cluster.yaml")
 	cfg := fmt.Sprintf("nats: %s\nnats-user: facefleet\nnats-password: s3cret-nats\ns3-endpoint: %s\ns3-bucket: facefleet\n"+
-		"s3-access-key: %s\ns3-secret-key: %s\ns3-create-bucket: true\nheartbeat: 1s\n", e.nats.URL, e.s3.Endpoint, e.s3.AccessKey, e.s3.Secret)
+		"s3-access-key: %s\ns3-secret-key: %s\ns3-create-bucket: true\nheartbeat: %s\n", e.nats.URL, e.s3.Endpoint, e.s3.AccessKey, e.s3.Secret, heartbeat)
 	if err := os.WriteFile(e.cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +95,7 @@ func newEnvWith(t testing.TB, natsOpt testenv.NATSOptions, s3Opt testenv.S3Optio
 		NATS: queue.ConnConfig{URL: e.nats.URL, User: "facefleet", Password: "s3cret-nats"},
 		S3: store.S3Config{Endpoint: e.s3.Endpoint, Bucket: "facefleet", AccessKey: e.s3.AccessKey, SecretKey: e.s3.Secret,
 			CreateBucket: true},
-		Heartbeat: time.Second,
+		Heartbeat: heartbeat,
 	}, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -131,9 +131,25 @@ func (e *env) segmentTimes(tb testing.TB, id string, frameCost time.Duration, su
 const scaleIdle = 3 * time.Second
 
 // scaleEnv is a cluster whose nats-server serves its monitoring endpoints and whose versitygw logs every request.
+// Its processes heartbeat at scaleHeartbeat's interval.
 func scaleEnv(tb testing.TB) (*env, string) {
 	accessLog := tb.TempDir() + "/s3-access.log"
-	return newEnvWith(tb, testenv.NATSOptions{Monitor: true}, testenv.S3Options{AccessLog: accessLog}), accessLog
+	return newEnvWith(tb, testenv.NATSOptions{Monitor: true}, testenv.S3Options{AccessLog: accessLog}, scaleHeartbeat(tb)), accessLog
+}
+
+// scaleHeartbeat is the simulation's heartbeat interval: the deployed default (fleet.DefaultInterval), not the
+// other tests' testHeartbeat, whose five times as many records and wake-ups per worker are a test's choice, not a
+// fleet's; FACEFLEET_SCALE_HEARTBEAT sets another.
+func scaleHeartbeat(tb testing.TB) time.Duration {
+	v := os.Getenv("FACEFLEET_SCALE_HEARTBEAT")
+	if v == "" {
+		return fleet.DefaultInterval
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		tb.Fatalf("FACEFLEET_SCALE_HEARTBEAT: %q", v)
+	}
+	return d
 }
 
 // counters is a snapshot of the servers' and the coordinator's counters.
@@ -479,6 +495,10 @@ func BenchmarkScale(b *testing.B) {
 	loadBefore := loadAvg()
 	e, accessLog := scaleEnv(b)
 	target, what, targetEnv, baselineEnv := os.Getenv("FACEFLEET_SCALE_TARGET"), "", "", ""
+	heartbeatEnv := ""
+	if v := os.Getenv("FACEFLEET_SCALE_HEARTBEAT"); v != "" {
+		heartbeatEnv = "FACEFLEET_SCALE_HEARTBEAT=" + v + " "
+	}
 	if target == "" {
 		target = scaleTarget(b, b.TempDir(), sim.targetSeconds)
 		what = fmt.Sprintf("A %d s 400x300 25 fps target (a keyframe every 2 s exactly)", sim.targetSeconds)
@@ -505,11 +525,11 @@ func BenchmarkScale(b *testing.B) {
 		}
 	}
 	host, _ := os.Hostname()
-	doc := fmt.Sprintf("%s, %d CPUs, %s, load average %s before and %s after. %s in %d s segments, %s of synthetic cost per frame:\n\n"+
+	doc := fmt.Sprintf("%s, %d CPUs, %s, load average %s before and %s after. %s in %d s segments, %s of synthetic cost per frame, heartbeats every %s:\n\n"+
 		"```\n%s%sFACEFLEET_SCALE_N=%s FACEFLEET_SCALE_SECONDS=%d FACEFLEET_SCALE_SEGMENT_SECONDS=%d FACEFLEET_SCALE_FRAME_COST=%s \\\n"+
 		"  go test -run '^$' -bench '^BenchmarkScale$' -benchtime 1x -timeout 120m ./internal/e2e\n```\n\n%s",
 		host, runtime.NumCPU(), time.Now().UTC().Format("2006-01-02 15:04 UTC"), loadBefore, loadAvg(), what, sim.segmentSeconds, sim.frameCost,
-		baselineEnv, targetEnv, joinInts(ns), sim.targetSeconds, sim.segmentSeconds, sim.frameCost, scaleTable(rows, sim.frameCost))
+		scaleHeartbeat(b), baselineEnv, heartbeatEnv+targetEnv, joinInts(ns), sim.targetSeconds, sim.segmentSeconds, sim.frameCost, scaleTable(rows, sim.frameCost))
 	fmt.Printf("\n### Control-plane simulation (issue 16)\n\n%s", doc)
 	if err := benchdoc.Write("scale", doc); err != nil {
 		b.Fatal(err)
