@@ -90,6 +90,7 @@ func (e *env) segmentTimes(tb testing.TB, id string, frameCost time.Duration, su
 	type seg struct {
 		start, end time.Time
 		frames     int
+		index      int
 	}
 	byWorker := map[string][]seg{}
 	for _, k := range keys {
@@ -103,7 +104,7 @@ func (e *env) segmentTimes(tb testing.TB, id string, frameCost time.Duration, su
 		}
 		beyond.add(c.Seconds-float64(c.Frames)*frameCost.Seconds(), len(keys))
 		start := en.Created.Add(-time.Duration(c.Seconds * float64(time.Second)))
-		byWorker[c.Worker] = append(byWorker[c.Worker], seg{start: start, end: en.Created, frames: c.Frames})
+		byWorker[c.Worker] = append(byWorker[c.Worker], seg{start: start, end: en.Created, frames: c.Frames, index: c.Segment})
 		longest = max(longest, float64(c.Frames)*frameCost.Seconds())
 	}
 	gaps := 0
@@ -120,6 +121,10 @@ func (e *env) segmentTimes(tb testing.TB, id string, frameCost time.Duration, su
 		busiest = max(busiest, float64(frames)*frameCost.Seconds())
 		slices.SortFunc(ss, func(a, b seg) int { return a.start.Compare(b.start) })
 		lastFirst = max(lastFirst, ss[0].start.Sub(submitted).Seconds())
+		if os.Getenv("FACEFLEET_SCALE_VERBOSE") != "" && ss[0].index >= len(byWorker) {
+			// Past the first round: the worker's first task went to another worker's fetch ahead.
+			fmt.Printf("worker %s started with segment %d at %.2f s\n", ss[0].start.Format("15:04:05.000"), ss[0].index, ss[0].start.Sub(submitted).Seconds())
+		}
 		for i := 1; i < len(ss); i++ {
 			between.add(ss[i].start.Sub(ss[i-1].end).Seconds(), gaps)
 		}

@@ -13,20 +13,23 @@ import (
 	"github.com/facefleet/facefleet/pkg/queue"
 )
 
-// TestAhead runs a one-slot worker on the real queue and store, its first segment blocked on its first frame, and
-// a second task published meanwhile. Taking ahead, the worker fetches the second task and downloads its segment
-// while the first one's frames are still running (its engine not yet asked for it); with NoAhead it leaves the task
-// in the queue. A drain then hands the held task back at once (the AckWait is far longer than the test waits): a
-// second worker commits it, while the first worker finishes and commits only the segment it was running.
+// TestAhead runs a one-slot worker on the real queue and store, its first segment blocked on one of its 25 frames,
+// and a second task published meanwhile. Taking ahead, the worker fetches the second task and downloads its segment
+// while the first one's frames are still running (its engine not yet asked for it), once they are half done; before
+// that, and with NoAhead, it leaves the task in the queue. A drain then hands the held task back at once (the
+// AckWait is far longer than the test waits): a second worker commits it, while the first worker finishes and
+// commits only the segment it was running.
 func TestAhead(t *testing.T) {
 	tests := []struct {
 		name    string
+		blockAt int // the frame the first segment waits on
 		noAhead bool
 		drain   bool
 	}{
-		{name: "next segment downloaded during the frames"},
-		{name: "drain hands the held task back", drain: true},
-		{name: "off: the next task stays queued", noAhead: true},
+		{name: "next segment downloaded during the frames", blockAt: 24},
+		{name: "drain hands the held task back", blockAt: 24, drain: true},
+		{name: "before half the frames: the next task stays queued", blockAt: 5},
+		{name: "off: the next task stays queued", blockAt: 24, noAhead: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -35,7 +38,7 @@ func TestAhead(t *testing.T) {
 			release, entered := make(chan struct{}), make(chan struct{})
 			var once atomic.Bool
 			eng := &fakeEngine{hook: func(attempt int32, frame int) error {
-				if attempt == 1 && frame == 0 && once.CompareAndSwap(false, true) {
+				if attempt == 1 && frame == tc.blockAt && once.CompareAndSwap(false, true) {
 					close(entered)
 					<-release
 				}
@@ -51,11 +54,11 @@ func TestAhead(t *testing.T) {
 			<-entered
 			second := e.publish(t, "job-second")
 			held := filepath.Join(w.segmentDir(second, 1), "segment.mkv")
-			if tc.noAhead {
+			if tc.noAhead || 2*tc.blockAt < 25 {
 				n := ticks.Load()
 				waitFor(t, "the fetch loop to turn while the slot is busy", func() bool { return ticks.Load() >= n+3 })
 				if p, _, err := e.tasks.Pending(context.Background()); err != nil || p != 1 {
-					t.Fatalf("pending %d (%v): the next task was fetched with NoAhead", p, err)
+					t.Fatalf("pending %d (%v): the next task was fetched", p, err)
 				}
 			} else {
 				waitFor(t, "the next segment downloaded during the current one's frames", func() bool {
@@ -120,7 +123,7 @@ func TestAheadKilledWorker(t *testing.T) {
 	var once sync.Once
 	defer close(release)
 	eng := &fakeEngine{hook: func(_ int32, frame int) error {
-		if frame == 0 {
+		if frame == 24 { // the last of 25: past half, when a task is taken ahead
 			once.Do(func() { close(entered); <-release })
 		}
 		return nil

@@ -229,6 +229,7 @@ type Worker struct {
 	log     *zap.Logger
 	engines chan Engine
 	uploads chan struct{} // one finished segment's upload and commit in flight per slot (ahead.go)
+	halfway halfway       // running segments past half their frames: when to take a task ahead (ahead.go)
 	dir     *workDir      // this worker's own directory under WorkDir
 	srcMu   sync.Mutex
 	sources []cachedSource // oldest first
@@ -278,7 +279,7 @@ func New(cfg Config, deps Deps) (*Worker, error) {
 		return nil, err
 	}
 	w := &Worker{cfg: cfg, deps: deps, log: log, dir: dir,
-		engines: make(chan Engine, cfg.Slots), uploads: make(chan struct{}, cfg.Slots), active: map[string]bool{}, clock: deps.Clock,
+		engines: make(chan Engine, cfg.Slots), uploads: make(chan struct{}, cfg.Slots), halfway: newHalfway(), active: map[string]bool{}, clock: deps.Clock,
 		drain: make(chan struct{}), drained: make(chan struct{}),
 		gate: newGate(cfg.TroubleBase, cfg.TroubleMax, cfg.FetchWait/4, cfg.PlacementDelay)}
 	for i := 0; i < cfg.Slots; i++ {
@@ -353,6 +354,15 @@ func (w *Worker) Run(ctx context.Context) error {
 			select {
 			case slots <- struct{}{}: // wait for a slot, then give it back and fetch
 				<-slots
+			case <-fetchCtx.Done():
+			case <-time.After(w.cfg.FetchWait):
+			}
+			continue
+		}
+		if ahead && !w.halfway.any() {
+			// Not before a running segment is half done: the tasks being published now are for idle workers.
+			select {
+			case <-w.halfway.crossed:
 			case <-fetchCtx.Done():
 			case <-time.After(w.cfg.FetchWait):
 			}
@@ -759,9 +769,19 @@ func (w *Worker) process(ctx context.Context, l *queue.Lease, t job.Task, plan m
 	out := filepath.Join(dir, "result.mp4")
 	var lastProgress time.Time
 	reported, frames := 0, t.Segment.Frames()
+	half := false
+	defer func() {
+		if half {
+			w.halfway.leave()
+		}
+	}()
 	report := func(done int) {
 		w.addFrames(done - reported)
 		reported = done
+		if !half && 2*done >= frames {
+			half = true
+			w.halfway.enter()
+		}
 		if time.Since(lastProgress) < w.cfg.ProgressEvery && done != frames {
 			return
 		}
