@@ -33,10 +33,10 @@ type Progress func(done, total int)
 // cut: workers start on the first segment while the coordinator splits the others. The plan cut sees has every
 // field set; its segments are all planned, not all stored.
 //
-// target is a file or a stored target's URL (media.IsURL): its frames are then read from its MP4 index and the
-// pieces cut from the URL, or, where it has no index to read (media.ErrNoIndex) or it cannot be read in place, from
-// the file local gives (the target's download).
-func (s *Service) split(ctx context.Context, id, target string, info *media.Info, seconds float64, dir string, cut cutFunc, local func(context.Context) (string, error)) (job.JobPlan, error) {
+// target is a file or a stored target's URL (media.IsURL): its frames are then read from its MP4 index (scanned,
+// when not nil, is that scan started earlier: scanAhead) and the pieces cut from the URL, or, where it has no index
+// to read (media.ErrNoIndex) or it cannot be read in place, from the file local gives (the target's download).
+func (s *Service) split(ctx context.Context, id, target string, info *media.Info, seconds float64, dir string, cut cutFunc, local func(context.Context) (string, error), scanned <-chan scanResult) (job.JobPlan, error) {
 	plan := job.JobPlan{Width: info.Width, Height: info.Height, FPSNum: info.FrameRate.Num, FPSDen: info.FrameRate.Den,
 		HasAudio: info.HasAudio, Rotation: info.Rotation, PixFmt: info.PixFmt, Color: info.Color,
 		SampleAspect: info.SampleAspect}
@@ -47,7 +47,11 @@ func (s *Service) split(ctx context.Context, id, target string, info *media.Info
 	var idx *media.FrameIndex
 	var err error
 	if media.IsURL(target) {
-		if idx, err = media.ScanIndex(ctx, target); err != nil {
+		if scanned == nil {
+			scanned = scanAhead(ctx, target)
+		}
+		r := <-scanned
+		if idx, err = r.idx, r.err; err != nil {
 			s.log.Debug("target not scanned in place", zap.String("job", id), zap.Bool("no_index", errors.Is(err, media.ErrNoIndex)))
 			if target, err = local(ctx); err != nil {
 				return plan, err
@@ -120,6 +124,23 @@ func (s *Service) split(ctx context.Context, id, target string, info *media.Info
 		err = fmt.Errorf("%w; its MP4 index marks as keyframes frames that are not (a damaged file?)", err)
 	}
 	return plan, err
+}
+
+// scanResult is an index scan's outcome.
+type scanResult struct {
+	idx *media.FrameIndex
+	err error
+}
+
+// scanAhead starts media.ScanIndex of a target's URL, so that it runs beside the probe (0.1 s of requests each,
+// one after the other until then, before the first piece could be cut).
+func scanAhead(ctx context.Context, url string) <-chan scanResult {
+	c := make(chan scanResult, 1) // never blocks: a result nobody reads (the target fell back to its download) is dropped
+	go func() {
+		idx, err := media.ScanIndex(ctx, url)
+		c <- scanResult{idx, err}
+	}()
+	return c
 }
 
 // splitErr is the error a split reports from its cut's (cut) and its storers' first (stored): a cut that failed on

@@ -831,6 +831,10 @@ func (s *Service) plan(ctx context.Context, id, dir string, in files, cut cutFun
 			return job.JobPlan{}, err
 		}
 	}
+	var scanned <-chan scanResult
+	if media.IsURL(target) {
+		scanned = scanAhead(ctx, target) // beside the probe: each waits on its own requests
+	}
 	t1 := time.Now()
 	info := in.info
 	if info == nil {
@@ -867,7 +871,7 @@ func (s *Service) plan(ctx context.Context, id, dir string, in files, cut cutFun
 	if note := (media.EncoderConfig{Width: info.Width, Height: info.Height, Codec: in.spec.Encoder}).SizeNote(); note != "" {
 		s.log.Info(note, zap.String("job", id)) // an odd size is padded, never silently
 	}
-	plan, err := s.split(ctx, id, target, info, in.seconds, dir, cut, in.target)
+	plan, err := s.split(ctx, id, target, info, in.seconds, dir, cut, in.target, scanned)
 	if err != nil {
 		return plan, userFile(userFile(err, target, in.targetName), in.targetFile, in.targetName)
 	}
