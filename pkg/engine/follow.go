@@ -19,11 +19,13 @@ import (
 const DefaultDetectEvery = 5
 
 // DefaultMeshEvery is how often, while selector one follows its person by landmarks, the landmark model runs: on
-// every 2nd frame of the target (and on every detection, and wherever the face moved in a way a shift does not
-// explain); on the frame between, the last mesh moves with the face, by the phase correlation of the face's box
-// in the two frames (processor.MotionPatch: BenchmarkMotionPatch against BenchmarkFaceMesh, a small part of the
-// model's cost). The mouth's shape there is the previous frame's.
-const DefaultMeshEvery = 2
+// every 3rd frame counted from the last frame it ran on (and on every detection, and wherever the face moved in a
+// way a shift does not explain); on the frames between, the last mesh moves with the face, by the phase
+// correlation of the face's box in the two frames (processor.MotionPatch: BenchmarkMotionPatch against
+// BenchmarkFaceMesh, a small part of the model's cost). The mouth's shape there is that frame's. Counted from the
+// last run rather than by frame index, a detection (which runs the model) restarts the count: on the bench clip the
+// model runs on 200 of 500 frames, against 300 for every 2nd frame by index (docs/BENCHMARKS.md, h20-speed).
+const DefaultMeshEvery = 3
 
 // minMotionResponse is the phase correlation's peak (processor.MotionPatch.Shift) below which the face's box did
 // not move as one (a turn, a hand, a blur): the landmark model runs. A face moved by 12 pixels gives 0.87, a
@@ -226,7 +228,7 @@ func (f *follower) faces(pic *pipeline.Picture, index int, det processor.Detecto
 // frame of its cadence, no anchor, or a motion a shift does not explain).
 func (f *follower) moved(pic *pipeline.Picture, index int) (m face.Mesh, a *anchor, err error) {
 	a = f.prev.anchor
-	if f.meshEvery <= 1 || index%f.meshEvery == 0 || a == nil || index-a.index >= f.meshEvery {
+	if f.meshEvery <= 1 || a == nil || index-a.index >= f.meshEvery {
 		return face.Mesh{}, nil, nil
 	}
 	if err := pic.Need(a.patch.Rect); err != nil {
@@ -245,7 +247,7 @@ func (f *follower) moved(pic *pipeline.Picture, index int) (m face.Mesh, a *anch
 // anchorAt keeps frame index's mesh m of face fc, and the face's box, for the frames after it to move m by (nil
 // when the landmark model or the detector runs on the next frame anyway, or the box is too small to measure).
 func (f *follower) anchorAt(pic *pipeline.Picture, index int, fc face.Face, m face.Mesh) (*anchor, error) {
-	if f.meshEvery <= 1 || (index+1)%f.meshEvery == 0 || (index+1)%f.every == 0 {
+	if f.meshEvery <= 1 || (index+1)%f.every == 0 {
 		return nil, nil
 	}
 	r := fc.Box.Clamp(pic.Bounds().Dx(), pic.Bounds().Dy())
