@@ -409,6 +409,9 @@ func (s *MeshSwap) innerFaceRegion(w, h int) []uint8 {
 	return region
 }
 
+// Reset forgets the faces followed so far (meshtrack.go): the next Swap starts afresh, as on a new clip.
+func (s *MeshSwap) Reset() { s.tracks = faceTracks{} }
+
 // Triangles is the triangulation of the source mesh, indices into the 468 points; the slice is shared, not a copy.
 func (s *MeshSwap) Triangles() []face.Triangle { return s.tris }
 
