@@ -30,8 +30,8 @@ const (
 	colourSpan = 0.9
 	// meshSmoothing is the share of the way a landmark moves towards its new place when it barely moved (beyond
 	// the head's own motion); meshJitter (a fraction of the face size) is the move at which it goes all the way.
-	meshSmoothing = 0.35
-	meshJitter    = 0.02
+	meshSmoothing = 0.2
+	meshJitter    = 0.03
 )
 
 // faceTrack is one followed face's state.
