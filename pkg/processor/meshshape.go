@@ -83,7 +83,7 @@ type shapeTransfer struct {
 	// Per-call scratch.
 	d      []face.Point // each anchor's displacement
 	aln    [face.MeshPoints]face.Point
-	field  []float32 // the liquify field, dx and dy per grid cell (crop coordinates / cell)
+	field  []float32 // the liquify field: dx and dy (crop pixels) at each grid node
 	pack   cropBuf
 	stable [2][]face.Point
 }
@@ -280,8 +280,8 @@ func (t *shapeTransfer) displace(out, tgt, src *[face.MeshPoints]face.Point, str
 	return true
 }
 
-// groupMove is the displacement of the group centred at c: the field of the non-group points, weighted by their
-// distance to c as the anchors are.
+// groupMove is the displacement of the group centred at c: the mean field of the non-group points nearest to c
+// (within twice the nearest one's distance), weighted by 1 / (1 + squared distance).
 func (t *shapeTransfer) groupMove(tgt *[face.MeshPoints]face.Point, c face.Point, disp []face.Point) face.Point {
 	var sum face.Point
 	var ws float32

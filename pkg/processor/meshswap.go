@@ -421,6 +421,9 @@ func (s *MeshSwap) Close() error {
 		s.bufs[i].close()
 	}
 	s.low.close()
+	if s.shape != nil {
+		s.shape.pack.close()
+	}
 	if s.src.Ptr() != nil {
 		s.src.Close()
 	}
@@ -454,8 +457,9 @@ func (s *MeshSwap) Swap(frame gocv.Mat, targets []face.Face, meshes []face.Mesh)
 	return nil
 }
 
-// swapOne swaps one face. Everything it writes lies in crop = the target box clamped to the frame, and only where
-// the alpha is non-zero, which is inside the box inset by at least minMaskInset pixels.
+// swapOne swaps one face; tr is its state in time. Everything it writes lies in crop = the target box clamped to
+// the frame, inside the box inset by at least minMaskInset pixels: where the alpha is non-zero and, with
+// ShapeStrength, in the liquify's ring around the face.
 func (s *MeshSwap) swapOne(frame gocv.Mat, t face.Face, mesh *face.Mesh, tr *faceTrack) error {
 	if err := checkLandmarks(t); err != nil {
 		return err

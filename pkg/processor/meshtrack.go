@@ -7,12 +7,12 @@ import (
 )
 
 // The mesh swap's state in time. On a clip, Swap is called frame after frame (in order: the pipeline's rest stage
-// is one goroutine) and each face's shape displacement and regional colour match are computed anew: both move a
-// little with the landmarks' jitter and the light, which reads as flicker. faceTracks follows each face from one
-// call to the next by its box and smooths both with an exponential moving average while the same person is
-// followed; a face with no match (a new detection) or whose colour jumps (a cut) starts afresh. The state is kept
-// here, apart from the per-frame computation, so a cadence that computes the layers only every few frames can
-// keep or drop it whole.
+// is one goroutine) and each face's landmarks, regional colour match and shape displacement are found anew: the
+// landmarks' jitter moves the warped source's texture and the mask's edge, which reads as flicker (the colour
+// layers move little). faceTracks follows each face from one call to the next by its box and smooths all three
+// while the same person is followed; a face with no match (a new detection) or whose colour jumps (a cut) starts
+// afresh, and MeshSwap.Reset forgets every face (a new segment). The state is kept here, apart from the per-frame
+// computation, so a cadence that computes the layers only every few frames can keep or drop it whole.
 
 const (
 	// trackMinIoU is the overlap of a face's box with its box in the previous call above which it is the same
@@ -81,7 +81,7 @@ func (ft *faceTracks) match(boxes []face.Box) []*faceTrack {
 }
 
 // smoothColour checks the face's mean colour for a cut (and restarts the track on one) and returns the moving
-// average's share for the new frame: 1 on a fresh track.
+// average's share for the new frame (colourField takes a fresh node's value whole).
 func (t *faceTrack) smoothColour(mean [3]float32) float32 {
 	if t.meanOK {
 		for c := range mean {
