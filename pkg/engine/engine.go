@@ -519,6 +519,7 @@ func swapperKind(s string) string {
 type prepared struct {
 	job   string
 	swap  step
+	reset func() // forgets what the swap carries from frame to frame; nil when nothing
 	close func()
 }
 
@@ -622,6 +623,9 @@ func (e *Engine) ForJob(jobID, sourcePath string, opt job.FaceOptions) (pipeline
 			if err != nil {
 				return nil, err
 			}
+			if prep.reset != nil {
+				prep.reset() // a segment's output must not depend on which segment this worker swapped before
+			}
 			fp.steps = append(fp.steps, prep.swap)
 		case job.ProcessorEnhancer:
 			en, err := e.loadEnhancer(opt.Enhancer)
@@ -702,7 +706,7 @@ func (e *Engine) prepare(jobID, sourcePath string, opt job.FaceOptions) (*prepar
 			box := f.Box.Clamp(w, h)
 			return box.Union(readRegion(lm, f, w, h)), box
 		}
-		p.close = func() { _ = sw.Close() }
+		p.reset, p.close = sw.Reset, func() { _ = sw.Close() }
 	case job.SwapperInswapper:
 		ins, err := e.loadInswapper(inswapperModel(opt.Swapper))
 		if err != nil {

@@ -255,7 +255,7 @@ func grow[T any](s []T, n int) []T {
 // source's detail kept (srcSkin warped, views[mbSkin]), dS and dT low-frequency fields computed at lowResSide and
 // scaled up: the source's low frequencies matched region by region to the target's, less the source's (dS) or
 // the target's (dT) own. Only the smallest box holding the alpha is converted (the whole crop with Poisson).
-func (s *MeshSwap) blend(views []gocv.Mat, w, h int, size float64) {
+func (s *MeshSwap) blend(views []gocv.Mat, w, h int, size float64, tr *faceTrack) {
 	alpha := mustPix(views[mbHard])
 	bb := nonZeroBox(alpha, alpha, w, h)
 	if s.cfg.Poisson {
@@ -339,6 +339,7 @@ func (s *MeshSwap) blend(views []gocv.Mat, w, h int, size float64) {
 		gn += float64(lb.wt[i])
 	}
 	weightedBlur(boxMat, lb.region, lb.diff, lb.wt, &pack, lb.rok, sr)
+	s.smoothRegion(tr, bb, lw, lh, size)
 	// The target's lips keep their own colour: there the source's low frequencies are matched to the target's
 	// locally (lowBand), not by region, so the source's lip texture takes the target's lip colour.
 	lb.lipMask, lb.lips, lb.tmp = grow(lb.lipMask, n), grow(lb.lips, n), grow(lb.tmp, n)
@@ -398,6 +399,42 @@ func (s *MeshSwap) blend(views []gocv.Mat, w, h int, size float64) {
 	out := views[mbWarped].Region(bb)
 	defer out.Close()
 	gocv.CvtColor(out, &out, gocv.ColorLabToBGR)
+}
+
+// smoothRegion averages the regional colour match (s.low.region) in time on the face's track, in the face's own
+// frame (centred on its stable points, turned with its eye line), after checking the face's mean colour for a cut.
+func (s *MeshSwap) smoothRegion(tr *faceTrack, bb image.Rectangle, lw, lh int, size float64) {
+	lb := &s.low
+	var mean [3]float64
+	var n float64
+	for i, wt := range lb.wt {
+		for c := 0; c < 3; c++ {
+			mean[c] += float64(wt * lb.lt[3*i+c])
+		}
+		n += float64(wt)
+	}
+	rot, ok := shapeFrame(&s.tgtPts)
+	if n == 0 || !ok {
+		return
+	}
+	share := tr.smoothColour([3]float32{float32(mean[0] / n), float32(mean[1] / n), float32(mean[2] / n)})
+	var cx, cy float64
+	for _, i := range shapeStable {
+		cx += float64(s.tgtPts[i].X)
+		cy += float64(s.tgtPts[i].Y)
+	}
+	cx, cy = cx/float64(len(shapeStable)), cy/float64(len(shapeStable))
+	sx, sy := float64(lw)/float64(bb.Dx()), float64(lh)/float64(bb.Dy())
+	toLow := func(u, v float64) (float64, float64) {
+		p := rot.fromFace(face.Point{X: float32(u), Y: float32(v)}, size)
+		return (cx+float64(p.X)-float64(bb.Min.X)+0.5)*sx - 0.5, (cy+float64(p.Y)-float64(bb.Min.Y)+0.5)*sy - 0.5
+	}
+	toFace := func(x, y float64) (float64, float64) {
+		p := rot.toFace(face.Point{X: float32((x+0.5)/sx - 0.5 + float64(bb.Min.X) - cx),
+			Y: float32((y+0.5)/sy - 0.5 + float64(bb.Min.Y) - cy)}, size)
+		return float64(p.X), float64(p.Y)
+	}
+	tr.colourField(lb.region, lb.rok, lw, lh, share, toLow, toFace)
 }
 
 // composeLab writes into warped (Lab, w pixels a row), where alpha is non-zero inside bb,

@@ -39,6 +39,11 @@ type MeshSwapConfig struct {
 	// to the target's, chroma moves clamped, the source's detail kept where it is skin and the target's where the
 	// source wears glasses. false pastes the warped source as it is. Default true.
 	ColorTransfer bool
+	// ShapeStrength is how far the target's face moves towards the source's proportions (meshshape.go): 0 keeps
+	// the target's geometry, 1 takes the source's outline, nose, eye size and spacing and brows (within
+	// maxShapeShift); the lips and eyelids keep the target's shape. Default 0: on the shared faces 0.5 moved
+	// identity by under 0.01 and cost expression and artefacts (docs/BENCHMARKS.md, "Identity through shape").
+	ShapeStrength float32
 }
 
 // DefaultMeshSwapConfig is the configuration that looked right on the test faces.
@@ -53,6 +58,9 @@ func (c MeshSwapConfig) Validate() error {
 	}
 	if !(c.MaskPadding[0]+c.MaskPadding[2] < 100) || !(c.MaskPadding[1]+c.MaskPadding[3] < 100) {
 		return fmt.Errorf("meshswap: MaskPadding %v leaves no mask (top+bottom and left+right must be under 100)", c.MaskPadding)
+	}
+	if !(c.ShapeStrength >= 0 && c.ShapeStrength <= 1) {
+		return fmt.Errorf("meshswap: ShapeStrength must be in [0, 1], got %v", c.ShapeStrength)
 	}
 	for _, p := range c.MaskPadding {
 		if !(p >= 0 && p <= 100) {
@@ -183,6 +191,12 @@ type MeshSwap struct {
 
 	low     lowBlend
 	glasses float64 // the share of the source's glasses zone that is not skin (glassesZone)
+
+	shape  *shapeTransfer // nil with ShapeStrength 0
+	orig   [face.MeshPoints]face.Point
+	liq    []uint8    // the liquify's copy of the crop
+	tracks faceTracks // the faces of the previous call, for smoothing in time
+	boxes  []face.Box
 }
 
 // NewMeshSwap takes the source image, its face and the face's mesh (from a Landmarker), triangulates the mesh and
@@ -233,6 +247,9 @@ func NewMeshSwap(source gocv.Mat, src face.Face, srcMesh face.Mesh, cfg MeshSwap
 		return nil, fmt.Errorf("meshswap: source pixels: %w", err)
 	}
 	size := float64(min(src.Box.Width(), src.Box.Height()))
+	if cfg.ShapeStrength > 0 {
+		s.shape = newShapeTransfer(&s.srcPts, size)
+	}
 	// The source in Lab, for its skin colour (the forehead gate, the glasses test) and, with ColorTransfer, the warp.
 	lab := gocv.NewMat()
 	defer lab.Close()
@@ -392,6 +409,9 @@ func (s *MeshSwap) innerFaceRegion(w, h int) []uint8 {
 	return region
 }
 
+// Reset forgets the faces followed so far (meshtrack.go): the next Swap starts afresh, as on a new clip.
+func (s *MeshSwap) Reset() { s.tracks = faceTracks{} }
+
 // Triangles is the triangulation of the source mesh, indices into the 468 points; the slice is shared, not a copy.
 func (s *MeshSwap) Triangles() []face.Triangle { return s.tris }
 
@@ -401,6 +421,9 @@ func (s *MeshSwap) Close() error {
 		s.bufs[i].close()
 	}
 	s.low.close()
+	if s.shape != nil {
+		s.shape.pack.close()
+	}
 	if s.src.Ptr() != nil {
 		s.src.Close()
 	}
@@ -421,17 +444,23 @@ func (s *MeshSwap) Swap(frame gocv.Mat, targets []face.Face, meshes []face.Mesh)
 	if err := checkBGR("frame", frame); err != nil {
 		return err
 	}
+	s.boxes = s.boxes[:0]
+	for _, t := range targets {
+		s.boxes = append(s.boxes, t.Box)
+	}
+	tracks := s.tracks.match(s.boxes)
 	for i := range targets {
-		if err := s.swapOne(frame, targets[i], &meshes[i]); err != nil {
+		if err := s.swapOne(frame, targets[i], &meshes[i], tracks[i]); err != nil {
 			return fmt.Errorf("meshswap: face %d: %w", i, err)
 		}
 	}
 	return nil
 }
 
-// swapOne swaps one face. Everything it writes lies in crop = the target box clamped to the frame, and only where
-// the alpha is non-zero, which is inside the box inset by at least minMaskInset pixels.
-func (s *MeshSwap) swapOne(frame gocv.Mat, t face.Face, mesh *face.Mesh) error {
+// swapOne swaps one face; tr is its state in time. Everything it writes lies in crop = the target box clamped to
+// the frame, inside the box inset by at least minMaskInset pixels: where the alpha is non-zero and, with
+// ShapeStrength, in the liquify's ring around the face.
+func (s *MeshSwap) swapOne(frame gocv.Mat, t face.Face, mesh *face.Mesh, tr *faceTrack) error {
 	if err := checkLandmarks(t); err != nil {
 		return err
 	}
@@ -462,6 +491,7 @@ func (s *MeshSwap) swapOne(frame gocv.Mat, t face.Face, mesh *face.Mesh) error {
 	for i, p := range mesh.Points {
 		s.tgtPts[i] = face.Point{X: p.X - float32(crop.Min.X), Y: p.Y - float32(crop.Min.Y)}
 	}
+	tr.smoothMesh(&s.tgtPts, face.Point{X: float32(crop.Min.X), Y: float32(crop.Min.Y)}, size)
 
 	var views [nMeshBufs]gocv.Mat
 	for i := range views {
@@ -504,6 +534,9 @@ func (s *MeshSwap) swapOne(frame gocv.Mat, t face.Face, mesh *face.Mesh) error {
 	if s.srcSkin != nil {
 		s.skinOut = pix(mbSkin)
 		clear(s.skinOut)
+	}
+	if s.shape != nil {
+		s.reshape(tgt, w, h, size, inner, tr)
 	}
 	s.warp(warped, cover, w, h, mesh)
 	s.skinOut = nil
@@ -584,7 +617,7 @@ func (s *MeshSwap) swapOne(frame gocv.Mat, t face.Face, mesh *face.Mesh) error {
 	}
 
 	if s.cfg.ColorTransfer {
-		s.blend(views[:], w, h, size)
+		s.blend(views[:], w, h, size, tr)
 	}
 
 	blendSrc := &views[mbWarped]
@@ -607,6 +640,22 @@ func (s *MeshSwap) swapOne(frame gocv.Mat, t face.Face, mesh *face.Mesh) error {
 	}
 	views[mbTarget].CopyTo(&roi)
 	return nil
+}
+
+// reshape moves s.tgtPts towards the source's proportions (shapeTransfer.displace, smoothed in time on tr) and
+// the w x h BGR crop tgt's pixels with them (liquify), both within inner.
+func (s *MeshSwap) reshape(tgt []uint8, w, h int, size float64, inner image.Rectangle, tr *faceTrack) {
+	s.orig = s.tgtPts
+	lim := rectF{float64(inner.Min.X), float64(inner.Min.Y), float64(inner.Max.X - 1), float64(inner.Max.Y - 1)}
+	share := shapeSmoothing
+	if !tr.shapeOK {
+		share = 1
+	}
+	tr.shapeOK = s.shape.displace(&s.tgtPts, &s.orig, &s.srcPts, float64(s.cfg.ShapeStrength), size, lim, &tr.shape, share)
+	if tr.shapeOK {
+		s.liq = grow(s.liq, 3*w*h)
+		s.shape.liquify(tgt, s.liq, w, h, &s.orig, &s.tgtPts, size, lim)
+	}
 }
 
 // nonZeroBox is the smallest rectangle of the w x h single-channel images a and b that holds every pixel non-zero

@@ -388,6 +388,8 @@ func BenchmarkMeshSwap(b *testing.B) {
 		// A source with glasses: the target's detail is shown around the eyes (the blend's second layer).
 		{"glasses", "grace_hopper.jpg", DefaultMeshSwapConfig()},
 		{"poisson", "astronaut_eileen_collins.png", MeshSwapConfig{MaskBlur: 0.3, Poisson: true, ColorTransfer: true}},
+		// The shape transfer (off by default) and its liquify.
+		{"shape", "astronaut_eileen_collins.png", MeshSwapConfig{MaskBlur: 0.3, ColorTransfer: true, ShapeStrength: 0.5}},
 	} {
 		for _, img := range []string{"grace_hopper.jpg", "apollo11_crew_3faces.jpg", "pexels_keijiro_facelandmark_Test2.jpg"} {
 			if c.cfg.Poisson && strings.Contains(img, "Test2") {
