@@ -108,8 +108,24 @@ func (e *env) segmentTimes(tb testing.TB, id string, frameCost time.Duration, su
 		longest = max(longest, float64(c.Frames)*frameCost.Seconds())
 	}
 	gaps := 0
-	for _, ss := range byWorker {
+	var lastWorker string
+	var lastEnd time.Time
+	for wk, ss := range byWorker {
 		gaps += len(ss) - 1
+		for _, sg := range ss {
+			if sg.end.After(lastEnd) {
+				lastWorker, lastEnd = wk, sg.end
+			}
+		}
+	}
+	if os.Getenv("FACEFLEET_SCALE_VERBOSE") != "" {
+		// The worker that committed last: where the job's critical path ran.
+		ss := slices.SortedFunc(slices.Values(byWorker[lastWorker]), func(a, b seg) int { return a.start.Compare(b.start) })
+		for _, sg := range ss {
+			fmt.Printf("last worker %s: segment %d from %.3f to %.3f s after submit (%.3f s beyond its frames)\n", lastWorker,
+				sg.index, sg.start.Sub(submitted).Seconds(), sg.end.Sub(submitted).Seconds(),
+				sg.end.Sub(sg.start).Seconds()-float64(sg.frames)*frameCost.Seconds())
+		}
 	}
 	fewest = len(keys)
 	for _, ss := range byWorker {

@@ -162,7 +162,9 @@ const (
 	quickStartAbove   = 10
 )
 
-// storers bounds the pieces a split stores and queues at once.
+// storers bounds the pieces a split stores and queues at once. 8 changed nothing at 64 workers: the stores
+// waited on a machine the workers' first segments kept busy (the 64th piece was queued 1.0-1.1 s after the first
+// either way).
 const storers = 4
 
 // cutFunc queues a segment whose piece is stored, during the split.

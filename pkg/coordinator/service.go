@@ -669,7 +669,11 @@ func (s *Service) execute(ctx context.Context, id, dir string, log *zap.Logger, 
 		}
 		log.Info("resuming a planned job", zap.Int("segments", len(plan.Segments)))
 	case errors.Is(err, queue.ErrKeyNotFound):
-		if err := s.update(ctx, id, func(r *job.Record) { r.State, r.FramesDone = job.Splitting, 0 }); err != nil {
+		fresh := false // never split before: no segment of it was ever published, so none is queued or committed
+		if err := s.update(ctx, id, func(r *job.Record) {
+			fresh = r.State == job.Queued && r.Generation == 0
+			r.State, r.FramesDone = job.Splitting, 0
+		}); err != nil {
 			return res, err
 		}
 		t0 := time.Now()
@@ -678,8 +682,14 @@ func (s *Service) execute(ctx context.Context, id, dir string, log *zap.Logger, 
 		// neither committed nor queued (message ids deduplicate the rest).
 		var cut cutFunc
 		if rec.Parked == nil {
+			skip := queued(ctx)
+			if fresh {
+				// Two round trips a piece less (a commit's and a task's lookup), which the first pieces paid
+				// while the first workers' downloads and records kept the servers busy.
+				skip = nil
+			}
 			cut = func(p job.JobPlan, seg job.Segment) error {
-				return s.publishSegment(ctx, id, p, in.spec, rec.Generation, seg, queued(ctx))
+				return s.publishSegment(ctx, id, p, in.spec, rec.Generation, seg, skip)
 			}
 		}
 		if plan, err = s.plan(ctx, id, dir, in, cut); err != nil {
