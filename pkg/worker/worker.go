@@ -747,12 +747,22 @@ func (w *Worker) process(ctx context.Context, l *queue.Lease, t job.Task, plan m
 	}
 	defer os.RemoveAll(dir)
 
-	src, err := w.source(ctx, t)
-	if err != nil {
-		return err
-	}
+	// The job's source face (once per job) and the segment download side by side: a worker's first segment of a
+	// job waited for one, then the other.
+	var src string
+	var srcErr error
+	fetched := make(chan struct{})
+	go func() {
+		defer close(fetched)
+		src, srcErr = w.source(ctx, t)
+	}()
 	in := filepath.Join(dir, "segment.mkv")
-	if err := w.deps.Blob.GetFile(ctx, t.SegmentKey, in); err != nil {
+	err := w.deps.Blob.GetFile(ctx, t.SegmentKey, in)
+	<-fetched
+	if srcErr != nil {
+		return srcErr
+	}
+	if err != nil {
 		return fmt.Errorf("download segment: %w", err)
 	}
 	// A task taken ahead waits here for the slot's engine: that wait is the running segment's time, not this one's
