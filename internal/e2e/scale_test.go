@@ -128,7 +128,7 @@ func (e *env) segmentTimes(tb testing.TB, id string, frameCost time.Duration, su
 		}
 	}
 	fewest = len(keys)
-	for _, ss := range byWorker {
+	for wk, ss := range byWorker {
 		fewest, most = min(fewest, len(ss)), max(most, len(ss))
 		frames := 0
 		for _, sg := range ss {
@@ -139,7 +139,7 @@ func (e *env) segmentTimes(tb testing.TB, id string, frameCost time.Duration, su
 		lastFirst = max(lastFirst, ss[0].start.Sub(submitted).Seconds())
 		if os.Getenv("FACEFLEET_SCALE_VERBOSE") != "" && ss[0].index >= len(byWorker) {
 			// Past the first round: the worker's first task went to another worker's fetch ahead.
-			fmt.Printf("worker %s started with segment %d at %.2f s\n", ss[0].start.Format("15:04:05.000"), ss[0].index, ss[0].start.Sub(submitted).Seconds())
+			fmt.Printf("worker %s started with segment %d at %.2f s\n", wk, ss[0].index, ss[0].start.Sub(submitted).Seconds())
 		}
 		for i := 1; i < len(ss); i++ {
 			between.add(ss[i].start.Sub(ss[i-1].end).Seconds(), gaps)

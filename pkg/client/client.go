@@ -410,7 +410,7 @@ func (c *Client) Download(ctx context.Context, id, out string) error {
 	// The output is the user's from now on: on disk before Download says it is there.
 	for _, p := range []string{out, side} {
 		if err := store.SyncFile(p); err != nil {
-			return fmt.Errorf("%s: %w", out, err)
+			return err // names p
 		}
 	}
 	return nil
