@@ -16,6 +16,9 @@ import (
 // LibraryVersion is the ONNX Runtime release Facefleet is built and tested against.
 const LibraryVersion = "1.30.0"
 
+// telemetryEnv turns ONNX Runtime's telemetry off when "1" (Init sets it unless the user did).
+const telemetryEnv = "ORT_DISABLE_TELEMETRY"
+
 // ErrLibraryMissing is returned (wrapped) by Init when the ONNX Runtime shared library is not at the given path.
 var ErrLibraryMissing = errors.New("onnxruntime library not found")
 
@@ -71,9 +74,23 @@ func Init(libPath string) error {
 		// Someone bypassed this package; we cannot tell which library they loaded.
 		return errors.New("ort: onnxruntime environment was initialised outside pkg/ort")
 	}
+	// ONNX Runtime 1.30 queues telemetry for Microsoft (session creations, the OS, a device id) in
+	// ~/.cache/Microsoft and leaves a /tmp/mat-debug-<pid>.log in every process unless this is set before the
+	// library loads; a face-swapping tool keeps what it runs on to itself. A user's own setting stands.
+	if _, set := os.LookupEnv(telemetryEnv); !set {
+		if err := os.Setenv(telemetryEnv, "1"); err != nil {
+			return fmt.Errorf("ort: %s: %w", telemetryEnv, err)
+		}
+	}
 	onnxruntime.SetSharedLibraryPath(abs)
 	if err := onnxruntime.InitializeEnvironment(onnxruntime.WithLogLevelError()); err != nil {
 		return fmt.Errorf("ort: initialising onnxruntime from %s: %w", abs, err)
+	}
+	if os.Getenv(telemetryEnv) == "1" {
+		// The environment's own switch too, for events the variable does not cover.
+		if err := onnxruntime.DisableTelemetry(); err != nil {
+			return fmt.Errorf("ort: %w", err)
+		}
 	}
 	initPath = abs
 	return nil
