@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"sync"
@@ -124,6 +125,10 @@ func (t *tail) append(ctx context.Context, cm job.Commit, path string) {
 		t.err = fmt.Errorf("segment %d: commit of segment %d with %d frames, planned %d", i, cm.Segment, cm.Frames, want)
 		return
 	}
+	var expected int64
+	if t.key != "" && !t.upStarted {
+		expected = t.expectedBytes(path, cm.Frames)
+	}
 	if err := t.app.Append(ctx, path, cm.Frames); err != nil {
 		t.err = err
 		return
@@ -131,7 +136,7 @@ func (t *tail) append(ctx context.Context, cm job.Commit, path string) {
 	t.keys = append(t.keys, cm.ResultKey)
 	if t.key != "" && !t.upStarted {
 		t.upStarted = true
-		t.startUpload(ctx)
+		t.startUpload(ctx, expected)
 	}
 	if t.up != nil {
 		t.up.Grew(t.app.Written())
@@ -141,7 +146,7 @@ func (t *tail) append(ctx context.Context, cm job.Commit, path string) {
 // startUpload starts the output's upload once the output has begun: first it aborts any upload to the key that a
 // coordinator killed mid-job left (its restart or a takeover stitches again from the first piece). The upload is
 // an optimisation: without it the output is stored whole at the end.
-func (t *tail) startUpload(ctx context.Context) {
+func (t *tail) startUpload(ctx context.Context, expected int64) {
 	if err := store.AbortUploads(ctx, t.s.deps.Blob, t.key); err != nil {
 		t.log.Warn("earlier uploads of the output not aborted: it is stored whole at the end", zap.Error(err))
 		return
@@ -152,7 +157,7 @@ func (t *tail) startUpload(ctx context.Context) {
 		return
 	}
 	t.file = f
-	if t.up, err = store.NewGrowingFile(ctx, t.s.deps.Blob, t.key, f, store.PartSize); err != nil {
+	if t.up, err = store.NewGrowingFile(ctx, t.s.deps.Blob, t.key, f, store.GrowingPartSize(expected)); err != nil {
 		t.log.Debug("output stored at the end", zap.Error(err))
 	}
 }
@@ -280,4 +285,14 @@ func (t *tail) abort() {
 		t.file.Close()
 		t.file = nil
 	}
+}
+
+// expectedBytes guesses the output's size from its first result (path, frames of it): the job's frames at that
+// result's bytes a frame; where the result cannot be read, a size that keeps store.PartSize.
+func (t *tail) expectedBytes(path string, frames int) int64 {
+	st, err := os.Stat(path)
+	if err != nil || frames <= 0 {
+		return math.MaxInt64
+	}
+	return st.Size() / int64(frames) * int64(t.plan.TotalFrames)
 }

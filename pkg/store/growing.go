@@ -58,6 +58,18 @@ type FinishStats struct {
 // Stats says where Finish spent its time.
 func (g *GrowingFile) Stats() FinishStats { return g.stats }
 
+// GrowingPartSize is the part size for a growing file expected to reach about expected bytes: a 64th of it, from
+// MinPartSize to PartSize. The part that reaches the file's end goes up only at Finish, after the file's last
+// write, and with PartSize parts a small file kept most of itself for then: a 22.6 MB output stitched as its
+// pieces came left 17.3 MB to upload after the job's last commit. Under 1 GiB, a file 50 times its estimate still
+// takes about a third of MaxParts; from 1 GiB the parts are PartSize, as they always were.
+func GrowingPartSize(expected int64) int64 {
+	return min(max(expected/growingParts, MinPartSize), PartSize)
+}
+
+// growingParts is how many parts GrowingPartSize aims a file at.
+const growingParts = 64
+
 // NewGrowingFile starts an upload of f (open for reading, being written) to key in b, in parts of partSize bytes
 // (at least MinPartSize).
 func NewGrowingFile(ctx context.Context, b Blob, key string, f *os.File, partSize int64) (*GrowingFile, error) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"math"
 	"math/rand"
 	"os"
 	"path/filepath"
@@ -248,6 +249,28 @@ func TestGrowingFile(t *testing.T) {
 					t.Errorf("%d incomplete uploads left", n)
 				}
 			})
+		}
+	}
+}
+
+func TestGrowingPartSize(t *testing.T) {
+	for _, c := range []struct {
+		expected, want int64
+	}{
+		{0, store.MinPartSize},
+		{22_600_000, store.MinPartSize}, // the simulation's output: parts of 5 MiB, not one of 16
+		{64 * store.MinPartSize, store.MinPartSize},
+		{64*store.MinPartSize + 64*1024, store.MinPartSize + 1024},
+		{64 * store.PartSize, store.PartSize},
+		{1 << 40, store.PartSize},
+		{math.MaxInt64, store.PartSize},
+	} {
+		if got := store.GrowingPartSize(c.expected); got != c.want {
+			t.Errorf("GrowingPartSize(%d) = %d, want %d", c.expected, got, c.want)
+		}
+		// Under 1 GiB (above it, parts are PartSize as they always were) a file 50 times its estimate fits in MaxParts.
+		if got := store.GrowingPartSize(c.expected); c.expected <= 64*store.PartSize && 50*c.expected/got >= store.MaxParts {
+			t.Errorf("GrowingPartSize(%d) = %d: 50 times the estimate takes %d parts", c.expected, got, 50*c.expected/got)
 		}
 	}
 }
