@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -35,6 +36,7 @@ import (
 	"github.com/facefleet/facefleet/pkg/media"
 	"github.com/facefleet/facefleet/pkg/memory"
 	"github.com/facefleet/facefleet/pkg/metrics"
+	"github.com/facefleet/facefleet/pkg/ort"
 	"github.com/facefleet/facefleet/pkg/queue"
 	"github.com/facefleet/facefleet/pkg/standalone"
 )
@@ -347,6 +349,10 @@ func submitCmd() *cobra.Command {
 			if err := audioChoice(cmd.Flags(), &o.req.SkipAudio); err != nil {
 				return err
 			}
+			// The person to follow is found with this machine's models beside the uploads; the library they run
+			// on (0.17 s to load here) loads during the checks before them. A failure is the engine's to report:
+			// its own Init tries again.
+			go func() { _ = ort.Init(cmp.Or(o.ref.ORTLibrary, ort.DefaultLibraryPath())) }()
 			if err := o.check(cmd.Context()); err != nil {
 				return err
 			}
