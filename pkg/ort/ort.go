@@ -16,8 +16,19 @@ import (
 // LibraryVersion is the ONNX Runtime release Facefleet is built and tested against.
 const LibraryVersion = "1.30.0"
 
-// telemetryEnv turns ONNX Runtime's telemetry off when "1" (Init sets it unless the user did).
+// telemetryEnv turns ONNX Runtime's telemetry off when "1".
 const telemetryEnv = "ORT_DISABLE_TELEMETRY"
+
+// init turns ONNX Runtime's telemetry off unless the user set telemetryEnv: the 1.30 library queues events for
+// Microsoft (session creations, the OS, a device id) in ~/.cache/Microsoft and leaves a /tmp/mat-debug-<pid>.log in
+// every process unless the variable is set before it loads, and a face-swapping tool keeps what it runs on to
+// itself. Set here, before main, because setenv racing a C thread's getenv (libav's, in another goroutine's call)
+// is undefined.
+func init() {
+	if _, set := os.LookupEnv(telemetryEnv); !set {
+		_ = os.Setenv(telemetryEnv, "1")
+	}
+}
 
 // ErrLibraryMissing is returned (wrapped) by Init when the ONNX Runtime shared library is not at the given path.
 var ErrLibraryMissing = errors.New("onnxruntime library not found")
@@ -73,14 +84,6 @@ func Init(libPath string) error {
 	if onnxruntime.IsInitialized() {
 		// Someone bypassed this package; we cannot tell which library they loaded.
 		return errors.New("ort: onnxruntime environment was initialised outside pkg/ort")
-	}
-	// ONNX Runtime 1.30 queues telemetry for Microsoft (session creations, the OS, a device id) in
-	// ~/.cache/Microsoft and leaves a /tmp/mat-debug-<pid>.log in every process unless this is set before the
-	// library loads; a face-swapping tool keeps what it runs on to itself. A user's own setting stands.
-	if _, set := os.LookupEnv(telemetryEnv); !set {
-		if err := os.Setenv(telemetryEnv, "1"); err != nil {
-			return fmt.Errorf("ort: %s: %w", telemetryEnv, err)
-		}
 	}
 	onnxruntime.SetSharedLibraryPath(abs)
 	if err := onnxruntime.InitializeEnvironment(onnxruntime.WithLogLevelError()); err != nil {
