@@ -230,6 +230,7 @@ type Worker struct {
 	engines chan Engine
 	uploads chan struct{} // one finished segment's upload and commit in flight per slot (ahead.go)
 	halfway halfway       // running segments past half their frames: when to take a task ahead (ahead.go)
+	watches *jobWatches   // the jobs' records, watched once per job for all its segments here (jobwatch.go)
 	dir     *workDir      // this worker's own directory under WorkDir
 	srcMu   sync.Mutex
 	sources []cachedSource // oldest first
@@ -326,6 +327,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	defer w.dir.close(w.log) // after the engines: nothing reads a source any more
 	defer w.closeEngines()
 	defer w.settled() // Run may return early; a drain request must not wait for nothing
+	w.watches = newJobWatches(workCtx, w.deps.State, w.log)
 	go w.janitor(workCtx)
 	// fetchCtx ends the fetch loop: on shutdown, or on a drain (a pull in progress hands its tasks back).
 	fetchCtx, stopFetching := context.WithCancel(ctx)
@@ -509,7 +511,8 @@ func (w *Worker) handle(ctx context.Context, l *queue.Lease, held <-chan struct{
 	// A cancel (the job's record turns terminal) stops the segment at once.
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	ended := w.watchJob(pctx, t.Job, cancel)
+	ended, leave := w.watches.join(t.Job, cancel)
+	defer leave()
 	stop := l.KeepAlive(pctx, w.cfg.KeepAlive)
 	dir := w.segmentDir(t, l.Delivered())
 	err = w.process(pctx, l, t, plan, dir, held, log)
@@ -623,28 +626,6 @@ func (w *Worker) Trouble() string { return w.gate.status() }
 // the same task again forever, while bigger idle workers never see it.
 func jitter(d time.Duration) time.Duration {
 	return d*3/4 + rand.N(d/2+1)
-}
-
-// watchJob cancels a segment's work when its job ends (a client cancelled it). The flag tells why work stopped.
-func (w *Worker) watchJob(ctx context.Context, id string, cancel context.CancelFunc) *atomic.Bool {
-	var ended atomic.Bool
-	ch, err := w.deps.State.Watch(ctx, job.RecordKey(id))
-	if err != nil {
-		return &ended
-	}
-	go func() {
-		for e := range ch {
-			if e.Deleted {
-				continue
-			}
-			// A record turned invalid ends the work as a cancel does: its coordinator fails the job.
-			if rec, err := job.DecodeRecord(id, e.Value); err != nil || rec.State.Terminal() {
-				ended.Store(true)
-				cancel()
-			}
-		}
-	}()
-	return &ended
 }
 
 // countFailure adds one to the segment's failed attempts and returns the count.

@@ -80,14 +80,23 @@ func newEnvDeliver(t *testing.T, ackWait time.Duration, deliver int) *env {
 // publish stores a 25-frame 64x48 segment and its task.
 func (e *env) publish(t *testing.T, id string) job.Task {
 	t.Helper()
-	seg := filepath.Join(e.dir, id+".mkv")
+	return e.publishSegment(t, id, 0)
+}
+
+// publishSegment is publish of segment n of the job, frames 25n to 25n+25.
+func (e *env) publishSegment(t *testing.T, id string, n int) job.Task {
+	t.Helper()
+	seg := filepath.Join(e.dir, id+".mkv") // other tests read segment 0's piece there
+	if n > 0 {
+		seg = filepath.Join(e.dir, fmt.Sprintf("%s-%d.mkv", id, n))
+	}
 	out, err := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=64x48:r=25:d=1",
 		"-c:v", "libx264", "-preset", "ultrafast", seg).CombinedOutput()
 	if err != nil {
 		t.Fatalf("ffmpeg: %v %s", err, out)
 	}
 	ctx := context.Background()
-	task := job.Task{Job: id, Segment: job.Segment{Index: 0, Start: 0, End: 25}, SegmentKey: job.SegmentKey(id, 0),
+	task := job.Task{Job: id, Segment: job.Segment{Index: n, Start: 25 * n, End: 25*n + 25}, SegmentKey: job.SegmentKey(id, n),
 		Spec: job.Spec{SourceKey: job.InputKey(id, "source", ".png"), Face: job.FaceOptions{Processors: []string{job.ProcessorSwapper}},
 			Encoder: "libx264", Quality: 35, FrameRateNum: 25, FrameRateDen: 1, Width: 64, Height: 48}}
 	if err := e.blob.PutFile(ctx, task.SegmentKey, seg); err != nil {
