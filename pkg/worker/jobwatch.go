@@ -12,9 +12,11 @@ import (
 	"github.com/facefleet/facefleet/pkg/queue"
 )
 
-// watchLinger is how long a job's watch outlives the job's last segment in this process: the job's next segment,
-// fetched as soon as a slot is free (or taken ahead, joining before the last one leaves), finds it still open.
-const watchLinger = 30 * time.Second
+// watchLinger is how long a job's watch outlives the job's last segment in this process, so that the job's next
+// segment, fetched when a slot is free (a pull lasts up to FetchWait), finds it open; a task taken ahead joins
+// before the last one leaves. Short, because a fleet's processes move between jobs: each lingering watch is a
+// consumer more on the KV stream.
+const watchLinger = 5 * time.Second
 
 // jobWatches shares one watch of each job's record among the segments of the job this process runs, to stop them
 // when the job ends (a client cancelled it). Each watch is a consumer on the KV stream, made by a JetStream API
