@@ -543,6 +543,11 @@ func runVideo(ctx context.Context, cfg Config, info *media.Info, jobID, tmp, out
 	if cfg.KeepFrames {
 		framesDir = FramesDir(out)
 	}
+	// The workers check their media libraries as they start (worker.Run), where a failure would only stop them:
+	// checked here first, it ends the run.
+	if err := media.SelfCheck(ctx, work); err != nil {
+		return res, err
+	}
 	wctx, stopWorkers := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	var startErr error
