@@ -29,27 +29,33 @@ type jobWatches struct {
 
 	mu      sync.Mutex
 	jobs    map[string]*jobWatch
-	started atomic.Int64 // watches started, for tests and the debug log
+	started atomic.Int64 // watches started, for tests
 }
 
 // jobWatch is one job's watch and the segments it stops.
 type jobWatch struct {
-	ended   atomic.Bool                 // the record turned terminal or unreadable
-	running map[*int]context.CancelFunc // the segments' cancels, by a key of each join's own
-	stop    context.CancelFunc          // ends the watch
-	idle    *time.Timer                 // ends it watchLinger after running empties
+	running map[*atomic.Bool]context.CancelFunc // each segment's cancel, by its own ended flag
+	stop    context.CancelFunc                  // ends the watch
+	idle    *time.Timer                         // ends it watchLinger after running empties
+	// The latest record the watch delivered: its revision, and whether it ended the job. A segment that joins
+	// after it is stopped only by a record newer than the one its task's checks read: a job retried after it
+	// ended (done, then running again) must not stop its new segments on the old news.
+	last      uint64
+	lastEnded bool
 }
 
 func newJobWatches(ctx context.Context, state *queue.State, log *zap.Logger) *jobWatches {
 	return &jobWatches{ctx: ctx, state: state, log: log, jobs: map[string]*jobWatch{}}
 }
 
-// join has cancel called when job id ends, at once if it has, until leave. ended tells whether it did: why a
-// segment's work stopped. A watch that cannot be opened stops nothing, as before sharing: the segment then runs to
-// its end, and its coordinator drops the result of a job that ended.
-func (js *jobWatches) join(id string, cancel context.CancelFunc) (ended *atomic.Bool, leave func()) {
+// join has cancel called when job id ends, until leave: at once if the watch has already seen a record newer than
+// seen (the revision of the record the task's checks read; 0: none) end it. ended tells whether the job ended:
+// why the segment's work stopped. A watch that cannot be opened stops nothing, as before sharing: the segment
+// then runs to its end, and its coordinator drops the result of a job that ended.
+func (js *jobWatches) join(id string, seen uint64, cancel context.CancelFunc) (ended *atomic.Bool, leave func()) {
 	js.mu.Lock()
 	defer js.mu.Unlock()
+	ended = new(atomic.Bool)
 	jw := js.jobs[id]
 	if jw == nil {
 		ctx, stop := context.WithCancel(js.ctx)
@@ -57,9 +63,9 @@ func (js *jobWatches) join(id string, cancel context.CancelFunc) (ended *atomic.
 		if err != nil {
 			stop()
 			js.log.Debug("job not watched: a cancel will not stop its segment", zap.String("job", id), zap.Error(err))
-			return new(atomic.Bool), func() {}
+			return ended, func() {}
 		}
-		jw = &jobWatch{running: map[*int]context.CancelFunc{}, stop: stop}
+		jw = &jobWatch{running: map[*atomic.Bool]context.CancelFunc{}, stop: stop}
 		js.jobs[id] = jw
 		js.started.Add(1)
 		go js.follow(id, jw, ch)
@@ -68,16 +74,16 @@ func (js *jobWatches) join(id string, cancel context.CancelFunc) (ended *atomic.
 		jw.idle.Stop()
 		jw.idle = nil
 	}
-	key := new(int)
-	jw.running[key] = cancel
-	if jw.ended.Load() {
+	jw.running[ended] = cancel
+	if jw.lastEnded && jw.last > seen {
+		ended.Store(true)
 		cancel()
 	}
-	return &jw.ended, func() { js.leave(id, jw, key) }
+	return ended, func() { js.leave(id, jw, ended) }
 }
 
 // leave removes a segment; the last one's leaving closes the watch watchLinger later, unless another joins.
-func (js *jobWatches) leave(id string, jw *jobWatch, key *int) {
+func (js *jobWatches) leave(id string, jw *jobWatch, key *atomic.Bool) {
 	js.mu.Lock()
 	defer js.mu.Unlock()
 	delete(jw.running, key)
@@ -95,20 +101,24 @@ func (js *jobWatches) leave(id string, jw *jobWatch, key *int) {
 }
 
 // follow reads the job's record as it changes: a terminal record, or one that does not decode (its coordinator
-// fails the job for it), stops every segment of the job here. When the watch ends, the next segment opens another.
+// fails the job for it), stops every segment of the job running here. When the watch ends, the next segment opens
+// another.
 func (js *jobWatches) follow(id string, jw *jobWatch, ch <-chan queue.Entry) {
 	for e := range ch {
 		if e.Deleted {
 			continue
 		}
-		if rec, err := job.DecodeRecord(id, e.Value); err != nil || rec.State.Terminal() {
-			js.mu.Lock()
-			jw.ended.Store(true)
-			for _, cancel := range jw.running {
+		rec, err := job.DecodeRecord(id, e.Value)
+		end := err != nil || rec.State.Terminal()
+		js.mu.Lock()
+		jw.last, jw.lastEnded = e.Revision, end
+		if end {
+			for ended, cancel := range jw.running {
+				ended.Store(true)
 				cancel()
 			}
-			js.mu.Unlock()
 		}
+		js.mu.Unlock()
 	}
 	js.mu.Lock()
 	defer js.mu.Unlock()

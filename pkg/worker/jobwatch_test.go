@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/facefleet/facefleet/pkg/job"
 )
 
@@ -60,5 +62,67 @@ func TestJobWatchShared(t *testing.T) {
 		if _, err := e.state.Get(ctx, job.CommitKey(cancelled, n)); err == nil {
 			t.Errorf("segment %d of a cancelled job committed", n)
 		}
+	}
+}
+
+// TestJobWatchRevisions: a segment that joins a job's watch is stopped by a record that ended the job only when it
+// is newer than the one its task's checks read: a job retried after it was done runs its new segments.
+func TestJobWatchRevisions(t *testing.T) {
+	e := newEnv(t, 30*time.Second)
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	js := newJobWatches(ctx, e.state, zap.NewNop())
+	const id = "jrev"
+	put := func(s job.State) uint64 {
+		t.Helper()
+		b, _ := json.Marshal(job.Record{ID: id, State: s})
+		rev, err := e.state.Put(ctx, job.RecordKey(id), b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rev
+	}
+	waitCancel := func(c context.Context, want bool) {
+		t.Helper()
+		select {
+		case <-c.Done():
+			if !want {
+				t.Fatal("a segment was stopped")
+			}
+		case <-time.After(2 * time.Second):
+			if want {
+				t.Fatal("a segment was not stopped")
+			}
+		}
+	}
+	running := put(job.Running)
+	c1, cancel1 := context.WithCancel(ctx)
+	ended1, leave1 := js.join(id, running, cancel1)
+	done := put(job.Done)
+	waitCancel(c1, true)
+	if !ended1.Load() {
+		t.Fatal("stopped, but not told the job ended")
+	}
+	leave1()
+	// A task checked against the record before the one that ended the job: stopped at once.
+	c2, cancel2 := context.WithCancel(ctx)
+	if _, leave := js.join(id, running, cancel2); true {
+		waitCancel(c2, true)
+		leave()
+	}
+	// Retried: running again, and a new segment's checks read that record. The watch may not have delivered it yet.
+	again := put(job.Running)
+	if again <= done {
+		t.Fatalf("revisions %d then %d", done, again)
+	}
+	c3, cancel3 := context.WithCancel(ctx)
+	ended3, leave3 := js.join(id, again, cancel3)
+	defer leave3()
+	waitCancel(c3, false)
+	if ended3.Load() {
+		t.Fatal("a segment of the retried job was told the job ended")
+	}
+	if n := js.started.Load(); n != 1 {
+		t.Errorf("%d watches for one job", n)
 	}
 }

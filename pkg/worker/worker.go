@@ -328,7 +328,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	// Libraries that cannot code a segment fail the worker here, not every task it would take; and their first
 	// use is paid before the first segment, not in it. A check stopped by the worker's own trouble (a full disk)
 	// fails nothing: that trouble is handled per task, and it may clear.
-	if err := media.SelfCheck(ctx, w.dir.path); err != nil {
+	if err := media.SelfCheck(ctx, w.dir.path); err != nil && ctx.Err() == nil {
 		if fault.Of(err) == nil {
 			w.settled()
 			return err
@@ -480,7 +480,9 @@ func (w *Worker) handle(ctx context.Context, l *queue.Lease, held <-chan struct{
 		warnIf(log, "ack of an already committed segment", l.Ack(ctx))
 		return
 	}
+	var seen uint64 // the record's revision read here: a later one that ends the job stops the segment
 	if e, err := w.deps.State.Get(ctx, job.RecordKey(t.Job)); err == nil {
+		seen = e.Revision
 		rec, err := job.DecodeRecord(t.Job, e.Value)
 		switch {
 		case err != nil: // the coordinator fails the job for it; nothing the record says is acted on
@@ -521,7 +523,7 @@ func (w *Worker) handle(ctx context.Context, l *queue.Lease, held <-chan struct{
 	// A cancel (the job's record turns terminal) stops the segment at once.
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	ended, leave := w.watches.join(t.Job, cancel)
+	ended, leave := w.watches.join(t.Job, seen, cancel)
 	defer leave()
 	stop := l.KeepAlive(pctx, w.cfg.KeepAlive)
 	dir := w.segmentDir(t, l.Delivered())
