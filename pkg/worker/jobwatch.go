@@ -53,11 +53,13 @@ func newJobWatches(ctx context.Context, state *queue.State, log *zap.Logger) *jo
 // why the segment's work stopped. A watch that cannot be opened stops nothing, as before sharing: the segment
 // then runs to its end, and its coordinator drops the result of a job that ended.
 func (js *jobWatches) join(id string, seen uint64, cancel context.CancelFunc) (ended *atomic.Bool, leave func()) {
-	js.mu.Lock()
-	defer js.mu.Unlock()
 	ended = new(atomic.Bool)
+	js.mu.Lock()
 	jw := js.jobs[id]
+	js.mu.Unlock()
 	if jw == nil {
+		// Opened without the lock: a watch is a round trip to the server (more in an outage), and the other
+		// jobs' segments and deliveries must not wait for it.
 		ctx, stop := context.WithCancel(js.ctx)
 		ch, err := js.state.Watch(ctx, job.RecordKey(id))
 		if err != nil {
@@ -65,10 +67,27 @@ func (js *jobWatches) join(id string, seen uint64, cancel context.CancelFunc) (e
 			js.log.Debug("job not watched: a cancel will not stop its segment", zap.String("job", id), zap.Error(err))
 			return ended, func() {}
 		}
-		jw = &jobWatch{running: map[*atomic.Bool]context.CancelFunc{}, stop: stop}
-		js.jobs[id] = jw
-		js.started.Add(1)
-		go js.follow(id, jw, ch)
+		fresh := &jobWatch{running: map[*atomic.Bool]context.CancelFunc{}, stop: stop}
+		js.mu.Lock()
+		if jw = js.jobs[id]; jw == nil { // else another segment of the job opened one meanwhile: that one serves
+			jw = fresh
+			js.jobs[id] = jw
+			js.started.Add(1)
+			go js.follow(id, jw, ch)
+		}
+		js.mu.Unlock()
+		if jw != fresh {
+			stop()
+			go func() { // the library closes ch once stopped; drained so that its goroutine can end
+				for range ch {
+				}
+			}()
+		}
+	}
+	js.mu.Lock()
+	defer js.mu.Unlock()
+	if js.jobs[id] != jw { // the watch ended meanwhile: this segment is not covered, as when none can be opened
+		return ended, func() {}
 	}
 	if jw.idle != nil {
 		jw.idle.Stop()

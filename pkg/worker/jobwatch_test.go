@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"encoding/json"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -124,5 +125,47 @@ func TestJobWatchRevisions(t *testing.T) {
 	}
 	if n := js.started.Load(); n != 1 {
 		t.Errorf("%d watches for one job", n)
+	}
+}
+
+// TestJobWatchConcurrentJoins: segments of a new job that join at once keep one watch (the others' are closed), and
+// a cancel stops them all.
+func TestJobWatchConcurrentJoins(t *testing.T) {
+	e := newEnv(t, 30*time.Second)
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	js := newJobWatches(ctx, e.state, zap.NewNop())
+	const id, n = "jconc", 8
+	running, _ := json.Marshal(job.Record{ID: id, State: job.Running})
+	rev, err := e.state.Put(ctx, job.RecordKey(id), running)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := make([]context.Context, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		c, cancel := context.WithCancel(ctx)
+		stopped[i] = c
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, leave := js.join(id, rev, cancel)
+			t.Cleanup(leave)
+		}()
+	}
+	wg.Wait()
+	if got := js.started.Load(); got != 1 {
+		t.Errorf("%d segments joining at once kept %d watches, want 1", n, got)
+	}
+	cancelled, _ := json.Marshal(job.Record{ID: id, State: job.Cancelled})
+	if _, err := e.state.Put(ctx, job.RecordKey(id), cancelled); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range stopped {
+		select {
+		case <-c.Done():
+		case <-time.After(5 * time.Second):
+			t.Fatalf("segment %d not stopped by the cancel", i)
+		}
 	}
 }
