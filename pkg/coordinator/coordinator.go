@@ -33,8 +33,8 @@ type Progress func(done, total int)
 // cut: workers start on the first segment while the coordinator splits the others. The plan cut sees has every
 // field set; its segments are all planned, not all stored.
 //
-// target is a file or a stored target's URL (media.IsURL): its frames are then read from its MP4 index (scanned,
-// when not nil, is that scan started earlier: scanAhead) and the pieces cut from the URL, or, where it has no index
+// target is a file or a stored target's URL (media.IsURL): its frames are then read from its MP4 index (scanned
+// is that scan, started beside the probe: scanAhead) and the pieces cut from the URL, or, where it has no index
 // to read (media.ErrNoIndex) or it cannot be read in place, from the file local gives (the target's download).
 func (s *Service) split(ctx context.Context, id, target string, info *media.Info, seconds float64, dir string, cut cutFunc, local func(context.Context) (string, error), scanned <-chan scanResult) (job.JobPlan, error) {
 	plan := job.JobPlan{Width: info.Width, Height: info.Height, FPSNum: info.FrameRate.Num, FPSDen: info.FrameRate.Den,
@@ -47,9 +47,6 @@ func (s *Service) split(ctx context.Context, id, target string, info *media.Info
 	var idx *media.FrameIndex
 	var err error
 	if media.IsURL(target) {
-		if scanned == nil {
-			scanned = scanAhead(ctx, target)
-		}
 		r := <-scanned
 		if idx, err = r.idx, r.err; err != nil {
 			s.log.Debug("target not scanned in place", zap.String("job", id), zap.Bool("no_index", errors.Is(err, media.ErrNoIndex)))

@@ -165,14 +165,15 @@ static int open_input(AVFormatContext **fmt, const char *path, int list, const A
 
 // open_header opens path for what its header says: an MP4's or MOV's streams, durations and sample counts are all
 // in its moov, so avformat_find_stream_info (which decodes a few frames: ~6 ms for a 1080p piece) is skipped for
-// them; any other container is opened as open_input does.
-static int open_header(AVFormatContext **fmt, const char *path, fflog *l) {
+// them, and for any container when own (a piece this program's split wrote: its header names the stream, and every
+// packet is one frame); any other container is opened as open_input does.
+static int open_header(AVFormatContext **fmt, const char *path, int own, fflog *l) {
 	if ((*fmt = avformat_alloc_context()) == NULL) {
 		return AVERROR(ENOMEM);
 	}
 	(*fmt)->opaque = l;
 	int r = avformat_open_input(fmt, path, NULL, NULL); // frees *fmt on failure
-	if (r >= 0 && strncmp((*fmt)->iformat->name, "mov,", 4) != 0) {
+	if (r >= 0 && !own && strncmp((*fmt)->iformat->name, "mov,", 4) != 0) {
 		r = avformat_find_stream_info(*fmt, NULL);
 	}
 	if (r < 0) {
@@ -1325,21 +1326,10 @@ int ffscan(const char *path, int packets, ffscan_result *res, char *logbuf, size
 	fflog log;
 	log_init(&log);
 	AVFormatContext *fmt = NULL;
-	int r;
-	if (packets == SCAN_OWN_PIECE) {
-		// A piece this program's split wrote: its header names the stream and every packet is one frame, so
-		// nothing is decoded to read the stream's parameters (avformat_find_stream_info: most of a check).
-		if ((fmt = avformat_alloc_context()) == NULL) {
-			r = AVERROR(ENOMEM);
-		} else {
-			fmt->opaque = &log;
-			if ((r = avformat_open_input(&fmt, path, NULL, NULL)) < 0) { // frees fmt on failure
-				logf_(&log, path, r);
-			}
-		}
-	} else {
-		r = packets < 0 ? open_header(&fmt, path, &log) : open_input(&fmt, path, 0, NULL, &log);
-	}
+	// A piece this program's split wrote is read from its header too: nothing is decoded for the stream's
+	// parameters (avformat_find_stream_info: most of a piece's check).
+	int r = packets < 0 || packets == SCAN_OWN_PIECE ? open_header(&fmt, path, packets == SCAN_OWN_PIECE, &log)
+	                                                 : open_input(&fmt, path, 0, NULL, &log);
 	if (r >= 0) {
 		r = scan_stream(fmt, packets > 0, res);
 	}

@@ -417,7 +417,7 @@ func (s *MeshSwap) smoothRegion(tr *faceTrack, bb image.Rectangle, lw, lh int, s
 	if n == 0 || !ok {
 		return
 	}
-	share := tr.smoothColour([3]float32{float32(mean[0] / n), float32(mean[1] / n), float32(mean[2] / n)})
+	tr.checkCut([3]float32{float32(mean[0] / n), float32(mean[1] / n), float32(mean[2] / n)})
 	var cx, cy float64
 	for _, i := range shapeStable {
 		cx += float64(s.tgtPts[i].X)
@@ -434,7 +434,7 @@ func (s *MeshSwap) smoothRegion(tr *faceTrack, bb image.Rectangle, lw, lh int, s
 			Y: float32((y+0.5)/sy - 0.5 + float64(bb.Min.Y) - cy)}, size)
 		return float64(p.X), float64(p.Y)
 	}
-	tr.colourField(lb.region, lb.rok, lw, lh, share, toLow, toFace)
+	tr.colourField(lb.region, lb.rok, lw, lh, toLow, toFace)
 }
 
 // composeLab writes into warped (Lab, w pixels a row), where alpha is non-zero inside bb,

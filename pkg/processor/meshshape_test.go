@@ -200,9 +200,13 @@ func TestShapeSmoothedInTime(t *testing.T) {
 	st := newShapeTransfer(&wide, size)
 	var prev, full, out [face.MeshPoints]face.Point
 	lim := rectF{0, 0, 399, 399}
-	st.displace(&full, &tgt, &wide, 1, size, lim, nil, 1)
+	if !st.displace(&full, &tgt, &wide, 1, size, lim, nil, 1) {
+		t.Fatal("no displacement toward a wider face")
+	}
 	// The same person, whose previous displacement was none.
-	st.displace(&out, &tgt, &wide, 1, size, lim, &prev, shapeSmoothing)
+	if !st.displace(&out, &tgt, &wide, 1, size, lim, &prev, shapeSmoothing) {
+		t.Fatal("no smoothed displacement")
+	}
 	i := 234
 	want := tgt[i].X + shapeSmoothing*(full[i].X-tgt[i].X)
 	if math.Abs(float64(out[i].X-want)) > 1e-3 {

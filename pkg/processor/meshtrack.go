@@ -85,9 +85,9 @@ func (ft *faceTracks) match(boxes []face.Box) []*faceTrack {
 	return ft.prev
 }
 
-// smoothColour checks the face's mean colour for a cut (and restarts the track on one) and returns the moving
-// average's share for the new frame (colourField takes a fresh node's value whole).
-func (t *faceTrack) smoothColour(mean [3]float32) float32 {
+// checkCut compares the face's mean colour with the last frame's: a jump past cutDelta is a cut, which restarts the
+// track.
+func (t *faceTrack) checkCut(mean [3]float32) {
 	if t.meanOK {
 		for c := range mean {
 			if math.Abs(float64(mean[c]-t.mean[c])) > cutDelta {
@@ -97,14 +97,14 @@ func (t *faceTrack) smoothColour(mean [3]float32) float32 {
 		}
 	}
 	t.mean, t.meanOK = mean, true
-	return colourSmoothing
 }
 
 // colourField is the regional colour match in time: the w x h field r (3 channels; valid where ok) is sampled at
 // the grid's nodes, which are averaged with the track's, and r is replaced by the averaged grid wherever its four
-// nodes are known. toLow maps face-frame coordinates (face sizes from the face's centre along its axes) to r's
-// pixel coordinates and toFace back.
-func (t *faceTrack) colourField(r []float32, ok []bool, w, h int, share float32, toLow, toFace func(u, v float64) (float64, float64)) {
+// nodes are known. Each node moves colourSmoothing of the way to its new value; a fresh node takes it whole. toLow
+// maps face-frame coordinates (face sizes from the face's centre along its axes) to r's pixel coordinates and toFace
+// back.
+func (t *faceTrack) colourField(r []float32, ok []bool, w, h int, toLow, toFace func(u, v float64) (float64, float64)) {
 	const step = 2 * colourSpan / (colourGrid - 1)
 	for gy := 0; gy < colourGrid; gy++ {
 		for gx := 0; gx < colourGrid; gx++ {
@@ -119,7 +119,7 @@ func (t *faceTrack) colourField(r []float32, ok []bool, w, h int, share float32,
 				continue
 			}
 			for c := range v {
-				t.colour[g][c] += share * (v[c] - t.colour[g][c])
+				t.colour[g][c] += colourSmoothing * (v[c] - t.colour[g][c])
 			}
 		}
 	}

@@ -64,13 +64,15 @@ func TestColourFieldSmoothed(t *testing.T) {
 	box := face.Box{X1: 0, Y1: 0, X2: 100, Y2: 100}
 	tr := ft.match([]face.Box{box})[0]
 	r, ok := field(10)
-	tr.colourField(r, ok, w, h, tr.smoothColour([3]float32{120, 128, 128}), toLow, toFace)
+	tr.checkCut([3]float32{120, 128, 128})
+	tr.colourField(r, ok, w, h, toLow, toFace)
 	if math.Abs(float64(r[mid]-10)) > 1e-4 {
 		t.Fatalf("first frame: field %.3f, want its own 10", r[mid])
 	}
 	tr = ft.match([]face.Box{box})[0]
 	r, ok = field(20)
-	tr.colourField(r, ok, w, h, tr.smoothColour([3]float32{122, 128, 128}), toLow, toFace)
+	tr.checkCut([3]float32{122, 128, 128})
+	tr.colourField(r, ok, w, h, toLow, toFace)
 	if want := 10 + colourSmoothing*10; math.Abs(float64(r[mid])-want) > 1e-3 {
 		t.Errorf("second frame, same shot: field %.3f, want %.3f", r[mid], want)
 	}
@@ -80,14 +82,16 @@ func TestColourFieldSmoothed(t *testing.T) {
 	// A cut: the face's colour jumps by more than cutDelta; the field is the new frame's own.
 	tr = ft.match([]face.Box{box})[0]
 	r, ok = field(40)
-	tr.colourField(r, ok, w, h, tr.smoothColour([3]float32{122 + cutDelta + 1, 128, 128}), toLow, toFace)
+	tr.checkCut([3]float32{122 + cutDelta + 1, 128, 128})
+	tr.colourField(r, ok, w, h, toLow, toFace)
 	if math.Abs(float64(r[mid]-40)) > 1e-4 {
 		t.Errorf("after a cut: field %.3f, want the new frame's 40", r[mid])
 	}
 	// A new person (no overlap with the last face): fresh as well.
 	tr = ft.match([]face.Box{{X1: 500, Y1: 500, X2: 600, Y2: 600}})[0]
 	r, ok = field(5)
-	tr.colourField(r, ok, w, h, tr.smoothColour([3]float32{135, 128, 128}), toLow, toFace)
+	tr.checkCut([3]float32{135, 128, 128})
+	tr.colourField(r, ok, w, h, toLow, toFace)
 	if math.Abs(float64(r[mid]-5)) > 1e-4 {
 		t.Errorf("a new person: field %.3f, want their own 5", r[mid])
 	}

@@ -325,18 +325,17 @@ func (w *Worker) Run(ctx context.Context) error {
 	workCtx, cancelWork := context.WithCancel(context.Background())
 	defer cancelWork()
 	defer w.dir.close(w.log) // after the engines: nothing reads a source any more
+	defer w.closeEngines()
+	defer w.settled() // Run may return early; a drain request must not wait for nothing
 	// Libraries that cannot code a segment fail the worker here, not every task it would take; and their first
 	// use is paid before the first segment, not in it. A check stopped by the worker's own trouble (a full disk)
 	// fails nothing: that trouble is handled per task, and it may clear.
 	if err := media.SelfCheck(ctx, w.dir.path); err != nil && ctx.Err() == nil {
 		if fault.Of(err) == nil {
-			w.settled()
 			return err
 		}
 		w.log.Warn("media self-check not run", zap.Error(err))
 	}
-	defer w.closeEngines()
-	defer w.settled() // Run may return early; a drain request must not wait for nothing
 	w.watches = newJobWatches(workCtx, w.deps.State, w.log)
 	go w.janitor(workCtx)
 	// fetchCtx ends the fetch loop: on shutdown, or on a drain (a pull in progress hands its tasks back).
