@@ -127,6 +127,29 @@ func (e *env) segmentTimes(tb testing.TB, id string, frameCost time.Duration, su
 				sg.end.Sub(sg.start).Seconds()-float64(sg.frames)*frameCost.Seconds())
 		}
 	}
+	if os.Getenv("FACEFLEET_SCALE_VERBOSE") != "" {
+		// How the workers' first starts and last ends spread: what balancing the tail could win.
+		var firsts, lasts []float64
+		for _, ss := range byWorker {
+			f, l := ss[0].start, ss[0].end
+			for _, sg := range ss {
+				if sg.start.Before(f) {
+					f = sg.start
+				}
+				if sg.end.After(l) {
+					l = sg.end
+				}
+			}
+			firsts, lasts = append(firsts, f.Sub(submitted).Seconds()), append(lasts, l.Sub(submitted).Seconds())
+		}
+		slices.Sort(firsts)
+		slices.Sort(lasts)
+		q := func(v []float64) string {
+			n := len(v) - 1
+			return fmt.Sprintf("min %.2f p25 %.2f p50 %.2f p75 %.2f max %.2f", v[0], v[n/4], v[n/2], v[3*n/4], v[n])
+		}
+		fmt.Printf("workers' first starts: %s\nworkers' last ends: %s\n", q(firsts), q(lasts))
+	}
 	fewest = len(keys)
 	for wk, ss := range byWorker {
 		fewest, most = min(fewest, len(ss)), max(most, len(ss))

@@ -1941,6 +1941,167 @@ end:
 	return r;
 }
 
+// ---- split ----
+//
+// ffsplit is "ffmpeg -i SRC -map 0:V:0 -an -sn -dn -c copy -map_metadata -1 -map_chapters -1 -f segment
+// -segment_format FORMAT -segment_frames CUTS -reset_timestamps 1 DIR/segment-%05d.EXT" in this process, a piece a
+// call, with ffmpeg 5.1's timestamp arithmetic step for step, so that every piece's packets carry the times the
+// command gives them (TestSplitMatchesCommand): the input shifted to start at 0 (its start time, in AV_TIME_BASE,
+// into the stream's time base), rescaled into the piece's time base, then the piece's first packet's pts taken off
+// after a trip through AV_TIME_BASE (the segment muxer's start_pts); leading packets before the first keyframe are
+// dropped as the command's stream copy drops them; a piece ends before the first keyframe at or after its cut (the
+// segment muxer counts the packets it was given, in decode order). Only demuxers that give every packet a dts
+// (MP4, MOV) are cut here: for the others the command estimates the missing ones its own way (FF_ERR_FORMAT).
+
+struct ffsplit {
+	fflog log;
+	remux_input in;   // in.pkt is the next packet when in.have
+	AVIOInterruptCB interrupt;
+	int64_t given;    // packets handed to pieces so far: the segment muxer's frame count
+};
+
+int ffsplit_open(ffsplit **sp, const char *src, const int *stop, char *logbuf, size_t loglen) {
+	pthread_once(&log_once, log_setup);
+	ffsplit *s = calloc(1, sizeof *s);
+	*sp = s;
+	if (s == NULL) {
+		return AVERROR(ENOMEM);
+	}
+	log_init(&s->log);
+	s->in.last = AV_NOPTS_VALUE;
+	s->interrupt = (AVIOInterruptCB){stopped, (void *)stop};
+	int r = open_input(&s->in.fmt, src, 0, &s->interrupt, &s->log);
+	if (r < 0) {
+		goto end;
+	}
+	if (strncmp(s->in.fmt->iformat->name, "mov,", 4) != 0) {
+		r = FF_ERR_FORMAT;
+		goto end;
+	}
+	if ((s->in.index = video_stream(s->in.fmt)) < 0) {
+		r = FF_ERR_NO_VIDEO;
+		goto end;
+	}
+	keep_only(s->in.fmt, s->in.index);
+	int64_t start = s->in.fmt->start_time == AV_NOPTS_VALUE ? 0 : s->in.fmt->start_time;
+	s->in.offset = av_rescale_q(-start, AV_TIME_BASE_Q, s->in.fmt->streams[s->in.index]->time_base);
+	if ((s->in.pkt = av_packet_alloc()) == NULL) {
+		r = AVERROR(ENOMEM);
+	}
+end:
+	if (r < 0 && r != FF_ERR_FORMAT) {
+		log_copy(&s->log, logbuf, loglen);
+	}
+	return r;
+}
+
+// split_next makes sure s holds the next packet a piece can take: none before the stream's first keyframe.
+static int split_next(ffsplit *s) {
+	for (;;) {
+		if (stopped(s->interrupt.opaque)) {
+			return AVERROR_EXIT;
+		}
+		int r = remux_next(&s->in);
+		if (r < 0 || !s->in.have || s->given > 0 || (s->in.pkt->flags & AV_PKT_FLAG_KEY)) {
+			return r;
+		}
+		av_packet_unref(s->in.pkt);
+		s->in.have = 0;
+	}
+}
+
+int ffsplit_piece(ffsplit *s, const char *path, const char *format, int64_t cut, int64_t *packets, char *logbuf,
+                  size_t loglen) {
+	*packets = 0;
+	AVFormatContext *out = NULL;
+	int opened = 0;
+	int r = split_next(s);
+	if (r < 0) {
+		logf_(&s->log, s->in.fmt->url, r);
+		goto end;
+	}
+	if (!s->in.have) {
+		goto end; // the stream ended: no piece, as the segment muxer opens none
+	}
+	if ((r = avformat_alloc_output_context2(&out, NULL, format, path)) < 0) {
+		logf_(&s->log, path, r);
+		goto end;
+	}
+	out->opaque = &s->log;
+	out->interrupt_callback = s->interrupt;
+	if ((r = copy_stream(out, &s->in)) < 0 || (r = avio_open2(&out->pb, path, AVIO_FLAG_WRITE, &s->interrupt, NULL)) < 0) {
+		logf_(&s->log, path, r);
+		goto end;
+	}
+	opened = 1;
+	if ((r = avformat_write_header(out, NULL)) < 0) {
+		logf_(&s->log, path, r);
+		goto end;
+	}
+	AVRational tb = s->in.out->time_base; // the muxer's, once its header is written
+	int64_t reset = 0;
+	while (s->in.have) {
+		AVPacket *pkt = s->in.pkt;
+		if (*packets > 0 && s->given >= cut && (pkt->flags & AV_PKT_FLAG_KEY)) {
+			break; // the next piece's first packet
+		}
+		remux_times(&s->in);
+		if (*packets == 0) {
+			reset = av_rescale_q(-av_rescale_q(pkt->pts, tb, AV_TIME_BASE_Q), AV_TIME_BASE_Q, tb);
+		}
+		if (pkt->pts != AV_NOPTS_VALUE) {
+			pkt->pts += reset;
+		}
+		if (pkt->dts != AV_NOPTS_VALUE) {
+			pkt->dts += reset;
+		}
+		pkt->stream_index = s->in.out->index;
+		pkt->pos = -1;
+		s->in.have = 0;
+		if ((r = av_interleaved_write_frame(out, pkt)) < 0) {
+			logf_(&s->log, path, r);
+			goto end;
+		}
+		(*packets)++;
+		s->given++;
+		if ((r = split_next(s)) < 0) {
+			logf_(&s->log, s->in.fmt->url, r);
+			goto end;
+		}
+	}
+	if ((r = av_write_trailer(out)) < 0) {
+		logf_(&s->log, path, r);
+		goto end;
+	}
+	opened = 0;
+	if ((r = avio_closep(&out->pb)) < 0) {
+		logf_(&s->log, path, r);
+	}
+end:
+	if (out != NULL) {
+		if (opened) {
+			avio_closep(&out->pb);
+		}
+		avformat_free_context(out);
+	}
+	if (r < 0) {
+		log_copy(&s->log, logbuf, loglen);
+	}
+	return r;
+}
+
+void ffsplit_free(ffsplit *s) {
+	if (s == NULL) {
+		return;
+	}
+	av_packet_free(&s->in.pkt);
+	if (s->in.fmt != NULL) {
+		avformat_close_input(&s->in.fmt);
+	}
+	pthread_mutex_destroy(&s->log.mu);
+	free(s);
+}
+
 // ---- appender (progressive stitch) ----
 //
 // ffappend is ffremux fed one piece at a time: the output is opened with the first piece's video stream and the

@@ -697,3 +697,73 @@ func (c *cStrings) free() {
 	}
 	*c = nil
 }
+
+// errOtherContainer is openSplitter's answer for a source it leaves to the ffmpeg command.
+var errOtherContainer = errors.New("media: not an MP4 or MOV: cut by the command")
+
+// splitter is libav.c's ffsplit: the split's cut in this process, a piece a call.
+type splitter struct {
+	s       *C.ffsplit
+	src     string
+	stop    *C.int // C memory: C keeps it between calls
+	unwatch func()
+}
+
+// openSplitter opens src for cutting; errOtherContainer for a container the command cuts. Cancelling ctx stops
+// the cut within a packet or one of FFmpeg's reads.
+func openSplitter(ctx context.Context, src string) (*splitter, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("media: split %s: %w", src, err)
+	}
+	sp := &splitter{src: src, stop: (*C.int)(C.calloc(1, C.size_t(unsafe.Sizeof(C.int(0)))))}
+	p := (*int32)(unsafe.Pointer(sp.stop))
+	set := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() { atomic.StoreInt32(p, 1); close(set) })
+	sp.unwatch = func() {
+		if !stop() {
+			<-set // being set: the flag is freed after
+		}
+	}
+	csrc := C.CString(src)
+	defer C.free(unsafe.Pointer(csrc))
+	buf := make([]byte, 4096)
+	r := C.ffsplit_open(&sp.s, csrc, sp.stop, (*C.char)(unsafe.Pointer(&buf[0])), C.size_t(len(buf)))
+	if r >= 0 {
+		return sp, nil
+	}
+	sp.close()
+	switch {
+	case r == C.FF_ERR_FORMAT:
+		return nil, errOtherContainer
+	case ctx.Err() != nil:
+		return nil, fmt.Errorf("media: split %s: %w", src, ctx.Err())
+	case r == C.FF_ERR_NO_VIDEO:
+		return nil, &Error{Path: src, Err: ErrNoVideo}
+	}
+	return nil, newError(src, ErrFFmpeg, logOr(C.GoString((*C.char)(unsafe.Pointer(&buf[0]))), r), src)
+}
+
+// piece writes the next piece into path (format: the container's muxer), up to the first keyframe at or after
+// the cut-th packet of the stream, and returns its packets: 0, with nothing written, once the stream has ended.
+func (sp *splitter) piece(ctx context.Context, path, format string, cut int) (int, error) {
+	cpath, cformat := C.CString(path), C.CString(format)
+	defer C.free(unsafe.Pointer(cpath))
+	defer C.free(unsafe.Pointer(cformat))
+	buf := make([]byte, 4096)
+	var packets C.int64_t
+	r := C.ffsplit_piece(sp.s, cpath, cformat, C.int64_t(cut), &packets, (*C.char)(unsafe.Pointer(&buf[0])), C.size_t(len(buf)))
+	switch {
+	case r >= 0:
+		return int(packets), nil
+	case ctx.Err() != nil:
+		return 0, fmt.Errorf("media: split %s: %w", sp.src, ctx.Err())
+	}
+	return 0, newError(sp.src, ErrFFmpeg, logOr(C.GoString((*C.char)(unsafe.Pointer(&buf[0]))), r), path, sp.src)
+}
+
+// close releases the splitter; the flag is freed only once nothing can set it.
+func (sp *splitter) close() {
+	sp.unwatch()
+	C.ffsplit_free(sp.s)
+	C.free(unsafe.Pointer(sp.stop))
+}

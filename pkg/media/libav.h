@@ -12,6 +12,7 @@
 #define FF_ERR_NO_CODEC (-0x46460002) // no decoder or encoder for the stream or name
 #define FF_ERR_HELD (-0x46460003)     // the encoder kept a reference to a frame it was lent
 #define FF_ERR_OPTION (-0x46460004)   // an encoder option was not used (misspelt or not for this codec)
+#define FF_ERR_FORMAT (-0x46460005)   // a container this code does not handle (the caller has another way)
 
 // FF_FRAME_PADDING is the room a frame buffer needs after its last byte for libswscale to convert into and out of
 // it in place. Its SIMD converters work in blocks of pixels: a yuv420p picture converted to bgr24 gets up to 45
@@ -179,6 +180,19 @@ int ffremux(const char *list, int64_t list_offset_us, const char *audio, const c
 // Returns 0 or an error with FFmpeg's messages in logbuf.
 int ffcopy(const char *in_path, const char *path, const char *format, int64_t *video_packets, char *logbuf,
            size_t loglen);
+// ffsplit cuts the first video stream of src into pieces, one a call, as ffmpeg's segment muxer does (see libav.c):
+// ffsplit_open opens src (a file or URL), or returns FF_ERR_FORMAT for a container other than MP4 or MOV;
+// ffsplit_piece writes path (container format) from the packets after the last piece's, up to the first keyframe
+// at or after the cut-th packet of the stream (decode order, counted from the first keyframe), with its timestamps
+// reset to start at 0, and counts them in *packets; at the stream's end it writes nothing and returns 0 with
+// *packets 0. Both stop with AVERROR_EXIT once *stop is non-zero; *stop must outlive the splitter. Errors come with
+// FFmpeg's messages in logbuf. ffsplit_free releases it.
+typedef struct ffsplit ffsplit;
+int ffsplit_open(ffsplit **s, const char *src, const int *stop, char *logbuf, size_t loglen);
+int ffsplit_piece(ffsplit *s, const char *path, const char *format, int64_t cut, int64_t *packets, char *logbuf,
+                  size_t loglen);
+void ffsplit_free(ffsplit *s);
+
 // ffappend is ffremux one piece at a time (the progressive stitch): ffappend_open writes path's header with the
 // video stream of first (not yet its packets) and the first audio stream of audio ("" for none), tags, rotate and
 // movflags as ffremux's; ffappend_piece appends a piece's video packets, shifted as the concat demuxer shifts

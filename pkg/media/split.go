@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -91,6 +92,66 @@ func SplitEachExt(ctx context.Context, src, ext string, starts []int, total int,
 	for i := range starts {
 		paths[i] = filepath.Join(dir, fmt.Sprintf(segmentPattern, i)+ext)
 	}
+	next := 0 // the next piece to hand over
+	deliver := func(upTo int) error {
+		for ; next < upTo; next++ {
+			if next >= len(paths) {
+				return &Error{Path: src, Err: ErrFrameCount,
+					Detail: fmt.Sprintf("split wrote more than %d pieces: the source has more than %d frames", len(paths), total)}
+			}
+			if err := checkPiece(ctx, src, paths, starts, total, next); err != nil {
+				return err
+			}
+			if each != nil {
+				if err := each(next, paths[next]); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	err := cutInProcess(ctx, src, pieceExts[ext], starts, paths, deliver)
+	if errors.Is(err, errOtherContainer) {
+		err = cutCommand(ctx, src, ext, starts, total, dir, deliver)
+	}
+	if err == nil {
+		err = deliver(len(paths))
+	}
+	if err != nil {
+		removePieces(dir)
+		return nil, err
+	}
+	return paths, nil
+}
+
+// cutInProcess is the cut in this process (libav.c ffsplit, the segment muxer's arithmetic without an ffmpeg to
+// start: 0.17 s here before the first piece), handing each piece to deliver as soon as it is closed. It returns
+// errOtherContainer, having written nothing, for a source that is not an MP4 or MOV.
+func cutInProcess(ctx context.Context, src, format string, starts []int, paths []string, deliver func(upTo int) error) error {
+	sp, err := openSplitter(ctx, src)
+	if err != nil {
+		return err
+	}
+	defer sp.close()
+	for i, p := range paths {
+		cut := math.MaxInt64 // the last piece takes the rest, as the segment muxer's last does
+		if i+1 < len(starts) {
+			cut = starts[i+1]
+		}
+		n, err := sp.piece(ctx, p, format, cut)
+		if err != nil || n == 0 { // at the stream's end, the pieces left are not written: deliver says so
+			return err
+		}
+		if err := deliver(i + 1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// cutCommand is the cut by an ffmpeg command, for the containers cutInProcess leaves to it (their packets may lack
+// the decode times the command estimates its own way). Pieces go to deliver as the muxer ends them.
+func cutCommand(ctx context.Context, src, ext string, starts []int, total int, dir string, deliver func(upTo int) error) error {
 	// The segment muxer counts the reference stream's packets in decode order; at a closed-GOP keyframe that count
 	// equals the keyframe's presentation index, so cutting "at frame N" is exact there.
 	cuts := starts[1:]
@@ -118,28 +179,10 @@ func SplitEachExt(ctx context.Context, src, ext string, starts []int, total int,
 	cmd.Stderr = stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		return nil, fmt.Errorf("media: split %s: %w", src, err)
+		return fmt.Errorf("media: split %s: %w", src, err)
 	}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("media: split %s: %w", src, err)
-	}
-	next := 0 // the next piece to hand over
-	deliver := func(upTo int) error {
-		for ; next < upTo; next++ {
-			if next >= len(paths) {
-				return &Error{Path: src, Err: ErrFrameCount,
-					Detail: fmt.Sprintf("split wrote more than %d pieces: the source has more than %d frames", len(paths), total)}
-			}
-			if err := checkPiece(ctx, src, paths, starts, total, next); err != nil {
-				return err
-			}
-			if each != nil {
-				if err := each(next, paths[next]); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
+		return fmt.Errorf("media: split %s: %w", src, err)
 	}
 	var failed error
 	lines := bufio.NewScanner(out)
@@ -154,31 +197,19 @@ func SplitEachExt(ctx context.Context, src, ext string, starts []int, total int,
 	err = cmd.Wait()
 	switch {
 	case failed != nil:
-		removePieces(dir)
-		return nil, failed
+		return failed
 	case err != nil && ctx.Err() != nil:
-		removePieces(dir)
-		return nil, fmt.Errorf("media: split %s: %w", src, ctx.Err())
+		return fmt.Errorf("media: split %s: %w", src, ctx.Err())
 	case err != nil && !isExitError(err):
-		removePieces(dir)
-		return nil, fmt.Errorf("media: split %s: %w", src, err)
+		return fmt.Errorf("media: split %s: %w", src, err)
 	case err != nil:
-		removePieces(dir)
 		e := inputError(src, stderr.String(), arg)
 		if e.Err == ErrNotMedia {
 			e.Err = ErrFFmpeg
 		}
-		return nil, e
+		return e
 	}
-	if err := checkExtra(src, paths, total); err != nil {
-		removePieces(dir)
-		return nil, err
-	}
-	if err := deliver(len(paths)); err != nil {
-		removePieces(dir)
-		return nil, err
-	}
-	return paths, nil
+	return checkExtra(src, dir, ext, len(starts), total)
 }
 
 // checkPlan validates starts against total.
@@ -197,12 +228,12 @@ func checkPlan(starts []int, total int) error {
 	return nil
 }
 
-// checkExtra refuses a cut that wrote more pieces than planned.
-func checkExtra(src string, paths []string, total int) error {
-	extra := filepath.Join(filepath.Dir(paths[0]), fmt.Sprintf(segmentPattern, len(paths))+filepath.Ext(paths[0]))
+// checkExtra refuses a cut that wrote more than its n pieces.
+func checkExtra(src, dir, ext string, n, total int) error {
+	extra := filepath.Join(dir, fmt.Sprintf(segmentPattern, n)+ext)
 	if _, err := os.Stat(extra); err == nil {
 		return &Error{Path: src, Err: ErrFrameCount,
-			Detail: fmt.Sprintf("split wrote more than %d pieces: the source has more than %d frames", len(paths), total)}
+			Detail: fmt.Sprintf("split wrote more than %d pieces: the source has more than %d frames", n, total)}
 	}
 	return nil
 }
