@@ -233,9 +233,9 @@ type submitOptions struct {
 	ref standalone.Config
 }
 
-// check refuses, before anything is uploaded, what `run` would refuse (its own validation of the options, shared),
-// a model no worker can have, and an output that cannot be written or would overwrite an input. -o implies --wait.
-func (o *submitOptions) check(ctx context.Context) error {
+// checkOptions refuses, before anything is read or uploaded, what `run` would refuse of the options (its own
+// validation, shared) and a model no worker can have.
+func (o *submitOptions) checkOptions() error {
 	if o.req.Source == "" || o.req.Target == "" {
 		return errors.New("-s/--source and -t/--target are required")
 	}
@@ -247,53 +247,87 @@ func (o *submitOptions) check(ctx context.Context) error {
 		return err
 	}
 	o.req.Spec.Face = run.Face // --many-faces is the selector now
-	if err := checkJobModels(&o.req.Spec.Face, o.remoteModels); err != nil {
-		return err
-	}
-	if err := checkSubmitInputs(ctx, o.req.Source, o.req.Target); err != nil {
-		return err
+	return checkJobModels(&o.req.Spec.Face, o.remoteModels)
+}
+
+// checkInputs refuses, before anything is uploaded, inputs the cluster would refuse and an output that cannot be
+// written or would overwrite an input; it returns the target's probe. -o implies --wait.
+func (o *submitOptions) checkInputs(ctx context.Context) (*media.Info, error) {
+	info, err := checkSubmitInputs(ctx, o.req.Source, o.req.Target)
+	if err != nil {
+		return nil, err
 	}
 	if o.output == "" {
 		if o.wait {
-			return errors.New("--wait needs -o/--output")
+			return nil, errors.New("--wait needs -o/--output")
 		}
-		return nil
+		return info, nil
 	}
 	o.wait = true
 	o.output = standalone.ResolveOutput(o.req.Source, o.req.Target, o.output)
 	if err := standalone.CheckOutput(o.output, o.req.Source, o.req.Target); err != nil {
-		return err
+		return nil, err
 	}
 	if err := standalone.CheckOutputFormat(o.output, o.req.Target, false); err != nil {
-		return err
+		return nil, err
 	}
 	o.req.OutputExt = strings.ToLower(filepath.Ext(o.output))
-	return nil
+	return info, nil
 }
 
 // checkSubmitInputs reads the inputs here as the cluster will, so that a file it would refuse is refused now, by its
 // path on this machine and before any upload (found by a worker, a bad source was named "the source image" of
-// segment 0 of the target): the source must decode as a picture, the target must be a video. Whether the source
-// shows a face needs the models, which are the workers'.
-func checkSubmitInputs(ctx context.Context, source, target string) error {
+// segment 0 of the target): the source must decode as a picture, the target must be a video, whose probe it
+// returns. Whether the source shows a face needs the models, which are the workers'.
+func checkSubmitInputs(ctx context.Context, source, target string) (*media.Info, error) {
 	for _, p := range []string{source, target} {
 		if err := media.CheckInput(p); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	m, err := imagefile.Read(source)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	_ = m.Close()
 	info, err := media.Probe(ctx, target)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if info.IsImage {
-		return fmt.Errorf("%s: %w", target, coordinator.ErrImageTarget)
+		return nil, fmt.Errorf("%s: %w", target, coordinator.ErrImageTarget)
 	}
-	return nil
+	return info, nil
+}
+
+// followAhead finds the person to follow (standalone.FollowReference) in the background from now: with this
+// machine's models, it is the longest step of a submit (0.2-0.3 s here against 0.1 s for the checks and uploads),
+// so it starts as soon as the options are known, beside the input checks, the cluster's connection and the
+// uploads. The function it returns waits for it, or for its own ctx to end, and gives the job's face options with
+// the person set. ctx ending stops it.
+func (o *submitOptions) followAhead(ctx context.Context, stderr io.Writer) func(context.Context) (job.FaceOptions, error) {
+	ref := o.ref
+	ref.Target, ref.Face = o.req.Target, o.req.Spec.Face
+	done := make(chan error, 1)
+	go func() { done <- standalone.FollowReference(ctx, &ref) }()
+	return func(wait context.Context) (job.FaceOptions, error) {
+		var err error
+		select {
+		case err = <-done:
+		case <-wait.Done():
+			return job.FaceOptions{}, wait.Err()
+		}
+		switch {
+		case err == nil:
+			return ref.Face, nil
+		case errors.Is(err, fault.ErrModel):
+			// A client without the detector and landmark models can still submit, told what it costs.
+			fmt.Fprintf(stderr, "%s: cannot find the person to follow on this machine (%s): each "+
+				"segment will follow the largest face it meets first\n", o.req.Target, OneLine(err))
+			return o.req.Spec.Face, nil
+		}
+		return job.FaceOptions{}, err
+	}
 }
 
 // checkJobModels refuses a model the job names that the workers cannot have: a name must be the manifest's, of the
@@ -353,36 +387,37 @@ func submitCmd() *cobra.Command {
 			// on (0.17 s to load here) loads during the checks before them. A failure is the engine's to report:
 			// its own Init tries again.
 			go func() { _ = ort.Init(cmp.Or(o.ref.ORTLibrary, ort.DefaultLibraryPath())) }()
-			if err := o.check(cmd.Context()); err != nil {
+			if err := o.checkOptions(); err != nil {
+				return err
+			}
+			ctx, stop := signalContext(cmd.Context())
+			defer stop()
+			var followed func(context.Context) (job.FaceOptions, error)
+			if standalone.Follows(o.req.Spec.Face) {
+				// Every segment's worker follows the same person, found here once.
+				followed = o.followAhead(ctx, cmd.ErrOrStderr())
+			}
+			info, err := o.checkInputs(ctx)
+			if err != nil {
 				return err
 			}
 			if o.req.Spec.Face.Selector == face.SelectReference {
 				// The identity is found here, in the target this client uploads, with this machine's models.
 				o.ref.Target, o.ref.Face = o.req.Target, o.req.Spec.Face
-				ref, model, err := standalone.ReferenceIdentity(cmd.Context(), o.ref)
+				ref, model, err := standalone.ReferenceIdentity(ctx, o.ref)
 				if err != nil {
 					return err
 				}
 				o.req.Spec.Face.Reference, o.req.Spec.Face.ReferenceModel = ref, model
 			}
-			if standalone.Follows(o.req.Spec.Face) {
-				// The followed person is found here too, once, so that every segment's worker follows the same one:
-				// while the inputs upload.
+			if followed != nil {
+				// While the inputs upload.
 				o.req.Complete = func(ctx context.Context, spec *job.Spec) error {
-					ref := o.ref
-					ref.Target, ref.Face = o.req.Target, spec.Face
-					err := standalone.FollowReference(ctx, &ref)
-					switch {
-					case err == nil:
-						spec.Face = ref.Face
-					case errors.Is(err, fault.ErrModel):
-						// A client without the detector and landmark models can still submit, told what it costs.
-						fmt.Fprintf(cmd.ErrOrStderr(), "%s: cannot find the person to follow on this machine (%s): each "+
-							"segment will follow the largest face it meets first\n", o.req.Target, OneLine(err))
-					default:
-						return err
+					f, err := followed(ctx)
+					if err == nil {
+						spec.Face = f
 					}
-					return nil
+					return err
 				}
 			}
 			if err := engine.CheckOptions(o.req.Spec.Face); err != nil {
@@ -390,14 +425,10 @@ func submitCmd() *cobra.Command {
 			}
 			o.req.MaxInputBytes = int64(o.maxInputGB * (1 << 30))
 			// An odd size the codec cannot code is padded, never silently (the coordinator logs it too).
-			if info, err := media.Probe(cmd.Context(), o.req.Target); err == nil && !info.IsImage {
-				cfg := media.EncoderConfig{Width: info.Width, Height: info.Height, Codec: o.req.Spec.Encoder}
-				if note := cfg.SizeNote(); note != "" {
-					fmt.Fprintf(cmd.ErrOrStderr(), "%s: %s\n", o.req.Target, note)
-				}
+			cfg := media.EncoderConfig{Width: info.Width, Height: info.Height, Codec: o.req.Spec.Encoder}
+			if note := cfg.SizeNote(); note != "" {
+				fmt.Fprintf(cmd.ErrOrStderr(), "%s: %s\n", o.req.Target, note)
 			}
-			ctx, stop := signalContext(cmd.Context())
-			defer stop()
 			cl, err := openCluster(ctx, cc, "facefleet-client", nil)
 			if err != nil {
 				return err
