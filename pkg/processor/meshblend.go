@@ -402,22 +402,17 @@ func (s *MeshSwap) blend(views []gocv.Mat, w, h int, size float64, tr *faceTrack
 }
 
 // smoothRegion averages the regional colour match (s.low.region) in time on the face's track, in the face's own
-// frame (centred on its stable points, turned with its eye line), after checking the face's mean colour for a cut.
+// frame (centred on its stable points, turned with its eye line).
 func (s *MeshSwap) smoothRegion(tr *faceTrack, bb image.Rectangle, lw, lh int, size float64) {
 	lb := &s.low
-	var mean [3]float64
 	var n float64
-	for i, wt := range lb.wt {
-		for c := 0; c < 3; c++ {
-			mean[c] += float64(wt * lb.lt[3*i+c])
-		}
+	for _, wt := range lb.wt {
 		n += float64(wt)
 	}
 	rot, ok := shapeFrame(&s.tgtPts)
 	if n == 0 || !ok {
 		return
 	}
-	tr.checkCut([3]float32{float32(mean[0] / n), float32(mean[1] / n), float32(mean[2] / n)})
 	var cx, cy float64
 	for _, i := range shapeStable {
 		cx += float64(s.tgtPts[i].X)

@@ -488,11 +488,6 @@ func (s *MeshSwap) swapOne(frame gocv.Mat, t face.Face, mesh *face.Mesh, tr *fac
 	if hardLimit.Dx() < 4 || hardLimit.Dy() < 4 {
 		return nil
 	}
-	for i, p := range mesh.Points {
-		s.tgtPts[i] = face.Point{X: p.X - float32(crop.Min.X), Y: p.Y - float32(crop.Min.Y)}
-	}
-	tr.smoothMesh(&s.tgtPts, face.Point{X: float32(crop.Min.X), Y: float32(crop.Min.Y)}, size)
-
 	var views [nMeshBufs]gocv.Mat
 	for i := range views {
 		ch := 1
@@ -525,6 +520,12 @@ func (s *MeshSwap) swapOne(frame gocv.Mat, t face.Face, mesh *face.Mesh, tr *fac
 	defer roi.Close()
 	roi.CopyTo(&views[mbTarget])
 	tgt, warped, cover := pix(mbTarget), pix(mbWarped), pix(mbCover)
+	// A cut restarts the face's track before anything of this frame is smoothed with it, whatever the blend.
+	tr.checkCut(centreLab(tgt, w, h))
+	for i, p := range mesh.Points {
+		s.tgtPts[i] = face.Point{X: p.X - float32(crop.Min.X), Y: p.Y - float32(crop.Min.Y)}
+	}
+	tr.smoothMesh(&s.tgtPts, face.Point{X: float32(crop.Min.X), Y: float32(crop.Min.Y)}, size)
 	if s.cfg.ColorTransfer {
 		clear(warped) // the warp draws Lab; where it lands nowhere the alpha is 0, and blend gives no weight
 	} else {

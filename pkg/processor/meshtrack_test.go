@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/facefleet/facefleet/pkg/face"
+	"gocv.io/x/gocv"
 )
 
 // TestFaceTracksMatch: a face that stays keeps its track (and its state), a new face elsewhere gets a fresh one,
@@ -145,5 +146,66 @@ func TestSmoothMesh(t *testing.T) {
 	}
 	if d := dist2(got[lip], moved[lip]); d > 0.5 {
 		t.Errorf("a lip that moved %.1f px is %.2f px short", 0.05*size, d)
+	}
+}
+
+// TestBGRToLab8MatchesOpenCV: the cut check's colour is OpenCV's 8-bit Lab, within a unit.
+func TestBGRToLab8MatchesOpenCV(t *testing.T) {
+	for _, c := range [][3]uint8{{0, 0, 0}, {255, 255, 255}, {40, 90, 160}, {200, 30, 10}, {5, 3, 2}, {128, 128, 128}} {
+		m := gocv.NewMatWithSize(1, 1, gocv.MatTypeCV8UC3)
+		m.SetUCharAt(0, 0, c[0])
+		m.SetUCharAt(0, 1, c[1])
+		m.SetUCharAt(0, 2, c[2])
+		gocv.CvtColor(m, &m, gocv.ColorBGRToLab)
+		got := bgrToLab8(float64(c[0]), float64(c[1]), float64(c[2]))
+		for i := range got {
+			if want := float64(m.GetUCharAt(0, i)); math.Abs(float64(got[i])-want) > 1 {
+				t.Errorf("BGR %v: channel %d %.2f, OpenCV %v", c, i, got[i], want)
+			}
+		}
+		m.Close()
+	}
+}
+
+// TestCutRestartsTrackWhateverTheBlend: a face whose colour jumps between two calls (a cut to another shot in the
+// same place) starts a fresh track, with the Lab blend and without it (before, only the blend checked for cuts,
+// so a plain swap kept smoothing the new shot's face with the last one's); the same shot keeps its track.
+func TestCutRestartsTrackWhateverTheBlend(t *testing.T) {
+	r := newMeshRig(t)
+	img := readFace(t, "grace_hopper.jpg")
+	cut := gocv.NewMat()
+	defer cut.Close()
+	img.ConvertToWithParams(&cut, gocv.MatTypeCV8UC3, 0.5, 20) // darker and greyer: the next shot
+	faces, meshes := r.faces(t, img)
+	for _, c := range []struct {
+		name string
+		cfg  MeshSwapConfig
+	}{
+		{"lab blend", DefaultMeshSwapConfig()},
+		{"plain", MeshSwapConfig{MaskBlur: 0.3}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := r.swapper(t, c.cfg)
+			swap := func(frame gocv.Mat) *faceTrack {
+				out := frame.Clone()
+				defer out.Close()
+				if err := s.Swap(out, faces, meshes); err != nil {
+					t.Fatal(err)
+				}
+				return s.tracks.prev[0]
+			}
+			tr := swap(img)
+			tr.shapeOK = true // a mark: only a reset clears it (this swap moves no shape)
+			if tr = swap(img); !tr.shapeOK {
+				t.Error("the same shot again restarted the track")
+			}
+			if tr = swap(cut); tr.shapeOK {
+				t.Error("a cut kept the track")
+			}
+			tr.shapeOK = true
+			if tr = swap(cut); !tr.shapeOK {
+				t.Error("the new shot's second frame restarted the track")
+			}
+		})
 	}
 }
