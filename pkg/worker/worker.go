@@ -878,6 +878,13 @@ func (w *Worker) process(ctx context.Context, l *queue.Lease, t job.Task, plan m
 		Frames: n, Seconds: time.Since(start).Seconds(), Faces: found, FacesCounted: counted}
 	b, _ := json.Marshal(c)
 	commitKey := job.CommitKey(t.Job, t.Segment.Index)
+	// The result is stored: only the commit makes it count now, and it takes milliseconds. A shutdown's grace (or a
+	// cancel) ending here left the result stored with no commit naming it, for good (the redo stores another):
+	// the commit outlives ctx by commitGrace.
+	segCtx := ctx
+	ctx, cancel := context.WithCancel(context.WithoutCancel(segCtx))
+	defer cancel()
+	defer context.AfterFunc(segCtx, func() { time.AfterFunc(commitGrace, cancel) })()
 	tries := 0
 	err = w.keep(ctx, "commit", log, func() error {
 		tries++
@@ -928,6 +935,10 @@ func (w *Worker) keep(ctx context.Context, what string, log *zap.Logger, op func
 		}
 	}
 }
+
+// commitGrace is how long a stored result's commit may go on after its segment's context ended (a shutdown's
+// grace over, a cancel): a create in KV takes milliseconds; an outage's retries stop there.
+const commitGrace = 5 * time.Second
 
 // keepSources is how many jobs' source images a worker keeps on disk; the engine keeps the prepared faces.
 const keepSources = 8
