@@ -740,7 +740,7 @@ func openSplitter(ctx context.Context, src string) (*splitter, error) {
 	case r == C.FF_ERR_NO_VIDEO:
 		return nil, &Error{Path: src, Err: ErrNoVideo}
 	}
-	return nil, newError(src, ErrFFmpeg, logOr(C.GoString((*C.char)(unsafe.Pointer(&buf[0]))), r), src)
+	return nil, libavError(src, ErrFFmpeg, r, C.GoString((*C.char)(unsafe.Pointer(&buf[0]))))
 }
 
 // piece writes the next piece into path (format: the container's muxer), up to the first keyframe at or after
@@ -758,7 +758,8 @@ func (sp *splitter) piece(ctx context.Context, path, format string, cut int) (in
 	case ctx.Err() != nil:
 		return 0, fmt.Errorf("media: split %s: %w", sp.src, ctx.Err())
 	}
-	return 0, newError(sp.src, ErrFFmpeg, logOr(C.GoString((*C.char)(unsafe.Pointer(&buf[0]))), r), path, sp.src)
+	// A full disk or quota where the piece is written is the machine's trouble (libavError wraps the errno).
+	return 0, libavError(sp.src, ErrFFmpeg, r, C.GoString((*C.char)(unsafe.Pointer(&buf[0]))))
 }
 
 // close releases the splitter; the flag is freed only once nothing can set it.

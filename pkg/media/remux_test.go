@@ -106,7 +106,7 @@ func TestRemuxMatchesFFmpeg(t *testing.T) {
 	}
 }
 
-// lineDiff lists the first lines that differ between two texts.
+// lineDiff lists the first lines that differ between two texts: a the wanted, b the one made.
 func lineDiff(a, b string) string {
 	al, bl := strings.Split(a, "\n"), strings.Split(b, "\n")
 	var out []string
@@ -119,7 +119,7 @@ func lineDiff(a, b string) string {
 			y = bl[i]
 		}
 		if x != y {
-			out = append(out, fmt.Sprintf("line %d: ffmpeg %q, remux %q", i+1, x, y))
+			out = append(out, fmt.Sprintf("line %d: want %q, got %q", i+1, x, y))
 		}
 	}
 	return strings.Join(out, "\n")

@@ -45,8 +45,9 @@ func PieceExt(rate Rational, idx *FrameIndex) string {
 }
 
 // Split cuts the first video stream of src into pieces starting at the given frame indices (presentation order)
-// and writes them as dir/segment-%05d.mkv, returning their paths in order. Pieces are video only (-an) and stream
-// copied (-c copy), in matroska because it stores copied streams with B-frames and any timestamps robustly, with
+// and writes them as dir/segment-%05d.mkv, returning their paths in order: in this process for an MP4 or MOV
+// (cutInProcess), by the ffmpeg command's segment muxer otherwise, with the same packets and times. Pieces are video
+// only (-an) and stream copied (-c copy), in matroska because it stores copied streams with B-frames and any timestamps robustly, with
 // timestamps reset to start at 0 in every piece; a variable-rate source with times finer than a millisecond is cut
 // into dir/segment-%05d.mov instead, which keeps them (pieceExt).
 //

@@ -68,7 +68,7 @@ func TestSplitMatchesCommand(t *testing.T) {
 				}
 				got, want := pieceDump(t, own[i]), pieceDump(t, cmd[i])
 				if got != want {
-					t.Errorf("piece %d differs from the command's:\n%s", i, firstDiff(got, want))
+					t.Errorf("piece %d differs from the command's:\n%s", i, lineDiff(want, got))
 				}
 			}
 		})
@@ -129,24 +129,6 @@ func pieceDump(t *testing.T, path string) string {
 		b.WriteString(strings.Join(fields, "|") + "\n")
 	}
 	return b.String()
-}
-
-// firstDiff is the first line where got and want differ, with its number.
-func firstDiff(got, want string) string {
-	g, w := strings.Split(got, "\n"), strings.Split(want, "\n")
-	for i := 0; i < len(g) || i < len(w); i++ {
-		var a, b string
-		if i < len(g) {
-			a = g[i]
-		}
-		if i < len(w) {
-			b = w[i]
-		}
-		if a != b {
-			return fmt.Sprintf("line %d: %s\ncommand's: %s", i+1, a, b)
-		}
-	}
-	return ""
 }
 
 // BenchmarkSplit cuts a 60 s target into 4 s pieces in this process and by the command, alternately, and reports

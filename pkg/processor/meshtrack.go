@@ -4,6 +4,7 @@ import (
 	"math"
 
 	"github.com/facefleet/facefleet/pkg/face"
+	"gocv.io/x/gocv"
 )
 
 // The mesh swap's state in time. On a clip, Swap is called frame after frame (in order: the pipeline's rest stage
@@ -86,7 +87,7 @@ func (ft *faceTracks) match(boxes []face.Box) []*faceTrack {
 }
 
 // centreLab is the mean colour of the middle half of a w x h BGR crop (the face's box: cheeks, nose, eyes and
-// mouth, little hair or background), in 8-bit Lab as OpenCV gives it: what checkCut compares.
+// mouth, little hair or background), in 8-bit Lab as OpenCV converts it for the blend: what checkCut compares.
 func centreLab(bgr []uint8, w, h int) [3]float32 {
 	var sum [3]float64
 	n := 0
@@ -102,35 +103,13 @@ func centreLab(bgr []uint8, w, h int) [3]float32 {
 	if n == 0 {
 		return [3]float32{}
 	}
-	b, g, r := sum[0]/float64(n), sum[1]/float64(n), sum[2]/float64(n)
-	return bgrToLab8(b, g, r)
-}
-
-// bgrToLab8 converts one 8-bit BGR colour to Lab scaled as OpenCV's 8-bit Lab (L*255/100, a+128, b+128), D65.
-func bgrToLab8(b, g, r float64) [3]float32 {
-	lin := func(v float64) float64 {
-		v /= 255
-		if v <= 0.04045 {
-			return v / 12.92
-		}
-		return math.Pow((v+0.055)/1.055, 2.4)
+	m := gocv.NewMatWithSize(1, 1, gocv.MatTypeCV8UC3)
+	defer m.Close()
+	for c := range sum {
+		m.SetUCharAt(0, c, uint8(math.Round(sum[c]/float64(n))))
 	}
-	rl, gl, bl := lin(r), lin(g), lin(b)
-	x := (0.412453*rl + 0.357580*gl + 0.180423*bl) / 0.950456
-	y := 0.212671*rl + 0.715160*gl + 0.072169*bl
-	z := (0.019334*rl + 0.119193*gl + 0.950227*bl) / 1.088754
-	f := func(t float64) float64 {
-		if t > 0.008856 {
-			return math.Cbrt(t)
-		}
-		return 7.787*t + 16.0/116
-	}
-	fx, fy, fz := f(x), f(y), f(z)
-	l := 116*fy - 16
-	if y <= 0.008856 {
-		l = 903.3 * y
-	}
-	return [3]float32{float32(l * 255 / 100), float32(500*(fx-fy) + 128), float32(200*(fy-fz) + 128)}
+	gocv.CvtColor(m, &m, gocv.ColorBGRToLab)
+	return [3]float32{float32(m.GetUCharAt(0, 0)), float32(m.GetUCharAt(0, 1)), float32(m.GetUCharAt(0, 2))}
 }
 
 // checkCut compares the face's mean colour with the last frame's: a jump past cutDelta is a cut, which restarts the

@@ -149,24 +149,6 @@ func TestSmoothMesh(t *testing.T) {
 	}
 }
 
-// TestBGRToLab8MatchesOpenCV: the cut check's colour is OpenCV's 8-bit Lab, within a unit.
-func TestBGRToLab8MatchesOpenCV(t *testing.T) {
-	for _, c := range [][3]uint8{{0, 0, 0}, {255, 255, 255}, {40, 90, 160}, {200, 30, 10}, {5, 3, 2}, {128, 128, 128}} {
-		m := gocv.NewMatWithSize(1, 1, gocv.MatTypeCV8UC3)
-		m.SetUCharAt(0, 0, c[0])
-		m.SetUCharAt(0, 1, c[1])
-		m.SetUCharAt(0, 2, c[2])
-		gocv.CvtColor(m, &m, gocv.ColorBGRToLab)
-		got := bgrToLab8(float64(c[0]), float64(c[1]), float64(c[2]))
-		for i := range got {
-			if want := float64(m.GetUCharAt(0, i)); math.Abs(float64(got[i])-want) > 1 {
-				t.Errorf("BGR %v: channel %d %.2f, OpenCV %v", c, i, got[i], want)
-			}
-		}
-		m.Close()
-	}
-}
-
 // TestCutRestartsTrackWhateverTheBlend: a face whose colour jumps between two calls (a cut to another shot in the
 // same place) starts a fresh track, with the Lab blend and without it (before, only the blend checked for cuts,
 // so a plain swap kept smoothing the new shot's face with the last one's); the same shot keeps its track.
