@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/facefleet/facefleet/pkg/colour"
 	"github.com/facefleet/facefleet/pkg/face"
 )
 
@@ -66,29 +67,6 @@ func ExpressionError(swap, target *face.Mesh) (float64, error) {
 	return sum / face.MeshPoints / iod, nil
 }
 
-// Lab converts one 8-bit sRGB colour (given as B, G, R) to CIELAB (D65), L in 0..100.
-func Lab(b, g, r uint8) [3]float64 {
-	lin := func(v uint8) float64 {
-		c := float64(v) / 255
-		if c <= 0.04045 {
-			return c / 12.92
-		}
-		return math.Pow((c+0.055)/1.055, 2.4)
-	}
-	R, G, B := lin(r), lin(g), lin(b)
-	x := (0.4124564*R + 0.3575761*G + 0.1804375*B) / 0.95047
-	y := 0.2126729*R + 0.7151522*G + 0.0721750*B
-	z := (0.0193339*R + 0.1191920*G + 0.9503041*B) / 1.08883
-	f := func(t float64) float64 {
-		if t > 216.0/24389 {
-			return math.Cbrt(t)
-		}
-		return (24389.0/27*t + 16) / 116
-	}
-	fx, fy, fz := f(x), f(y), f(z)
-	return [3]float64{116*fy - 16, 500 * (fx - fy), 200 * (fy - fz)}
-}
-
 func deltaE(a, b [3]float64) float64 {
 	return math.Sqrt((a[0]-b[0])*(a[0]-b[0]) + (a[1]-b[1])*(a[1]-b[1]) + (a[2]-b[2])*(a[2]-b[2]))
 }
@@ -108,8 +86,8 @@ func ArtefactShare(swap, target, warped, mask []uint8) (float64, error) {
 		if m == 0 {
 			continue
 		}
-		t := Lab(target[3*i], target[3*i+1], target[3*i+2])
-		w := Lab(warped[3*i], warped[3*i+1], warped[3*i+2])
+		t := colour.Lab(target[3*i], target[3*i+1], target[3*i+2])
+		w := colour.Lab(warped[3*i], warped[3*i+1], warped[3*i+2])
 		for c := 0; c < 3; c++ {
 			mt[c] += t[c]
 			mw[c] += w[c]
@@ -128,9 +106,9 @@ func ArtefactShare(swap, target, warped, mask []uint8) (float64, error) {
 		if m == 0 {
 			continue
 		}
-		s := Lab(swap[3*i], swap[3*i+1], swap[3*i+2])
-		t := Lab(target[3*i], target[3*i+1], target[3*i+2])
-		w := Lab(warped[3*i], warped[3*i+1], warped[3*i+2])
+		s := colour.Lab(swap[3*i], swap[3*i+1], swap[3*i+2])
+		t := colour.Lab(target[3*i], target[3*i+1], target[3*i+2])
+		w := colour.Lab(warped[3*i], warped[3*i+1], warped[3*i+2])
 		for c := range w {
 			w[c] += shift[c]
 		}

@@ -91,26 +91,6 @@ func TestExpressionError(t *testing.T) {
 	}
 }
 
-func TestLab(t *testing.T) {
-	for _, c := range []struct {
-		name    string
-		b, g, r uint8
-		want    [3]float64
-	}{
-		{"black", 0, 0, 0, [3]float64{0, 0, 0}},
-		{"white", 255, 255, 255, [3]float64{100, 0, 0}},
-		{"red", 0, 0, 255, [3]float64{53.24, 80.09, 67.20}},
-		{"mid grey", 119, 119, 119, [3]float64{50.03, 0, 0}},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			got := Lab(c.b, c.g, c.r)
-			if deltaE(got, c.want) > 0.05 {
-				t.Errorf("got %.2f, want %.2f", got, c.want)
-			}
-		})
-	}
-}
-
 // fill is a w x h BGR image of one colour.
 func fill(n int, b, g, r uint8) []uint8 {
 	p := make([]uint8, 3*n)

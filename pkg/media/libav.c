@@ -1945,10 +1945,11 @@ end:
 //
 // ffsplit is "ffmpeg -i SRC -map 0:V:0 -an -sn -dn -c copy -map_metadata -1 -map_chapters -1 -f segment
 // -segment_format FORMAT -segment_frames CUTS -reset_timestamps 1 DIR/segment-%05d.EXT" in this process, a piece a
-// call, with ffmpeg 5.1's timestamp arithmetic step for step, so that every piece's packets carry the times the
-// command gives them (TestSplitMatchesCommand): the input shifted to start at 0 (its start time, in AV_TIME_BASE,
-// into the stream's time base), rescaled into the piece's time base, then the piece's first packet's pts taken off
-// after a trip through AV_TIME_BASE (the segment muxer's start_pts); leading packets before the first keyframe are
+// call, with ffmpeg 5.1's timestamp arithmetic step for step, so that every piece's packets carry the command's
+// times, each piece starting at 0 (the command's first piece keeps its outer muxer's shift; TestSplitMatchesCommand):
+// the input shifted to start at 0 (its start time, in AV_TIME_BASE, into the stream's time base), rescaled into the
+// piece's time base, then the piece's first packet's pts taken off after a trip through AV_TIME_BASE (the segment
+// muxer's start_pts); leading packets before the first keyframe are
 // dropped as the command's stream copy drops them; a piece ends before the first keyframe at or after its cut (the
 // segment muxer counts the packets it was given, in decode order). Only demuxers that give every packet a dts
 // (MP4, MOV) are cut here: for the others the command estimates the missing ones its own way (FF_ERR_FORMAT).
@@ -2047,7 +2048,11 @@ int ffsplit_piece(ffsplit *s, const char *path, const char *format, int64_t cut,
 		}
 		remux_times(&s->in);
 		if (*packets == 0) {
-			reset = av_rescale_q(-av_rescale_q(pkt->pts, tb, AV_TIME_BASE_Q), AV_TIME_BASE_Q, tb);
+			// The segment muxer's start: the first packet's pts (its dts where a damaged file gives none).
+			int64_t first = pkt->pts != AV_NOPTS_VALUE ? pkt->pts : pkt->dts;
+			if (first != AV_NOPTS_VALUE) {
+				reset = av_rescale_q(-av_rescale_q(first, tb, AV_TIME_BASE_Q), AV_TIME_BASE_Q, tb);
+			}
 		}
 		if (pkt->pts != AV_NOPTS_VALUE) {
 			pkt->pts += reset;

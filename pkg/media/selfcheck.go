@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 )
 
 // ErrSelfCheck is a SelfCheck that failed: this process's FFmpeg libraries cannot do a worker's work.
@@ -23,7 +24,13 @@ const selfCheckFrames = 8
 // named, instead of every segment it takes. It also pays each library's first-use costs (code paged in, allocator
 // arenas grown: 15 ms of CPU and 640 page faults for a process's first stream copy, 1.4 ms and none from the fourth
 // on, docs/BENCHMARKS.md) before the first segment rather than inside it.
+//
+// The libraries are the process's: once a check has passed, later calls (each in-process worker of `coordinator
+// run`, which checked before starting them) return nil at once. A failed check is tried again.
 func SelfCheck(ctx context.Context, dir string) error {
+	if selfChecked.Load() {
+		return nil
+	}
 	d, err := os.MkdirTemp(dir, "selfcheck-")
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrSelfCheck, err)
@@ -32,8 +39,12 @@ func SelfCheck(ctx context.Context, dir string) error {
 	if err := selfCheck(ctx, d); err != nil {
 		return fmt.Errorf("%w: %w", ErrSelfCheck, err)
 	}
+	selfChecked.Store(true)
 	return nil
 }
+
+// selfChecked is set once a SelfCheck passed in this process.
+var selfChecked atomic.Bool
 
 func selfCheck(ctx context.Context, dir string) error {
 	const w, h = 64, 48

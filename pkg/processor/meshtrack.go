@@ -3,8 +3,8 @@ package processor
 import (
 	"math"
 
+	"github.com/facefleet/facefleet/pkg/colour"
 	"github.com/facefleet/facefleet/pkg/face"
-	"gocv.io/x/gocv"
 )
 
 // The mesh swap's state in time. On a clip, Swap is called frame after frame (in order: the pipeline's rest stage
@@ -87,7 +87,8 @@ func (ft *faceTracks) match(boxes []face.Box) []*faceTrack {
 }
 
 // centreLab is the mean colour of the middle half of a w x h BGR crop (the face's box: cheeks, nose, eyes and
-// mouth, little hair or background), in 8-bit Lab as OpenCV converts it for the blend: what checkCut compares.
+// mouth, little hair or background), in Lab on the blend's 8-bit scale (L x 255/100, a and b + 128): what
+// checkCut compares. Pure arithmetic: it runs for every face of every frame.
 func centreLab(bgr []uint8, w, h int) [3]float32 {
 	var sum [3]float64
 	n := 0
@@ -103,13 +104,9 @@ func centreLab(bgr []uint8, w, h int) [3]float32 {
 	if n == 0 {
 		return [3]float32{}
 	}
-	m := gocv.NewMatWithSize(1, 1, gocv.MatTypeCV8UC3)
-	defer m.Close()
-	for c := range sum {
-		m.SetUCharAt(0, c, uint8(math.Round(sum[c]/float64(n))))
-	}
-	gocv.CvtColor(m, &m, gocv.ColorBGRToLab)
-	return [3]float32{float32(m.GetUCharAt(0, 0)), float32(m.GetUCharAt(0, 1)), float32(m.GetUCharAt(0, 2))}
+	mean := func(c int) uint8 { return uint8(math.Round(sum[c] / float64(n))) }
+	l := colour.Lab(mean(0), mean(1), mean(2))
+	return [3]float32{float32(l[0] * 255 / 100), float32(l[1] + 128), float32(l[2] + 128)}
 }
 
 // checkCut compares the face's mean colour with the last frame's: a jump past cutDelta is a cut, which restarts the

@@ -191,3 +191,25 @@ func TestCutRestartsTrackWhateverTheBlend(t *testing.T) {
 		})
 	}
 }
+
+// TestCentreLab: the cut check's colour is the mean of the crop's middle half only, on the blend's 8-bit Lab scale
+// (what cutDelta is in): a border of another colour changes nothing, and mid grey is L 50 -> 127.6, a = b = 128.
+func TestCentreLab(t *testing.T) {
+	const w, h = 40, 20
+	crop := make([]uint8, 3*w*h)
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			v := uint8(119) // mid grey: L 50.03
+			if x < w/4 || x >= w-w/4 || y < h/4 || y >= h-h/4 {
+				v = 255 // the border: hair, background
+			}
+			crop[3*(y*w+x)], crop[3*(y*w+x)+1], crop[3*(y*w+x)+2] = v, v, v
+		}
+	}
+	got := centreLab(crop, w, h)
+	for c, want := range [3]float64{50.03 * 255 / 100, 128, 128} {
+		if math.Abs(float64(got[c])-want) > 0.1 {
+			t.Errorf("channel %d: %.2f, want %.2f", c, got[c], want)
+		}
+	}
+}
