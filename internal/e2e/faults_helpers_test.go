@@ -81,6 +81,30 @@ func (d *drill) worker(id string, extra ...string) *proc {
 	return p
 }
 
+// run runs one case and then starts again whichever of the drill's own processes (c1, w1, w2) it left stopped, so
+// that a case failing half-way is reported once instead of failing the cases after it too.
+func (d *drill) run(t *testing.T, name string, f func(t *testing.T)) {
+	t.Run(name, f)
+	stopped := func(p *proc) bool {
+		select {
+		case <-p.done:
+			return true
+		default:
+			return false
+		}
+	}
+	if p := d.coords["c1"]; p != nil && stopped(p) {
+		t.Logf("case %q left c1 stopped: started again", name)
+		d.coordinator("c1")
+	}
+	for _, id := range []string{"w1", "w2"} {
+		if p := d.workers[id]; p != nil && stopped(p) {
+			t.Logf("case %q left %s stopped: started again", name, id)
+			d.worker(id)
+		}
+	}
+}
+
 // submit queues the drill's target (or another) in 2-second segments and returns the job id.
 func (d *drill) submit(t *testing.T, target string) string {
 	t.Helper()
@@ -95,12 +119,14 @@ func (d *drill) submit(t *testing.T, target string) string {
 	return id
 }
 
-// downloaded waits until worker has downloaded a segment of job (segment.mkv appears in its work dir, renamed from
-// its temporary name: the segment is under way, its result not yet made) and returns the segment's number.
+// downloaded waits until worker has downloaded a segment of job and the job's source face (segment.mkv and
+// sources/<job>.png appear in its work dir, renamed from their temporary names: the segment is under way, its result
+// not yet made, and it reads nothing more from S3) and returns the segment's number. The worker fetches the two side
+// by side, so either can land first: a case that paused S3 on the segment alone stalled the face's download.
 func (d *drill) downloaded(t *testing.T, worker, id string, timeout time.Duration) int {
 	t.Helper()
 	dir := d.workDir[worker]
-	if !until(timeout, func() bool { return fileIn(dir, id, "segment.mkv") }) {
+	if !until(timeout, func() bool { return fileIn(dir, id, "segment.mkv") && sourceIn(dir, id) }) {
 		t.Fatalf("worker %s never downloaded a segment of job %s in %s", worker, id, timeout)
 	}
 	seg := -1
@@ -225,6 +251,12 @@ func fileIn(dir, id, part string) bool {
 		return nil
 	})
 	return found
+}
+
+// sourceIn says whether a worker's work dir holds job id's source face under its own name (not a temporary one).
+func sourceIn(dir, id string) bool {
+	found, _ := filepath.Glob(filepath.Join(dir, "*", "sources", id+".*"))
+	return len(found) > 0
 }
 
 // logCount counts the lines of a process log holding every one of parts.

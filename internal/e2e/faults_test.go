@@ -29,7 +29,7 @@ func TestFaults(t *testing.T) {
 	d.worker("w1")
 	d.worker("w2")
 
-	t.Run("baseline", func(t *testing.T) {
+	d.run(t, "baseline", func(t *testing.T) {
 		id := d.submit(t, d.target)
 		rec := d.wait(t, id, 3*time.Minute, "done", func(r job.Record) bool { return r.State == job.Done })
 		if rec.Segments != 4 {
@@ -48,7 +48,7 @@ func TestFaults(t *testing.T) {
 	}
 
 	// A killed worker sends no Nak: its task comes back when the stream's AckWait (1 min) expires.
-	t.Run("worker kill -9 mid-segment", func(t *testing.T) {
+	d.run(t, "worker kill -9 mid-segment", func(t *testing.T) {
 		id := d.submit(t, d.target)
 		seg := d.downloaded(t, "w1", id, 2*time.Minute)
 		d.workers["w1"].stop(syscall.SIGKILL, 0)
@@ -66,7 +66,7 @@ func TestFaults(t *testing.T) {
 	// waits in the socket and lands after the kill.) The task comes back after AckWait and the segment is redone
 	// under a new attempt; the killed worker's upload is an orphan until delete (which the check after the job
 	// proves).
-	t.Run("worker kill -9 after upload before commit", func(t *testing.T) {
+	d.run(t, "worker kill -9 after upload before commit", func(t *testing.T) {
 		d.workers["w2"].stop(syscall.SIGTERM, 30*time.Second) // w1 alone
 		id := d.submit(t, d.target)
 		// A segment takes well under a second here: S3 is paused as soon as w1's download of it lands (segment.mkv
@@ -103,7 +103,7 @@ func TestFaults(t *testing.T) {
 		d.finished(t, id, time.Minute, 1)
 	})
 
-	t.Run("coordinator kill -9 mid-job", func(t *testing.T) {
+	d.run(t, "coordinator kill -9 mid-job", func(t *testing.T) {
 		id := d.submit(t, d.target)
 		d.wait(t, id, 2*time.Minute, "frames", func(r job.Record) bool { return r.State == job.Running && r.FramesDone > 0 })
 		d.coords["c1"].stop(syscall.SIGKILL, 0)
@@ -120,7 +120,7 @@ func TestFaults(t *testing.T) {
 	// and the coordinator continued: it sees the last commits, says Stitching, and waits for results it cannot fetch.
 	// It is killed there, S3 resumed, the coordinator restarted. No output may appear under the final key before the
 	// restarted one stitches again.
-	t.Run("coordinator kill -9 mid-stitch", func(t *testing.T) {
+	d.run(t, "coordinator kill -9 mid-stitch", func(t *testing.T) {
 		id := d.submit(t, d.target)
 		d.wait(t, id, 2*time.Minute, "every task queued", func(r job.Record) bool { return r.State == job.Running && r.Segments == 4 })
 		c1 := d.coords["c1"]
@@ -144,7 +144,7 @@ func TestFaults(t *testing.T) {
 
 	// nats-server is killed (SIGKILL) and started again 20 s later on the same port with the same file store: streams,
 	// buckets, the plan and commits survive; every process reconnects.
-	t.Run("NATS down 20 s mid-job", func(t *testing.T) {
+	d.run(t, "NATS down 20 s mid-job", func(t *testing.T) {
 		id := d.submit(t, d.target)
 		d.wait(t, id, 2*time.Minute, "frames", func(r job.Record) bool { return r.State == job.Running && r.FramesDone > 0 })
 		d.nats.Kill()
@@ -162,7 +162,7 @@ func TestFaults(t *testing.T) {
 		d.finished(t, id, 4*time.Minute, 0)
 	})
 
-	t.Run("S3 down 60 s mid-job", func(t *testing.T) {
+	d.run(t, "S3 down 60 s mid-job", func(t *testing.T) {
 		id := d.submit(t, d.target)
 		d.wait(t, id, 2*time.Minute, "frames", func(r job.Record) bool { return r.State == job.Running && r.FramesDone > 0 })
 		d.s3.Stop()
@@ -172,7 +172,7 @@ func TestFaults(t *testing.T) {
 	})
 
 	// SIGTERM: the worker stops fetching, gives its segment --grace (1 s here), hands it back and exits 0.
-	t.Run("worker SIGTERM mid-segment", func(t *testing.T) {
+	d.run(t, "worker SIGTERM mid-segment", func(t *testing.T) {
 		id := d.submit(t, d.target)
 		d.downloaded(t, "w1", id, 2*time.Minute)
 		w1 := d.workers["w1"]
@@ -191,7 +191,7 @@ func TestFaults(t *testing.T) {
 	// three times, with one line naming the target and the segment; nothing of it stays queued or in work. The
 	// keyframe at 100 stays whole: the coordinator plans a stored MP4 from its index, which still lists it, and a
 	// cut that finds no keyframe there fails the split instead (TestSplitReadsStoredTargetInPlace).
-	t.Run("poison segment", func(t *testing.T) {
+	d.run(t, "poison segment", func(t *testing.T) {
 		poison := filepath.Join(t.TempDir(), "poison.mp4")
 		poisonTarget(t, d.target, poison, 101, 150)
 		id := d.submit(t, poison)
@@ -232,7 +232,7 @@ func TestFaults(t *testing.T) {
 
 	// A third worker works on a 64 KiB tmpfs: its downloads fail with ENOSPC, it hands tasks back uncounted and
 	// steps aside; the healthy workers finish the job.
-	t.Run("full work disk on one worker", func(t *testing.T) {
+	d.run(t, "full work disk on one worker", func(t *testing.T) {
 		small := testenv.SmallDisk(t, 64<<10)
 		w3 := d.start("worker-w3", d.wrk, "--id", "w3", "--work-dir", small, "--execution-threads", "1", "--grace", "1s", "-v")
 		id := d.submit(t, d.target)
@@ -242,7 +242,7 @@ func TestFaults(t *testing.T) {
 	})
 
 	// Two coordinators serve at once: each of two jobs is stitched by exactly one of them.
-	t.Run("two coordinators", func(t *testing.T) {
+	d.run(t, "two coordinators", func(t *testing.T) {
 		c2 := d.coordinator("c2")
 		a, b := d.submit(t, d.target), d.submit(t, d.target)
 		for _, id := range []string{a, b} {
