@@ -69,8 +69,8 @@ func TestFaults(t *testing.T) {
 	d.run(t, "worker kill -9 after upload before commit", func(t *testing.T) {
 		d.workers["w2"].stop(syscall.SIGTERM, 30*time.Second) // w1 alone
 		id := d.submit(t, d.target)
-		// A segment takes well under a second here: S3 is paused as soon as w1's download of it lands (segment.mkv
-		// appears, renamed from its temporary name), before its encode can end.
+		// A segment takes well under a second here: S3 is paused as soon as w1's downloads of it and of the job's
+		// face land (downloaded), before its encode can end.
 		seg := d.downloaded(t, "w1", id, 3*time.Minute)
 		d.s3.Pause()
 		// Whatever happens below, the next case finds the servers running.
