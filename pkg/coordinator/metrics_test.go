@@ -90,7 +90,16 @@ func TestQueueMetrics(t *testing.T) {
 	}
 	for _, st := range steps {
 		st.do()
-		g := gauges(t, reg)
+		// The consumer's counts follow the stream a moment later (nats-server signals its consumers from another
+		// goroutine): about 1 read in 100 right after a publish, fetch or ack still shows the counts before it. A
+		// scrape a moment later is right, so the gauges are read until they settle.
+		var g map[string]float64
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			g = gauges(t, reg)
+			if g["facefleet_queue_pending_tasks"] == st.pending || time.Now().After(deadline) {
+				break
+			}
+		}
 		pending, ok := g["facefleet_queue_pending_tasks"]
 		age, aged := g["facefleet_queue_oldest_task_age_seconds"]
 		if !ok || !aged {
